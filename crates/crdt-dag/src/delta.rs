@@ -1,0 +1,353 @@
+//! The delta node: its DAG-CBOR form, signing, and the receipt checks that run
+//! before any of its links is followed (spec/crdt.md §2-3).
+
+use cid::Cid;
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::codec::{block_cid, is_delta_cid, to_cbor};
+use crate::error::Rejection;
+use crate::limits::{MAX_BLOCK_SIZE, MAX_OPS_PER_DELTA, MAX_PARENTS_PER_DELTA, MAX_TOMBS_PER_OP};
+use crate::pin::{Dot, PinOptions};
+use crate::writer::{TrustPolicy, WriterId};
+
+/// The delta format version this crate reads and writes.
+pub const FORMAT_VERSION: u64 = 1;
+/// Domain separator prefixed to the bytes a writer signs.
+pub const SIGNING_CONTEXT: &[u8] = b"ipfs-cluster/crdt-delta/v1\n";
+
+/// One mutation of the pinset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Add an entry for `cid` and remove the observed ones.
+    Pin {
+        /// The content.
+        cid: Cid,
+        /// Its options.
+        options: PinOptions,
+        /// Live dots of `cid` the writer had observed.
+        tombs: Vec<Dot>,
+    },
+    /// Remove the observed entries of `cid`.
+    Unpin {
+        /// The content.
+        cid: Cid,
+        /// Live dots of `cid` the writer had observed.
+        tombs: Vec<Dot>,
+    },
+}
+
+impl Op {
+    /// The CID the op is about.
+    pub fn cid(&self) -> &Cid {
+        match self {
+            Self::Pin { cid, .. } | Self::Unpin { cid, .. } => cid,
+        }
+    }
+
+    /// The dots it tombstones.
+    pub fn tombs(&self) -> &[Dot] {
+        match self {
+            Self::Pin { tombs, .. } | Self::Unpin { tombs, .. } => tombs,
+        }
+    }
+}
+
+/// A delta node. Fields are public so tools (and tests) can build any
+/// delta, including invalid ones; [`Delta::verify`] is what judges them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delta {
+    /// Writer's clock, ms since the epoch (informational).
+    pub ts: u64,
+    /// The mutations.
+    pub ops: Vec<Op>,
+    /// The writer's sequence number (1-based).
+    pub seq: u64,
+    /// The writer's previous delta.
+    pub prev: Option<Cid>,
+    /// Who wrote it.
+    pub writer: WriterId,
+    /// Cluster name.
+    pub cluster: String,
+    /// Heads the writer had applied, sorted by CID bytes.
+    pub parents: Vec<Cid>,
+    /// 1 + max(parents' priority).
+    pub priority: u64,
+    /// Ed25519 signature over [`Delta::signing_bytes`].
+    pub sig: [u8; 64],
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireDelta {
+    v: u64,
+    ts: u64,
+    ops: Vec<WireOp>,
+    seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sig: Option<ByteBuf>,
+    prev: Option<Cid>,
+    writer: ByteBuf,
+    cluster: String,
+    parents: Vec<Cid>,
+    priority: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireOp {
+    op: String,
+    cid: ByteBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opts: Option<PinOptions>,
+    tombs: Vec<(ByteBuf, u32)>,
+}
+
+const PIN: &str = "pin";
+const UNPIN: &str = "unpin";
+
+impl Delta {
+    fn to_wire(&self, with_sig: bool) -> WireDelta {
+        let ops = self
+            .ops
+            .iter()
+            .map(|op| {
+                let tombs = op
+                    .tombs()
+                    .iter()
+                    .map(|d| (ByteBuf::from(d.delta.to_bytes()), d.index))
+                    .collect();
+                let cid = ByteBuf::from(op.cid().to_bytes());
+                match op {
+                    Op::Pin { options, .. } => WireOp {
+                        op: PIN.into(),
+                        cid,
+                        opts: Some(options.clone()),
+                        tombs,
+                    },
+                    Op::Unpin { .. } => WireOp {
+                        op: UNPIN.into(),
+                        cid,
+                        opts: None,
+                        tombs,
+                    },
+                }
+            })
+            .collect();
+        WireDelta {
+            v: FORMAT_VERSION,
+            ts: self.ts,
+            ops,
+            seq: self.seq,
+            sig: with_sig.then(|| ByteBuf::from(self.sig.to_vec())),
+            prev: self.prev,
+            writer: ByteBuf::from(self.writer.to_peer_id_bytes().to_vec()),
+            cluster: self.cluster.clone(),
+            parents: self.parents.clone(),
+            priority: self.priority,
+        }
+    }
+
+    /// The bytes the signature covers: the context string, then the canonical
+    /// encoding of every field but `sig`.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let body = to_cbor(&self.to_wire(false)).expect("delta fields always encode");
+        let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + body.len());
+        out.extend_from_slice(SIGNING_CONTEXT);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Sets `writer` to `key`'s identity and signs.
+    pub fn sign(&mut self, key: &SigningKey) {
+        self.writer = WriterId::from_public_key(&key.verifying_key());
+        self.sig = key.sign(&self.signing_bytes()).to_bytes();
+    }
+
+    /// The block: canonical DAG-CBOR of the whole node.
+    pub fn encode(&self) -> Vec<u8> {
+        to_cbor(&self.to_wire(true)).expect("delta fields always encode")
+    }
+
+    /// Encodes and returns the block with its CID.
+    pub fn to_block(&self) -> (Cid, Vec<u8>) {
+        let bytes = self.encode();
+        (block_cid(&bytes), bytes)
+    }
+
+    /// Decodes a block without any check but well-formedness and canonical
+    /// form (used for blocks this replica already verified and stored).
+    pub fn decode(bytes: &[u8]) -> Result<Self, Rejection> {
+        let wire: WireDelta = serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| Rejection::Malformed(e.to_string()))?;
+        let canonical = to_cbor(&wire).map_err(Rejection::Malformed)?;
+        if canonical != bytes {
+            return Err(Rejection::NonCanonical);
+        }
+        Self::from_wire(wire)
+    }
+
+    fn from_wire(w: WireDelta) -> Result<Self, Rejection> {
+        if w.v != FORMAT_VERSION {
+            return Err(Rejection::UnsupportedVersion(w.v));
+        }
+        let sig_bytes = w
+            .sig
+            .ok_or_else(|| Rejection::Malformed("missing sig".into()))?;
+        let sig: [u8; 64] = sig_bytes.as_slice().try_into().map_err(|_| {
+            Rejection::Malformed(format!("sig is {} bytes, not 64", sig_bytes.len()))
+        })?;
+        let writer = WriterId::from_peer_id_bytes(&w.writer)?;
+        let mut ops = Vec::with_capacity(w.ops.len());
+        for op in w.ops {
+            let cid = Cid::try_from(op.cid.as_slice())
+                .map_err(|e| Rejection::Malformed(format!("pinned cid: {e}")))?;
+            let mut tombs = Vec::with_capacity(op.tombs.len());
+            for (d, index) in op.tombs {
+                let delta = Cid::try_from(d.as_slice())
+                    .map_err(|e| Rejection::Malformed(format!("tomb cid: {e}")))?;
+                tombs.push(Dot { delta, index });
+            }
+            ops.push(match (op.op.as_str(), op.opts) {
+                (PIN, Some(options)) => Op::Pin {
+                    cid,
+                    options,
+                    tombs,
+                },
+                (UNPIN, None) => Op::Unpin { cid, tombs },
+                (PIN, None) => return Err(Rejection::Malformed("pin op without opts".into())),
+                (UNPIN, Some(_)) => return Err(Rejection::Malformed("unpin op with opts".into())),
+                (other, _) => return Err(Rejection::Malformed(format!("unknown op {other:?}"))),
+            });
+        }
+        Ok(Self {
+            ts: w.ts,
+            ops,
+            seq: w.seq,
+            prev: w.prev,
+            writer,
+            cluster: w.cluster,
+            parents: w.parents,
+            priority: w.priority,
+            sig,
+        })
+    }
+
+    /// Structural checks that need nothing but the delta (spec §3, step 5).
+    pub fn check_structure(&self) -> Result<(), Rejection> {
+        too_many("ops", self.ops.len(), MAX_OPS_PER_DELTA)?;
+        too_many("parents", self.parents.len(), MAX_PARENTS_PER_DELTA)?;
+        if self.ops.is_empty() {
+            return Err(Rejection::Malformed("no ops".into()));
+        }
+        if !self
+            .parents
+            .windows(2)
+            .all(|w| w[0].to_bytes() < w[1].to_bytes())
+        {
+            return Err(Rejection::Malformed("parents not sorted and unique".into()));
+        }
+        if let Some(bad) = self
+            .parents
+            .iter()
+            .chain(self.prev.iter())
+            .find(|c| !is_delta_cid(c))
+        {
+            return Err(Rejection::Malformed(format!(
+                "link {bad} is not a delta CID"
+            )));
+        }
+        if self.seq == 0 {
+            return Err(Rejection::Malformed("seq is 0".into()));
+        }
+        if (self.seq == 1) != self.prev.is_none() {
+            return Err(Rejection::Malformed(
+                "prev must be null exactly when seq is 1".into(),
+            ));
+        }
+        if self.priority == 0 || (self.priority == 1) != self.parents.is_empty() {
+            return Err(Rejection::Malformed(
+                "priority must be 1 exactly when there are no parents".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
+        for op in &self.ops {
+            if !seen.insert(op.cid()) {
+                return Err(Rejection::Malformed(format!("two ops for {}", op.cid())));
+            }
+            let tombs = op.tombs();
+            too_many("tombs", tombs.len(), MAX_TOMBS_PER_OP)?;
+            if let Some(bad) = tombs.iter().find(|d| !is_delta_cid(&d.delta)) {
+                return Err(Rejection::Malformed(format!(
+                    "tomb {} is not a delta CID",
+                    bad.delta
+                )));
+            }
+            if !tombs.windows(2).all(|w| dot_key(&w[0]) < dot_key(&w[1])) {
+                return Err(Rejection::Malformed("tombs not sorted and unique".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the signature strictly against the writer's key.
+    pub fn verify_signature(&self) -> Result<(), Rejection> {
+        let key = self.writer.verifying_key()?;
+        key.verify_strict(&self.signing_bytes(), &Signature::from_bytes(&self.sig))
+            .map_err(|_| Rejection::BadSignature(self.writer.to_string()))
+    }
+
+    /// All receipt checks of spec §3 (steps 1-7) for a block served as `cid`.
+    /// A `HashMismatch` is the server's fault, not the block's.
+    pub fn verify(
+        cid: &Cid,
+        bytes: &[u8],
+        cluster: &str,
+        trust: &TrustPolicy,
+    ) -> Result<Self, Rejection> {
+        if bytes.len() > MAX_BLOCK_SIZE {
+            return Err(Rejection::BlockTooLarge {
+                size: bytes.len(),
+                max: MAX_BLOCK_SIZE,
+            });
+        }
+        if !is_delta_cid(cid) {
+            return Err(Rejection::UnsupportedCid(*cid));
+        }
+        if block_cid(bytes) != *cid {
+            return Err(Rejection::HashMismatch(*cid));
+        }
+        let delta = Self::decode(bytes)?;
+        if delta.cluster != cluster {
+            return Err(Rejection::WrongCluster {
+                expected: cluster.to_owned(),
+                got: delta.cluster.clone(),
+            });
+        }
+        delta.check_structure()?;
+        if !trust.allows(&delta.writer) {
+            return Err(Rejection::UntrustedWriter(delta.writer.to_string()));
+        }
+        delta.verify_signature()?;
+        Ok(delta)
+    }
+
+    /// What must be applied before this delta: parents, then `prev`.
+    pub fn dependencies(&self) -> impl Iterator<Item = &Cid> {
+        self.parents.iter().chain(self.prev.iter())
+    }
+}
+
+/// Sort key of a dot: its delta CID's bytes, then the index.
+pub(crate) fn dot_key(d: &Dot) -> (Vec<u8>, u32) {
+    (d.delta.to_bytes(), d.index)
+}
+
+fn too_many(what: &'static str, count: usize, max: usize) -> Result<(), Rejection> {
+    if count > max {
+        Err(Rejection::TooMany { what, count, max })
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! The replica's on-disk layout (spec/crdt.md §8): one sled tree, one-byte key
+//! prefixes, and an overlay that turns many reads-then-writes into one atomic
+//! batch.
+
+use std::collections::HashMap;
+
+use cid::Cid;
+use serde_bytes::ByteBuf;
+use sled::IVec;
+
+use crate::codec::to_cbor;
+use crate::error::{DagError, Result};
+use crate::pin::{Dot, PinEntry, PinOptions};
+use crate::writer::WriterId;
+
+/// Key prefixes.
+pub(crate) mod prefix {
+    pub(crate) const BLOCK: u8 = b'b';
+    pub(crate) const DELTA: u8 = b'd';
+    pub(crate) const FORK: u8 = b'f';
+    pub(crate) const HEAD: u8 = b'h';
+    pub(crate) const PIN: u8 = b'p';
+    pub(crate) const CHAIN: u8 = b's';
+    pub(crate) const TOMB: u8 = b't';
+    pub(crate) const PENDING: u8 = b'w';
+    pub(crate) const REJECTED: u8 = b'x';
+}
+
+/// Builds a key from a prefix and parts.
+pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut k = Vec::with_capacity(len);
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+pub(crate) fn cid_key(prefix: u8, cid: &Cid) -> Vec<u8> {
+    key(prefix, &[&cid.to_bytes()])
+}
+
+/// Metadata keys (prefix `m`).
+pub(crate) const META_VERSION: &[u8] = b"mversion";
+pub(crate) const META_CLUSTER: &[u8] = b"mcluster";
+pub(crate) const META_COUNT: &[u8] = b"mcount";
+
+/// What the delta index keeps of an applied delta.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeltaInfo {
+    pub(crate) priority: u64,
+    pub(crate) seq: u64,
+    pub(crate) writer: WriterId,
+}
+
+impl DeltaInfo {
+    pub(crate) fn encode(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out[..8].copy_from_slice(&self.priority.to_be_bytes());
+        out[8..16].copy_from_slice(&self.seq.to_be_bytes());
+        out[16..].copy_from_slice(self.writer.public_key_bytes());
+        out
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
+        if b.len() != 48 {
+            return Err(DagError::Corrupt("delta index record".into()));
+        }
+        Ok(Self {
+            priority: u64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
+            seq: u64::from_be_bytes(b[8..16].try_into().expect("8 bytes")),
+            writer: WriterId::from_public_key_bytes(b[16..].try_into().expect("32 bytes")),
+        })
+    }
+}
+
+pub(crate) fn u64_value(v: Option<IVec>) -> u64 {
+    v.and_then(|b| b.as_ref().try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+type WireEntry = (u64, ByteBuf, ByteBuf, u32, PinOptions);
+
+/// The live entries of one pinned CID, ascending, so the winner is last.
+/// Stored as `R(x)` of spec §6.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Record {
+    pub(crate) entries: Vec<PinEntry>,
+}
+
+impl Record {
+    pub(crate) fn encode(&self, cid: &Cid) -> Vec<u8> {
+        let entries: Vec<WireEntry> = self
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.priority,
+                    ByteBuf::from(e.writer.to_peer_id_bytes().to_vec()),
+                    ByteBuf::from(e.dot.delta.to_bytes()),
+                    e.dot.index,
+                    e.options.clone(),
+                )
+            })
+            .collect();
+        to_cbor(&(ByteBuf::from(cid.to_bytes()), entries)).expect("records always encode")
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<(Cid, Self)> {
+        let corrupt = |e: String| DagError::Corrupt(format!("pin record: {e}"));
+        let (cid, wire): (ByteBuf, Vec<WireEntry>) =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let cid = Cid::try_from(cid.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+        let mut entries = Vec::with_capacity(wire.len());
+        for (priority, writer, delta, index, options) in wire {
+            entries.push(PinEntry {
+                priority,
+                writer: WriterId::from_peer_id_bytes(&writer)
+                    .map_err(|e| corrupt(e.to_string()))?,
+                dot: Dot {
+                    delta: Cid::try_from(delta.as_slice()).map_err(|e| corrupt(e.to_string()))?,
+                    index,
+                },
+                options,
+            });
+        }
+        Ok((cid, Self { entries }))
+    }
+
+    /// Inserts keeping the order of spec §4: (priority, writer, delta, index).
+    pub(crate) fn insert(&mut self, entry: PinEntry) {
+        let k = entry_order(&entry);
+        let pos = self.entries.partition_point(|e| entry_order(e) < k);
+        self.entries.insert(pos, entry);
+    }
+
+    pub(crate) fn remove(&mut self, dot: &Dot) {
+        self.entries.retain(|e| e.dot != *dot);
+    }
+
+    pub(crate) fn winner(&self) -> Option<&PinEntry> {
+        self.entries.last()
+    }
+}
+
+fn entry_order(e: &PinEntry) -> (u64, [u8; 32], Vec<u8>, u32) {
+    (
+        e.priority,
+        *e.writer.public_key_bytes(),
+        e.dot.delta.to_bytes(),
+        e.dot.index,
+    )
+}
+
+/// Reads through pending writes, then commits them in one atomic batch.
+pub(crate) struct Overlay<'a> {
+    tree: &'a sled::Tree,
+    writes: HashMap<Vec<u8>, Option<IVec>>,
+}
+
+impl<'a> Overlay<'a> {
+    pub(crate) fn new(tree: &'a sled::Tree) -> Self {
+        Self {
+            tree,
+            writes: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
+        match self.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.tree.get(key)?),
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    pub(crate) fn insert(&mut self, key: Vec<u8>, value: impl Into<IVec>) {
+        self.writes.insert(key, Some(value.into()));
+    }
+
+    pub(crate) fn remove(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+}
