@@ -1,0 +1,133 @@
+//! Helpers shared by the crdt-dag integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use crdt_dag::{Cid, PinOptions, Replica, ReplicaConfig, SyncReport, Write};
+use ed25519_dalek::SigningKey;
+use multihash_codetable::{Code, MultihashDigest};
+
+pub const CLUSTER: &str = "test-cluster";
+
+pub fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+/// A distinct CIDv1 (raw, sha2-256) per number: the content being pinned.
+pub fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+pub fn replica(n: u8) -> Replica {
+    Replica::temporary(key(n), ReplicaConfig::new(CLUSTER)).expect("open replica")
+}
+
+pub fn pin(n: u32, name: &str) -> Write {
+    Write::Pin {
+        cid: content(n),
+        options: PinOptions::named(name),
+    }
+}
+
+pub fn unpin(n: u32) -> Write {
+    Write::Unpin { cid: content(n) }
+}
+
+/// `to` learns `from`'s heads and syncs from it.
+pub fn sync(to: &Replica, from: &Replica) -> SyncReport {
+    let heads = from.heads().expect("heads");
+    futures::executor::block_on(to.sync(&heads, from)).expect("sync")
+}
+
+/// The whole visible state of a replica, for equality checks.
+pub fn snapshot(r: &Replica) -> (Vec<Cid>, Vec<(Cid, PinOptions)>, [u8; 32], u64) {
+    let pins = r
+        .pins()
+        .map(|p| p.map(|p| (p.cid, p.options)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    (
+        r.heads().unwrap(),
+        pins,
+        r.state_hash().unwrap(),
+        r.len().unwrap(),
+    )
+}
+
+use crdt_dag::{Delta, Op};
+
+/// Builds and signs an arbitrary delta (valid or not) by `signer`.
+pub fn forge(
+    signer: u8,
+    seq: u64,
+    prev: Option<Cid>,
+    parents: Vec<Cid>,
+    priority: u64,
+    ops: Vec<Op>,
+) -> Delta {
+    let mut d = Delta {
+        ts: 1,
+        ops,
+        seq,
+        prev,
+        writer: crdt_dag::WriterId::from_public_key(&key(signer).verifying_key()),
+        cluster: CLUSTER.into(),
+        parents,
+        priority,
+        sig: [0; 64],
+    };
+    d.sign(&key(signer));
+    d
+}
+
+pub fn pin_op(n: u32, name: &str) -> Op {
+    Op::Pin {
+        cid: content(n),
+        options: PinOptions::named(name),
+        tombs: vec![],
+    }
+}
+
+/// A source holding the given deltas.
+pub fn source_of(deltas: &[&Delta]) -> crdt_dag::MemoryBlockSource {
+    let s = crdt_dag::MemoryBlockSource::new();
+    for d in deltas {
+        let (cid, bytes) = d.to_block();
+        s.insert(cid, bytes);
+    }
+    s
+}
+
+pub fn sync_from(r: &Replica, heads: &[Cid], source: &crdt_dag::MemoryBlockSource) -> SyncReport {
+    futures::executor::block_on(r.sync(heads, source)).expect("sync")
+}
+
+/// Three writers building a history of about `rounds * 3` deltas with
+/// concurrency, updates and unpins; returns them synced with each other.
+pub fn history(rounds: u32) -> Vec<Replica> {
+    let writers: Vec<Replica> = (1..=3).map(replica).collect();
+    for round in 0..rounds {
+        for (i, w) in writers.iter().enumerate() {
+            let base = round * 7 + i as u32;
+            let mut ops = vec![pin(base, "new"), pin(base / 2, &format!("upd{round}"))];
+            if round % 3 == 2 {
+                ops.push(unpin(base.saturating_sub(5)));
+            }
+            if let Err(e) = w.write(ops.clone()) {
+                assert!(matches!(e, crdt_dag::DagError::NotPinned(_)), "{e}");
+                w.write(ops[..2].to_vec()).unwrap();
+            }
+        }
+        if round % 4 == 3 {
+            for a in &writers {
+                for b in &writers {
+                    sync(a, b);
+                }
+            }
+        }
+    }
+    for a in &writers {
+        for b in &writers {
+            sync(a, b);
+        }
+    }
+    writers
+}
