@@ -33,6 +33,7 @@
 mod car;
 mod codec;
 mod delta;
+mod diff;
 mod error;
 pub mod limits;
 mod pin;
@@ -44,6 +45,7 @@ mod writer;
 pub use car::{CarImport, MAX_CAR_HEADER, MAX_CAR_SECTION};
 pub use codec::{DAG_CBOR, SHA2_256, block_cid, is_delta_cid};
 pub use delta::{Delta, FORMAT_VERSION, Op, SIGNING_CONTEXT};
+pub use diff::MAX_FRONTIER;
 pub use error::{DagError, Rejection, Result};
 pub use limits::Limits;
 pub use pin::{Dot, Pin, PinEntry, PinEvent, PinMode, PinOptions, PinType};

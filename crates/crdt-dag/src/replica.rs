@@ -262,6 +262,10 @@ impl Replica {
         })
     }
 
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// This replica's writer identity.
     pub fn writer(&self) -> WriterId {
         self.writer

@@ -1,0 +1,135 @@
+//! What another replica lacks: the deltas reachable from our heads and not
+//! from theirs, for the bulk sync protocol (one answer, not one round trip
+//! per DAG level).
+
+use std::collections::{BinaryHeap, HashMap};
+
+use cid::Cid;
+
+use crate::delta::Delta;
+use crate::error::{DagError, Result};
+use crate::replica::Replica;
+use crate::store::{DeltaInfo, cid_key, prefix};
+
+const OURS: u8 = 1;
+const THEIRS: u8 = 2;
+
+/// Most CIDs [`Replica::frontier`] returns.
+pub const MAX_FRONTIER: usize = 1024;
+
+impl Replica {
+    /// What to tell a peer we sync from: our heads, then the latest applied
+    /// delta of every writer we know (a version vector in CIDs), at most
+    /// [`MAX_FRONTIER`]. Heads alone are not enough: a head we wrote
+    /// ourselves is unknown to the other side, but our copy of its writers'
+    /// latest deltas is not, and each of those covers its whole writer chain.
+    pub fn frontier(&self) -> Result<Vec<Cid>> {
+        let mut out = self.heads()?;
+        let mut from = vec![prefix::CHAIN];
+        while out.len() < MAX_FRONTIER {
+            let Some(first) = self.tree().range(from.clone()..).next() else {
+                break;
+            };
+            let (k, _) = first?;
+            if k.first() != Some(&prefix::CHAIN) || k.len() < 41 {
+                break;
+            }
+            let writer = &k[1..33];
+            let mut p = vec![prefix::CHAIN];
+            p.extend_from_slice(writer);
+            if let Some(last) = self.tree().scan_prefix(&p).next_back() {
+                let (_, v) = last?;
+                let cid =
+                    Cid::try_from(v.as_ref()).map_err(|e| DagError::Corrupt(e.to_string()))?;
+                if !out.contains(&cid) {
+                    out.push(cid);
+                }
+            }
+            // Skip to the next writer: the prefix followed by all-ones seq.
+            p.extend_from_slice(&[0xff; 9]);
+            from = p;
+        }
+        Ok(out)
+    }
+
+    /// The applied deltas reachable from our heads and not from `their_heads`
+    /// (those of them we know; pass the asker's [`Replica::frontier`]), oldest first (ascending priority), at most
+    /// `limit`. Heads we do not know are ignored, so an answer may include
+    /// deltas the asker already has; applying them again is a no-op.
+    ///
+    /// The walk visits deltas in descending priority: an ancestor always has
+    /// a lower priority than its descendants, so by the time a delta is
+    /// reached every path from their heads to it has been seen.
+    pub fn missing_for(&self, their_heads: &[Cid], limit: usize) -> Result<Vec<Cid>> {
+        let mut f = Frontier::default();
+        for h in self.heads()? {
+            f.push(self, h, OURS)?;
+        }
+        for h in their_heads {
+            f.push(self, *h, THEIRS)?;
+        }
+        let mut out = Vec::new();
+        while f.ours_only > 0 {
+            let Some((cid, mark)) = f.pop()? else { break };
+            if mark == OURS {
+                if out.len() == limit {
+                    break;
+                }
+                out.push(cid);
+            }
+            let block = self
+                .block(&cid)?
+                .ok_or_else(|| DagError::Corrupt(format!("applied delta {cid} has no block")))?;
+            let delta = Delta::decode(&block).map_err(|e| DagError::rejected(cid, e))?;
+            for dep in delta.dependencies() {
+                f.push(self, *dep, mark)?;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// Deltas still to visit, highest priority first, each with whose heads
+/// reach it.
+#[derive(Default)]
+struct Frontier {
+    heap: BinaryHeap<(u64, Vec<u8>)>,
+    marks: HashMap<Cid, u8>,
+    /// Entries reached from our heads only: the walk ends when none is left.
+    ours_only: usize,
+}
+
+impl Frontier {
+    fn push(&mut self, replica: &Replica, cid: Cid, mark: u8) -> Result<()> {
+        if let Some(m) = self.marks.get_mut(&cid) {
+            if *m == OURS && mark & THEIRS != 0 {
+                self.ours_only -= 1;
+            }
+            *m |= mark;
+            return Ok(());
+        }
+        let Some(info) = replica.tree().get(cid_key(prefix::DELTA, &cid))? else {
+            return Ok(()); // not applied here: nothing to say about it
+        };
+        let info = DeltaInfo::decode(&info)?;
+        self.marks.insert(cid, mark);
+        if mark == OURS {
+            self.ours_only += 1;
+        }
+        self.heap.push((info.priority, cid.to_bytes()));
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Result<Option<(Cid, u8)>> {
+        let Some((_, bytes)) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let cid = Cid::try_from(bytes.as_slice()).map_err(|e| DagError::Corrupt(e.to_string()))?;
+        let mark = self.marks.remove(&cid).unwrap_or(0);
+        if mark == OURS {
+            self.ours_only -= 1;
+        }
+        Ok(Some((cid, mark)))
+    }
+}
