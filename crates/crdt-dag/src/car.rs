@@ -130,7 +130,7 @@ impl Replica {
             out.blocks += 1;
             match self.ingest(&cid, data) {
                 Ok(_) => {}
-                Err(DagError::Rejected { cid, reason }) => rejected.push((cid, reason)),
+                Err(DagError::Rejected { cid, reason }) => rejected.push((cid, *reason)),
                 Err(e) => return Err(e),
             }
         }

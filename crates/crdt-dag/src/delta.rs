@@ -18,6 +18,8 @@ pub const FORMAT_VERSION: u64 = 1;
 pub const SIGNING_CONTEXT: &[u8] = b"ipfs-cluster/crdt-delta/v1\n";
 
 /// One mutation of the pinset.
+// Nearly every op is a pin; boxing its options would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Add an entry for `cid` and remove the observed ones.

@@ -86,8 +86,8 @@ pub enum DagError {
     Rejected {
         /// The delta (its CID, or the CID it would have had).
         cid: Cid,
-        /// What was wrong.
-        reason: Rejection,
+        /// What was wrong (boxed: it is the rare, large case).
+        reason: Box<Rejection>,
     },
     /// A local write was refused before signing.
     #[error("invalid write: {0}")]
@@ -130,7 +130,10 @@ pub enum DagError {
 
 impl DagError {
     pub(crate) fn rejected(cid: Cid, reason: Rejection) -> Self {
-        Self::Rejected { cid, reason }
+        Self::Rejected {
+            cid,
+            reason: Box::new(reason),
+        }
     }
 }
 

@@ -50,6 +50,8 @@ impl ReplicaConfig {
 }
 
 /// One mutation asked of [`Replica::write`].
+// Nearly every write is a pin; boxing its options would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
     /// Pin (or update) `cid` with `options`.
@@ -581,27 +583,20 @@ impl Replica {
                         report.pending_full = true;
                         break;
                     }
-                    let bytes = match source.get(&c).await {
-                        Ok(Some(bytes)) => bytes,
-                        Ok(None) | Err(_) => {
-                            report.missing.push(c);
-                            continue;
-                        }
+                    let Ok(Some(bytes)) = source.get(&c).await else {
+                        report.missing.push(c);
+                        continue;
                     };
                     match self.ingest(&c, &bytes) {
                         Ok(delta) => {
                             report.fetched += 1;
                             delta
                         }
-                        Err(DagError::Rejected {
-                            reason: Rejection::HashMismatch(_),
-                            ..
-                        }) => {
-                            report.missing.push(c);
-                            continue;
-                        }
                         Err(DagError::Rejected { reason, .. }) => {
-                            report.rejected.push((c, reason));
+                            match *reason {
+                                Rejection::HashMismatch(_) => report.missing.push(c),
+                                reason => report.rejected.push((c, reason)),
+                            }
                             continue;
                         }
                         Err(e) => return Err(e),

@@ -131,7 +131,7 @@ fn heal(replicas: &[Replica]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn replicas_converge_under_any_delivery((n, partitioned, p, healed) in scenario()) {

@@ -62,9 +62,9 @@ fn malleated_signature_is_rejected() {
     ];
     let mut d = forge(1, 1, None, vec![], 1, vec![pin_op(1, "x")]);
     let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = d.sig[32 + i] as u16 + L[i] as u16 + carry;
-        d.sig[32 + i] = sum as u8;
+    for (s, l) in d.sig[32..].iter_mut().zip(L) {
+        let sum = *s as u16 + l as u16 + carry;
+        *s = sum as u8;
         carry = sum >> 8;
     }
     assert_eq!(carry, 0);

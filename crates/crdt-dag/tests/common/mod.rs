@@ -37,8 +37,11 @@ pub fn sync(to: &Replica, from: &Replica) -> SyncReport {
     futures::executor::block_on(to.sync(&heads, from)).expect("sync")
 }
 
+/// Heads, pins with options, state hash and count: all a replica shows.
+pub type Snapshot = (Vec<Cid>, Vec<(Cid, PinOptions)>, [u8; 32], u64);
+
 /// The whole visible state of a replica, for equality checks.
-pub fn snapshot(r: &Replica) -> (Vec<Cid>, Vec<(Cid, PinOptions)>, [u8; 32], u64) {
+pub fn snapshot(r: &Replica) -> Snapshot {
     let pins = r
         .pins()
         .map(|p| p.map(|p| (p.cid, p.options)))
