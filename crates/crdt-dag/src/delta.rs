@@ -190,6 +190,14 @@ impl Delta {
         Self::from_wire(wire)
     }
 
+    /// Decodes a block this replica verified before storing it: skips the
+    /// canonical re-encoding, which was checked on receipt.
+    pub(crate) fn decode_verified(bytes: &[u8]) -> Result<Self, Rejection> {
+        let wire: WireDelta = serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| Rejection::Malformed(e.to_string()))?;
+        Self::from_wire(wire)
+    }
+
     fn from_wire(w: WireDelta) -> Result<Self, Rejection> {
         if w.v != FORMAT_VERSION {
             return Err(Rejection::UnsupportedVersion(w.v));

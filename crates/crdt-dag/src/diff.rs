@@ -80,7 +80,7 @@ impl Replica {
             let block = self
                 .block(&cid)?
                 .ok_or_else(|| DagError::Corrupt(format!("applied delta {cid} has no block")))?;
-            let delta = Delta::decode(&block).map_err(|e| DagError::rejected(cid, e))?;
+            let delta = Delta::decode_verified(&block).map_err(|e| DagError::rejected(cid, e))?;
             for dep in delta.dependencies() {
                 f.push(self, *dep, mark)?;
             }

@@ -573,7 +573,9 @@ impl Replica {
                 continue;
             }
             let delta = match self.tree.get(cid_key(prefix::PENDING, &c))? {
-                Some(bytes) => Delta::decode(&bytes).map_err(|e| DagError::rejected(c, e))?,
+                Some(bytes) => {
+                    Delta::decode_verified(&bytes).map_err(|e| DagError::rejected(c, e))?
+                }
                 None => {
                     if report.fetched >= budget.max_fetch {
                         report.budget_exhausted = true;
@@ -684,7 +686,7 @@ impl Replica {
         for kv in self.tree.scan_prefix([prefix::PENDING]) {
             let (k, v) = kv?;
             let cid = Cid::try_from(&k[1..]).map_err(|e| DagError::Corrupt(e.to_string()))?;
-            let delta = Delta::decode(&v).map_err(|e| DagError::rejected(cid, e))?;
+            let delta = Delta::decode_verified(&v).map_err(|e| DagError::rejected(cid, e))?;
             let mut n = 0;
             for dep in delta.dependencies() {
                 if self.tree.contains_key(cid_key(prefix::DELTA, dep))? {
@@ -723,7 +725,7 @@ impl Replica {
             let Some(block) = self.tree.get(cid_key(prefix::PENDING, &cid))? else {
                 continue; // rejected as part of a doomed branch
             };
-            let delta = Delta::decode(&block).map_err(|e| DagError::rejected(cid, e))?;
+            let delta = Delta::decode_verified(&block).map_err(|e| DagError::rejected(cid, e))?;
             match self.apply_delta(&mut ov, &cid, &block, &delta, &mut events)? {
                 Ok(()) => {
                     report.applied += 1;
