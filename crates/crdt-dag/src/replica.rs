@@ -287,6 +287,12 @@ impl Replica {
         self.write_lock.lock().expect("replica lock poisoned")
     }
 
+    /// Hands events of [`Replica::write_unflushed`] calls to the hook, once
+    /// the caller's [`Replica::flush`] made them durable.
+    pub fn notify(&self, events: &[PinEvent]) {
+        self.fire(events);
+    }
+
     fn fire(&self, events: &[PinEvent]) {
         if events.is_empty() {
             return;
@@ -318,8 +324,8 @@ impl Replica {
     }
 
     /// [`Replica::write`] without the flush and without firing the hook: the
-    /// caller must call [`Replica::flush`] before acknowledging, then may hand
-    /// the events on. Lets a server make many writes durable with one flush.
+    /// caller must call [`Replica::flush`] before acknowledging, then passes
+    /// the events to [`Replica::notify`]. Lets a server make many writes durable with one flush.
     pub fn write_unflushed(&self, writes: Vec<Write>) -> Result<Written> {
         if !self.config.trust.allows(&self.writer) {
             return Err(DagError::NotTrusted(self.writer.to_string()));
@@ -625,12 +631,13 @@ impl Replica {
         self.pending.is_full(&self.config.limits, 0)
     }
 
-    /// Receipt-checks a block served for `cid` (spec §3 steps 1-7) and stores
-    /// it as pending. A block failing a content check is remembered as
+    /// Receipt-checks a block served for `cid` (spec §3 steps 1-7) without
+    /// storing it. A block failing a content check is remembered as
     /// rejected; a hash mismatch is not (the server lied, not the block).
-    pub fn ingest(&self, cid: &Cid, bytes: &[u8]) -> Result<Delta> {
-        let delta = match Delta::verify(cid, bytes, &self.config.cluster, &self.config.trust) {
-            Ok(d) => d,
+    /// Needs no lock: callers may verify many blocks in parallel.
+    pub fn verify_block(&self, cid: &Cid, bytes: &[u8]) -> Result<Delta> {
+        match Delta::verify(cid, bytes, &self.config.cluster, &self.config.trust) {
+            Ok(d) => Ok(d),
             Err(reason) => {
                 if !matches!(
                     reason,
@@ -643,9 +650,14 @@ impl Replica {
                         reason.to_string().as_bytes(),
                     )?;
                 }
-                return Err(DagError::rejected(*cid, reason));
+                Err(DagError::rejected(*cid, reason))
             }
-        };
+        }
+    }
+
+    /// [`Replica::verify_block`], then stores the block as pending.
+    pub fn ingest(&self, cid: &Cid, bytes: &[u8]) -> Result<Delta> {
+        let delta = self.verify_block(cid, bytes)?;
         let _guard = self.lock();
         if self.tree.contains_key(cid_key(prefix::DELTA, cid))? {
             return Ok(delta);
@@ -654,15 +666,84 @@ impl Replica {
         if self.tree.contains_key(&k)? {
             return Ok(delta);
         }
-        if self.pending.is_full(&self.config.limits, bytes.len()) {
+        self.check_pending_room(bytes.len())?;
+        self.tree.insert(k, bytes)?;
+        self.pending.add(bytes.len());
+        Ok(delta)
+    }
+
+    fn check_pending_room(&self, bytes: usize) -> Result<()> {
+        if self.pending.is_full(&self.config.limits, bytes) {
             return Err(DagError::PendingFull {
                 blocks: self.pending.blocks.load(Ordering::Relaxed),
                 bytes: self.pending.bytes.load(Ordering::Relaxed),
             });
         }
-        self.tree.insert(k, bytes)?;
-        self.pending.add(bytes.len());
-        Ok(delta)
+        Ok(())
+    }
+
+    /// Applies blocks already passed through [`Replica::verify_block`] that
+    /// arrive mostly oldest first (a bulk sync answer): each one whose
+    /// dependencies are applied, or earlier in `blocks`, is applied at once
+    /// in one atomic batch, without being staged as pending; the others are
+    /// stored pending. Then flushes, reports the events, and applies any
+    /// pending delta that became ready.
+    pub fn apply_verified(&self, blocks: Vec<(Cid, Vec<u8>, Delta)>) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        {
+            let _guard = self.lock();
+            let mut ov = Overlay::new(&self.tree);
+            let mut events = Vec::new();
+            let mut freed = (0usize, 0u64);
+            let no_children = HashMap::new();
+            for (cid, block, delta) in blocks {
+                if ov.contains(&cid_key(prefix::DELTA, &cid))? {
+                    continue;
+                }
+                let mut ready = true;
+                for dep in delta.dependencies() {
+                    if !ov.contains(&cid_key(prefix::DELTA, dep))? {
+                        ready = false;
+                        break;
+                    }
+                }
+                let pending_key = cid_key(prefix::PENDING, &cid);
+                let was_pending = self.tree.get(&pending_key)?.map(|b| b.len() as u64);
+                if !ready {
+                    if was_pending.is_none() && !ov.contains(&pending_key)? {
+                        if self.check_pending_room(block.len()).is_err() {
+                            report.pending_full = true;
+                            break;
+                        }
+                        self.pending.add(block.len());
+                        ov.insert(pending_key, block);
+                    }
+                    continue;
+                }
+                match self.apply_delta(&mut ov, &cid, &block, &delta, &mut events)? {
+                    Ok(()) => {
+                        report.applied += 1;
+                        report.ops_applied += delta.ops.len();
+                        if let Some(len) = was_pending {
+                            freed.0 += 1;
+                            freed.1 += len;
+                        }
+                    }
+                    Err(reason) => {
+                        let ov = std::mem::replace(&mut ov, Overlay::new(&self.tree));
+                        self.commit_batch(ov, &mut freed, &mut events)?;
+                        self.reject_branch(cid, reason, &no_children, &mut report)?;
+                    }
+                }
+            }
+            self.commit_batch(ov, &mut freed, &mut events)?;
+        }
+        let more = self.apply_pending()?;
+        report.applied += more.applied;
+        report.ops_applied += more.ops_applied;
+        report.rejected.extend(more.rejected);
+        report.pending = self.pending_count();
+        Ok(report)
     }
 
     /// Applies every pending delta whose dependencies are applied, in causal

@@ -1,5 +1,22 @@
 //! The cluster peer daemon: config and identity, the libp2p swarm, consensus
-//! glue over `crdt-dag`, the pin tracker and the IPFS connectors.
-//!
-//! Not built yet: this crate is the placeholder of the workspace layout
-//! (see the open issues); the signed pinset it will serve is `crdt-dag`.
+//! glue over `crdt-dag` (batching, announcements, sync), liveness metrics and
+//! inter-peer RPC. Peers start from code with [`PeerBuilder`]; the
+//! `ipfs-cluster-service` binary is a thin shell over it.
+
+pub mod config;
+mod consensus;
+pub mod dagsync;
+mod error;
+mod frame;
+pub mod identity;
+pub mod lock;
+pub mod messages;
+mod monitor;
+pub mod network;
+mod peer;
+pub mod rpc;
+pub mod state;
+
+pub use consensus::{ConsensusSettings, SyncStats};
+pub use error::PeerError;
+pub use peer::{IdInfo, Peer, PeerBuilder, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of};

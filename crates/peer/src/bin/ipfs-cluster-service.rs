@@ -1,0 +1,358 @@
+//! `ipfs-cluster-service`: initialise a peer's config folder, run the peer
+//! daemon, and manage its pinset offline (Go IPFS Cluster's commands).
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use crdt_dag::{Replica, ReplicaConfig};
+use libp2p::Multiaddr;
+use peer::config::{IDENTITY_FILE, SERVICE_FILE, ServiceConfig, default_config_dir};
+use peer::identity::Identity;
+use peer::lock::FolderLock;
+use peer::{PeerBuilder, PeerSettings, VERSION, peer_of};
+
+#[derive(Parser, Debug)]
+#[command(name = "ipfs-cluster-service", version = VERSION, about = "IPFS Cluster peer daemon")]
+struct Cli {
+    /// Path to the configuration and data folder.
+    #[arg(short = 'c', long = "config", env = "IPFS_CLUSTER_PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Forcefully proceed with some actions (no prompts).
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Enable full debug logging.
+    #[arg(short = 'd', long, global = true)]
+    debug: bool,
+    /// Log level: error, warn, info, debug, trace, or a filter
+    /// (`info,peer=debug`).
+    #[arg(short = 'l', long, env = "IPFS_CLUSTER_LOG_LEVEL", global = true)]
+    loglevel: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Creates a configuration and an identity in the config folder.
+    Init(InitArgs),
+    /// Runs the cluster peer.
+    Daemon(DaemonArgs),
+    /// Manages the peer's pinset while the daemon is stopped.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Prints the version.
+    Version,
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// Overwrite an existing configuration.
+    #[arg(long)]
+    force: bool,
+    /// Consensus component; only `crdt` is supported.
+    #[arg(long, default_value = "crdt")]
+    consensus: String,
+    /// Datastore; the pinset is always kept in sled, other names are accepted for compatibility.
+    #[arg(long, default_value = "sled")]
+    datastore: String,
+    /// Comma-separated multiaddresses of peers: written to the peerstore and trusted.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<Multiaddr>,
+    /// Pick random free ports for the swarm instead of the defaults.
+    #[arg(long)]
+    randomports: bool,
+}
+
+#[derive(Args, Debug)]
+struct DaemonArgs {
+    /// Comma-separated multiaddresses of peers to join.
+    #[arg(short = 'j', long, value_delimiter = ',')]
+    bootstrap: Vec<Multiaddr>,
+    /// Do not trust the bootstrap peers (CRDT).
+    #[arg(long)]
+    no_trust: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum StateCommand {
+    /// Writes the pinset as newline-delimited JSON pins.
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+    },
+    /// Replaces the pinset with pins from a JSON-lines file (or standard input).
+    Import {
+        /// The file to read; standard input when absent.
+        file: Option<PathBuf>,
+        /// Overwrite replication_factor_min of every pin.
+        #[arg(long = "replication-min", visible_alias = "rmin")]
+        replication_min: Option<i32>,
+        /// Overwrite replication_factor_max of every pin.
+        #[arg(long = "replication-max", visible_alias = "rmax")]
+        replication_max: Option<i32>,
+        /// Overwrite the allocations of every pin (comma-separated peer IDs).
+        #[arg(long, value_delimiter = ',')]
+        allocations: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Deletes the peer's pinset.
+    Cleanup {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match (&cli.loglevel, cli.debug) {
+        (_, true) => "debug".to_string(),
+        (Some(l), false) => l.clone(),
+        (None, false) => "info".to_string(),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let dir = cli.config.clone().unwrap_or_else(default_config_dir);
+    match cli.command {
+        Command::Version => {
+            println!("{VERSION}");
+            Ok(())
+        }
+        Command::Init(args) => init(&dir, cli.force || args.force, args),
+        Command::Daemon(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(daemon(&dir, args))
+        }
+        Command::State { command } => state(&dir, cli.force, command),
+    }
+}
+
+fn load(dir: &Path) -> Result<(ServiceConfig, Identity)> {
+    let path = dir.join(SERVICE_FILE);
+    let (mut cfg, warnings) = ServiceConfig::load(&path).with_context(|| {
+        format!(
+            "loading {} (run `ipfs-cluster-service init` first?)",
+            path.display()
+        )
+    })?;
+    for w in warnings {
+        tracing::warn!("{}: {}", w.key, w.message);
+    }
+    cfg.apply_env(std::env::vars())?;
+    let mut identity = Identity::load(dir.join(IDENTITY_FILE))?;
+    identity.apply_env(std::env::vars())?;
+    Ok((cfg, identity))
+}
+
+fn init(dir: &Path, force: bool, args: InitArgs) -> Result<()> {
+    if args.consensus != "crdt" {
+        bail!(
+            "consensus {:?} is not supported: this cluster uses crdt",
+            args.consensus
+        );
+    }
+    if args.datastore != "sled" {
+        eprintln!(
+            "note: datastore {:?} requested; the pinset is kept in sled",
+            args.datastore
+        );
+    }
+    let service = dir.join(SERVICE_FILE);
+    if service.exists() && !force {
+        bail!(
+            "{} already exists: use --force to overwrite it",
+            service.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _lock = FolderLock::acquire(dir)?;
+    let mut cfg = ServiceConfig::default();
+    cfg.apply_env(std::env::vars())?;
+    if args.randomports {
+        cfg.with_random_ports()?;
+    }
+    if !args.peers.is_empty() {
+        let ids: Vec<_> = args
+            .peers
+            .iter()
+            .map(|a| peer_of(a).ok_or_else(|| anyhow!("{a} has no /p2p/<peer id>")))
+            .collect::<Result<_>>()?;
+        cfg.set_trusted_peers(ids);
+        let lines: String = args.peers.iter().map(|a| format!("{a}\n")).collect();
+        std::fs::write(cfg.peerstore_path(dir), lines).context("writing the peerstore")?;
+    }
+    let identity = Identity::generate();
+    cfg.save(&service)?;
+    identity.save(dir.join(IDENTITY_FILE))?;
+    println!("configuration written to {}", service.display());
+    println!("new identity: {}", identity.peer_id());
+    Ok(())
+}
+
+fn peerstore(cfg: &ServiceConfig, dir: &Path) -> Result<Vec<Multiaddr>> {
+    let path = cfg.peerstore_path(dir);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(vec![]);
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            l.parse()
+                .with_context(|| format!("{}: bad address {l:?}", path.display()))
+        })
+        .collect()
+}
+
+async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
+    let _lock = FolderLock::acquire(dir)?;
+    let (cfg, identity) = load(dir)?;
+    let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id());
+    let known = peerstore(&cfg, dir)?;
+    let peer = PeerBuilder::new(identity.keypair.clone(), settings)
+        .bootstrap(args.bootstrap, !args.no_trust)
+        .start()
+        .await?;
+    // Addresses remembered in the peerstore are dialed, not trusted.
+    for addr in &known {
+        if peer_of(addr).is_some_and(|p| p == peer.id()) {
+            continue;
+        }
+        if let Err(e) = peer.dial(addr.clone()).await {
+            tracing::warn!(%addr, error = %e, "dialing");
+        }
+    }
+    for a in peer.addresses().await? {
+        println!("listening on {a}");
+    }
+    println!("IPFS Cluster is READY");
+    std::io::stdout().flush()?;
+    wait_for_signal().await?;
+    println!("shutting down");
+    peer.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn confirm(force: bool, question: &str) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    eprint!("{question} [y/N]: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        bail!("aborted (use --force to skip this question)")
+    }
+}
+
+fn open_replica(cfg: &ServiceConfig, identity: &Identity, dir: &Path) -> Result<Replica> {
+    let key = identity
+        .signing_key()
+        .ok_or_else(|| anyhow!("the identity must be an ed25519 key"))?;
+    let settings = PeerSettings::from_config(cfg, dir, identity.peer_id());
+    let config = ReplicaConfig {
+        cluster: settings.cluster_name,
+        trust: settings.trust,
+        limits: Default::default(),
+    };
+    Ok(Replica::open(cfg.sled_path(dir), key, config)?)
+}
+
+fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
+    let _lock = FolderLock::acquire(dir)?;
+    let (cfg, identity) = load(dir)?;
+    match command {
+        StateCommand::Export { file } => {
+            let replica = open_replica(&cfg, &identity, dir)?;
+            let n = match file {
+                Some(f) => peer::state::export(
+                    &replica,
+                    std::io::BufWriter::new(std::fs::File::create(&f)?),
+                )?,
+                None => peer::state::export(&replica, std::io::stdout().lock())?,
+            };
+            eprintln!("exported {n} pins");
+        }
+        StateCommand::Import {
+            file,
+            replication_min,
+            replication_max,
+            allocations,
+            force: f,
+        } => {
+            confirm(
+                force || f,
+                "The pinset of this peer will be replaced. Continue?",
+            )?;
+            let input: Box<dyn BufRead> = match &file {
+                Some(f) => Box::new(BufReader::new(
+                    std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?,
+                )),
+                None => Box::new(std::io::stdin().lock()),
+            };
+            remove_store(&cfg, dir)?;
+            let replica = open_replica(&cfg, &identity, dir)?;
+            let n = peer::state::import(&replica, input, |o| {
+                if let Some(m) = replication_min {
+                    o.replication_min = m;
+                }
+                if let Some(m) = replication_max {
+                    o.replication_max = m;
+                }
+                if !allocations.is_empty() {
+                    o.allocations = allocations.clone();
+                }
+            })?;
+            eprintln!("imported {n} pins");
+        }
+        StateCommand::Cleanup { force: f } => {
+            confirm(
+                force || f,
+                "The pinset of this peer will be deleted. Continue?",
+            )?;
+            remove_store(&cfg, dir)?;
+            eprintln!("pinset removed");
+        }
+    }
+    Ok(())
+}
+
+fn remove_store(cfg: &ServiceConfig, dir: &Path) -> Result<()> {
+    let path = cfg.sled_path(dir);
+    match std::fs::remove_dir_all(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}

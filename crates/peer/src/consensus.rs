@@ -1,0 +1,474 @@
+//! Consensus glue between the API and the replica: the write queue (group
+//! commit, or batching exactly as configured), head announcements with a
+//! jittered rebroadcast, and the sync loop that chases announced heads until
+//! they apply.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cid::Cid;
+use crdt_dag::{DagError, Replica, Write};
+use libp2p::PeerId;
+use rand::Rng;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::dagsync::{self, PeerSource};
+use crate::error::PeerError;
+use crate::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
+use crate::network::{Network, Topic};
+
+/// Writes made durable by one flush when batching is off.
+const GROUP_COMMIT_MAX: usize = 256;
+/// Heads waited for at once; older announcements beyond this are dropped
+/// (a rebroadcast brings them back).
+const MAX_WANTED_HEADS: usize = 4096;
+/// Capacity of the announcement channel into the sync loop.
+pub(crate) const ANNOUNCE_CHANNEL_CAPACITY: usize = 256;
+/// How often unapplied announced heads are chased again.
+const SYNC_RETRY_INTERVAL: Duration = Duration::from_secs(3);
+/// Longest a single sync from one peer may take before another is tried.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Settings of the consensus component (`consensus.crdt` and follower mode).
+#[derive(Clone, Debug)]
+pub struct ConsensusSettings {
+    /// `batching.max_batch_size`.
+    pub max_batch_size: usize,
+    /// `batching.max_batch_age`.
+    pub max_batch_age: Duration,
+    /// `batching.max_queue_size`.
+    pub max_queue_size: usize,
+    /// `rebroadcast_interval`.
+    pub rebroadcast_interval: Duration,
+    /// `cluster.follower_mode`.
+    pub follower: bool,
+}
+
+impl ConsensusSettings {
+    fn batching(&self) -> bool {
+        self.max_batch_size > 0 && !self.max_batch_age.is_zero()
+    }
+}
+
+/// What the sync loop has done since start, for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Bulk sync requests sent.
+    pub bulk_requests: u64,
+    /// Blocks received in bulk answers.
+    pub bulk_blocks: u64,
+    /// Single blocks fetched by walks (one round trip each).
+    pub walk_fetches: u64,
+    /// Deltas applied from other peers.
+    pub applied: u64,
+}
+
+/// Shared [`SyncStats`] counters.
+#[derive(Debug, Default)]
+pub(crate) struct SyncCounters {
+    bulk_requests: AtomicU64,
+    bulk_blocks: AtomicU64,
+    walk_fetches: AtomicU64,
+    applied: AtomicU64,
+}
+
+impl SyncCounters {
+    pub(crate) fn snapshot(&self) -> SyncStats {
+        SyncStats {
+            bulk_requests: self.bulk_requests.load(Ordering::Relaxed),
+            bulk_blocks: self.bulk_blocks.load(Ordering::Relaxed),
+            walk_fetches: self.walk_fetches.load(Ordering::Relaxed),
+            applied: self.applied.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct WriteReq {
+    write: Write,
+    respond_to: oneshot::Sender<Result<(), PeerError>>,
+}
+
+/// The write side handed to the API.
+#[derive(Clone, Debug)]
+pub(crate) struct Consensus {
+    queue: mpsc::Sender<WriteReq>,
+    settings: ConsensusSettings,
+    changed: Arc<Notify>,
+}
+
+impl std::fmt::Debug for WriteReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteReq")
+            .field("write", &self.write)
+            .finish()
+    }
+}
+
+impl Consensus {
+    /// Announces our heads now (a peer joined), rather than at the next
+    /// rebroadcast.
+    pub(crate) fn announce_now(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Queues a write and waits until it is durable (acknowledged).
+    pub(crate) async fn submit(&self, write: Write) -> Result<(), PeerError> {
+        if self.settings.follower {
+            return Err(PeerError::FollowerMode);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .try_send(WriteReq {
+                write,
+                respond_to: tx,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    PeerError::QueueFull(self.settings.max_queue_size)
+                }
+                mpsc::error::TrySendError::Closed(_) => PeerError::ShuttingDown,
+            })?;
+        rx.await.map_err(|_| PeerError::ShuttingDown)?
+    }
+}
+
+/// Starts the writer, the announcer and the sync loop.
+pub(crate) fn start(
+    replica: Arc<Replica>,
+    network: Network,
+    settings: ConsensusSettings,
+    announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
+    counters: Arc<SyncCounters>,
+    cancel: CancellationToken,
+) -> (Consensus, Vec<JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel(settings.max_queue_size.max(1));
+    let changed = Arc::new(Notify::new());
+    let mut tasks = vec![tokio::spawn(sync_loop(
+        replica.clone(),
+        network.clone(),
+        announcements,
+        counters,
+        cancel.clone(),
+    ))];
+    if !settings.follower {
+        tasks.push(tokio::spawn(writer(
+            replica.clone(),
+            settings.clone(),
+            rx,
+            changed.clone(),
+            cancel.clone(),
+        )));
+        tasks.push(tokio::spawn(announcer(
+            replica,
+            network,
+            settings.rebroadcast_interval,
+            changed.clone(),
+            cancel,
+        )));
+    }
+    (
+        Consensus {
+            queue: tx,
+            settings,
+            changed,
+        },
+        tasks,
+    )
+}
+
+async fn writer(
+    replica: Arc<Replica>,
+    settings: ConsensusSettings,
+    mut rx: mpsc::Receiver<WriteReq>,
+    changed: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = rx.recv() => match r { Some(r) => r, None => break },
+        };
+        let mut reqs = vec![first];
+        if settings.batching() {
+            // Commit on size, or on age counted from the first item.
+            let deadline = tokio::time::Instant::now() + settings.max_batch_age;
+            while reqs.len() < settings.max_batch_size {
+                tokio::select! {
+                    r = rx.recv() => match r { Some(r) => reqs.push(r), None => break },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = cancel.cancelled() => break,
+                }
+            }
+        } else {
+            while reqs.len() < GROUP_COMMIT_MAX {
+                match rx.try_recv() {
+                    Ok(r) => reqs.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        let r = replica.clone();
+        let batching = settings.batching();
+        let done = tokio::task::spawn_blocking(move || {
+            if batching {
+                commit_batch(&r, reqs)
+            } else {
+                commit_each(&r, reqs)
+            }
+        })
+        .await;
+        match done {
+            Ok(true) => changed.notify_one(),
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "write task failed"),
+        }
+    }
+    // Whatever is still queued was never acknowledged: tell its callers.
+    rx.close();
+    while let Ok(r) = rx.try_recv() {
+        let _ = r.respond_to.send(Err(PeerError::ShuttingDown));
+    }
+}
+
+/// Group commit: one signed delta per write, one flush for all of them.
+fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> bool {
+    let mut results = Vec::with_capacity(reqs.len());
+    let mut events = Vec::new();
+    for req in &reqs {
+        match replica.write_unflushed(vec![req.write.clone()]) {
+            Ok(w) => {
+                events.extend(w.events);
+                results.push(Ok(()));
+            }
+            Err(e) => results.push(Err(PeerError::from(e))),
+        }
+    }
+    let wrote = results.iter().any(Result::is_ok);
+    if wrote {
+        if let Err(e) = replica.flush() {
+            // Nothing is acknowledged unless it is durable.
+            let msg = e.to_string();
+            for (req, _) in reqs.into_iter().zip(results) {
+                let _ =
+                    req.respond_to
+                        .send(Err(PeerError::Dag(DagError::Io(std::io::Error::other(
+                            msg.clone(),
+                        )))));
+            }
+            return false;
+        }
+        replica.notify(&events);
+    }
+    for (req, result) in reqs.into_iter().zip(results) {
+        let _ = req.respond_to.send(result);
+    }
+    wrote
+}
+
+/// Batching: all writes in one delta. Unpins of CIDs that are not pinned
+/// fail alone; the rest of the batch is still committed.
+fn commit_batch(replica: &Replica, mut reqs: Vec<WriteReq>) -> bool {
+    loop {
+        if reqs.is_empty() {
+            return false;
+        }
+        let writes = reqs.iter().map(|r| r.write.clone()).collect();
+        match replica.write(writes) {
+            Ok(_) => {
+                for r in reqs {
+                    let _ = r.respond_to.send(Ok(()));
+                }
+                return true;
+            }
+            Err(DagError::NotPinned(cid)) => {
+                let (bad, rest): (Vec<_>, Vec<_>) = reqs
+                    .into_iter()
+                    .partition(|r| matches!(&r.write, Write::Unpin { cid: c } if *c == cid));
+                for r in bad {
+                    let _ = r
+                        .respond_to
+                        .send(Err(PeerError::Dag(DagError::NotPinned(cid))));
+                }
+                reqs = rest;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for r in reqs {
+                    let _ = r
+                        .respond_to
+                        .send(Err(PeerError::Dag(DagError::InvalidWrite(msg.clone()))));
+                }
+                return false;
+            }
+        }
+    }
+}
+
+/// `interval` randomised by ±30%, so peers don't rebroadcast in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    let f = rand::thread_rng().gen_range(0.7..1.3);
+    interval.mul_f64(f)
+}
+
+async fn announcer(
+    replica: Arc<Replica>,
+    network: Network,
+    rebroadcast: Duration,
+    changed: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep(jittered(rebroadcast)) => {}
+        }
+        let msg = match (replica.heads(), replica.height()) {
+            (Ok(mut heads), Ok(height)) if !heads.is_empty() => {
+                heads.truncate(MAX_ANNOUNCED_HEADS);
+                HeadsMessage { heads, height }
+            }
+            (Ok(_), Ok(_)) => continue,
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "reading heads");
+                continue;
+            }
+        };
+        if let Err(e) = network.publish(Topic::Heads, msg.encode()).await {
+            debug!(error = %e, "announcing heads");
+        }
+    }
+}
+
+/// Chases announced heads: a bulk fetch from the announcer, then a walk that
+/// asks single blocks of any peer that announced them. Heads that don't apply
+/// stay wanted and are retried; nothing is given up.
+async fn sync_loop(
+    replica: Arc<Replica>,
+    network: Network,
+    mut announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
+    counters: Arc<SyncCounters>,
+    cancel: CancellationToken,
+) {
+    let mut wanted: HashMap<Cid, HashSet<PeerId>> = HashMap::new();
+    let mut retry = tokio::time::interval(SYNC_RETRY_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = announcements.recv() => match a {
+                Some((author, msg)) => {
+                    for h in msg.heads {
+                        if wanted.len() >= MAX_WANTED_HEADS && !wanted.contains_key(&h) {
+                            break;
+                        }
+                        if !replica.is_applied(&h).unwrap_or(false) {
+                            wanted.entry(h).or_default().insert(author);
+                        }
+                    }
+                    // Take whatever else queued up before syncing once for all.
+                    while let Ok((author, msg)) = announcements.try_recv() {
+                        for h in msg.heads {
+                            if wanted.len() < MAX_WANTED_HEADS && !replica.is_applied(&h).unwrap_or(false) {
+                                wanted.entry(h).or_default().insert(author);
+                            }
+                        }
+                    }
+                }
+                None => return,
+            },
+            _ = retry.tick() => {}
+        }
+        if wanted.is_empty() {
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = chase(&replica, &network, &mut wanted, &counters) => {}
+        }
+    }
+}
+
+async fn chase(
+    replica: &Arc<Replica>,
+    network: &Network,
+    wanted: &mut HashMap<Cid, HashSet<PeerId>>,
+    counters: &SyncCounters,
+) {
+    let mut peers: Vec<PeerId> = wanted
+        .values()
+        .flatten()
+        .copied()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    peers.sort();
+    let mut control = network.streams();
+    for peer in peers {
+        wanted.retain(|h, _| !replica.is_applied(h).unwrap_or(false));
+        if !wanted.values().any(|ps| ps.contains(&peer)) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(
+            SYNC_TIMEOUT,
+            dagsync::fetch_all(replica, &mut control, peer),
+        )
+        .await;
+        if let Ok(Ok(r)) = &result {
+            counters
+                .bulk_requests
+                .fetch_add(r.requests as u64, Ordering::Relaxed);
+            counters
+                .bulk_blocks
+                .fetch_add(r.received as u64, Ordering::Relaxed);
+            counters
+                .applied
+                .fetch_add(r.applied as u64, Ordering::Relaxed);
+        }
+        match result {
+            Ok(Ok(r)) if r.applied > 0 => info!(
+                %peer, received = r.received, applied = r.applied, rejected = r.rejected,
+                ms = started.elapsed().as_millis() as u64, "synced"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => debug!(%peer, error = %e, "bulk sync failed"),
+            Err(_) => debug!(%peer, "bulk sync timed out"),
+        }
+        // Whatever the bulk answer missed, walk for it block by block.
+        let heads: Vec<Cid> = wanted
+            .iter()
+            .filter(|(h, ps)| ps.contains(&peer) && !replica.is_applied(h).unwrap_or(false))
+            .map(|(h, _)| *h)
+            .collect();
+        if !heads.is_empty() {
+            let source = PeerSource {
+                control: network.streams(),
+                peer,
+            };
+            match tokio::time::timeout(SYNC_TIMEOUT, replica.sync(&heads, &source)).await {
+                Ok(Ok(r)) => {
+                    counters
+                        .walk_fetches
+                        .fetch_add(r.fetched as u64, Ordering::Relaxed);
+                    counters
+                        .applied
+                        .fetch_add(r.applied as u64, Ordering::Relaxed);
+                    if !r.rejected.is_empty() {
+                        warn!(%peer, rejected = r.rejected.len(), "refused deltas");
+                    }
+                }
+                Ok(Err(e)) => warn!(%peer, error = %e, "walk failed"),
+                Err(_) => debug!(%peer, "walk timed out"),
+            }
+        }
+    }
+    // Heads rejected for good are not wanted any more.
+    wanted.retain(|h, _| {
+        !replica.is_applied(h).unwrap_or(false) && replica.rejection(h).ok().flatten().is_none()
+    });
+}

@@ -1,0 +1,323 @@
+//! Bulk DAG sync between cluster peers, on its own libp2p stream protocol.
+//!
+//! The asker sends its frontier (heads and each writer's latest delta); the
+//! answerer streams every delta the asker lacks, oldest first, in one answer
+//! (not one round trip per DAG level). The asker verifies and stores each
+//! block as it arrives and applies them at the end. A `get` request fetches
+//! single blocks by CID, which is what the crdt walk falls back to.
+//!
+//! Wire: one request frame (DAG-CBOR [`Request`]), then answer frames of
+//! `CID bytes || block bytes`, ended by an empty frame. Frames are bounded by
+//! the block size limit; answers by [`MAX_ANSWER_BLOCKS`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cid::Cid;
+use crdt_dag::{BlockSource, Replica, SourceError};
+use futures::StreamExt;
+use libp2p::{PeerId, StreamProtocol};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::error::PeerError;
+use crate::frame::{read_frame, write_frame};
+
+/// The protocol ID.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/dagsync/1.0.0");
+/// Most blocks in one answer; an asker that got this many asks again.
+pub const MAX_ANSWER_BLOCKS: usize = 10_000;
+/// Largest frame: a block plus its CID.
+const MAX_FRAME: usize = crdt_dag::limits::MAX_BLOCK_SIZE + 128;
+/// Largest request frame.
+const MAX_REQUEST: usize = 256 * 1024;
+/// Answers served at once.
+const MAX_CONCURRENT_ANSWERS: usize = 16;
+/// Time allowed between two frames.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Blocks verified per blocking task.
+const INGEST_CHUNK: usize = 256;
+/// Chunks verified ahead of the one being applied.
+const VERIFY_AHEAD: usize = 4;
+
+/// A request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    /// `"since"`: what I lack given my frontier `have`; `"get"`: these `cids`.
+    kind: String,
+    #[serde(default)]
+    have: Vec<Cid>,
+    #[serde(default)]
+    cids: Vec<Cid>,
+}
+
+/// Serves the protocol until cancelled.
+pub(crate) async fn serve(
+    replica: Arc<Replica>,
+    mut control: libp2p_stream::Control,
+    cancel: CancellationToken,
+) -> Result<(), PeerError> {
+    let mut incoming = control
+        .accept(PROTOCOL)
+        .map_err(|_| PeerError::Network("dagsync protocol registered twice".into()))?;
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_ANSWERS));
+    loop {
+        let (peer, stream) = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            next = incoming.next() => match next {
+                Some(s) => s,
+                None => return Ok(()),
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!(%peer, "too many sync answers in flight; dropping request");
+            continue;
+        };
+        let replica = replica.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(replica, stream).await {
+                debug!(%peer, error = %e, "sync answer failed");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn answer(replica: Arc<Replica>, mut stream: libp2p::Stream) -> Result<(), PeerError> {
+    let req = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut stream, MAX_REQUEST))
+        .await
+        .map_err(|_| PeerError::Network("request timed out".into()))??
+        .ok_or_else(|| PeerError::Network("empty request".into()))?;
+    let req: Request = serde_ipld_dagcbor::from_slice(&req)
+        .map_err(|e| PeerError::Network(format!("bad sync request: {e}")))?;
+    let cids = match req.kind.as_str() {
+        "since" => {
+            let r = replica.clone();
+            tokio::task::spawn_blocking(move || r.missing_for(&req.have, MAX_ANSWER_BLOCKS))
+                .await
+                .map_err(|e| PeerError::Network(e.to_string()))??
+        }
+        "get" => req.cids.into_iter().take(MAX_ANSWER_BLOCKS).collect(),
+        other => {
+            return Err(PeerError::Network(format!(
+                "unknown sync request {other:?}"
+            )));
+        }
+    };
+    let mut frame = Vec::new();
+    for cid in cids {
+        let Some(block) = replica.block(&cid)? else {
+            continue;
+        };
+        frame.clear();
+        frame.extend_from_slice(&cid.to_bytes());
+        frame.extend_from_slice(&block);
+        write_frame(&mut stream, &frame).await?;
+    }
+    write_frame(&mut stream, &[]).await?;
+    futures::AsyncWriteExt::close(&mut stream).await?;
+    Ok(())
+}
+
+async fn request(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    req: &Request,
+) -> Result<libp2p::Stream, PeerError> {
+    let remote = |message: String| PeerError::Remote {
+        peer: peer.to_string(),
+        message,
+    };
+    let mut stream = tokio::time::timeout(FRAME_TIMEOUT, control.open_stream(peer, PROTOCOL))
+        .await
+        .map_err(|_| remote("opening a sync stream timed out".into()))?
+        .map_err(|e| remote(e.to_string()))?;
+    let bytes = serde_ipld_dagcbor::to_vec(req).map_err(|e| remote(e.to_string()))?;
+    write_frame(&mut stream, &bytes).await?;
+    Ok(stream)
+}
+
+/// What a bulk fetch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FetchReport {
+    /// Blocks received.
+    pub received: usize,
+    /// Deltas applied.
+    pub applied: usize,
+    /// Blocks refused by the receipt checks.
+    pub rejected: usize,
+    /// Request/answer exchanges it took.
+    pub requests: usize,
+}
+
+/// Asks `peer` for everything we lack and applies it, repeating while the
+/// answers come back full. Blocks are verified in parallel chunks while the
+/// answer streams in, and applied in arrival order (oldest first), so memory
+/// holds at most a few chunks.
+pub(crate) async fn fetch_all(
+    replica: &Arc<Replica>,
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+) -> Result<FetchReport, PeerError> {
+    let mut report = FetchReport::default();
+    loop {
+        let r = replica.clone();
+        let have = blocking(move || Ok(r.frontier()?)).await?;
+        let mut stream = request(
+            control,
+            peer,
+            &Request {
+                kind: "since".into(),
+                have,
+                cids: vec![],
+            },
+        )
+        .await?;
+        report.requests += 1;
+        let mut verifying: VecDeque<JoinHandle<Verified>> = VecDeque::new();
+        let mut chunk = Vec::with_capacity(INGEST_CHUNK);
+        let mut received = 0;
+        let mut applied_now = 0;
+        loop {
+            let frame = next_block(&mut stream, peer).await?;
+            let done = frame.is_none();
+            if let Some(block) = frame {
+                chunk.push(block);
+                received += 1;
+                if received > MAX_ANSWER_BLOCKS {
+                    return Err(PeerError::Remote {
+                        peer: peer.to_string(),
+                        message: "answer longer than allowed".into(),
+                    });
+                }
+            }
+            if chunk.len() == INGEST_CHUNK || (done && !chunk.is_empty()) {
+                let r = replica.clone();
+                let c = std::mem::take(&mut chunk);
+                verifying.push_back(tokio::task::spawn_blocking(move || verify(&r, c)));
+            }
+            while verifying.len() > VERIFY_AHEAD || (done && !verifying.is_empty()) {
+                let Some(next) = verifying.pop_front() else {
+                    break;
+                };
+                let (ok, rejected) = next
+                    .await
+                    .map_err(|e| PeerError::Network(e.to_string()))??;
+                report.rejected += rejected;
+                let r = replica.clone();
+                let applied = blocking(move || Ok(r.apply_verified(ok)?)).await?;
+                report.rejected += applied.rejected.len();
+                applied_now += applied.applied;
+            }
+            if done {
+                break;
+            }
+        }
+        report.received += received;
+        report.applied += applied_now;
+        if received < MAX_ANSWER_BLOCKS || applied_now == 0 {
+            return Ok(report);
+        }
+    }
+}
+
+/// Verified blocks of a chunk, and how many were refused.
+type Verified = Result<(Vec<(Cid, Vec<u8>, crdt_dag::Delta)>, usize), PeerError>;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, PeerError> + Send + 'static,
+) -> Result<T, PeerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PeerError::Network(e.to_string()))?
+}
+
+/// Reads the next answer frame: a block, or `None` at the end marker.
+async fn next_block(
+    stream: &mut libp2p::Stream,
+    peer: PeerId,
+) -> Result<Option<(Cid, Vec<u8>)>, PeerError> {
+    let remote = |message: String| PeerError::Remote {
+        peer: peer.to_string(),
+        message,
+    };
+    let frame = tokio::time::timeout(FRAME_TIMEOUT, read_frame(stream, MAX_FRAME))
+        .await
+        .map_err(|_| remote("sync answer stalled".into()))??
+        .ok_or_else(|| remote("sync answer ended without its end marker".into()))?;
+    if frame.is_empty() {
+        return Ok(None);
+    }
+    let mut cursor = std::io::Cursor::new(&frame[..]);
+    let cid =
+        Cid::read_bytes(&mut cursor).map_err(|e| remote(format!("bad CID in answer: {e}")))?;
+    let block = frame[cursor.position() as usize..].to_vec();
+    Ok(Some((cid, block)))
+}
+
+/// Receipt-checks a chunk of blocks; keeps the good ones in order.
+fn verify(replica: &Replica, blocks: Vec<(Cid, Vec<u8>)>) -> Verified {
+    let mut ok = Vec::with_capacity(blocks.len());
+    let mut rejected = 0;
+    for (cid, block) in blocks {
+        match replica.verify_block(&cid, &block) {
+            Ok(delta) => ok.push((cid, block, delta)),
+            Err(crdt_dag::DagError::Rejected { cid, reason }) => {
+                warn!(%cid, %reason, "refused a synced block");
+                rejected += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((ok, rejected))
+}
+
+/// A [`BlockSource`] asking one peer for single blocks.
+#[derive(Clone)]
+pub(crate) struct PeerSource {
+    pub(crate) control: libp2p_stream::Control,
+    pub(crate) peer: PeerId,
+}
+
+impl std::fmt::Debug for PeerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerSource")
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl BlockSource for PeerSource {
+    fn get(
+        &self,
+        cid: &Cid,
+    ) -> impl std::future::Future<Output = Result<Option<Vec<u8>>, SourceError>> + Send {
+        let mut control = self.control.clone();
+        let (peer, cid) = (self.peer, *cid);
+        async move {
+            let req = Request {
+                kind: "get".into(),
+                have: vec![],
+                cids: vec![cid],
+            };
+            let mut stream = request(&mut control, peer, &req)
+                .await
+                .map_err(|e| SourceError(e.to_string()))?;
+            let mut found = None;
+            while let Some((c, block)) = next_block(&mut stream, peer)
+                .await
+                .map_err(|e| SourceError(e.to_string()))?
+            {
+                if c == cid {
+                    found = Some(block);
+                }
+            }
+            Ok(found)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The peer's error type.
+
+use crdt_dag::DagError;
+
+/// Everything a peer operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The pinset refused or failed.
+    #[error(transparent)]
+    Dag(#[from] DagError),
+    /// This peer is a follower: it never changes the pinset.
+    #[error("this peer is in follower mode and cannot modify the pinset")]
+    FollowerMode,
+    /// The write queue is full (`consensus.crdt.batching.max_queue_size`).
+    #[error("the write queue is full ({0} items): try again later")]
+    QueueFull(usize),
+    /// libp2p setup or operation failed.
+    #[error("network: {0}")]
+    Network(String),
+    /// The network task has stopped.
+    #[error("the network task has stopped")]
+    NetworkStopped,
+    /// The peer is shutting down.
+    #[error("the peer is shutting down")]
+    ShuttingDown,
+    /// A protocol exchange with another peer failed.
+    #[error("{peer}: {message}")]
+    Remote {
+        /// The other peer.
+        peer: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An RPC was refused by the method's policy.
+    #[error("permission denied for {0}")]
+    PermissionDenied(String),
+    /// Configuration problem.
+    #[error("config: {0}")]
+    Config(String),
+    /// Local I/O.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

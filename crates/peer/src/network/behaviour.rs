@@ -1,0 +1,141 @@
+//! The libp2p protocols a cluster peer speaks, composed into one behaviour,
+//! and the transport under them (TCP + noise + yamux, QUIC for open
+//! clusters, a pre-shared-key private network for closed ones).
+
+use std::time::Duration;
+
+use libp2p::core::upgrade::Version;
+use libp2p::identity::Keypair;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, Transport, connection_limits, gossipsub, identify, kad,
+    mdns, noise, ping, tcp, yamux,
+};
+
+use super::NetworkConfig;
+use crate::error::PeerError;
+use crate::messages::MAX_GOSSIP_SIZE;
+
+/// Identify's protocol version: peers of other networks tell themselves apart.
+pub(crate) const PROTOCOL_VERSION: &str = "/ipfs-cluster-rs/1.0.0";
+/// Kademlia protocol of cluster peers (kept apart from the public IPFS DHT).
+pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/kad/1.0.0");
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) streams: libp2p_stream::Behaviour,
+}
+
+fn behaviour(key: &Keypair, cfg: &NetworkConfig) -> Result<Behaviour, PeerError> {
+    let peer_id = key.public().to_peer_id();
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_SIZE)
+        .heartbeat_interval(cfg.gossip_heartbeat)
+        // Message IDs stay gossipsub's (author, sequence number): every
+        // rebroadcast of unchanged heads is a new message, so a peer that
+        // joined late still hears it.
+        .duplicate_cache_time(Duration::from_secs(30))
+        .build()
+        .map_err(|e| PeerError::Network(format!("gossipsub config: {e}")))?;
+    let gossipsub = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        gossip_config,
+    )
+    .map_err(|e| PeerError::Network(format!("gossipsub: {e}")))?;
+
+    let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+    kad_config.set_query_timeout(Duration::from_secs(30));
+    let mut kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+    kad.set_mode(Some(kad::Mode::Server));
+
+    let mdns = if cfg.mdns_interval.is_zero() {
+        None
+    } else {
+        let mdns_config = mdns::Config {
+            query_interval: cfg.mdns_interval,
+            ..Default::default()
+        };
+        Some(
+            mdns::tokio::Behaviour::new(mdns_config, peer_id)
+                .map_err(|e| PeerError::Network(format!("mdns: {e}")))?,
+        )
+    };
+
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(cfg.max_connections))
+        .with_max_established_per_peer(Some(4))
+        .with_max_pending_incoming(Some(cfg.max_connections / 2 + 1));
+
+    Ok(Behaviour {
+        limits: connection_limits::Behaviour::new(limits),
+        gossipsub,
+        identify: identify::Behaviour::new(
+            identify::Config::new(PROTOCOL_VERSION.into(), key.public())
+                .with_agent_version(format!("ipfs-cluster-rs/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+        kad,
+        mdns: mdns.into(),
+        streams: libp2p_stream::Behaviour::new(),
+    })
+}
+
+/// Builds the swarm. With a secret the transport is TCP behind the private
+/// network handshake (QUIC can't carry a pre-shared key, so it is off);
+/// without one, TCP and QUIC.
+pub(crate) fn build_swarm(cfg: &NetworkConfig) -> Result<Swarm<Behaviour>, PeerError> {
+    let net_err = |e: &dyn std::fmt::Display| PeerError::Network(e.to_string());
+    let builder = SwarmBuilder::with_existing_identity(cfg.keypair.clone()).with_tokio();
+    let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(300));
+    let swarm = match cfg.secret {
+        None => builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| net_err(&e))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| net_err(&e))?
+            .with_behaviour(|key| behaviour(key, cfg).map_err(BoxError::from))
+            .map_err(|e| net_err(&e))?
+            .with_swarm_config(idle)
+            .build(),
+        Some(secret) => {
+            let psk = PreSharedKey::new(secret);
+            builder
+                .with_other_transport(|key| {
+                    let noise = noise::Config::new(key)?;
+                    Ok::<_, BoxError>(
+                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                            .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+                            .upgrade(Version::V1Lazy)
+                            .authenticate(noise)
+                            .multiplex(yamux::Config::default()),
+                    )
+                })
+                .map_err(|e| net_err(&e))?
+                .with_dns()
+                .map_err(|e| net_err(&e))?
+                .with_behaviour(|key| behaviour(key, cfg).map_err(BoxError::from))
+                .map_err(|e| net_err(&e))?
+                .with_swarm_config(idle)
+                .build()
+        }
+    };
+    Ok(swarm)
+}

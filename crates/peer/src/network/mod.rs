@@ -1,0 +1,189 @@
+//! The peer's libp2p side: one task owns the swarm (`driver`), everything
+//! else holds a [`Network`] handle and sends it commands with oneshot replies.
+//! Validated gossip comes out as [`NetEvent`]s on a bounded channel.
+
+mod behaviour;
+mod driver;
+
+use std::time::Duration;
+
+use crdt_dag::TrustPolicy;
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::PeerError;
+use crate::messages::{HeadsMessage, Metric};
+
+pub(crate) use driver::spawn;
+
+/// Capacity of the command channel into the swarm task.
+const CMD_CHANNEL_CAPACITY: usize = 64;
+/// Capacity of the validated-gossip channel out of the swarm task.
+pub(crate) const EVENT_CHANNEL_CAPACITY: usize = 1024;
+
+/// What the network needs from the peer's config.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// The peer's identity.
+    pub keypair: Keypair,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Private network key (`cluster.secret`); `None` for open clusters.
+    pub secret: Option<[u8; 32]>,
+    /// `consensus.crdt.cluster_name`: names the gossip topics.
+    pub cluster_name: String,
+    /// Who may announce heads.
+    pub trust: TrustPolicy,
+    /// mDNS query interval; zero disables mDNS.
+    pub mdns_interval: Duration,
+    /// Gossipsub heartbeat.
+    pub gossip_heartbeat: Duration,
+    /// Most established connections (`connection_manager.high_water`).
+    pub max_connections: u32,
+}
+
+/// Gossip topic names of a cluster.
+pub(crate) fn heads_topic(cluster: &str) -> String {
+    format!("/ipfs-cluster-rs/heads/1/{cluster}")
+}
+
+pub(crate) fn metrics_topic(cluster: &str) -> String {
+    format!("/ipfs-cluster-rs/metrics/1/{cluster}")
+}
+
+/// Which gossip topic to publish on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Topic {
+    Heads,
+    Metrics,
+}
+
+/// Validated gossip, handed to consensus and the monitor.
+#[derive(Debug)]
+pub(crate) enum NetEvent {
+    /// A trusted writer announced its heads.
+    Heads { author: PeerId, msg: HeadsMessage },
+    /// A peer published a metric about itself.
+    Metric(Metric),
+    /// A peer joined the heads topic: it wants to hear our heads now.
+    Joined,
+}
+
+pub(crate) enum NetworkCmd {
+    Publish {
+        topic: Topic,
+        data: Vec<u8>,
+        respond_to: oneshot::Sender<Result<(), PeerError>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        respond_to: oneshot::Sender<Result<(), PeerError>>,
+    },
+    ListenAddrs {
+        respond_to: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    ConnectedPeers {
+        respond_to: oneshot::Sender<Vec<PeerId>>,
+    },
+    Stats {
+        respond_to: oneshot::Sender<GossipStats>,
+    },
+}
+
+/// Counters of validated gossip, for operators and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GossipStats {
+    /// Head announcements accepted (and forwarded).
+    pub heads_accepted: u64,
+    /// Messages rejected (not handed on, not forwarded).
+    pub rejected: u64,
+    /// For every author of a heads message seen (accepted or not), the
+    /// peers that relayed it to us.
+    pub heads_seen: std::collections::BTreeMap<PeerId, std::collections::BTreeSet<PeerId>>,
+}
+
+/// A handle to the swarm task. Cheap to clone.
+#[derive(Clone)]
+pub struct Network {
+    peer_id: PeerId,
+    cmd: mpsc::Sender<NetworkCmd>,
+    streams: libp2p_stream::Control,
+}
+
+impl std::fmt::Debug for NetworkCmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Publish { .. } => "Publish",
+            Self::Dial { .. } => "Dial",
+            Self::ListenAddrs { .. } => "ListenAddrs",
+            Self::ConnectedPeers { .. } => "ConnectedPeers",
+            Self::Stats { .. } => "Stats",
+        })
+    }
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Network {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> NetworkCmd,
+    ) -> Result<T, PeerError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(make(tx))
+            .await
+            .map_err(|_| PeerError::NetworkStopped)?;
+        rx.await.map_err(|_| PeerError::NetworkStopped)
+    }
+
+    /// This peer's ID.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    pub(crate) async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), PeerError> {
+        self.ask(|respond_to| NetworkCmd::Publish {
+            topic,
+            data,
+            respond_to,
+        })
+        .await?
+    }
+
+    /// Dials an address (`/ip4/.../tcp/.../p2p/<id>`).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), PeerError> {
+        self.ask(|respond_to| NetworkCmd::Dial { addr, respond_to })
+            .await?
+    }
+
+    /// The addresses the swarm listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, PeerError> {
+        self.ask(|respond_to| NetworkCmd::ListenAddrs { respond_to })
+            .await
+    }
+
+    /// Peers with an open connection.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, PeerError> {
+        self.ask(|respond_to| NetworkCmd::ConnectedPeers { respond_to })
+            .await
+    }
+
+    /// Gossip counters.
+    pub async fn stats(&self) -> Result<GossipStats, PeerError> {
+        self.ask(|respond_to| NetworkCmd::Stats { respond_to })
+            .await
+    }
+
+    /// A control to open and accept protocol streams.
+    pub(crate) fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
+    }
+}

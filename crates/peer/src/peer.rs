@@ -1,0 +1,605 @@
+//! A running cluster peer and the builder that starts one. The binary and
+//! the tests both start peers through [`PeerBuilder`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cid::Cid;
+use crdt_dag::{Pin, PinEvent, PinOptions, Replica, ReplicaConfig, TrustPolicy, Write, WriterId};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::ServiceConfig;
+use crate::consensus::{self, Consensus, ConsensusSettings};
+use crate::error::PeerError;
+use crate::monitor::{self, Monitor};
+use crate::network::{self, NetEvent, Network, NetworkConfig};
+use crate::{dagsync, rpc};
+
+/// Version reported to other peers and users (Go IPFS Cluster's, whose API we speak).
+pub const VERSION: &str = "1.1.6";
+/// The RPC protocol version reported by `id`.
+pub const RPC_PROTOCOL_VERSION: &str = "/ipfs-cluster-rs/rpc/1.0.0";
+/// Capacity of the pinset event channel; slow subscribers see `Lagged`.
+const EVENT_CAPACITY: usize = 4096;
+/// How often `cluster.peer_addresses` are re-dialed (Go: 5 minutes).
+const PEER_ADDRESSES_REDIAL: Duration = Duration::from_secs(300);
+
+/// Everything a peer needs to start. [`PeerBuilder`] fills it from a
+/// `service.json` or from presets; every field has a working default.
+#[derive(Clone, Debug)]
+pub struct PeerSettings {
+    /// `cluster.peername`.
+    pub peername: String,
+    /// `cluster.listen_multiaddress`.
+    pub listen: Vec<Multiaddr>,
+    /// `cluster.secret`; `None` for an open cluster.
+    pub secret: Option<[u8; 32]>,
+    /// `cluster.peer_addresses`: dialed at start and every 5 minutes.
+    pub peer_addresses: Vec<Multiaddr>,
+    /// `cluster.mdns_interval`; zero disables mDNS.
+    pub mdns_interval: Duration,
+    /// `cluster.monitor_ping_interval`.
+    pub ping_interval: Duration,
+    /// `cluster.connection_manager.high_water`.
+    pub max_connections: u32,
+    /// `cluster.pubsub.heartbeat_interval`.
+    pub gossip_heartbeat: Duration,
+    /// `consensus.crdt.cluster_name`.
+    pub cluster_name: String,
+    /// `consensus.crdt.trusted_peers`.
+    pub trust: TrustPolicy,
+    /// Batching, queue, rebroadcast and follower mode.
+    pub consensus: ConsensusSettings,
+    /// Where the pinset lives; `None` keeps it in a temporary store.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for PeerSettings {
+    fn default() -> Self {
+        Self {
+            peername: "peer".into(),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/9096".parse().expect("valid"),
+                "/ip4/0.0.0.0/udp/9096/quic-v1".parse().expect("valid"),
+            ],
+            secret: None,
+            peer_addresses: vec![],
+            mdns_interval: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            max_connections: 400,
+            gossip_heartbeat: Duration::from_secs(1),
+            cluster_name: "ipfs-cluster".into(),
+            trust: TrustPolicy::All,
+            consensus: ConsensusSettings {
+                max_batch_size: 0,
+                max_batch_age: Duration::ZERO,
+                max_queue_size: 50_000,
+                rebroadcast_interval: Duration::from_secs(60),
+                follower: false,
+            },
+            data_dir: None,
+        }
+    }
+}
+
+impl PeerSettings {
+    /// Settings from a `service.json`, for a peer whose identity is `me` and
+    /// whose config folder is `config_dir`. The peer always trusts itself,
+    /// as Go's does.
+    pub fn from_config(cfg: &ServiceConfig, config_dir: &Path, me: PeerId) -> Self {
+        let c = &cfg.cluster;
+        let crdt = &cfg.consensus.crdt;
+        let mut trust = cfg.trust_policy();
+        if let (TrustPolicy::Only(set), Ok(w)) =
+            (&mut trust, WriterId::from_peer_id_bytes(&me.to_bytes()))
+        {
+            set.insert(w);
+        }
+        Self {
+            peername: c.peername.clone(),
+            listen: c.listen_multiaddress.clone(),
+            secret: c.secret,
+            peer_addresses: c.peer_addresses.clone(),
+            mdns_interval: c.mdns_interval,
+            ping_interval: c.monitor_ping_interval,
+            max_connections: c.connection_manager.high_water,
+            gossip_heartbeat: c.pubsub.heartbeat_interval,
+            cluster_name: crdt.cluster_name.clone(),
+            trust,
+            consensus: ConsensusSettings {
+                max_batch_size: crdt.batching.max_batch_size,
+                max_batch_age: crdt.batching.max_batch_age,
+                max_queue_size: crdt.batching.max_queue_size,
+                rebroadcast_interval: crdt.rebroadcast_interval,
+                follower: c.follower_mode,
+            },
+            data_dir: Some(cfg.sled_path(config_dir)),
+        }
+    }
+}
+
+/// Starts a peer from code.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), peer::PeerError> {
+/// use peer::PeerBuilder;
+/// let keypair = libp2p::identity::Keypair::generate_ed25519();
+/// let peer = PeerBuilder::local_test(keypair, "my-cluster").start().await?;
+/// let cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".parse().unwrap();
+/// peer.pin(cid, crdt_dag::PinOptions::named("hello")).await?;
+/// assert!(peer.get(&cid)?.is_some());
+/// peer.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PeerBuilder {
+    keypair: Keypair,
+    settings: PeerSettings,
+    bootstrap: Vec<Multiaddr>,
+    trust_bootstrap: bool,
+}
+
+impl PeerBuilder {
+    /// A builder with default settings (Go's defaults, temporary store).
+    pub fn new(keypair: Keypair, settings: PeerSettings) -> Self {
+        Self {
+            keypair,
+            settings,
+            bootstrap: vec![],
+            trust_bootstrap: true,
+        }
+    }
+
+    /// Presets for peers on one machine: loopback TCP on a random port, no
+    /// mDNS, no private network, trust everyone, fast pings and rebroadcasts.
+    pub fn local_test(keypair: Keypair, cluster_name: &str) -> Self {
+        let settings = PeerSettings {
+            peername: format!("test-{}", &keypair.public().to_peer_id().to_string()[46..]),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")],
+            mdns_interval: Duration::ZERO,
+            ping_interval: Duration::from_millis(500),
+            gossip_heartbeat: Duration::from_millis(200),
+            cluster_name: cluster_name.into(),
+            consensus: ConsensusSettings {
+                rebroadcast_interval: Duration::from_secs(2),
+                ..PeerSettings::default().consensus
+            },
+            ..PeerSettings::default()
+        };
+        Self::new(keypair, settings)
+    }
+
+    /// Changes the settings.
+    pub fn settings(mut self, f: impl FnOnce(&mut PeerSettings)) -> Self {
+        f(&mut self.settings);
+        self
+    }
+
+    /// Peers to connect to at start (`daemon --bootstrap`). With `trust`
+    /// (the default, unlike `--no-trust`) their IDs join the trusted peers.
+    pub fn bootstrap(mut self, addrs: Vec<Multiaddr>, trust: bool) -> Self {
+        self.bootstrap = addrs;
+        self.trust_bootstrap = trust;
+        self
+    }
+
+    /// Opens the store, starts the network and every component.
+    pub async fn start(self) -> Result<Peer, PeerError> {
+        let Self {
+            keypair,
+            mut settings,
+            bootstrap,
+            trust_bootstrap,
+        } = self;
+        let peer_id = keypair.public().to_peer_id();
+        let signing_key = keypair
+            .clone()
+            .try_into_ed25519()
+            .map(|k| {
+                ed25519_dalek::SigningKey::from_bytes(
+                    &k.secret().as_ref().try_into().expect("32 bytes"),
+                )
+            })
+            .map_err(|_| PeerError::Config("the peer identity must be an ed25519 key".into()))?;
+
+        if trust_bootstrap {
+            if let TrustPolicy::Only(set) = &mut settings.trust {
+                for addr in &bootstrap {
+                    if let Some(w) =
+                        peer_of(addr).and_then(|p| WriterId::from_peer_id_bytes(&p.to_bytes()).ok())
+                    {
+                        set.insert(w);
+                    }
+                }
+            }
+        }
+
+        let replica_config = ReplicaConfig {
+            cluster: settings.cluster_name.clone(),
+            trust: settings.trust.clone(),
+            limits: crdt_dag::Limits::default(),
+        };
+        let replica = Arc::new(match &settings.data_dir {
+            Some(dir) => Replica::open(dir, signing_key, replica_config)?,
+            None => Replica::temporary(signing_key, replica_config)?,
+        });
+        if !settings.consensus.follower && !settings.trust.allows(&replica.writer()) {
+            warn!("this peer is not in trusted_peers: its writes will be refused");
+        }
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let tx = events.clone();
+        replica.set_event_hook(Some(Arc::new(move |e: &PinEvent| {
+            let _ = tx.send(e.clone());
+        })));
+
+        let cancel = CancellationToken::new();
+        let (network, mut net_events, net_task) = network::spawn(
+            NetworkConfig {
+                keypair,
+                listen: settings.listen.clone(),
+                secret: settings.secret,
+                cluster_name: settings.cluster_name.clone(),
+                trust: settings.trust.clone(),
+                mdns_interval: settings.mdns_interval,
+                gossip_heartbeat: settings.gossip_heartbeat,
+                max_connections: settings.max_connections,
+            },
+            cancel.child_token(),
+        )?;
+        let mut tasks = vec![net_task];
+
+        let monitor = Monitor::default();
+        let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
+        let sync_counters = Arc::new(consensus::SyncCounters::default());
+        let (consensus, consensus_tasks) = consensus::start(
+            replica.clone(),
+            network.clone(),
+            settings.consensus.clone(),
+            ann_rx,
+            sync_counters.clone(),
+            cancel.child_token(),
+        );
+        let (m, c, cons) = (monitor.clone(), cancel.child_token(), consensus.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    _ = c.cancelled() => return,
+                    ev = net_events.recv() => match ev { Some(ev) => ev, None => return },
+                };
+                match ev {
+                    NetEvent::Heads { author, msg } => {
+                        let _ = ann_tx.try_send((author, msg));
+                    }
+                    NetEvent::Metric(metric) => m.record(metric),
+                    NetEvent::Joined => cons.announce_now(),
+                }
+            }
+        }));
+        tasks.extend(consensus_tasks);
+        tasks.push(monitor::start_pinger(
+            monitor.clone(),
+            network.clone(),
+            settings.ping_interval,
+            cancel.child_token(),
+        ));
+
+        let r = replica.clone();
+        let c = cancel.child_token();
+        let control = network.streams();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = dagsync::serve(r, control, c).await {
+                warn!(error = %e, "dag sync server stopped");
+            }
+        }));
+
+        let inner = Arc::new(Info {
+            peer_id,
+            peername: settings.peername.clone(),
+            network: network.clone(),
+            replica: replica.clone(),
+        });
+        let registry = Arc::new(registry(inner.clone()));
+        let (trust, control, c) = (
+            settings.trust.clone(),
+            network.streams(),
+            cancel.child_token(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = rpc::serve(registry, trust, control, c).await {
+                warn!(error = %e, "rpc server stopped");
+            }
+        }));
+
+        let mut dial_list = bootstrap;
+        dial_list.extend(settings.peer_addresses.iter().cloned());
+        for addr in &dial_list {
+            if let Err(e) = network.dial(addr.clone()).await {
+                warn!(%addr, error = %e, "could not dial");
+            }
+        }
+        if !settings.peer_addresses.is_empty() {
+            let (n, addrs, c) = (
+                network.clone(),
+                settings.peer_addresses.clone(),
+                cancel.child_token(),
+            );
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = c.cancelled() => return,
+                        _ = tokio::time::sleep(PEER_ADDRESSES_REDIAL) => {}
+                    }
+                    let connected = n.connected_peers().await.unwrap_or_default();
+                    for a in &addrs {
+                        if peer_of(a).is_none_or(|p| !connected.contains(&p)) {
+                            let _ = n.dial(a.clone()).await;
+                        }
+                    }
+                }
+            }));
+        }
+        info!(%peer_id, cluster = %settings.cluster_name, follower = settings.consensus.follower, "peer started");
+        Ok(Peer {
+            info: inner,
+            consensus,
+            monitor,
+            events,
+            cancel,
+            tasks,
+            settings,
+            sync_counters,
+        })
+    }
+}
+
+/// The `/p2p/<id>` of an address.
+pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+struct Info {
+    peer_id: PeerId,
+    peername: String,
+    network: Network,
+    replica: Arc<Replica>,
+}
+
+/// What `Cluster.ID` answers about a peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdInfo {
+    /// Peer ID.
+    pub id: String,
+    /// `cluster.peername`.
+    pub peername: String,
+    /// Software version.
+    pub version: String,
+    /// RPC protocol version.
+    pub rpc_protocol_version: String,
+    /// Listen addresses with `/p2p/<id>`.
+    pub addresses: Vec<String>,
+}
+
+impl Info {
+    async fn id(&self) -> IdInfo {
+        let addrs = self.network.listen_addrs().await.unwrap_or_default();
+        IdInfo {
+            id: self.peer_id.to_string(),
+            peername: self.peername.clone(),
+            version: VERSION.into(),
+            rpc_protocol_version: RPC_PROTOCOL_VERSION.into(),
+            addresses: addrs
+                .into_iter()
+                .map(|a| a.with_p2p(self.peer_id).unwrap_or_else(|a| a).to_string())
+                .collect(),
+        }
+    }
+}
+
+fn cbor<T: Serialize>(v: &T) -> Result<Vec<Vec<u8>>, String> {
+    serde_ipld_dagcbor::to_vec(v)
+        .map(|b| vec![b])
+        .map_err(|e| e.to_string())
+}
+
+fn registry(info: Arc<Info>) -> rpc::Registry {
+    let mut reg = rpc::Registry::default();
+    let i = info.clone();
+    reg.register(
+        "Cluster.ID",
+        rpc::Policy::Open,
+        Arc::new(move |_, _| {
+            let i = i.clone();
+            Box::pin(async move { cbor(&i.id().await) })
+        }),
+    );
+    reg.register(
+        "Cluster.Version",
+        rpc::Policy::Open,
+        Arc::new(|_, _| Box::pin(async { cbor(&VERSION) })),
+    );
+    let i = info;
+    reg.register(
+        "Consensus.Heads",
+        rpc::Policy::Trusted,
+        Arc::new(move |_, _| {
+            let heads = i.replica.heads().map_err(|e| e.to_string());
+            Box::pin(async move { cbor(&heads?) })
+        }),
+    );
+    reg
+}
+
+/// A running cluster peer.
+#[derive(Debug)]
+pub struct Peer {
+    info: Arc<Info>,
+    consensus: Consensus,
+    monitor: Monitor,
+    events: broadcast::Sender<PinEvent>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    settings: PeerSettings,
+    sync_counters: Arc<consensus::SyncCounters>,
+}
+
+impl std::fmt::Debug for Info {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Info")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Peer {
+    /// This peer's ID.
+    pub fn id(&self) -> PeerId {
+        self.info.peer_id
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &PeerSettings {
+        &self.settings
+    }
+
+    /// Addresses others can dial, with `/p2p/<id>`.
+    pub async fn addresses(&self) -> Result<Vec<Multiaddr>, PeerError> {
+        let id = self.id();
+        Ok(self
+            .info
+            .network
+            .listen_addrs()
+            .await?
+            .into_iter()
+            .map(|a| a.with_p2p(id).unwrap_or_else(|a| a))
+            .collect())
+    }
+
+    /// What `Cluster.ID` says about this peer.
+    pub async fn id_info(&self) -> IdInfo {
+        self.info.id().await
+    }
+
+    /// Connects to another peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), PeerError> {
+        self.info.network.dial(addr).await
+    }
+
+    /// Pins (or updates) `cid`; returns once the change is durable here.
+    pub async fn pin(&self, cid: Cid, options: PinOptions) -> Result<(), PeerError> {
+        self.consensus.submit(Write::Pin { cid, options }).await
+    }
+
+    /// Unpins `cid`; returns once the change is durable here.
+    pub async fn unpin(&self, cid: Cid) -> Result<(), PeerError> {
+        self.consensus.submit(Write::Unpin { cid }).await
+    }
+
+    /// The pin for `cid`, if pinned.
+    pub fn get(&self, cid: &Cid) -> Result<Option<Pin>, PeerError> {
+        Ok(self.info.replica.get(cid)?)
+    }
+
+    /// The replicated pinset.
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.info.replica
+    }
+
+    /// Pinset changes, local and remote, once durable.
+    pub fn subscribe(&self) -> broadcast::Receiver<PinEvent> {
+        self.events.subscribe()
+    }
+
+    /// Cluster peers alive according to their `ping` metrics, self included.
+    pub fn peers(&self) -> Vec<PeerId> {
+        let mut out = self.monitor.alive();
+        if !out.contains(&self.id()) {
+            out.push(self.id());
+        }
+        out.sort();
+        out
+    }
+
+    /// Asks another peer for its ID over RPC.
+    pub async fn remote_id(&self, peer: PeerId) -> Result<IdInfo, PeerError> {
+        let mut control = self.info.network.streams();
+        let answers = rpc::call(&mut control, peer, "Cluster.ID", vec![]).await?;
+        let first = answers.first().ok_or_else(|| PeerError::Remote {
+            peer: peer.to_string(),
+            message: "empty answer".into(),
+        })?;
+        serde_ipld_dagcbor::from_slice(first).map_err(|e| PeerError::Remote {
+            peer: peer.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Peers with an open connection.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, PeerError> {
+        self.info.network.connected_peers().await
+    }
+
+    /// What the sync loop has done since start.
+    pub fn sync_stats(&self) -> consensus::SyncStats {
+        self.sync_counters.snapshot()
+    }
+
+    /// Gossip counters of this peer's network.
+    pub async fn gossip_stats(&self) -> Result<network::GossipStats, PeerError> {
+        self.info.network.stats().await
+    }
+
+    /// Calls any RPC method on another peer (CBOR args, CBOR answers).
+    pub async fn call(
+        &self,
+        peer: PeerId,
+        method: &str,
+        args: Vec<u8>,
+    ) -> Result<Vec<Vec<u8>>, PeerError> {
+        let mut control = self.info.network.streams();
+        rpc::call(&mut control, peer, method, args).await
+    }
+
+    /// Syncs now from `peer` (what a late joiner does on its own after the
+    /// next announcement); returns what was applied.
+    pub async fn sync_from(&self, peer: PeerId) -> Result<dagsync::FetchReport, PeerError> {
+        let mut control = self.info.network.streams();
+        dagsync::fetch_all(&self.info.replica, &mut control, peer).await
+    }
+
+    /// A block source that asks `peer` for one block per request (what a
+    /// walk falls back to when the bulk answer missed something).
+    pub fn block_source(&self, peer: PeerId) -> impl crdt_dag::BlockSource + Send + Sync + 'static {
+        dagsync::PeerSource {
+            control: self.info.network.streams(),
+            peer,
+        }
+    }
+
+    /// Stops every task and flushes the store.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if let Err(e) = self.info.replica.flush() {
+            warn!(error = %e, "flushing the pinset at shutdown");
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,260 @@
+//! Inter-peer RPC on libp2p streams: one DAG-CBOR request frame `{method,
+//! args}`, then answer frames (several for streaming methods), then an end
+//! frame. Each method has a policy: open to anyone, trusted peers only, or
+//! local only (never served to the network).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crdt_dag::{TrustPolicy, WriterId};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use libp2p::{PeerId, StreamProtocol};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::error::PeerError;
+use crate::frame::{read_frame, write_frame};
+
+/// The protocol ID (Go's is `/ipfscluster/1.0/rpc`; ours carries other frames).
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/rpc/1.0.0");
+/// Largest request or answer frame.
+const MAX_FRAME: usize = 4 << 20;
+/// Requests served at once.
+const MAX_CONCURRENT_CALLS: usize = 64;
+/// Time allowed for a call's next frame.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Who may call a method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Any peer that can connect.
+    Open,
+    /// Only peers allowed by `trusted_peers`.
+    Trusted,
+    /// Never over the network; only this process calls it.
+    Local,
+}
+
+/// Answers of one call: one or more frames.
+pub type Answer = Result<Vec<Vec<u8>>, String>;
+/// A method implementation: caller and CBOR args in, answers out.
+pub type Handler = Arc<dyn Fn(PeerId, Vec<u8>) -> BoxFuture<'static, Answer> + Send + Sync>;
+
+/// The methods this peer serves, with their policies.
+#[derive(Clone, Default)]
+pub struct Registry {
+    methods: HashMap<&'static str, (Policy, Handler)>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.methods.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// Adds a method.
+    pub fn register(&mut self, name: &'static str, policy: Policy, handler: Handler) {
+        self.methods.insert(name, (policy, handler));
+    }
+
+    /// Whether `caller` may call `method` over the network.
+    pub fn authorize(
+        &self,
+        method: &str,
+        caller: &PeerId,
+        trust: &TrustPolicy,
+    ) -> Result<&Handler, PeerError> {
+        let (policy, handler) = self.methods.get(method).ok_or_else(|| PeerError::Remote {
+            peer: caller.to_string(),
+            message: format!("unknown method {method}"),
+        })?;
+        let allowed = match policy {
+            Policy::Open => true,
+            Policy::Trusted => {
+                WriterId::from_peer_id_bytes(&caller.to_bytes()).is_ok_and(|w| trust.allows(&w))
+            }
+            Policy::Local => false,
+        };
+        if allowed {
+            Ok(handler)
+        } else {
+            Err(PeerError::PermissionDenied(method.to_owned()))
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    method: String,
+    args: ByteBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Frame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    err: Option<String>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_ipld_dagcbor::to_vec(v).unwrap_or_default()
+}
+
+/// Serves calls until cancelled.
+pub(crate) async fn serve(
+    registry: Arc<Registry>,
+    trust: TrustPolicy,
+    mut control: libp2p_stream::Control,
+    cancel: CancellationToken,
+) -> Result<(), PeerError> {
+    let mut incoming = control
+        .accept(PROTOCOL)
+        .map_err(|_| PeerError::Network("rpc protocol registered twice".into()))?;
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_CALLS));
+    loop {
+        let (peer, mut stream) = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            next = incoming.next() => match next { Some(s) => s, None => return Ok(()) },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!(%peer, "too many rpc calls in flight; dropping one");
+            continue;
+        };
+        let (registry, trust) = (registry.clone(), trust.clone());
+        tokio::spawn(async move {
+            let result = async {
+                let req = tokio::time::timeout(CALL_TIMEOUT, read_frame(&mut stream, MAX_FRAME))
+                    .await
+                    .map_err(|_| "request timed out".to_string())?
+                    .map_err(|e| e.to_string())?
+                    .ok_or("empty request")?;
+                let req: Request =
+                    serde_ipld_dagcbor::from_slice(&req).map_err(|e| e.to_string())?;
+                let answer = match registry.authorize(&req.method, &peer, &trust) {
+                    Ok(handler) => handler(peer, req.args.into_vec()).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                let frames: Vec<Frame> = match answer {
+                    Ok(items) => items
+                        .into_iter()
+                        .map(|b| Frame {
+                            ok: Some(ByteBuf::from(b)),
+                            err: None,
+                        })
+                        .collect(),
+                    Err(e) => vec![Frame {
+                        ok: None,
+                        err: Some(e),
+                    }],
+                };
+                for f in frames {
+                    write_frame(&mut stream, &encode(&f))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                write_frame(&mut stream, &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                futures::AsyncWriteExt::close(&mut stream)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "rpc call failed");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Calls `method` on `peer` and collects its answers.
+pub(crate) async fn call(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    method: &str,
+    args: Vec<u8>,
+) -> Result<Vec<Vec<u8>>, PeerError> {
+    let remote = |message: String| PeerError::Remote {
+        peer: peer.to_string(),
+        message,
+    };
+    let mut stream = tokio::time::timeout(CALL_TIMEOUT, control.open_stream(peer, PROTOCOL))
+        .await
+        .map_err(|_| remote("opening an rpc stream timed out".into()))?
+        .map_err(|e| remote(e.to_string()))?;
+    write_frame(
+        &mut stream,
+        &encode(&Request {
+            method: method.into(),
+            args: ByteBuf::from(args),
+        }),
+    )
+    .await?;
+    let mut out = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(CALL_TIMEOUT, read_frame(&mut stream, MAX_FRAME))
+            .await
+            .map_err(|_| remote(format!("{method} timed out")))??
+            .ok_or_else(|| remote(format!("{method}: answer ended early")))?;
+        if frame.is_empty() {
+            return Ok(out);
+        }
+        let f: Frame = serde_ipld_dagcbor::from_slice(&frame).map_err(|e| remote(e.to_string()))?;
+        match (f.ok, f.err) {
+            (Some(b), None) => out.push(b.into_vec()),
+            (None, Some(e)) if e.starts_with("permission denied") => {
+                return Err(PeerError::PermissionDenied(method.to_owned()));
+            }
+            (None, Some(e)) => return Err(remote(e)),
+            _ => return Err(remote("malformed answer frame".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(n: u8) -> (PeerId, WriterId) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[n; 32]);
+        let w = WriterId::from_public_key(&key.verifying_key());
+        (PeerId::from_bytes(&w.to_peer_id_bytes()).unwrap(), w)
+    }
+
+    #[test]
+    fn policies_are_enforced() {
+        let mut reg = Registry::default();
+        let h: Handler = Arc::new(|_, _| Box::pin(async { Ok(vec![]) }));
+        reg.register("Open", Policy::Open, h.clone());
+        reg.register("Trusted", Policy::Trusted, h.clone());
+        reg.register("Local", Policy::Local, h);
+        let (a, wa) = peer(1);
+        let (b, _) = peer(2);
+        let trust = TrustPolicy::Only([wa].into());
+        assert!(reg.authorize("Open", &b, &trust).is_ok());
+        assert!(reg.authorize("Trusted", &a, &trust).is_ok());
+        assert!(matches!(
+            reg.authorize("Trusted", &b, &trust),
+            Err(PeerError::PermissionDenied(_))
+        ));
+        assert!(reg.authorize("Trusted", &b, &TrustPolicy::All).is_ok());
+        assert!(matches!(
+            reg.authorize("Local", &a, &trust),
+            Err(PeerError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            reg.authorize("Nope", &a, &trust),
+            Err(PeerError::Remote { .. })
+        ));
+    }
+}

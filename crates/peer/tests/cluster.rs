@@ -1,0 +1,339 @@
+//! Several peers in one process on 127.0.0.1, over real libp2p: trusted
+//! writers and a follower converge, untrusted gossip is refused and not
+//! forwarded, late joiners catch up through the bulk sync, deep histories
+//! sync without one round trip per level, and private networks stay closed.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use crdt_dag::{PinOptions, TrustPolicy, WriterId};
+use libp2p::identity::Keypair;
+use multihash_codetable::{Code, MultihashDigest};
+use peer::{Peer, PeerBuilder, PeerError};
+
+/// These tests measure time and share 2 cores: run them one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+fn writer(k: &Keypair) -> WriterId {
+    WriterId::from_peer_id_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
+}
+
+fn trusting(keys: &[&Keypair]) -> TrustPolicy {
+    TrustPolicy::Only(keys.iter().map(|k| writer(k)).collect::<BTreeSet<_>>())
+}
+
+async fn start(key: &Keypair, cluster: &str, trust: TrustPolicy, follower: bool) -> Peer {
+    PeerBuilder::local_test(key.clone(), cluster)
+        .settings(|s| {
+            s.trust = trust;
+            s.consensus.follower = follower;
+        })
+        .start()
+        .await
+        .expect("peer starts")
+}
+
+async fn connect(a: &Peer, b: &Peer) {
+    let addr = b
+        .addresses()
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("listening");
+    a.dial(addr).await.unwrap();
+}
+
+/// Polls until every peer has the same heads and state hash, or panics.
+async fn converged(peers: &[&Peer], within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let states: Vec<_> = peers
+            .iter()
+            .map(|p| {
+                (
+                    p.replica().heads().unwrap(),
+                    p.replica().state_hash().unwrap(),
+                )
+            })
+            .collect();
+        if states.windows(2).all(|w| w[0] == w[1]) && !states[0].0.is_empty() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "no convergence within {within:?}: {:?}",
+            states.iter().map(|s| s.0.len()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_writers_and_a_follower_converge() {
+    let _serial = SERIAL.lock().await;
+    let keys: Vec<Keypair> = (0..4).map(|_| Keypair::generate_ed25519()).collect();
+    let trust = trusting(&[&keys[0], &keys[1], &keys[2]]);
+    let a = start(&keys[0], "converge", trust.clone(), false).await;
+    let b = start(&keys[1], "converge", trust.clone(), false).await;
+    let c = start(&keys[2], "converge", trust.clone(), false).await;
+    let f = start(&keys[3], "converge", trust, true).await;
+    for p in [&b, &c, &f] {
+        connect(p, &a).await;
+    }
+    connect(&c, &b).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // 1000 writes in total: pins, updates and unpins on all three writers at once.
+    let started = Instant::now();
+    async fn work(p: &Peer, base: u32) -> u32 {
+        {
+            let mut n = 0;
+            for i in 0..300 {
+                p.pin(content(base + i), PinOptions::named(format!("p{i}")))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            for i in 0..20 {
+                p.pin(content(base + i), PinOptions::named("updated"))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            for i in 100..113 {
+                p.unpin(content(base + i)).await.unwrap();
+                n += 1;
+            }
+            n
+        }
+    }
+    let (na, nb, nc) = tokio::join!(work(&a, 0), work(&b, 10_000), work(&c, 20_000));
+    assert_eq!(na + nb + nc + 1, 1000);
+    a.pin(content(99_999), PinOptions::named("last"))
+        .await
+        .unwrap();
+    let wrote = started.elapsed();
+    let took = converged(&[&a, &b, &c, &f], Duration::from_secs(60)).await;
+    println!("1000 writes on 3 peers in {wrote:?}; all 4 peers converged {took:?} later");
+    assert_eq!(f.replica().len().unwrap(), 3 * 287 + 1);
+    assert_eq!(
+        f.get(&content(10_000)).unwrap().unwrap().options.name,
+        "updated"
+    );
+
+    let err = f.pin(content(1), PinOptions::default()).await.unwrap_err();
+    assert!(matches!(err, PeerError::FollowerMode), "{err}");
+    assert!(f.replica().heads().unwrap() == a.replica().heads().unwrap());
+
+    // Everyone sees everyone alive through ping metrics.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all: Vec<_> = {
+        let mut v: Vec<_> = keys.iter().map(|k| k.public().to_peer_id()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(a.peers(), all);
+    assert_eq!(f.peers(), all);
+    // And answer RPC about themselves.
+    let id = a.remote_id(f.id()).await.unwrap();
+    assert_eq!(id.id, f.id().to_string());
+    for p in [a, b, c, f] {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_writer_is_ignored_and_not_forwarded() {
+    let _serial = SERIAL.lock().await;
+    let (ka, kc, ke) = (
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+    );
+    let trust = trusting(&[&ka, &kc]);
+    let a = start(&ka, "untrusted", trust.clone(), false).await;
+    let c = start(&kc, "untrusted", trust, false).await;
+    // The intruder trusts itself, so its own replica takes its writes.
+    let e = start(&ke, "untrusted", TrustPolicy::All, false).await;
+    connect(&c, &a).await;
+    connect(&e, &a).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.pin(content(1), PinOptions::named("legit")).await.unwrap();
+    e.pin(content(2), PinOptions::named("intruder"))
+        .await
+        .unwrap();
+    converged(&[&a, &c], Duration::from_secs(20)).await;
+    // Several rebroadcast rounds of the intruder.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for p in [&a, &c] {
+        assert!(
+            p.get(&content(2)).unwrap().is_none(),
+            "intruder's pin applied"
+        );
+        assert!(p.get(&content(1)).unwrap().is_some());
+    }
+    let stats_a = a.gossip_stats().await.unwrap();
+    assert!(
+        stats_a.rejected > 0,
+        "a rejected the intruder's heads: {stats_a:?}"
+    );
+    // c may hear the intruder directly (it can dial anyone), but never
+    // through a, which rejected the announcement instead of forwarding it.
+    let stats_c = c.gossip_stats().await.unwrap();
+    let relays = stats_c.heads_seen.get(&e.id()).cloned().unwrap_or_default();
+    assert!(
+        relays.iter().all(|r| *r == e.id()),
+        "the intruder's heads were forwarded to c by {relays:?}"
+    );
+    assert!(stats_c.heads_seen.contains_key(&a.id()));
+    // The intruder's own replica refuses nothing of its own but the others never have it.
+    assert!(e.get(&content(2)).unwrap().is_some());
+    for p in [a, c, e] {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_catches_up_through_bulk_sync() {
+    let _serial = SERIAL.lock().await;
+    let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
+    let a = start(&keys[0], "late", TrustPolicy::All, false).await;
+    let b = start(&keys[1], "late", TrustPolicy::All, false).await;
+    connect(&b, &a).await;
+    let (ra, rb) = tokio::join!(
+        async {
+            for i in 0..2500 {
+                a.pin(content(i), PinOptions::default()).await.unwrap();
+            }
+        },
+        async {
+            for i in 0..2500 {
+                b.pin(content(100_000 + i), PinOptions::default())
+                    .await
+                    .unwrap();
+            }
+        },
+    );
+    let _ = (ra, rb);
+    converged(&[&a, &b], Duration::from_secs(60)).await;
+
+    let late = start(&keys[2], "late", TrustPolicy::All, false).await;
+    let started = Instant::now();
+    connect(&late, &a).await;
+    converged(&[&a, &b, &late], Duration::from_secs(120)).await;
+    println!(
+        "a peer started after 5000 writes caught up in {:?} from connecting ({} deltas)",
+        started.elapsed(),
+        late.replica().blocks().count()
+    );
+    assert_eq!(late.replica().len().unwrap(), 5000);
+    for p in [a, b, late] {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_history_syncs_in_fewer_round_trips_than_levels() {
+    let _serial = SERIAL.lock().await;
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let a = start(&ka, "deep", TrustPolicy::All, false).await;
+    // A chain of 10000 deltas: every write builds on the previous one.
+    let writes = 10_000u32;
+    for i in 0..writes {
+        a.pin(content(i), PinOptions::default()).await.unwrap();
+    }
+    assert_eq!(a.replica().height().unwrap(), u64::from(writes));
+
+    // The alternative: a walk that fetches one block per DAG level. Time
+    // its first 300 levels over the same libp2p connection to extrapolate.
+    let m = start(&Keypair::generate_ed25519(), "deep", TrustPolicy::All, true).await;
+    connect(&m, &a).await;
+    let probe = crdt_dag::Replica::temporary(
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        crdt_dag::ReplicaConfig::new("deep"),
+    )
+    .unwrap();
+    let levels = 300;
+    let t = Instant::now();
+    let walk = probe
+        .sync_with(
+            &a.replica().heads().unwrap(),
+            &m.block_source(a.id()),
+            crdt_dag::SyncBudget {
+                max_fetch: levels,
+                max_apply: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let per_level = t.elapsed() / levels as u32;
+    assert_eq!(walk.fetched, levels);
+
+    // A new peer joins and syncs on its own from a's announcement.
+    let b = start(&kb, "deep", TrustPolicy::All, false).await;
+    let started = Instant::now();
+    connect(&b, &a).await;
+    converged(&[&a, &b], Duration::from_secs(120)).await;
+    let took = started.elapsed();
+    assert_eq!(b.replica().blocks().count(), writes as usize);
+    let sequential = per_level * writes;
+    let stats = b.sync_stats();
+    println!(
+        "depth {writes}: synced in {took:?} with {} bulk request(s); a walk fetching one block per level ({per_level:?} each) would take {sequential:?}",
+        stats.bulk_requests
+    );
+    assert!(
+        took < sequential,
+        "bulk sync ({took:?}) not faster than {writes} round trips ({sequential:?})"
+    );
+    assert!(
+        stats.bulk_requests <= 3 && stats.walk_fetches == 0,
+        "{stats:?}"
+    );
+    m.stop().await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_network_keeps_other_secrets_out() {
+    let _serial = SERIAL.lock().await;
+    let secret = |b: u8| Some([b; 32]);
+    let mk = |s: Option<[u8; 32]>| {
+        PeerBuilder::local_test(Keypair::generate_ed25519(), "private")
+            .settings(move |st| st.secret = s)
+    };
+    let a = mk(secret(1)).start().await.unwrap();
+    let same = mk(secret(1)).start().await.unwrap();
+    let other = mk(secret(2)).start().await.unwrap();
+    let open = mk(None).start().await.unwrap();
+    connect(&same, &a).await;
+    connect(&other, &a).await;
+    connect(&open, &a).await;
+    a.pin(content(7), PinOptions::named("secret"))
+        .await
+        .unwrap();
+    converged(&[&a, &same], Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let connected = a.connected_peers().await.unwrap();
+    assert!(connected.contains(&same.id()));
+    assert!(
+        !connected.contains(&other.id()),
+        "a peer with another secret connected"
+    );
+    assert!(
+        !connected.contains(&open.id()),
+        "a peer with no secret connected"
+    );
+    assert!(other.get(&content(7)).unwrap().is_none());
+    assert!(open.get(&content(7)).unwrap().is_none());
+    for p in [a, same, other, open] {
+        p.stop().await;
+    }
+}

@@ -1,0 +1,161 @@
+//! `ipfs-cluster-service` as a user runs it: init two peers in temporary
+//! folders, import pins offline into one, run both daemons bootstrapped to
+//! each other, stop them with SIGTERM, and compare `state export`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use multihash_codetable::{Code, MultihashDigest};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-service");
+const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn service(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config")
+        .arg(dir)
+        .env("CLUSTER_SECRET", SECRET)
+        .env("CLUSTER_MDNSINTERVAL", "0s");
+    c
+}
+
+fn ok(c: &mut Command) -> String {
+    let out = c.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A running daemon whose output lines arrive on a channel.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(dir: &Path, args: &[&str]) -> Self {
+        let mut child = service(dir)
+            .arg("daemon")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("daemon starts");
+        let (tx, lines) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self { child, lines }
+    }
+
+    /// Waits for a line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {needle:?} within {within:?}"),
+            }
+        }
+    }
+
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap();
+        assert!(code.success(), "daemon exited with {code:?}");
+    }
+}
+
+#[test]
+fn two_daemons_share_one_pinset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(service(&a).args(["init", "--randomports"]));
+    ok(service(&b).args(["init", "--randomports"]));
+    assert!(
+        !service(&a)
+            .args(["init"])
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "init refuses to overwrite"
+    );
+
+    // Pins written offline into a's state, in Go's export format.
+    let pins: String = (0..25u8)
+        .map(|i| {
+            let cid = cid::Cid::new_v1(0x55, Code::Sha2_256.digest(&[i]));
+            format!(
+                r#"{{"cid":"{cid}","name":"pin-{i}","replication_factor_min":-1,"replication_factor_max":-1,"type":"pin","max_depth":-1}}"#
+            ) + "\n"
+        })
+        .collect();
+    let file = tmp.path().join("pins.json");
+    std::fs::write(&file, &pins).unwrap();
+    ok(service(&a).args(["--force", "state", "import"]).arg(&file));
+
+    let da = Daemon::start(&a, &[]);
+    da.wait_for("IPFS Cluster is READY", Duration::from_secs(30));
+    let id_a = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(a.join("identity.json")).unwrap(),
+    )
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg_a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("service.json")).unwrap()).unwrap();
+    let tcp = cfg_a["cluster"]["listen_multiaddress"][0]
+        .as_str()
+        .unwrap()
+        .replace("0.0.0.0", "127.0.0.1");
+    let boot = format!("{tcp}/p2p/{id_a}");
+
+    // The same folder can't run twice.
+    let twice = service(&a).arg("daemon").output().unwrap();
+    assert!(!twice.status.success());
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("lock"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+
+    let db = Daemon::start(&b, &["--bootstrap", &boot]);
+    db.wait_for("IPFS Cluster is READY", Duration::from_secs(30));
+    db.wait_for("synced", Duration::from_secs(60));
+    db.stop();
+    da.stop();
+
+    let export_a = ok(service(&a).args(["state", "export"]));
+    let export_b = ok(service(&b).args(["state", "export"]));
+    assert_eq!(export_a.lines().count(), 25);
+    assert_eq!(export_a, export_b);
+    assert!(export_a.contains("\"name\":\"pin-7\""));
+
+    // Cleanup empties it.
+    ok(service(&b).args(["--force", "state", "cleanup"]));
+    assert_eq!(ok(service(&b).args(["state", "export"])), "");
+    assert_eq!(ok(Command::new(BIN).arg("version")).trim(), peer::VERSION);
+}
