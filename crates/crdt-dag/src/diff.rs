@@ -53,9 +53,11 @@ impl Replica {
     }
 
     /// The applied deltas reachable from our heads and not from `their_heads`
-    /// (those of them we know; pass the asker's [`Replica::frontier`]), oldest first (ascending priority), at most
-    /// `limit`. Heads we do not know are ignored, so an answer may include
-    /// deltas the asker already has; applying them again is a no-op.
+    /// (those of them we know; pass the asker's [`Replica::frontier`]), oldest
+    /// first (ascending priority): the `limit` oldest of them, so an asker
+    /// that applies an answer can ask again for the next part. Heads we do
+    /// not know are ignored, so an answer may include deltas the asker
+    /// already has; applying them again is a no-op.
     ///
     /// The walk visits deltas in descending priority: an ancestor always has
     /// a lower priority than its descendants, so by the time a delta is
@@ -68,14 +70,17 @@ impl Replica {
         for h in their_heads {
             f.push(self, *h, THEIRS)?;
         }
-        let mut out = Vec::new();
+        // The `limit` oldest: a max-heap that drops the newest when full.
+        let mut out: BinaryHeap<(u64, Vec<u8>)> = BinaryHeap::new();
         while f.ours_only > 0 {
-            let Some((cid, mark)) = f.pop()? else { break };
-            if mark == OURS {
-                if out.len() == limit {
-                    break;
+            let Some((cid, priority, mark)) = f.pop()? else {
+                break;
+            };
+            if mark == OURS && limit > 0 {
+                out.push((priority, cid.to_bytes()));
+                if out.len() > limit {
+                    out.pop();
                 }
-                out.push(cid);
             }
             let block = self
                 .block(&cid)?
@@ -85,8 +90,10 @@ impl Replica {
                 f.push(self, *dep, mark)?;
             }
         }
-        out.reverse();
-        Ok(out)
+        out.into_sorted_vec()
+            .into_iter()
+            .map(|(_, b)| Cid::try_from(b.as_slice()).map_err(|e| DagError::Corrupt(e.to_string())))
+            .collect()
     }
 }
 
@@ -121,8 +128,8 @@ impl Frontier {
         Ok(())
     }
 
-    fn pop(&mut self) -> Result<Option<(Cid, u8)>> {
-        let Some((_, bytes)) = self.heap.pop() else {
+    fn pop(&mut self) -> Result<Option<(Cid, u64, u8)>> {
+        let Some((priority, bytes)) = self.heap.pop() else {
             return Ok(None);
         };
         let cid = Cid::try_from(bytes.as_slice()).map_err(|e| DagError::Corrupt(e.to_string()))?;
@@ -130,6 +137,6 @@ impl Frontier {
         if mark == OURS {
             self.ours_only -= 1;
         }
-        Ok(Some((cid, mark)))
+        Ok(Some((cid, priority, mark)))
     }
 }

@@ -71,6 +71,19 @@ fn empty_or_unknown_heads_get_everything_and_limit_is_respected() {
             .unwrap()
             .is_empty()
     );
+    // A limited answer is the oldest part: applying it lets the asker ask on.
+    let all_sorted = a.missing_for(&[], usize::MAX).unwrap();
     let some = a.missing_for(&[], 4).unwrap();
     assert_eq!(some.len(), 4);
+    let b = replica(9);
+    for cid in &some {
+        b.ingest(cid, &a.block(cid).unwrap().unwrap()).unwrap();
+    }
+    assert_eq!(
+        b.apply_pending().unwrap().applied,
+        4,
+        "the 4 oldest apply on their own"
+    );
+    let rest = a.missing_for(&b.frontier().unwrap(), usize::MAX).unwrap();
+    assert_eq!(rest.len(), all_sorted.len() - 4);
 }

@@ -30,7 +30,7 @@ use crate::frame::{read_frame, write_frame};
 /// The protocol ID.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/dagsync/1.0.0");
 /// Most blocks in one answer; an asker that got this many asks again.
-pub const MAX_ANSWER_BLOCKS: usize = 10_000;
+pub const MAX_ANSWER_BLOCKS: usize = 100_000;
 /// Largest frame: a block plus its CID.
 const MAX_FRAME: usize = crdt_dag::limits::MAX_BLOCK_SIZE + 128;
 /// Largest request frame.

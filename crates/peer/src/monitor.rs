@@ -84,10 +84,10 @@ pub(crate) fn start_pinger(
                 received_at: now,
             };
             monitor.record(metric.clone());
-            if let Ok(bytes) = serde_json::to_vec(&metric) {
-                if let Err(e) = network.publish(Topic::Metrics, bytes).await {
-                    debug!(error = %e, "publishing ping");
-                }
+            if let Ok(bytes) = serde_json::to_vec(&metric)
+                && let Err(e) = network.publish(Topic::Metrics, bytes).await
+            {
+                debug!(error = %e, "publishing ping");
             }
         }
     })

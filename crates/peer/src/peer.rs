@@ -210,16 +210,13 @@ impl PeerBuilder {
             })
             .map_err(|_| PeerError::Config("the peer identity must be an ed25519 key".into()))?;
 
-        if trust_bootstrap {
-            if let TrustPolicy::Only(set) = &mut settings.trust {
-                for addr in &bootstrap {
-                    if let Some(w) =
-                        peer_of(addr).and_then(|p| WriterId::from_peer_id_bytes(&p.to_bytes()).ok())
-                    {
-                        set.insert(w);
-                    }
-                }
-            }
+        if trust_bootstrap && let TrustPolicy::Only(set) = &mut settings.trust {
+            set.extend(
+                bootstrap
+                    .iter()
+                    .filter_map(peer_of)
+                    .filter_map(|p| WriterId::from_peer_id_bytes(&p.to_bytes()).ok()),
+            );
         }
 
         let replica_config = ReplicaConfig {

@@ -225,6 +225,25 @@ fn peerstore(cfg: &ServiceConfig, dir: &Path) -> Result<Vec<Multiaddr>> {
 }
 
 async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
+    if !dir.join(SERVICE_FILE).exists() {
+        // Unlike Go, a first `daemon` needs no separate `init`: it writes
+        // the defaults, so one command starts a peer on a fresh machine.
+        eprintln!(
+            "no configuration in {}: initialising with defaults",
+            dir.display()
+        );
+        init(
+            dir,
+            false,
+            InitArgs {
+                force: false,
+                consensus: "crdt".into(),
+                datastore: "sled".into(),
+                peers: vec![],
+                randomports: false,
+            },
+        )?;
+    }
     let _lock = FolderLock::acquire(dir)?;
     let (cfg, identity) = load(dir)?;
     let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id());

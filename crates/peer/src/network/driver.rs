@@ -65,10 +65,10 @@ pub(crate) fn spawn(
     if let crdt_dag::TrustPolicy::Only(trusted) = &config.trust {
         // Trusted writers always get our announcements and we theirs.
         for w in trusted {
-            if let Ok(p) = PeerId::from_bytes(&w.to_peer_id_bytes()) {
-                if p != *swarm.local_peer_id() {
-                    swarm.behaviour_mut().gossipsub.add_explicit_peer(&p);
-                }
+            if let Ok(p) = PeerId::from_bytes(&w.to_peer_id_bytes())
+                && p != *swarm.local_peer_id()
+            {
+                swarm.behaviour_mut().gossipsub.add_explicit_peer(&p);
             }
         }
     }
@@ -172,20 +172,16 @@ impl Driver {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
                 topic,
                 ..
-            })) => {
-                if topic == self.heads.hash() {
-                    let _ = self.events.try_send(NetEvent::Joined);
-                }
+            })) if topic == self.heads.hash() => {
+                let _ = self.events.try_send(NetEvent::Joined);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if info.protocol_version == PROTOCOL_VERSION {
-                    for addr in info.listen_addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
+            })) if info.protocol_version == PROTOCOL_VERSION => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
