@@ -14,9 +14,10 @@ pub mod messages;
 mod monitor;
 pub mod network;
 mod peer;
+pub mod rest;
 pub mod rpc;
 pub mod state;
 
 pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
-pub use peer::{IdInfo, Peer, PeerBuilder, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of};
+pub use peer::{IdInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of};

@@ -49,6 +49,16 @@ impl Monitor {
         out
     }
 
+    /// Names of the unexpired metrics.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let now = now_nanos();
+        let m = self.metrics.lock().expect("poisoned");
+        let mut names: Vec<String> = m.values().filter(|v| v.expire > now).map(|v| v.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Peers with a live `ping`.
     pub(crate) fn alive(&self) -> Vec<PeerId> {
         self.latest("ping")

@@ -52,6 +52,10 @@ pub struct PeerSettings {
     pub max_connections: u32,
     /// `cluster.pubsub.heartbeat_interval`.
     pub gossip_heartbeat: Duration,
+    /// `cluster.replication_factor_min`: used when a pin asks for 0.
+    pub replication_min: i32,
+    /// `cluster.replication_factor_max`: used when a pin asks for 0.
+    pub replication_max: i32,
     /// `consensus.crdt.cluster_name`.
     pub cluster_name: String,
     /// `consensus.crdt.trusted_peers`.
@@ -76,6 +80,8 @@ impl Default for PeerSettings {
             ping_interval: Duration::from_secs(15),
             max_connections: 400,
             gossip_heartbeat: Duration::from_secs(1),
+            replication_min: -1,
+            replication_max: -1,
             cluster_name: "ipfs-cluster".into(),
             trust: TrustPolicy::All,
             consensus: ConsensusSettings {
@@ -112,6 +118,8 @@ impl PeerSettings {
             ping_interval: c.monitor_ping_interval,
             max_connections: c.connection_manager.high_water,
             gossip_heartbeat: c.pubsub.heartbeat_interval,
+            replication_min: c.replication_factor_min,
+            replication_max: c.replication_factor_max,
             cluster_name: crdt.cluster_name.clone(),
             trust,
             consensus: ConsensusSettings {
@@ -302,6 +310,7 @@ impl PeerBuilder {
             peername: settings.peername.clone(),
             network: network.clone(),
             replica: replica.clone(),
+            monitor: monitor.clone(),
         });
         let registry = Arc::new(registry(inner.clone()));
         let (trust, control, c) = (
@@ -344,17 +353,26 @@ impl PeerBuilder {
             }));
         }
         info!(%peer_id, cluster = %settings.cluster_name, follower = settings.consensus.follower, "peer started");
-        Ok(Peer {
+        let handle = PeerHandle {
             info: inner,
             consensus,
             monitor,
             events,
-            cancel,
-            tasks,
-            settings,
+            settings: Arc::new(settings),
             sync_counters,
-        })
+        };
+        Ok(Peer { handle, cancel, tasks })
     }
+}
+
+/// Peers with a live ping, and `me`, sorted.
+fn alive(monitor: &Monitor, me: PeerId) -> Vec<PeerId> {
+    let mut out = monitor.alive();
+    if !out.contains(&me) {
+        out.push(me);
+    }
+    out.sort();
+    out
 }
 
 /// The `/p2p/<id>` of an address.
@@ -370,10 +388,11 @@ struct Info {
     peername: String,
     network: Network,
     replica: Arc<Replica>,
+    monitor: Monitor,
 }
 
 /// What `Cluster.ID` answers about a peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdInfo {
     /// Peer ID.
     pub id: String,
@@ -385,6 +404,9 @@ pub struct IdInfo {
     pub rpc_protocol_version: String,
     /// Listen addresses with `/p2p/<id>`.
     pub addresses: Vec<String>,
+    /// Cluster peers it sees alive (ping metrics), itself included.
+    #[serde(default)]
+    pub cluster_peers: Vec<String>,
 }
 
 impl Info {
@@ -395,6 +417,7 @@ impl Info {
             peername: self.peername.clone(),
             version: VERSION.into(),
             rpc_protocol_version: RPC_PROTOCOL_VERSION.into(),
+            cluster_peers: alive(&self.monitor, self.peer_id).iter().map(ToString::to_string).collect(),
             addresses: addrs
                 .into_iter()
                 .map(|a| a.with_p2p(self.peer_id).unwrap_or_else(|a| a).to_string())
@@ -440,14 +463,28 @@ fn registry(info: Arc<Info>) -> rpc::Registry {
 /// A running cluster peer.
 #[derive(Debug)]
 pub struct Peer {
-    info: Arc<Info>,
-    consensus: Consensus,
-    monitor: Monitor,
-    events: broadcast::Sender<PinEvent>,
+    handle: PeerHandle,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    settings: PeerSettings,
+}
+
+/// What the API and other components hold of a running peer: cheap to
+/// clone, usable from any task. [`Peer`] dereferences to it.
+#[derive(Clone, Debug)]
+pub struct PeerHandle {
+    info: Arc<Info>,
+    consensus: Consensus,
+    pub(crate) monitor: Monitor,
+    events: broadcast::Sender<PinEvent>,
+    settings: Arc<PeerSettings>,
     sync_counters: Arc<consensus::SyncCounters>,
+}
+
+impl std::ops::Deref for Peer {
+    type Target = PeerHandle;
+    fn deref(&self) -> &PeerHandle {
+        &self.handle
+    }
 }
 
 impl std::fmt::Debug for Info {
@@ -459,6 +496,24 @@ impl std::fmt::Debug for Info {
 }
 
 impl Peer {
+    /// A handle to share with the API and other tasks.
+    pub fn handle(&self) -> PeerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops every task and flushes the store.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if let Err(e) = self.handle.info.replica.flush() {
+            warn!(error = %e, "flushing the pinset at shutdown");
+        }
+    }
+}
+
+impl PeerHandle {
     /// This peer's ID.
     pub fn id(&self) -> PeerId {
         self.info.peer_id
@@ -519,12 +574,7 @@ impl Peer {
 
     /// Cluster peers alive according to their `ping` metrics, self included.
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut out = self.monitor.alive();
-        if !out.contains(&self.id()) {
-            out.push(self.id());
-        }
-        out.sort();
-        out
+        alive(&self.monitor, self.id())
     }
 
     /// Asks another peer for its ID over RPC.
@@ -583,16 +633,6 @@ impl Peer {
         }
     }
 
-    /// Stops every task and flushes the store.
-    pub async fn stop(mut self) {
-        self.cancel.cancel();
-        for t in self.tasks.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-        }
-        if let Err(e) = self.info.replica.flush() {
-            warn!(error = %e, "flushing the pinset at shutdown");
-        }
-    }
 }
 
 impl Drop for Peer {

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -264,10 +265,29 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     for a in peer.addresses().await? {
         println!("listening on {a}");
     }
+    let stop_api = tokio_util::sync::CancellationToken::new();
+    let mut api_task = None;
+    if let Some(mut section) = cfg.api.as_ref().and_then(|a| a.get("restapi")).cloned() {
+        // Go's envconfig override of the REST listen address.
+        if let (Ok(addr), Some(obj)) = (std::env::var("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS"), section.as_object_mut()) {
+            obj.insert("http_listen_multiaddress".into(), serde_json::Value::String(addr));
+        }
+        let rest = api::server::RestConfig::from_json(&section)?;
+        let token = stop_api.clone();
+        let (addr, task) = api::server::serve(Arc::new(peer.handle()), rest, async move { token.cancelled().await })
+            .await
+            .context("starting the REST API")?;
+        println!("REST API listening on {}", api::server::multiaddr_of(addr));
+        api_task = Some(task);
+    }
     println!("IPFS Cluster is READY");
     std::io::stdout().flush()?;
     wait_for_signal().await?;
     println!("shutting down");
+    stop_api.cancel();
+    if let Some(t) = api_task {
+        let _ = t.await;
+    }
     peer.stop().await;
     Ok(())
 }

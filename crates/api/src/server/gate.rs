@@ -1,0 +1,138 @@
+//! The middleware in front of every route, in Go's order: authentication
+//! (OPTIONS and `GET /health` exempt), then CORS (preflights answered
+//! here), then the trailing-slash 307 redirect, then the route; configured
+//! headers are added to route answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+
+use super::RestConfig;
+use super::auth::{self, Denied};
+use super::cors::Cors;
+use crate::ApiError;
+
+/// What the middleware needs from the config.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    pub(crate) credentials: Option<BTreeMap<String, String>>,
+    cors: Cors,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Gate {
+    pub(crate) fn new(cfg: &RestConfig) -> Self {
+        let headers = cfg
+            .headers
+            .iter()
+            .flat_map(|(name, values)| values.iter().map(move |v| (name, v)))
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_bytes()).ok()?,
+                    HeaderValue::from_str(value).ok()?,
+                ))
+            })
+            .collect();
+        Self {
+            credentials: cfg.basic_auth_credentials.clone(),
+            cors: Cors::new(cfg),
+            headers,
+        }
+    }
+
+    /// Go's `SetHeaders`: the configured headers and a JSON content type.
+    fn set_headers(&self, resp: &mut Response) {
+        let h = resp.headers_mut();
+        for (name, value) in &self.headers {
+            h.append(name.clone(), value.clone());
+        }
+        if !h.contains_key(header::CONTENT_TYPE) {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
+
+    fn denied(&self, d: Denied) -> Response {
+        let mut resp = ApiError::new(401, d.message).into_response();
+        for c in d.challenges {
+            resp.headers_mut().append(header::WWW_AUTHENTICATE, c);
+        }
+        self.set_headers(&mut resp);
+        resp
+    }
+}
+
+/// Escapes text for an HTML attribute (Go's `htmlEscape`).
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// Go's `strictSlashHandler`: a 307 to the path without its trailing slash,
+/// query kept (`http.Redirect` writes a small HTML body for GET).
+fn redirect(method: &Method, path: &str, query: Option<&str>) -> Response {
+    let mut location = path[..path.len() - 1].to_string();
+    if let Some(q) = query {
+        location.push('?');
+        location.push_str(q);
+    }
+    let body = if method == Method::GET {
+        format!(
+            "<a href=\"{}\">Temporary Redirect</a>.\n\n",
+            html_escape(&location)
+        )
+    } else {
+        String::new()
+    };
+    let mut resp = (StatusCode::TEMPORARY_REDIRECT, body).into_response();
+    let h = resp.headers_mut();
+    if let Ok(loc) = HeaderValue::from_str(&location) {
+        h.insert(header::LOCATION, loc);
+    }
+    if method == Method::GET || method == Method::HEAD {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    } else {
+        h.remove(header::CONTENT_TYPE);
+    }
+    resp
+}
+
+/// The middleware.
+pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if let Some(creds) = &gate.credentials {
+        let exempt = method == Method::OPTIONS || (method == Method::GET && path == "/health");
+        if !exempt && let Err(d) = auth::check(creds, req.headers()) {
+            tracing::debug!(%method, %path, "401: {}", d.message);
+            return gate.denied(d);
+        }
+    }
+    if Cors::is_preflight(&method, req.headers()) {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        *resp.headers_mut() = gate.cors.preflight(req.headers());
+        return resp;
+    }
+    let cors_headers = gate.cors.actual(&method, req.headers());
+    let mut resp = if path.len() > 1 && path.ends_with('/') {
+        redirect(&method, &path, req.uri().query())
+    } else {
+        let mut resp = next.run(req).await;
+        gate.set_headers(&mut resp);
+        resp
+    };
+    for (name, value) in cors_headers {
+        resp.headers_mut().append(name, value);
+    }
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "rest api");
+    resp
+}

@@ -1,0 +1,144 @@
+//! The REST API server: every route of Go IPFS Cluster's REST API over a
+//! [`ClusterApi`], with Go's middleware (Basic/JWT auth, CORS, 307 on a
+//! trailing slash, JSON 404), NDJSON streaming with the `X-Stream-Error`
+//! trailer, and `GET /openapi.json`.
+//!
+//! [`serve`] binds and runs it; [`router`] gives the bare axum router for
+//! embedding (trailers then reach only clients that send `TE: trailers`;
+//! see `trailers.rs`).
+
+mod auth;
+mod config;
+mod cors;
+mod gate;
+mod routes;
+mod stream;
+mod trailers;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use config::{DEFAULT_LISTEN_MULTIADDRESS, RestConfig, listen_addr_of, multiaddr_of};
+
+pub(crate) use auth::basic_header as auth_header;
+
+use crate::service::ClusterApi;
+
+/// hyper's smallest read buffer for HTTP/1.
+const MIN_BUF_SIZE: usize = 8192;
+/// How long a stopping server waits for answers in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Errors of the server component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A key of the `api.restapi` config section is invalid.
+    #[error("api.restapi.{key}: {message}")]
+    Config {
+        /// The key.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The routes of the REST API over `api`, behind Go's middleware
+/// (authentication, CORS, trailing-slash redirect, configured headers).
+pub fn router<S: ClusterApi>(api: Arc<S>, cfg: &RestConfig) -> Router {
+    let gate = Arc::new(gate::Gate::new(cfg));
+    let app = Arc::new(routes::App {
+        api,
+        credentials: gate.credentials.clone(),
+    });
+    routes::routes(app).layer(axum::middleware::from_fn_with_state(gate, gate::gate))
+}
+
+/// Binds `cfg.listen` and serves the REST API until `shutdown` completes;
+/// answers in flight then get [`SHUTDOWN_GRACE`] to finish.
+///
+/// Returns the bound address (port 0 picks a free one) and the server task.
+///
+/// # Errors
+/// When the address can't be bound.
+pub async fn serve<S: ClusterApi>(
+    api: Arc<S>,
+    cfg: RestConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, JoinHandle<()>), std::io::Error> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(api, &cfg);
+    tracing::info!("REST API (HTTP{}): {}", if cfg.basic_auth_credentials.is_some() { " - authenticated" } else { "" }, multiaddr_of(addr));
+    let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
+    Ok((addr, handle))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    cfg: RestConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .keep_alive(true)
+        // Go allows MaxHeaderBytes plus 4096 bytes of slack.
+        .max_buf_size(MIN_BUF_SIZE.max(cfg.max_header_bytes.saturating_add(4096)));
+    // hyper's header timer also runs while a kept-alive connection waits
+    // for its next request: one timer serves read_header_timeout and
+    // idle_timeout.
+    let header_timeout = cfg.read_header_timeout.max(cfg.idle_timeout);
+    if !header_timeout.is_zero() {
+        http.header_read_timeout(header_timeout);
+    }
+    let graceful = GracefulShutdown::new();
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off.
+                        tracing::warn!("REST API accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!("set_nodelay: {e}");
+                }
+                let io = TokioIo::new(trailers::TrailerIo::new(stream));
+                let conn = http.serve_connection(io, TowerToHyperService::new(app.clone()));
+                let conn = graceful.watch(conn);
+                conns.spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, "REST API connection: {e}");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::debug!("REST API: aborting {} connections after the grace period", conns.len());
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}

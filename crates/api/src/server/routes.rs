@@ -1,0 +1,395 @@
+//! The route handlers: parse and validate the request, call the
+//! [`ClusterApi`], write the answer (JSON with Go's trailing newline, or an
+//! NDJSON stream).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use cid::Cid;
+use futures::StreamExt;
+use futures::future::ready;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+
+use super::auth;
+use super::stream::stream_response;
+use crate::error::json_line;
+use crate::service::ClusterApi;
+use crate::types::{
+    GlobalRepoGc, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter, parse_peer_id,
+};
+use crate::ApiError;
+
+/// The OpenAPI 3 description served at `GET /openapi.json`.
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+/// Shared state of the handlers.
+pub(crate) struct App<S> {
+    pub(crate) api: Arc<S>,
+    pub(crate) credentials: Option<BTreeMap<String, String>>,
+}
+
+type AppState<S> = State<Arc<App<S>>>;
+
+/// A 200 JSON answer as Go's `SendResponse` writes it (with a newline).
+fn json<T: Serialize>(value: &T) -> Response {
+    let mut resp = (StatusCode::OK, json_line(value)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(v) => json(&v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn no_content(result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn query_get<'a>(q: &'a [(String, String)], key: &str) -> &'a str {
+    q.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+}
+
+/// `?local=true` (Go compares with exactly `"true"`).
+fn local(q: &[(String, String)]) -> bool {
+    query_get(q, "local") == "true"
+}
+
+fn path_param<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("error parsing the path: {e}")))
+}
+
+/// Go's `ParseCidOrFail` message.
+fn parse_cid(hash: &str) -> Result<Cid, ApiError> {
+    hash.parse::<Cid>()
+        .map_err(|e| ApiError::bad_request(format!("error decoding Cid {hash:?}: {e}")))
+}
+
+/// Go's `ParsePinPathOrFail`: `/<ipfs|ipns|ipld>/<path>`, whose first
+/// segment must be a CID for `ipfs` and `ipld`.
+fn parse_pin_path(key_type: &str, rest: &str) -> Result<String, ApiError> {
+    let rest = rest.trim_end_matches('/');
+    let first = rest.split('/').next().unwrap_or("");
+    if first.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "error parsing path \"/{key_type}/{rest}\": path does not have enough components"
+        )));
+    }
+    if key_type != "ipns" {
+        first.parse::<Cid>().map_err(|e| {
+            ApiError::bad_request(format!(
+                "error parsing path \"/{key_type}/{rest}\": invalid CID {first:?}: {e}"
+            ))
+        })?;
+    }
+    Ok(format!("/{key_type}/{rest}"))
+}
+
+fn is_key_type(s: &str) -> bool {
+    matches!(s, "ipfs" | "ipns" | "ipld")
+}
+
+/// Every route of Go's REST API plus `GET /openapi.json`.
+pub(crate) fn routes<S: ClusterApi>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route("/id", get(id::<S>))
+        .route("/version", get(version::<S>))
+        .route("/peers", get(peers::<S>).post(peer_add))
+        .route("/peers/{peer}", axum::routing::delete(peer_rm::<S>))
+        .route("/add", post(add))
+        .route("/allocations", get(allocations::<S>))
+        .route("/allocations/{hash}", get(allocation::<S>))
+        .route("/pins", get(status_all::<S>))
+        .route(
+            "/pins/{hash}",
+            get(status::<S>).post(pin_or_recover_all::<S>).delete(unpin::<S>),
+        )
+        .route("/pins/{hash}/{*rest}", any(pins_nested::<S>))
+        .route("/ipfs/gc", post(repo_gc::<S>))
+        .route("/health", get(health))
+        .route("/health/graph", get(graph::<S>))
+        .route("/health/alerts", get(alerts::<S>))
+        .route("/health/bandwidth", get(bandwidth::<S>))
+        .route("/monitor/metrics", get(metric_names::<S>))
+        .route("/monitor/metrics/{name}", get(metrics::<S>))
+        .route("/token", post(token::<S>))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("not found").into_response()
+}
+
+async fn health() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn openapi() -> Response {
+    let mut resp = (StatusCode::OK, OPENAPI).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+async fn add() -> Response {
+    ApiError::not_implemented("add is not implemented yet").into_response()
+}
+
+async fn id<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    answer(app.api.id().await)
+}
+
+async fn version<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    answer(app.api.version().await)
+}
+
+async fn peers<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    stream_response(app.api.peers()).await
+}
+
+/// `POST /peers`: the body is checked as Go does, then 501 (peers join with
+/// `ipfs-cluster-service daemon --bootstrap`).
+async fn peer_add(body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct PeerAddBody {
+        #[serde(default)]
+        peer_id: String,
+    }
+    let Ok(parsed) = serde_json::from_slice::<PeerAddBody>(&body) else {
+        return ApiError::bad_request("error decoding request body").into_response();
+    };
+    if parse_peer_id(&parsed.peer_id).is_err() {
+        return ApiError::bad_request("error decoding peer_id").into_response();
+    }
+    ApiError::not_implemented(
+        "peer add is not implemented: start the new peer with \
+         ipfs-cluster-service daemon --bootstrap <this peer's address>",
+    )
+    .into_response()
+}
+
+async fn peer_rm<S: ClusterApi>(
+    State(app): AppState<S>,
+    peer: Result<Path<String>, PathRejection>,
+) -> Response {
+    let peer = match path_param(peer).and_then(|p| {
+        parse_peer_id(&p).map_err(|e| ApiError::bad_request(format!("error decoding Peer ID: {}", e.message)))
+    }) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    no_content(app.api.peer_rm(peer).await)
+}
+
+async fn allocations<S: ClusterApi>(State(app): AppState<S>, RawQuery(raw): RawQuery) -> Response {
+    let q = query_pairs(raw);
+    let filter = match PinTypeFilter::parse(query_get(&q, "filter")) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let stream = app
+        .api
+        .allocations(filter)
+        .filter(move |r| ready(r.as_ref().map_or(true, |p| filter.matches(p.pin_type))))
+        .boxed();
+    stream_response(stream).await
+}
+
+async fn allocation<S: ClusterApi>(
+    State(app): AppState<S>,
+    hash: Result<Path<String>, PathRejection>,
+) -> Response {
+    match path_param(hash).and_then(|h| parse_cid(&h)) {
+        Ok(cid) => answer(app.api.allocation(cid).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn status_all<S: ClusterApi>(State(app): AppState<S>, RawQuery(raw): RawQuery) -> Response {
+    let q = query_pairs(raw);
+    let local = local(&q);
+    let cids_param = query_get(&q, "cids");
+    if !cids_param.is_empty() {
+        // Go's statusCidsHandler: the filter is not used with cids.
+        let cids: Result<Vec<Cid>, ApiError> = cids_param.split(',').map(parse_cid).collect();
+        return match cids {
+            Ok(cids) => {
+                stream_response(app.api.status_all(TrackerStatusFilter::ALL, local, cids)).await
+            }
+            Err(e) => e.into_response(),
+        };
+    }
+    let filter = match TrackerStatusFilter::parse(query_get(&q, "filter")) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let stream = app
+        .api
+        .status_all(filter, local, Vec::new())
+        .filter(move |r| ready(r.as_ref().map_or(true, |g| g.matches(filter))))
+        .boxed();
+    stream_response(stream).await
+}
+
+async fn status<S: ClusterApi>(
+    State(app): AppState<S>,
+    hash: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query_pairs(raw);
+    match path_param(hash).and_then(|h| parse_cid(&h)) {
+        Ok(cid) => answer(app.api.status(cid, local(&q)).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /pins/recover` (recover all) or `POST /pins/{cid}` (pin): Go's
+/// router tries them in that order.
+async fn pin_or_recover_all<S: ClusterApi>(
+    State(app): AppState<S>,
+    hash: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query_pairs(raw);
+    let hash = match path_param(hash) {
+        Ok(h) => h,
+        Err(e) => return e.into_response(),
+    };
+    if hash == "recover" {
+        return stream_response(app.api.recover_all(local(&q))).await;
+    }
+    let cid = match parse_cid(&hash) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    match PinOptions::from_query(&q) {
+        Ok(opts) => answer(app.api.pin(cid, opts).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn unpin<S: ClusterApi>(
+    State(app): AppState<S>,
+    hash: Result<Path<String>, PathRejection>,
+) -> Response {
+    match path_param(hash).and_then(|h| parse_cid(&h)) {
+        Ok(cid) => answer(app.api.unpin(cid).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/pins/{a}/{rest...}`: `POST /pins/{cid}/recover` first (as Go's router),
+/// then `POST|DELETE /pins/{ipfs|ipns|ipld}/{path}`.
+async fn pins_nested<S: ClusterApi>(
+    State(app): AppState<S>,
+    method: Method,
+    parts: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (first, rest) = match path_param(parts) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let q = query_pairs(raw);
+    let recover_route = rest == "recover";
+    let path_route = is_key_type(&first);
+    match method {
+        Method::POST if recover_route => match parse_cid(&first) {
+            Ok(cid) => answer(app.api.recover(cid, local(&q)).await),
+            Err(e) => e.into_response(),
+        },
+        Method::POST if path_route => {
+            let path = match parse_pin_path(&first, &rest) {
+                Ok(p) => p,
+                Err(e) => return e.into_response(),
+            };
+            match PinOptions::from_query(&q) {
+                Ok(opts) => answer(app.api.pin_path(path, opts).await),
+                Err(e) => e.into_response(),
+            }
+        }
+        Method::DELETE if path_route => match parse_pin_path(&first, &rest) {
+            Ok(path) => answer(app.api.unpin_path(path).await),
+            Err(e) => e.into_response(),
+        },
+        _ if recover_route || path_route => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        _ => ApiError::not_found("not found").into_response(),
+    }
+}
+
+async fn repo_gc<S: ClusterApi>(State(app): AppState<S>, RawQuery(raw): RawQuery) -> Response {
+    let q = query_pairs(raw);
+    let result: Result<GlobalRepoGc, ApiError> = app.api.repo_gc(local(&q)).await;
+    answer(result)
+}
+
+async fn graph<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    answer(app.api.health_graph().await)
+}
+
+async fn alerts<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    answer(app.api.alerts().await)
+}
+
+async fn bandwidth<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    answer(app.api.bandwidth().await)
+}
+
+async fn metric_names<S: ClusterApi>(State(app): AppState<S>) -> Response {
+    answer(app.api.metric_names().await)
+}
+
+async fn metrics<S: ClusterApi>(
+    State(app): AppState<S>,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    match path_param(name) {
+        Ok(name) => answer(app.api.metrics(name).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /token` (Go's `GenerateTokenHandler`): a JWT for the user of the
+/// Basic credentials or of a valid bearer token.
+async fn token<S: ClusterApi>(State(app): AppState<S>, req: Request) -> Response {
+    let Some(creds) = &app.credentials else {
+        return ApiError::unauthorized().into_response();
+    };
+    let issuer = if let Some((user, _)) = auth::basic_credentials(req.headers()) {
+        user
+    } else if let Some(token) = auth::bearer_token(req.headers()) {
+        match auth::verify_token(creds, &token, std::time::SystemTime::now()) {
+            Ok(iss) => iss,
+            Err(_) => return ApiError::unauthorized().into_response(),
+        }
+    } else {
+        return ApiError::unauthorized().into_response();
+    };
+    let Some(password) = creds.get(&issuer) else {
+        return ApiError::unauthorized().into_response();
+    };
+    json(&TokenBody {
+        token: auth::sign_token(&issuer, password),
+    })
+}

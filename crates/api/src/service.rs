@@ -1,0 +1,107 @@
+//! [`ClusterApi`]: what a peer implements for the REST server to serve. The
+//! server parses and validates requests, calls one method per route and
+//! writes the answer; the peer does the work.
+
+use std::future::Future;
+
+use cid::Cid;
+use futures::stream::BoxStream;
+
+use crate::ApiError;
+use crate::types::{
+    Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, Metric, Pin, PinOptions,
+    PinTypeFilter, TrackerStatusFilter, Version,
+};
+
+/// The cluster operations behind the REST routes.
+///
+/// Errors choose the answer's status: [`ApiError::not_found`] is a 404, and
+/// any other [`ApiError`] is sent with its own status. Streams are written
+/// as newline-delimited JSON as they are produced, never collected: an
+/// error as the first item is a 500, a later one ends the stream and is
+/// reported in the `X-Stream-Error` trailer.
+pub trait ClusterApi: Send + Sync + 'static {
+    /// `GET /id`: this peer.
+    fn id(&self) -> impl Future<Output = Result<Id, ApiError>> + Send;
+
+    /// `GET /version`.
+    fn version(&self) -> impl Future<Output = Result<Version, ApiError>> + Send;
+
+    /// `GET /peers`: every cluster peer's [`Id`] (an unreachable peer is an
+    /// item with `error` set, not a stream error).
+    fn peers(&self) -> BoxStream<'static, Result<Id, ApiError>>;
+
+    /// `DELETE /peers/{peer}` (the peer ID is validated).
+    fn peer_rm(&self, peer: String) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// `GET /allocations`: the pinset, pins of the filter's types (the
+    /// server filters again, so a service may ignore the filter).
+    fn allocations(&self, filter: PinTypeFilter) -> BoxStream<'static, Result<Pin, ApiError>>;
+
+    /// `GET /allocations/{cid}`: one pin; [`ApiError::not_found`] when it is
+    /// not in the pinset.
+    fn allocation(&self, cid: Cid) -> impl Future<Output = Result<Pin, ApiError>> + Send;
+
+    /// `POST /pins/{cid}`: pins with the options of the query; answers the
+    /// pin as stored.
+    fn pin(&self, cid: Cid, options: PinOptions) -> impl Future<Output = Result<Pin, ApiError>> + Send;
+
+    /// `POST /pins/{ipfs|ipns|ipld}/{path}`: resolves `path` (e.g.
+    /// `/ipfs/<cid>/a/b`, `/ipns/<name>`) and pins the result.
+    fn pin_path(
+        &self,
+        path: String,
+        options: PinOptions,
+    ) -> impl Future<Output = Result<Pin, ApiError>> + Send;
+
+    /// `DELETE /pins/{cid}`: answers the pin removed.
+    fn unpin(&self, cid: Cid) -> impl Future<Output = Result<Pin, ApiError>> + Send;
+
+    /// `DELETE /pins/{ipfs|ipns|ipld}/{path}`: resolves and unpins.
+    fn unpin_path(&self, path: String) -> impl Future<Output = Result<Pin, ApiError>> + Send;
+
+    /// `GET /pins/{cid}`: the status on every peer, or on this one only
+    /// (`local`, a one-entry `peer_map`).
+    fn status(&self, cid: Cid, local: bool)
+    -> impl Future<Output = Result<GlobalPinInfo, ApiError>> + Send;
+
+    /// `GET /pins`: the status of every pin (or of `cids` when not empty),
+    /// entries passing `filter` (the server filters again; with `cids` the
+    /// filter is [`TrackerStatusFilter::ALL`], as in Go).
+    fn status_all(
+        &self,
+        filter: TrackerStatusFilter,
+        local: bool,
+        cids: Vec<Cid>,
+    ) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>>;
+
+    /// `POST /pins/{cid}/recover`: retries a failed pin or unpin.
+    fn recover(
+        &self,
+        cid: Cid,
+        local: bool,
+    ) -> impl Future<Output = Result<GlobalPinInfo, ApiError>> + Send;
+
+    /// `POST /pins/recover`: retries every failed item; streams only the
+    /// items it re-queued.
+    fn recover_all(&self, local: bool) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>>;
+
+    /// `POST /ipfs/gc`: runs IPFS garbage collection on every peer (or this
+    /// one).
+    fn repo_gc(&self, local: bool) -> impl Future<Output = Result<GlobalRepoGc, ApiError>> + Send;
+
+    /// `GET /monitor/metrics`: the names of the metrics the monitor holds.
+    fn metric_names(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+
+    /// `GET /monitor/metrics/{name}`: the latest metric of each peer.
+    fn metrics(&self, name: String) -> impl Future<Output = Result<Vec<Metric>, ApiError>> + Send;
+
+    /// `GET /health/alerts`: recent alerts, newest first.
+    fn alerts(&self) -> impl Future<Output = Result<Vec<Alert>, ApiError>> + Send;
+
+    /// `GET /health/graph`: the connectivity graph.
+    fn health_graph(&self) -> impl Future<Output = Result<ConnectGraph, ApiError>> + Send;
+
+    /// `GET /health/bandwidth`: traffic per libp2p protocol.
+    fn bandwidth(&self) -> impl Future<Output = Result<BandwidthStats, ApiError>> + Send;
+}

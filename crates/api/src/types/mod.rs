@@ -1,0 +1,20 @@
+//! The JSON shapes of Go IPFS Cluster's REST API, byte for byte where Go is
+//! consistent: field names and order, `null` versus `[]`, `omitempty`, CIDs
+//! and peer IDs as strings, RFC 3339 times with Go's zero time for "unset".
+//! Also the pin query parameters ([`PinOptions::from_query`]) and the status
+//! and type filters.
+
+mod info;
+mod peer_id;
+mod pin;
+mod query;
+mod status;
+mod wire;
+
+pub use info::{
+    AddedOutput, Alert, ApiErrorBody, Bandwidth, BandwidthStats, ConnectGraph, GlobalRepoGc, Id,
+    IpfsId, IpfsRepoGc, Metric, RepoGc, TokenBody, Version,
+};
+pub use peer_id::parse_peer_id;
+pub use pin::{Pin, PinMode, PinOptions, PinType, PinTypeFilter};
+pub use status::{GlobalPinInfo, PinInfoShort, TrackerStatus, TrackerStatusFilter};

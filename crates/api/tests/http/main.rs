@@ -1,0 +1,10 @@
+//! The REST API over real HTTP: a fake `ClusterApi` behind the real server
+//! on 127.0.0.1:0, driven with a raw HTTP/1.1 client (bytes, chunks,
+//! trailers) and with `api::Client`.
+
+mod auth;
+mod client;
+mod routes;
+mod rules;
+mod streaming;
+mod support;

@@ -1,0 +1,14 @@
+//! Integration tests of `ipfs-cluster-ctl`: the real binary, spawned as a
+//! user runs it, against the api crate's real REST server over a fake
+//! cluster (`util::fake`). One test binary (ripgrep's layout); `util` holds
+//! the reusable helpers.
+
+mod util;
+
+// Commands that read the cluster: id, version, peers, health, ipfs gc.
+mod info;
+// The pinset: pin add/rm/update/ls, status, recover, --wait.
+mod pins;
+// Exit codes and errors: API errors, auth, unreachable hosts, deadlines,
+// usage errors.
+mod errors;

@@ -1,0 +1,367 @@
+//! The peer behind the REST API: `api::service::ClusterApi` over a
+//! [`PeerHandle`], converting between the pinset's options and Go's JSON
+//! types. Routes that need components not built yet (the pin tracker, the
+//! IPFS connector, alerting, bandwidth accounting) answer 501 with a message
+//! saying what is missing, never an invented result.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use api::ApiError;
+use api::service::ClusterApi;
+use api::types::{
+    Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, IpfsId, Metric, Pin,
+    PinMode, PinOptions, PinType, PinTypeFilter, TrackerStatusFilter, Version,
+};
+use cid::Cid;
+use crdt_dag::WriterId;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use libp2p::PeerId;
+
+use crate::error::PeerError;
+use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
+
+/// Peers asked at once when listing `GET /peers`.
+const PEERS_CONCURRENCY: usize = 16;
+
+const NEEDS_TRACKER: &str = "pin status and recover need the pin tracker, which this peer does not have yet";
+const NEEDS_IPFS: &str = "this peer has no IPFS connector yet";
+
+impl From<PeerError> for ApiError {
+    fn from(e: PeerError) -> Self {
+        match e {
+            PeerError::QueueFull(_) => ApiError::too_many_requests(e.to_string()),
+            PeerError::ShuttingDown | PeerError::NetworkStopped => ApiError::unavailable(e.to_string()),
+            PeerError::Dag(crdt_dag::DagError::NotPinned(_)) => ApiError::not_found(e.to_string()),
+            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_)) => ApiError::bad_request(e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+fn ms_to_time(ms: u64) -> Option<SystemTime> {
+    (ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+fn time_to_ms(t: Option<SystemTime>) -> u64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn pin_type_of(t: crdt_dag::PinType) -> PinType {
+    match t {
+        crdt_dag::PinType::Data => PinType::Pin,
+        crdt_dag::PinType::Meta => PinType::MetaPin,
+        crdt_dag::PinType::ClusterDag => PinType::ClusterDagPin,
+        crdt_dag::PinType::Shard => PinType::ShardPin,
+    }
+}
+
+/// The pinset's record as Go's `api.Pin`.
+pub fn to_api_pin(cid: Cid, o: &crdt_dag::PinOptions) -> Pin {
+    Pin {
+        options: PinOptions {
+            replication_factor_min: o.replication_min,
+            replication_factor_max: o.replication_max,
+            name: o.name.clone(),
+            mode: PinMode::from_max_depth(o.max_depth as i32),
+            shard_size: o.shard_size,
+            user_allocations: o.user_allocations.clone(),
+            expire_at: (o.expire_at > 0).then(|| UNIX_EPOCH + Duration::from_secs(o.expire_at)),
+            metadata: o.metadata.clone(),
+            pin_update: o.pin_update,
+            origins: o.origins.clone(),
+        },
+        cid,
+        pin_type: pin_type_of(o.pin_type),
+        allocations: o.allocations.clone(),
+        max_depth: o.max_depth as i32,
+        reference: o.reference,
+        timestamp: ms_to_time(o.timestamp),
+    }
+}
+
+/// Go's XOR distance ordering: peers closer to the CID come first.
+fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
+    let key = cid.hash().digest().to_vec();
+    let dist = |p: &PeerId| -> Vec<u8> {
+        let b = p.to_bytes();
+        key.iter().zip(b.iter().rev()).map(|(a, b)| a ^ b).collect()
+    };
+    peers.sort_by_key(dist);
+    peers
+}
+
+impl PeerHandle {
+    fn trusts(&self, p: &PeerId) -> bool {
+        WriterId::from_peer_id_bytes(&p.to_bytes()).is_ok_and(|w| self.settings().trust.allows(&w))
+    }
+
+    /// Resolves replication factors (0 = the cluster default) and picks
+    /// allocations: user allocations first, then live peers closest to the
+    /// CID. `-1` means every peer (no allocations), as in Go.
+    fn allocate(&self, cid: &Cid, o: &PinOptions) -> Result<(i32, i32, Vec<String>), ApiError> {
+        let s = self.settings();
+        let (mut min, mut max) = (o.replication_factor_min, o.replication_factor_max);
+        if min == 0 {
+            min = s.replication_min;
+        }
+        if max == 0 {
+            max = s.replication_max;
+        }
+        if min == -1 || max == -1 {
+            return Ok((-1, -1, vec![]));
+        }
+        if min > max {
+            return Err(ApiError::bad_request(format!("replication-min ({min}) is greater than replication-max ({max})")));
+        }
+        let alive: Vec<PeerId> = self.peers().into_iter().filter(|p| !self.is_follower_peer(p)).collect();
+        let mut chosen: Vec<String> = o
+            .user_allocations
+            .iter()
+            .filter(|u| alive.iter().any(|p| p.to_string() == **u))
+            .cloned()
+            .collect();
+        for p in by_distance(cid, alive) {
+            if chosen.len() >= max as usize {
+                break;
+            }
+            let p = p.to_string();
+            if !chosen.contains(&p) {
+                chosen.push(p);
+            }
+        }
+        chosen.truncate(max as usize);
+        if chosen.len() < min as usize {
+            return Err(ApiError::internal(format!(
+                "not enough peers to allocate {cid}: wanted at least {min}, {} available",
+                chosen.len()
+            )));
+        }
+        Ok((min, max, chosen))
+    }
+
+    /// Followers can't be allocated to in a cluster with a trust list: only
+    /// trusted peers are candidates then (Go's `pin_only_on_trusted_peers`
+    /// default for followers is the same in effect).
+    fn is_follower_peer(&self, p: &PeerId) -> bool {
+        !matches!(self.settings().trust, crdt_dag::TrustPolicy::All) && !self.trusts(p)
+    }
+
+    fn id_to_api(&self, info: IdInfo) -> Id {
+        Id {
+            id: info.id,
+            addresses: info.addresses,
+            cluster_peers: info.cluster_peers,
+            cluster_peers_addresses: vec![],
+            version: info.version,
+            commit: String::new(),
+            rpc_protocol_version: info.rpc_protocol_version,
+            error: String::new(),
+            ipfs: IpfsId { id: String::new(), addresses: vec![], error: NEEDS_IPFS.into() },
+            peername: info.peername,
+        }
+    }
+
+    async fn do_pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
+        let (min, max, allocations) = self.allocate(&cid, &options)?;
+        let now = time_to_ms(Some(SystemTime::now()));
+        let o = crdt_dag::PinOptions {
+            timestamp: now,
+            reference: None,
+            metadata: options.metadata.clone(),
+            name: options.name.clone(),
+            replication_max: max,
+            replication_min: min,
+            pin_type: crdt_dag::PinType::Data,
+            max_depth: i64::from(options.mode.max_depth()),
+            shard_size: options.shard_size,
+            allocations,
+            expire_at: time_to_ms(options.expire_at) / 1000,
+            pin_update: options.pin_update,
+            user_allocations: options.user_allocations.clone(),
+            origins: options.origins.clone(),
+        };
+        self.pin(cid, o.clone()).await?;
+        Ok(to_api_pin(cid, &o))
+    }
+
+    async fn do_unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
+        let pin = self.get(&cid)?.ok_or_else(|| ApiError::not_found(format!("{cid} is not part of the pinset")))?;
+        self.unpin(cid).await?;
+        Ok(to_api_pin(cid, &pin.options))
+    }
+}
+
+/// `/ipfs/<cid>` and `/ipld/<cid>` resolve to the CID itself; deeper paths
+/// and IPNS need IPFS.
+fn path_cid(path: &str) -> Result<Cid, ApiError> {
+    let trimmed = path.trim_matches('/');
+    let mut parts = trimmed.splitn(2, '/');
+    match (parts.next(), parts.next()) {
+        (Some("ipfs" | "ipld"), Some(rest)) if !rest.contains('/') => {
+            rest.parse().map_err(|e| ApiError::bad_request(format!("invalid CID in path {path}: {e}")))
+        }
+        _ => Err(ApiError::not_implemented(format!("resolving {path} needs IPFS: {NEEDS_IPFS}"))),
+    }
+}
+
+impl ClusterApi for PeerHandle {
+    async fn id(&self) -> Result<Id, ApiError> {
+        Ok(self.id_to_api(self.id_info().await))
+    }
+
+    async fn version(&self) -> Result<Version, ApiError> {
+        Ok(Version { version: VERSION.into() })
+    }
+
+    fn peers(&self) -> BoxStream<'static, Result<Id, ApiError>> {
+        let me = self.clone();
+        futures::stream::iter(self.peers())
+            .map(move |p| {
+                let me = me.clone();
+                async move {
+                    if p == me.id() {
+                        return Ok(me.id_to_api(me.id_info().await));
+                    }
+                    Ok(match me.remote_id(p).await {
+                        Ok(info) => me.id_to_api(info),
+                        // As Go: an unreachable peer is listed with its error.
+                        Err(e) => Id {
+                            id: p.to_string(),
+                            error: e.to_string(),
+                            rpc_protocol_version: RPC_PROTOCOL_VERSION.into(),
+                            ..me.id_to_api(IdInfo::default())
+                        },
+                    })
+                }
+            })
+            .buffered(PEERS_CONCURRENCY)
+            .boxed()
+    }
+
+    async fn peer_rm(&self, peer: String) -> Result<(), ApiError> {
+        Err(ApiError::internal(format!(
+            "cannot remove {peer}: peers of a crdt cluster leave by stopping (their ping metric expires)"
+        )))
+    }
+
+    fn allocations(&self, filter: PinTypeFilter) -> BoxStream<'static, Result<Pin, ApiError>> {
+        futures::stream::iter(self.replica().pins())
+            .filter_map(move |p| {
+                std::future::ready(match p {
+                    Ok(p) => {
+                        let pin = to_api_pin(p.cid, &p.options);
+                        filter.matches(pin.pin_type).then_some(Ok(pin))
+                    }
+                    Err(e) => Some(Err(ApiError::internal(e.to_string()))),
+                })
+            })
+            .boxed()
+    }
+
+    async fn allocation(&self, cid: Cid) -> Result<Pin, ApiError> {
+        match self.get(&cid)? {
+            Some(p) => Ok(to_api_pin(cid, &p.options)),
+            None => Err(ApiError::not_found(format!("{cid} is not part of the pinset"))),
+        }
+    }
+
+    async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
+        self.do_pin(cid, options).await
+    }
+
+    async fn pin_path(&self, path: String, options: PinOptions) -> Result<Pin, ApiError> {
+        let cid = path_cid(&path)?;
+        self.do_pin(cid, options).await
+    }
+
+    async fn unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
+        self.do_unpin(cid).await
+    }
+
+    async fn unpin_path(&self, path: String) -> Result<Pin, ApiError> {
+        let cid = path_cid(&path)?;
+        self.do_unpin(cid).await
+    }
+
+    async fn status(&self, _cid: Cid, _local: bool) -> Result<GlobalPinInfo, ApiError> {
+        Err(ApiError::not_implemented(NEEDS_TRACKER))
+    }
+
+    fn status_all(
+        &self,
+        _filter: TrackerStatusFilter,
+        _local: bool,
+        _cids: Vec<Cid>,
+    ) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
+        futures::stream::once(async { Err(ApiError::not_implemented(NEEDS_TRACKER)) }).boxed()
+    }
+
+    async fn recover(&self, _cid: Cid, _local: bool) -> Result<GlobalPinInfo, ApiError> {
+        Err(ApiError::not_implemented(NEEDS_TRACKER))
+    }
+
+    fn recover_all(&self, _local: bool) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
+        futures::stream::once(async { Err(ApiError::not_implemented(NEEDS_TRACKER)) }).boxed()
+    }
+
+    async fn repo_gc(&self, _local: bool) -> Result<GlobalRepoGc, ApiError> {
+        Err(ApiError::not_implemented(format!("repo gc: {NEEDS_IPFS}")))
+    }
+
+    async fn metric_names(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self.monitor.names())
+    }
+
+    async fn metrics(&self, name: String) -> Result<Vec<Metric>, ApiError> {
+        Ok(self
+            .monitor
+            .latest(&name)
+            .into_iter()
+            .map(|m| Metric {
+                name: m.name,
+                peer: m.peer,
+                value: m.value,
+                expire: m.expire,
+                valid: m.valid,
+                weight: m.weight,
+                partitionable: m.partitionable,
+                received_at: m.received_at,
+            })
+            .collect())
+    }
+
+    async fn alerts(&self) -> Result<Vec<Alert>, ApiError> {
+        Err(ApiError::not_implemented("alerts come with the allocator and informers, not built yet"))
+    }
+
+    async fn health_graph(&self) -> Result<ConnectGraph, ApiError> {
+        let me = self.id();
+        let mut graph = ConnectGraph { cluster_id: me.to_string(), ..ConnectGraph::default() };
+        for p in self.peers() {
+            let key = p.to_string();
+            graph.cluster_trust_links.insert(key.clone(), self.trusts(&p));
+            let (name, links) = if p == me {
+                let links = self.connected_peers().await?.iter().map(ToString::to_string).collect();
+                (self.settings().peername.clone(), links)
+            } else {
+                let name = self.remote_id(p).await.map(|i| i.peername).unwrap_or_default();
+                let links = match self.call(p, "Cluster.Connections", vec![]).await {
+                    Ok(answers) => answers
+                        .first()
+                        .and_then(|b| serde_ipld_dagcbor::from_slice::<Vec<String>>(b).ok())
+                        .unwrap_or_default(),
+                    Err(_) => vec![],
+                };
+                (name, links)
+            };
+            graph.id_to_peername.insert(key.clone(), name);
+            graph.cluster_links.insert(key, links);
+        }
+        Ok(graph)
+    }
+
+    async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {
+        Err(ApiError::not_implemented("bandwidth accounting is not built yet"))
+    }
+}

@@ -1,0 +1,121 @@
+//! The REST API served by real peers (in process, real libp2p and HTTP on
+//! 127.0.0.1), driven with the Rust client: pins written through one peer are
+//! listed by the others, with allocations; routes that need later components
+//! say so with a 501.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::types::{PinMode, PinOptions, PinTypeFilter};
+use api::{Client, ClientConfig};
+use cid::Cid;
+use crdt_dag::TrustPolicy;
+use futures::StreamExt;
+use libp2p::identity::Keypair;
+use multihash_codetable::{Code, MultihashDigest};
+use peer::{Peer, PeerBuilder};
+
+fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+async fn peer_with_api() -> (Peer, Client) {
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "rest")
+        .settings(|s| s.trust = TrustPolicy::All)
+        .start()
+        .await
+        .unwrap();
+    let cfg = api::server::RestConfig::from_json(&serde_json::json!({
+        "http_listen_multiaddress": "/ip4/127.0.0.1/tcp/0"
+    }))
+    .unwrap();
+    let (addr, _task) = api::server::serve(Arc::new(peer.handle()), cfg, std::future::pending()).await.unwrap();
+    let client = Client::new(ClientConfig {
+        host: format!("http://{addr}"),
+        basic_auth: None,
+        timeout: Some(Duration::from_secs(30)),
+    })
+    .unwrap();
+    (peer, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_through_one_peer_are_listed_by_all() {
+    let (a, ca) = peer_with_api().await;
+    let (b, cb) = peer_with_api().await;
+    let (c, cc) = peer_with_api().await;
+    for p in [&b, &c] {
+        p.dial(a.addresses().await.unwrap().remove(0)).await.unwrap();
+    }
+    // Wait until every peer sees the three alive.
+    let started = Instant::now();
+    while cc.peers().collect::<Vec<_>>().await.len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(20), "peers never all alive");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ids: Vec<_> = cc.peers().map(|r| r.unwrap().id).collect().await;
+    let mut want = vec![a.id().to_string(), b.id().to_string(), c.id().to_string()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(ca.id().await.unwrap().id, a.id().to_string());
+
+    let opts = PinOptions {
+        name: "through-rest".into(),
+        replication_factor_min: 1,
+        replication_factor_max: 2,
+        mode: PinMode::Recursive,
+        metadata: [("k".to_string(), "v".to_string())].into(),
+        ..PinOptions::default()
+    };
+    let pinned = ca.pin(content(1), &opts).await.unwrap();
+    assert_eq!(pinned.allocations.len(), 2, "{pinned:?}");
+    assert!(pinned.allocations.iter().all(|p| want.contains(p)));
+    let everywhere = ca.pin_path(&format!("/ipfs/{}", content(2)), &PinOptions { replication_factor_min: -1, replication_factor_max: -1, ..PinOptions::default() }).await.unwrap();
+    assert!(everywhere.allocations.is_empty());
+
+    // Visible through the other peers' APIs once synced.
+    let started = Instant::now();
+    loop {
+        let listed: Vec<_> = cb.allocations(PinTypeFilter::default()).collect().await;
+        if listed.len() == 2 {
+            let got = cb.allocation(content(1)).await.unwrap();
+            assert_eq!(got.options.name, "through-rest");
+            assert_eq!(got.options.metadata.get("k").map(String::as_str), Some("v"));
+            assert_eq!(got.allocations, pinned.allocations);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "b never listed both pins");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let removed = cc.unpin(content(2)).await;
+    // c may not have synced yet; the pin must exist where we remove it.
+    if let Err(e) = &removed {
+        assert_eq!(e.api_code(), Some(404), "{e}");
+    }
+    ca.unpin(content(1)).await.unwrap();
+    assert_eq!(ca.allocation(content(1)).await.unwrap_err().api_code(), Some(404));
+    assert_eq!(ca.unpin(content(1)).await.unwrap_err().api_code(), Some(404));
+
+    // Not built yet, and said so.
+    assert_eq!(ca.status(content(2), false).await.unwrap_err().api_code(), Some(501));
+    let err = ca.pin_path("/ipns/example.org", &PinOptions::default()).await.unwrap_err();
+    assert_eq!(err.api_code(), Some(501));
+
+    // Too many replicas for the live peers.
+    let err = ca
+        .pin(content(9), &PinOptions { replication_factor_min: 5, replication_factor_max: 5, ..PinOptions::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not enough peers"), "{err}");
+
+    let names = ca.metric_names().await.unwrap();
+    assert_eq!(names, vec!["ping".to_string()]);
+    assert_eq!(ca.metrics("ping".into()).await.unwrap().len(), 3);
+    let graph = ca.health_graph().await.unwrap();
+    assert_eq!(graph.cluster_links.len(), 3);
+    assert!(graph.cluster_links[&a.id().to_string()].contains(&b.id().to_string()));
+    for p in [a, b, c] {
+        p.stop().await;
+    }
+}
