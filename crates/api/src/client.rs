@@ -154,7 +154,9 @@ fn base_url(host: &str) -> Result<String, ClientError> {
         (Some(Protocol::Tcp(_)), Some(Protocol::Https | Protocol::Tls)) => {
             Err(invalid("HTTPS is not supported by this client"))
         }
-        (Some(Protocol::Tcp(port)), Some(Protocol::Http)) => Ok(format!("http://{hostname}:{port}")),
+        (Some(Protocol::Tcp(port)), Some(Protocol::Http)) => {
+            Ok(format!("http://{hostname}:{port}"))
+        }
         _ => Err(invalid("expected /tcp/<port> after the address")),
     }
 }
@@ -231,7 +233,12 @@ fn pin_path_of(path: &str) -> Result<String, ClientError> {
 
 /// Where a streaming answer is.
 enum StreamState {
-    Start,
+    /// The request is still to be sent.
+    Start {
+        client: Client,
+        method: Method,
+        path_and_query: String,
+    },
     Body {
         body: Incoming,
         buf: Vec<u8>,
@@ -291,7 +298,11 @@ impl Client {
         }
     }
 
-    async fn send(&self, method: Method, path_and_query: &str) -> Result<hyper::Response<Incoming>, ClientError> {
+    async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
         let uri = format!("{}{path_and_query}", self.inner.base);
         let mut req = Request::builder()
             .method(method)
@@ -300,9 +311,14 @@ impl Client {
             .body(Full::new(Bytes::new()))
             .map_err(|e| ClientError::InvalidRequest(format!("{uri}: {e}")))?;
         if let Some(auth) = &self.inner.auth {
-            req.headers_mut().insert(header::AUTHORIZATION, auth.clone());
+            req.headers_mut()
+                .insert(header::AUTHORIZATION, auth.clone());
         }
-        self.inner.http.request(req).await.map_err(|e| transport(&e))
+        self.inner
+            .http
+            .request(req)
+            .await
+            .map_err(|e| transport(&e))
     }
 
     /// One request, its whole answer, the status checked.
@@ -344,20 +360,27 @@ impl Client {
         method: Method,
         pq: String,
     ) -> BoxStream<'static, Result<T, ClientError>> {
-        let client = self.clone();
-        stream::unfold(StreamState::Start, move |state| {
-            let client = client.clone();
-            let method = method.clone();
-            let pq = pq.clone();
+        let start = StreamState::Start {
+            client: self.clone(),
+            method,
+            path_and_query: pq,
+        };
+        stream::unfold(start, |state| {
             async move {
                 let mut state = state;
                 loop {
                     match state {
                         StreamState::Done => return None,
                         StreamState::Fail(e) => return Some((Err(e), StreamState::Done)),
-                        StreamState::Start => {
+                        StreamState::Start {
+                            client,
+                            method,
+                            path_and_query,
+                        } => {
                             let deadline = client.deadline();
-                            let sent = Self::with_deadline(deadline, client.send(method.clone(), &pq)).await;
+                            let sent =
+                                Self::with_deadline(deadline, client.send(method, &path_and_query))
+                                    .await;
                             let resp = match sent {
                                 Ok(r) => r,
                                 Err(e) => return Some((Err(e), StreamState::Done)),
@@ -399,12 +422,22 @@ impl Client {
                                 let line = &buf[pos..pos + nl];
                                 pos += nl + 1;
                                 if line.iter().all(u8::is_ascii_whitespace) {
-                                    state = StreamState::Body { body, buf, pos, deadline };
+                                    state = StreamState::Body {
+                                        body,
+                                        buf,
+                                        pos,
+                                        deadline,
+                                    };
                                     continue;
                                 }
                                 let item = decode::<T>(line);
                                 let next = if item.is_ok() {
-                                    StreamState::Body { body, buf, pos, deadline }
+                                    StreamState::Body {
+                                        body,
+                                        buf,
+                                        pos,
+                                        deadline,
+                                    }
                                 } else {
                                     StreamState::Done
                                 };
@@ -421,7 +454,12 @@ impl Client {
                                 Ok(Some(frame)) => match frame.into_data() {
                                     Ok(data) => {
                                         buf.extend_from_slice(&data);
-                                        state = StreamState::Body { body, buf, pos, deadline };
+                                        state = StreamState::Body {
+                                            body,
+                                            buf,
+                                            pos,
+                                            deadline,
+                                        };
                                     }
                                     Err(frame) => {
                                         let errors: Vec<String> = frame
@@ -429,7 +467,10 @@ impl Client {
                                             .map(|t| {
                                                 t.get_all("x-stream-error")
                                                     .iter()
-                                                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                                                    .map(|v| {
+                                                        String::from_utf8_lossy(v.as_bytes())
+                                                            .into_owned()
+                                                    })
                                                     .collect()
                                             })
                                             .unwrap_or_default();
@@ -443,7 +484,8 @@ impl Client {
                                         if !buf.iter().all(u8::is_ascii_whitespace) {
                                             // A last item without its newline.
                                             let item = decode::<T>(&buf);
-                                            let next = failure.map_or(StreamState::Done, StreamState::Fail);
+                                            let next = failure
+                                                .map_or(StreamState::Done, StreamState::Fail);
                                             return Some((item, next));
                                         }
                                         return failure.map(|e| (Err(e), StreamState::Done));
@@ -496,7 +538,10 @@ impl Client {
     }
 
     /// `GET /allocations?filter=...`: the pinset.
-    pub fn allocations(&self, filter: PinTypeFilter) -> BoxStream<'static, Result<Pin, ClientError>> {
+    pub fn allocations(
+        &self,
+        filter: PinTypeFilter,
+    ) -> BoxStream<'static, Result<Pin, ClientError>> {
         self.stream(
             Method::GET,
             format!("/allocations?{}", query(&[("filter", filter.to_string())])),
@@ -602,7 +647,10 @@ impl Client {
     }
 
     /// `POST /pins/recover?local=...`: the items re-queued.
-    pub fn recover_all(&self, local: bool) -> BoxStream<'static, Result<GlobalPinInfo, ClientError>> {
+    pub fn recover_all(
+        &self,
+        local: bool,
+    ) -> BoxStream<'static, Result<GlobalPinInfo, ClientError>> {
         self.stream(Method::POST, format!("/pins/recover?{}", local_q(local)))
     }
 
@@ -684,7 +732,10 @@ mod tests {
         for (host, url) in [
             ("/ip4/127.0.0.1/tcp/9094", "http://127.0.0.1:9094"),
             ("/ip6/::1/tcp/9094", "http://[::1]:9094"),
-            ("/dns4/cluster.example/tcp/9094", "http://cluster.example:9094"),
+            (
+                "/dns4/cluster.example/tcp/9094",
+                "http://cluster.example:9094",
+            ),
             ("/ip4/10.0.0.1/tcp/80/http", "http://10.0.0.1:80"),
             ("http://localhost:9094/", "http://localhost:9094"),
             ("localhost:9094", "http://localhost:9094"),
@@ -699,7 +750,10 @@ mod tests {
             "",
             "/nonsense",
         ] {
-            assert!(matches!(base_url(bad), Err(ClientError::InvalidHost { .. })), "{bad}");
+            assert!(
+                matches!(base_url(bad), Err(ClientError::InvalidHost { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -711,17 +765,25 @@ mod tests {
             pin_path_of(&format!("/ipfs/{cid}/a b/c?d")).unwrap(),
             format!("/ipfs/{cid}/a%20b/c%3Fd")
         );
-        assert_eq!(pin_path_of("/ipns/example.com").unwrap(), "/ipns/example.com");
+        assert_eq!(
+            pin_path_of("/ipns/example.com").unwrap(),
+            "/ipns/example.com"
+        );
         assert!(pin_path_of("not a cid").is_err());
     }
 
     #[test]
     fn error_bodies_become_api_errors() {
-        let e = api_error(StatusCode::NOT_FOUND, br#"{"code":404,"message":"not found"}"#);
+        let e = api_error(
+            StatusCode::NOT_FOUND,
+            br#"{"code":404,"message":"not found"}"#,
+        );
         assert_eq!(e.api_code(), Some(404));
         assert_eq!(e.to_string(), "not found (404)");
         let e = api_error(StatusCode::BAD_GATEWAY, b"upstream down");
-        assert!(matches!(e, ClientError::Api { code: 502, ref message } if message == "upstream down"));
+        assert!(
+            matches!(e, ClientError::Api { code: 502, ref message } if message == "upstream down")
+        );
         let e = api_error(StatusCode::METHOD_NOT_ALLOWED, b"");
         assert_eq!(e.to_string(), "Method Not Allowed (405)");
     }

@@ -44,7 +44,11 @@ pub trait ClusterApi: Send + Sync + 'static {
 
     /// `POST /pins/{cid}`: pins with the options of the query; answers the
     /// pin as stored.
-    fn pin(&self, cid: Cid, options: PinOptions) -> impl Future<Output = Result<Pin, ApiError>> + Send;
+    fn pin(
+        &self,
+        cid: Cid,
+        options: PinOptions,
+    ) -> impl Future<Output = Result<Pin, ApiError>> + Send;
 
     /// `POST /pins/{ipfs|ipns|ipld}/{path}`: resolves `path` (e.g.
     /// `/ipfs/<cid>/a/b`, `/ipns/<name>`) and pins the result.
@@ -62,8 +66,11 @@ pub trait ClusterApi: Send + Sync + 'static {
 
     /// `GET /pins/{cid}`: the status on every peer, or on this one only
     /// (`local`, a one-entry `peer_map`).
-    fn status(&self, cid: Cid, local: bool)
-    -> impl Future<Output = Result<GlobalPinInfo, ApiError>> + Send;
+    fn status(
+        &self,
+        cid: Cid,
+        local: bool,
+    ) -> impl Future<Output = Result<GlobalPinInfo, ApiError>> + Send;
 
     /// `GET /pins`: the status of every pin (or of `cids` when not empty),
     /// entries passing `filter` (the server filters again; with `cids` the

@@ -14,7 +14,10 @@ const NANOS_PER_SEC: i128 = 1_000_000_000;
 /// nanoseconds are always in `0..1e9`).
 fn to_unix(t: SystemTime) -> (i64, u32) {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(e) => {
             let d = e.duration();
             let mut secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
@@ -158,8 +161,8 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
         }
         _ => return Err(bad("expected Z or a ±hh:mm zone")),
     };
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset;
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
     from_unix(secs, nanos).ok_or_else(|| bad("out of range"))
 }
 

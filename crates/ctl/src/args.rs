@@ -12,8 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// The REST API address used when `--host` is not given.
 pub(crate) const DEFAULT_HOST: &str = "/ip4/127.0.0.1/tcp/9094";
 
-/// The version this tool reports; it tracks the workspace version.
-pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version `-v` prints: the Go IPFS Cluster release this tool is
+/// compatible with, which is also what the peer's `GET /version` answers, so
+/// `ipfs-cluster-ctl -v` and `ipfs-cluster-ctl version` can be compared as
+/// with Go's tools.
+pub(crate) const VERSION: &str = "1.1.6";
 
 /// `ipfs-cluster-ctl`: the parsed command line.
 #[derive(Parser, Debug)]

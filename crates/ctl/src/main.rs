@@ -14,12 +14,14 @@
 //! Usage errors (unknown flag, missing argument) exit with 1, as Go's
 //! urfave/cli does, not clap's 2, which here means an API error.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 mod args;
 mod commands;
 mod format;
 mod parse;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -99,6 +101,8 @@ fn init_logging(debug: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(debug)
         .try_init();
 }
 
@@ -110,10 +114,10 @@ fn report(err: &anyhow::Error, encoding: Encoding) -> ExitCode {
     match err.chain().find_map(|e| e.downcast_ref::<Failure>()) {
         Some(Failure::Api { code, message }) => {
             let mut out = Printer::new(encoding, std::io::stdout().lock(), SystemTime::now());
-            if let Err(e) = out.api_error(*code, message) {
-                if !format::is_broken_pipe(&e) {
-                    eprintln!("error: {message} (code {code})");
-                }
+            if let Err(e) = out.api_error(*code, message)
+                && !format::is_broken_pipe(&e)
+            {
+                eprintln!("error: {message} (code {code})");
             }
             ExitCode::from(if *code == 0 {
                 EXIT_CLIENT_ERROR

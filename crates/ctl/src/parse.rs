@@ -93,27 +93,13 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        let ok = [
-            ("0", 0),
-            ("1s", 1_000_000_000),
-            ("300ms", 300_000_000),
-            ("1h30m", 5_400_000_000_000),
-            ("2.5h", 9_000_000_000_000),
-            ("-1.5s", -1_500_000_000),
-            ("1us", 1_000),
-            ("1µs", 1_000),
-            ("7ns", 7),
-            ("1m0.5s", 60_500_000_000),
-            (".5s", 500_000_000),
-        ];
-        for (s, nanos) in ok {
-            assert_eq!(go_duration_nanos(s).ok(), Some(nanos), "{s}");
-        }
-        for bad in ["", "1", "s", "1x", "1.2.3s", "--1s", "1h-1m", "."] {
-            assert!(go_duration_nanos(bad).is_err(), "{bad} should not parse");
-        }
-        assert!(go_duration("-1s").is_err());
         assert_eq!(go_duration("90s").ok(), Some(Duration::from_secs(90)));
+        assert_eq!(go_duration("1h30m").ok(), Some(Duration::from_secs(5400)));
+        assert_eq!(go_duration("2.5h").ok(), Some(Duration::from_secs(9000)));
+        assert_eq!(go_duration("300ms").ok(), Some(Duration::from_millis(300)));
+        for bad in ["", "1", "-1s", "soon", "1x"] {
+            assert!(go_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,3 +12,5 @@ mod pins;
 // Exit codes and errors: API errors, auth, unreachable hosts, deadlines,
 // usage errors.
 mod errors;
+// A real 3-peer cluster (in process, real libp2p and HTTP) driven by ctl.
+mod cluster;

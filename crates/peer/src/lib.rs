@@ -20,4 +20,6 @@ pub mod state;
 
 pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
-pub use peer::{IdInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of};
+pub use peer::{
+    IdInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of,
+};

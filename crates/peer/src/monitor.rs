@@ -53,7 +53,11 @@ impl Monitor {
     pub(crate) fn names(&self) -> Vec<String> {
         let now = now_nanos();
         let m = self.metrics.lock().expect("poisoned");
-        let mut names: Vec<String> = m.values().filter(|v| v.expire > now).map(|v| v.name.clone()).collect();
+        let mut names: Vec<String> = m
+            .values()
+            .filter(|v| v.expire > now)
+            .map(|v| v.name.clone())
+            .collect();
         names.sort();
         names.dedup();
         names

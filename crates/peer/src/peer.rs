@@ -361,7 +361,11 @@ impl PeerBuilder {
             settings: Arc::new(settings),
             sync_counters,
         };
-        Ok(Peer { handle, cancel, tasks })
+        Ok(Peer {
+            handle,
+            cancel,
+            tasks,
+        })
     }
 }
 
@@ -417,7 +421,10 @@ impl Info {
             peername: self.peername.clone(),
             version: VERSION.into(),
             rpc_protocol_version: RPC_PROTOCOL_VERSION.into(),
-            cluster_peers: alive(&self.monitor, self.peer_id).iter().map(ToString::to_string).collect(),
+            cluster_peers: alive(&self.monitor, self.peer_id)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             addresses: addrs
                 .into_iter()
                 .map(|a| a.with_p2p(self.peer_id).unwrap_or_else(|a| a).to_string())
@@ -632,7 +639,6 @@ impl PeerHandle {
             peer,
         }
     }
-
 }
 
 impl Drop for Peer {

@@ -24,16 +24,21 @@ use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
 /// Peers asked at once when listing `GET /peers`.
 const PEERS_CONCURRENCY: usize = 16;
 
-const NEEDS_TRACKER: &str = "pin status and recover need the pin tracker, which this peer does not have yet";
+const NEEDS_TRACKER: &str =
+    "pin status and recover need the pin tracker, which this peer does not have yet";
 const NEEDS_IPFS: &str = "this peer has no IPFS connector yet";
 
 impl From<PeerError> for ApiError {
     fn from(e: PeerError) -> Self {
         match e {
             PeerError::QueueFull(_) => ApiError::too_many_requests(e.to_string()),
-            PeerError::ShuttingDown | PeerError::NetworkStopped => ApiError::unavailable(e.to_string()),
+            PeerError::ShuttingDown | PeerError::NetworkStopped => {
+                ApiError::unavailable(e.to_string())
+            }
             PeerError::Dag(crdt_dag::DagError::NotPinned(_)) => ApiError::not_found(e.to_string()),
-            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_)) => ApiError::bad_request(e.to_string()),
+            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_)) => {
+                ApiError::bad_request(e.to_string())
+            }
             _ => ApiError::internal(e.to_string()),
         }
     }
@@ -44,7 +49,8 @@ fn ms_to_time(ms: u64) -> Option<SystemTime> {
 }
 
 fn time_to_ms(t: Option<SystemTime>) -> u64 {
-    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as u64)
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn pin_type_of(t: crdt_dag::PinType) -> PinType {
@@ -112,9 +118,15 @@ impl PeerHandle {
             return Ok((-1, -1, vec![]));
         }
         if min > max {
-            return Err(ApiError::bad_request(format!("replication-min ({min}) is greater than replication-max ({max})")));
+            return Err(ApiError::bad_request(format!(
+                "replication-min ({min}) is greater than replication-max ({max})"
+            )));
         }
-        let alive: Vec<PeerId> = self.peers().into_iter().filter(|p| !self.is_follower_peer(p)).collect();
+        let alive: Vec<PeerId> = self
+            .peers()
+            .into_iter()
+            .filter(|p| !self.is_follower_peer(p))
+            .collect();
         let mut chosen: Vec<String> = o
             .user_allocations
             .iter()
@@ -157,7 +169,11 @@ impl PeerHandle {
             commit: String::new(),
             rpc_protocol_version: info.rpc_protocol_version,
             error: String::new(),
-            ipfs: IpfsId { id: String::new(), addresses: vec![], error: NEEDS_IPFS.into() },
+            ipfs: IpfsId {
+                id: String::new(),
+                addresses: vec![],
+                error: NEEDS_IPFS.into(),
+            },
             peername: info.peername,
         }
     }
@@ -186,7 +202,9 @@ impl PeerHandle {
     }
 
     async fn do_unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
-        let pin = self.get(&cid)?.ok_or_else(|| ApiError::not_found(format!("{cid} is not part of the pinset")))?;
+        let pin = self
+            .get(&cid)?
+            .ok_or_else(|| ApiError::not_found(format!("{cid} is not part of the pinset")))?;
         self.unpin(cid).await?;
         Ok(to_api_pin(cid, &pin.options))
     }
@@ -198,10 +216,12 @@ fn path_cid(path: &str) -> Result<Cid, ApiError> {
     let trimmed = path.trim_matches('/');
     let mut parts = trimmed.splitn(2, '/');
     match (parts.next(), parts.next()) {
-        (Some("ipfs" | "ipld"), Some(rest)) if !rest.contains('/') => {
-            rest.parse().map_err(|e| ApiError::bad_request(format!("invalid CID in path {path}: {e}")))
-        }
-        _ => Err(ApiError::not_implemented(format!("resolving {path} needs IPFS: {NEEDS_IPFS}"))),
+        (Some("ipfs" | "ipld"), Some(rest)) if !rest.contains('/') => rest
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("invalid CID in path {path}: {e}"))),
+        _ => Err(ApiError::not_implemented(format!(
+            "resolving {path} needs IPFS: {NEEDS_IPFS}"
+        ))),
     }
 }
 
@@ -211,7 +231,9 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn version(&self) -> Result<Version, ApiError> {
-        Ok(Version { version: VERSION.into() })
+        Ok(Version {
+            version: VERSION.into(),
+        })
     }
 
     fn peers(&self) -> BoxStream<'static, Result<Id, ApiError>> {
@@ -262,7 +284,9 @@ impl ClusterApi for PeerHandle {
     async fn allocation(&self, cid: Cid) -> Result<Pin, ApiError> {
         match self.get(&cid)? {
             Some(p) => Ok(to_api_pin(cid, &p.options)),
-            None => Err(ApiError::not_found(format!("{cid} is not part of the pinset"))),
+            None => Err(ApiError::not_found(format!(
+                "{cid} is not part of the pinset"
+            ))),
         }
     }
 
@@ -332,20 +356,36 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn alerts(&self) -> Result<Vec<Alert>, ApiError> {
-        Err(ApiError::not_implemented("alerts come with the allocator and informers, not built yet"))
+        Err(ApiError::not_implemented(
+            "alerts come with the allocator and informers, not built yet",
+        ))
     }
 
     async fn health_graph(&self) -> Result<ConnectGraph, ApiError> {
         let me = self.id();
-        let mut graph = ConnectGraph { cluster_id: me.to_string(), ..ConnectGraph::default() };
+        let mut graph = ConnectGraph {
+            cluster_id: me.to_string(),
+            ..ConnectGraph::default()
+        };
         for p in self.peers() {
             let key = p.to_string();
-            graph.cluster_trust_links.insert(key.clone(), self.trusts(&p));
+            graph
+                .cluster_trust_links
+                .insert(key.clone(), self.trusts(&p));
             let (name, links) = if p == me {
-                let links = self.connected_peers().await?.iter().map(ToString::to_string).collect();
+                let links = self
+                    .connected_peers()
+                    .await?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
                 (self.settings().peername.clone(), links)
             } else {
-                let name = self.remote_id(p).await.map(|i| i.peername).unwrap_or_default();
+                let name = self
+                    .remote_id(p)
+                    .await
+                    .map(|i| i.peername)
+                    .unwrap_or_default();
                 let links = match self.call(p, "Cluster.Connections", vec![]).await {
                     Ok(answers) => answers
                         .first()
@@ -362,6 +402,8 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {
-        Err(ApiError::not_implemented("bandwidth accounting is not built yet"))
+        Err(ApiError::not_implemented(
+            "bandwidth accounting is not built yet",
+        ))
     }
 }

@@ -144,7 +144,8 @@ pub(crate) fn verify_token(
     now: SystemTime,
 ) -> Result<String, String> {
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err("token contains an invalid number of segments".into());
     };
@@ -158,7 +159,9 @@ pub(crate) fn verify_token(
         .and_then(Value::as_str)
         .ok_or("token header has no alg")?;
     if !matches!(alg, "HS256" | "HS384" | "HS512") {
-        return Err(format!("unexpected token signing method {alg:?} (not HMAC)"));
+        return Err(format!(
+            "unexpected token signing method {alg:?} (not HMAC)"
+        ));
     }
     let claims: Value = JWT_B64
         .decode(c)
@@ -177,7 +180,10 @@ pub(crate) fn verify_token(
     let number = |name: &str| -> Result<Option<f64>, String> {
         match claims.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or(format!("claim {name} is not a number")),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or(format!("claim {name} is not a number")),
         }
     };
     if number("exp")?.is_some_and(|exp| now_secs > exp) {
@@ -191,8 +197,8 @@ pub(crate) fn verify_token(
     }
 
     let signature = JWT_B64.decode(s).map_err(|_| "malformed signature")?;
-    let expected = hmac_sign(alg, key.as_bytes(), format!("{h}.{c}").as_bytes())
-        .ok_or("signing failed")?;
+    let expected =
+        hmac_sign(alg, key.as_bytes(), format!("{h}.{c}").as_bytes()).ok_or("signing failed")?;
     let equal = signature.len() == expected.len()
         && signature
             .iter()
@@ -207,7 +213,10 @@ pub(crate) fn verify_token(
 
 /// Encodes Basic credentials for an `Authorization` header.
 pub(crate) fn basic_header(user: &str, pass: &str) -> String {
-    format!("Basic {}", general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    format!(
+        "Basic {}",
+        general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
 }
 
 #[cfg(test)]
@@ -235,7 +244,10 @@ mod tests {
             JWT_B64.decode(parts[1]).unwrap(),
             br#"{"iss":"alice"}"#.to_vec()
         );
-        assert_eq!(verify_token(&creds(), &t, SystemTime::now()).unwrap(), "alice");
+        assert_eq!(
+            verify_token(&creds(), &t, SystemTime::now()).unwrap(),
+            "alice"
+        );
     }
 
     #[test]
@@ -269,7 +281,10 @@ mod tests {
     fn basic_and_bearer_headers_decide_like_go() {
         let ok = basic_header("alice", "secret");
         assert_eq!(check(&creds(), &headers(&ok)), Ok(()));
-        assert_eq!(check(&creds(), &headers(&ok.replace("Basic", "bAsIc"))), Ok(()));
+        assert_eq!(
+            check(&creds(), &headers(&ok.replace("Basic", "bAsIc"))),
+            Ok(())
+        );
         let denied = check(&creds(), &headers(&basic_header("alice", "nope"))).unwrap_err();
         assert_eq!(denied.message, "unauthorized: access denied");
         let bearer = format!("Bearer {}", sign_token("alice", "secret"));

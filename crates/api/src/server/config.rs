@@ -175,7 +175,10 @@ impl RestConfig {
             cfg.listen = listen_addr_of(first)?;
         }
         for key in ["ssl_cert_file", "ssl_key_file"] {
-            if get(key).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+            if get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+            {
                 return Err(config_err(
                     key,
                     "HTTPS is not supported: serve the API on loopback or behind a TLS proxy",
@@ -224,7 +227,9 @@ impl RestConfig {
                 .map(|(user, pass)| {
                     pass.as_str()
                         .map(|p| (user.clone(), p.to_string()))
-                        .ok_or_else(|| config_err("basic_auth_credentials", "passwords must be strings"))
+                        .ok_or_else(|| {
+                            config_err("basic_auth_credentials", "passwords must be strings")
+                        })
                 })
                 .collect::<Result<_, _>>()?;
             cfg.basic_auth_credentials = Some(creds);
@@ -298,8 +303,14 @@ mod tests {
 
     #[test]
     fn go_defaults_when_keys_are_missing() {
-        assert_eq!(RestConfig::from_json(&json!({})).unwrap(), RestConfig::default());
-        assert_eq!(RestConfig::from_json(&Value::Null).unwrap(), RestConfig::default());
+        assert_eq!(
+            RestConfig::from_json(&json!({})).unwrap(),
+            RestConfig::default()
+        );
+        assert_eq!(
+            RestConfig::from_json(&Value::Null).unwrap(),
+            RestConfig::default()
+        );
         let d = RestConfig::default();
         assert_eq!(d.listen.to_string(), "127.0.0.1:9094");
         assert_eq!(d.idle_timeout, Duration::from_secs(120));
@@ -309,8 +320,14 @@ mod tests {
     fn reads_gos_default_section_back() {
         let section = RestConfig::default().to_json();
         assert_eq!(section["idle_timeout"], "2m0s");
-        assert_eq!(section["http_listen_multiaddress"], DEFAULT_LISTEN_MULTIADDRESS);
-        assert_eq!(RestConfig::from_json(&section).unwrap(), RestConfig::default());
+        assert_eq!(
+            section["http_listen_multiaddress"],
+            DEFAULT_LISTEN_MULTIADDRESS
+        );
+        assert_eq!(
+            RestConfig::from_json(&section).unwrap(),
+            RestConfig::default()
+        );
     }
 
     #[test]
@@ -346,12 +363,24 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         for (section, key) in [
-            (json!({"http_listen_multiaddress": "/ip4/1.2.3.4/udp/9"}), "http_listen_multiaddress"),
-            (json!({"http_listen_multiaddress": "nonsense"}), "http_listen_multiaddress"),
-            (json!({"read_header_timeout": "soon"}), "read_header_timeout"),
+            (
+                json!({"http_listen_multiaddress": "/ip4/1.2.3.4/udp/9"}),
+                "http_listen_multiaddress",
+            ),
+            (
+                json!({"http_listen_multiaddress": "nonsense"}),
+                "http_listen_multiaddress",
+            ),
+            (
+                json!({"read_header_timeout": "soon"}),
+                "read_header_timeout",
+            ),
             (json!({"idle_timeout": "-1s"}), "idle_timeout"),
             (json!({"max_header_bytes": 100}), "max_header_bytes"),
-            (json!({"basic_auth_credentials": {}}), "basic_auth_credentials"),
+            (
+                json!({"basic_auth_credentials": {}}),
+                "basic_auth_credentials",
+            ),
             (json!({"ssl_cert_file": "cert.pem"}), "ssl_cert_file"),
             (json!({"cors_max_age": 5}), "cors_max_age"),
             (json!({"headers": {"Bad Name": ["x"]}}), "headers"),
@@ -371,6 +400,9 @@ mod tests {
             listen_addr_of("/dns4/localhost/tcp/1").unwrap().to_string(),
             "127.0.0.1:1"
         );
-        assert_eq!(multiaddr_of("127.0.0.1:9094".parse().unwrap()), DEFAULT_LISTEN_MULTIADDRESS);
+        assert_eq!(
+            multiaddr_of("127.0.0.1:9094".parse().unwrap()),
+            DEFAULT_LISTEN_MULTIADDRESS
+        );
     }
 }

@@ -27,7 +27,11 @@ pub(crate) fn canonical_header_key(name: &str) -> String {
     let mut upper = true;
     name.chars()
         .map(|c| {
-            let out = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
             upper = c == '-';
             out
         })
@@ -166,12 +170,17 @@ impl Cors {
         if !method.to_str().is_ok_and(|m| self.method_allowed(m)) {
             return out;
         }
-        let asked_headers: Vec<&HeaderValue> =
-            req.get_all(header::ACCESS_CONTROL_REQUEST_HEADERS).iter().collect();
+        let asked_headers: Vec<&HeaderValue> = req
+            .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .iter()
+            .collect();
         if !asked_headers.is_empty() && !self.headers_allowed(req) {
             return out;
         }
-        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin(origin));
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            self.allow_origin(origin),
+        );
         out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, method.clone());
         if asked_headers.first().is_some_and(|v| !v.is_empty()) {
             for v in asked_headers {
@@ -192,15 +201,24 @@ impl Cors {
 
     /// The headers to add to the answer of an actual (non-preflight)
     /// request.
-    pub(crate) fn actual(&self, method: &Method, req: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    pub(crate) fn actual(
+        &self,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Vec<(HeaderName, HeaderValue)> {
         let mut out = vec![(header::VARY, HeaderValue::from_static("Origin"))];
         let Some(origin) = req.get(header::ORIGIN).filter(|o| !o.is_empty()) else {
             return out;
         };
-        if !origin.to_str().is_ok_and(|o| self.origin_allowed(o)) || !self.method_allowed(method.as_str()) {
+        if !origin.to_str().is_ok_and(|o| self.origin_allowed(o))
+            || !self.method_allowed(method.as_str())
+        {
             return out;
         }
-        out.push((header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin(origin)));
+        out.push((
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            self.allow_origin(origin),
+        ));
         if let Some(exposed) = &self.exposed {
             out.push((header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed.clone()));
         }
@@ -286,10 +304,20 @@ mod tests {
         ] {
             let mut h = HeaderMap::new();
             h.insert("origin", HeaderValue::from_str(origin).unwrap());
-            h.insert("access-control-request-method", HeaderValue::from_static("POST"));
-            h.insert("access-control-request-headers", HeaderValue::from_static("authorization"));
+            h.insert(
+                "access-control-request-method",
+                HeaderValue::from_static("POST"),
+            );
+            h.insert(
+                "access-control-request-headers",
+                HeaderValue::from_static("authorization"),
+            );
             let pre = cors.preflight(&h);
-            assert_eq!(pre.get("access-control-allow-origin").is_some(), ok, "{origin}");
+            assert_eq!(
+                pre.get("access-control-allow-origin").is_some(),
+                ok,
+                "{origin}"
+            );
             if ok {
                 assert_eq!(pre["access-control-allow-origin"], origin);
                 assert_eq!(pre["access-control-allow-headers"], "authorization");

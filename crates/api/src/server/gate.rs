@@ -51,7 +51,10 @@ impl Gate {
             h.append(name.clone(), value.clone());
         }
         if !h.contains_key(header::CONTENT_TYPE) {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
     }
 

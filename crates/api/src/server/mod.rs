@@ -78,7 +78,15 @@ pub async fn serve<S: ClusterApi>(
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(api, &cfg);
-    tracing::info!("REST API (HTTP{}): {}", if cfg.basic_auth_credentials.is_some() { " - authenticated" } else { "" }, multiaddr_of(addr));
+    tracing::info!(
+        "REST API (HTTP{}): {}",
+        if cfg.basic_auth_credentials.is_some() {
+            " - authenticated"
+        } else {
+            ""
+        },
+        multiaddr_of(addr)
+    );
     let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
     Ok((addr, handle))
 }

@@ -19,12 +19,12 @@ use serde::Serialize;
 
 use super::auth;
 use super::stream::stream_response;
+use crate::ApiError;
 use crate::error::json_line;
 use crate::service::ClusterApi;
 use crate::types::{
     GlobalRepoGc, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter, parse_peer_id,
 };
-use crate::ApiError;
 
 /// The OpenAPI 3 description served at `GET /openapi.json`.
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
@@ -40,8 +40,10 @@ type AppState<S> = State<Arc<App<S>>>;
 /// A 200 JSON answer as Go's `SendResponse` writes it (with a newline).
 fn json<T: Serialize>(value: &T) -> Response {
     let mut resp = (StatusCode::OK, json_line(value)).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -65,7 +67,9 @@ fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
 }
 
 fn query_get<'a>(q: &'a [(String, String)], key: &str) -> &'a str {
-    q.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+    q.iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 /// `?local=true` (Go compares with exactly `"true"`).
@@ -121,7 +125,9 @@ pub(crate) fn routes<S: ClusterApi>(app: Arc<App<S>>) -> Router {
         .route("/pins", get(status_all::<S>))
         .route(
             "/pins/{hash}",
-            get(status::<S>).post(pin_or_recover_all::<S>).delete(unpin::<S>),
+            get(status::<S>)
+                .post(pin_or_recover_all::<S>)
+                .delete(unpin::<S>),
         )
         .route("/pins/{hash}/{*rest}", any(pins_nested::<S>))
         .route("/ipfs/gc", post(repo_gc::<S>))
@@ -147,8 +153,10 @@ async fn health() -> Response {
 
 async fn openapi() -> Response {
     let mut resp = (StatusCode::OK, OPENAPI).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -194,7 +202,8 @@ async fn peer_rm<S: ClusterApi>(
     peer: Result<Path<String>, PathRejection>,
 ) -> Response {
     let peer = match path_param(peer).and_then(|p| {
-        parse_peer_id(&p).map_err(|e| ApiError::bad_request(format!("error decoding Peer ID: {}", e.message)))
+        parse_peer_id(&p)
+            .map_err(|e| ApiError::bad_request(format!("error decoding Peer ID: {}", e.message)))
     }) {
         Ok(p) => p,
         Err(e) => return e.into_response(),

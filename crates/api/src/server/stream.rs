@@ -1,5 +1,6 @@
 //! Streaming answers as Go's `StreamResponse` writes them: newline-delimited
-//! JSON, one item per body frame as it is produced (never collected), with
+//! JSON written as the items are produced (never collected; items that are
+//! ready together share a chunk, and nothing waits for a later item), with
 //! `Trailer: X-Stream-Error` declared and the trailer set at the end (`""`
 //! when fine); 204 when there are no items, 500 with a JSON error when the
 //! first item fails.
@@ -37,14 +38,23 @@ pub(crate) fn trailer_value(text: &str) -> HeaderValue {
 struct NdjsonBody<T> {
     first: Option<T>,
     rest: Option<BoxStream<'static, Result<T, ApiError>>>,
+    /// The stream is over: the trailer's value, sent with the next frame.
+    pending_error: Option<String>,
     trailer_sent: bool,
 }
 
-fn encode<T: Serialize>(item: &T) -> Result<Bytes, String> {
-    let mut buf = Vec::with_capacity(512);
-    serde_json::to_writer(&mut buf, item).map_err(|e| format!("encoding an item: {e}"))?;
+/// Items ready together are sent in frames of up to about this size.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Appends one item and its newline (nothing on error).
+fn encode_into<T: Serialize>(buf: &mut Vec<u8>, item: &T) -> Result<(), String> {
+    let start = buf.len();
+    if let Err(e) = serde_json::to_writer(&mut *buf, item) {
+        buf.truncate(start);
+        return Err(format!("encoding an item: {e}"));
+    }
     buf.push(b'\n');
-    Ok(Bytes::from(buf))
+    Ok(())
 }
 
 impl<T> NdjsonBody<T> {
@@ -66,42 +76,76 @@ impl<T: Serialize + Send + Unpin + 'static> http_body::Body for NdjsonBody<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        if let Some(item) = this.first.take() {
-            return match encode(&item) {
-                Ok(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                Err(e) => this.end(&e),
-            };
+        if let Some(e) = this.pending_error.take() {
+            return this.end(&e);
+        }
+        let mut batch: Vec<u8> = Vec::new();
+        if let Some(item) = this.first.take()
+            && let Err(e) = encode_into(&mut batch, &item)
+        {
+            return this.end(&e);
         }
         let Some(rest) = this.rest.as_mut() else {
             return Poll::Ready(None);
         };
-        match rest.poll_next_unpin(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(item))) => match encode(&item) {
-                Ok(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                Err(e) => this.end(&e),
-            },
-            Poll::Ready(Some(Err(e))) => {
-                tracing::debug!("stream ended with an error: {}", e.message);
-                this.end(&e.message)
+        // Items already produced go out together (fewer, larger writes); as
+        // soon as the producer has to wait, what we have is sent, so every
+        // item is written as soon as it exists.
+        let data = |batch: Vec<u8>| Poll::Ready(Some(Ok(Frame::data(Bytes::from(batch)))));
+        loop {
+            match rest.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(item))) => {
+                    if let Err(e) = encode_into(&mut batch, &item) {
+                        if batch.is_empty() {
+                            return this.end(&e);
+                        }
+                        this.pending_error = Some(e);
+                        return data(batch);
+                    }
+                    if batch.len() >= BATCH_BYTES {
+                        return data(batch);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!("stream ended with an error: {}", e.message);
+                    if batch.is_empty() {
+                        return this.end(&e.message);
+                    }
+                    // The items first; the error ends the stream next.
+                    this.pending_error = Some(e.message);
+                    return data(batch);
+                }
+                Poll::Ready(None) => {
+                    if batch.is_empty() {
+                        return this.end("");
+                    }
+                    this.pending_error = Some(String::new());
+                    return data(batch);
+                }
+                Poll::Pending if batch.is_empty() => return Poll::Pending,
+                Poll::Pending => return data(batch),
             }
-            Poll::Ready(None) => this.end(""),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.trailer_sent && self.rest.is_none() && self.first.is_none()
+        self.trailer_sent
     }
 }
 
 fn stream_headers(resp: &mut Response) {
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::TRAILER, HeaderValue::from_static("X-Stream-Error"));
 }
 
 /// The answer of a streaming route.
-pub(crate) async fn stream_response<T>(mut stream: BoxStream<'static, Result<T, ApiError>>) -> Response
+pub(crate) async fn stream_response<T>(
+    mut stream: BoxStream<'static, Result<T, ApiError>>,
+) -> Response
 where
     T: Serialize + Send + Unpin + 'static,
 {
@@ -116,6 +160,7 @@ where
             let body = NdjsonBody {
                 first: Some(first),
                 rest: Some(stream),
+                pending_error: None,
                 trailer_sent: false,
             };
             (StatusCode::OK, Body::new(body)).into_response()

@@ -81,7 +81,9 @@ impl<T> TrailerIo<T> {
                     self.emit_raw(n);
                 }
                 State::Body(left) | State::ChunkData(left) => {
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(self.raw.len());
+                    let n = usize::try_from(left)
+                        .unwrap_or(usize::MAX)
+                        .min(self.raw.len());
                     self.emit_raw(n);
                     let left = left - n as u64;
                     self.state = match (self.state, left) {
@@ -97,7 +99,9 @@ impl<T> TrailerIo<T> {
                     }
                 }
                 State::ChunkSize => {
-                    let Some(line_len) = self.line_len() else { return };
+                    let Some(line_len) = self.line_len() else {
+                        return;
+                    };
                     let line = String::from_utf8_lossy(&self.raw[..line_len]).into_owned();
                     let size_text = line
                         .split(';')
@@ -112,7 +116,9 @@ impl<T> TrailerIo<T> {
                     };
                 }
                 State::ChunkTrailers => {
-                    let Some(line_len) = self.line_len() else { return };
+                    let Some(line_len) = self.line_len() else {
+                        return;
+                    };
                     let empty = matches!(&self.raw[..line_len], b"\r\n" | b"\n");
                     self.emit_raw(line_len);
                     if empty {
@@ -235,7 +241,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrailerIo<T> {
                 _ => None,
             };
             if let (Some(limit), true) = (direct, this.raw.is_empty()) {
-                let max = usize::try_from(limit).unwrap_or(usize::MAX).min(buf.remaining());
+                let max = usize::try_from(limit)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.remaining());
                 // `take` shares `buf`'s memory: once it is initialized (no
                 // unsafe), the bytes read into `tmp` only need marking filled.
                 buf.initialize_unfilled_to(max);
@@ -270,7 +278,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrailerIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for TrailerIo<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
     }
 
@@ -344,11 +356,18 @@ GET /id HTTP/1.1\r\n\r\n";
     #[tokio::test]
     async fn body_bytes_that_look_like_requests_are_not_touched() {
         let body = b"GET /evil HTTP/1.1\r\n\r\n";
-        let head = format!("POST /add HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len());
+        let head = format!(
+            "POST /add HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
         let input = [head.as_bytes(), body].concat();
         let out = framed(&input, 5).await;
         let want = [
-            format!("POST /add HTTP/1.1\r\nContent-Length: {}\r\nte: trailers\r\n\r\n", body.len()).as_bytes(),
+            format!(
+                "POST /add HTTP/1.1\r\nContent-Length: {}\r\nte: trailers\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
             body,
         ]
         .concat();

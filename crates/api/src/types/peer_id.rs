@@ -32,7 +32,8 @@ fn canonical(text: &str) -> Result<String, String> {
         let bytes = bs58::decode(text)
             .into_vec()
             .map_err(|e| format!("not base58: {e}"))?;
-        let mh = Multihash::<64>::from_bytes(&bytes).map_err(|e| format!("not a multihash: {e}"))?;
+        let mh =
+            Multihash::<64>::from_bytes(&bytes).map_err(|e| format!("not a multihash: {e}"))?;
         check_multihash(&mh)?;
         Ok(text.to_string())
     } else {
@@ -52,7 +53,8 @@ fn canonical(text: &str) -> Result<String, String> {
 /// # Errors
 /// A 400 [`ApiError`] saying why `text` is not a peer ID.
 pub fn parse_peer_id(text: &str) -> Result<String, ApiError> {
-    canonical(text).map_err(|why| ApiError::bad_request(format!("{text:?} is not a peer ID: {why}")))
+    canonical(text)
+        .map_err(|why| ApiError::bad_request(format!("{text:?} is not a peer ID: {why}")))
 }
 
 #[cfg(test)]

@@ -43,7 +43,11 @@ impl PinMode {
     /// The mode of a pin depth (Go's `PinDepth.ToPinMode`: 0 is direct,
     /// anything else recursive).
     pub fn from_max_depth(depth: i32) -> Self {
-        if depth == 0 { Self::Direct } else { Self::Recursive }
+        if depth == 0 {
+            Self::Direct
+        } else {
+            Self::Recursive
+        }
     }
 
     /// Parses `recursive`, `direct` or `""` (recursive).

@@ -98,17 +98,19 @@ impl PinOptions {
 
         let allocs = get(query, "user-allocations");
         for peer in allocs.split(',').filter(|p| !p.is_empty()) {
-            let id = parse_peer_id(peer)
-                .map_err(|e| ApiError::bad_request(format!("invalid user-allocations: {}", e.message)))?;
+            let id = parse_peer_id(peer).map_err(|e| {
+                ApiError::bad_request(format!("invalid user-allocations: {}", e.message))
+            })?;
             opts.user_allocations.push(id);
         }
 
         let expire_at = get(query, "expire-at");
         let expire_in = get(query, "expire-in");
         if !expire_at.is_empty() {
-            opts.expire_at = Some(parse_rfc3339(expire_at).map_err(|e| {
-                ApiError::bad_request(format!("invalid expire-at: {e}"))
-            })?);
+            opts.expire_at = Some(
+                parse_rfc3339(expire_at)
+                    .map_err(|e| ApiError::bad_request(format!("invalid expire-at: {e}")))?,
+            );
         } else if !expire_in.is_empty() {
             let nanos = parse_go_duration_nanos(expire_in)
                 .map_err(|e| ApiError::bad_request(format!("invalid expire-in: {e}")))?;
@@ -137,17 +139,19 @@ impl PinOptions {
 
         let update = get(query, "pin-update");
         if !update.is_empty() {
-            opts.pin_update = Some(
-                Cid::from_str(update).map_err(|e| invalid("pin-update", update, e))?,
-            );
+            opts.pin_update =
+                Some(Cid::from_str(update).map_err(|e| invalid("pin-update", update, e))?);
         }
 
         let origins = get(query, "origins");
         for origin in origins.split(',').filter(|o| !o.is_empty()) {
-            let addr =
-                Multiaddr::from_str(origin).map_err(|e| invalid("origins", origin, e))?;
+            let addr = Multiaddr::from_str(origin).map_err(|e| invalid("origins", origin, e))?;
             if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
-                return Err(invalid("origins", origin, "multiaddress has no /p2p/<peer ID>"));
+                return Err(invalid(
+                    "origins",
+                    origin,
+                    "multiaddress has no /p2p/<peer ID>",
+                ));
             }
             opts.origins.push(addr.to_string());
         }
@@ -158,12 +162,21 @@ impl PinOptions {
     /// sends and [`PinOptions::from_query`] reads back.
     pub fn to_query(&self) -> Vec<(String, String)> {
         let mut q = vec![
-            ("replication-min".to_string(), self.replication_factor_min.to_string()),
-            ("replication-max".to_string(), self.replication_factor_max.to_string()),
+            (
+                "replication-min".to_string(),
+                self.replication_factor_min.to_string(),
+            ),
+            (
+                "replication-max".to_string(),
+                self.replication_factor_max.to_string(),
+            ),
             ("name".to_string(), self.name.clone()),
             ("mode".to_string(), self.mode.as_str().to_string()),
             ("shard-size".to_string(), self.shard_size.to_string()),
-            ("user-allocations".to_string(), self.user_allocations.join(",")),
+            (
+                "user-allocations".to_string(),
+                self.user_allocations.join(","),
+            ),
         ];
         if let Some(t) = self.expire_at {
             q.push(("expire-at".to_string(), format_rfc3339(t)));
@@ -228,10 +241,16 @@ mod tests {
         .unwrap();
         assert_eq!(opts.name, "my pin");
         assert_eq!(opts.mode, PinMode::Direct);
-        assert_eq!((opts.replication_factor_min, opts.replication_factor_max), (2, 3));
+        assert_eq!(
+            (opts.replication_factor_min, opts.replication_factor_max),
+            (2, 3)
+        );
         assert_eq!(opts.shard_size, 1_048_576);
         assert_eq!(opts.user_allocations, vec![PEER, PEER]);
-        assert_eq!(format_rfc3339(opts.expire_at.unwrap()), "2030-01-02T03:04:05Z");
+        assert_eq!(
+            format_rfc3339(opts.expire_at.unwrap()),
+            "2030-01-02T03:04:05Z"
+        );
         assert_eq!(opts.metadata.len(), 2);
         assert_eq!(opts.metadata["owner"], "alice");
         assert_eq!(opts.pin_update.unwrap().to_string(), CID);
@@ -242,12 +261,12 @@ mod tests {
 
     #[test]
     fn replication_sets_both_and_wins() {
-        let o = PinOptions::from_query(&q(&[
-            ("replication", "-1"),
-            ("replication-min", "5"),
-        ]))
-        .unwrap();
-        assert_eq!((o.replication_factor_min, o.replication_factor_max), (-1, -1));
+        let o =
+            PinOptions::from_query(&q(&[("replication", "-1"), ("replication-min", "5")])).unwrap();
+        assert_eq!(
+            (o.replication_factor_min, o.replication_factor_max),
+            (-1, -1)
+        );
     }
 
     #[test]
@@ -274,8 +293,14 @@ mod tests {
             (&[("replication-min", "x")], "replication-min"),
             (&[("replication-max", "1.5")], "replication-max"),
             (&[("replication-min", "-2")], "replication-min"),
-            (&[("replication-min", "3"), ("replication-max", "2")], "greater than replication-max"),
-            (&[("replication-min", "-1"), ("replication-max", "2")], "must be set on both"),
+            (
+                &[("replication-min", "3"), ("replication-max", "2")],
+                "greater than replication-max",
+            ),
+            (
+                &[("replication-min", "-1"), ("replication-max", "2")],
+                "must be set on both",
+            ),
             (&[("shard-size", "-1")], "shard-size"),
             (&[("user-allocations", "not-a-peer")], "user-allocations"),
             (&[("user-allocations", CID)], "user-allocations"),
@@ -295,8 +320,13 @@ mod tests {
 
     #[test]
     fn first_value_of_a_repeated_parameter_counts() {
-        let o = PinOptions::from_query(&q(&[("name", "a"), ("name", "b"), ("meta-k", "1"), ("meta-k", "2")]))
-            .unwrap();
+        let o = PinOptions::from_query(&q(&[
+            ("name", "a"),
+            ("name", "b"),
+            ("meta-k", "1"),
+            ("meta-k", "2"),
+        ]))
+        .unwrap();
         assert_eq!(o.name, "a");
         assert_eq!(o.metadata["k"], "1");
     }
@@ -307,7 +337,14 @@ mod tests {
         let keys: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["replication-min", "replication-max", "name", "mode", "shard-size", "user-allocations"]
+            [
+                "replication-min",
+                "replication-max",
+                "name",
+                "mode",
+                "shard-size",
+                "user-allocations"
+            ]
         );
         assert_eq!(q[3].1, "recursive");
     }

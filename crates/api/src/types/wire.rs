@@ -53,7 +53,10 @@ pub(crate) mod go_time {
     use super::*;
     use crate::time::{format_opt_rfc3339, parse_opt_rfc3339};
 
-    pub(crate) fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_opt_rfc3339(*t))
     }
 

@@ -47,11 +47,17 @@ async fn peer_rm_answers_204_or_the_service_error() {
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
     let r = request(s.addr, "DELETE", &format!("/peers/{PEER2}"), &[]).await;
-    assert_eq!(r.text(), "{\"code\":500,\"message\":\"cannot remove peers in crdt mode\"}\n");
+    assert_eq!(
+        r.text(),
+        "{\"code\":500,\"message\":\"cannot remove peers in crdt mode\"}\n"
+    );
     assert_eq!(r.status, 500);
     let r = request(s.addr, "DELETE", "/peers/not-a-peer", &[]).await;
     assert_error(&r, 400, "error decoding Peer ID");
-    assert_eq!(s.calls(), [format!("peer_rm {PEER}"), format!("peer_rm {PEER2}")]);
+    assert_eq!(
+        s.calls(),
+        [format!("peer_rm {PEER}"), format!("peer_rm {PEER2}")]
+    );
 }
 
 #[tokio::test]
@@ -69,9 +75,19 @@ async fn peer_add_checks_the_body_then_answers_501() {
 #[tokio::test]
 async fn add_answers_501_until_the_add_issue() {
     let s = TestServer::start(Fake::default()).await;
-    let r = request_body(s.addr, "POST", "/add?name=x", &["Content-Type: multipart/form-data; boundary=b"], b"--b--\r\n").await;
+    let r = request_body(
+        s.addr,
+        "POST",
+        "/add?name=x",
+        &["Content-Type: multipart/form-data; boundary=b"],
+        b"--b--\r\n",
+    )
+    .await;
     assert_eq!(r.status, 501);
-    assert_eq!(r.text(), "{\"code\":501,\"message\":\"add is not implemented yet\"}\n");
+    assert_eq!(
+        r.text(),
+        "{\"code\":501,\"message\":\"add is not implemented yet\"}\n"
+    );
 }
 
 #[tokio::test]
@@ -97,14 +113,17 @@ async fn allocations_stream_flat_pins_filtered_by_type() {
         async move { lines(&request(addr, "GET", &format!("/allocations?filter={filter}"), &[]).await) }
     };
     assert_eq!(only("pin").await, [FIXTURE_PIN_JSON]);
-    assert_eq!(only("meta-pin").await, [meta_json.clone()]);
+    assert_eq!(only("meta-pin").await, [meta_json]);
     assert_eq!(only("pin,meta-pin").await.len(), 2);
     assert_eq!(only("all").await.len(), 2);
     let r = request(s.addr, "GET", "/allocations?filter=shard-pin", &[]).await;
     assert_eq!(r.status, 204);
     let r = request(s.addr, "GET", "/allocations?filter=bogus", &[]).await;
     assert_error(&r, 400, "invalid filter value \"bogus\"");
-    assert_eq!(s.calls()[..2], ["allocations all".to_string(), "allocations pin".to_string()]);
+    assert_eq!(
+        s.calls()[..2],
+        ["allocations all".to_string(), "allocations pin".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -114,7 +133,10 @@ async fn allocation_is_one_pin_or_404() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("{FIXTURE_PIN_JSON}\n"));
     let r = request(s.addr, "GET", &format!("/allocations/{CID2}"), &[]).await;
-    assert_eq!(r.text(), "{\"code\":404,\"message\":\"pin is not part of the pinset\"}\n");
+    assert_eq!(
+        r.text(),
+        "{\"code\":404,\"message\":\"pin is not part of the pinset\"}\n"
+    );
     assert_eq!(r.status, 404);
     let r = request(s.addr, "GET", "/allocations/not-a-cid", &[]).await;
     assert_error(&r, 400, "error decoding Cid");
@@ -142,7 +164,13 @@ async fn status_all_streams_global_pin_info_filtered_by_status() {
     let r = request(s.addr, "GET", "/pins?filter=pinnned", &[]).await;
     assert_error(&r, 400, "invalid filter value");
 
-    let r = request(s.addr, "GET", &format!("/pins?cids={CID},{CID2}&local=true&filter=ignored"), &[]).await;
+    let r = request(
+        s.addr,
+        "GET",
+        &format!("/pins?cids={CID},{CID2}&local=true&filter=ignored"),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(lines(&r).len(), 2);
     let r = request(s.addr, "GET", "/pins?cids=nope", &[]).await;
@@ -152,7 +180,10 @@ async fn status_all_streams_global_pin_info_filtered_by_status() {
     assert_eq!(calls[0], "status_all [] false []");
     assert_eq!(calls[1], "status_all [pinning] false []");
     assert_eq!(calls[2], "status_all [error] true []");
-    assert!(calls.contains(&format!("status_all [] true [{CID},{CID2}]")), "{calls:?}");
+    assert!(
+        calls.contains(&format!("status_all [] true [{CID},{CID2}]")),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]
@@ -166,7 +197,11 @@ async fn status_of_one_cid_global_or_local() {
     request(s.addr, "GET", &format!("/pins/{CID}?local=1"), &[]).await;
     assert_eq!(
         s.calls(),
-        [format!("status {CID} false"), format!("status {CID} true"), format!("status {CID} false")]
+        [
+            format!("status {CID} false"),
+            format!("status {CID} true"),
+            format!("status {CID} false")
+        ]
     );
     let r = request(s.addr, "GET", "/pins/nope", &[]).await;
     assert_error(&r, 400, "error decoding Cid");
@@ -217,7 +252,13 @@ async fn pin_reads_every_option_and_answers_the_pin() {
 #[tokio::test]
 async fn pin_and_unpin_paths() {
     let s = TestServer::start(Fake::default()).await;
-    let r = request(s.addr, "POST", &format!("/pins/ipfs/{CID}/a/b%20c?name=p"), &[]).await;
+    let r = request(
+        s.addr,
+        "POST",
+        &format!("/pins/ipfs/{CID}/a/b%20c?name=p"),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["name"], "p");
     let r = request(s.addr, "POST", "/pins/ipns/example.com", &[]).await;
@@ -226,13 +267,25 @@ async fn pin_and_unpin_paths() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("{FIXTURE_PIN_JSON}\n"));
     let calls = s.calls();
-    assert!(calls[0].starts_with(&format!("pin_path /ipfs/{CID}/a/b c {{")), "{calls:?}");
-    assert!(calls[1].starts_with("pin_path /ipns/example.com "), "{calls:?}");
+    assert!(
+        calls[0].starts_with(&format!("pin_path /ipfs/{CID}/a/b c {{")),
+        "{calls:?}"
+    );
+    assert!(
+        calls[1].starts_with("pin_path /ipns/example.com "),
+        "{calls:?}"
+    );
     assert_eq!(calls[2], format!("unpin_path /ipld/{CID}"));
 
     let r = request(s.addr, "POST", "/pins/ipfs/not-a-cid/x", &[]).await;
     assert_error(&r, 400, "error parsing path");
-    let r = request(s.addr, "POST", &format!("/pins/ipfs/{CID}?mode=sideways"), &[]).await;
+    let r = request(
+        s.addr,
+        "POST",
+        &format!("/pins/ipfs/{CID}?mode=sideways"),
+        &[],
+    )
+    .await;
     assert_error(&r, 400, "invalid mode");
 }
 
@@ -249,11 +302,20 @@ async fn unpin_answers_the_removed_pin_or_404() {
 #[tokio::test]
 async fn recover_one_and_all() {
     let s = TestServer::start(Fake::default()).await;
-    let r = request(s.addr, "POST", &format!("/pins/{CID}/recover?local=true"), &[]).await;
+    let r = request(
+        s.addr,
+        "POST",
+        &format!("/pins/{CID}/recover?local=true"),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.text(),
-        format!("{}\n", FIXTURE_STATUS_JSON.replace("\"status\":\"pinned\"", "\"status\":\"pin_queued\""))
+        format!(
+            "{}\n",
+            FIXTURE_STATUS_JSON.replace("\"status\":\"pinned\"", "\"status\":\"pin_queued\"")
+        )
     );
     let r = request(s.addr, "POST", "/pins/recover", &[]).await;
     assert_eq!(r.status, 200);
@@ -262,7 +324,13 @@ async fn recover_one_and_all() {
     // As in Go's router, GET /pins/recover is the status of CID "recover".
     let r = request(s.addr, "GET", "/pins/recover", &[]).await;
     assert_error(&r, 400, "error decoding Cid");
-    assert_eq!(s.calls(), [format!("recover {CID} true"), "recover_all false".to_string()]);
+    assert_eq!(
+        s.calls(),
+        [
+            format!("recover {CID} true"),
+            "recover_all false".to_string()
+        ]
+    );
 }
 
 #[tokio::test]
@@ -304,7 +372,10 @@ async fn health_graph_alerts_and_bandwidth() {
          \"valid\":true,\"weight\":0,\"partitionable\":false,\"received_at\":1778493600000000000"
     );
     let r = request(s.addr, "GET", "/health/alerts", &[]).await;
-    assert_eq!(r.text(), format!("[{{{metric},\"triggered_at\":\"2026-05-11T10:00:00Z\"}}]\n"));
+    assert_eq!(
+        r.text(),
+        format!("[{{{metric},\"triggered_at\":\"2026-05-11T10:00:00Z\"}}]\n")
+    );
     let r = request(s.addr, "GET", "/health/bandwidth", &[]).await;
     // Go writes integral floats without a fraction.
     assert_eq!(

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use api::ApiError;
 use api::server::{self, RestConfig};
 use api::service::ClusterApi;
 use api::types::{
@@ -15,7 +16,6 @@ use api::types::{
     IpfsRepoGc, Metric, Pin, PinInfoShort, PinOptions, PinTypeFilter, RepoGc, TrackerStatus,
     TrackerStatusFilter, Version,
 };
-use api::ApiError;
 use cid::Cid;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
@@ -23,28 +23,28 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, oneshot};
 
-pub const CID: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
-pub const CID2: &str = "QmUaFyXjZUNaUwYF8rBtbJc7fEJ46aJXvgV8z2HHs6jvmJ";
-pub const PEER: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
-pub const PEER2: &str = "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N";
-pub const IPFS_PEER: &str = "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq";
+pub(crate) const CID: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
+pub(crate) const CID2: &str = "QmUaFyXjZUNaUwYF8rBtbJc7fEJ46aJXvgV8z2HHs6jvmJ";
+pub(crate) const PEER: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+pub(crate) const PEER2: &str = "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N";
+pub(crate) const IPFS_PEER: &str = "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq";
 /// 2026-05-11T10:00:00Z.
-pub const T0: u64 = 1_778_493_600;
+pub(crate) const T0: u64 = 1_778_493_600;
 
-pub fn cid() -> Cid {
+pub(crate) fn cid() -> Cid {
     CID.parse().unwrap()
 }
 
-pub fn cid2() -> Cid {
+pub(crate) fn cid2() -> Cid {
     CID2.parse().unwrap()
 }
 
-pub fn t0() -> SystemTime {
+pub(crate) fn t0() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(T0)
 }
 
 /// The fixture pin: every field set to a value Go writes.
-pub fn fixture_pin() -> Pin {
+pub(crate) fn fixture_pin() -> Pin {
     let mut pin = Pin::new(
         cid(),
         PinOptions {
@@ -60,7 +60,7 @@ pub fn fixture_pin() -> Pin {
     pin
 }
 
-pub const FIXTURE_PIN_JSON: &str = concat!(
+pub(crate) const FIXTURE_PIN_JSON: &str = concat!(
     r#"{"replication_factor_min":-1,"replication_factor_max":-1,"name":"fixture","#,
     r#""mode":"recursive","shard_size":0,"user_allocations":null,"#,
     r#""expire_at":"0001-01-01T00:00:00Z","metadata":{"k":"v"},"pin_update":null,"#,
@@ -69,7 +69,7 @@ pub const FIXTURE_PIN_JSON: &str = concat!(
     r#""max_depth":-1,"reference":null,"timestamp":"2026-05-11T10:00:00Z"}"#
 );
 
-pub fn fixture_id() -> Id {
+pub(crate) fn fixture_id() -> Id {
     Id {
         id: PEER.into(),
         addresses: vec![format!("/ip4/127.0.0.1/tcp/9096/p2p/{PEER}")],
@@ -88,7 +88,7 @@ pub fn fixture_id() -> Id {
     }
 }
 
-pub const FIXTURE_ID_JSON: &str = concat!(
+pub(crate) const FIXTURE_ID_JSON: &str = concat!(
     r#"{"id":"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA","#,
     r#""addresses":["/ip4/127.0.0.1/tcp/9096/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"],"#,
     r#""cluster_peers":["12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA","QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"],"#,
@@ -98,7 +98,7 @@ pub const FIXTURE_ID_JSON: &str = concat!(
     r#""peername":"peer-a"}"#
 );
 
-pub fn fixture_status(cid: Cid, status: TrackerStatus) -> GlobalPinInfo {
+pub(crate) fn fixture_status(cid: Cid, status: TrackerStatus) -> GlobalPinInfo {
     let mut g = GlobalPinInfo::new(cid);
     g.name = "fixture".into();
     g.allocations = vec![PEER.into()];
@@ -131,7 +131,7 @@ pub fn fixture_status(cid: Cid, status: TrackerStatus) -> GlobalPinInfo {
     g
 }
 
-pub const FIXTURE_STATUS_JSON: &str = concat!(
+pub(crate) const FIXTURE_STATUS_JSON: &str = concat!(
     r#"{"cid":"bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi","name":"fixture","#,
     r#""allocations":["12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"],"origins":[],"#,
     r#""created":"2026-05-11T10:00:00Z","metadata":null,"peer_map":{"#,
@@ -146,7 +146,7 @@ pub const FIXTURE_STATUS_JSON: &str = concat!(
 
 /// How a fake stream behaves.
 #[derive(Debug, Clone)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// The fixture items.
     Fixture,
     /// No items.
@@ -162,16 +162,16 @@ pub enum Plan {
 }
 
 /// A recorded call: the method and its arguments as text.
-pub type Calls = Arc<Mutex<Vec<String>>>;
+pub(crate) type Calls = Arc<Mutex<Vec<String>>>;
 
 #[derive(Debug)]
-pub struct Fake {
-    pub plan: Mutex<Plan>,
-    pub calls: Calls,
+pub(crate) struct Fake {
+    pub(crate) plan: Mutex<Plan>,
+    pub(crate) calls: Calls,
     /// Released by the test in `Plan::Gated`.
-    pub gate: Arc<Notify>,
+    pub(crate) gate: Arc<Notify>,
     /// Told when the gated stream has produced its first item.
-    pub first_sent: Mutex<Option<oneshot::Sender<()>>>,
+    pub(crate) first_sent: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Default for Fake {
@@ -186,7 +186,7 @@ impl Default for Fake {
 }
 
 /// A pin made from a number (its CID is the sha2-256 identity of `i`).
-pub fn generated_pin(i: usize) -> Pin {
+pub(crate) fn generated_pin(i: usize) -> Pin {
     use multihash_codetable::{Code, MultihashDigest};
     let mh = Code::Sha2_256.digest(&i.to_le_bytes());
     let mut pin = Pin::new(Cid::new_v1(0x55, mh), PinOptions::default());
@@ -197,7 +197,7 @@ pub fn generated_pin(i: usize) -> Pin {
 }
 
 impl Fake {
-    pub fn with_plan(plan: Plan) -> Self {
+    pub(crate) fn with_plan(plan: Plan) -> Self {
         let f = Self::default();
         *f.plan.lock().unwrap() = plan;
         f
@@ -229,15 +229,13 @@ impl Fake {
                 let gate = self.gate.clone();
                 let told = self.first_sent.lock().unwrap().take();
                 stream::iter([Ok(make(0))])
-                    .chain(
-                        stream::once(async move {
-                            if let Some(t) = told {
-                                let _ = t.send(());
-                            }
-                            gate.notified().await;
-                            Ok(make(1))
-                        }),
-                    )
+                    .chain(stream::once(async move {
+                        if let Some(t) = told {
+                            let _ = t.send(());
+                        }
+                        gate.notified().await;
+                        Ok(make(1))
+                    }))
                     .boxed()
             }
         }
@@ -304,9 +302,14 @@ impl ClusterApi for Fake {
     }
 
     async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
-        self.record(format!("pin {cid} {}", serde_json::to_string(&options).unwrap()));
+        self.record(format!(
+            "pin {cid} {}",
+            serde_json::to_string(&options).unwrap()
+        ));
         if options.name == "full" {
-            return Err(ApiError::too_many_requests("the write queue is full: try again later"));
+            return Err(ApiError::too_many_requests(
+                "the write queue is full: try again later",
+            ));
         }
         let mut pin = Pin::new(cid, options);
         pin.allocations = vec![PEER.into()];
@@ -315,7 +318,10 @@ impl ClusterApi for Fake {
     }
 
     async fn pin_path(&self, path: String, options: PinOptions) -> Result<Pin, ApiError> {
-        self.record(format!("pin_path {path} {}", serde_json::to_string(&options).unwrap()));
+        self.record(format!(
+            "pin_path {path} {}",
+            serde_json::to_string(&options).unwrap()
+        ));
         let mut pin = Pin::new(cid(), options);
         pin.timestamp = Some(t0());
         Ok(pin)
@@ -347,10 +353,16 @@ impl ClusterApi for Fake {
         cids: Vec<Cid>,
     ) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
         let list: Vec<String> = cids.iter().map(Cid::to_string).collect();
-        self.record(format!("status_all [{filter}] {local} [{}]", list.join(",")));
+        self.record(format!(
+            "status_all [{filter}] {local} [{}]",
+            list.join(",")
+        ));
         if !cids.is_empty() {
-            return stream::iter(cids.into_iter().map(|c| Ok(fixture_status(c, TrackerStatus::Pinned))))
-                .boxed();
+            return stream::iter(
+                cids.into_iter()
+                    .map(|c| Ok(fixture_status(c, TrackerStatus::Pinned))),
+            )
+            .boxed();
         }
         let mut pinning = fixture_status(cid2(), TrackerStatus::Pinning);
         pinning.peer_map.remove(PEER2);
@@ -449,7 +461,7 @@ impl ClusterApi for Fake {
     }
 }
 
-pub fn fixture_metric(name: &str) -> Metric {
+pub(crate) fn fixture_metric(name: &str) -> Metric {
     Metric {
         name: name.into(),
         peer: PEER.into(),
@@ -464,19 +476,19 @@ pub fn fixture_metric(name: &str) -> Metric {
 
 /// A server with `fake` behind it.
 #[derive(Debug)]
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub fake: Arc<Fake>,
+pub(crate) struct TestServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) fake: Arc<Fake>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
-    pub async fn start(fake: Fake) -> Self {
+    pub(crate) async fn start(fake: Fake) -> Self {
         Self::start_with(fake, RestConfig::default()).await
     }
 
-    pub async fn start_with(fake: Fake, cfg: RestConfig) -> Self {
+    pub(crate) async fn start_with(fake: Fake, cfg: RestConfig) -> Self {
         let cfg = RestConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..cfg
@@ -496,11 +508,11 @@ impl TestServer {
         }
     }
 
-    pub fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.fake.calls.lock().unwrap().clone()
     }
 
-    pub fn client(&self) -> api::Client {
+    pub(crate) fn client(&self) -> api::Client {
         api::Client::new(api::ClientConfig {
             host: format!("/ip4/127.0.0.1/tcp/{}", self.addr.port()),
             ..api::ClientConfig::default()
@@ -508,7 +520,7 @@ impl TestServer {
         .unwrap()
     }
 
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -523,26 +535,26 @@ impl TestServer {
 
 /// An HTTP/1.1 answer read byte by byte.
 #[derive(Debug, Default)]
-pub struct Raw {
-    pub status: u16,
+pub(crate) struct Raw {
+    pub(crate) status: u16,
     /// Header names lowercased, in order.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub chunked: bool,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) chunked: bool,
     /// Chunk sizes as they arrived.
-    pub chunks: Vec<usize>,
-    pub trailers: Vec<(String, String)>,
+    pub(crate) chunks: Vec<usize>,
+    pub(crate) trailers: Vec<(String, String)>,
 }
 
 impl Raw {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn headers_named(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(k, _)| k == name)
@@ -550,37 +562,43 @@ impl Raw {
             .collect()
     }
 
-    pub fn trailer(&self, name: &str) -> Option<&str> {
+    pub(crate) fn trailer(&self, name: &str) -> Option<&str> {
         self.trailers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.body.clone()).unwrap()
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
 /// A raw HTTP/1.1 connection.
 #[derive(Debug)]
-pub struct RawConn {
+pub(crate) struct RawConn {
     reader: BufReader<TcpStream>,
 }
 
 impl RawConn {
-    pub async fn connect(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
         Self {
             reader: BufReader::new(TcpStream::connect(addr).await.unwrap()),
         }
     }
 
     /// Sends a request: `head_lines` are extra header lines.
-    pub async fn send(&mut self, method: &str, target: &str, head_lines: &[&str], body: &[u8]) {
+    pub(crate) async fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        head_lines: &[&str],
+        body: &[u8],
+    ) {
         let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
         for l in head_lines {
             req.push_str(l);
@@ -604,7 +622,7 @@ impl RawConn {
     }
 
     /// Reads the status line and headers.
-    pub async fn head(&mut self) -> Raw {
+    pub(crate) async fn head(&mut self) -> Raw {
         let status_line = self.line().await;
         let status = status_line
             .split(' ')
@@ -621,7 +639,8 @@ impl RawConn {
                 break;
             }
             let (k, v) = l.split_once(':').unwrap();
-            raw.headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            raw.headers
+                .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
         raw.chunked = raw
             .header("transfer-encoding")
@@ -631,7 +650,7 @@ impl RawConn {
 
     /// Reads one chunk of a chunked body: `None` after the last chunk (its
     /// trailers go into `raw`).
-    pub async fn chunk(&mut self, raw: &mut Raw) -> Option<Vec<u8>> {
+    pub(crate) async fn chunk(&mut self, raw: &mut Raw) -> Option<Vec<u8>> {
         let size_line = self.line().await;
         let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16).unwrap();
         if size == 0 {
@@ -641,7 +660,8 @@ impl RawConn {
                     return None;
                 }
                 let (k, v) = l.split_once(':').unwrap();
-                raw.trailers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                raw.trailers
+                    .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
         let mut data = vec![0u8; size + 2];
@@ -654,7 +674,7 @@ impl RawConn {
     }
 
     /// Reads a whole answer (to a request that was not HEAD).
-    pub async fn response(&mut self) -> Raw {
+    pub(crate) async fn response(&mut self) -> Raw {
         let mut raw = self.head().await;
         if raw.chunked {
             while self.chunk(&mut raw).await.is_some() {}
@@ -668,11 +688,16 @@ impl RawConn {
 }
 
 /// One request on a fresh connection.
-pub async fn request(addr: SocketAddr, method: &str, target: &str, head_lines: &[&str]) -> Raw {
+pub(crate) async fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    head_lines: &[&str],
+) -> Raw {
     request_body(addr, method, target, head_lines, b"").await
 }
 
-pub async fn request_body(
+pub(crate) async fn request_body(
     addr: SocketAddr,
     method: &str,
     target: &str,
@@ -687,7 +712,7 @@ pub async fn request_body(
 }
 
 /// `Authorization: Basic` for the test user.
-pub fn basic(user: &str, pass: &str) -> String {
+pub(crate) fn basic(user: &str, pass: &str) -> String {
     use base64::Engine as _;
     format!(
         "Authorization: Basic {}",
@@ -697,13 +722,24 @@ pub fn basic(user: &str, pass: &str) -> String {
 
 /// Asserts an answer is Go's error body for `code` with `message`.
 #[track_caller]
-pub fn assert_error(raw: &Raw, code: u16, message_part: &str) {
-    assert_eq!(raw.status, code, "status; body {}", String::from_utf8_lossy(&raw.body));
+pub(crate) fn assert_error(raw: &Raw, code: u16, message_part: &str) {
+    assert_eq!(
+        raw.status,
+        code,
+        "status; body {}",
+        String::from_utf8_lossy(&raw.body)
+    );
     assert_eq!(raw.header("content-type"), Some("application/json"));
     let v = raw.json();
     assert_eq!(v["code"], code, "{v}");
     let message = v["message"].as_str().unwrap();
-    assert!(message.contains(message_part), "{message:?} lacks {message_part:?}");
+    assert!(
+        message.contains(message_part),
+        "{message:?} lacks {message_part:?}"
+    );
     assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
-    assert!(raw.body.ends_with(b"}\n"), "Go's encoder ends bodies with a newline");
+    assert!(
+        raw.body.ends_with(b"}\n"),
+        "Go's encoder ends bodies with a newline"
+    );
 }

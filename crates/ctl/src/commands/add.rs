@@ -8,13 +8,12 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::Ctx;
 use crate::args::AddArgs;
 use crate::parse;
 
 /// Runs `add`.
-pub(crate) async fn run(_ctx: &mut Ctx, a: AddArgs) -> Result<()> {
-    check(&a)?;
+pub(crate) fn run(a: &AddArgs) -> Result<()> {
+    check(a)?;
     bail!(
         "add is not implemented yet: the cluster API does not import content (POST /add answers 501); \
          add the content to IPFS and use `ipfs-cluster-ctl pin add <cid>`"

@@ -63,7 +63,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Id => id::id(&mut ctx).await,
         Command::Version => id::version(&mut ctx).await,
         Command::Peers { command } => peers::run(&mut ctx, command).await,
-        Command::Add(args) => add::run(&mut ctx, args).await,
+        Command::Add(args) => add::run(&args),
         Command::Pin { command } => pin::run(&mut ctx, command).await,
         Command::Status(args) => status::status(&mut ctx, args).await,
         Command::Recover(args) => status::recover(&mut ctx, args).await,
@@ -156,7 +156,9 @@ impl Api {
             let mut s = f(client);
             match s.next().await {
                 Some(Err(e)) if is_unreachable(&e) => last = Some(e),
-                first => return stream::iter(first).chain(s).boxed(),
+                // An ended stream must not be polled again.
+                None => return stream::empty().boxed(),
+                Some(first) => return stream::iter([first]).chain(s).boxed(),
             }
         }
         stream::iter(last.map(Err)).boxed()
@@ -178,11 +180,7 @@ pub(crate) async fn print_stream<T: Serialize>(
 
 /// Whether the request never reached an API (so the next `--host` may).
 fn is_unreachable(e: &ClientError) -> bool {
-    !matches!(e, ClientError::Api { .. }) && !is_deadline(e)
-}
-
-fn is_deadline(e: &ClientError) -> bool {
-    matches!(e, ClientError::Timeout { .. })
+    matches!(e, ClientError::Transport(_))
 }
 
 /// A client error as the failure that decides the exit code: the API's own
@@ -191,7 +189,7 @@ fn is_deadline(e: &ClientError) -> bool {
 pub(crate) fn failure(e: ClientError) -> anyhow::Error {
     let f = match e {
         ClientError::Api { code, message } => Failure::Api { code, message },
-        e if is_deadline(&e) => Failure::Deadline(e.to_string()),
+        e if e.is_timeout() => Failure::Deadline(format!("the request {e} (--timeout)")),
         e => Failure::Api {
             code: 0,
             message: e.to_string(),

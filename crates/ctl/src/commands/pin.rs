@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use api::types::{GlobalPinInfo, Pin, PinMode, PinOptions, PinTypeFilter};
-use serde_json::Value;
+use api::types::{GlobalPinInfo, Pin, PinMode, PinOptions, PinTypeFilter, TrackerStatus};
+use cid::Cid;
 
 use super::{Ctx, print_stream};
 use crate::Failure;
@@ -108,10 +108,10 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    fn as_str(self) -> &'static str {
+    fn status(self) -> TrackerStatus {
         match self {
-            Target::Pinned => "pinned",
-            Target::Unpinned => "unpinned",
+            Target::Pinned => TrackerStatus::Pinned,
+            Target::Unpinned => TrackerStatus::Unpinned,
         }
     }
 }
@@ -120,20 +120,13 @@ impl Target {
 /// target status; with `--no-status`, the pin itself; otherwise the status
 /// (fetched one second later, or the last one `--wait` saw).
 async fn after_pin(ctx: &mut Ctx, pin: &Pin, target: Target, wait: &WaitArgs) -> Result<()> {
-    let pin_json = serde_json::to_value(pin).context("reading the API's answer")?;
-    let cid = pin_json
-        .get("cid")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("the API answered a pin without a CID"))
-        .and_then(parse::cid)?;
     let mut status = None;
     if wait.wait {
+        // Go waits for the pin's minimum replication factor of peers by
+        // default (0 or -1: all of them).
         let limit = match (wait.wait_limit, target) {
-            (Some(n), _) => n as i64,
-            (None, Target::Pinned) => pin_json
-                .get("replication_factor_min")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
+            (Some(n), _) => i64::try_from(n).unwrap_or(i64::MAX),
+            (None, Target::Pinned) => i64::from(pin.options.replication_factor_min),
             (None, Target::Unpinned) => 0,
         };
         let timeout = match &wait.wait_timeout {
@@ -141,7 +134,7 @@ async fn after_pin(ctx: &mut Ctx, pin: &Pin, target: Target, wait: &WaitArgs) ->
                 .filter(|d| !d.is_zero()),
             None => None,
         };
-        status = Some(wait_for(ctx, cid, target, timeout, limit).await?);
+        status = Some(wait_for(ctx, pin.cid, target, timeout, limit).await?);
     }
     if wait.no_status {
         return ctx.out.item(Kind::Pin, pin);
@@ -150,7 +143,7 @@ async fn after_pin(ctx: &mut Ctx, pin: &Pin, target: Target, wait: &WaitArgs) ->
         Some(s) => s,
         None => {
             tokio::time::sleep(STATUS_DELAY).await;
-            ctx.api.call(|c| c.status(cid, false)).await?
+            ctx.api.call(|c| c.status(pin.cid, false)).await?
         }
     };
     ctx.out.item(Kind::GlobalPinInfo, &status)
@@ -160,7 +153,7 @@ async fn after_pin(ctx: &mut Ctx, pin: &Pin, target: Target, wait: &WaitArgs) ->
 /// `client.WaitFor`); a passed `timeout` is a deadline (exit 62).
 async fn wait_for(
     ctx: &Ctx,
-    cid: cid::Cid,
+    cid: Cid,
     target: Target,
     timeout: Option<Duration>,
     limit: i64,
@@ -173,8 +166,7 @@ async fn wait_for(
                 .call(|c| c.status(cid, false))
                 .await
                 .context("waiting for pin status")?;
-            let json = serde_json::to_value(&status).context("reading the API's answer")?;
-            if status_reached(target, &json, limit).context("waiting for pin status")? {
+            if status_reached(target, &status, limit).context("waiting for pin status")? {
                 return Ok::<_, anyhow::Error>(status);
             }
         }
@@ -185,64 +177,58 @@ async fn wait_for(
             Ok(r) => r,
             Err(_) => Err(anyhow::Error::new(Failure::Deadline(format!(
                 "waiting for pin status: {} not reached within {}",
-                target.as_str(),
+                target.status().as_str(),
                 humantime::format_duration(t)
             )))),
         },
     }
 }
 
-/// Go's `statusReached` over a `GlobalPinInfo`'s JSON: any error status
-/// fails; with a positive `limit` (capped at the number of peers), that many
-/// peers at the target suffice; otherwise every peer must be at the target,
-/// `remote` counting as pinned.
-pub(crate) fn status_reached(target: Target, gpi: &Value, limit: i64) -> Result<bool> {
-    let statuses: Vec<&str> = gpi
-        .get("peer_map")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.values()
-                .map(|p| {
-                    p.get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or("undefined")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if statuses.iter().any(|s| {
-        matches!(
-            *s,
-            "undefined" | "cluster_error" | "pin_error" | "unpin_error"
-        )
-    }) {
+/// Go's `statusReached`: any error status fails; with a positive `limit`
+/// (capped at the number of peers), that many peers at the target suffice;
+/// otherwise every peer must be at the target, `remote` counting as pinned.
+pub(crate) fn status_reached(target: Target, gpi: &GlobalPinInfo, limit: i64) -> Result<bool> {
+    use TrackerStatus::{ClusterError, PinError, Remote, Undefined, UnpinError};
+    let statuses: Vec<TrackerStatus> = gpi.peer_map.values().map(|p| p.status).collect();
+    if statuses
+        .iter()
+        .any(|s| matches!(s, Undefined | ClusterError | PinError | UnpinError))
+    {
         bail!(
             "error has occurred while attempting to reach status: {}",
-            target.as_str()
+            target.status().as_str()
         );
     }
-    let limit = limit.min(statuses.len() as i64);
+    let limit = limit.min(i64::try_from(statuses.len()).unwrap_or(i64::MAX));
     if limit > 0 {
-        let reached = statuses.iter().filter(|s| **s == target.as_str()).count() as i64;
-        return Ok(reached >= limit);
+        let reached = statuses.iter().filter(|s| **s == target.status()).count();
+        return Ok(i64::try_from(reached).unwrap_or(i64::MAX) >= limit);
     }
     Ok(statuses
         .iter()
-        .all(|s| *s == target.as_str() || (target == Target::Pinned && *s == "remote")))
+        .all(|s| *s == target.status() || (target == Target::Pinned && *s == Remote)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use api::types::PinInfoShort;
 
-    fn gpi(statuses: &[&str]) -> Value {
-        let peer_map: serde_json::Map<String, Value> = statuses
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("peer{i}"), json!({"status": s})))
-            .collect();
-        json!({"cid": "x", "peer_map": peer_map})
+    fn gpi(statuses: &[&str]) -> GlobalPinInfo {
+        let mut g = GlobalPinInfo::new(
+            crate::parse::cid("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG").unwrap(),
+        );
+        for (i, s) in statuses.iter().enumerate() {
+            let status = TrackerStatus::from_name(s).unwrap();
+            g.peer_map.insert(
+                format!("peer{i}"),
+                PinInfoShort {
+                    status,
+                    ..PinInfoShort::default()
+                },
+            );
+        }
+        g
     }
 
     #[test]

@@ -8,23 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// The graph as the API's `ConnectGraph` carries it, keyed by peer ID
-/// strings.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Graph {
-    /// The contacted cluster peer.
-    pub(crate) cluster_id: String,
-    /// Cluster peer ID → peer name.
-    pub(crate) id_to_peername: BTreeMap<String, String>,
-    /// IPFS peer → the IPFS peers it is connected to.
-    pub(crate) ipfs_links: BTreeMap<String, Vec<String>>,
-    /// Cluster peer → the cluster peers it is connected to.
-    pub(crate) cluster_links: BTreeMap<String, Vec<String>>,
-    /// Cluster peer → whether it is trusted.
-    pub(crate) cluster_trust_links: BTreeMap<String, bool>,
-    /// Cluster peer → its IPFS daemon's peer ID.
-    pub(crate) cluster_to_ipfs: BTreeMap<String, String>,
-}
+use api::types::ConnectGraph;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum NodeKind {
@@ -45,7 +29,7 @@ struct Nodes {
 /// Renders the graph; `all_ipfs` also draws IPFS swarm peers that are not
 /// the daemon of a cluster peer. Like Go's, the text ends with `}` and no
 /// newline.
-pub(crate) fn make_dot(g: &Graph, all_ipfs: bool) -> String {
+pub(crate) fn make_dot(g: &ConnectGraph, all_ipfs: bool) -> String {
     // IPFS edges: only towards daemons of the graph unless all_ipfs, which
     // also gives every swarm peer a (possibly edgeless) node.
     let mut ipfs_edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -143,7 +127,7 @@ pub(crate) fn make_dot(g: &Graph, all_ipfs: bool) -> String {
     out
 }
 
-fn add_node(out: &mut String, nodes: &mut Nodes, g: &Graph, id: &str, kind: NodeKind) {
+fn add_node(out: &mut String, nodes: &mut Nodes, g: &ConnectGraph, id: &str, kind: NodeKind) {
     let peername = g.id_to_peername.get(id).map(String::as_str).unwrap_or("");
     let (node_id, label, color, shape, peripheries) = match kind {
         NodeKind::SelfCluster => (
@@ -243,8 +227,8 @@ mod tests {
             .collect()
     }
 
-    fn graph(ipfs: &[(&str, &[&str])]) -> Graph {
-        Graph {
+    fn graph(ipfs: &[(&str, &[&str])]) -> ConnectGraph {
+        ConnectGraph {
             cluster_id: P1.into(),
             cluster_links: links(&[(P1, &[P2, P3]), (P2, &[P1, P3]), (P3, &[P1, P2])]),
             ipfs_links: links(ipfs),
@@ -252,7 +236,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
-            ..Graph::default()
+            ..ConnectGraph::default()
         }
     }
 

@@ -10,38 +10,39 @@ use std::time::{Duration, SystemTime};
 use api::ApiError;
 use api::service::ClusterApi;
 use api::types::{
-    Alert, Bandwidth, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, IpfsId, IpfsRepoGc, Metric,
-    Pin, PinInfoShort, PinOptions, PinTypeFilter, RepoGc, TrackerStatus, TrackerStatusFilter, Version,
+    Alert, Bandwidth, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, IpfsId,
+    IpfsRepoGc, Metric, Pin, PinInfoShort, PinOptions, PinTypeFilter, RepoGc, TrackerStatus,
+    TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use futures::stream::{self, BoxStream, StreamExt as _};
 
 /// The three cluster peers of the fake; the first is the one answering.
-pub const PEERS: [&str; 3] = [
+pub(crate) const PEERS: [&str; 3] = [
     "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
     "QmUBuxVHoNNjfmNpTad36UeaFQv3gXAtCv9r6KhmeqhEhD",
     "QmV35LjbEGPfN7KfMAJp43VV2enwXqqQf5esx4vUcgHDQJ",
 ];
 
 /// The IPFS daemons of the three peers.
-pub const IPFS_PEERS: [&str; 3] = [
+pub(crate) const IPFS_PEERS: [&str; 3] = [
     "QmXbiVZd93SLiu9TAm21F2y9JwGiFLydbEVkPBaMR3DZDV",
     "QmPFKAGZbUjdzt8BBx8VTWCe9UeUQVcoqHFehSPzN5LSsq",
     "QmbU7273zH6jxwDe2nqRmEm2rp5PpqP2xeQr2xCmwbBsuL",
 ];
 
 /// The version the fake reports.
-pub const VERSION: &str = "1.1.6";
+pub(crate) const VERSION: &str = "1.1.6";
 
 /// A CIDv1 (raw, sha2-256 of a made-up digest) numbered `n`.
-pub fn test_cid(n: u8) -> Cid {
+pub(crate) fn test_cid(n: u8) -> Cid {
     let mh = cid::multihash::Multihash::<64>::wrap(0x12, &[n; 32]).expect("a 32-byte digest fits");
     Cid::new_v1(0x55, mh)
 }
 
 /// What the fake was asked, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Call {
+pub(crate) enum Call {
     /// `POST /pins/{path}` with the parsed options.
     PinPath(String, PinOptions),
     /// `DELETE /pins/{path}`.
@@ -74,43 +75,61 @@ struct State {
 
 /// An in-memory cluster of three peers behind the REST API.
 #[derive(Debug, Default)]
-pub struct FakeCluster {
+pub(crate) struct FakeCluster {
     state: Mutex<State>,
     /// `GET /id` waits this long before answering (timeout tests).
-    pub id_delay: Option<Duration>,
+    id_delay: Option<Duration>,
     /// `GET /allocations` fails after this many items (trailer tests).
-    pub allocations_fail_after: Option<usize>,
+    allocations_fail_after: Option<usize>,
 }
 
 impl FakeCluster {
+    /// `GET /id` will wait `delay` before answering.
+    pub(crate) fn with_id_delay(mut self, delay: Duration) -> Self {
+        self.id_delay = Some(delay);
+        self
+    }
+
+    /// `GET /allocations` will end with an error after `n` pins.
+    pub(crate) fn with_allocations_failing_after(mut self, n: usize) -> Self {
+        self.allocations_fail_after = Some(n);
+        self
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every call received so far.
-    pub fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.state().calls.clone()
     }
 
     /// The pinset now.
-    pub fn pins(&self) -> Vec<Pin> {
+    pub(crate) fn pins(&self) -> Vec<Pin> {
         self.state().pins.values().cloned().collect()
     }
 
     /// Puts a pin in the pinset directly.
-    pub fn insert(&self, pin: Pin) {
+    pub(crate) fn insert(&self, pin: Pin) {
         self.state().pins.insert(pin.cid, pin);
     }
 
     /// A stored pin of `cid` named `name` on the first two peers.
-    pub fn add_pin(&self, cid: Cid, name: &str) -> Pin {
-        let pin = stored(cid, PinOptions { name: name.into(), ..PinOptions::default() });
+    pub(crate) fn add_pin(&self, cid: Cid, name: &str) -> Pin {
+        let pin = stored(
+            cid,
+            PinOptions {
+                name: name.into(),
+                ..PinOptions::default()
+            },
+        );
         self.insert(pin.clone());
         pin
     }
 
     /// What the allocated peers report for pinned CIDs (default `pinned`).
-    pub fn set_status(&self, status: TrackerStatus) {
+    pub(crate) fn set_status(&self, status: TrackerStatus) {
         self.state().status = Some(status);
     }
 
@@ -119,7 +138,7 @@ impl FakeCluster {
     }
 
     /// The status of `cid` on every peer (or the first only, `local`).
-    pub fn status_of(&self, cid: Cid, local: bool) -> GlobalPinInfo {
+    pub(crate) fn status_of(&self, cid: Cid, local: bool) -> GlobalPinInfo {
         let st = self.state();
         let mut info = GlobalPinInfo::new(cid);
         let pin = st.pins.get(&cid);
@@ -151,7 +170,7 @@ impl FakeCluster {
     }
 
     /// The `ID` of peer `i`.
-    pub fn id_of(i: usize) -> Id {
+    pub(crate) fn id_of(i: usize) -> Id {
         Id {
             id: PEERS[i].into(),
             addresses: vec![format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", 9096 + i, PEERS[i])],
@@ -172,7 +191,7 @@ impl FakeCluster {
 }
 
 /// 2026-05-11T10:00:00Z, the fake's clock for timestamps.
-pub fn fixed_time() -> SystemTime {
+pub(crate) fn fixed_time() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_778_493_600)
 }
 
@@ -193,7 +212,11 @@ fn cid_of_path(path: &str) -> Result<Cid, ApiError> {
     path.strip_prefix("/ipfs/")
         .and_then(|rest| rest.split('/').next())
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| ApiError::bad_request(format!("the fake resolves only /ipfs/<cid> paths, not {path:?}")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "the fake resolves only /ipfs/<cid> paths, not {path:?}"
+            ))
+        })
 }
 
 impl ClusterApi for FakeCluster {
@@ -205,7 +228,9 @@ impl ClusterApi for FakeCluster {
     }
 
     async fn version(&self) -> Result<Version, ApiError> {
-        Ok(Version { version: VERSION.into() })
+        Ok(Version {
+            version: VERSION.into(),
+        })
     }
 
     fn peers(&self) -> BoxStream<'static, Result<Id, ApiError>> {
@@ -228,7 +253,11 @@ impl ClusterApi for FakeCluster {
     }
 
     async fn allocation(&self, cid: Cid) -> Result<Pin, ApiError> {
-        self.state().pins.get(&cid).cloned().ok_or_else(|| ApiError::not_found("pin is not part of the pinset"))
+        self.state()
+            .pins
+            .get(&cid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("pin is not part of the pinset"))
     }
 
     async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
@@ -250,7 +279,10 @@ impl ClusterApi for FakeCluster {
     async fn unpin_path(&self, path: String) -> Result<Pin, ApiError> {
         self.record(Call::UnpinPath(path.clone()));
         let cid = cid_of_path(&path)?;
-        self.state().pins.remove(&cid).ok_or_else(|| ApiError::not_found("pin is not part of the pinset"))
+        self.state()
+            .pins
+            .remove(&cid)
+            .ok_or_else(|| ApiError::not_found("pin is not part of the pinset"))
     }
 
     async fn status(&self, cid: Cid, local: bool) -> Result<GlobalPinInfo, ApiError> {
@@ -265,8 +297,17 @@ impl ClusterApi for FakeCluster {
         cids: Vec<Cid>,
     ) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
         self.record(Call::StatusAll(filter, local, cids.clone()));
-        let cids = if cids.is_empty() { self.pins().into_iter().map(|p| p.cid).collect() } else { cids };
-        let items: Vec<_> = cids.into_iter().map(|c| self.status_of(c, local)).filter(|g| g.matches(filter)).map(Ok).collect();
+        let cids = if cids.is_empty() {
+            self.pins().into_iter().map(|p| p.cid).collect()
+        } else {
+            cids
+        };
+        let items: Vec<_> = cids
+            .into_iter()
+            .map(|c| self.status_of(c, local))
+            .filter(|g| g.matches(filter))
+            .map(Ok)
+            .collect();
         stream::iter(items).boxed()
     }
 
@@ -277,7 +318,11 @@ impl ClusterApi for FakeCluster {
 
     fn recover_all(&self, local: bool) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
         self.record(Call::RecoverAll(local));
-        let items: Vec<_> = self.pins().into_iter().map(|p| Ok(self.status_of(p.cid, local))).collect();
+        let items: Vec<_> = self
+            .pins()
+            .into_iter()
+            .map(|p| Ok(self.status_of(p.cid, local)))
+            .collect();
         stream::iter(items).boxed()
     }
 
@@ -291,7 +336,10 @@ impl ClusterApi for FakeCluster {
                 let gc = RepoGc {
                     peer: (*p).to_string(),
                     peername: format!("peer{i}"),
-                    keys: vec![IpfsRepoGc { key: Some(test_cid(200)), error: String::new() }],
+                    keys: vec![IpfsRepoGc {
+                        key: Some(test_cid(200)),
+                        error: String::new(),
+                    }],
                     error: String::new(),
                 };
                 ((*p).to_string(), gc)
@@ -307,7 +355,9 @@ impl ClusterApi for FakeCluster {
     async fn metrics(&self, name: String) -> Result<Vec<Metric>, ApiError> {
         self.record(Call::Metrics(name.clone()));
         let expire = SystemTime::now() + Duration::from_secs(30);
-        let expire = expire.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+        let expire = expire
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
         Ok(PEERS
             .iter()
             .map(|p| Metric {
@@ -323,26 +373,53 @@ impl ClusterApi for FakeCluster {
     }
 
     async fn alerts(&self) -> Result<Vec<Alert>, ApiError> {
-        let metric = Metric { name: "ping".into(), peer: PEERS[2].into(), expire: 1, ..Metric::default() };
-        Ok(vec![Alert { metric, triggered_at: Some(SystemTime::now()) }])
+        let metric = Metric {
+            name: "ping".into(),
+            peer: PEERS[2].into(),
+            expire: 1,
+            ..Metric::default()
+        };
+        Ok(vec![Alert {
+            metric,
+            triggered_at: Some(SystemTime::now()),
+        }])
     }
 
     async fn health_graph(&self) -> Result<ConnectGraph, ApiError> {
         let all = |except: usize, ids: &[&str]| -> Vec<String> {
-            ids.iter().enumerate().filter(|(i, _)| *i != except).map(|(_, p)| (*p).to_string()).collect()
+            ids.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != except)
+                .map(|(_, p)| (*p).to_string())
+                .collect()
         };
         Ok(ConnectGraph {
             cluster_id: PEERS[0].into(),
-            id_to_peername: PEERS.iter().enumerate().map(|(i, p)| ((*p).to_string(), format!("peer{i}"))).collect(),
-            ipfs_links: (0..3).map(|i| (IPFS_PEERS[i].to_string(), all(i, &IPFS_PEERS))).collect(),
-            cluster_links: (0..3).map(|i| (PEERS[i].to_string(), all(i, &PEERS))).collect(),
+            id_to_peername: PEERS
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ((*p).to_string(), format!("peer{i}")))
+                .collect(),
+            ipfs_links: (0..3)
+                .map(|i| (IPFS_PEERS[i].to_string(), all(i, &IPFS_PEERS)))
+                .collect(),
+            cluster_links: (0..3)
+                .map(|i| (PEERS[i].to_string(), all(i, &PEERS)))
+                .collect(),
             cluster_trust_links: PEERS.iter().map(|p| ((*p).to_string(), false)).collect(),
-            cluster_to_ipfs: (0..3).map(|i| (PEERS[i].to_string(), IPFS_PEERS[i].to_string())).collect(),
+            cluster_to_ipfs: (0..3)
+                .map(|i| (PEERS[i].to_string(), IPFS_PEERS[i].to_string()))
+                .collect(),
         })
     }
 
     async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {
-        let stats = Bandwidth { total_in: 1500, total_out: 82_854_982, rate_in: 1.5, rate_out: 0.25 };
+        let stats = Bandwidth {
+            total_in: 1500,
+            total_out: 82_854_982,
+            rate_in: 1.5,
+            rate_out: 0.25,
+        };
         Ok(BTreeMap::from([("/ipfs/ping/1.0.0".to_string(), stats)]))
     }
 }

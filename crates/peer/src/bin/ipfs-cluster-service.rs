@@ -3,8 +3,8 @@
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
@@ -269,14 +269,22 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     let mut api_task = None;
     if let Some(mut section) = cfg.api.as_ref().and_then(|a| a.get("restapi")).cloned() {
         // Go's envconfig override of the REST listen address.
-        if let (Ok(addr), Some(obj)) = (std::env::var("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS"), section.as_object_mut()) {
-            obj.insert("http_listen_multiaddress".into(), serde_json::Value::String(addr));
+        if let (Ok(addr), Some(obj)) = (
+            std::env::var("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS"),
+            section.as_object_mut(),
+        ) {
+            obj.insert(
+                "http_listen_multiaddress".into(),
+                serde_json::Value::String(addr),
+            );
         }
         let rest = api::server::RestConfig::from_json(&section)?;
         let token = stop_api.clone();
-        let (addr, task) = api::server::serve(Arc::new(peer.handle()), rest, async move { token.cancelled().await })
-            .await
-            .context("starting the REST API")?;
+        let (addr, task) = api::server::serve(Arc::new(peer.handle()), rest, async move {
+            token.cancelled().await
+        })
+        .await
+        .context("starting the REST API")?;
         println!("REST API listening on {}", api::server::multiaddr_of(addr));
         api_task = Some(task);
     }
