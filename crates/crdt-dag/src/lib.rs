@@ -50,7 +50,8 @@ pub use error::{DagError, Rejection, Result};
 pub use limits::Limits;
 pub use pin::{Dot, Pin, PinEntry, PinEvent, PinMode, PinOptions, PinType};
 pub use replica::{
-    EventHook, Fork, Replica, ReplicaConfig, SyncBudget, SyncReport, TREE_NAME, Write, Written,
+    CACHE_BYTES, EventHook, Fork, Replica, ReplicaConfig, SyncBudget, SyncReport, TREE_NAME, Write,
+    Written,
 };
 pub use source::{BlockSource, MemoryBlockSource, SourceError};
 pub use writer::{TrustPolicy, WRITER_ID_LEN, WriterId};

@@ -22,6 +22,10 @@ use crate::store::{
 };
 use crate::writer::{TrustPolicy, WriterId};
 
+/// sled page cache of a replica opened by path: enough for the hot part of
+/// the pinset; the OS page cache holds the rest.
+pub const CACHE_BYTES: u64 = 64 << 20;
+
 /// On-disk layout version written under `m`.
 const STORE_VERSION: u64 = 1;
 /// Name of the sled tree the replica uses inside a shared database.
@@ -208,14 +212,23 @@ fn now_ms() -> u64 {
 }
 
 impl Replica {
-    /// Opens (or creates) a replica in the sled database at `path`.
+    /// Opens (or creates) a replica in the sled database at `path`, with a
+    /// page cache of [`CACHE_BYTES`] (sled's own default is 1 GiB).
     pub fn open(path: impl AsRef<Path>, key: SigningKey, config: ReplicaConfig) -> Result<Self> {
-        Self::with_db(sled::open(path)?, key, config)
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        Self::with_db(db, key, config)
     }
 
     /// A replica in a temporary database, deleted on drop (tests, benches).
     pub fn temporary(key: SigningKey, config: ReplicaConfig) -> Result<Self> {
-        Self::with_db(sled::Config::new().temporary(true).open()?, key, config)
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        Self::with_db(db, key, config)
     }
 
     /// Opens the replica inside an existing sled database (tree [`TREE_NAME`]).
