@@ -86,6 +86,32 @@ pub fn to_api_pin(cid: Cid, o: &crdt_dag::PinOptions) -> Pin {
     }
 }
 
+/// Go's `api.Pin` as the pinset's record (the inverse of [`to_api_pin`]).
+pub fn from_api_pin(p: &Pin) -> crdt_dag::PinOptions {
+    let o = &p.options;
+    crdt_dag::PinOptions {
+        timestamp: time_to_ms(p.timestamp),
+        reference: p.reference,
+        metadata: o.metadata.clone(),
+        name: o.name.clone(),
+        replication_max: o.replication_factor_max,
+        replication_min: o.replication_factor_min,
+        pin_type: match p.pin_type {
+            PinType::Pin => crdt_dag::PinType::Data,
+            PinType::MetaPin => crdt_dag::PinType::Meta,
+            PinType::ClusterDagPin => crdt_dag::PinType::ClusterDag,
+            PinType::ShardPin => crdt_dag::PinType::Shard,
+        },
+        max_depth: i64::from(p.max_depth),
+        shard_size: o.shard_size,
+        allocations: p.allocations.clone(),
+        expire_at: time_to_ms(o.expire_at) / 1000,
+        pin_update: o.pin_update,
+        user_allocations: o.user_allocations.clone(),
+        origins: o.origins.clone(),
+    }
+}
+
 /// Go's XOR distance ordering: peers closer to the CID come first.
 fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
     let key = cid.hash().digest().to_vec();
@@ -180,25 +206,14 @@ impl PeerHandle {
 
     async fn do_pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
         let (min, max, allocations) = self.allocate(&cid, &options)?;
-        let now = time_to_ms(Some(SystemTime::now()));
-        let o = crdt_dag::PinOptions {
-            timestamp: now,
-            reference: None,
-            metadata: options.metadata.clone(),
-            name: options.name.clone(),
-            replication_max: max,
-            replication_min: min,
-            pin_type: crdt_dag::PinType::Data,
-            max_depth: i64::from(options.mode.max_depth()),
-            shard_size: options.shard_size,
-            allocations,
-            expire_at: time_to_ms(options.expire_at) / 1000,
-            pin_update: options.pin_update,
-            user_allocations: options.user_allocations.clone(),
-            origins: options.origins.clone(),
-        };
-        self.pin(cid, o.clone()).await?;
-        Ok(to_api_pin(cid, &o))
+        let mut pin = Pin::new(cid, options);
+        pin.options.replication_factor_min = min;
+        pin.options.replication_factor_max = max;
+        pin.allocations = allocations;
+        pin.timestamp = Some(SystemTime::now());
+        let record = from_api_pin(&pin);
+        self.pin(cid, record.clone()).await?;
+        Ok(to_api_pin(cid, &record))
     }
 
     async fn do_unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
