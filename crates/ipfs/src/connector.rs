@@ -1,0 +1,202 @@
+//! [`IpfsConnector`]: the IPFS operations a cluster peer uses, and their
+//! types.
+
+use std::fmt;
+use std::future::Future;
+
+use bytes::Bytes;
+use cid::Cid;
+use futures::stream::BoxStream;
+use multiaddr::Multiaddr;
+
+use crate::IpfsError;
+
+/// How to pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinMode {
+    /// The block and everything it links to.
+    Recursive,
+    /// The block only.
+    Direct,
+}
+
+impl PinMode {
+    /// `true` for [`PinMode::Recursive`] (Kubo's `recursive` flag).
+    pub fn is_recursive(self) -> bool {
+        self == PinMode::Recursive
+    }
+}
+
+/// How a CID is pinned in IPFS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpfsPinType {
+    /// Pinned on its own.
+    Direct,
+    /// Pinned with everything below it.
+    Recursive,
+    /// Below a recursive pin.
+    Indirect,
+}
+
+impl IpfsPinType {
+    /// Kubo's name: `direct`, `recursive`, `indirect`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpfsPinType::Direct => "direct",
+            IpfsPinType::Recursive => "recursive",
+            IpfsPinType::Indirect => "indirect",
+        }
+    }
+
+    /// Parses Kubo's name; `None` for anything else.
+    pub fn from_kubo(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(IpfsPinType::Direct),
+            "recursive" => Some(IpfsPinType::Recursive),
+            "indirect" => Some(IpfsPinType::Indirect),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for IpfsPinType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which pins [`IpfsConnector::pin_ls`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinLsFilter {
+    /// Every pin, indirect ones included.
+    All,
+    /// Direct pins.
+    Direct,
+    /// Recursive pins.
+    Recursive,
+    /// Indirect pins.
+    Indirect,
+}
+
+impl PinLsFilter {
+    /// Kubo's `type` argument.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinLsFilter::All => "all",
+            PinLsFilter::Direct => "direct",
+            PinLsFilter::Recursive => "recursive",
+            PinLsFilter::Indirect => "indirect",
+        }
+    }
+}
+
+/// The IPFS daemon's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpfsId {
+    /// Its peer ID.
+    pub id: String,
+    /// The addresses it announces (ending in `/p2p/<id>`).
+    pub addresses: Vec<Multiaddr>,
+    /// Its agent version (`kubo/0.42.0/...`).
+    pub agent_version: String,
+}
+
+/// A block's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockStat {
+    /// The block.
+    pub cid: Cid,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What [`IpfsConnector::dag_import`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DagImport {
+    /// The roots pinned (empty when not asked to pin).
+    pub pinned_roots: Vec<Cid>,
+    /// Blocks read from the file.
+    pub blocks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Repository usage (`repo/stat?size-only=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepoStat {
+    /// Bytes used.
+    pub repo_size: u64,
+    /// The configured maximum (`Datastore.StorageMax`).
+    pub storage_max: u64,
+}
+
+/// What a cluster peer asks of its IPFS daemon.
+///
+/// Calls are bounded by the implementation's configured timeouts; streams
+/// yield items as the daemon produces them (nothing is collected), and end
+/// after their first error.
+pub trait IpfsConnector: Send + Sync + 'static {
+    /// The daemon's identity and addresses.
+    fn id(&self) -> impl Future<Output = Result<IpfsId, IpfsError>> + Send;
+
+    /// Pins `cid` and returns when it is pinned (fetching it first if
+    /// needed). Pinning something already pinned that way is a no-op.
+    fn pin(&self, cid: Cid, mode: PinMode) -> impl Future<Output = Result<(), IpfsError>> + Send;
+
+    /// Unpins `cid` (either type); "not pinned" is success.
+    fn unpin(&self, cid: Cid) -> impl Future<Output = Result<(), IpfsError>> + Send;
+
+    /// Every pin passing `filter`, with its type.
+    fn pin_ls(
+        &self,
+        filter: PinLsFilter,
+    ) -> BoxStream<'static, Result<(Cid, IpfsPinType), IpfsError>>;
+
+    /// How `cid` is pinned among the pins of `filter`, `None` when it is
+    /// not. ([`PinLsFilter::All`] and [`PinLsFilter::Indirect`] make Kubo
+    /// walk every recursive pin: prefer the type being checked.)
+    fn pin_ls_cid(
+        &self,
+        cid: Cid,
+        filter: PinLsFilter,
+    ) -> impl Future<Output = Result<Option<IpfsPinType>, IpfsError>> + Send;
+
+    /// Pins `to` recursively by updating the recursive pin of `from`,
+    /// fetching only what differs; `from` stays pinned (as Go does).
+    fn pin_update(&self, from: Cid, to: Cid) -> impl Future<Output = Result<(), IpfsError>> + Send;
+
+    /// Stores a block of codec `codec` (a multicodec code: raw, dag-pb,
+    /// dag-cbor, dag-json, ...) hashed with sha2-256; returns its CID.
+    fn block_put(
+        &self,
+        data: Bytes,
+        codec: u64,
+    ) -> impl Future<Output = Result<Cid, IpfsError>> + Send;
+
+    /// A block's bytes (fetched from the network if not local).
+    fn block_get(&self, cid: Cid) -> impl Future<Output = Result<Bytes, IpfsError>> + Send;
+
+    /// A block's size.
+    fn block_stat(&self, cid: Cid) -> impl Future<Output = Result<BlockStat, IpfsError>> + Send;
+
+    /// Imports a CAR v1 file; pins its roots recursively when `pin_roots`
+    /// (a root that can't be pinned is an error).
+    fn dag_import(
+        &self,
+        car: Bytes,
+        pin_roots: bool,
+    ) -> impl Future<Output = Result<DagImport, IpfsError>> + Send;
+
+    /// Repository usage.
+    fn repo_stat(&self) -> impl Future<Output = Result<RepoStat, IpfsError>> + Send;
+
+    /// Runs a garbage collection; yields each removed block.
+    fn repo_gc(&self) -> BoxStream<'static, Result<Cid, IpfsError>>;
+
+    /// Connects the daemon to a peer (`/.../p2p/<id>`).
+    fn swarm_connect(&self, addr: Multiaddr) -> impl Future<Output = Result<(), IpfsError>> + Send;
+
+    /// Resolves an IPFS path (`/ipfs/<cid>/a/b`, `/ipns/<name>`, or a bare
+    /// CID) to the CID it names.
+    fn resolve(&self, path: String) -> impl Future<Output = Result<Cid, IpfsError>> + Send;
+}
