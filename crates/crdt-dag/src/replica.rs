@@ -73,7 +73,8 @@ pub enum Write {
 }
 
 impl Write {
-    fn cid(&self) -> &Cid {
+    /// The CID written.
+    pub fn cid(&self) -> &Cid {
         match self {
             Self::Pin { cid, .. } | Self::Unpin { cid } => cid,
         }
@@ -275,6 +276,12 @@ impl Replica {
             write_lock: Mutex::new(()),
             hook: RwLock::new(None),
         })
+    }
+
+    /// The sled database the replica lives in, for components that keep
+    /// their own durable state beside it (one flush covers both).
+    pub fn database(&self) -> &sled::Db {
+        &self.db
     }
 
     pub(crate) fn tree(&self) -> &sled::Tree {

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::batch_log::BatchLog;
 use crate::dagsync::{self, PeerSource};
 use crate::error::PeerError;
 use crate::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
@@ -184,6 +185,23 @@ pub(crate) fn start(
 async fn writer(
     replica: Arc<Replica>,
     settings: ConsensusSettings,
+    rx: mpsc::Receiver<WriteReq>,
+    changed: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    if settings.batching() {
+        match BatchLog::open(&replica) {
+            Ok(log) => batch_writer(replica, settings, rx, log, changed, cancel).await,
+            Err(e) => warn!(error = %e, "cannot open the batch queue: writes are refused"),
+        }
+    } else {
+        group_commit_writer(replica, rx, changed, cancel).await;
+    }
+}
+
+/// Batching off: each write its own delta, many made durable by one flush.
+async fn group_commit_writer(
+    replica: Arc<Replica>,
     mut rx: mpsc::Receiver<WriteReq>,
     changed: Arc<Notify>,
     cancel: CancellationToken,
@@ -194,44 +212,176 @@ async fn writer(
             r = rx.recv() => match r { Some(r) => r, None => break },
         };
         let mut reqs = vec![first];
-        if settings.batching() {
-            // Commit on size, or on age counted from the first item.
-            let deadline = tokio::time::Instant::now() + settings.max_batch_age;
-            while reqs.len() < settings.max_batch_size {
-                tokio::select! {
-                    r = rx.recv() => match r { Some(r) => reqs.push(r), None => break },
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    _ = cancel.cancelled() => break,
-                }
-            }
-        } else {
-            while reqs.len() < GROUP_COMMIT_MAX {
-                match rx.try_recv() {
-                    Ok(r) => reqs.push(r),
-                    Err(_) => break,
-                }
+        while reqs.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(r) => reqs.push(r),
+                Err(_) => break,
             }
         }
         let r = replica.clone();
-        let batching = settings.batching();
-        let done = tokio::task::spawn_blocking(move || {
-            if batching {
-                commit_batch(&r, reqs)
-            } else {
-                commit_each(&r, reqs)
-            }
-        })
-        .await;
-        match done {
+        match tokio::task::spawn_blocking(move || commit_each(&r, reqs)).await {
             Ok(true) => changed.notify_one(),
             Ok(false) => {}
             Err(e) => warn!(error = %e, "write task failed"),
         }
     }
-    // Whatever is still queued was never acknowledged: tell its callers.
+    refuse_rest(rx);
+}
+
+/// Whatever is still queued was never acknowledged: tell its callers.
+fn refuse_rest(mut rx: mpsc::Receiver<WriteReq>) {
     rx.close();
     while let Ok(r) = rx.try_recv() {
         let _ = r.respond_to.send(Err(PeerError::ShuttingDown));
+    }
+}
+
+/// Batching on: writes are acknowledged once they are in the durable batch
+/// queue; a batch is committed as one delta when it holds `max_batch_size`
+/// writes or `max_batch_age` after its first write, and at shutdown.
+async fn batch_writer(
+    replica: Arc<Replica>,
+    settings: ConsensusSettings,
+    mut rx: mpsc::Receiver<WriteReq>,
+    log: BatchLog,
+    changed: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    // A crash may have left acknowledged writes: commit them first.
+    let mut batch: Vec<(u64, Write)> = log.load().unwrap_or_else(|e| {
+        warn!(error = %e, "reading the batch queue");
+        vec![]
+    });
+    let mut deadline = (!batch.is_empty()).then(tokio::time::Instant::now);
+    loop {
+        let full = batch.len() >= settings.max_batch_size;
+        let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
+        if full || due {
+            commit_queued(&replica, &log, std::mem::take(&mut batch), &changed).await;
+            deadline = None;
+            continue;
+        }
+        let first = tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = sleep_until_opt(deadline) => continue,
+            r = rx.recv() => match r { Some(r) => r, None => break },
+        };
+        let mut reqs = vec![first];
+        while batch.len() + reqs.len() < settings.max_batch_size {
+            match rx.try_recv() {
+                Ok(r) => reqs.push(r),
+                Err(_) => break,
+            }
+        }
+        // An unpin of something not pinned (and not pinned earlier in this
+        // batch) fails now, as Go's does.
+        let mut accepted = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            if let Write::Unpin { cid } = &req.write {
+                let queued_pin = batch
+                    .iter()
+                    .rev()
+                    .find(|(_, w)| w.cid() == cid)
+                    .map(|(_, w)| matches!(w, Write::Pin { .. }));
+                let pinned =
+                    queued_pin.unwrap_or_else(|| replica.get(cid).ok().flatten().is_some());
+                if !pinned {
+                    let _ = req
+                        .respond_to
+                        .send(Err(PeerError::Dag(DagError::NotPinned(*cid))));
+                    continue;
+                }
+            }
+            accepted.push(req);
+        }
+        if accepted.is_empty() {
+            continue;
+        }
+        let writes: Vec<Write> = accepted.iter().map(|r| r.write.clone()).collect();
+        let l = log.clone();
+        match tokio::task::spawn_blocking(move || l.append(&writes).map(|keys| (keys, writes)))
+            .await
+        {
+            Ok(Ok((keys, writes))) => {
+                for r in accepted {
+                    let _ = r.respond_to.send(Ok(()));
+                }
+                batch.extend(keys.into_iter().zip(writes));
+                deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + settings.max_batch_age);
+            }
+            Ok(Err(e)) => {
+                let msg = e.to_string();
+                for r in accepted {
+                    let _ = r
+                        .respond_to
+                        .send(Err(PeerError::Config(format!("queueing the write: {msg}"))));
+                }
+            }
+            Err(e) => warn!(error = %e, "batch queue task failed"),
+        }
+    }
+    if !batch.is_empty() {
+        commit_queued(&replica, &log, batch, &changed).await;
+    }
+    refuse_rest(rx);
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Commits queued writes as one delta, then drops them from the queue.
+/// They were acknowledged already, so an unpin that no longer applies (a
+/// concurrent remote unpin won) is dropped with a log line, not an error.
+async fn commit_queued(
+    replica: &Arc<Replica>,
+    log: &BatchLog,
+    batch: Vec<(u64, Write)>,
+    changed: &Notify,
+) {
+    let (r, l) = (replica.clone(), log.clone());
+    let done = tokio::task::spawn_blocking(move || -> Result<(), PeerError> {
+        let keys: Vec<u64> = batch.iter().map(|(k, _)| *k).collect();
+        // The last write to a CID wins; an unpin of a CID only pinned
+        // earlier in this batch leaves nothing to write.
+        let mut last: HashMap<Cid, usize> = HashMap::new();
+        for (i, (_, w)) in batch.iter().enumerate() {
+            last.insert(*w.cid(), i);
+        }
+        let mut writes: Vec<Write> = batch
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (_, w))| last[w.cid()] == *i)
+            .map(|(_, (_, w))| w)
+            .filter(|w| match w {
+                Write::Unpin { cid } => r.get(cid).ok().flatten().is_some(),
+                Write::Pin { .. } => true,
+            })
+            .collect();
+        loop {
+            if writes.is_empty() {
+                break;
+            }
+            match r.write(writes.clone()) {
+                Ok(_) => break,
+                Err(DagError::NotPinned(cid)) => {
+                    debug!(%cid, "queued unpin no longer applies");
+                    writes.retain(|w| !matches!(w, Write::Unpin { cid: c } if *c == cid));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        l.remove(&keys)
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => changed.notify_one(),
+        Ok(Err(e)) => warn!(error = %e, "committing a batch; it stays queued"),
+        Err(e) => warn!(error = %e, "batch commit task failed"),
     }
 }
 
@@ -268,45 +418,6 @@ fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> bool {
         let _ = req.respond_to.send(result);
     }
     wrote
-}
-
-/// Batching: all writes in one delta. Unpins of CIDs that are not pinned
-/// fail alone; the rest of the batch is still committed.
-fn commit_batch(replica: &Replica, mut reqs: Vec<WriteReq>) -> bool {
-    loop {
-        if reqs.is_empty() {
-            return false;
-        }
-        let writes = reqs.iter().map(|r| r.write.clone()).collect();
-        match replica.write(writes) {
-            Ok(_) => {
-                for r in reqs {
-                    let _ = r.respond_to.send(Ok(()));
-                }
-                return true;
-            }
-            Err(DagError::NotPinned(cid)) => {
-                let (bad, rest): (Vec<_>, Vec<_>) = reqs
-                    .into_iter()
-                    .partition(|r| matches!(&r.write, Write::Unpin { cid: c } if *c == cid));
-                for r in bad {
-                    let _ = r
-                        .respond_to
-                        .send(Err(PeerError::Dag(DagError::NotPinned(cid))));
-                }
-                reqs = rest;
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                for r in reqs {
-                    let _ = r
-                        .respond_to
-                        .send(Err(PeerError::Dag(DagError::InvalidWrite(msg.clone()))));
-                }
-                return false;
-            }
-        }
-    }
 }
 
 /// `interval` randomised by ±30%, so peers don't rebroadcast in lockstep.

@@ -39,8 +39,11 @@ const MAX_REQUEST: usize = 256 * 1024;
 const MAX_CONCURRENT_ANSWERS: usize = 16;
 /// Time allowed between two frames.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-/// Blocks verified per blocking task.
+/// Blocks verified per blocking task...
 const INGEST_CHUNK: usize = 256;
+/// ...or bytes, whichever comes first: large deltas decode to many pins,
+/// and a chunk is held decoded until it is applied.
+const INGEST_CHUNK_BYTES: usize = 4 << 20;
 /// Chunks verified ahead of the one being applied.
 const VERIFY_AHEAD: usize = 4;
 
@@ -181,12 +184,14 @@ pub(crate) async fn fetch_all(
         report.requests += 1;
         let mut verifying: VecDeque<JoinHandle<Verified>> = VecDeque::new();
         let mut chunk = Vec::with_capacity(INGEST_CHUNK);
+        let mut chunk_bytes = 0;
         let mut received = 0;
         let mut applied_now = 0;
         loop {
             let frame = next_block(&mut stream, peer).await?;
             let done = frame.is_none();
             if let Some(block) = frame {
+                chunk_bytes += block.1.len();
                 chunk.push(block);
                 received += 1;
                 if received > MAX_ANSWER_BLOCKS {
@@ -196,7 +201,11 @@ pub(crate) async fn fetch_all(
                     });
                 }
             }
-            if chunk.len() == INGEST_CHUNK || (done && !chunk.is_empty()) {
+            if chunk.len() == INGEST_CHUNK
+                || chunk_bytes >= INGEST_CHUNK_BYTES
+                || (done && !chunk.is_empty())
+            {
+                chunk_bytes = 0;
                 let r = replica.clone();
                 let c = std::mem::take(&mut chunk);
                 verifying.push_back(tokio::task::spawn_blocking(move || verify(&r, c)));

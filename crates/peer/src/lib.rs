@@ -3,6 +3,7 @@
 //! inter-peer RPC. Peers start from code with [`PeerBuilder`]; the
 //! `ipfs-cluster-service` binary is a thin shell over it.
 
+mod batch_log;
 pub mod config;
 mod consensus;
 pub mod dagsync;

@@ -520,6 +520,18 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Ends every task at once, with no shutdown work (no final batch
+    /// commit, no flush): what a crash leaves, for tests of recovery.
+    #[doc(hidden)]
+    pub async fn crash_for_tests(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
 impl PeerHandle {
     /// This peer's ID.
     pub fn id(&self) -> PeerId {

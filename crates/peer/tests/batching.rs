@@ -1,0 +1,130 @@
+//! Batching as configured: writes are acknowledged once durable in the batch
+//! queue (not held for `max_batch_age`), committed as one delta per batch,
+//! and an acknowledged write survives a crash before its batch commits.
+
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use crdt_dag::PinOptions;
+use libp2p::identity::Keypair;
+use multihash_codetable::{Code, MultihashDigest};
+use peer::{PeerBuilder, PeerError};
+
+fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+fn batching(size: usize, age: Duration) -> impl FnOnce(&mut peer::PeerSettings) {
+    move |s| {
+        s.consensus.max_batch_size = size;
+        s.consensus.max_batch_age = age;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_writes_are_acknowledged_before_the_batch_commits() {
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "batch")
+        .settings(batching(500, Duration::from_secs(2)))
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let acks =
+        futures::future::join_all((0..64).map(|i| peer.pin(content(i), PinOptions::default())))
+            .await;
+    let acked = started.elapsed();
+    assert!(acks.iter().all(Result::is_ok), "{acks:?}");
+    assert!(
+        acked < Duration::from_secs(1),
+        "acknowledged after {acked:?}: held for the batch age"
+    );
+    // Not committed yet: the batch waits for its age.
+    assert_eq!(peer.replica().len().unwrap(), 0);
+    // An unpin of something neither pinned nor queued fails at once.
+    assert!(matches!(
+        peer.unpin(content(999)).await,
+        Err(PeerError::Dag(crdt_dag::DagError::NotPinned(_)))
+    ));
+    // Unpinning something only queued is fine.
+    peer.unpin(content(63)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(peer.replica().len().unwrap(), 63);
+    assert_eq!(
+        peer.replica().height().unwrap(),
+        1,
+        "one delta for the whole batch"
+    );
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_commits_at_once() {
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "batch")
+        .settings(batching(10, Duration::from_secs(3600)))
+        .start()
+        .await
+        .unwrap();
+    for i in 0..25 {
+        peer.pin(content(i), PinOptions::default()).await.unwrap();
+    }
+    let started = Instant::now();
+    while peer.replica().len().unwrap() < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "full batches never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(peer.replica().height().unwrap(), 2);
+    // Stopping commits the partial batch of 5.
+    let replica = peer.replica().clone();
+    peer.stop().await;
+    assert_eq!(replica.len().unwrap(), 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_a_crash_before_their_batch_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate_ed25519();
+    // A peer that acknowledges and then dies without committing: batch age
+    // of an hour, and the process "crashes" (tasks aborted, no shutdown).
+    let peer = PeerBuilder::local_test(key.clone(), "batch")
+        .settings(batching(500, Duration::from_secs(3600)))
+        .settings({
+            let d = dir.path().to_path_buf();
+            move |s| s.data_dir = Some(d)
+        })
+        .start()
+        .await
+        .unwrap();
+    for i in 0..10 {
+        peer.pin(content(i), PinOptions::named("acked"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(peer.replica().len().unwrap(), 0);
+    peer.crash_for_tests().await;
+    // Restart: the queue is committed before anything else.
+    let peer = PeerBuilder::local_test(key, "batch")
+        .settings(batching(500, Duration::from_secs(3600)))
+        .settings({
+            let d = dir.path().to_path_buf();
+            move |s| s.data_dir = Some(d)
+        })
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while peer.replica().len().unwrap() < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "queued writes were lost"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        peer.get(&content(3)).unwrap().unwrap().options.name,
+        "acked"
+    );
+    peer.stop().await;
+}
