@@ -43,7 +43,7 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 const INGEST_CHUNK: usize = 256;
 /// ...or bytes, whichever comes first: large deltas decode to many pins,
 /// and a chunk is held decoded until it is applied.
-const INGEST_CHUNK_BYTES: usize = 4 << 20;
+const INGEST_CHUNK_BYTES: usize = 1 << 20;
 /// Chunks verified ahead of the one being applied.
 const VERIFY_AHEAD: usize = 4;
 
