@@ -2,7 +2,6 @@
 //! on real libp2p, each serving the real REST API on 127.0.0.1; the ctl
 //! binary spawned as a user runs it.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::types::Pin;
@@ -21,13 +20,7 @@ async fn peer_with_api() -> (Peer, String) {
         .start()
         .await
         .unwrap();
-    let cfg = api::server::RestConfig::from_json(&serde_json::json!({
-        "http_listen_multiaddress": "/ip4/127.0.0.1/tcp/0"
-    }))
-    .unwrap();
-    let (addr, _task) = api::server::serve(Arc::new(peer.handle()), cfg, std::future::pending())
-        .await
-        .unwrap();
+    let addr = peer.serve_api_on_loopback().await.unwrap();
     (peer, api::server::multiaddr_of(addr))
 }
 

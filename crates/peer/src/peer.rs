@@ -533,6 +533,26 @@ impl Peer {
 }
 
 impl PeerHandle {
+    /// Serves the REST API of this peer (`api.restapi`) until `shutdown`
+    /// completes; returns the bound address (port 0 picks one) and the task.
+    pub async fn serve_api(
+        &self,
+        cfg: api::server::RestConfig,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<(std::net::SocketAddr, JoinHandle<()>)> {
+        api::server::serve(Arc::new(self.clone()), cfg, shutdown).await
+    }
+
+    /// [`PeerHandle::serve_api`] on 127.0.0.1 with a random port and Go's
+    /// other defaults, until the process ends (tests, examples).
+    pub async fn serve_api_on_loopback(&self) -> std::io::Result<std::net::SocketAddr> {
+        let cfg = api::server::RestConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..api::server::RestConfig::default()
+        };
+        Ok(self.serve_api(cfg, std::future::pending()).await?.0)
+    }
+
     /// This peer's ID.
     pub fn id(&self) -> PeerId {
         self.info.peer_id

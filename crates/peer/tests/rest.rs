@@ -3,7 +3,6 @@
 //! listed by the others, with allocations; routes that need later components
 //! say so with a 501.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::types::{PinMode, PinOptions, PinTypeFilter};
@@ -25,13 +24,7 @@ async fn peer_with_api() -> (Peer, Client) {
         .start()
         .await
         .unwrap();
-    let cfg = api::server::RestConfig::from_json(&serde_json::json!({
-        "http_listen_multiaddress": "/ip4/127.0.0.1/tcp/0"
-    }))
-    .unwrap();
-    let (addr, _task) = api::server::serve(Arc::new(peer.handle()), cfg, std::future::pending())
-        .await
-        .unwrap();
+    let addr = peer.serve_api_on_loopback().await.unwrap();
     let client = Client::new(ClientConfig {
         host: format!("http://{addr}"),
         basic_auth: None,

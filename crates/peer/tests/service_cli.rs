@@ -145,6 +145,31 @@ fn two_daemons_share_one_pinset() {
     let db = Daemon::start(&b, &["--bootstrap", &boot]);
     db.wait_for("IPFS Cluster is READY", Duration::from_secs(30));
     db.wait_for("synced", Duration::from_secs(60));
+
+    // b's daemon serves the REST API from its service.json.
+    let cfg_b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("service.json")).unwrap()).unwrap();
+    let rest_b = cfg_b["api"]["restapi"]["http_listen_multiaddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            use futures::StreamExt;
+            let client = api::Client::new(api::ClientConfig {
+                host: rest_b,
+                basic_auth: None,
+                timeout: Some(Duration::from_secs(10)),
+            })
+            .unwrap();
+            client
+                .allocations(api::types::PinTypeFilter::default())
+                .collect::<Vec<_>>()
+                .await
+        });
+    assert_eq!(listed.len(), 25);
+    assert!(listed.iter().all(Result::is_ok));
     db.stop();
     da.stop();
 

@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
@@ -280,11 +279,10 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
         }
         let rest = api::server::RestConfig::from_json(&section)?;
         let token = stop_api.clone();
-        let (addr, task) = api::server::serve(Arc::new(peer.handle()), rest, async move {
-            token.cancelled().await
-        })
-        .await
-        .context("starting the REST API")?;
+        let (addr, task) = peer
+            .serve_api(rest, async move { token.cancelled().await })
+            .await
+            .context("starting the REST API")?;
         println!("REST API listening on {}", api::server::multiaddr_of(addr));
         api_task = Some(task);
     }
