@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 use crate::batch_log::BatchLog;
 use crate::dagsync::{self, PeerSource};
 use crate::error::PeerError;
+use crate::ipfs_glue::{BlockPutter, IpfsSource};
 use crate::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
 use crate::network::{Network, Topic};
 
@@ -54,6 +55,15 @@ impl ConsensusSettings {
     fn batching(&self) -> bool {
         self.max_batch_size > 0 && !self.max_batch_age.is_zero()
     }
+}
+
+/// What consensus uses of the peer's IPFS daemon, when it has one.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct IpfsGlue {
+    /// Puts the deltas this peer writes into IPFS.
+    pub(crate) putter: Option<BlockPutter>,
+    /// Reads deltas through IPFS when no peer serves them.
+    pub(crate) source: Option<IpfsSource>,
 }
 
 /// What the sync loop has done since start, for operators and tests.
@@ -145,6 +155,7 @@ pub(crate) fn start(
     settings: ConsensusSettings,
     announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
     counters: Arc<SyncCounters>,
+    ipfs: IpfsGlue,
     cancel: CancellationToken,
 ) -> (Consensus, Vec<JoinHandle<()>>) {
     let (tx, rx) = mpsc::channel(settings.max_queue_size.max(1));
@@ -154,6 +165,7 @@ pub(crate) fn start(
         network.clone(),
         announcements,
         counters,
+        ipfs.source.clone(),
         cancel.clone(),
     ))];
     if !settings.follower {
@@ -162,6 +174,7 @@ pub(crate) fn start(
             settings.clone(),
             rx,
             changed.clone(),
+            ipfs.putter,
             cancel.clone(),
         )));
         tasks.push(tokio::spawn(announcer(
@@ -187,15 +200,16 @@ async fn writer(
     settings: ConsensusSettings,
     rx: mpsc::Receiver<WriteReq>,
     changed: Arc<Notify>,
+    putter: Option<BlockPutter>,
     cancel: CancellationToken,
 ) {
     if settings.batching() {
         match BatchLog::open(&replica) {
-            Ok(log) => batch_writer(replica, settings, rx, log, changed, cancel).await,
+            Ok(log) => batch_writer(replica, settings, rx, log, changed, putter, cancel).await,
             Err(e) => warn!(error = %e, "cannot open the batch queue: writes are refused"),
         }
     } else {
-        group_commit_writer(replica, rx, changed, cancel).await;
+        group_commit_writer(replica, rx, changed, putter, cancel).await;
     }
 }
 
@@ -204,6 +218,7 @@ async fn group_commit_writer(
     replica: Arc<Replica>,
     mut rx: mpsc::Receiver<WriteReq>,
     changed: Arc<Notify>,
+    putter: Option<BlockPutter>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -220,8 +235,15 @@ async fn group_commit_writer(
         }
         let r = replica.clone();
         match tokio::task::spawn_blocking(move || commit_each(&r, reqs)).await {
-            Ok(true) => changed.notify_one(),
-            Ok(false) => {}
+            Ok(blocks) if blocks.is_empty() => {}
+            Ok(blocks) => {
+                changed.notify_one();
+                if let Some(p) = &putter {
+                    for (cid, block) in blocks {
+                        p.put(cid, block);
+                    }
+                }
+            }
             Err(e) => warn!(error = %e, "write task failed"),
         }
     }
@@ -245,6 +267,7 @@ async fn batch_writer(
     mut rx: mpsc::Receiver<WriteReq>,
     log: BatchLog,
     changed: Arc<Notify>,
+    putter: Option<BlockPutter>,
     cancel: CancellationToken,
 ) {
     // A crash may have left acknowledged writes: commit them first.
@@ -257,7 +280,14 @@ async fn batch_writer(
         let full = batch.len() >= settings.max_batch_size;
         let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
         if full || due {
-            commit_queued(&replica, &log, std::mem::take(&mut batch), &changed).await;
+            commit_queued(
+                &replica,
+                &log,
+                std::mem::take(&mut batch),
+                &changed,
+                putter.as_ref(),
+            )
+            .await;
             deadline = None;
             continue;
         }
@@ -322,7 +352,7 @@ async fn batch_writer(
         }
     }
     if !batch.is_empty() {
-        commit_queued(&replica, &log, batch, &changed).await;
+        commit_queued(&replica, &log, batch, &changed, putter.as_ref()).await;
     }
     refuse_rest(rx);
 }
@@ -342,9 +372,10 @@ async fn commit_queued(
     log: &BatchLog,
     batch: Vec<(u64, Write)>,
     changed: &Notify,
+    putter: Option<&BlockPutter>,
 ) {
     let (r, l) = (replica.clone(), log.clone());
-    let done = tokio::task::spawn_blocking(move || -> Result<(), PeerError> {
+    let done = tokio::task::spawn_blocking(move || -> Result<Option<(Cid, Vec<u8>)>, PeerError> {
         let keys: Vec<u64> = batch.iter().map(|(k, _)| *k).collect();
         // The last write to a CID wins; an unpin of a CID only pinned
         // earlier in this batch leaves nothing to write.
@@ -362,12 +393,16 @@ async fn commit_queued(
                 Write::Pin { .. } => true,
             })
             .collect();
+        let mut written = None;
         loop {
             if writes.is_empty() {
                 break;
             }
             match r.write(writes.clone()) {
-                Ok(_) => break,
+                Ok(w) => {
+                    written = Some((w.cid, w.block));
+                    break;
+                }
                 Err(DagError::NotPinned(cid)) => {
                     debug!(%cid, "queued unpin no longer applies");
                     writes.retain(|w| !matches!(w, Write::Unpin { cid: c } if *c == cid));
@@ -375,31 +410,39 @@ async fn commit_queued(
                 Err(e) => return Err(e.into()),
             }
         }
-        l.remove(&keys)
+        l.remove(&keys)?;
+        Ok(written)
     })
     .await;
     match done {
-        Ok(Ok(())) => changed.notify_one(),
+        Ok(Ok(written)) => {
+            changed.notify_one();
+            if let (Some(p), Some((cid, block))) = (putter, written) {
+                p.put(cid, block);
+            }
+        }
         Ok(Err(e)) => warn!(error = %e, "committing a batch; it stays queued"),
         Err(e) => warn!(error = %e, "batch commit task failed"),
     }
 }
 
 /// Group commit: one signed delta per write, one flush for all of them.
-fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> bool {
+/// Returns the blocks written (empty when nothing was).
+fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
     let mut results = Vec::with_capacity(reqs.len());
     let mut events = Vec::new();
+    let mut blocks = Vec::new();
     for req in &reqs {
         match replica.write_unflushed(vec![req.write.clone()]) {
             Ok(w) => {
                 events.extend(w.events);
+                blocks.push((w.cid, w.block));
                 results.push(Ok(()));
             }
             Err(e) => results.push(Err(PeerError::from(e))),
         }
     }
-    let wrote = results.iter().any(Result::is_ok);
-    if wrote {
+    if !blocks.is_empty() {
         if let Err(e) = replica.flush() {
             // Nothing is acknowledged unless it is durable.
             let msg = e.to_string();
@@ -410,14 +453,14 @@ fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> bool {
                             msg.clone(),
                         )))));
             }
-            return false;
+            return vec![];
         }
         replica.notify(&events);
     }
     for (req, result) in reqs.into_iter().zip(results) {
         let _ = req.respond_to.send(result);
     }
-    wrote
+    blocks
 }
 
 /// `interval` randomised by ±30%, so peers don't rebroadcast in lockstep.
@@ -464,6 +507,7 @@ async fn sync_loop(
     network: Network,
     mut announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
     counters: Arc<SyncCounters>,
+    ipfs: Option<IpfsSource>,
     cancel: CancellationToken,
 ) {
     let mut wanted: HashMap<Cid, HashSet<PeerId>> = HashMap::new();
@@ -499,7 +543,7 @@ async fn sync_loop(
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = chase(&replica, &network, &mut wanted, &counters) => {}
+            _ = chase(&replica, &network, &mut wanted, &counters, ipfs.as_ref()) => {}
         }
     }
 }
@@ -509,6 +553,7 @@ async fn chase(
     network: &Network,
     wanted: &mut HashMap<Cid, HashSet<PeerId>>,
     counters: &SyncCounters,
+    ipfs: Option<&IpfsSource>,
 ) {
     let mut peers: Vec<PeerId> = wanted
         .values()
@@ -576,6 +621,27 @@ async fn chase(
                 Ok(Err(e)) => warn!(%peer, error = %e, "walk failed"),
                 Err(_) => debug!(%peer, "walk timed out"),
             }
+        }
+    }
+    // What no cluster peer could serve, IPFS may have: every delta is put
+    // into its writer's IPFS daemon.
+    let left: Vec<Cid> = wanted
+        .keys()
+        .filter(|h| !replica.is_applied(h).unwrap_or(false))
+        .copied()
+        .collect();
+    if let (Some(source), false) = (ipfs, left.is_empty()) {
+        match tokio::time::timeout(SYNC_TIMEOUT, replica.sync(&left, source)).await {
+            Ok(Ok(r)) => {
+                counters
+                    .walk_fetches
+                    .fetch_add(r.fetched as u64, Ordering::Relaxed);
+                counters
+                    .applied
+                    .fetch_add(r.applied as u64, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => warn!(error = %e, "walk through IPFS failed"),
+            Err(_) => debug!("walk through IPFS timed out"),
         }
     }
     // Heads rejected for good are not wanted any more.

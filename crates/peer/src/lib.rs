@@ -10,6 +10,7 @@ pub mod dagsync;
 mod error;
 mod frame;
 pub mod identity;
+mod ipfs_glue;
 pub mod lock;
 pub mod messages;
 mod monitor;
@@ -21,6 +22,7 @@ pub mod state;
 
 pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
+pub use ipfs_glue::{IpfsSource, ipfs_source};
 pub use peer::{
     IdInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of,
 };

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::config::ServiceConfig;
 use crate::consensus::{self, Consensus, ConsensusSettings};
 use crate::error::PeerError;
+use crate::ipfs_glue::{BlockPutter, IpfsSource};
 use crate::monitor::{self, Monitor};
 use crate::network::{self, NetEvent, Network, NetworkConfig};
 use crate::{dagsync, rpc};
@@ -64,6 +65,9 @@ pub struct PeerSettings {
     pub consensus: ConsensusSettings,
     /// Where the pinset lives; `None` keeps it in a temporary store.
     pub data_dir: Option<PathBuf>,
+    /// `ipfs_connector.ipfshttp`: the Kubo daemon deltas are put into and
+    /// read from when no peer serves them; `None`: no IPFS.
+    pub ipfs: Option<ipfs::KuboConfig>,
 }
 
 impl Default for PeerSettings {
@@ -92,6 +96,7 @@ impl Default for PeerSettings {
                 follower: false,
             },
             data_dir: None,
+            ipfs: None,
         }
     }
 }
@@ -100,7 +105,14 @@ impl PeerSettings {
     /// Settings from a `service.json`, for a peer whose identity is `me` and
     /// whose config folder is `config_dir`. The peer always trusts itself,
     /// as Go's does.
-    pub fn from_config(cfg: &ServiceConfig, config_dir: &Path, me: PeerId) -> Self {
+    ///
+    /// # Errors
+    /// An invalid `ipfs_connector.ipfshttp` section.
+    pub fn from_config(
+        cfg: &ServiceConfig,
+        config_dir: &Path,
+        me: PeerId,
+    ) -> Result<Self, PeerError> {
         let c = &cfg.cluster;
         let crdt = &cfg.consensus.crdt;
         let mut trust = cfg.trust_policy();
@@ -109,7 +121,14 @@ impl PeerSettings {
         {
             set.insert(w);
         }
-        Self {
+        let ipfs = match cfg.ipfs_connector.as_ref().and_then(|v| v.get("ipfshttp")) {
+            Some(section) => Some(
+                ipfs::KuboConfig::from_json(section)
+                    .map_err(|e| PeerError::Config(format!("ipfs_connector.ipfshttp: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
             peername: c.peername.clone(),
             listen: c.listen_multiaddress.clone(),
             secret: c.secret,
@@ -130,7 +149,8 @@ impl PeerSettings {
                 follower: c.follower_mode,
             },
             data_dir: Some(cfg.sled_path(config_dir)),
-        }
+            ipfs,
+        })
     }
 }
 
@@ -263,6 +283,20 @@ impl PeerBuilder {
 
         let monitor = Monitor::default();
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
+        let connector = match &settings.ipfs {
+            Some(c) => Some(Arc::new(
+                ipfs::KuboConnector::new(c.clone())
+                    .map_err(|e| PeerError::Config(format!("ipfs connector: {e}")))?,
+            )),
+            None => None,
+        };
+        let mut glue = consensus::IpfsGlue::default();
+        if let Some(c) = &connector {
+            let (putter, task) = BlockPutter::start(c.clone(), cancel.child_token());
+            tasks.push(task);
+            glue.putter = Some(putter);
+            glue.source = Some(IpfsSource(c.clone()));
+        }
         let sync_counters = Arc::new(consensus::SyncCounters::default());
         let (consensus, consensus_tasks) = consensus::start(
             replica.clone(),
@@ -270,6 +304,7 @@ impl PeerBuilder {
             settings.consensus.clone(),
             ann_rx,
             sync_counters.clone(),
+            glue,
             cancel.child_token(),
         );
         let (m, c, cons) = (monitor.clone(), cancel.child_token(), consensus.clone());
@@ -360,6 +395,7 @@ impl PeerBuilder {
             events,
             settings: Arc::new(settings),
             sync_counters,
+            ipfs: connector,
         };
         Ok(Peer {
             handle,
@@ -485,6 +521,7 @@ pub struct PeerHandle {
     events: broadcast::Sender<PinEvent>,
     settings: Arc<PeerSettings>,
     sync_counters: Arc<consensus::SyncCounters>,
+    pub(crate) ipfs: Option<Arc<ipfs::KuboConnector>>,
 }
 
 impl std::ops::Deref for Peer {

@@ -242,7 +242,23 @@ fn path_cid(path: &str) -> Result<Cid, ApiError> {
 
 impl ClusterApi for PeerHandle {
     async fn id(&self) -> Result<Id, ApiError> {
-        Ok(self.id_to_api(self.id_info().await))
+        let mut id = self.id_to_api(self.id_info().await);
+        if let Some(ipfs) = &self.ipfs {
+            use ipfs::IpfsConnector;
+            id.ipfs = match ipfs.id().await {
+                Ok(i) => IpfsId {
+                    id: i.id,
+                    addresses: i.addresses.iter().map(ToString::to_string).collect(),
+                    error: String::new(),
+                },
+                Err(e) => IpfsId {
+                    id: String::new(),
+                    addresses: vec![],
+                    error: e.to_string(),
+                },
+            };
+        }
+        Ok(id)
     }
 
     async fn version(&self) -> Result<Version, ApiError> {

@@ -246,7 +246,7 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     }
     let _lock = FolderLock::acquire(dir)?;
     let (cfg, identity) = load(dir)?;
-    let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id());
+    let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id())?;
     let known = peerstore(&cfg, dir)?;
     let peer = PeerBuilder::new(identity.keypair.clone(), settings)
         .bootstrap(args.bootstrap, !args.no_trust)
@@ -325,7 +325,7 @@ fn open_replica(cfg: &ServiceConfig, identity: &Identity, dir: &Path) -> Result<
     let key = identity
         .signing_key()
         .ok_or_else(|| anyhow!("the identity must be an ed25519 key"))?;
-    let settings = PeerSettings::from_config(cfg, dir, identity.peer_id());
+    let settings = PeerSettings::from_config(cfg, dir, identity.peer_id())?;
     let config = ReplicaConfig {
         cluster: settings.cluster_name,
         trust: settings.trust,

@@ -1,0 +1,100 @@
+//! The pinset's history on IPFS, with real Kubo daemons: a peer puts every
+//! delta it writes into its Kubo, a replica that no cluster peer serves gets
+//! the history through another Kubo (Bitswap), and `GET /id` reports the
+//! peer's IPFS daemon.
+
+use std::time::{Duration, Instant};
+
+use api::service::ClusterApi;
+use cid::Cid;
+use crdt_dag::{PinOptions, Replica, ReplicaConfig};
+use ipfs::testing::KuboDaemon;
+use ipfs::{IpfsConnector, KuboConnector};
+use libp2p::identity::Keypair;
+use multihash_codetable::{Code, MultihashDigest};
+use peer::PeerBuilder;
+
+fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_put_into_ipfs_and_read_back_through_it() {
+    let (k1, k2) = (KuboDaemon::start(), KuboDaemon::start());
+    let (c1, c2) = (
+        KuboConnector::new(k1.config()).unwrap(),
+        KuboConnector::new(k2.config()).unwrap(),
+    );
+    let id1 = c1.id().await.unwrap();
+    c2.swarm_connect(id1.addresses[0].clone()).await.unwrap();
+
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "on-ipfs")
+        .settings(|s| s.ipfs = Some(k1.config()))
+        .start()
+        .await
+        .unwrap();
+    for i in 0..5 {
+        peer.pin(content(i), PinOptions::named(format!("p{i}")))
+            .await
+            .unwrap();
+    }
+    let deltas: Vec<Cid> = peer.replica().blocks().map(|b| b.unwrap().0).collect();
+    assert_eq!(deltas.len(), 5);
+    // Every delta reaches the peer's Kubo (put in the background).
+    let started = Instant::now();
+    for d in &deltas {
+        while c1.block_stat(*d).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{d} never reached IPFS"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // GET /id names the IPFS daemon.
+    let id = ClusterApi::id(&peer.handle()).await.unwrap();
+    assert_eq!(id.ipfs.id, id1.id);
+    assert!(id.ipfs.error.is_empty());
+
+    // A replica with no cluster peer at all syncs the history through the
+    // other Kubo, which fetches it from the first over Bitswap.
+    let reader = Replica::temporary(
+        ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        ReplicaConfig::new("on-ipfs"),
+    )
+    .unwrap();
+    let source = peer::ipfs_source(KuboConnector::new(k2.config()).unwrap());
+    let report = reader
+        .sync(&peer.replica().heads().unwrap(), &source)
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.applied, 5);
+    assert_eq!(
+        reader.state_hash().unwrap(),
+        peer.replica().state_hash().unwrap()
+    );
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_ipfs_is_down_still_writes_and_says_why() {
+    // A port with nothing behind it.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = ipfs::KuboConfig::new(format!("/ip4/127.0.0.1/tcp/{closed}").parse().unwrap());
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "no-ipfs")
+        .settings(|s| s.ipfs = Some(cfg))
+        .start()
+        .await
+        .unwrap();
+    peer.pin(content(1), PinOptions::default()).await.unwrap();
+    assert!(peer.get(&content(1)).unwrap().is_some());
+    let id = ClusterApi::id(&peer.handle()).await.unwrap();
+    assert!(id.ipfs.id.is_empty());
+    assert!(!id.ipfs.error.is_empty(), "the IPFS error is reported");
+    peer.stop().await;
+}
