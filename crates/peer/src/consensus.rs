@@ -606,21 +606,7 @@ async fn chase(
                 control: network.streams(),
                 peer,
             };
-            match tokio::time::timeout(SYNC_TIMEOUT, replica.sync(&heads, &source)).await {
-                Ok(Ok(r)) => {
-                    counters
-                        .walk_fetches
-                        .fetch_add(r.fetched as u64, Ordering::Relaxed);
-                    counters
-                        .applied
-                        .fetch_add(r.applied as u64, Ordering::Relaxed);
-                    if !r.rejected.is_empty() {
-                        warn!(%peer, rejected = r.rejected.len(), "refused deltas");
-                    }
-                }
-                Ok(Err(e)) => warn!(%peer, error = %e, "walk failed"),
-                Err(_) => debug!(%peer, "walk timed out"),
-            }
+            walk(replica, &heads, &source, counters, &peer.to_string()).await;
         }
     }
     // What no cluster peer could serve, IPFS may have: every delta is put
@@ -631,21 +617,36 @@ async fn chase(
         .copied()
         .collect();
     if let (Some(source), false) = (ipfs, left.is_empty()) {
-        match tokio::time::timeout(SYNC_TIMEOUT, replica.sync(&left, source)).await {
-            Ok(Ok(r)) => {
-                counters
-                    .walk_fetches
-                    .fetch_add(r.fetched as u64, Ordering::Relaxed);
-                counters
-                    .applied
-                    .fetch_add(r.applied as u64, Ordering::Relaxed);
-            }
-            Ok(Err(e)) => warn!(error = %e, "walk through IPFS failed"),
-            Err(_) => debug!("walk through IPFS timed out"),
-        }
+        walk(replica, &left, source, counters, "ipfs").await;
     }
     // Heads rejected for good are not wanted any more.
     wanted.retain(|h, _| {
         !replica.is_applied(h).unwrap_or(false) && replica.rejection(h).ok().flatten().is_none()
     });
+}
+
+/// A block-by-block walk for `heads` from `source` (named `from` in logs),
+/// bounded in time, counted in `counters`.
+async fn walk<S: crdt_dag::BlockSource>(
+    replica: &Replica,
+    heads: &[Cid],
+    source: &S,
+    counters: &SyncCounters,
+    from: &str,
+) {
+    match tokio::time::timeout(SYNC_TIMEOUT, replica.sync(heads, source)).await {
+        Ok(Ok(r)) => {
+            counters
+                .walk_fetches
+                .fetch_add(r.fetched as u64, Ordering::Relaxed);
+            counters
+                .applied
+                .fetch_add(r.applied as u64, Ordering::Relaxed);
+            if !r.rejected.is_empty() {
+                warn!(from, rejected = r.rejected.len(), "refused deltas");
+            }
+        }
+        Ok(Err(e)) => warn!(from, error = %e, "walk failed"),
+        Err(_) => debug!(from, "walk timed out"),
+    }
 }

@@ -82,21 +82,24 @@ async fn a_full_batch_commits_at_once() {
     assert_eq!(replica.len().unwrap(), 25);
 }
 
+/// A peer batching for an hour (so nothing commits on its own), on disk.
+async fn start_on_disk(key: Keypair, dir: &std::path::Path) -> peer::Peer {
+    let dir = dir.to_path_buf();
+    PeerBuilder::local_test(key, "batch")
+        .settings(batching(500, Duration::from_secs(3600)))
+        .settings(move |s| s.data_dir = Some(dir))
+        .start()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_crash_before_their_batch_commits() {
     let dir = tempfile::tempdir().unwrap();
     let key = Keypair::generate_ed25519();
     // A peer that acknowledges and then dies without committing: batch age
     // of an hour, and the process "crashes" (tasks aborted, no shutdown).
-    let peer = PeerBuilder::local_test(key.clone(), "batch")
-        .settings(batching(500, Duration::from_secs(3600)))
-        .settings({
-            let d = dir.path().to_path_buf();
-            move |s| s.data_dir = Some(d)
-        })
-        .start()
-        .await
-        .unwrap();
+    let peer = start_on_disk(key.clone(), dir.path()).await;
     for i in 0..10 {
         peer.pin(content(i), PinOptions::named("acked"))
             .await
@@ -105,15 +108,7 @@ async fn acknowledged_writes_survive_a_crash_before_their_batch_commits() {
     assert_eq!(peer.replica().len().unwrap(), 0);
     peer.crash_for_tests().await;
     // Restart: the queue is committed before anything else.
-    let peer = PeerBuilder::local_test(key, "batch")
-        .settings(batching(500, Duration::from_secs(3600)))
-        .settings({
-            let d = dir.path().to_path_buf();
-            move |s| s.data_dir = Some(d)
-        })
-        .start()
-        .await
-        .unwrap();
+    let peer = start_on_disk(key, dir.path()).await;
     let started = Instant::now();
     while peer.replica().len().unwrap() < 10 {
         assert!(

@@ -101,11 +101,21 @@ async fn pins_through_one_peer_are_listed_by_all() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let removed = cc.unpin(content(2)).await;
-    // c may not have synced yet; the pin must exist where we remove it.
-    if let Err(e) = &removed {
-        assert_eq!(e.api_code(), Some(404), "{e}");
+    // Unpinning through c (once synced) returns the removed pin.
+    let started = Instant::now();
+    while cc.allocation(content(2)).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "c never got the pin"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let removed = cc.unpin(content(2)).await.unwrap();
+    assert_eq!(removed.cid, content(2));
+    assert!(
+        removed.allocations.is_empty(),
+        "pinned everywhere: {removed:?}"
+    );
     ca.unpin(content(1)).await.unwrap();
     assert_eq!(
         ca.allocation(content(1)).await.unwrap_err().api_code(),
