@@ -97,13 +97,7 @@ impl KuboDaemon {
         ] {
             run(&["config", "--json", key, value]);
         }
-        let log = std::fs::File::create(repo.path().join("daemon.log")).expect("daemon log");
-        let child = ipfs_command(&bin, repo.path())
-            .args(["daemon", "--migrate=false"])
-            .stdout(log.try_clone().expect("daemon log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {} daemon: {e}", bin.display()));
+        let child = spawn_daemon(&bin, repo.path());
         let mut daemon = KuboDaemon {
             bin,
             repo,
@@ -133,6 +127,30 @@ impl KuboDaemon {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills the daemon (SIGKILL: what a crash or an operator's kill -9
+    /// leaves); the repository stays for [`KuboDaemon::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the daemon again on the same repository and the same API
+    /// address, so connectors configured for it reach it again.
+    ///
+    /// # Panics
+    /// When it can't be started.
+    pub fn restart(&mut self) {
+        self.stop();
+        let pin_api = ipfs_command(&self.bin, self.repo.path())
+            .args(["config", "Addresses.API", &self.api.to_string()])
+            .output()
+            .expect("ipfs config");
+        assert!(pin_api.status.success(), "ipfs config Addresses.API failed");
+        let _ = std::fs::remove_file(self.repo.path().join("api"));
+        self.child = spawn_daemon(&self.bin, self.repo.path());
+        self.api = self.wait_for_api();
     }
 
     /// The daemon's output so far.
@@ -173,6 +191,21 @@ impl Drop for KuboDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `ipfs daemon` on `repo`, its output appended to `daemon.log`.
+fn spawn_daemon(bin: &Path, repo: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(repo.join("daemon.log"))
+        .expect("daemon log");
+    ipfs_command(bin, repo)
+        .args(["daemon", "--migrate=false"])
+        .stdout(log.try_clone().expect("daemon log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {} daemon: {e}", bin.display()))
 }
 
 /// `ipfs` on repository `repo`, kept off the network.

@@ -35,6 +35,9 @@ pub enum PeerError {
     /// An RPC was refused by the method's policy.
     #[error("permission denied for {0}")]
     PermissionDenied(String),
+    /// No allocation could be made for a pin.
+    #[error("{0}")]
+    Allocation(String),
     /// Configuration problem.
     #[error("config: {0}")]
     Config(String),

@@ -3,6 +3,7 @@
 //! inter-peer RPC. Peers start from code with [`PeerBuilder`]; the
 //! `ipfs-cluster-service` binary is a thin shell over it.
 
+mod allocator;
 mod batch_log;
 pub mod config;
 mod consensus;
@@ -10,19 +11,24 @@ pub mod dagsync;
 mod error;
 mod frame;
 pub mod identity;
+mod informer;
 mod ipfs_glue;
 pub mod lock;
 pub mod messages;
 mod monitor;
 pub mod network;
 mod peer;
+mod pinning;
+mod placement;
 pub mod rest;
 pub mod rpc;
 pub mod state;
+mod status;
 
 pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
 pub use ipfs_glue::{IpfsSource, ipfs_source};
 pub use peer::{
-    IdInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION, VERSION, peer_of,
+    IdInfo, IpfsInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION,
+    TrackerStats, VERSION, peer_of,
 };

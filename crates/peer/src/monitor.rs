@@ -1,6 +1,8 @@
-//! Liveness: every peer publishes a `ping` metric on gossip with a TTL of
-//! twice its interval (as Go's pubsub monitor does); the peer set is self
-//! plus every peer whose latest ping has not expired.
+//! Liveness and metrics: every peer publishes a `ping` metric on gossip with
+//! a TTL of twice its interval (as Go's pubsub monitor does), and its
+//! informers' metrics; the peer set is self plus every peer whose latest ping
+//! has not expired. A metric that expires without being renewed raises an
+//! alert (Go's `health alerts`; `ping` alerts drive repinning).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,10 +19,24 @@ use crate::network::{Network, Topic};
 /// Most metrics remembered (peers x names); beyond it the oldest go first.
 const MAX_METRICS: usize = 16_384;
 
-/// The latest metric of each (peer, name).
+/// Alerts kept for `health alerts`; past this the list starts again (Go's
+/// `maxAlerts`).
+const MAX_ALERTS: usize = 1000;
+
+/// A metric that expired without being renewed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Alert {
+    /// The expired metric.
+    pub(crate) metric: Metric,
+    /// When the monitor noticed, Unix nanoseconds.
+    pub(crate) triggered_at: i64,
+}
+
+/// The latest metric of each (peer, name), and the alerts raised.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Monitor {
     metrics: Arc<Mutex<HashMap<(String, String), Metric>>>,
+    alerts: Arc<Mutex<Vec<Alert>>>,
 }
 
 impl Monitor {
@@ -70,6 +86,84 @@ impl Monitor {
             .filter_map(|m| m.peer.parse().ok())
             .collect()
     }
+
+    /// Latest valid unexpired metrics of `peer`, by name.
+    pub(crate) fn of_peer(&self, peer: &str) -> HashMap<String, Metric> {
+        let now = now_nanos();
+        let m = self.metrics.lock().expect("poisoned");
+        m.values()
+            .filter(|v| v.peer == peer && v.expire > now && v.valid)
+            .map(|v| (v.name.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Removes metrics expired at `now` and raises an alert for each one:
+    /// a metric renewed in time never alerts, an expired one alerts once.
+    pub(crate) fn check(&self, now: i64) -> Vec<Alert> {
+        let mut expired = Vec::new();
+        self.metrics.lock().expect("poisoned").retain(|_, v| {
+            if v.expire <= now {
+                expired.push(Alert {
+                    metric: v.clone(),
+                    triggered_at: now,
+                });
+                false
+            } else {
+                true
+            }
+        });
+        if !expired.is_empty() {
+            let mut alerts = self.alerts.lock().expect("poisoned");
+            if alerts.len() + expired.len() > MAX_ALERTS {
+                alerts.clear();
+            }
+            alerts.extend(expired.iter().cloned());
+        }
+        expired
+    }
+
+    /// Alerts raised, most recent first.
+    pub(crate) fn alerts(&self) -> Vec<Alert> {
+        let mut out = self.alerts.lock().expect("poisoned").clone();
+        out.reverse();
+        out
+    }
+}
+
+/// Checks for expired metrics every `interval` and hands `ping` alerts to
+/// `on_ping_alert` (repinning); every alert is kept for `health alerts`.
+pub(crate) fn start_checker(
+    monitor: Monitor,
+    interval: Duration,
+    on_ping_alert: tokio::sync::mpsc::Sender<Alert>,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for alert in monitor.check(now_nanos()) {
+                debug!(peer = %alert.metric.peer, name = %alert.metric.name, "metric expired");
+                if alert.metric.name == "ping" && on_ping_alert.try_send(alert).is_err() {
+                    debug!("alert queue full; a ping alert is dropped");
+                }
+            }
+        }
+    })
+}
+
+/// Publishes a metric of ours on gossip and records it locally.
+pub(crate) async fn publish(monitor: &Monitor, network: &Network, metric: Metric) {
+    monitor.record(metric.clone());
+    if let Ok(bytes) = serde_json::to_vec(&metric)
+        && let Err(e) = network.publish(Topic::Metrics, bytes).await
+    {
+        debug!(name = %metric.name, error = %e, "publishing a metric");
+    }
 }
 
 /// Publishes our `ping` every `interval` (and records it locally).
@@ -97,12 +191,45 @@ pub(crate) fn start_pinger(
                 partitionable: false,
                 received_at: now,
             };
-            monitor.record(metric.clone());
-            if let Ok(bytes) = serde_json::to_vec(&metric)
-                && let Err(e) = network.publish(Topic::Metrics, bytes).await
-            {
-                debug!(error = %e, "publishing ping");
-            }
+            publish(&monitor, &network, metric).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(peer: &str, name: &str, expire: i64) -> Metric {
+        Metric {
+            name: name.into(),
+            peer: peer.into(),
+            value: String::new(),
+            expire,
+            valid: true,
+            weight: 0,
+            partitionable: false,
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn expired_metrics_alert_once_and_renewed_ones_never() {
+        let m = Monitor::default();
+        m.record(metric("a", "ping", 100));
+        m.record(metric("b", "ping", 300));
+        assert!(m.check(50).is_empty());
+        m.record(metric("a", "ping", 200)); // renewed in time
+        assert!(m.check(150).is_empty());
+        let alerts = m.check(250);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].metric.peer, "a");
+        assert_eq!(alerts[0].triggered_at, 250);
+        assert!(m.check(260).is_empty(), "an alert is raised once");
+        m.check(400);
+        let all = m.alerts();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].metric.peer, "b", "most recent first");
+        assert!(m.of_peer("a").is_empty());
+    }
 }

@@ -22,7 +22,7 @@ use crate::error::PeerError;
 use crate::ipfs_glue::{BlockPutter, IpfsSource};
 use crate::monitor::{self, Monitor};
 use crate::network::{self, NetEvent, Network, NetworkConfig};
-use crate::{dagsync, rpc};
+use crate::{dagsync, pinning, rpc, status};
 
 /// Version reported to other peers and users (Go IPFS Cluster's, whose API we speak).
 pub const VERSION: &str = "1.1.6";
@@ -65,9 +65,26 @@ pub struct PeerSettings {
     pub consensus: ConsensusSettings,
     /// Where the pinset lives; `None` keeps it in a temporary store.
     pub data_dir: Option<PathBuf>,
-    /// `ipfs_connector.ipfshttp`: the Kubo daemon deltas are put into and
-    /// read from when no peer serves them; `None`: no IPFS.
+    /// `ipfs_connector.ipfshttp`: the Kubo daemon that pins the pinset, and
+    /// that deltas are put into and read from when no peer serves them;
+    /// `None`: no IPFS (the peer keeps the pinset but pins nothing).
     pub ipfs: Option<ipfs::KuboConfig>,
+    /// `pin_tracker.stateless` (and our retry knobs).
+    pub tracker: tracker::TrackerConfig,
+    /// `allocator.balanced.allocate_by`.
+    pub allocate_by: Vec<String>,
+    /// `informer.disk`, `informer.tags`, `informer.pinqueue`.
+    pub informer: crate::config::InformerSection,
+    /// `cluster.pin_recover_interval`.
+    pub pin_recover_interval: Duration,
+    /// `cluster.state_sync_interval`: how often expired pins are unpinned.
+    pub state_sync_interval: Duration,
+    /// `cluster.disable_repinning`.
+    pub disable_repinning: bool,
+    /// `cluster.pin_only_on_untrusted_peers`.
+    pub pin_only_on_untrusted_peers: bool,
+    /// `monitor.pubsubmon.check_interval`: how often expired metrics alert.
+    pub monitor_check_interval: Duration,
 }
 
 impl Default for PeerSettings {
@@ -97,6 +114,14 @@ impl Default for PeerSettings {
             },
             data_dir: None,
             ipfs: None,
+            tracker: tracker::TrackerConfig::default(),
+            allocate_by: vec!["tag:group".into(), "freespace".into()],
+            informer: crate::config::InformerSection::default(),
+            pin_recover_interval: Duration::from_secs(12 * 60),
+            state_sync_interval: Duration::from_secs(5 * 60),
+            disable_repinning: true,
+            pin_only_on_untrusted_peers: false,
+            monitor_check_interval: Duration::from_secs(15),
         }
     }
 }
@@ -128,6 +153,25 @@ impl PeerSettings {
             ),
             None => None,
         };
+        let invalid = |e: crate::config::ConfigError| PeerError::Config(e.to_string());
+        let stateless = cfg.tracker_section().map_err(invalid)?;
+        let tracker = tracker::TrackerConfig {
+            max_pin_queue_size: stateless.max_pin_queue_size,
+            concurrent_pins: stateless.concurrent_pins,
+            priority_pin_max_age: stateless.priority_pin_max_age,
+            priority_pin_max_retries: stateless.priority_pin_max_retries,
+            ..tracker::TrackerConfig::default()
+        };
+        let monitor_check_interval = match cfg
+            .monitor
+            .as_ref()
+            .and_then(|m| m.pointer("/pubsubmon/check_interval"))
+            .and_then(|v| v.as_str())
+        {
+            Some(text) => crate::config::parse_go_duration(text)
+                .map_err(|e| PeerError::Config(format!("monitor.pubsubmon.check_interval: {e}")))?,
+            None => Duration::from_secs(15),
+        };
         Ok(Self {
             peername: c.peername.clone(),
             listen: c.listen_multiaddress.clone(),
@@ -150,6 +194,14 @@ impl PeerSettings {
             },
             data_dir: Some(cfg.sled_path(config_dir)),
             ipfs,
+            tracker,
+            allocate_by: cfg.allocator_section().map_err(invalid)?.allocate_by,
+            informer: cfg.informer_section().map_err(invalid)?,
+            pin_recover_interval: c.pin_recover_interval,
+            state_sync_interval: c.state_sync_interval,
+            disable_repinning: c.disable_repinning,
+            pin_only_on_untrusted_peers: c.pin_only_on_untrusted_peers,
+            monitor_check_interval,
         })
     }
 }
@@ -340,12 +392,40 @@ impl PeerBuilder {
             }
         }));
 
+        let tracker = match &connector {
+            Some(c) => {
+                let store = replica
+                    .database()
+                    .open_tree("tracker")
+                    .map_err(|e| PeerError::Io(std::io::Error::other(e)))?;
+                let pinset = Arc::new(pinning::ReplicaPinset {
+                    replica: replica.clone(),
+                    me: peer_id.to_string(),
+                });
+                let (t, ts) = tracker::Tracker::start(
+                    settings.tracker.clone(),
+                    c.clone(),
+                    pinset,
+                    store,
+                    cancel.child_token(),
+                );
+                tasks.extend(ts);
+                Some(t)
+            }
+            None => None,
+        };
         let inner = Arc::new(Info {
             peer_id,
             peername: settings.peername.clone(),
             network: network.clone(),
             replica: replica.clone(),
             monitor: monitor.clone(),
+            ipfs: connector.clone(),
+            status: status::Local::new(
+                settings.peername.clone(),
+                tracker.clone(),
+                connector.clone(),
+            ),
         });
         let registry = Arc::new(registry(inner.clone()));
         let (trust, control, c) = (
@@ -388,6 +468,14 @@ impl PeerBuilder {
             }));
         }
         info!(%peer_id, cluster = %settings.cluster_name, follower = settings.consensus.follower, "peer started");
+        let (alert_tx, alert_rx) = mpsc::channel(pinning::ALERT_QUEUE);
+        tasks.push(monitor::start_checker(
+            monitor.clone(),
+            settings.monitor_check_interval,
+            alert_tx,
+            cancel.child_token(),
+        ));
+        let pin_events = events.subscribe();
         let handle = PeerHandle {
             info: inner,
             consensus,
@@ -395,8 +483,36 @@ impl PeerBuilder {
             events,
             settings: Arc::new(settings),
             sync_counters,
-            ipfs: connector,
+            ipfs: connector.clone(),
         };
+        if let (Some(t), Some(c)) = (tracker, connector) {
+            let s = handle.settings();
+            let pinning_settings = pinning::PinningSettings {
+                pin_recover_interval: s.pin_recover_interval,
+                state_sync_interval: s.state_sync_interval,
+                disable_repinning: s.disable_repinning,
+                connect_swarms_delay: s
+                    .ipfs
+                    .as_ref()
+                    .map_or(ipfs::DEFAULT_CONNECT_SWARMS_DELAY, |k| {
+                        k.connect_swarms_delay
+                    }),
+                informer: s.informer.clone(),
+            };
+            tasks.extend(pinning::start(
+                handle.clone(),
+                t,
+                c,
+                pin_events,
+                alert_rx,
+                pinning_settings,
+                cancel.child_token(),
+            ));
+        } else {
+            // No IPFS: nothing pins, so nothing is repinned; alerts are
+            // still kept for `health alerts`.
+            drop(alert_rx);
+        }
         Ok(Peer {
             handle,
             cancel,
@@ -429,6 +545,31 @@ struct Info {
     network: Network,
     replica: Arc<Replica>,
     monitor: Monitor,
+    ipfs: Option<Arc<ipfs::KuboConnector>>,
+    status: status::Local,
+}
+
+/// Longest `Cluster.ID` waits for the IPFS daemon's own ID.
+const IPFS_ID_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A peer's IPFS daemon, as `Cluster.ID` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpfsInfo {
+    /// The daemon's peer ID ("" when unknown).
+    pub id: String,
+    /// Its addresses.
+    pub addresses: Vec<String>,
+    /// Why it could not be asked ("" when fine).
+    pub error: String,
+}
+
+/// What the pin tracker is doing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Operations queued or in progress.
+    pub queued: usize,
+    /// The most IPFS pin calls seen in flight at once since start.
+    pub max_pins_in_flight: usize,
 }
 
 /// What `Cluster.ID` answers about a peer.
@@ -447,12 +588,37 @@ pub struct IdInfo {
     /// Cluster peers it sees alive (ping metrics), itself included.
     #[serde(default)]
     pub cluster_peers: Vec<String>,
+    /// Its IPFS daemon; `None` when it has none.
+    #[serde(default)]
+    pub ipfs: Option<IpfsInfo>,
 }
 
 impl Info {
     async fn id(&self) -> IdInfo {
         let addrs = self.network.listen_addrs().await.unwrap_or_default();
+        let ipfs = match &self.ipfs {
+            Some(c) => {
+                use ipfs::IpfsConnector;
+                Some(match tokio::time::timeout(IPFS_ID_TIMEOUT, c.id()).await {
+                    Ok(Ok(i)) => IpfsInfo {
+                        id: i.id,
+                        addresses: i.addresses.iter().map(ToString::to_string).collect(),
+                        error: String::new(),
+                    },
+                    Ok(Err(e)) => IpfsInfo {
+                        error: e.to_string(),
+                        ..IpfsInfo::default()
+                    },
+                    Err(_) => IpfsInfo {
+                        error: "the IPFS daemon did not answer in time".into(),
+                        ..IpfsInfo::default()
+                    },
+                })
+            }
+            None => None,
+        };
         IdInfo {
+            ipfs,
             id: self.peer_id.to_string(),
             peername: self.peername.clone(),
             version: VERSION.into(),
@@ -491,6 +657,7 @@ fn registry(info: Arc<Info>) -> rpc::Registry {
         rpc::Policy::Open,
         Arc::new(|_, _| Box::pin(async { cbor(&VERSION) })),
     );
+    status::register(&mut reg, info.status.clone());
     let i = info;
     reg.register(
         "Consensus.Heads",
@@ -590,6 +757,16 @@ impl PeerHandle {
         Ok(self.serve_api(cfg, std::future::pending()).await?.0)
     }
 
+    /// What this peer answers status requests with.
+    pub(crate) fn status_local(&self) -> &status::Local {
+        &self.info.status
+    }
+
+    /// The network task's handle.
+    pub(crate) fn network(&self) -> &Network {
+        &self.info.network
+    }
+
     /// This peer's ID.
     pub fn id(&self) -> PeerId {
         self.info.peer_id
@@ -675,6 +852,14 @@ impl PeerHandle {
     /// What the sync loop has done since start.
     pub fn sync_stats(&self) -> consensus::SyncStats {
         self.sync_counters.snapshot()
+    }
+
+    /// The pin tracker's counters; `None` for a peer without IPFS.
+    pub fn tracker_stats(&self) -> Option<TrackerStats> {
+        self.info.status.tracker.as_ref().map(|t| TrackerStats {
+            queued: t.queued(),
+            max_pins_in_flight: t.max_pins_in_flight(),
+        })
     }
 
     /// Gossip counters of this peer's network.

@@ -1,8 +1,8 @@
 //! The peer behind the REST API: `api::service::ClusterApi` over a
 //! [`PeerHandle`], converting between the pinset's options and Go's JSON
-//! types. Routes that need components not built yet (the pin tracker, the
-//! IPFS connector, alerting, bandwidth accounting) answer 501 with a message
-//! saying what is missing, never an invented result.
+//! types. Status, recover and GC are merged from every peer's answer
+//! (`status.rs`). What is not built (bandwidth accounting, `/add`) answers
+//! 501 with a message saying so, never an invented result.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,10 +13,8 @@ use api::types::{
     PinMode, PinOptions, PinType, PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
-use crdt_dag::WriterId;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use libp2p::PeerId;
 
 use crate::error::PeerError;
 use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
@@ -24,8 +22,6 @@ use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
 /// Peers asked at once when listing `GET /peers`.
 const PEERS_CONCURRENCY: usize = 16;
 
-const NEEDS_TRACKER: &str =
-    "pin status and recover need the pin tracker, which this peer does not have yet";
 const NEEDS_IPFS: &str = "this peer has no IPFS connector yet";
 
 impl From<PeerError> for ApiError {
@@ -112,25 +108,10 @@ pub fn from_api_pin(p: &Pin) -> crdt_dag::PinOptions {
     }
 }
 
-/// Go's XOR distance ordering: peers closer to the CID come first.
-fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
-    let key = cid.hash().digest().to_vec();
-    let dist = |p: &PeerId| -> Vec<u8> {
-        let b = p.to_bytes();
-        key.iter().zip(b.iter().rev()).map(|(a, b)| a ^ b).collect()
-    };
-    peers.sort_by_key(dist);
-    peers
-}
-
 impl PeerHandle {
-    fn trusts(&self, p: &PeerId) -> bool {
-        WriterId::from_peer_id_bytes(&p.to_bytes()).is_ok_and(|w| self.settings().trust.allows(&w))
-    }
-
     /// Resolves replication factors (0 = the cluster default) and picks
-    /// allocations: user allocations first, then live peers closest to the
-    /// CID. `-1` means every peer (no allocations), as in Go.
+    /// allocations with the balanced allocator. `-1` means every peer (no
+    /// allocations), as in Go.
     fn allocate(&self, cid: &Cid, o: &PinOptions) -> Result<(i32, i32, Vec<String>), ApiError> {
         let s = self.settings();
         let (mut min, mut max) = (o.replication_factor_min, o.replication_factor_max);
@@ -148,41 +129,15 @@ impl PeerHandle {
                 "replication-min ({min}) is greater than replication-max ({max})"
             )));
         }
-        let alive: Vec<PeerId> = self
-            .peers()
-            .into_iter()
-            .filter(|p| !self.is_follower_peer(p))
-            .collect();
-        let mut chosen: Vec<String> = o
-            .user_allocations
-            .iter()
-            .filter(|u| alive.iter().any(|p| p.to_string() == **u))
-            .cloned()
-            .collect();
-        for p in by_distance(cid, alive) {
-            if chosen.len() >= max as usize {
-                break;
-            }
-            let p = p.to_string();
-            if !chosen.contains(&p) {
-                chosen.push(p);
-            }
-        }
-        chosen.truncate(max as usize);
-        if chosen.len() < min as usize {
-            return Err(ApiError::internal(format!(
-                "not enough peers to allocate {cid}: wanted at least {min}, {} available",
-                chosen.len()
-            )));
-        }
+        // Re-pinning keeps the current allocations that are still good.
+        let current = self
+            .get(cid)?
+            .map(|p| p.options.allocations)
+            .unwrap_or_default();
+        let chosen = self
+            .choose_allocations(cid, (min, max), &current, &o.user_allocations, &[])
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok((min, max, chosen))
-    }
-
-    /// Followers can't be allocated to in a cluster with a trust list: only
-    /// trusted peers are candidates then (Go's `pin_only_on_trusted_peers`
-    /// default for followers is the same in effect).
-    fn is_follower_peer(&self, p: &PeerId) -> bool {
-        !matches!(self.settings().trust, crdt_dag::TrustPolicy::All) && !self.trusts(p)
     }
 
     fn id_to_api(&self, info: IdInfo) -> Id {
@@ -195,10 +150,17 @@ impl PeerHandle {
             commit: String::new(),
             rpc_protocol_version: info.rpc_protocol_version,
             error: String::new(),
-            ipfs: IpfsId {
-                id: String::new(),
-                addresses: vec![],
-                error: NEEDS_IPFS.into(),
+            ipfs: match info.ipfs {
+                Some(i) => IpfsId {
+                    id: i.id,
+                    addresses: i.addresses,
+                    error: i.error,
+                },
+                None => IpfsId {
+                    id: String::new(),
+                    addresses: vec![],
+                    error: NEEDS_IPFS.into(),
+                },
             },
             peername: info.peername,
         }
@@ -216,12 +178,40 @@ impl PeerHandle {
         Ok(to_api_pin(cid, &record))
     }
 
+    /// `/ipfs/<cid>` is the CID itself; deeper paths and `/ipns/` names are
+    /// resolved by the IPFS daemon.
+    async fn resolve_path(&self, path: &str) -> Result<Cid, ApiError> {
+        match (path_cid(path), &self.ipfs) {
+            (Ok(cid), _) => Ok(cid),
+            (Err(e), None) => Err(e),
+            (Err(_), Some(ipfs)) => {
+                use ipfs::IpfsConnector;
+                ipfs.resolve(path.to_owned())
+                    .await
+                    .map_err(|e| ApiError::bad_request(format!("resolving {path}: {e}")))
+            }
+        }
+    }
+
     async fn do_unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
         let pin = self
             .get(&cid)?
             .ok_or_else(|| ApiError::not_found(format!("{cid} is not part of the pinset")))?;
         self.unpin(cid).await?;
         Ok(to_api_pin(cid, &pin.options))
+    }
+}
+
+fn api_metric(m: crate::messages::Metric) -> Metric {
+    Metric {
+        name: m.name,
+        peer: m.peer,
+        value: m.value,
+        expire: m.expire,
+        valid: m.valid,
+        weight: m.weight,
+        partitionable: m.partitionable,
+        received_at: m.received_at,
     }
 }
 
@@ -242,23 +232,7 @@ fn path_cid(path: &str) -> Result<Cid, ApiError> {
 
 impl ClusterApi for PeerHandle {
     async fn id(&self) -> Result<Id, ApiError> {
-        let mut id = self.id_to_api(self.id_info().await);
-        if let Some(ipfs) = &self.ipfs {
-            use ipfs::IpfsConnector;
-            id.ipfs = match ipfs.id().await {
-                Ok(i) => IpfsId {
-                    id: i.id,
-                    addresses: i.addresses.iter().map(ToString::to_string).collect(),
-                    error: String::new(),
-                },
-                Err(e) => IpfsId {
-                    id: String::new(),
-                    addresses: vec![],
-                    error: e.to_string(),
-                },
-            };
-        }
-        Ok(id)
+        Ok(self.id_to_api(self.id_info().await))
     }
 
     async fn version(&self) -> Result<Version, ApiError> {
@@ -326,7 +300,7 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn pin_path(&self, path: String, options: PinOptions) -> Result<Pin, ApiError> {
-        let cid = path_cid(&path)?;
+        let cid = self.resolve_path(&path).await?;
         self.do_pin(cid, options).await
     }
 
@@ -335,33 +309,33 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn unpin_path(&self, path: String) -> Result<Pin, ApiError> {
-        let cid = path_cid(&path)?;
+        let cid = self.resolve_path(&path).await?;
         self.do_unpin(cid).await
     }
 
-    async fn status(&self, _cid: Cid, _local: bool) -> Result<GlobalPinInfo, ApiError> {
-        Err(ApiError::not_implemented(NEEDS_TRACKER))
+    async fn status(&self, cid: Cid, local: bool) -> Result<GlobalPinInfo, ApiError> {
+        Ok(self.global_status(cid, local).await)
     }
 
     fn status_all(
         &self,
-        _filter: TrackerStatusFilter,
-        _local: bool,
-        _cids: Vec<Cid>,
+        filter: TrackerStatusFilter,
+        local: bool,
+        cids: Vec<Cid>,
     ) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
-        futures::stream::once(async { Err(ApiError::not_implemented(NEEDS_TRACKER)) }).boxed()
+        self.global_status_all(filter, local, cids)
     }
 
-    async fn recover(&self, _cid: Cid, _local: bool) -> Result<GlobalPinInfo, ApiError> {
-        Err(ApiError::not_implemented(NEEDS_TRACKER))
+    async fn recover(&self, cid: Cid, local: bool) -> Result<GlobalPinInfo, ApiError> {
+        Ok(self.global_recover(cid, local).await)
     }
 
-    fn recover_all(&self, _local: bool) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
-        futures::stream::once(async { Err(ApiError::not_implemented(NEEDS_TRACKER)) }).boxed()
+    fn recover_all(&self, local: bool) -> BoxStream<'static, Result<GlobalPinInfo, ApiError>> {
+        self.global_recover_all(local)
     }
 
-    async fn repo_gc(&self, _local: bool) -> Result<GlobalRepoGc, ApiError> {
-        Err(ApiError::not_implemented(format!("repo gc: {NEEDS_IPFS}")))
+    async fn repo_gc(&self, local: bool) -> Result<GlobalRepoGc, ApiError> {
+        Ok(self.global_repo_gc(local).await)
     }
 
     async fn metric_names(&self) -> Result<Vec<String>, ApiError> {
@@ -373,23 +347,20 @@ impl ClusterApi for PeerHandle {
             .monitor
             .latest(&name)
             .into_iter()
-            .map(|m| Metric {
-                name: m.name,
-                peer: m.peer,
-                value: m.value,
-                expire: m.expire,
-                valid: m.valid,
-                weight: m.weight,
-                partitionable: m.partitionable,
-                received_at: m.received_at,
-            })
+            .map(api_metric)
             .collect())
     }
 
     async fn alerts(&self) -> Result<Vec<Alert>, ApiError> {
-        Err(ApiError::not_implemented(
-            "alerts come with the allocator and informers, not built yet",
-        ))
+        Ok(self
+            .monitor
+            .alerts()
+            .into_iter()
+            .map(|a| Alert {
+                metric: api_metric(a.metric),
+                triggered_at: Some(UNIX_EPOCH + Duration::from_nanos(a.triggered_at.max(0) as u64)),
+            })
+            .collect())
     }
 
     async fn health_graph(&self) -> Result<ConnectGraph, ApiError> {

@@ -27,7 +27,7 @@ const MAX_FRAME: usize = 4 << 20;
 /// Requests served at once.
 const MAX_CONCURRENT_CALLS: usize = 64;
 /// Time allowed for a call's next frame.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Who may call a method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,12 +5,15 @@
 //! Typed here: `cluster`, `consensus.crdt` and `datastore.sled`. Every other
 //! Go section (`api`, `ipfs_connector`, `pin_tracker`, `monitor`,
 //! `allocator`, `informer`, `observations`, `state`, and Go's own datastores)
-//! is kept verbatim as JSON and written back unchanged. Unknown keys inside
+//! is kept verbatim as JSON and written back unchanged; the components that
+//! use one read it through a typed view (`components.rs`, `ipfs::KuboConfig`,
+//! `api::server::RestConfig`). Unknown keys inside
 //! the typed sections are reported as [`ConfigWarning`]s and kept; invalid
 //! values are [`ConfigError::Invalid`] errors naming the key.
 //!
 //! Also here: [`default_config_dir`], and the file names of the folder.
 
+mod components;
 mod duration;
 mod env;
 mod error;
@@ -28,6 +31,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::{Map, Value, json};
 
+pub use components::*;
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{ConfigError, ConfigWarning, WarningKind};
 
@@ -101,19 +105,19 @@ pub struct ServiceConfig {
     pub cluster: ClusterConfig,
     /// `consensus`: only `crdt` (a `raft` section is refused).
     pub consensus: ConsensusConfig,
-    /// `api` (`restapi`, `pinsvcapi`, `ipfsproxy`): kept verbatim, not used yet.
+    /// `api` (`restapi`, `pinsvcapi`, `ipfsproxy`): kept verbatim; `restapi` is read by the REST server.
     pub api: Option<Value>,
-    /// `ipfs_connector` (`ipfshttp`): kept verbatim, not used yet.
+    /// `ipfs_connector` (`ipfshttp`): kept verbatim; read as `ipfs::KuboConfig`.
     pub ipfs_connector: Option<Value>,
     /// `state`: kept verbatim (Go writes nothing there today).
     pub state: Option<Value>,
-    /// `pin_tracker` (`stateless`): kept verbatim, not used yet.
+    /// `pin_tracker` (`stateless`): kept verbatim; see [`ServiceConfig::tracker_section`].
     pub pin_tracker: Option<Value>,
-    /// `monitor` (`pubsubmon`): kept verbatim, not used yet.
+    /// `monitor` (`pubsubmon`): kept verbatim; `check_interval` is read.
     pub monitor: Option<Value>,
-    /// `allocator` (`balanced`): kept verbatim, not used yet.
+    /// `allocator` (`balanced`): kept verbatim; see [`ServiceConfig::allocator_section`].
     pub allocator: Option<Value>,
-    /// `informer` (`disk`, `tags`, `pinqueue`): kept verbatim, not used yet.
+    /// `informer` (`disk`, `tags`, `pinqueue`): kept verbatim; see [`ServiceConfig::informer_section`].
     pub informer: Option<Value>,
     /// `observations` (`metrics`, `tracing`): kept verbatim, not used yet.
     pub observations: Option<Value>,

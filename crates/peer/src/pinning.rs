@@ -1,0 +1,372 @@
+//! The pinset's link to IPFS: pin events become tracker operations, the
+//! tracker recovers on a timer, informers publish their metrics, a lost
+//! peer's pins are reallocated, expired pins are unpinned, and the cluster
+//! peers' IPFS daemons are connected to each other.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cid::Cid;
+use crdt_dag::{Pin, PinEvent, Replica};
+use futures::StreamExt;
+use ipfs::{IpfsConnector, KuboConnector};
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::informer;
+use crate::monitor::{self, Alert};
+use crate::peer::PeerHandle;
+
+/// The tracker of a peer with a Kubo daemon.
+pub(crate) type PeerTracker = tracker::Tracker<KuboConnector>;
+
+/// Ping alerts waiting for the repinning task.
+pub(crate) const ALERT_QUEUE: usize = 256;
+/// How often the IPFS daemons of cluster peers are connected again after
+/// the first time (Go does it once, `connect_swarms_delay` after start).
+const RECONNECT_SWARMS: Duration = Duration::from_secs(300);
+/// How often peers not yet connected at the IPFS level are looked for.
+const NEW_PEERS_CHECK: Duration = Duration::from_secs(2);
+
+/// The replicated pinset as the tracker sees it from this peer.
+#[derive(Debug)]
+pub(crate) struct ReplicaPinset {
+    pub(crate) replica: Arc<Replica>,
+    pub(crate) me: String,
+}
+
+/// What the tracker does with `pin` on the peer `me`: Go's `IsRemotePin`
+/// (not everywhere and not allocated here) becomes [`tracker::Placement::Remote`];
+/// meta and cluster-DAG pins are never pinned in IPFS.
+pub(crate) fn tracked(pin: &Pin, me: &str) -> tracker::TrackedPin {
+    let o = &pin.options;
+    let placement = match o.pin_type {
+        crdt_dag::PinType::Meta | crdt_dag::PinType::ClusterDag => tracker::Placement::Meta,
+        _ if o.replication_min == -1 || o.replication_max == -1 => tracker::Placement::Here,
+        // Factors left at 0 and no allocations: written from code without
+        // going through allocation; the cluster default (everywhere) holds.
+        _ if o.replication_max == 0 && o.allocations.is_empty() => tracker::Placement::Here,
+        _ if o.allocations.iter().any(|a| a == me) => tracker::Placement::Here,
+        _ => tracker::Placement::Remote,
+    };
+    tracker::TrackedPin {
+        cid: pin.cid,
+        mode: if o.max_depth == 0 {
+            ipfs::PinMode::Direct
+        } else {
+            ipfs::PinMode::Recursive
+        },
+        placement,
+        timestamp: UNIX_EPOCH + Duration::from_millis(o.timestamp),
+        origins: o.origins.iter().filter_map(|a| a.parse().ok()).collect(),
+        pin_update: o.pin_update,
+        name: o.name.clone(),
+    }
+}
+
+impl tracker::Pinset for ReplicaPinset {
+    fn get(&self, cid: &Cid) -> Result<Option<tracker::TrackedPin>, tracker::TrackerError> {
+        self.replica
+            .get(cid)
+            .map(|p| p.map(|p| tracked(&p, &self.me)))
+            .map_err(|e| tracker::TrackerError::Pinset(e.to_string()))
+    }
+
+    fn pins(
+        &self,
+    ) -> Box<dyn Iterator<Item = Result<tracker::TrackedPin, tracker::TrackerError>> + Send> {
+        let me = self.me.clone();
+        Box::new(self.replica.pins().map(move |p| {
+            p.map(|p| tracked(&p, &me))
+                .map_err(|e| tracker::TrackerError::Pinset(e.to_string()))
+        }))
+    }
+}
+
+/// What the pinning tasks need to know.
+#[derive(Clone, Debug)]
+pub(crate) struct PinningSettings {
+    pub(crate) pin_recover_interval: Duration,
+    pub(crate) state_sync_interval: Duration,
+    pub(crate) disable_repinning: bool,
+    pub(crate) connect_swarms_delay: Duration,
+    pub(crate) informer: crate::config::InformerSection,
+}
+
+/// Starts the pinning tasks of a peer with a tracker.
+pub(crate) fn start(
+    handle: PeerHandle,
+    tracker: PeerTracker,
+    ipfs: Arc<KuboConnector>,
+    events: broadcast::Receiver<PinEvent>,
+    alerts: mpsc::Receiver<Alert>,
+    settings: PinningSettings,
+    cancel: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let me = handle.id().to_string();
+    vec![
+        tokio::spawn(feed_tracker(
+            handle.clone(),
+            tracker.clone(),
+            events,
+            me,
+            settings.pin_recover_interval,
+            cancel.clone(),
+        )),
+        tokio::spawn(publish_metrics(
+            handle.clone(),
+            tracker,
+            ipfs.clone(),
+            settings.informer.clone(),
+            cancel.clone(),
+        )),
+        tokio::spawn(repin_lost_peers(
+            handle.clone(),
+            alerts,
+            settings.disable_repinning,
+            cancel.clone(),
+        )),
+        tokio::spawn(unpin_expired(
+            handle.clone(),
+            settings.state_sync_interval,
+            cancel.clone(),
+        )),
+        tokio::spawn(connect_swarms(
+            handle,
+            ipfs,
+            settings.connect_swarms_delay,
+            cancel,
+        )),
+    ]
+}
+
+/// Pin events become tracker operations; everything is recovered at start
+/// (Go's `RecoverAllLocal`) and every `interval`.
+async fn feed_tracker(
+    handle: PeerHandle,
+    tracker: PeerTracker,
+    mut events: broadcast::Receiver<PinEvent>,
+    me: String,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    let recover = |tracker: PeerTracker| async move {
+        let n = tracker.recover_all().count().await;
+        if n > 0 {
+            info!(requeued = n, "recovered pins");
+        }
+    };
+    let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let ev = tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {
+                // The first tick is immediate: recovery at start.
+                tokio::spawn(recover(tracker.clone()));
+                continue;
+            }
+            ev = events.recv() => ev,
+        };
+        match ev {
+            Ok(PinEvent::Added(pin) | PinEvent::Updated(pin)) => tracker.track(tracked(&pin, &me)),
+            Ok(PinEvent::Removed(cid)) => tracker.untrack(cid),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                // Missed events: track the whole pinset again (no-op for
+                // pins already tracked); a missed removal stays pinned in
+                // IPFS until the CID is pinned and unpinned again.
+                warn!(
+                    missed = n,
+                    "pin events lagged: tracking the whole pinset again"
+                );
+                for pin in handle.replica().pins().flatten() {
+                    tracker.track(tracked(&pin, &me));
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Publishes the informers' metrics (freespace or reposize, tags,
+/// pinqueue) at half their TTL.
+async fn publish_metrics(
+    handle: PeerHandle,
+    tracker: PeerTracker,
+    ipfs: Arc<KuboConnector>,
+    cfg: crate::config::InformerSection,
+    cancel: CancellationToken,
+) {
+    let period = cfg
+        .disk_ttl
+        .min(cfg.tags_ttl)
+        .min(cfg.pinqueue_ttl)
+        .max(Duration::from_millis(200))
+        / 2;
+    let me = handle.id();
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // As Go, only the informers configured run.
+        let mut metrics = Vec::new();
+        if cfg.tags_enabled {
+            metrics.extend(informer::tags(&cfg.tags, cfg.tags_ttl, &me));
+        }
+        if cfg.disk_enabled {
+            metrics.push(match ipfs.repo_stat().await {
+                Ok(stat) => informer::disk(stat, cfg.disk_metric, cfg.disk_ttl, &me),
+                Err(e) => {
+                    debug!(error = %e, "repo stat for the disk informer");
+                    informer::disk_unavailable(cfg.disk_metric, cfg.disk_ttl, &me)
+                }
+            });
+        }
+        if cfg.pinqueue_enabled {
+            metrics.push(informer::pinqueue(
+                tracker.queued(),
+                cfg.weight_bucket_size,
+                cfg.pinqueue_ttl,
+                &me,
+            ));
+        }
+        for m in metrics {
+            monitor::publish(&handle.monitor, handle.network(), m).await;
+        }
+    }
+}
+
+/// A peer whose `ping` expired loses its allocations: each of its pins for
+/// which this peer is the closest trusted peer is allocated again without
+/// it (Go's `repinFromPeer`). Only when `disable_repinning` is false.
+async fn repin_lost_peers(
+    handle: PeerHandle,
+    mut alerts: mpsc::Receiver<Alert>,
+    disabled: bool,
+    cancel: CancellationToken,
+) {
+    loop {
+        let alert = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = alerts.recv() => match a { Some(a) => a, None => return },
+        };
+        if disabled || handle.settings().consensus.follower {
+            continue;
+        }
+        let Ok(lost) = alert.metric.peer.parse::<PeerId>() else {
+            continue;
+        };
+        if lost == handle.id() {
+            continue;
+        }
+        let mut moved = 0usize;
+        for pin in handle.replica().pins().flatten() {
+            let o = &pin.options;
+            if !o.allocations.contains(&alert.metric.peer) {
+                continue;
+            }
+            if handle.closest_trusted(&pin.cid, &[lost]) != Some(handle.id()) {
+                continue;
+            }
+            match handle.reallocate(&pin, &[lost]).await {
+                Ok(()) => moved += 1,
+                Err(e) => warn!(cid = %pin.cid, lost = %lost, error = %e, "repinning"),
+            }
+        }
+        if moved > 0 {
+            info!(lost = %lost, moved, "repinned the pins of a lost peer");
+        }
+    }
+}
+
+/// Every `interval`, pins past their `expire_at` are unpinned, by the
+/// closest trusted peer only (Go's `StateSync`); followers never do.
+async fn unpin_expired(handle: PeerHandle, interval: Duration, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if handle.settings().consensus.follower {
+            continue;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for pin in handle.replica().pins().flatten() {
+            let exp = pin.options.expire_at;
+            if exp == 0 || exp > now {
+                continue;
+            }
+            if handle.closest_trusted(&pin.cid, &[]) != Some(handle.id()) {
+                continue;
+            }
+            info!(cid = %pin.cid, "unpinning an expired pin");
+            if let Err(e) = handle.unpin(pin.cid).await {
+                warn!(cid = %pin.cid, error = %e, "unpinning an expired pin");
+            }
+        }
+    }
+}
+
+/// Connects this peer's IPFS daemon to the other cluster peers' daemons,
+/// `delay` after start (Go's `connect_swarms_delay`), then to each peer seen
+/// for the first time, and to all of them again every few minutes, so
+/// content moves between the daemons directly.
+async fn connect_swarms(
+    handle: PeerHandle,
+    ipfs: Arc<KuboConnector>,
+    delay: Duration,
+    cancel: CancellationToken,
+) {
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = tokio::time::sleep(delay) => {}
+    }
+    let mut done: std::collections::HashSet<PeerId> = std::collections::HashSet::new();
+    let mut last_full = tokio::time::Instant::now();
+    loop {
+        if last_full.elapsed() >= RECONNECT_SWARMS {
+            done.clear();
+            last_full = tokio::time::Instant::now();
+        }
+        let me = handle.id();
+        for p in handle.peers() {
+            if p == me || done.contains(&p) {
+                continue;
+            }
+            let Ok(info) = handle.remote_id(p).await else {
+                continue;
+            };
+            let Some(remote) = info.ipfs else {
+                continue;
+            };
+            for addr in remote
+                .addresses
+                .iter()
+                .filter_map(|a| a.parse::<Multiaddr>().ok())
+            {
+                match ipfs.swarm_connect(addr.clone()).await {
+                    Ok(()) => {
+                        debug!(peer = %p, %addr, "connected our IPFS daemon to a peer's");
+                        done.insert(p);
+                        break;
+                    }
+                    Err(e) => debug!(peer = %p, %addr, error = %e, "ipfs swarm connect"),
+                }
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(NEW_PEERS_CHECK) => {}
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The pin tracker: keeps this peer's IPFS pins in line with the cluster
+//! pinset, as Go IPFS Cluster's stateless tracker does
+//! (`pintracker/stateless`).
+//!
+//! # What it does
+//!
+//! [`Tracker::track`] and [`Tracker::untrack`] turn pinset changes into
+//! *operations* (pin, unpin, or "remote": unpin something allocated
+//! elsewhere), kept in memory only while they are queued, in progress or
+//! failed. Three bounded queues feed the workers: a priority pin queue
+//! (fresh pins that have not failed often, Go's PR #1490), the normal pin
+//! queue and the unpin queue. `concurrent_pins` pin workers always drain the
+//! priority queue first; one worker unpins. A failed operation is retried
+//! automatically after `retry_backoff`, doubled per attempt, up to
+//! `max_retries` times; it then stays in error until [`Tracker::recover`].
+//!
+//! Statuses are derived, never stored for healthy pins: an operation in
+//! memory wins, then a persisted error record, then the pin's placement
+//! (`remote`, `sharded`), then the *index* of what IPFS has pinned
+//! (`pinned`, else `unexpectedly_unpinned`).
+//!
+//! # On disk
+//!
+//! The tracker owns one sled tree, with three key spaces:
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` ++ CID bytes | error record: DAG-CBOR map `{"v": 1, "k": kind, "e": error text, "a": attempts, "t": unix ms}`, kind 0 = pin, 1 = unpin, 2 = remote |
+//! | `i` ++ CID bytes | index entry: 9 bytes, pin type (1 = recursive, 2 = direct) then the generation (u64 big-endian) that last saw it |
+//! | `m/gen` | the index's current generation (u64 big-endian) |
+//!
+//! Error records are written when an operation fails and removed when an
+//! operation on that CID succeeds, so `pin_error`/`unpin_error`, the error
+//! text and the attempt count survive a restart (Go keeps them in memory
+//! only). [`Tracker::reconcile`] starts a new index generation, streams
+//! IPFS's recursive and direct pins into the index and then sweeps entries
+//! of older generations: nothing is collected, so memory stays constant
+//! whatever the number of pins. Pins and unpins done by the tracker update
+//! the index directly.
+//!
+//! # Restart
+//!
+//! Operations in memory are lost on restart, as in Go; the peer calls
+//! [`Tracker::recover_all`] at start (Go's `RecoverAllLocal`), which
+//! re-queues what is `pin_error`, `unexpectedly_unpinned` or `unpin_error`.
+
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod error;
+mod ops;
+mod store;
+mod tracker;
+mod types;
+
+pub use error::TrackerError;
+pub use tracker::Tracker;
+pub use types::{LocalStatus, Pinset, Placement, TrackedPin, TrackerConfig};
