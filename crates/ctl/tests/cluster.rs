@@ -1,22 +1,31 @@
 //! `ipfs-cluster-ctl` against a real 3-peer cluster: peers in this process
-//! on real libp2p, each serving the real REST API on 127.0.0.1; the ctl
-//! binary spawned as a user runs it.
+//! on real libp2p, each with its own real Kubo daemon and serving the real
+//! REST API on 127.0.0.1; the ctl binary spawned as a user runs it.
 
 use std::time::{Duration, Instant};
 
-use api::types::Pin;
+use api::types::{GlobalPinInfo, Pin, TrackerStatus};
 use crdt_dag::TrustPolicy;
+use ipfs::IpfsConnector;
+use ipfs::testing::KuboDaemon;
 use libp2p::identity::Keypair;
 use peer::{Peer, PeerBuilder};
 
 use crate::util::cli::CtlCommand;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-ctl");
-const CID: &str = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 
-async fn peer_with_api() -> (Peer, String) {
+async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, String) {
+    let mut ipfs = kubo.config();
+    ipfs.connect_swarms_delay = Duration::from_millis(200);
     let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "ctl")
-        .settings(|s| s.trust = TrustPolicy::All)
+        .settings(|s| {
+            s.trust = TrustPolicy::All;
+            s.ipfs = Some(ipfs);
+            s.informer.disk_ttl = Duration::from_secs(2);
+            s.informer.tags_ttl = Duration::from_secs(2);
+            s.informer.pinqueue_ttl = Duration::from_secs(2);
+        })
         .start()
         .await
         .unwrap();
@@ -33,36 +42,71 @@ async fn ctl(
     tokio::task::spawn_blocking(move || f(cmd)).await.unwrap()
 }
 
+async fn freespace_metrics(p: &Peer) -> usize {
+    api::service::ClusterApi::metrics(&p.handle(), "freespace".into())
+        .await
+        .map_or(0, |m| m.len())
+}
+
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn peers_with(gpi: &GlobalPinInfo, s: TrackerStatus) -> usize {
+    gpi.peer_map.values().filter(|p| p.status == s).count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_drives_a_three_peer_cluster() {
-    let (a, host_a) = peer_with_api().await;
-    let (b, host_b) = peer_with_api().await;
-    let (c, host_c) = peer_with_api().await;
+    let kubos = [
+        KuboDaemon::start(),
+        KuboDaemon::start(),
+        KuboDaemon::start(),
+    ];
+    let (a, host_a) = peer_with_api(&kubos[0]).await;
+    let (b, host_b) = peer_with_api(&kubos[1]).await;
+    let (c, host_c) = peer_with_api(&kubos[2]).await;
+    // Content in a's Kubo only; the others fetch it over Bitswap.
+    let cid = ipfs::KuboConnector::new(kubos[0].config())
+        .unwrap()
+        .block_put(bytes::Bytes::from_static(b"pinned with ctl"), 0x55)
+        .await
+        .unwrap()
+        .to_string();
     for p in [&b, &c] {
         p.dial(a.addresses().await.unwrap().remove(0))
             .await
             .unwrap();
     }
-    let started = Instant::now();
-    while a.peers().len() < 3 || c.peers().len() < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "peers never all alive"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Allocation needs every peer alive with a freespace metric.
+    until("all peers alive with metrics", async || {
+        let mut ok = true;
+        for p in [&a, &b, &c] {
+            ok &= p.peers().len() == 3 && freespace_metrics(p).await == 3;
+        }
+        ok
+    })
+    .await;
 
     let out = ctl(&host_a, |c| c.run(["id"])).await;
     assert!(out.success().contains(&a.id().to_string()), "{out:?}");
     let out = ctl(&host_b, |c| c.json().run(["peers", "ls"])).await;
     assert_eq!(out.json_values().len(), 3, "{out:?}");
 
-    // Pin with options through a.
-    let out = ctl(&host_a, |c| {
+    // Pin with options through a, waiting until it is pinned.
+    let id = cid.clone();
+    let out = ctl(&host_a, move |c| {
         c.run([
             "pin",
             "add",
-            CID,
+            &id,
             "--name",
             "from-ctl",
             "--rmin",
@@ -73,27 +117,25 @@ async fn ctl_drives_a_three_peer_cluster() {
             "team=infra",
             "--expire-in",
             "1h",
-            "--no-status",
+            "--wait",
+            "--wait-timeout",
+            "60s",
         ])
     })
     .await;
-    out.success();
+    let text = out.success();
+    assert!(text.contains(&cid) && text.contains("PINNED"), "{out:?}");
 
     // c lists it once synced, with every option.
-    let started = Instant::now();
     let pin = loop {
         let out = ctl(&host_c, |c| c.json().run(["pin", "ls"])).await;
         let pins: Vec<Pin> = out.json_as();
         if let Some(p) = pins.into_iter().next() {
             break p;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "c never listed the pin"
-        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(pin.cid.to_string(), CID);
+    assert_eq!(pin.cid.to_string(), cid);
     assert_eq!(pin.options.name, "from-ctl");
     assert_eq!(
         (
@@ -111,28 +153,67 @@ async fn ctl_drives_a_three_peer_cluster() {
     let text = ctl(&host_c, |c| c.run(["pin", "ls"])).await;
     assert!(text.success().contains("from-ctl"), "{text:?}");
 
-    // Status needs the pin tracker (a later issue): a clear API error, exit 2.
-    let out = ctl(&host_b, |c| c.run(["status", CID])).await;
-    out.expect_code(2);
-    assert!(out.stdout.contains("pin tracker"), "{out:?}");
+    // Status from any peer: both allocations pinned, the third remote.
+    let id = cid.clone();
+    until("two peers report pinned", async || {
+        let id = id.clone();
+        let out = ctl(&host_b, move |c| c.json().run(["status", &id])).await;
+        let gpi: Vec<GlobalPinInfo> = out.json_as();
+        let Some(gpi) = gpi.first() else {
+            return false;
+        };
+        peers_with(gpi, TrackerStatus::Pinned) == 2 && peers_with(gpi, TrackerStatus::Remote) == 1
+    })
+    .await;
+    let id = cid.clone();
+    let text = ctl(&host_b, move |c| c.run(["status", &id])).await;
+    let text = text.success();
+    assert_eq!(text.matches("PINNED").count(), 2, "{text}");
+    assert!(text.contains("REMOTE"), "{text}");
+    // The whole pinset, filtered; and this peer only.
+    let out = ctl(&host_c, |c| c.json().run(["status", "--filter", "pinned"])).await;
+    let all: Vec<GlobalPinInfo> = out.json_as();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name, "from-ctl");
+    let out = ctl(&host_a, |c| c.json().run(["status", "--local"])).await;
+    let local: Vec<GlobalPinInfo> = out.json_as();
+    assert_eq!(local[0].peer_map.len(), 1);
+    let out = ctl(&host_a, |c| {
+        c.json().run(["status", "--filter", "pin_error"])
+    })
+    .await;
+    assert!(out.json_values().is_empty(), "{out:?}");
+    // Recover of a healthy pin changes nothing.
+    let id = cid.clone();
+    let out = ctl(&host_a, move |c| c.json().run(["recover", &id])).await;
+    let gpi: Vec<GlobalPinInfo> = out.json_as();
+    assert_eq!(gpi.len(), 1, "{out:?}");
+    assert_eq!(peers_with(&gpi[0], TrackerStatus::Pinned), 2, "{gpi:?}");
 
-    // Unpin through b; a sees it gone.
-    ctl(&host_b, |c| c.run(["pin", "rm", CID, "--no-status"]))
-        .await
-        .success();
-    let started = Instant::now();
-    loop {
-        let out = ctl(&host_a, |c| c.json().run(["pin", "ls"])).await;
-        if out.json_values().is_empty() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "a still lists the pin"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let out = ctl(&host_a, |c| c.run(["pin", "rm", CID, "--no-status"])).await;
+    // Unpin through b, waiting; a sees it gone and no Kubo pins it.
+    let id = cid.clone();
+    ctl(&host_b, move |c| {
+        c.run(["pin", "rm", &id, "--wait", "--wait-timeout", "60s"])
+    })
+    .await
+    .success();
+    until("a lists nothing", async || {
+        ctl(&host_a, |c| c.json().run(["pin", "ls"]))
+            .await
+            .json_values()
+            .is_empty()
+    })
+    .await;
+    until("no Kubo pins it", async || {
+        kubos.iter().all(|k| {
+            !k.cli(&["pin", "ls", "--type=recursive", &cid])
+                .status
+                .success()
+        })
+    })
+    .await;
+    let id = cid.clone();
+    let out = ctl(&host_a, move |c| c.run(["pin", "rm", &id, "--no-status"])).await;
     out.expect_code(2);
     for p in [a, b, c] {
         p.stop().await;

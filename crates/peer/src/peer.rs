@@ -30,6 +30,8 @@ pub const VERSION: &str = "1.1.6";
 pub const RPC_PROTOCOL_VERSION: &str = "/ipfs-cluster-rs/rpc/1.0.0";
 /// Capacity of the pinset event channel; slow subscribers see `Lagged`.
 const EVENT_CAPACITY: usize = 4096;
+/// Longest `start` waits for the listeners to report an address.
+const LISTEN_WAIT: Duration = Duration::from_secs(5);
 /// How often `cluster.peer_addresses` are re-dialed (Go: 5 minutes).
 const PEER_ADDRESSES_REDIAL: Duration = Duration::from_secs(300);
 
@@ -466,6 +468,15 @@ impl PeerBuilder {
                     }
                 }
             }));
+        }
+        // Listeners report their addresses asynchronously: wait (briefly)
+        // so that a started peer can be dialed at once.
+        let started = std::time::Instant::now();
+        while !settings.listen.is_empty()
+            && network.listen_addrs().await.is_ok_and(|a| a.is_empty())
+            && started.elapsed() < LISTEN_WAIT
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         info!(%peer_id, cluster = %settings.cluster_name, follower = settings.consensus.follower, "peer started");
         let (alert_tx, alert_rx) = mpsc::channel(pinning::ALERT_QUEUE);

@@ -389,22 +389,30 @@ async fn a_lost_peers_pins_are_reallocated_when_repinning_is_on() {
     }
     let refs: Vec<&Node> = nodes.iter().collect();
     mesh(&refs).await;
-    // Pins with one allocation each until one lands on the peer we kill.
+    // Pins allocated to the peer we kill (user allocations), one elsewhere.
     let victim = nodes[2].peer.id().to_string();
     let mut on_victim = Vec::new();
-    for i in 0..12 {
+    for i in 0..3 {
         let cid = content(&nodes[0], &format!("repin {i}")).await;
-        let pin = ClusterApi::pin(&nodes[0].peer.handle(), cid, api_options(1, 1))
+        let mut o = api_options(1, 1);
+        o.user_allocations = vec![victim.clone()];
+        let pin = ClusterApi::pin(&nodes[0].peer.handle(), cid, o)
             .await
             .unwrap();
-        if pin.allocations == [victim.clone()] {
-            on_victim.push(cid);
-        }
+        assert_eq!(pin.allocations, [victim.clone()]);
+        on_victim.push(cid);
     }
-    assert!(
-        !on_victim.is_empty(),
-        "freespace ties are broken by peer; some pin should land on each peer"
-    );
+    let elsewhere = content(&nodes[0], "not on the victim").await;
+    let mut o = api_options(1, 1);
+    o.user_allocations = vec![nodes[0].peer.id().to_string()];
+    let kept = ClusterApi::pin(&nodes[0].peer.handle(), elsewhere, o)
+        .await
+        .unwrap();
+    assert_eq!(kept.allocations, [nodes[0].peer.id().to_string()]);
+    wait_for("the victim pins its pins", || async {
+        on_victim.iter().all(|c| kubo_pins(&nodes[2], c))
+    })
+    .await;
     let lost = nodes.pop().unwrap();
     lost.peer.stop().await;
     drop(lost.kubo);
@@ -426,6 +434,17 @@ async fn a_lost_peers_pins_are_reallocated_when_repinning_is_on() {
         )
         .await;
     }
+    // A pin not allocated to the lost peer keeps its allocations.
+    assert_eq!(
+        nodes[0]
+            .peer
+            .get(&elsewhere)
+            .unwrap()
+            .unwrap()
+            .options
+            .allocations,
+        kept.allocations
+    );
     let alerts = ClusterApi::alerts(&nodes[0].peer.handle()).await.unwrap();
     assert!(
         alerts

@@ -1,7 +1,7 @@
 //! The REST API served by real peers (in process, real libp2p and HTTP on
-//! 127.0.0.1), driven with the Rust client: pins written through one peer are
-//! listed by the others, with allocations; routes that need later components
-//! say so with a 501.
+//! 127.0.0.1, each with its own Kubo daemon), driven with the Rust client:
+//! pins written through one peer are listed by the others, with allocations
+//! from the peers' metrics; status merges every peer's answer.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use api::{Client, ClientConfig};
 use cid::Cid;
 use crdt_dag::TrustPolicy;
 use futures::StreamExt;
+use ipfs::testing::KuboDaemon;
 use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
 use peer::{Peer, PeerBuilder};
@@ -18,9 +19,15 @@ fn content(n: u32) -> Cid {
     Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
 }
 
-async fn peer_with_api() -> (Peer, Client) {
+async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, Client) {
     let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "rest")
-        .settings(|s| s.trust = TrustPolicy::All)
+        .settings(|s| {
+            s.trust = TrustPolicy::All;
+            s.ipfs = Some(kubo.config());
+            s.informer.disk_ttl = Duration::from_secs(2);
+            s.informer.tags_ttl = Duration::from_secs(2);
+            s.informer.pinqueue_ttl = Duration::from_secs(2);
+        })
         .start()
         .await
         .unwrap();
@@ -36,17 +43,24 @@ async fn peer_with_api() -> (Peer, Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pins_through_one_peer_are_listed_by_all() {
-    let (a, ca) = peer_with_api().await;
-    let (b, cb) = peer_with_api().await;
-    let (c, cc) = peer_with_api().await;
+    let kubos = [
+        KuboDaemon::start(),
+        KuboDaemon::start(),
+        KuboDaemon::start(),
+    ];
+    let (a, ca) = peer_with_api(&kubos[0]).await;
+    let (b, cb) = peer_with_api(&kubos[1]).await;
+    let (c, cc) = peer_with_api(&kubos[2]).await;
     for p in [&b, &c] {
         p.dial(a.addresses().await.unwrap().remove(0))
             .await
             .unwrap();
     }
-    // Wait until every peer sees the three alive.
+    // Wait until every peer sees the three alive, with their metrics.
     let started = Instant::now();
-    while cc.peers().collect::<Vec<_>>().await.len() < 3 {
+    while cc.peers().collect::<Vec<_>>().await.len() < 3
+        || ca.metrics("freespace").await.unwrap().len() < 3
+    {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "peers never all alive"
@@ -126,16 +140,15 @@ async fn pins_through_one_peer_are_listed_by_all() {
         Some(404)
     );
 
-    // Not built yet, and said so.
-    assert_eq!(
-        ca.status(content(2), false).await.unwrap_err().api_code(),
-        Some(501)
-    );
+    // Every peer answers for an unpinned CID.
+    let st = ca.status(content(1), false).await.unwrap();
+    assert_eq!(st.peer_map.len(), 3, "{st:?}");
+    // IPNS names are resolved by IPFS; this Kubo has no routing.
     let err = ca
         .pin_path("/ipns/example.org", &PinOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(err.api_code(), Some(501));
+    assert_eq!(err.api_code(), Some(400), "{err}");
 
     // Too many replicas for the live peers.
     let err = ca
@@ -152,7 +165,7 @@ async fn pins_through_one_peer_are_listed_by_all() {
     assert!(err.to_string().contains("not enough peers"), "{err}");
 
     let names = ca.metric_names().await.unwrap();
-    assert_eq!(names, vec!["ping".to_string()]);
+    assert_eq!(names, ["freespace", "ping", "pinqueue", "tag:group"]);
     assert_eq!(ca.metrics("ping").await.unwrap().len(), 3);
     let graph = ca.health_graph().await.unwrap();
     assert_eq!(graph.cluster_links.len(), 3);
