@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::bandwidth::{CountedStream, Streams};
 use crate::error::PeerError;
 use crate::frame::{read_frame, write_frame};
 
@@ -62,7 +63,7 @@ struct Request {
 /// Serves the protocol until cancelled.
 pub(crate) async fn serve(
     replica: Arc<Replica>,
-    mut control: libp2p_stream::Control,
+    mut control: Streams,
     cancel: CancellationToken,
 ) -> Result<(), PeerError> {
     let mut incoming = control
@@ -91,7 +92,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn answer(replica: Arc<Replica>, mut stream: libp2p::Stream) -> Result<(), PeerError> {
+async fn answer(replica: Arc<Replica>, mut stream: CountedStream) -> Result<(), PeerError> {
     let req = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut stream, MAX_REQUEST))
         .await
         .map_err(|_| PeerError::Network("request timed out".into()))??
@@ -128,10 +129,10 @@ async fn answer(replica: Arc<Replica>, mut stream: libp2p::Stream) -> Result<(),
 }
 
 async fn request(
-    control: &mut libp2p_stream::Control,
+    control: &mut Streams,
     peer: PeerId,
     req: &Request,
-) -> Result<libp2p::Stream, PeerError> {
+) -> Result<CountedStream, PeerError> {
     let remote = |message: String| PeerError::Remote {
         peer: peer.to_string(),
         message,
@@ -164,7 +165,7 @@ pub struct FetchReport {
 /// holds at most a few chunks.
 pub(crate) async fn fetch_all(
     replica: &Arc<Replica>,
-    control: &mut libp2p_stream::Control,
+    control: &mut Streams,
     peer: PeerId,
 ) -> Result<FetchReport, PeerError> {
     let mut report = FetchReport::default();
@@ -248,7 +249,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Reads the next answer frame: a block, or `None` at the end marker.
 async fn next_block(
-    stream: &mut libp2p::Stream,
+    stream: &mut CountedStream,
     peer: PeerId,
 ) -> Result<Option<(Cid, Vec<u8>)>, PeerError> {
     let remote = |message: String| PeerError::Remote {
@@ -289,7 +290,7 @@ fn verify(replica: &Replica, blocks: Vec<(Cid, Vec<u8>)>) -> Verified {
 /// A [`BlockSource`] asking one peer for single blocks.
 #[derive(Clone)]
 pub(crate) struct PeerSource {
-    pub(crate) control: libp2p_stream::Control,
+    pub(crate) control: Streams,
     pub(crate) peer: PeerId,
 }
 

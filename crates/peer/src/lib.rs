@@ -4,6 +4,7 @@
 //! `ipfs-cluster-service` binary is a thin shell over it.
 
 mod allocator;
+pub mod bandwidth;
 mod batch_log;
 pub mod config;
 mod consensus;

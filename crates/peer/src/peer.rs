@@ -148,6 +148,19 @@ impl PeerSettings {
         {
             set.insert(w);
         }
+        if let Some(serde_json::Value::Object(sections)) = &cfg.ipfs_connector {
+            let names: Vec<&str> = sections.keys().map(String::as_str).collect();
+            if names.contains(&"ipfshttp") && names.contains(&"embedded") {
+                return Err(PeerError::Config(
+                    "ipfs_connector has both an ipfshttp and an embedded section: the section present chooses the IPFS backend, keep one".into(),
+                ));
+            }
+            if let Some(other) = names.iter().find(|n| **n != "ipfshttp") {
+                return Err(PeerError::Config(format!(
+                    "ipfs_connector.{other}: this peer supports only the ipfshttp (Kubo) connector"
+                )));
+            }
+        }
         let ipfs = match cfg.ipfs_connector.as_ref().and_then(|v| v.get("ipfshttp")) {
             Some(section) => Some(
                 ipfs::KuboConfig::from_json(section)
@@ -496,33 +509,34 @@ impl PeerBuilder {
             sync_counters,
             ipfs: connector.clone(),
         };
+        let s = handle.settings();
+        let pinning_settings = pinning::PinningSettings {
+            pin_recover_interval: s.pin_recover_interval,
+            state_sync_interval: s.state_sync_interval,
+            disable_repinning: s.disable_repinning,
+            connect_swarms_delay: s
+                .ipfs
+                .as_ref()
+                .map_or(ipfs::DEFAULT_CONNECT_SWARMS_DELAY, |k| {
+                    k.connect_swarms_delay
+                }),
+            informer: s.informer.clone(),
+        };
+        tasks.extend(pinning::start_pinset_tasks(
+            handle.clone(),
+            alert_rx,
+            &pinning_settings,
+            cancel.child_token(),
+        ));
         if let (Some(t), Some(c)) = (tracker, connector) {
-            let s = handle.settings();
-            let pinning_settings = pinning::PinningSettings {
-                pin_recover_interval: s.pin_recover_interval,
-                state_sync_interval: s.state_sync_interval,
-                disable_repinning: s.disable_repinning,
-                connect_swarms_delay: s
-                    .ipfs
-                    .as_ref()
-                    .map_or(ipfs::DEFAULT_CONNECT_SWARMS_DELAY, |k| {
-                        k.connect_swarms_delay
-                    }),
-                informer: s.informer.clone(),
-            };
-            tasks.extend(pinning::start(
+            tasks.extend(pinning::start_ipfs_tasks(
                 handle.clone(),
                 t,
                 c,
                 pin_events,
-                alert_rx,
-                pinning_settings,
+                &pinning_settings,
                 cancel.child_token(),
             ));
-        } else {
-            // No IPFS: nothing pins, so nothing is repinned; alerts are
-            // still kept for `health alerts`.
-            drop(alert_rx);
         }
         Ok(Peer {
             handle,
@@ -878,6 +892,13 @@ impl PeerHandle {
         self.info.network.stats().await
     }
 
+    /// Bytes in and out of this peer's libp2p host and their rates, per
+    /// protocol ID, plus the all-substreams total under
+    /// [`crate::bandwidth::TRANSPORT_KEY`] (`GET /health/bandwidth`).
+    pub fn bandwidth(&self) -> api::types::BandwidthStats {
+        self.info.network.bandwidth()
+    }
+
     /// Calls any RPC method on another peer (CBOR args, CBOR answers).
     pub async fn call(
         &self,
@@ -909,5 +930,69 @@ impl PeerHandle {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_of(edit: impl FnOnce(&mut serde_json::Value)) -> Result<PeerSettings, PeerError> {
+        let mut v = ServiceConfig::default().to_json_value();
+        edit(&mut v);
+        let (cfg, _) = ServiceConfig::from_json_value(v).expect("valid service.json");
+        PeerSettings::from_config(&cfg, Path::new("/tmp"), PeerId::random())
+    }
+
+    #[test]
+    fn the_ipfs_connector_section_present_chooses_the_backend() {
+        let s = settings_of(|v| {
+            v["ipfs_connector"] = serde_json::json!({
+                "ipfshttp": {"node_multiaddress": "/ip4/127.0.0.1/tcp/5001"}
+            });
+        })
+        .unwrap();
+        assert!(s.ipfs.is_some());
+        let s = settings_of(|v| {
+            v.as_object_mut().unwrap().remove("ipfs_connector");
+        })
+        .unwrap();
+        assert!(s.ipfs.is_none());
+        let both = settings_of(|v| {
+            v["ipfs_connector"] = serde_json::json!({"ipfshttp": {}, "embedded": {}});
+        })
+        .unwrap_err();
+        assert!(both.to_string().contains("both"), "{both}");
+        let unknown = settings_of(|v| {
+            v["ipfs_connector"] = serde_json::json!({"other": {}});
+        })
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("ipfs_connector.other"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn tracker_allocator_informer_and_monitor_sections_reach_the_settings() {
+        let s = settings_of(|v| {
+            v["pin_tracker"] = serde_json::json!({"stateless": {"concurrent_pins": 3}});
+            v["allocator"] = serde_json::json!({"balanced": {"allocate_by": ["freespace"]}});
+            v["monitor"] = serde_json::json!({"pubsubmon": {"check_interval": "3s"}});
+            v["cluster"]["disable_repinning"] = serde_json::json!(false);
+        })
+        .unwrap();
+        assert_eq!(s.tracker.concurrent_pins, 3);
+        assert_eq!(s.allocate_by, ["freespace"]);
+        assert_eq!(s.monitor_check_interval, Duration::from_secs(3));
+        assert!(!s.disable_repinning);
+        let bad = settings_of(|v| {
+            v["monitor"] = serde_json::json!({"pubsubmon": {"check_interval": "soon"}});
+        })
+        .unwrap_err();
+        assert!(
+            bad.to_string().contains("monitor.pubsubmon.check_interval"),
+            "{bad}"
+        );
     }
 }

@@ -96,14 +96,33 @@ pub(crate) struct PinningSettings {
     pub(crate) informer: crate::config::InformerSection,
 }
 
-/// Starts the pinning tasks of a peer with a tracker.
-pub(crate) fn start(
+/// Starts the tasks that keep the pinset itself in shape, IPFS or not:
+/// repinning a lost peer's pins and unpinning expired ones.
+pub(crate) fn start_pinset_tasks(
+    handle: PeerHandle,
+    alerts: mpsc::Receiver<Alert>,
+    settings: &PinningSettings,
+    cancel: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(repin_lost_peers(
+            handle.clone(),
+            alerts,
+            settings.disable_repinning,
+            cancel.clone(),
+        )),
+        tokio::spawn(unpin_expired(handle, settings.state_sync_interval, cancel)),
+    ]
+}
+
+/// Starts the tasks of a peer with IPFS: the tracker fed from pin events,
+/// informers, and connecting to the other peers' IPFS daemons.
+pub(crate) fn start_ipfs_tasks(
     handle: PeerHandle,
     tracker: PeerTracker,
     ipfs: Arc<KuboConnector>,
     events: broadcast::Receiver<PinEvent>,
-    alerts: mpsc::Receiver<Alert>,
-    settings: PinningSettings,
+    settings: &PinningSettings,
     cancel: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let me = handle.id().to_string();
@@ -121,17 +140,6 @@ pub(crate) fn start(
             tracker,
             ipfs.clone(),
             settings.informer.clone(),
-            cancel.clone(),
-        )),
-        tokio::spawn(repin_lost_peers(
-            handle.clone(),
-            alerts,
-            settings.disable_repinning,
-            cancel.clone(),
-        )),
-        tokio::spawn(unpin_expired(
-            handle.clone(),
-            settings.state_sync_interval,
             cancel.clone(),
         )),
         tokio::spawn(connect_swarms(

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::bandwidth::Streams;
 use crate::error::PeerError;
 use crate::frame::{read_frame, write_frame};
 
@@ -113,7 +114,7 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 pub(crate) async fn serve(
     registry: Arc<Registry>,
     trust: TrustPolicy,
-    mut control: libp2p_stream::Control,
+    mut control: Streams,
     cancel: CancellationToken,
 ) -> Result<(), PeerError> {
     let mut incoming = control
@@ -179,7 +180,7 @@ pub(crate) async fn serve(
 
 /// Calls `method` on `peer` and collects its answers.
 pub(crate) async fn call(
-    control: &mut libp2p_stream::Control,
+    control: &mut Streams,
     peer: PeerId,
     method: &str,
     args: Vec<u8>,

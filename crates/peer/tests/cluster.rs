@@ -337,3 +337,74 @@ async fn private_network_keeps_other_secrets_out() {
         p.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_pins_are_unpinned_and_status_names_peers_that_cannot_answer() {
+    use api::service::ClusterApi;
+    use api::types::TrackerStatus;
+    let _serial = SERIAL.lock().await;
+    let quick = |k: &Keypair, ping: Duration| {
+        PeerBuilder::local_test(k.clone(), "expiry").settings(move |s| {
+            s.state_sync_interval = Duration::from_millis(200);
+            s.ping_interval = ping;
+        })
+    };
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let a = quick(&ka, Duration::from_millis(500))
+        .start()
+        .await
+        .unwrap();
+    // b pings rarely: after it stops, a still counts it for a while.
+    let b = quick(&kb, Duration::from_secs(10)).start().await.unwrap();
+    connect(&b, &a).await;
+    let started = Instant::now();
+    while a.peers().len() < 2 || b.peers().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "peers never met"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiring = PinOptions {
+        expire_at: now + 1,
+        ..PinOptions::named("expiring")
+    };
+    a.pin(content(1), expiring).await.unwrap();
+    a.pin(content(2), PinOptions::named("kept")).await.unwrap();
+    let started = Instant::now();
+    while [&a, &b]
+        .iter()
+        .any(|p| p.get(&content(1)).unwrap().is_some() || p.get(&content(2)).unwrap().is_none())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the expired pin was not removed everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Neither peer has IPFS: each says so, as a cluster_error with the cause.
+    let st = ClusterApi::status(&a.handle(), content(2), false)
+        .await
+        .unwrap();
+    assert_eq!(st.peer_map.len(), 2, "{st:?}");
+    for info in st.peer_map.values() {
+        assert_eq!(info.status, TrackerStatus::ClusterError);
+        assert!(info.error.contains("no IPFS"), "{info:?}");
+    }
+    // A peer that is gone but not yet expired from the peerset.
+    let b_id = b.id().to_string();
+    b.stop().await;
+    let st = ClusterApi::status(&a.handle(), content(2), false)
+        .await
+        .unwrap();
+    let gone = &st.peer_map[&b_id];
+    assert_eq!(gone.status, TrackerStatus::ClusterError);
+    assert!(!gone.error.contains("no IPFS"), "{gone:?}");
+    a.stop().await;
+}

@@ -399,7 +399,7 @@ async fn a_lost_peers_pins_are_reallocated_when_repinning_is_on() {
         let pin = ClusterApi::pin(&nodes[0].peer.handle(), cid, o)
             .await
             .unwrap();
-        assert_eq!(pin.allocations, [victim.clone()]);
+        assert_eq!(pin.allocations, std::slice::from_ref(&victim));
         on_victim.push(cid);
     }
     let elsewhere = content(&nodes[0], "not on the victim").await;

@@ -2,19 +2,23 @@
 //! and the transport under them (TCP + noise + yamux, QUIC for open
 //! clusters, a pre-shared-key private network for closed ones).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use libp2p::core::ConnectedPoint;
+use libp2p::core::muxing::{StreamMuxer, StreamMuxerBox};
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    StreamProtocol, Swarm, SwarmBuilder, Transport, connection_limits, gossipsub, identify, kad,
-    mdns, noise, ping, tcp, yamux,
+    PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport, connection_limits, gossipsub, identify,
+    kad, mdns, noise, ping, quic, tcp, yamux,
 };
 
 use super::NetworkConfig;
+use crate::bandwidth::Bandwidth;
 use crate::error::PeerError;
 use crate::messages::MAX_GOSSIP_SIZE;
 
@@ -93,22 +97,44 @@ fn behaviour(key: &Keypair, cfg: &NetworkConfig) -> Result<Behaviour, PeerError>
     })
 }
 
+/// The `Transport::map` step that counts a connection's substreams.
+fn counted<M>(
+    bandwidth: &Arc<Bandwidth>,
+) -> impl FnOnce((PeerId, M), ConnectedPoint) -> (PeerId, StreamMuxerBox) + Clone + Send + 'static
+where
+    M: StreamMuxer + Send + 'static,
+    M::Substream: Send + 'static,
+    M::Error: Send + Sync + 'static,
+{
+    let bandwidth = bandwidth.clone();
+    move |(peer, muxer), _| (peer, bandwidth.count_muxer(muxer))
+}
+
 /// Builds the swarm. With a secret the transport is TCP behind the private
 /// network handshake (QUIC can't carry a pre-shared key, so it is off);
-/// without one, TCP and QUIC.
-pub(crate) fn build_swarm(cfg: &NetworkConfig) -> Result<Swarm<Behaviour>, PeerError> {
+/// without one, TCP and QUIC. Every connection's substreams are counted by
+/// `bandwidth` (under [`crate::bandwidth::TRANSPORT_KEY`]).
+pub(crate) fn build_swarm(
+    cfg: &NetworkConfig,
+    bandwidth: &Arc<Bandwidth>,
+) -> Result<Swarm<Behaviour>, PeerError> {
     let net_err = |e: &dyn std::fmt::Display| PeerError::Network(e.to_string());
     let builder = SwarmBuilder::with_existing_identity(cfg.keypair.clone()).with_tokio();
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(300));
+    let tcp = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
     let swarm = match cfg.secret {
         None => builder
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
+            .with_other_transport(|key| {
+                let tcp = tcp()
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default())
+                    .map(counted(bandwidth));
+                let quic =
+                    quic::tokio::Transport::new(quic::Config::new(key)).map(counted(bandwidth));
+                Ok::<_, BoxError>(tcp.or_transport(quic).map(|either, _| either.into_inner()))
+            })
             .map_err(|e| net_err(&e))?
-            .with_quic()
             .with_dns()
             .map_err(|e| net_err(&e))?
             .with_behaviour(|key| behaviour(key, cfg).map_err(BoxError::from))
@@ -121,11 +147,12 @@ pub(crate) fn build_swarm(cfg: &NetworkConfig) -> Result<Swarm<Behaviour>, PeerE
                 .with_other_transport(|key| {
                     let noise = noise::Config::new(key)?;
                     Ok::<_, BoxError>(
-                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        tcp()
                             .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
                             .upgrade(Version::V1Lazy)
                             .authenticate(noise)
-                            .multiplex(yamux::Config::default()),
+                            .multiplex(yamux::Config::default())
+                            .map(counted(bandwidth)),
                     )
                 })
                 .map_err(|e| net_err(&e))?

@@ -2,6 +2,7 @@
 //! from trusted writers, metrics only about their author) and feeds peer
 //! discovery (identify, mDNS) into Kademlia.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crdt_dag::WriterId;
@@ -19,8 +20,10 @@ use super::{
     CMD_CHANNEL_CAPACITY, EVENT_CHANNEL_CAPACITY, GossipStats, NetEvent, Network, NetworkCmd,
     NetworkConfig, Topic, heads_topic, metrics_topic,
 };
+use crate::bandwidth::{Bandwidth, RATE_TICK, Streams};
 use crate::error::PeerError;
 use crate::messages::{HeadsMessage, Metric, now_nanos};
+use crate::{dagsync, rpc};
 
 /// How often Kademlia refreshes its routing table.
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(60);
@@ -32,6 +35,8 @@ struct Driver {
     metrics: IdentTopic,
     events: mpsc::Sender<NetEvent>,
     stats: GossipStats,
+    /// Byte counters; their rates move on every [`RATE_TICK`].
+    bandwidth: Arc<Bandwidth>,
 }
 
 /// Builds the swarm, starts listening and spawns its task. Must run inside a
@@ -40,7 +45,8 @@ pub(crate) fn spawn(
     config: NetworkConfig,
     cancel: CancellationToken,
 ) -> Result<(Network, mpsc::Receiver<NetEvent>, JoinHandle<()>), PeerError> {
-    let mut swarm = build_swarm(&config)?;
+    let bandwidth = Arc::new(Bandwidth::new(&[rpc::PROTOCOL, dagsync::PROTOCOL]));
+    let mut swarm = build_swarm(&config, &bandwidth)?;
     for addr in &config.listen {
         let is_quic = addr
             .iter()
@@ -72,13 +78,14 @@ pub(crate) fn spawn(
             }
         }
     }
-    let streams = swarm.behaviour().streams.new_control();
+    let streams = Streams::new(swarm.behaviour().streams.new_control(), bandwidth.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(CMD_CHANNEL_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let network = Network {
         peer_id: *swarm.local_peer_id(),
         cmd: cmd_tx,
         streams,
+        bandwidth: bandwidth.clone(),
     };
     let driver = Driver {
         swarm,
@@ -87,6 +94,7 @@ pub(crate) fn spawn(
         metrics,
         events: ev_tx,
         stats: GossipStats::default(),
+        bandwidth,
     };
     let join = tokio::spawn(driver.run(cmd_rx, cancel));
     Ok((network, ev_rx, join))
@@ -95,12 +103,15 @@ pub(crate) fn spawn(
 impl Driver {
     async fn run(mut self, mut cmds: mpsc::Receiver<NetworkCmd>, cancel: CancellationToken) {
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP_INTERVAL);
+        let mut rate_tick = tokio::time::interval(RATE_TICK);
+        rate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 Some(cmd) = cmds.recv() => self.on_cmd(cmd),
                 event = self.swarm.select_next_some() => self.on_event(event),
+                _ = rate_tick.tick() => self.bandwidth.tick(),
                 _ = kad_tick.tick() => {
                     if self.swarm.connected_peers().next().is_some() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();

@@ -5,6 +5,7 @@
 mod behaviour;
 mod driver;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crdt_dag::TrustPolicy;
@@ -12,6 +13,7 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bandwidth::{Bandwidth, Streams};
 use crate::error::PeerError;
 use crate::messages::{HeadsMessage, Metric};
 
@@ -108,7 +110,8 @@ pub struct GossipStats {
 pub struct Network {
     peer_id: PeerId,
     cmd: mpsc::Sender<NetworkCmd>,
-    streams: libp2p_stream::Control,
+    streams: Streams,
+    bandwidth: Arc<Bandwidth>,
 }
 
 impl std::fmt::Debug for NetworkCmd {
@@ -182,8 +185,13 @@ impl Network {
             .await
     }
 
-    /// A control to open and accept protocol streams.
-    pub(crate) fn streams(&self) -> libp2p_stream::Control {
+    /// A control to open and accept protocol streams (counted).
+    pub(crate) fn streams(&self) -> Streams {
         self.streams.clone()
+    }
+
+    /// Bytes in and out and their rates, per key (see [`crate::bandwidth`]).
+    pub fn bandwidth(&self) -> api::types::BandwidthStats {
+        self.bandwidth.stats()
     }
 }
