@@ -18,6 +18,9 @@ use crate::network::{Network, Topic};
 
 /// Most metrics remembered (peers x names); beyond it the oldest go first.
 const MAX_METRICS: usize = 16_384;
+/// Most metric names remembered per peer (Go's informers publish 3-4), so
+/// one peer inventing names can't crowd out the others' pings.
+const MAX_NAMES_PER_PEER: usize = 32;
 
 /// Alerts kept for `health alerts`; past this the list starts again (Go's
 /// `maxAlerts`).
@@ -42,6 +45,13 @@ pub(crate) struct Monitor {
 impl Monitor {
     pub(crate) fn record(&self, metric: Metric) {
         let mut m = self.metrics.lock().expect("poisoned");
+        let key = (metric.peer.clone(), metric.name.clone());
+        if !m.contains_key(&key)
+            && m.keys().filter(|(p, _)| *p == metric.peer).count() >= MAX_NAMES_PER_PEER
+        {
+            debug!(peer = %metric.peer, name = %metric.name, "too many metric names from one peer");
+            return;
+        }
         if m.len() >= MAX_METRICS {
             let now = now_nanos();
             m.retain(|_, v| v.expire > now);
@@ -49,7 +59,7 @@ impl Monitor {
                 return;
             }
         }
-        m.insert((metric.peer.clone(), metric.name.clone()), metric);
+        m.insert(key, metric);
     }
 
     /// Latest unexpired metrics called `name`.
@@ -211,6 +221,21 @@ mod tests {
             partitionable: false,
             received_at: 0,
         }
+    }
+
+    #[test]
+    fn one_peer_cannot_fill_the_monitor() {
+        let m = Monitor::default();
+        for i in 0..1000 {
+            m.record(metric("greedy", &format!("m{i}"), i64::MAX));
+        }
+        m.record(metric("honest", "ping", i64::MAX));
+        assert_eq!(m.of_peer("greedy").len(), MAX_NAMES_PER_PEER);
+        assert_eq!(m.alive().len(), 0, "names are not peer IDs here");
+        assert_eq!(m.latest("ping").len(), 1);
+        // A known name is still renewed.
+        m.record(metric("greedy", "m0", i64::MAX - 1));
+        assert_eq!(m.of_peer("greedy")["m0"].expire, i64::MAX - 1);
     }
 
     #[test]

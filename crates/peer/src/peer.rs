@@ -682,6 +682,22 @@ fn registry(info: Arc<Info>) -> rpc::Registry {
         rpc::Policy::Open,
         Arc::new(|_, _| Box::pin(async { cbor(&VERSION) })),
     );
+    let i = info.clone();
+    reg.register(
+        "Cluster.Connections",
+        rpc::Policy::Open,
+        Arc::new(move |_, _| {
+            let i = i.clone();
+            Box::pin(async move {
+                let peers = i
+                    .network
+                    .connected_peers()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cbor(&peers.iter().map(ToString::to_string).collect::<Vec<_>>())
+            })
+        }),
+    );
     status::register(&mut reg, info.status.clone());
     let i = info;
     reg.register(

@@ -28,6 +28,9 @@ pub(crate) const ALERT_QUEUE: usize = 256;
 /// How often the IPFS daemons of cluster peers are connected again after
 /// the first time (Go does it once, `connect_swarms_delay` after start).
 const RECONNECT_SWARMS: Duration = Duration::from_secs(300);
+/// Addresses of one peer's IPFS daemon tried, and how long each.
+const MAX_SWARM_ADDRS: usize = 4;
+const SWARM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often peers not yet connected at the IPFS level are looked for.
 const NEW_PEERS_CHECK: Duration = Duration::from_secs(2);
 
@@ -357,18 +360,23 @@ async fn connect_swarms(
             let Some(remote) = info.ipfs else {
                 continue;
             };
+            // A peer chooses what it reports: try a few addresses, briefly.
             for addr in remote
                 .addresses
                 .iter()
                 .filter_map(|a| a.parse::<Multiaddr>().ok())
+                .take(MAX_SWARM_ADDRS)
             {
-                match ipfs.swarm_connect(addr.clone()).await {
-                    Ok(()) => {
+                let dial =
+                    tokio::time::timeout(SWARM_CONNECT_TIMEOUT, ipfs.swarm_connect(addr.clone()));
+                match dial.await {
+                    Ok(Ok(())) => {
                         debug!(peer = %p, %addr, "connected our IPFS daemon to a peer's");
                         done.insert(p);
                         break;
                     }
-                    Err(e) => debug!(peer = %p, %addr, error = %e, "ipfs swarm connect"),
+                    Ok(Err(e)) => debug!(peer = %p, %addr, error = %e, "ipfs swarm connect"),
+                    Err(_) => debug!(peer = %p, %addr, "ipfs swarm connect timed out"),
                 }
             }
         }

@@ -35,6 +35,8 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(15);
 const STREAM_BUFFER: usize = 256;
 /// Removed blocks per `IPFSConnector.RepoGC` answer frame.
 const GC_FRAME_KEYS: usize = 10_000;
+/// How long the IPFS daemon's ID is reused in status answers.
+const IPFS_ID_REUSE: Duration = Duration::from_secs(30);
 /// A `Tracker.Reconcile` within this long of the previous one reuses it.
 const RECONCILE_REUSE: Duration = Duration::from_secs(1);
 
@@ -116,6 +118,9 @@ fn decode<T: for<'de> Deserialize<'de>>(peer: PeerId, b: &[u8]) -> Result<T, Pee
     })
 }
 
+/// An IPFS daemon's ID and addresses.
+type IpfsIdent = (String, Vec<String>);
+
 /// What this peer answers with: its tracker and IPFS daemon.
 #[derive(Clone, Debug)]
 pub(crate) struct Local {
@@ -123,6 +128,7 @@ pub(crate) struct Local {
     pub(crate) tracker: Option<PeerTracker>,
     pub(crate) ipfs: Option<Arc<KuboConnector>>,
     last_reconcile: Arc<tokio::sync::Mutex<Option<Instant>>>,
+    ipfs_id: Arc<tokio::sync::Mutex<Option<(Instant, IpfsIdent)>>>,
 }
 
 impl Local {
@@ -136,6 +142,7 @@ impl Local {
             tracker,
             ipfs,
             last_reconcile: Arc::default(),
+            ipfs_id: Arc::default(),
         }
     }
 
@@ -143,17 +150,33 @@ impl Local {
         self.tracker.as_ref().ok_or_else(|| NO_IPFS.to_string())
     }
 
-    async fn report(&self, items: Vec<Item>) -> Report {
-        let (ipfs_peer_id, ipfs_addresses) = match &self.ipfs {
-            Some(c) => match tokio::time::timeout(PEER_TIMEOUT, c.id()).await {
-                Ok(Ok(id)) => (
+    /// The IPFS daemon's ID and addresses, asked at most every
+    /// [`IPFS_ID_REUSE`] (every status answer carries them).
+    async fn ipfs_id(&self) -> IpfsIdent {
+        let Some(c) = &self.ipfs else {
+            return (String::new(), vec![]);
+        };
+        let mut cached = self.ipfs_id.lock().await;
+        if let Some((at, id)) = &*cached
+            && at.elapsed() < IPFS_ID_REUSE
+        {
+            return id.clone();
+        }
+        match tokio::time::timeout(PEER_TIMEOUT, c.id()).await {
+            Ok(Ok(id)) => {
+                let id = (
                     id.id,
                     id.addresses.iter().map(ToString::to_string).collect(),
-                ),
-                _ => (String::new(), vec![]),
-            },
-            None => (String::new(), vec![]),
-        };
+                );
+                *cached = Some((Instant::now(), id.clone()));
+                id
+            }
+            _ => (String::new(), vec![]),
+        }
+    }
+
+    async fn report(&self, items: Vec<Item>) -> Report {
+        let (ipfs_peer_id, ipfs_addresses) = self.ipfs_id().await;
         Report {
             peername: self.peername.clone(),
             ipfs_peer_id,

@@ -170,6 +170,9 @@ async fn pins_through_one_peer_are_listed_by_all() {
     let graph = ca.health_graph().await.unwrap();
     assert_eq!(graph.cluster_links.len(), 3);
     assert!(graph.cluster_links[&a.id().to_string()].contains(&b.id().to_string()));
+    // Other peers' links come over RPC (`Cluster.Connections`).
+    assert!(graph.cluster_links[&b.id().to_string()].contains(&a.id().to_string()));
+    assert!(graph.cluster_links[&c.id().to_string()].contains(&a.id().to_string()));
     for p in [a, b, c] {
         p.stop().await;
     }
