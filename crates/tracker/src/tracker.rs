@@ -30,6 +30,8 @@ const ORIGIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const YIELD_EVERY: u32 = 256;
 /// The error of an operation that found its queue full (Go's `ErrFullQueue`).
 const QUEUE_FULL: &str = "pin queue is full";
+/// What a restart leaves of an unpin that had not happened yet.
+const UNPIN_INTERRUPTED: &str = "the unpin was interrupted by a restart";
 /// The error of an unpin or remote operation that found its queue full.
 const UNPIN_QUEUE_FULL: &str = "unpin queue is full";
 
@@ -280,6 +282,21 @@ impl<C: IpfsConnector> Tracker<C> {
 
     /// Unpins `cid` from IPFS. Never blocks.
     pub fn untrack(&self, cid: Cid) {
+        // Operations live in memory: without a record, a restart before
+        // IPFS unpins would leave the content pinned with nothing to say so.
+        // The record reads as `unpin_error` after a restart, and the
+        // recover at start queues it again; a success removes it.
+        if let Ok(None) = self.inner.store.error(&cid) {
+            self.inner.persist(
+                &cid,
+                &ErrorRecord {
+                    kind: OpKind::Unpin,
+                    error: UNPIN_INTERRUPTED.into(),
+                    attempts: 0,
+                    timestamp: SystemTime::now(),
+                },
+            );
+        }
         self.inner.submit(OpKind::Unpin, cid, None, None);
     }
 

@@ -572,3 +572,40 @@ async fn recover_all_requeues_unpin_errors_in_memory() {
     assert_eq!(h.ipfs.pinned(&cid(1)), None);
     assert_eq!(h.ipfs.unpin_calls.lock().unwrap().len(), 3);
 }
+
+/// An unpin still queued or in flight when the peer restarts is not lost:
+/// it reads as unpin_error after the restart and recover_all finishes it.
+#[tokio::test]
+async fn an_unpin_interrupted_by_a_restart_is_finished_after_it() {
+    let h = Harness::start(fast_config(), FakeIpfs::new());
+    let c = cid(77);
+    h.pin(pin(c, Placement::Here));
+    let ipfs = Arc::clone(&h.ipfs);
+    wait_until(Duration::from_secs(5), "pinned", || {
+        let ipfs = Arc::clone(&ipfs);
+        async move { ipfs.pinned(&c).is_some() }
+    })
+    .await;
+    *h.ipfs.unpin_delay.lock().unwrap() = Duration::from_secs(60);
+    h.unpin(c);
+    assert_eq!(h.tracker.status(c).await.status, TrackerStatus::UnpinQueued);
+    let h = h.restart().await;
+    assert!(h.ipfs.pinned(&c).is_some(), "the unpin never reached IPFS");
+    let st = h.tracker.status(c).await;
+    assert_eq!(st.status, TrackerStatus::UnpinError, "{st:?}");
+    *h.ipfs.unpin_delay.lock().unwrap() = Duration::ZERO;
+    let requeued: Vec<_> = h.tracker.recover_all().collect().await;
+    assert_eq!(requeued.len(), 1, "{requeued:?}");
+    let ipfs = Arc::clone(&h.ipfs);
+    wait_until(Duration::from_secs(5), "unpinned", || {
+        let ipfs = Arc::clone(&ipfs);
+        async move { ipfs.pinned(&c).is_none() }
+    })
+    .await;
+    let tracker = h.tracker.clone();
+    wait_until(Duration::from_secs(5), "status unpinned", || {
+        let tracker = tracker.clone();
+        async move { tracker.status(c).await.status == TrackerStatus::Unpinned }
+    })
+    .await;
+}

@@ -75,6 +75,8 @@ pub struct FakeIpfs {
     pins: Arc<Mutex<BTreeMap<Cid, IpfsPinType>>>,
     /// How long each pin call takes.
     pub pin_delay: Mutex<Duration>,
+    /// How long each unpin takes (a restart during it drops the call).
+    pub unpin_delay: Mutex<Duration>,
     /// Pins of these CIDs fail this many more times (`u32::MAX`: always).
     pub pin_failures: Mutex<HashMap<Cid, u32>>,
     /// Unpins of these CIDs fail this many more times.
@@ -198,6 +200,10 @@ impl IpfsConnector for FakeIpfs {
     async fn unpin(&self, cid: Cid) -> Result<(), IpfsError> {
         self.check_down("pin/rm")?;
         self.unpin_calls.lock().unwrap().push(cid);
+        let delay = *self.unpin_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if Self::should_fail(&self.unpin_failures, &cid) {
             return Err(fake_error("pin/rm", "unpin boom"));
         }
