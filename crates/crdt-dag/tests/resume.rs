@@ -7,7 +7,7 @@ use common::*;
 use crdt_dag::{Replica, ReplicaConfig, SyncBudget};
 
 fn open(dir: &std::path::Path) -> Replica {
-    Replica::open(dir, key(9), ReplicaConfig::new(CLUSTER)).unwrap()
+    reopen(dir, key(9), ReplicaConfig::new(CLUSTER)).expect("reopening the store")
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use crdt_dag::{DagError, Dot, Op, PinEvent, PinOptions, Replica, ReplicaConfig, Write};
+use crdt_dag::{DagError, Dot, Op, PinEvent, PinOptions, ReplicaConfig, Write};
 
 #[test]
 fn pin_update_unpin_and_events() {
@@ -157,14 +157,14 @@ fn acknowledged_writes_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ReplicaConfig::new(CLUSTER);
     let (hash, heads) = {
-        let r = Replica::open(dir.path(), key(1), cfg.clone()).unwrap();
+        let r = reopen(dir.path(), key(1), cfg.clone()).unwrap();
         for i in 0..20 {
             r.write(vec![pin(i, "durable")]).unwrap();
         }
         r.write(vec![unpin(3)]).unwrap();
         (r.state_hash().unwrap(), r.heads().unwrap())
     };
-    let r = Replica::open(dir.path(), key(1), cfg).unwrap();
+    let r = reopen(dir.path(), key(1), cfg).unwrap();
     assert_eq!(r.state_hash().unwrap(), hash);
     assert_eq!(r.heads().unwrap(), heads);
     assert_eq!(r.len().unwrap(), 19);
@@ -177,8 +177,8 @@ fn acknowledged_writes_survive_reopen() {
 #[test]
 fn store_of_another_cluster_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Replica::open(dir.path(), key(1), ReplicaConfig::new("one")).unwrap());
-    let err = Replica::open(dir.path(), key(1), ReplicaConfig::new("two")).unwrap_err();
+    drop(reopen(dir.path(), key(1), ReplicaConfig::new("one")).unwrap());
+    let err = reopen(dir.path(), key(1), ReplicaConfig::new("two")).unwrap_err();
     assert!(err.to_string().contains("cluster"), "{err}");
 }
 

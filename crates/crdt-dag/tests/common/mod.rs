@@ -134,3 +134,25 @@ pub fn history(rounds: u32) -> Vec<Replica> {
     }
     writers
 }
+
+/// Opens the store in `dir`, waiting while a just-dropped handle still holds
+/// its file lock (sled's background flusher lets go a moment after the drop,
+/// later on a loaded machine). Other errors are returned at once.
+pub fn reopen(
+    dir: &std::path::Path,
+    key: SigningKey,
+    cfg: crdt_dag::ReplicaConfig,
+) -> crdt_dag::Result<Replica> {
+    let started = std::time::Instant::now();
+    loop {
+        match Replica::open(dir, key.clone(), cfg.clone()) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < std::time::Duration::from_secs(30) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! A large pinset in a real peer's store, streamed by `GET /allocations`
+//! through the peer's REST API and the Rust client in one process, with the
+//! RSS sampled as it goes: the route streams from the store, item by item.
+//! Alone in its binary so no other test shares the RSS. (The million-pin
+//! stream through the server and client is `crates/api/tests/memory.rs`;
+//! writing a million pins here would take minutes of CI in the test
+//! profile, so this one uses `PEER_STREAM_PINS`, 200,000 by default.)
+
+use std::time::{Duration, Instant};
+
+use api::types::{PinTypeFilter, PinTypeFilter as F};
+use api::{Client, ClientConfig};
+use cid::Cid;
+use crdt_dag::{PinOptions, Write};
+use futures::StreamExt;
+use libp2p::identity::Keypair;
+use multihash_codetable::{Code, MultihashDigest};
+use peer::PeerBuilder;
+
+/// Pins written unless `PEER_STREAM_PINS` says otherwise.
+const DEFAULT_PINS: u32 = 200_000;
+const PER_DELTA: u32 = 1000;
+const SAMPLE_EVERY: usize = 10_000;
+/// Allowed growth over the baseline: 200,000 pins as JSON are ~80 MB and as
+/// `Pin` values ~60 MB, so collecting them anywhere blows this.
+const CEILING_MIB: u64 = 32;
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_streams_its_allocations_in_constant_memory() {
+    let pins: u32 = std::env::var("PEER_STREAM_PINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_PINS)
+        .div_ceil(PER_DELTA)
+        * PER_DELTA;
+    let dir = tempfile::tempdir().unwrap();
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "million")
+        .settings(|s| s.data_dir = Some(dir.path().join("store")))
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for d in 0..pins / PER_DELTA {
+        let writes = (d * PER_DELTA..(d + 1) * PER_DELTA)
+            .map(|n| Write::Pin {
+                cid: content(n),
+                options: PinOptions::named(format!("pin-{n}")),
+            })
+            .collect();
+        peer.replica().write(writes).unwrap();
+    }
+    println!(
+        "wrote {pins} pins in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let addr = peer.serve_api_on_loopback().await.unwrap();
+    let client = Client::new(ClientConfig {
+        host: format!("http://{addr}"),
+        basic_auth: None,
+        timeout: Some(Duration::from_secs(600)),
+    })
+    .unwrap();
+    // Warm up: the server walks the whole pinset and sends nothing (no pin
+    // is a meta pin), so the store's pages and the connection are in place.
+    let meta = F::parse("meta-pin").unwrap();
+    assert_eq!(client.allocations(meta).count().await, 0);
+    let baseline = rss_kib();
+
+    let started = Instant::now();
+    let mut stream = client.allocations(PinTypeFilter::ALL);
+    let (mut count, mut peak) = (0usize, baseline);
+    while let Some(item) = stream.next().await {
+        let pin = item.expect("every item parses");
+        assert!(pin.options.name.starts_with("pin-"));
+        count += 1;
+        if count % SAMPLE_EVERY == 0 {
+            peak = peak.max(rss_kib());
+        }
+    }
+    let elapsed = started.elapsed();
+    peak = peak.max(rss_kib());
+    assert_eq!(count, pins as usize);
+    let growth_mib = peak.saturating_sub(baseline) / 1024;
+    println!(
+        "a peer's GET /allocations: {count} pins in {:.1}s ({:.0} pins/s); RSS baseline {} MiB, peak {} MiB, growth {growth_mib} MiB (ceiling {CEILING_MIB} MiB)",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        baseline / 1024,
+        peak / 1024,
+    );
+    assert!(
+        growth_mib <= CEILING_MIB,
+        "RSS grew {growth_mib} MiB over {} MiB while streaming",
+        baseline / 1024
+    );
+    peer.stop().await;
+}
