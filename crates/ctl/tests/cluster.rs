@@ -190,6 +190,27 @@ async fn ctl_drives_a_three_peer_cluster() {
     assert_eq!(gpi.len(), 1, "{out:?}");
     assert_eq!(peers_with(&gpi[0], TrackerStatus::Pinned), 2, "{gpi:?}");
 
+    // Health and IPFS commands reach every peer.
+    let out = ctl(&host_a, |c| c.json().run(["health", "bandwidth"])).await;
+    let bw = &out.json_values()[0];
+    assert!(bw["transport"]["total_in"].as_i64() > Some(0), "{out:?}");
+    let out = ctl(&host_a, |c| c.run(["health", "alerts"])).await;
+    out.success();
+    let out = ctl(&host_b, |c| c.json().run(["ipfs", "gc"])).await;
+    let gc = &out.json_values()[0];
+    assert_eq!(
+        gc["peer_map"].as_object().map(|m| m.len()),
+        Some(3),
+        "{out:?}"
+    );
+    for entry in gc["peer_map"].as_object().unwrap().values() {
+        assert!(entry.get("error").is_none(), "{out:?}");
+        assert!(
+            entry["peername"].as_str().is_some_and(|n| !n.is_empty()),
+            "{out:?}"
+        );
+    }
+
     // Unpin through b, waiting; a sees it gone and no Kubo pins it.
     let id = cid.clone();
     ctl(&host_b, move |c| {

@@ -1,8 +1,8 @@
 //! The peer behind the REST API: `api::service::ClusterApi` over a
 //! [`PeerHandle`], converting between the pinset's options and Go's JSON
 //! types. Status, recover and GC are merged from every peer's answer
-//! (`status.rs`). What is not built (bandwidth accounting, `/add`) answers
-//! 501 with a message saying so, never an invented result.
+//! (`status.rs`). What is not built (`/add`) answers 501 with a message
+//! saying so, never an invented result.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -404,8 +404,6 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {
-        Err(ApiError::not_implemented(
-            "bandwidth accounting is not built yet",
-        ))
+        Ok(PeerHandle::bandwidth(self))
     }
 }

@@ -66,6 +66,7 @@ struct Report {
 /// One frame of a `IPFSConnector.RepoGC` answer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct GcPart {
+    peername: String,
     keys: Vec<(Option<Cid>, String)>,
     error: String,
 }
@@ -228,11 +229,15 @@ impl Local {
     async fn repo_gc(&self) -> Vec<GcPart> {
         let Some(ipfs) = &self.ipfs else {
             return vec![GcPart {
+                peername: self.peername.clone(),
                 keys: vec![],
                 error: NO_IPFS.into(),
             }];
         };
-        let mut parts = vec![GcPart::default()];
+        let mut parts = vec![GcPart {
+            peername: self.peername.clone(),
+            ..GcPart::default()
+        }];
         let mut removed = ipfs.repo_gc();
         while let Some(r) = removed.next().await {
             let last = parts.last_mut().expect("one part");
@@ -628,17 +633,16 @@ impl PeerHandle {
         for (peer, parts) in runs {
             let mut gc = RepoGc {
                 peer: peer.to_string(),
-                peername: if peer == self.id() {
-                    self.settings().peername.clone()
-                } else {
-                    String::new()
-                },
+                peername: String::new(),
                 keys: vec![],
                 error: String::new(),
             };
             match parts {
                 Ok(parts) => {
                     for part in parts {
+                        if gc.peername.is_empty() {
+                            gc.peername = part.peername;
+                        }
                         gc.keys.extend(
                             part.keys
                                 .into_iter()

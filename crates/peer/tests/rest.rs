@@ -167,6 +167,10 @@ async fn pins_through_one_peer_are_listed_by_all() {
     let names = ca.metric_names().await.unwrap();
     assert_eq!(names, ["freespace", "ping", "pinqueue", "tag:group"]);
     assert_eq!(ca.metrics("ping").await.unwrap().len(), 3);
+    // Bandwidth of our own protocols, counted on the streams.
+    let bw = ca.bandwidth().await.unwrap();
+    assert!(bw["/ipfs-cluster-rs/rpc/1.0.0"].total_out > 0, "{bw:?}");
+    assert!(bw["transport"].total_in > 0, "{bw:?}");
     let graph = ca.health_graph().await.unwrap();
     assert_eq!(graph.cluster_links.len(), 3);
     assert!(graph.cluster_links[&a.id().to_string()].contains(&b.id().to_string()));
