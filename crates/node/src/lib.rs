@@ -3,11 +3,25 @@
 //! CIDs, CAR v1 import/export, and Bitswap 1.2 on libp2p. Built in parts;
 //! `spec/ipfs-node.md` says what exists.
 
+pub mod bitswap;
 mod block;
+mod blockstore;
+mod car;
 pub mod dagpb;
 mod error;
+mod gc;
+pub mod host;
 mod links;
+mod pins;
+pub mod unixfs;
 
 pub use block::{Block, DAG_CBOR, DAG_JSON, DAG_PB, RAW, SHA2_256};
+pub use blockstore::{BLOCKS_TREE, META_TREE, PINS_TREE, RepoStat, Store};
+pub use car::{
+    CarExport, CarImport, CarReader, CarWriter, MAX_CAR_HEADER, MAX_CAR_SECTION, export_car,
+    import_car, read_car, write_car,
+};
 pub use error::NodeError;
+pub use gc::{GC_BATCH, GcGuard, GcReport};
 pub use links::links;
+pub use pins::{PinKind, PinOutcome};

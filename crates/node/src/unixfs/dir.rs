@@ -1,0 +1,161 @@
+//! Directories: [`DirBuilder`] holds a tree of entries and writes each
+//! directory as one dag-pb node whose links are its entries, sorted by
+//! name (bytewise, as go-merkledag sorts them), each carrying the entry's
+//! cumulative size.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::data::{Data, DataType};
+use super::file::{AddOptions, Added};
+use crate::dagpb::{PbLink, PbNode};
+use crate::{Block, DAG_PB, NodeError};
+
+/// Kubo's `Import.UnixFSHAMTDirectorySizeThreshold`: a directory whose
+/// links are estimated (names plus CID bytes, the default `links`
+/// estimation) above this is written as a HAMT, which this builder doesn't
+/// do.
+pub const HAMT_SHARDING_THRESHOLD: usize = 256 * 1024;
+
+#[derive(Debug)]
+enum Entry {
+    Done(Added),
+    Dir(BTreeMap<String, Entry>),
+}
+
+/// A directory tree being added: files (already added) and
+/// subdirectories, by path.
+#[derive(Debug)]
+pub struct DirBuilder {
+    v0: bool,
+    root: BTreeMap<String, Entry>,
+}
+
+impl DirBuilder {
+    /// An empty directory whose nodes get `opts.cid_version`.
+    ///
+    /// # Errors
+    /// [`NodeError::InvalidArgument`] for an unknown CID version.
+    pub fn new(opts: &AddOptions) -> Result<Self, NodeError> {
+        Ok(DirBuilder {
+            v0: opts.v0()?,
+            root: BTreeMap::new(),
+        })
+    }
+
+    /// Puts a finished file or directory at `path` (`a/b/name`; missing
+    /// parents are created, an entry of the same name is replaced).
+    ///
+    /// # Errors
+    /// [`NodeError::InvalidArgument`] for an empty path component, `.` or
+    /// `..`, or a parent that is a file.
+    pub fn add(&mut self, path: &str, added: Added) -> Result<(), NodeError> {
+        let (parents, name) = split(path)?;
+        self.parent_of(&parents)?
+            .insert(name.to_owned(), Entry::Done(added));
+        Ok(())
+    }
+
+    /// Makes the directory `path` (and its parents), empty unless entries
+    /// are added under it; an existing directory is kept.
+    ///
+    /// # Errors
+    /// As [`DirBuilder::add`].
+    pub fn mkdir(&mut self, path: &str) -> Result<(), NodeError> {
+        let (parents, name) = split(path)?;
+        let parent = self.parent_of(&parents)?;
+        if !matches!(parent.get(name), Some(Entry::Dir(_))) {
+            parent.insert(name.to_owned(), Entry::Dir(BTreeMap::new()));
+        }
+        Ok(())
+    }
+
+    fn parent_of(&mut self, parents: &[&str]) -> Result<&mut BTreeMap<String, Entry>, NodeError> {
+        let mut dir = &mut self.root;
+        for p in parents {
+            let entry = dir
+                .entry((*p).to_owned())
+                .or_insert_with(|| Entry::Dir(BTreeMap::new()));
+            dir = match entry {
+                Entry::Dir(d) => d,
+                Entry::Done(_) => {
+                    return Err(NodeError::InvalidArgument {
+                        what: "directory path",
+                        reason: format!("{p:?} is a file, not a directory"),
+                    });
+                }
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Writes every directory node (children before parents) to `sink`;
+    /// the root directory.
+    ///
+    /// # Errors
+    /// [`NodeError::NotImplemented`] for a directory big enough that Kubo
+    /// would shard it; whatever `sink` returns.
+    pub fn finish(
+        self,
+        sink: &mut dyn FnMut(Block) -> Result<(), NodeError>,
+    ) -> Result<Added, NodeError> {
+        write_dir(self.root, self.v0, sink)
+    }
+}
+
+fn split(path: &str) -> Result<(Vec<&str>, &str), NodeError> {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if let Some(bad) = parts
+        .iter()
+        .find(|p| p.is_empty() || **p == "." || **p == "..")
+    {
+        return Err(NodeError::InvalidArgument {
+            what: "directory path",
+            reason: format!("bad component {bad:?} in {path:?}"),
+        });
+    }
+    let name = parts.pop().expect("split yields at least one part");
+    Ok((parts, name))
+}
+
+/// One directory node from its entries (subdirectories written first).
+fn write_dir(
+    entries: BTreeMap<String, Entry>,
+    v0: bool,
+    sink: &mut dyn FnMut(Block) -> Result<(), NodeError>,
+) -> Result<Added, NodeError> {
+    let mut links = Vec::with_capacity(entries.len());
+    let (mut tsizes, mut bytes, mut estimate) = (0u64, 0u64, 0usize);
+    for (name, entry) in entries {
+        let added = match entry {
+            Entry::Done(a) => a,
+            Entry::Dir(d) => write_dir(d, v0, sink)?,
+        };
+        estimate += name.len() + added.cid.encoded_len();
+        tsizes += added.size;
+        bytes += added.bytes;
+        links.push(PbLink {
+            cid: added.cid,
+            name: Some(name),
+            tsize: Some(added.size),
+        });
+    }
+    if estimate > HAMT_SHARDING_THRESHOLD {
+        return Err(NodeError::NotImplemented {
+            what: "HAMT-sharded directories (a directory of more than 256 KiB of links)",
+        });
+    }
+    let node = PbNode {
+        links,
+        data: Some(Bytes::from(Data::new(DataType::Directory).encode())),
+    };
+    let block = Block::new(DAG_PB, Bytes::from(node.encode()), v0);
+    let added = Added {
+        cid: *block.cid(),
+        size: block.data().len() as u64 + tsizes,
+        bytes,
+    };
+    sink(block)?;
+    Ok(added)
+}
