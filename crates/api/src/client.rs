@@ -11,7 +11,8 @@ use cid::Cid;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use http::{HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -21,10 +22,13 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::multipart;
 use crate::server::{DEFAULT_LISTEN_MULTIADDRESS, auth_header};
+use crate::service::AddFile;
 use crate::types::{
-    Alert, ApiErrorBody, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, Metric,
-    Pin, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, ApiErrorBody, BandwidthStats, ConnectGraph, GlobalPinInfo,
+    GlobalRepoGc, Id, Metric, Pin, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter,
+    Version,
 };
 
 /// Characters kept as they are in a path segment (RFC 3986 unreserved).
@@ -113,9 +117,33 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// A request body: empty, or an upload streamed as it is read.
+type ReqBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+fn empty_body() -> ReqBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// What a request carries.
+struct Payload {
+    body: ReqBody,
+    content_type: Option<String>,
+}
+
+impl Payload {
+    fn empty() -> Self {
+        Payload {
+            body: empty_body(),
+            content_type: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpConnector, ReqBody>,
     base: String,
     auth: Option<HeaderValue>,
     timeout: Option<Duration>,
@@ -238,6 +266,7 @@ enum StreamState {
         client: Client,
         method: Method,
         path_and_query: String,
+        payload: Payload,
     },
     Body {
         body: Incoming,
@@ -303,12 +332,26 @@ impl Client {
         method: Method,
         path_and_query: &str,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
+        self.send_payload(method, path_and_query, Payload::empty())
+            .await
+    }
+
+    async fn send_payload(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        payload: Payload,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
         let uri = format!("{}{path_and_query}", self.inner.base);
-        let mut req = Request::builder()
+        let mut builder = Request::builder()
             .method(method)
             .uri(&uri)
-            .header(header::TE, "trailers")
-            .body(Full::new(Bytes::new()))
+            .header(header::TE, "trailers");
+        if let Some(ct) = &payload.content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        let mut req = builder
+            .body(payload.body)
             .map_err(|e| ClientError::InvalidRequest(format!("{uri}: {e}")))?;
         if let Some(auth) = &self.inner.auth {
             req.headers_mut()
@@ -360,10 +403,21 @@ impl Client {
         method: Method,
         pq: String,
     ) -> BoxStream<'static, Result<T, ClientError>> {
+        self.stream_payload(method, pq, Payload::empty())
+    }
+
+    /// A streaming route whose request carries `payload`.
+    fn stream_payload<T: DeserializeOwned + Send + 'static>(
+        &self,
+        method: Method,
+        pq: String,
+        payload: Payload,
+    ) -> BoxStream<'static, Result<T, ClientError>> {
         let start = StreamState::Start {
             client: self.clone(),
             method,
             path_and_query: pq,
+            payload,
         };
         stream::unfold(start, |state| {
             async move {
@@ -376,11 +430,14 @@ impl Client {
                             client,
                             method,
                             path_and_query,
+                            payload,
                         } => {
                             let deadline = client.deadline();
-                            let sent =
-                                Self::with_deadline(deadline, client.send(method, &path_and_query))
-                                    .await;
+                            let sent = Self::with_deadline(
+                                deadline,
+                                client.send_payload(method, &path_and_query, payload),
+                            )
+                            .await;
                             let resp = match sent {
                                 Ok(r) => r,
                                 Err(e) => return Some((Err(e), StreamState::Done)),
@@ -505,6 +562,44 @@ impl Client {
             }
         })
         .boxed()
+    }
+
+    /// `POST /add`: uploads `files` as Go's client does (one
+    /// multipart/form-data part per entry, streamed as the entries and
+    /// their bytes are read) and streams the [`AddedOutput`]s as the peer
+    /// produces them. As Go's client, always asks for
+    /// `stream-channels=true`.
+    ///
+    /// Entries are sent in the order given: a directory's entry before
+    /// its contents (as Go's client), paths `/`-separated and relative,
+    /// the first component naming the top-level entry.
+    ///
+    /// # Errors
+    /// Each item: the API's error (a 400 for bad parameters, a 501 for
+    /// unsupported ones), a non-empty `X-Stream-Error` trailer (the add
+    /// failed half-way; code 500), or a transport error (also when reading
+    /// a file fails: the upload is cut).
+    pub fn add(
+        &self,
+        params: &AddParams,
+        files: BoxStream<'static, Result<AddFile, crate::ApiError>>,
+    ) -> BoxStream<'static, Result<AddedOutput, ClientError>> {
+        let mut params = params.clone();
+        params.stream_channels = true;
+        let boundary = multipart::new_boundary();
+        let body = StreamBody::new(
+            multipart::write_upload(files, boundary.clone()).map(|chunk| {
+                chunk
+                    .map(http_body::Frame::data)
+                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
+            }),
+        );
+        let payload = Payload {
+            body: BodyExt::boxed_unsync(body),
+            content_type: Some(format!("multipart/form-data; boundary={boundary}")),
+        };
+        let pq = format!("/add?{}", query(&params.to_query()));
+        self.stream_payload(Method::POST, pq, payload)
     }
 
     /// `GET /id`: the peer's identity.

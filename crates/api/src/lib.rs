@@ -9,6 +9,7 @@
 
 pub mod client;
 mod error;
+mod multipart;
 pub mod server;
 pub mod service;
 pub mod time;

@@ -4,14 +4,55 @@
 
 use std::future::Future;
 
+use bytes::Bytes;
 use cid::Cid;
-use futures::stream::BoxStream;
+use futures::stream::{self, BoxStream};
 
 use crate::ApiError;
 use crate::types::{
-    Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, Metric, Pin, PinOptions,
-    PinTypeFilter, TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id,
+    Metric, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
 };
+
+/// One entry of an upload to `POST /add`, in the order the multipart body
+/// carries them (a directory's entry, when sent, before its contents).
+pub struct AddFile {
+    /// The entry's path: relative, `/`-separated, cleaned (no `.`, `..` or
+    /// empty components); the first component is the top-level entry. A
+    /// single unnamed file has the empty path.
+    pub path: String,
+    /// A file and its bytes, or a directory.
+    pub kind: AddFileKind,
+}
+
+/// What an [`AddFile`] is.
+pub enum AddFileKind {
+    /// A regular file. Its bytes arrive as the upload is read: the stream
+    /// must be read to its end (or dropped) before the next entry is asked
+    /// for.
+    File(BoxStream<'static, Result<Bytes, ApiError>>),
+    /// A directory (its entries follow, with paths below it). Directories
+    /// can also be implicit: the parents of a path need not be sent.
+    Directory,
+}
+
+impl std::fmt::Debug for AddFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddFile")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AddFileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddFileKind::File(_) => f.write_str("File"),
+            AddFileKind::Directory => f.write_str("Directory"),
+        }
+    }
+}
 
 /// The cluster operations behind the REST routes.
 ///
@@ -111,4 +152,22 @@ pub trait ClusterApi: Send + Sync + 'static {
 
     /// `GET /health/bandwidth`: traffic per libp2p protocol.
     fn bandwidth(&self) -> impl Future<Output = Result<BandwidthStats, ApiError>> + Send;
+
+    /// `POST /add`: imports the uploaded `files` (validated `params`) into
+    /// IPFS and pins the root (unless `no_pin`); streams Go's
+    /// [`AddedOutput`] for each file, then each directory, the root last.
+    /// An error item ends the add (it goes in the `X-Stream-Error`
+    /// trailer, or is the 500 answer with `stream-channels=false`).
+    ///
+    /// The default answers 501: a service without an IPFS to add to.
+    fn add(
+        &self,
+        params: AddParams,
+        files: BoxStream<'static, Result<AddFile, ApiError>>,
+    ) -> BoxStream<'static, Result<AddedOutput, ApiError>> {
+        let _ = (params, files);
+        Box::pin(stream::iter([Err(ApiError::not_implemented(
+            "add needs an IPFS to import into: this peer does not implement it yet",
+        ))]))
+    }
 }

@@ -346,8 +346,8 @@ pub(crate) enum IpfsCommand {
     },
 }
 
-/// `add <path>...`: every flag Go has, so scripts parse; the API side is
-/// not implemented yet.
+/// `add <path>...`: every flag Go has (see `commands/add.rs` for how they
+/// become the `POST /add` parameters).
 #[derive(Args, Debug)]
 pub(crate) struct AddArgs {
     /// Files, directories or URLs to add.

@@ -150,44 +150,6 @@ fn unknown_pin_is_a_404() {
 }
 
 #[test]
-fn add_is_not_there_yet() {
-    let server = TestServer::start();
-    let dir = std::env::temp_dir().join(format!("ctl-add-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("a.txt");
-    std::fs::write(&file, "hello").expect("a file");
-    let path = file.to_str().expect("utf-8 path");
-    let out = server.ctl().run([
-        "add",
-        "--name",
-        "x",
-        "--rmin",
-        "1",
-        "--cid-version",
-        "1",
-        path,
-    ]);
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains("add is not implemented yet"),
-        "{}",
-        out.stderr
-    );
-    // Go's own checks come first.
-    let out = server.ctl().run(["add", "--format", "car", path, path]);
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains("wrap-with-directory is not supported"),
-        "{}",
-        out.stderr
-    );
-    let out = server.ctl().run(["add", dir.to_str().expect("utf-8 path")]);
-    out.expect_code(1);
-    assert!(out.stderr.contains("use -r"), "{}", out.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let out = ctl(&dead_host()).run(["pin", "add"]);
     out.expect_code(1);

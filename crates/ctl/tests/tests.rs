@@ -9,6 +9,8 @@ mod util;
 mod info;
 // The pinset: pin add/rm/update/ls, status, recover, --wait.
 mod pins;
+// add: flags to parameters, the upload, text and JSON output.
+mod add;
 // Exit codes and errors: API errors, auth, unreachable hosts, deadlines,
 // usage errors.
 mod errors;

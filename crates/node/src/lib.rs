@@ -12,6 +12,7 @@ mod error;
 mod gc;
 pub mod host;
 mod links;
+mod node;
 mod pins;
 pub mod unixfs;
 
@@ -24,4 +25,5 @@ pub use car::{
 pub use error::NodeError;
 pub use gc::{GC_BATCH, GcGuard, GcReport};
 pub use links::links;
+pub use node::{KUBO_SWARM_PORT, Node, NodeConfig};
 pub use pins::{PinKind, PinOutcome};

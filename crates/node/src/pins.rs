@@ -330,6 +330,31 @@ impl Store {
         Ok((self.refcount(&block_key(cid))? > 0).then_some(PinKind::Indirect))
     }
 
+    /// Every way `cid` is pinned, in Kubo's order: recursive and direct as
+    /// recorded, then indirect when some pin other than its own counts its
+    /// block (refcount above its own pins; blocks are keyed by multihash, so
+    /// a pin of another CID of the same bytes counts too). No walk.
+    ///
+    /// # Errors
+    /// [`NodeError::Db`], [`NodeError::Malformed`] for a corrupt record.
+    pub fn pin_kinds(&self, cid: &Cid) -> Result<Vec<PinKind>, NodeError> {
+        let flags = self.record(cid)?.map_or(0, |r| r.flags);
+        let mut kinds = Vec::with_capacity(3);
+        let mut own = 0;
+        if flags & RECURSIVE != 0 {
+            kinds.push(PinKind::Recursive);
+            own += 1;
+        }
+        if flags & DIRECT != 0 {
+            kinds.push(PinKind::Direct);
+            own += 1;
+        }
+        if self.refcount(&block_key(cid))? > own {
+            kinds.push(PinKind::Indirect);
+        }
+        Ok(kinds)
+    }
+
     /// The refcount of a block (pins counting it).
     ///
     /// # Errors

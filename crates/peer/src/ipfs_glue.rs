@@ -9,6 +9,8 @@ use bytes::Bytes;
 use cid::Cid;
 use crdt_dag::{BlockSource, SourceError};
 use ipfs::{IpfsConnector, KuboConnector};
+
+use crate::backend::IpfsBackend;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +31,7 @@ pub(crate) struct BlockPutter {
 impl BlockPutter {
     /// Starts the put task.
     pub(crate) fn start(
-        ipfs: Arc<KuboConnector>,
+        ipfs: Arc<IpfsBackend>,
         cancel: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<(Cid, Vec<u8>)>(PUT_QUEUE);
@@ -59,11 +61,11 @@ impl BlockPutter {
 
 /// A [`BlockSource`] reading delta blocks through IPFS (`block/get`).
 #[derive(Clone, Debug)]
-pub struct IpfsSource(pub(crate) Arc<KuboConnector>);
+pub struct IpfsSource(pub(crate) Arc<IpfsBackend>);
 
 /// A block source reading the pinset's history through an IPFS daemon.
 pub fn ipfs_source(ipfs: KuboConnector) -> IpfsSource {
-    IpfsSource(Arc::new(ipfs))
+    IpfsSource(Arc::new(IpfsBackend::Kubo(ipfs)))
 }
 
 impl BlockSource for IpfsSource {

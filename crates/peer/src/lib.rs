@@ -3,7 +3,9 @@
 //! inter-peer RPC. Peers start from code with [`PeerBuilder`]; the
 //! `ipfs-cluster-service` binary is a thin shell over it.
 
+mod add;
 mod allocator;
+mod backend;
 pub mod bandwidth;
 mod batch_log;
 pub mod config;
@@ -26,6 +28,7 @@ pub mod rpc;
 pub mod state;
 mod status;
 
+pub use backend::IpfsBackend;
 pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
 pub use ipfs_glue::{IpfsSource, ipfs_source};

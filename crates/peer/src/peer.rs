@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::backend::IpfsBackend;
 use crate::config::ServiceConfig;
 use crate::consensus::{self, Consensus, ConsensusSettings};
 use crate::error::PeerError;
@@ -71,6 +72,13 @@ pub struct PeerSettings {
     /// that deltas are put into and read from when no peer serves them;
     /// `None`: no IPFS (the peer keeps the pinset but pins nothing).
     pub ipfs: Option<ipfs::KuboConfig>,
+    /// `ipfs_connector.embedded`: the IPFS node inside the peer; `None`:
+    /// none (at most one of `ipfs` and `embedded` may be set).
+    pub embedded: Option<ipfs_node::NodeConfig>,
+    /// `ipfs_connector.embedded.connect_swarms_delay`: when the embedded
+    /// node first connects to the other peers' IPFS (with Kubo, the
+    /// `ipfs` section's own key is used).
+    pub connect_swarms_delay: Duration,
     /// `pin_tracker.stateless` (and our retry knobs).
     pub tracker: tracker::TrackerConfig,
     /// `allocator.balanced.allocate_by`.
@@ -116,6 +124,8 @@ impl Default for PeerSettings {
             },
             data_dir: None,
             ipfs: None,
+            embedded: None,
+            connect_swarms_delay: ipfs::DEFAULT_CONNECT_SWARMS_DELAY,
             tracker: tracker::TrackerConfig::default(),
             allocate_by: vec!["tag:group".into(), "freespace".into()],
             informer: crate::config::InformerSection::default(),
@@ -155,9 +165,12 @@ impl PeerSettings {
                     "ipfs_connector has both an ipfshttp and an embedded section: the section present chooses the IPFS backend, keep one".into(),
                 ));
             }
-            if let Some(other) = names.iter().find(|n| **n != "ipfshttp") {
+            if let Some(other) = names
+                .iter()
+                .find(|n| !matches!(**n, "ipfshttp" | "embedded"))
+            {
                 return Err(PeerError::Config(format!(
-                    "ipfs_connector.{other}: this peer supports only the ipfshttp (Kubo) connector"
+                    "ipfs_connector.{other}: unknown IPFS connector (ipfshttp: a Kubo daemon; embedded: the node inside the peer)"
                 )));
             }
         }
@@ -169,6 +182,7 @@ impl PeerSettings {
             None => None,
         };
         let invalid = |e: crate::config::ConfigError| PeerError::Config(e.to_string());
+        let embedded = cfg.embedded_section().map_err(invalid)?;
         let stateless = cfg.tracker_section().map_err(invalid)?;
         let tracker = tracker::TrackerConfig {
             max_pin_queue_size: stateless.max_pin_queue_size,
@@ -209,6 +223,12 @@ impl PeerSettings {
             },
             data_dir: Some(cfg.sled_path(config_dir)),
             ipfs,
+            connect_swarms_delay: embedded
+                .as_ref()
+                .map_or(ipfs::DEFAULT_CONNECT_SWARMS_DELAY, |e| {
+                    e.connect_swarms_delay
+                }),
+            embedded: embedded.map(|e| e.node),
             tracker,
             allocate_by: cfg.allocator_section().map_err(invalid)?.allocate_by,
             informer: cfg.informer_section().map_err(invalid)?,
@@ -350,12 +370,25 @@ impl PeerBuilder {
 
         let monitor = Monitor::default();
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
-        let connector = match &settings.ipfs {
-            Some(c) => Some(Arc::new(
+        let connector = match (&settings.ipfs, &settings.embedded) {
+            (Some(_), Some(_)) => {
+                return Err(PeerError::Config(
+                    "both a Kubo daemon (ipfshttp) and the embedded IPFS node are configured: keep one".into(),
+                ));
+            }
+            (Some(c), None) => Some(Arc::new(IpfsBackend::Kubo(
                 ipfs::KuboConnector::new(c.clone())
                     .map_err(|e| PeerError::Config(format!("ipfs connector: {e}")))?,
-            )),
-            None => None,
+            ))),
+            (None, Some(cfg)) => {
+                let (node, node_tasks) =
+                    ipfs_node::Node::start(replica.database(), cfg.clone(), cancel.child_token())
+                        .await
+                        .map_err(|e| PeerError::Config(format!("embedded IPFS node: {e}")))?;
+                tasks.extend(node_tasks);
+                Some(Arc::new(IpfsBackend::Embedded(node)))
+            }
+            (None, None) => None,
         };
         let mut glue = consensus::IpfsGlue::default();
         if let Some(c) = &connector {
@@ -517,9 +550,7 @@ impl PeerBuilder {
             connect_swarms_delay: s
                 .ipfs
                 .as_ref()
-                .map_or(ipfs::DEFAULT_CONNECT_SWARMS_DELAY, |k| {
-                    k.connect_swarms_delay
-                }),
+                .map_or(s.connect_swarms_delay, |k| k.connect_swarms_delay),
             informer: s.informer.clone(),
         };
         tasks.extend(pinning::start_pinset_tasks(
@@ -570,7 +601,7 @@ struct Info {
     network: Network,
     replica: Arc<Replica>,
     monitor: Monitor,
-    ipfs: Option<Arc<ipfs::KuboConnector>>,
+    ipfs: Option<Arc<IpfsBackend>>,
     status: status::Local,
 }
 
@@ -729,7 +760,7 @@ pub struct PeerHandle {
     events: broadcast::Sender<PinEvent>,
     settings: Arc<PeerSettings>,
     sync_counters: Arc<consensus::SyncCounters>,
-    pub(crate) ipfs: Option<Arc<ipfs::KuboConnector>>,
+    pub(crate) ipfs: Option<Arc<IpfsBackend>>,
 }
 
 impl std::ops::Deref for Peer {
@@ -893,6 +924,11 @@ impl PeerHandle {
     /// What the sync loop has done since start.
     pub fn sync_stats(&self) -> consensus::SyncStats {
         self.sync_counters.snapshot()
+    }
+
+    /// This peer's IPFS (Kubo or the embedded node); `None` without one.
+    pub fn ipfs(&self) -> Option<&Arc<IpfsBackend>> {
+        self.ipfs.as_ref()
     }
 
     /// The pin tracker's counters; `None` for a peer without IPFS.

@@ -9,19 +9,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cid::Cid;
 use crdt_dag::{Pin, PinEvent, Replica};
 use futures::StreamExt;
-use ipfs::{IpfsConnector, KuboConnector};
+use ipfs::IpfsConnector;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::backend::IpfsBackend;
 use crate::informer;
 use crate::monitor::{self, Alert};
 use crate::peer::PeerHandle;
 
-/// The tracker of a peer with a Kubo daemon.
-pub(crate) type PeerTracker = tracker::Tracker<KuboConnector>;
+/// The tracker of a peer with IPFS.
+pub(crate) type PeerTracker = tracker::Tracker<IpfsBackend>;
 
 /// Ping alerts waiting for the repinning task.
 pub(crate) const ALERT_QUEUE: usize = 256;
@@ -123,7 +124,7 @@ pub(crate) fn start_pinset_tasks(
 pub(crate) fn start_ipfs_tasks(
     handle: PeerHandle,
     tracker: PeerTracker,
-    ipfs: Arc<KuboConnector>,
+    ipfs: Arc<IpfsBackend>,
     events: broadcast::Receiver<PinEvent>,
     settings: &PinningSettings,
     cancel: CancellationToken,
@@ -207,7 +208,7 @@ async fn feed_tracker(
 async fn publish_metrics(
     handle: PeerHandle,
     tracker: PeerTracker,
-    ipfs: Arc<KuboConnector>,
+    ipfs: Arc<IpfsBackend>,
     cfg: crate::config::InformerSection,
     cancel: CancellationToken,
 ) {
@@ -334,7 +335,7 @@ async fn unpin_expired(handle: PeerHandle, interval: Duration, cancel: Cancellat
 /// content moves between the daemons directly.
 async fn connect_swarms(
     handle: PeerHandle,
-    ipfs: Arc<KuboConnector>,
+    ipfs: Arc<IpfsBackend>,
     delay: Duration,
     cancel: CancellationToken,
 ) {

@@ -7,10 +7,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::ApiError;
+use api::service::AddFile;
 use api::service::ClusterApi;
 use api::types::{
-    Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, IpfsId, Metric, Pin,
-    PinMode, PinOptions, PinType, PinTypeFilter, TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id,
+    IpfsId, Metric, Pin, PinMode, PinOptions, PinType, PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use futures::StreamExt;
@@ -19,6 +20,8 @@ use futures::stream::BoxStream;
 use crate::error::PeerError;
 use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
 
+/// Outputs of an add buffered ahead of the HTTP writer.
+const ADD_OUTPUT_BUFFER: usize = 64;
 /// Peers asked at once when listing `GET /peers`.
 const PEERS_CONCURRENCY: usize = 16;
 
@@ -176,6 +179,64 @@ impl PeerHandle {
         let record = from_api_pin(&pin);
         self.pin(cid, record.clone()).await?;
         Ok(to_api_pin(cid, &record))
+    }
+
+    /// `POST /add`: builds the DAG into this peer's IPFS (the blocks go to
+    /// its Kubo or embedded node as they are made; other peers fetch them
+    /// over Bitswap), then pins the root cluster-wide unless `no-pin`. Every
+    /// output but the root's is sent as soon as it is known; the root's
+    /// waits for the pin and carries its allocations.
+    async fn add_and_pin(
+        &self,
+        params: AddParams,
+        files: BoxStream<'static, Result<AddFile, ApiError>>,
+        out: tokio::sync::mpsc::Sender<Result<AddedOutput, ApiError>>,
+    ) -> Result<(), ApiError> {
+        let ipfs = self.ipfs.clone().ok_or_else(|| {
+            ApiError::not_implemented(format!("add needs IPFS to import into: {NEEDS_IPFS}"))
+        })?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(ADD_OUTPUT_BUFFER);
+        let forward = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                // Holds back the latest output: the last one is the root.
+                let mut held: Option<AddedOutput> = None;
+                while let Some(item) = rx.recv().await {
+                    match item {
+                        Ok(o) => {
+                            if let Some(prev) = held.replace(o)
+                                && out.send(Ok(prev)).await.is_err()
+                            {
+                                return None;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = out.send(Err(e)).await;
+                            return None;
+                        }
+                    }
+                }
+                held
+            })
+        };
+        let root = crate::add::add(ipfs.as_ref(), &params, files, tx).await;
+        let last = forward.await.unwrap_or(None);
+        let root = root?;
+        let mut last = last.unwrap_or_else(|| AddedOutput {
+            name: String::new(),
+            cid: root,
+            bytes: 0,
+            size: 0,
+            allocations: vec![],
+        });
+        if !params.no_pin {
+            let pin = self.do_pin(root, crate::add::pin_options(&params)).await?;
+            if last.cid == root {
+                last.allocations = pin.allocations;
+            }
+        }
+        let _ = out.send(Ok(last)).await;
+        Ok(())
     }
 
     /// `/ipfs/<cid>` is the CID itself; deeper paths and `/ipns/` names are
@@ -401,6 +462,22 @@ impl ClusterApi for PeerHandle {
             graph.cluster_links.insert(key, links);
         }
         Ok(graph)
+    }
+
+    fn add(
+        &self,
+        params: AddParams,
+        files: BoxStream<'static, Result<AddFile, ApiError>>,
+    ) -> BoxStream<'static, Result<AddedOutput, ApiError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(ADD_OUTPUT_BUFFER);
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.add_and_pin(params, files, tx.clone()).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+            .boxed()
     }
 
     async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {

@@ -17,11 +17,12 @@ use api::types::{
 use cid::Cid;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use ipfs::{IpfsConnector, KuboConnector};
+use ipfs::IpfsConnector;
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::backend::IpfsBackend;
 use crate::error::PeerError;
 use crate::peer::PeerHandle;
 use crate::pinning::PeerTracker;
@@ -127,7 +128,7 @@ type IpfsIdent = (String, Vec<String>);
 pub(crate) struct Local {
     pub(crate) peername: String,
     pub(crate) tracker: Option<PeerTracker>,
-    pub(crate) ipfs: Option<Arc<KuboConnector>>,
+    pub(crate) ipfs: Option<Arc<IpfsBackend>>,
     last_reconcile: Arc<tokio::sync::Mutex<Option<Instant>>>,
     ipfs_id: Arc<tokio::sync::Mutex<Option<(Instant, IpfsIdent)>>>,
 }
@@ -136,7 +137,7 @@ impl Local {
     pub(crate) fn new(
         peername: String,
         tracker: Option<PeerTracker>,
-        ipfs: Option<Arc<KuboConnector>>,
+        ipfs: Option<Arc<IpfsBackend>>,
     ) -> Self {
         Self {
             peername,

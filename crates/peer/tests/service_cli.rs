@@ -93,6 +93,18 @@ fn two_daemons_share_one_pinset() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     ok(service(&a).args(["init", "--randomports"]));
     ok(service(&b).args(["init", "--randomports"]));
+    // The 25 pins imported below name content nobody has: give up on them
+    // quickly so the tracker's workers are free for the file added later,
+    // and connect the two embedded nodes soon after start.
+    for dir in [&a, &b] {
+        let path = dir.join("service.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let node = &mut cfg["ipfs_connector"]["embedded"];
+        node["pin_timeout"] = "2s".into();
+        node["connect_swarms_delay"] = "1s".into();
+        std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    }
     assert!(
         !service(&a)
             .args(["init"])
@@ -170,12 +182,66 @@ fn two_daemons_share_one_pinset() {
         });
     assert_eq!(listed.len(), 25);
     assert!(listed.iter().all(Result::is_ok));
+
+    // `init` chose the embedded IPFS node: a file added through b's API is
+    // pinned by both peers' nodes, with nothing else installed.
+    assert!(cfg_b["ipfs_connector"]["embedded"].is_object(), "{cfg_b}");
+    let rest = cfg_b["api"]["restapi"]["http_listen_multiaddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pinned_everywhere = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            use futures::StreamExt;
+            let client = api::Client::new(api::ClientConfig {
+                host: rest,
+                basic_auth: None,
+                timeout: Some(Duration::from_secs(30)),
+            })
+            .unwrap();
+            let file = api::service::AddFile {
+                path: "hello.txt".into(),
+                kind: api::service::AddFileKind::File(
+                    futures::stream::iter([Ok(bytes::Bytes::from_static(b"hello, cluster\n"))])
+                        .boxed(),
+                ),
+            };
+            let out: Vec<_> = client
+                .add(
+                    &api::types::AddParams::default(),
+                    futures::stream::iter([Ok(file)]).boxed(),
+                )
+                .collect()
+                .await;
+            let root = out.last().unwrap().as_ref().unwrap().cid;
+            let started = std::time::Instant::now();
+            loop {
+                if let Ok(st) = client.status(root, false).await
+                    && st.peer_map.len() == 2
+                    && st
+                        .peer_map
+                        .values()
+                        .all(|p| p.status == api::types::TrackerStatus::Pinned)
+                {
+                    return true;
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    assert!(
+        pinned_everywhere,
+        "the added file was not pinned by both daemons"
+    );
     db.stop();
     da.stop();
 
     let export_a = ok(service(&a).args(["state", "export"]));
     let export_b = ok(service(&b).args(["state", "export"]));
-    assert_eq!(export_a.lines().count(), 25);
+    assert_eq!(export_a.lines().count(), 26, "25 imported, 1 added");
     assert_eq!(export_a, export_b);
     assert!(export_a.contains("\"name\":\"pin-7\""));
 

@@ -18,12 +18,14 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 
 use super::auth;
-use super::stream::stream_response;
+use super::stream::{add_headers, add_stream_response, stream_response};
 use crate::ApiError;
 use crate::error::json_line;
+use crate::multipart;
 use crate::service::ClusterApi;
 use crate::types::{
-    GlobalRepoGc, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter, parse_peer_id,
+    AddParams, GlobalRepoGc, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter,
+    parse_peer_id,
 };
 
 /// The OpenAPI 3 description served at `GET /openapi.json`.
@@ -119,7 +121,7 @@ pub(crate) fn routes<S: ClusterApi>(app: Arc<App<S>>) -> Router {
         .route("/version", get(version::<S>))
         .route("/peers", get(peers::<S>).post(peer_add))
         .route("/peers/{peer}", axum::routing::delete(peer_rm::<S>))
-        .route("/add", post(add))
+        .route("/add", post(add::<S>))
         .route("/allocations", get(allocations::<S>))
         .route("/allocations/{hash}", get(allocation::<S>))
         .route("/pins", get(status_all::<S>))
@@ -160,8 +162,57 @@ async fn openapi() -> Response {
     resp
 }
 
-async fn add() -> Response {
-    ApiError::not_implemented("add is not implemented yet").into_response()
+/// `POST /add` (Go's `addHandler`): the multipart body is checked first,
+/// then the parameters (400s), then the upload is read as a stream of
+/// entries while the service's [`AddedOutput`](crate::types::AddedOutput)s
+/// are written: NDJSON with a trailer (`stream-channels=true`, the
+/// default), or one JSON array once the add is over (500 with Go's error
+/// body if it failed).
+async fn add<S: ClusterApi>(
+    State(app): AppState<S>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let boundary = match multipart::boundary(content_type) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let params = match AddParams::from_query(&query_pairs(raw)) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let stream_channels = params.stream_channels;
+    let files = multipart::read_upload(req.into_body().into_data_stream(), boundary);
+    let outputs = app.api.add(params, files);
+    if stream_channels {
+        return add_stream_response(outputs);
+    }
+    // Go's stream-channels=false: buffered, one JSON array (`null` when
+    // nothing was added), or a 500 with the error.
+    let mut items = Vec::new();
+    let mut outputs = outputs;
+    while let Some(item) = outputs.next().await {
+        match item {
+            Ok(o) => items.push(o),
+            Err(e) => {
+                let mut resp = ApiError::internal(e.message).into_response();
+                add_headers(&mut resp);
+                return resp;
+            }
+        }
+    }
+    let body = if items.is_empty() {
+        json_line(&serde_json::Value::Null)
+    } else {
+        json_line(&items)
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    add_headers(&mut resp);
+    resp
 }
 
 async fn id<S: ClusterApi>(State(app): AppState<S>) -> Response {

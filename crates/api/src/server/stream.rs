@@ -169,3 +169,41 @@ where
     stream_headers(&mut resp);
     resp
 }
+
+/// The headers Go's `AddMultipartHTTPHandler` sets on every `/add` answer.
+pub(crate) fn add_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// `POST /add` with `stream-channels=true` (Go's default): 200 at once
+/// (whatever comes), `X-Chunked-Output: 1`, each [`AddedOutput`] as an
+/// NDJSON line as it is produced, and the `X-Stream-Error` trailer at the
+/// end (`""` when the add succeeded).
+///
+/// [`AddedOutput`]: crate::types::AddedOutput
+pub(crate) fn add_stream_response<T>(stream: BoxStream<'static, Result<T, ApiError>>) -> Response
+where
+    T: Serialize + Send + Unpin + 'static,
+{
+    let body = NdjsonBody {
+        first: None,
+        rest: Some(stream),
+        pending_error: None,
+        trailer_sent: false,
+    };
+    let mut resp = (StatusCode::OK, Body::new(body)).into_response();
+    add_headers(&mut resp);
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-chunked-output"),
+        HeaderValue::from_static("1"),
+    );
+    h.insert(header::TRAILER, HeaderValue::from_static("X-Stream-Error"));
+    resp
+}

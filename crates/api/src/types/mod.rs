@@ -2,8 +2,9 @@
 //! consistent: field names and order, `null` versus `[]`, `omitempty`, CIDs
 //! and peer IDs as strings, RFC 3339 times with Go's zero time for "unset".
 //! Also the pin query parameters ([`PinOptions::from_query`]) and the status
-//! and type filters.
+//! and type filters, and the parameters of `POST /add` ([`AddParams`]).
 
+mod add;
 mod info;
 mod peer_id;
 mod pin;
@@ -11,6 +12,10 @@ mod query;
 mod status;
 mod wire;
 
+pub use add::{
+    AddFormat, AddLayout, AddParams, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKER, DEFAULT_HASH,
+    MAX_CHUNK_SIZE, parse_chunker,
+};
 pub use info::{
     AddedOutput, Alert, ApiErrorBody, Bandwidth, BandwidthStats, ConnectGraph, GlobalRepoGc, Id,
     IpfsId, IpfsRepoGc, Metric, RepoGc, TokenBody, Version,

@@ -2,6 +2,7 @@
 //! on 127.0.0.1:0, driven with a raw HTTP/1.1 client (bytes, chunks,
 //! trailers) and with `api::Client`.
 
+mod add;
 mod auth;
 mod client;
 mod routes;

@@ -73,24 +73,6 @@ async fn peer_add_checks_the_body_then_answers_501() {
 }
 
 #[tokio::test]
-async fn add_answers_501_until_the_add_issue() {
-    let s = TestServer::start(Fake::default()).await;
-    let r = request_body(
-        s.addr,
-        "POST",
-        "/add?name=x",
-        &["Content-Type: multipart/form-data; boundary=b"],
-        b"--b--\r\n",
-    )
-    .await;
-    assert_eq!(r.status, 501);
-    assert_eq!(
-        r.text(),
-        "{\"code\":501,\"message\":\"add is not implemented yet\"}\n"
-    );
-}
-
-#[tokio::test]
 async fn allocations_stream_flat_pins_filtered_by_type() {
     let s = TestServer::start(Fake::default()).await;
     let r = request(s.addr, "GET", "/allocations", &[]).await;

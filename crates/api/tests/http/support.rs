@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::ApiError;
 use api::server::{self, RestConfig};
-use api::service::ClusterApi;
+use api::service::{AddFile, AddFileKind, ClusterApi};
 use api::types::{
-    Alert, Bandwidth, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, IpfsId,
-    IpfsRepoGc, Metric, Pin, PinInfoShort, PinOptions, PinTypeFilter, RepoGc, TrackerStatus,
-    TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, Bandwidth, BandwidthStats, ConnectGraph, GlobalPinInfo,
+    GlobalRepoGc, Id, IpfsId, IpfsRepoGc, Metric, Pin, PinInfoShort, PinOptions, PinTypeFilter,
+    RepoGc, TrackerStatus, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use futures::StreamExt;
@@ -253,7 +253,97 @@ fn generated_id(i: usize) -> Id {
     }
 }
 
+/// The raw CIDv1 of `data` (what the fake add reports for a file).
+pub(crate) fn raw_cid(data: &[u8]) -> Cid {
+    use multihash_codetable::{Code, MultihashDigest};
+    Cid::new_v1(0x55, Code::Sha2_256.digest(data))
+}
+
+/// The fake `add`: reads the upload entry by entry and records it as
+/// `add <query> | <path>=<content>, <path>/ ...`; answers one output per
+/// file (`raw_cid` of its bytes, size = length), then `""` for the upload
+/// when wrapping. A pin name `fail` makes it fail after the first output.
+fn fake_add(
+    calls: Calls,
+    params: AddParams,
+    files: BoxStream<'static, Result<AddFile, ApiError>>,
+) -> BoxStream<'static, Result<AddedOutput, ApiError>> {
+    let query: Vec<String> = params
+        .to_query()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let state = (files, Vec::<String>::new(), Vec::<u8>::new(), false);
+    let fail = params.pin_options.name == "fail";
+    let wrap = params.wrap_with_directory;
+    stream::unfold(Some(state), move |state| {
+        let calls = calls.clone();
+        let query = query.clone();
+        async move {
+            let (mut files, mut seen, mut all, sent) = state?;
+            if fail && sent {
+                return Some((Err(ApiError::internal("boom: add failed")), None));
+            }
+            loop {
+                match files.next().await {
+                    None => {
+                        calls.lock().unwrap().push(format!(
+                            "add {} | {}",
+                            query.join("&"),
+                            seen.join(", ")
+                        ));
+                        if wrap && !seen.is_empty() {
+                            let root = AddedOutput {
+                                name: String::new(),
+                                cid: raw_cid(&all),
+                                bytes: 0,
+                                size: all.len() as u64,
+                                allocations: vec![],
+                            };
+                            seen.clear();
+                            return Some((Ok(root), None));
+                        }
+                        return None;
+                    }
+                    Some(Err(e)) => return Some((Err(e), None)),
+                    Some(Ok(AddFile { path, kind })) => match kind {
+                        AddFileKind::Directory => seen.push(format!("{path}/")),
+                        AddFileKind::File(mut data) => {
+                            let mut content = Vec::new();
+                            while let Some(chunk) = data.next().await {
+                                match chunk {
+                                    Ok(c) => content.extend_from_slice(&c),
+                                    Err(e) => return Some((Err(e), None)),
+                                }
+                            }
+                            seen.push(format!("{path}={}", String::from_utf8_lossy(&content)));
+                            all.extend_from_slice(&content);
+                            let out = AddedOutput {
+                                name: path,
+                                cid: raw_cid(&content),
+                                bytes: 0,
+                                size: content.len() as u64,
+                                allocations: vec![PEER.to_string()],
+                            };
+                            return Some((Ok(out), Some((files, seen, all, true))));
+                        }
+                    },
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
 impl ClusterApi for Fake {
+    fn add(
+        &self,
+        params: AddParams,
+        files: BoxStream<'static, Result<AddFile, ApiError>>,
+    ) -> BoxStream<'static, Result<AddedOutput, ApiError>> {
+        fake_add(self.calls.clone(), params, files)
+    }
+
     async fn id(&self) -> Result<Id, ApiError> {
         self.record("id".into());
         Ok(fixture_id())
@@ -611,6 +701,13 @@ impl RawConn {
         let stream = self.reader.get_mut();
         stream.write_all(req.as_bytes()).await.unwrap();
         stream.write_all(body).await.unwrap();
+    }
+
+    /// Writes bytes as they are (a request in pieces).
+    pub(crate) async fn send_raw(&mut self, bytes: &[u8]) {
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes).await.unwrap();
+        stream.flush().await.unwrap();
     }
 
     async fn line(&mut self) -> String {

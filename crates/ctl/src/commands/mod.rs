@@ -63,7 +63,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Id => id::id(&mut ctx).await,
         Command::Version => id::version(&mut ctx).await,
         Command::Peers { command } => peers::run(&mut ctx, command).await,
-        Command::Add(args) => add::run(&args),
+        Command::Add(args) => add::run(&mut ctx, args).await,
         Command::Pin { command } => pin::run(&mut ctx, command).await,
         Command::Status(args) => status::status(&mut ctx, args).await,
         Command::Recover(args) => status::recover(&mut ctx, args).await,

@@ -151,7 +151,7 @@ async fn after_pin(ctx: &mut Ctx, pin: &Pin, target: Target, wait: &WaitArgs) ->
 
 /// Polls the status every second until `target` is reached (Go's
 /// `client.WaitFor`); a passed `timeout` is a deadline (exit 62).
-async fn wait_for(
+pub(crate) async fn wait_for(
     ctx: &Ctx,
     cid: Cid,
     target: Target,

@@ -103,6 +103,11 @@ impl<W: Write> Printer<W> {
     }
 
     /// Writes text as it is (the DOT graph).
+    /// Whether the output is JSON (`--enc json`).
+    pub(crate) fn is_json(&self) -> bool {
+        matches!(self.encoding, Encoding::Json)
+    }
+
     pub(crate) fn raw(&mut self, s: &str) -> Result<()> {
         self.write(s)
     }

@@ -8,11 +8,11 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use api::ApiError;
-use api::service::ClusterApi;
+use api::service::{AddFile, AddFileKind, ClusterApi};
 use api::types::{
-    Alert, Bandwidth, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id, IpfsId,
-    IpfsRepoGc, Metric, Pin, PinInfoShort, PinOptions, PinTypeFilter, RepoGc, TrackerStatus,
-    TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, Bandwidth, BandwidthStats, ConnectGraph, GlobalPinInfo,
+    GlobalRepoGc, Id, IpfsId, IpfsRepoGc, Metric, Pin, PinInfoShort, PinOptions, PinTypeFilter,
+    RepoGc, TrackerStatus, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use futures::stream::{self, BoxStream, StreamExt as _};
@@ -63,7 +63,12 @@ pub(crate) enum Call {
     PeerRm(String),
     /// `GET /monitor/metrics/{name}`.
     Metrics(String),
+    /// `POST /add` with the parsed parameters.
+    Add(Box<AddParams>),
 }
+
+/// An entry the fake add received: its path and, for a file, its bytes.
+pub(crate) type Uploaded = (String, Option<Vec<u8>>);
 
 #[derive(Debug, Default)]
 struct State {
@@ -81,6 +86,8 @@ pub(crate) struct FakeCluster {
     id_delay: Option<Duration>,
     /// `GET /allocations` fails after this many items (trailer tests).
     allocations_fail_after: Option<usize>,
+    /// The entries of the last upload to `POST /add`.
+    uploaded: std::sync::Arc<Mutex<Vec<Uploaded>>>,
 }
 
 impl FakeCluster {
@@ -101,6 +108,11 @@ impl FakeCluster {
     }
 
     /// Every call received so far.
+    /// The entries of the uploads to `POST /add`, in order.
+    pub(crate) fn uploaded(&self) -> Vec<Uploaded> {
+        self.uploaded.lock().expect("uploads").clone()
+    }
+
     pub(crate) fn calls(&self) -> Vec<Call> {
         self.state().calls.clone()
     }
@@ -219,7 +231,102 @@ fn cid_of_path(path: &str) -> Result<Cid, ApiError> {
         })
 }
 
+/// The CID the fake add gives content: a raw CIDv1 over a digest made
+/// from the bytes (not a real hash; stable for the tests).
+pub(crate) fn content_cid(data: &[u8]) -> Cid {
+    let mut digest = [0u8; 32];
+    for (i, b) in data.iter().enumerate() {
+        digest[i % 32] = digest[i % 32].wrapping_mul(31).wrapping_add(*b);
+    }
+    digest[31] ^= data.len() as u8;
+    let mh = cid::multihash::Multihash::<64>::wrap(0x12, &digest).expect("a 32-byte digest fits");
+    Cid::new_v1(0x55, mh)
+}
+
 impl ClusterApi for FakeCluster {
+    /// Reads the upload (recorded), then answers a line per file, one per
+    /// directory (deepest last-first, the top one last) and `""` when
+    /// wrapping; a pin named `fail` fails after the first line.
+    fn add(
+        &self,
+        params: AddParams,
+        mut files: BoxStream<'static, Result<AddFile, ApiError>>,
+    ) -> BoxStream<'static, Result<AddedOutput, ApiError>> {
+        self.record(Call::Add(Box::new(params.clone())));
+        let uploaded = self.uploaded.clone();
+        uploaded.lock().expect("uploads").clear();
+        let collect = async move {
+            let mut outs = Vec::new();
+            let mut dirs = Vec::new();
+            let mut all = Vec::new();
+            while let Some(entry) = files.next().await {
+                let AddFile { path, kind } = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        outs.push(Err(e));
+                        return outs;
+                    }
+                };
+                match kind {
+                    AddFileKind::Directory => {
+                        uploaded.lock().expect("uploads").push((path.clone(), None));
+                        dirs.push(path);
+                    }
+                    AddFileKind::File(mut data) => {
+                        let mut content = Vec::new();
+                        while let Some(chunk) = data.next().await {
+                            match chunk {
+                                Ok(c) => content.extend_from_slice(&c),
+                                Err(e) => {
+                                    outs.push(Err(e));
+                                    return outs;
+                                }
+                            }
+                        }
+                        all.extend_from_slice(&content);
+                        outs.push(Ok(AddedOutput {
+                            name: path.clone(),
+                            cid: content_cid(&content),
+                            bytes: 0,
+                            size: content.len() as u64,
+                            allocations: vec![PEERS[0].to_string()],
+                        }));
+                        uploaded
+                            .lock()
+                            .expect("uploads")
+                            .push((path, Some(content)));
+                    }
+                }
+            }
+            for d in dirs.into_iter().rev() {
+                all.extend_from_slice(d.as_bytes());
+                outs.push(Ok(AddedOutput {
+                    name: d,
+                    cid: content_cid(&all),
+                    bytes: 0,
+                    size: all.len() as u64,
+                    allocations: vec![],
+                }));
+            }
+            if params.wrap_with_directory {
+                all.push(b'/');
+                outs.push(Ok(AddedOutput {
+                    name: String::new(),
+                    cid: content_cid(&all),
+                    bytes: 0,
+                    size: all.len() as u64,
+                    allocations: vec![],
+                }));
+            }
+            if params.pin_options.name == "fail" {
+                outs.truncate(1);
+                outs.push(Err(ApiError::internal("boom: add failed")));
+            }
+            outs
+        };
+        stream::once(collect).flat_map(stream::iter).boxed()
+    }
+
     async fn id(&self) -> Result<Id, ApiError> {
         if let Some(d) = self.id_delay {
             tokio::time::sleep(d).await;

@@ -121,7 +121,10 @@ pub struct BitswapConfig {
     pub rebroadcast_interval: Duration,
     /// Inbound Bitswap streams at once, all peers. **Default:** 512.
     pub max_inbound_streams: usize,
-    /// Inbound Bitswap streams at once from one peer. **Default:** 8.
+    /// Inbound Bitswap streams read at once from one peer; more wait for
+    /// a turn (up to 30 s, within [`BitswapConfig::max_inbound_streams`]),
+    /// as Kubo opens a stream per answer and bursts of them must not lose
+    /// blocks. **Default:** 8.
     pub max_inbound_streams_per_peer: usize,
     /// Want-have for a block up to this size is answered with the block
     /// (Kubo's `maxBlockSizeReplaceHasWithBlock`). **Default:** 1024.
@@ -247,8 +250,9 @@ struct Inner {
     wants: Mutex<HashMap<Cid, Vec<Waiter>>>,
     /// Bounds our wants in flight ([`BitswapConfig::max_active_wants`]).
     want_slots: Semaphore,
-    /// Inbound streams per peer.
-    inbound: Mutex<HashMap<PeerId, usize>>,
+    /// Per peer, the turns to read its inbound streams
+    /// ([`BitswapConfig::max_inbound_streams_per_peer`]).
+    inbound: Mutex<HashMap<PeerId, Arc<Semaphore>>>,
     next_id: AtomicU64,
     counters: Counters,
     cancel: CancellationToken,

@@ -18,6 +18,8 @@ use super::wantlist::Want;
 use super::{Inner, PROTOCOLS, WantEvent, bump, client, lock, sender};
 use crate::{Block, NodeError};
 
+/// How long an inbound stream waits for one of its peer's turns.
+const PEER_TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Answers are packed into messages of at most this much (estimated).
 const ANSWER_LIMIT: usize = MAX_MESSAGE_SIZE - (256 << 10);
 
@@ -47,6 +49,7 @@ pub(super) fn spawn(inner: Arc<Inner>) -> Result<JoinHandle<()>, NodeError> {
                         break;
                     }
                     let connected = peers.borrow_and_update().clone();
+                    lock(&inner.inbound).retain(|p, _| connected.contains(p));
                     let mut ledger = lock(&inner.ledger);
                     for p in ledger.peers() {
                         if !connected.contains(&p) {
@@ -71,25 +74,27 @@ fn accept(
         debug!(%peer, "too many inbound bitswap streams; dropping one");
         return;
     };
-    {
-        let mut inbound = lock(&inner.inbound);
-        let n = inbound.entry(peer).or_default();
-        if *n >= inner.config.max_inbound_streams_per_peer {
-            debug!(%peer, "too many bitswap streams from one peer; dropping one");
-            return;
-        }
-        *n += 1;
-    }
+    // Kubo answers on a new stream per message: a burst beyond the peer's
+    // turns waits for one instead of being dropped with its blocks.
+    let turns = lock(&inner.inbound)
+        .entry(peer)
+        .or_insert_with(|| {
+            Arc::new(Semaphore::new(
+                inner.config.max_inbound_streams_per_peer.max(1),
+            ))
+        })
+        .clone();
     let inner = inner.clone();
     tokio::spawn(async move {
+        let turn = tokio::select! {
+            _ = inner.cancel.cancelled() => return,
+            t = tokio::time::timeout(PEER_TURN_WAIT, turns.acquire_owned()) => t,
+        };
+        let Ok(Ok(_turn)) = turn else {
+            debug!(%peer, "too many bitswap streams from one peer; dropping one");
+            return;
+        };
         read_loop(&inner, peer, stream, version).await;
-        let mut inbound = lock(&inner.inbound);
-        if let Some(n) = inbound.get_mut(&peer) {
-            *n -= 1;
-            if *n == 0 {
-                inbound.remove(&peer);
-            }
-        }
         drop(permit);
     });
 }

@@ -66,6 +66,11 @@ struct InitArgs {
     /// Pick random free ports for the swarm instead of the defaults.
     #[arg(long)]
     randomports: bool,
+    /// The IPFS backend written to `ipfs_connector`: `embedded` (the IPFS
+    /// node inside the peer) or `ipfshttp` (a Kubo daemon on
+    /// 127.0.0.1:5001, as Go IPFS Cluster writes).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "ipfshttp"])]
+    ipfs: String,
 }
 
 #[derive(Args, Debug)]
@@ -187,6 +192,9 @@ fn init(dir: &Path, force: bool, args: InitArgs) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let _lock = FolderLock::acquire(dir)?;
     let mut cfg = ServiceConfig::default();
+    if args.ipfs == "embedded" {
+        cfg.use_embedded_ipfs();
+    }
     cfg.apply_env(std::env::vars())?;
     if args.randomports {
         cfg.with_random_ports()?;
@@ -241,6 +249,7 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
                 datastore: "sled".into(),
                 peers: vec![],
                 randomports: false,
+                ipfs: "embedded".into(),
             },
         )?;
     }

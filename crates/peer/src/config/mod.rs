@@ -15,6 +15,7 @@
 
 mod components;
 mod duration;
+mod embedded;
 mod env;
 mod error;
 mod reader;
@@ -33,6 +34,7 @@ use serde_json::{Map, Value, json};
 
 pub use components::*;
 pub use duration::{format_go_duration, parse_go_duration};
+pub use embedded::EmbeddedSection;
 pub use error::{ConfigError, ConfigWarning, WarningKind};
 
 use crate::identity::Identity;
@@ -795,13 +797,24 @@ impl ServiceConfig {
     /// one (`init --randomports`): `cluster.listen_multiaddress`, and, as Go
     /// does, `api.restapi.http_listen_multiaddress`,
     /// `api.pinsvcapi.http_listen_multiaddress` and
-    /// `api.ipfsproxy.listen_multiaddress` when present.
+    /// `api.ipfsproxy.listen_multiaddress` when present, and ours:
+    /// `ipfs_connector.embedded.listen_multiaddress`.
     ///
     /// # Errors
     ///
     /// No free port could be bound, or an API address is not a multiaddr.
     pub fn with_random_ports(&mut self) -> Result<()> {
         let mut held = HeldPorts::default();
+        if let Some(Value::Object(conn)) = &mut self.ipfs_connector
+            && let Some(Value::Object(section)) = conn.get_mut("embedded")
+            && let Some(v) = section.get_mut("listen_multiaddress")
+        {
+            randomize_json_addrs(v, "ipfs_connector.embedded.listen_multiaddress", &mut held)?;
+        }
+        self.with_random_ports_held(held)
+    }
+
+    fn with_random_ports_held(&mut self, mut held: HeldPorts) -> Result<()> {
         let listen = std::mem::take(&mut self.cluster.listen_multiaddress);
         self.cluster.listen_multiaddress = listen
             .iter()
@@ -822,6 +835,14 @@ impl ServiceConfig {
             }
         }
         Ok(())
+    }
+
+    /// Chooses the embedded IPFS node (`ipfs_connector.embedded`, with its
+    /// defaults) instead of Go's Kubo connector: what `init` writes.
+    pub fn use_embedded_ipfs(&mut self) {
+        self.ipfs_connector = Some(serde_json::json!({
+            "embedded": EmbeddedSection::default().to_json()
+        }));
     }
 
     /// Trusts exactly these peers (`init --peers`): `trusted_peers` becomes

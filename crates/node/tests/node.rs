@@ -1,0 +1,558 @@
+//! The running embedded node ([`ipfs_node::Node`]) through the
+//! [`IpfsConnector`] trait only, against a real Kubo daemon (v0.42.0) and
+//! another embedded node: pinning Kubo's DAGs over Bitswap, serving ours to
+//! Kubo, unpin and GC, the no-progress pin timeout, CAR import, a
+//! persistent identity, and the port clash with a Kubo.
+//!
+//! Kubo tests need the binary: `$IPFS_BIN`, or `scripts/install-kubo`.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cid::Cid;
+use futures::StreamExt;
+use ipfs::testing::KuboDaemon;
+use ipfs::{IpfsConnector, IpfsError, IpfsPinType, PinLsFilter, PinMode};
+use ipfs_node::unixfs::{self, AddOptions};
+use ipfs_node::{Node, NodeConfig, NodeError};
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use tokio_util::sync::CancellationToken;
+
+/// Every test ends within this.
+const TEST_TIMEOUT: Duration = Duration::from_secs(300);
+const MIB: usize = 1 << 20;
+
+/// A node on loopback with its cancel token (cancelled on drop).
+struct TestNode {
+    node: Node,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+fn loopback_config() -> NodeConfig {
+    NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        ..NodeConfig::default()
+    }
+}
+
+async fn start_on(db: &sled::Db, cfg: NodeConfig) -> TestNode {
+    let cancel = CancellationToken::new();
+    let (node, tasks) = Node::start(db, cfg, cancel.clone()).await.unwrap();
+    TestNode {
+        node,
+        cancel,
+        tasks,
+    }
+}
+
+fn temp_db() -> sled::Db {
+    sled::Config::new().temporary(true).open().unwrap()
+}
+
+async fn start(cfg: NodeConfig) -> TestNode {
+    start_on(&temp_db(), cfg).await
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out.extend_from_slice(&seed.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Runs the Kubo CLI without stalling the runtime (our node serves Kubo
+/// meanwhile).
+fn kubo_cli(kubo: &KuboDaemon, args: &[&str]) -> Vec<u8> {
+    let out = tokio::task::block_in_place(|| kubo.cli(args));
+    assert!(
+        out.status.success(),
+        "ipfs {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn kubo_text(kubo: &KuboDaemon, args: &[&str]) -> String {
+    String::from_utf8(kubo_cli(kubo, args))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Kubo's loopback TCP address with its peer ID.
+fn kubo_addr(kubo: &KuboDaemon) -> Multiaddr {
+    let id: serde_json::Value = serde_json::from_str(&kubo_text(kubo, &["id"])).unwrap();
+    let peer: libp2p::PeerId = id["ID"].as_str().unwrap().parse().unwrap();
+    let addr: Multiaddr = id["Addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+        .expect("a loopback TCP address")
+        .parse()
+        .unwrap();
+    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        addr
+    } else {
+        addr.with_p2p(peer).unwrap()
+    }
+}
+
+/// Kubo adds `data` as a file; returns the root.
+fn kubo_add(kubo: &KuboDaemon, data: &[u8]) -> Cid {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file");
+    std::fs::write(&path, data).unwrap();
+    kubo_text(kubo, &["add", "-Q", path.to_str().unwrap()])
+        .parse()
+        .unwrap()
+}
+
+/// The file at `root`, read from the node's own store.
+fn cat_local(node: &Node, root: &Cid) -> Vec<u8> {
+    unixfs::cat(root, &mut |c| {
+        node.store()
+            .get_bytes(c)?
+            .ok_or_else(|| NodeError::MissingBlock {
+                cid: c.to_string(),
+                root: root.to_string(),
+            })
+    })
+    .unwrap()
+}
+
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(TEST_TIMEOUT, f)
+        .await
+        .expect("test timed out")
+}
+
+/// Our first loopback address (with /p2p).
+async fn loopback_addr(node: &Node) -> Multiaddr {
+    let id = node.id().await.unwrap();
+    id.addresses
+        .into_iter()
+        .find(|a| a.to_string().starts_with("/ip4/127.0.0.1/tcp/"))
+        .expect("a loopback address")
+}
+
+/// Kubo adds a 50 MiB pseudo-random file; our node connects and pins the
+/// root recursively through Bitswap: pinned recursive, every block of
+/// `ipfs refs -r` held, the bytes read back equal; time and MiB/s printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pins_a_50_mib_kubo_file() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let data = pseudo_random(50 * MIB, 7);
+        let root = kubo_add(&kubo, &data);
+        let node = start(loopback_config()).await;
+        node.swarm_connect(kubo_addr(&kubo)).await.unwrap();
+
+        let started = Instant::now();
+        node.pin(root, PinMode::Recursive).await.unwrap();
+        let took = started.elapsed();
+        println!(
+            "embedded node pinned 50 MiB from Kubo in {took:.2?}: {:.1} MiB/s",
+            50.0 / took.as_secs_f64()
+        );
+
+        assert_eq!(
+            node.pin_ls_cid(root, PinLsFilter::Recursive).await.unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+        let refs = kubo_text(&kubo, &["refs", "-r", "--unique", &root.to_string()]);
+        let mut n = 0;
+        for line in refs.lines().chain([root.to_string().as_str()]) {
+            let c: Cid = line.trim().parse().unwrap();
+            assert!(node.store().has(&c).unwrap(), "block {c} missing");
+            n += 1;
+        }
+        assert!(n > 200, "{n} blocks");
+        assert!(cat_local(&node, &root) == data, "bytes differ");
+
+        // For scale: a second Kubo pinning the same DAG from the first.
+        let kubo2 = KuboDaemon::start();
+        kubo_cli(&kubo2, &["swarm", "connect", &kubo_addr(&kubo).to_string()]);
+        let started = Instant::now();
+        kubo_cli(&kubo2, &["pin", "add", &root.to_string()]);
+        let took = started.elapsed();
+        println!(
+            "Kubo pinned the same 50 MiB from Kubo in {took:.2?}: {:.1} MiB/s",
+            50.0 / took.as_secs_f64()
+        );
+        // Pinned again: nothing to do.
+        node.pin(root, PinMode::Recursive).await.unwrap();
+        let listed: Vec<_> = node
+            .pin_ls(PinLsFilter::Recursive)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(listed, vec![(root, IpfsPinType::Recursive)]);
+    })
+    .await;
+}
+
+/// Our node adds a 5 MiB file and a second one; Kubo connects to us, pins
+/// the first root and cats both: the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubo_pins_and_cats_what_we_added() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let node = start(loopback_config()).await;
+        let first = pseudo_random(5 * MIB, 11);
+        let second = pseudo_random(MIB + 12345, 12);
+        let a = node
+            .add_file(&first[..], &AddOptions::default(), true)
+            .unwrap();
+        let v1 = AddOptions {
+            cid_version: 1,
+            ..AddOptions::default()
+        };
+        let b = node.add_file(&second[..], &v1, true).unwrap();
+        assert_eq!(
+            node.pin_ls_cid(a.cid, PinLsFilter::Recursive)
+                .await
+                .unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+
+        let ours = loopback_addr(&node).await;
+        kubo_cli(&kubo, &["swarm", "connect", &ours.to_string()]);
+        kubo_cli(&kubo, &["pin", "add", &a.cid.to_string()]);
+        let pins = kubo_text(&kubo, &["pin", "ls", "--type=recursive"]);
+        assert!(pins.contains(&a.cid.to_string()), "{pins}");
+        assert!(kubo_cli(&kubo, &["cat", &a.cid.to_string()]) == first);
+        assert!(kubo_cli(&kubo, &["cat", &b.cid.to_string()]) == second);
+        // Kubo computes the same roots for the same bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &second).unwrap();
+        let kubo_root = kubo_text(
+            &kubo,
+            &[
+                "add",
+                "-Q",
+                "--only-hash",
+                "--cid-version=1",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(kubo_root, b.cid.to_string());
+    })
+    .await;
+}
+
+/// Unpin then GC removes the blocks and the repository shrinks; blocks
+/// put with block_put are gone too; "not pinned" unpins succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpin_and_gc_free_the_blocks() {
+    within(async {
+        let node = start(loopback_config()).await;
+        let data = pseudo_random(5 * MIB, 3);
+        let added = node
+            .add_file(&data[..], &AddOptions::default(), true)
+            .unwrap();
+        let loose = node
+            .block_put(Bytes::from_static(b"loose block"), 0x55)
+            .await
+            .unwrap();
+        assert_eq!(node.block_get(loose).await.unwrap(), &b"loose block"[..]);
+        assert_eq!(node.block_stat(loose).await.unwrap().size, 11);
+        let before = node.repo_stat().await.unwrap();
+        assert!(before.repo_size >= 5 * MIB as u64, "{before:?}");
+        assert_eq!(before.storage_max, 10_000_000_000);
+
+        // GC with the pin in place keeps the file, takes the loose block.
+        let removed: Vec<Cid> = node.repo_gc().map(|r| r.unwrap()).collect().await;
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].hash(), loose.hash());
+        assert!(cat_local(&node, &added.cid) == data);
+
+        node.unpin(added.cid).await.unwrap();
+        node.unpin(added.cid).await.unwrap(); // not pinned: still Ok
+        assert_eq!(
+            node.pin_ls_cid(added.cid, PinLsFilter::All).await.unwrap(),
+            None
+        );
+        let removed: Vec<Cid> = node.repo_gc().map(|r| r.unwrap()).collect().await;
+        assert_eq!(removed.len(), 21, "20 leaves and the root");
+        let after = node.repo_stat().await.unwrap();
+        assert_eq!(after.repo_size, 0, "{after:?}");
+        assert!(!node.store().has(&added.cid).unwrap());
+    })
+    .await;
+}
+
+/// A pin of a CID nobody has fails after pin_timeout (2 s) of no
+/// progress, with a clear error, and nothing is pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_of_missing_content_times_out() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let node = start(NodeConfig {
+            pin_timeout: Duration::from_secs(2),
+            ..loopback_config()
+        })
+        .await;
+        node.swarm_connect(kubo_addr(&kubo)).await.unwrap();
+        let nobody =
+            *ipfs_node::Block::new(ipfs_node::RAW, Bytes::from(pseudo_random(1000, 99)), false)
+                .cid();
+        let started = Instant::now();
+        let err = node.pin(nobody, PinMode::Recursive).await.unwrap_err();
+        let took = started.elapsed();
+        println!("missing content: {err} after {took:.2?}");
+        assert!(
+            matches!(err, IpfsError::PinTimeout { cid, progress: 0, .. } if cid == nobody),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("no progress"), "{err}");
+        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10));
+        assert_eq!(
+            node.pin_ls_cid(nobody, PinLsFilter::All).await.unwrap(),
+            None
+        );
+        assert_eq!(node.pin_ls(PinLsFilter::All).count().await, 0);
+        // Direct: the same.
+        let err = node.pin(nobody, PinMode::Direct).await.unwrap_err();
+        assert!(matches!(err, IpfsError::PinTimeout { .. }), "{err:?}");
+        // Nothing to fetch from: block_get times out as a Timeout.
+        let err = node.block_get(nobody).await.unwrap_err();
+        assert!(matches!(err, IpfsError::Timeout { .. }), "{err:?}");
+    })
+    .await;
+}
+
+/// The CAR of Kubo's `dag export` imports and pins its root; pin_ls lists
+/// it recursive, and its children indirect; resolve walks its directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dag_import_of_a_kubo_export_pins() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("d/sub")).unwrap();
+        std::fs::write(dir.path().join("d/a.bin"), pseudo_random(600_000, 1)).unwrap();
+        std::fs::write(dir.path().join("d/sub/b.txt"), b"hello from b").unwrap();
+        let root: Cid = kubo_text(
+            &kubo,
+            &["add", "-Q", "-r", dir.path().join("d").to_str().unwrap()],
+        )
+        .parse()
+        .unwrap();
+        let car = kubo_cli(&kubo, &["dag", "export", &root.to_string()]);
+
+        let node = start(loopback_config()).await;
+        let import = node.dag_import(Bytes::from(car), true).await.unwrap();
+        assert_eq!(import.pinned_roots, vec![root]);
+        assert!(import.blocks >= 6, "{import:?}");
+        assert_eq!(
+            node.pin_ls_cid(root, PinLsFilter::Recursive).await.unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+
+        // Paths resolve through the directories.
+        let b = node
+            .resolve(format!("/ipfs/{root}/sub/b.txt"))
+            .await
+            .unwrap();
+        assert_eq!(cat_local(&node, &b), b"hello from b");
+        let kubo_b = kubo_text(&kubo, &["resolve", &format!("/ipfs/{root}/sub/b.txt")]);
+        assert_eq!(kubo_b, format!("/ipfs/{b}"));
+        assert_eq!(node.resolve(root.to_string()).await.unwrap(), root);
+        let err = node
+            .resolve(format!("/ipfs/{root}/nope"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no link named"), "{err}");
+        let err = node.resolve("/ipns/example.com".into()).await.unwrap_err();
+        assert!(err.to_string().contains("no IPNS"), "{err}");
+
+        // Indirect: every block below the root, once; the same as Kubo's.
+        assert_eq!(
+            node.pin_ls_cid(b, PinLsFilter::Indirect).await.unwrap(),
+            Some(IpfsPinType::Indirect)
+        );
+        assert_eq!(
+            node.pin_ls_cid(b, PinLsFilter::All).await.unwrap(),
+            Some(IpfsPinType::Indirect)
+        );
+        let mut ours: Vec<String> = node
+            .pin_ls(PinLsFilter::Indirect)
+            .map(|r| r.unwrap().0.to_string())
+            .collect()
+            .await;
+        ours.sort();
+        let mut refs: Vec<String> =
+            kubo_text(&kubo, &["refs", "-r", "--unique", &root.to_string()])
+                .lines()
+                .map(str::to_string)
+                .collect();
+        refs.sort();
+        assert_eq!(ours, refs);
+        let all = node.pin_ls(PinLsFilter::All).count().await;
+        assert_eq!(all, refs.len() + 1);
+    })
+    .await;
+}
+
+/// The node's identity is kept in the database: a restart on the same
+/// sled directory has the same peer ID (not a new one each time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_survives_a_restart() {
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let first = {
+            let db = sled::open(&path).unwrap();
+            let mut node = start_on(&db, loopback_config()).await;
+            let id = node.peer_id();
+            let ipfs_id = node.id().await.unwrap();
+            assert_eq!(ipfs_id.id, id.to_string());
+            assert!(ipfs_id.agent_version.starts_with("ipfs-cluster-rs/"));
+            assert!(!ipfs_id.addresses.is_empty());
+            for a in &ipfs_id.addresses {
+                assert_eq!(a.iter().last(), Some(Protocol::P2p(id)), "{a}");
+            }
+            node.cancel.cancel();
+            for t in node.tasks.drain(..) {
+                t.await.unwrap();
+            }
+            drop(node);
+            db.flush().unwrap();
+            id
+        };
+        // sled's lock goes with the last handle; wait for it.
+        let started = Instant::now();
+        let db = loop {
+            match sled::open(&path) {
+                Ok(db) => break db,
+                Err(e) if started.elapsed() < Duration::from_secs(20) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("reopening the db: {e}"),
+            }
+        };
+        let node = start_on(&db, loopback_config()).await;
+        assert_eq!(node.peer_id(), first);
+        // A different database: a different identity.
+        let other = start(loopback_config()).await;
+        assert_ne!(other.peer_id(), first);
+    })
+    .await;
+}
+
+/// Two embedded nodes: B pins a DAG only A holds, and pin_update moves to
+/// a second version fetching only what differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_embedded_node_pins_from_another() {
+    within(async {
+        let a = start(loopback_config()).await;
+        let b = start(loopback_config()).await;
+        let data = pseudo_random(8 * MIB, 5);
+        let v1 = a.add_file(&data[..], &AddOptions::default(), true).unwrap();
+        b.swarm_connect(loopback_addr(&a).await).await.unwrap();
+        let started = Instant::now();
+        b.pin(v1.cid, PinMode::Recursive).await.unwrap();
+        println!(
+            "embedded node pinned 8 MiB from another in {:.2?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            b.pin_ls_cid(v1.cid, PinLsFilter::Recursive).await.unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+        assert!(cat_local(&b, &v1.cid) == data);
+
+        // v2: the same bytes plus a tail (the leaves before it are shared).
+        let mut longer = data.clone();
+        longer.extend_from_slice(&pseudo_random(MIB, 6));
+        let v2 = a
+            .add_file(&longer[..], &AddOptions::default(), true)
+            .unwrap();
+        let before = b.repo_stat().await.unwrap().repo_size;
+        b.pin_update(v1.cid, v2.cid).await.unwrap();
+        let grown = b.repo_stat().await.unwrap().repo_size - before;
+        assert!(
+            grown < 2 * MIB as u64,
+            "only the new blocks are fetched ({grown} bytes)"
+        );
+        assert_eq!(
+            b.pin_ls_cid(v1.cid, PinLsFilter::Recursive).await.unwrap(),
+            Some(IpfsPinType::Recursive),
+            "from stays pinned"
+        );
+        assert!(cat_local(&b, &v2.cid) == longer);
+        // Direct pin of something pinned recursively is a no-op.
+        b.pin(v2.cid, PinMode::Direct).await.unwrap();
+        assert_eq!(
+            b.pin_ls_cid(v2.cid, PinLsFilter::Direct).await.unwrap(),
+            None
+        );
+        // pin_update from something not pinned is refused.
+        let err = b.pin_update(v2.cid, v1.cid).await;
+        assert!(err.is_ok(), "v2 is pinned recursively: {err:?}");
+        let unpinned = b.block_put(Bytes::from_static(b"x"), 0x55).await.unwrap();
+        assert!(b.pin_update(unpinned, v1.cid).await.is_err());
+    })
+    .await;
+}
+
+/// A node told to listen on a Kubo's swarm port refuses to start, and says
+/// a Kubo may hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_held_by_kubo_is_refused() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let addr = kubo_addr(&kubo);
+        let port = addr
+            .iter()
+            .find_map(|p| match p {
+                Protocol::Tcp(p) => Some(p),
+                _ => None,
+            })
+            .unwrap();
+        let cfg = NodeConfig {
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
+            ..NodeConfig::default()
+        };
+        let err = Node::start(&temp_db(), cfg, CancellationToken::new())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("in use") && msg.contains("Kubo"),
+            "unclear error: {msg}"
+        );
+        assert_eq!(
+            NodeConfig::default().listen[0].to_string(),
+            "/ip4/0.0.0.0/tcp/4001"
+        );
+    })
+    .await;
+}

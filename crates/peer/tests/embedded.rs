@@ -1,0 +1,236 @@
+//! A cluster on the embedded IPFS node only: three peers, each with the IPFS
+//! node inside it (no Kubo anywhere), over real libp2p on loopback. Content
+//! put into one peer's node is pinned where the allocations say, fetched
+//! over Bitswap between the peers' nodes, unpinned, and garbage collected.
+
+use std::time::{Duration, Instant};
+
+use api::service::ClusterApi;
+use api::types::{GlobalPinInfo, PinOptions, TrackerStatus};
+use cid::Cid;
+use futures::StreamExt;
+use ipfs::{IpfsConnector, IpfsPinType, PinLsFilter};
+use libp2p::identity::Keypair;
+use peer::{IpfsBackend, Peer, PeerBuilder};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn start() -> Peer {
+    PeerBuilder::local_test(Keypair::generate_ed25519(), "embedded")
+        .settings(|s| {
+            s.embedded = Some(ipfs_node::NodeConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+                pin_timeout: Duration::from_secs(20),
+                ..ipfs_node::NodeConfig::default()
+            });
+            s.connect_swarms_delay = Duration::from_millis(200);
+            s.informer.disk_ttl = Duration::from_secs(2);
+            s.informer.tags_ttl = Duration::from_secs(2);
+            s.informer.pinqueue_ttl = Duration::from_secs(2);
+        })
+        .start()
+        .await
+        .expect("peer starts")
+}
+
+fn ipfs(p: &Peer) -> &IpfsBackend {
+    p.ipfs().expect("embedded node")
+}
+
+async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < WAIT, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A 3 MiB UnixFS file put into `p`'s node block by block (not pinned).
+async fn file_in(p: &Peer, seed: u8) -> (Cid, Vec<Cid>) {
+    let data: Vec<u8> = (0..3 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+        .collect();
+    let (added, blocks) =
+        ipfs_node::unixfs::add_bytes(&data, &ipfs_node::unixfs::AddOptions::default()).unwrap();
+    let mut cids = Vec::new();
+    for b in blocks {
+        let (cid, bytes) = b.into_parts();
+        let put = ipfs(p).block_put(bytes, cid.codec()).await.unwrap();
+        // block/put answers CIDv1 (as Kubo); same bytes, same block.
+        assert_eq!((put.hash(), put.codec()), (cid.hash(), cid.codec()));
+        cids.push(cid);
+    }
+    (added.cid, cids)
+}
+
+/// Whether `p`'s node holds `cid` itself (`block/stat` would ask Bitswap).
+fn has_local(p: &Peer, cid: &Cid) -> bool {
+    match ipfs(p) {
+        IpfsBackend::Embedded(node) => node.store().has(cid).unwrap(),
+        IpfsBackend::Kubo(_) => unreachable!("embedded peers only"),
+    }
+}
+
+async fn pinned_in(p: &Peer, cid: &Cid) -> bool {
+    ipfs(p)
+        .pin_ls_cid(*cid, PinLsFilter::Recursive)
+        .await
+        .ok()
+        .flatten()
+        == Some(IpfsPinType::Recursive)
+}
+
+async fn status(p: &Peer, cid: Cid) -> GlobalPinInfo {
+    ClusterApi::status(&p.handle(), cid, false).await.unwrap()
+}
+
+fn count(g: &GlobalPinInfo, s: TrackerStatus) -> usize {
+    g.peer_map.values().filter(|p| p.status == s).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_embedded_peers_pin_replicate_unpin_and_gc() {
+    let peers = [start().await, start().await, start().await];
+    for (i, a) in peers.iter().enumerate() {
+        for b in &peers[i + 1..] {
+            a.dial(b.addresses().await.unwrap().remove(0))
+                .await
+                .unwrap();
+        }
+    }
+    wait_for("every peer sees every freespace metric", || async {
+        for p in &peers {
+            if ClusterApi::metrics(&p.handle(), "freespace".into())
+                .await
+                .unwrap()
+                .len()
+                != 3
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    // GET /id names each peer's embedded node.
+    let id = ClusterApi::id(&peers[0].handle()).await.unwrap();
+    assert!(id.ipfs.error.is_empty(), "{:?}", id.ipfs);
+    assert!(!id.ipfs.addresses.is_empty());
+
+    // Replication 2 from content only peer 0's node has.
+    let (two, blocks) = file_in(&peers[0], 1).await;
+    let pin = ClusterApi::pin(
+        &peers[0].handle(),
+        two,
+        PinOptions {
+            replication_factor_min: 2,
+            replication_factor_max: 2,
+            name: "two".into(),
+            ..PinOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(pin.allocations.len(), 2);
+    wait_for("two peers pinned it, the third is remote", || async {
+        let s = status(&peers[1], two).await;
+        count(&s, TrackerStatus::Pinned) == 2 && count(&s, TrackerStatus::Remote) == 1
+    })
+    .await;
+    for p in &peers {
+        let allocated = pin.allocations.contains(&p.id().to_string());
+        assert_eq!(pinned_in(p, &two).await, allocated, "{}", p.id());
+        if allocated {
+            for b in &blocks {
+                assert!(has_local(p, b), "every block fetched");
+            }
+        }
+    }
+
+    // Everywhere.
+    let (all, _) = file_in(&peers[2], 2).await;
+    peers[1]
+        .pin(all, crdt_dag::PinOptions::named("everywhere"))
+        .await
+        .unwrap();
+    wait_for("every node pins the everywhere pin", || async {
+        for p in &peers {
+            if !pinned_in(p, &all).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    // Unpin the first; GC on every peer removes its blocks.
+    let before = ipfs(&peers[0]).repo_stat().await.unwrap().repo_size;
+    ClusterApi::unpin(&peers[2].handle(), two).await.unwrap();
+    wait_for("no node pins it", || async {
+        for p in &peers {
+            if pinned_in(p, &two).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    let gc = ClusterApi::repo_gc(&peers[0].handle(), false)
+        .await
+        .unwrap();
+    assert_eq!(gc.peer_map.len(), 3);
+    assert!(gc.peer_map.values().all(|r| r.error.is_empty()), "{gc:?}");
+    for p in &peers {
+        for b in &blocks {
+            assert!(!has_local(p, b), "{b} left after GC");
+        }
+        assert!(pinned_in(p, &all).await, "GC keeps pinned content");
+    }
+    let after = ipfs(&peers[0]).repo_stat().await.unwrap().repo_size;
+    assert!(after < before, "repo size {before} -> {after}");
+    // POST /add through peer 1's REST API, replication 2: the DAG is built
+    // into peer 1's node and pinned where allocated.
+    let addr = peers[1].serve_api_on_loopback().await.unwrap();
+    let client = api::Client::new(api::ClientConfig {
+        host: format!("http://{addr}"),
+        basic_auth: None,
+        timeout: Some(Duration::from_secs(60)),
+    })
+    .unwrap();
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let file = api::service::AddFile {
+        path: "seven.bin".into(),
+        kind: api::service::AddFileKind::File(
+            futures::stream::iter([Ok(bytes::Bytes::from(data.clone()))]).boxed(),
+        ),
+    };
+    let mut params = api::types::AddParams::default();
+    params.pin_options.replication_factor_min = 2;
+    params.pin_options.replication_factor_max = 2;
+    params.pin_options.name = "added".into();
+    let outputs: Vec<_> = client
+        .add(&params, futures::stream::iter([Ok(file)]).boxed())
+        .collect()
+        .await;
+    let last = outputs.last().unwrap().as_ref().unwrap();
+    assert_eq!(last.name, "seven.bin");
+    assert!(last.size > data.len() as u64, "the DAG's size: {last:?}");
+    assert_eq!(last.allocations.len(), 2, "{outputs:?}");
+    let (expected, _) =
+        ipfs_node::unixfs::add_bytes(&data, &ipfs_node::unixfs::AddOptions::default()).unwrap();
+    assert_eq!(last.cid, expected.cid, "the same CID as Kubo's ipfs add");
+    let added = last.cid;
+    wait_for(
+        "the added file is pinned on its two allocations",
+        || async { count(&status(&peers[0], added).await, TrackerStatus::Pinned) == 2 },
+    )
+    .await;
+
+    for p in peers {
+        p.stop().await;
+    }
+}
