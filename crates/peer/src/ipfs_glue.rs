@@ -68,6 +68,12 @@ pub fn ipfs_source(ipfs: KuboConnector) -> IpfsSource {
     IpfsSource(Arc::new(IpfsBackend::Kubo(ipfs)))
 }
 
+/// A block source reading the pinset's history through any IPFS backend
+/// (a Kubo daemon or an embedded node).
+pub fn ipfs_source_of(ipfs: IpfsBackend) -> IpfsSource {
+    IpfsSource(Arc::new(ipfs))
+}
+
 impl BlockSource for IpfsSource {
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Option<Vec<u8>>, SourceError>> + Send {
         let (ipfs, cid) = (self.0.clone(), *cid);

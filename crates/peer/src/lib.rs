@@ -31,7 +31,7 @@ mod status;
 pub use backend::IpfsBackend;
 pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
-pub use ipfs_glue::{IpfsSource, ipfs_source};
+pub use ipfs_glue::{IpfsSource, ipfs_source, ipfs_source_of};
 pub use peer::{
     IdInfo, IpfsInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION,
     TrackerStats, VERSION, peer_of,

@@ -1,7 +1,8 @@
 //! A cluster on the embedded IPFS node only: three peers, each with the IPFS
 //! node inside it (no Kubo anywhere), over real libp2p on loopback. Content
 //! put into one peer's node is pinned where the allocations say, fetched
-//! over Bitswap between the peers' nodes, unpinned, and garbage collected.
+//! over Bitswap between the peers' nodes, unpinned, and garbage collected;
+//! the pinset's own history syncs through embedded nodes alone.
 
 use std::time::{Duration, Instant};
 
@@ -233,4 +234,68 @@ async fn three_embedded_peers_pin_replicate_unpin_and_gc() {
     for p in peers {
         p.stop().await;
     }
+}
+
+/// The pinset's delta blocks are put into the peer's embedded node, and a
+/// replica that shares nothing with the peer but an IPFS connection (a
+/// standalone embedded node dialled to the peer's) syncs the whole history
+/// over Bitswap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_syncs_over_bitswap_between_embedded_nodes() {
+    use multihash_codetable::{Code, MultihashDigest};
+    let a = start().await;
+    for i in 0..5u32 {
+        let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(&i.to_le_bytes()));
+        a.pin(cid, crdt_dag::PinOptions::named(format!("p{i}")))
+            .await
+            .unwrap();
+    }
+    let deltas: Vec<Cid> = a.replica().blocks().map(|b| b.unwrap().0).collect();
+    assert_eq!(deltas.len(), 5);
+    wait_for("every delta is in the peer's embedded node", || async {
+        deltas.iter().all(|d| has_local(&a, d))
+    })
+    .await;
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let (b, _tasks) = ipfs_node::Node::start(
+        &db,
+        ipfs_node::NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            pin_timeout: Duration::from_secs(20),
+            ..ipfs_node::NodeConfig::default()
+        },
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let a_addr = ipfs(&a)
+        .id()
+        .await
+        .unwrap()
+        .addresses
+        .into_iter()
+        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
+        .expect("a loopback address");
+    b.swarm_connect(a_addr).await.unwrap();
+
+    let reader = crdt_dag::Replica::temporary(
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        crdt_dag::ReplicaConfig::new("embedded"),
+    )
+    .unwrap();
+    let source = peer::ipfs_source_of(IpfsBackend::Embedded(b));
+    let report = reader
+        .sync(&a.replica().heads().unwrap(), &source)
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.applied, 5);
+    assert_eq!(
+        reader.state_hash().unwrap(),
+        a.replica().state_hash().unwrap()
+    );
+    cancel.cancel();
+    a.stop().await;
 }
