@@ -87,6 +87,16 @@ impl Daemon {
     }
 }
 
+/// A test that fails half way must not leave daemons running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[test]
 fn two_daemons_share_one_pinset() {
     let tmp = tempfile::tempdir().unwrap();
