@@ -1,0 +1,337 @@
+//! Directory trees between the embedded node ([`ipfs_node::Node`]) and a
+//! real Kubo daemon (v0.42.0): Kubo's `ipfs add -r` pinned by our node over
+//! Bitswap and read back from our store, and our own directory add
+//! ([`unixfs::DirBuilder`]) giving Kubo's root CID, pinned and read by Kubo.
+//!
+//! Kubo tests need the binary: `$IPFS_BIN`, or `scripts/install-kubo`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use cid::Cid;
+use ipfs::testing::KuboDaemon;
+use ipfs::{IpfsConnector, IpfsPinType, PinLsFilter, PinMode};
+use ipfs_node::unixfs::{self, AddOptions, DirBuilder};
+use ipfs_node::{Block, Node, NodeConfig, NodeError};
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use tokio_util::sync::CancellationToken;
+
+/// Every test ends within this.
+const TEST_TIMEOUT: Duration = Duration::from_secs(300);
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+
+/// A node on loopback with its cancel token (cancelled on drop).
+struct TestNode {
+    node: Node,
+    cancel: CancellationToken,
+    _tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+async fn start() -> TestNode {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let cfg = NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        ..NodeConfig::default()
+    };
+    let cancel = CancellationToken::new();
+    let (node, tasks) = Node::start(&db, cfg, cancel.clone()).await.unwrap();
+    TestNode {
+        node,
+        cancel,
+        _tasks: tasks,
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out.extend_from_slice(&seed.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Runs the Kubo CLI without stalling the runtime (our node serves Kubo
+/// meanwhile).
+fn kubo_cli(kubo: &KuboDaemon, args: &[&str]) -> Vec<u8> {
+    let out = tokio::task::block_in_place(|| kubo.cli(args));
+    assert!(
+        out.status.success(),
+        "ipfs {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn kubo_text(kubo: &KuboDaemon, args: &[&str]) -> String {
+    String::from_utf8(kubo_cli(kubo, args))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Kubo's loopback TCP address with its peer ID.
+fn kubo_addr(kubo: &KuboDaemon) -> Multiaddr {
+    let id: serde_json::Value = serde_json::from_str(&kubo_text(kubo, &["id"])).unwrap();
+    let peer: libp2p::PeerId = id["ID"].as_str().unwrap().parse().unwrap();
+    let addr: Multiaddr = id["Addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+        .expect("a loopback TCP address")
+        .parse()
+        .unwrap();
+    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        addr
+    } else {
+        addr.with_p2p(peer).unwrap()
+    }
+}
+
+/// Our first loopback address (with /p2p).
+async fn loopback_addr(node: &Node) -> Multiaddr {
+    let id = node.id().await.unwrap();
+    id.addresses
+        .into_iter()
+        .find(|a| a.to_string().starts_with("/ip4/127.0.0.1/tcp/"))
+        .expect("a loopback address")
+}
+
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(TEST_TIMEOUT, f)
+        .await
+        .expect("test timed out")
+}
+
+/// A block from the node's own store (never the network).
+fn local_bytes(node: &Node, c: &Cid) -> Result<bytes::Bytes, NodeError> {
+    node.store()
+        .get_bytes(c)?
+        .ok_or_else(|| NodeError::MissingBlock {
+            cid: c.to_string(),
+            root: c.to_string(),
+        })
+}
+
+/// The test tree: files (path to bytes) and empty directories.
+struct Tree {
+    files: BTreeMap<String, Vec<u8>>,
+    empty_dirs: Vec<&'static str>,
+}
+
+/// 21 files from 0 B to 1.5 MiB of pseudo-random bytes, three levels deep,
+/// sizes around the 256 KiB chunk boundary, two empty directories.
+fn tree() -> Tree {
+    let specs: [(&str, usize); 21] = [
+        ("empty.bin", 0),
+        ("one.bin", 1),
+        ("small.txt", 100),
+        ("4k.bin", 4 * KIB),
+        ("chunk-1.bin", 256 * KIB - 1),
+        ("chunk.bin", 256 * KIB),
+        ("chunk+1.bin", 256 * KIB + 1),
+        ("big.bin", 3 * MIB / 2),
+        ("a/x.bin", 10),
+        ("a/y.bin", 1000),
+        ("a/mib.bin", MIB),
+        ("a/Upper.bin", 333),
+        ("a/b/deep.bin", 123_456),
+        ("a/b/zero.bin", 0),
+        ("a/b/c/deepest.bin", 700 * KIB),
+        ("a/b/c/tiny.bin", 7),
+        ("z/last.bin", 65_536),
+        ("z/half.bin", 512 * KIB),
+        ("z/nested/n1.bin", 2),
+        ("z/nested/n2.bin", 9_999),
+        ("z/nested/n3.bin", 3 * MIB / 2),
+    ];
+    let files = specs
+        .iter()
+        .enumerate()
+        .map(|(i, (path, len))| ((*path).to_string(), pseudo_random(*len, 0x5eed + i as u64)))
+        .collect();
+    Tree {
+        files,
+        empty_dirs: vec!["empty", "a/b/hollow"],
+    }
+}
+
+/// Writes `tree` under `dir`.
+fn write_tree(tree: &Tree, dir: &Path) {
+    for (path, data) in &tree.files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+    }
+    for d in &tree.empty_dirs {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+}
+
+/// Walks the directory at `dir` from the node's store: files (path to
+/// root) and directories (path to entry count).
+fn walk_local(
+    node: &Node,
+    dir: &Cid,
+    prefix: &str,
+    files: &mut BTreeMap<String, Cid>,
+    dirs: &mut BTreeMap<String, usize>,
+) {
+    let block = Block::verified(*dir, local_bytes(node, dir).unwrap()).unwrap();
+    let entries = unixfs::ls(&block).unwrap();
+    dirs.insert(prefix.to_string(), entries.len());
+    for e in entries {
+        let path = if prefix.is_empty() {
+            e.name.clone()
+        } else {
+            format!("{prefix}/{}", e.name)
+        };
+        let child = Block::verified(e.cid, local_bytes(node, &e.cid).unwrap()).unwrap();
+        match unixfs::ls(&child) {
+            Ok(_) => walk_local(node, &e.cid, &path, files, dirs),
+            Err(NodeError::InvalidArgument { .. }) => {
+                files.insert(path, e.cid);
+            }
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+}
+
+/// Kubo adds a directory tree with `ipfs add -r`; our node connects and
+/// pins the root recursively through the trait: every block of
+/// `ipfs refs -r` is in our store, and each file read back from our store
+/// (walking the directories there) equals the bytes on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pins_a_kubo_directory_tree() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let tree = tree();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("tree");
+        write_tree(&tree, &dir);
+        let root: Cid = kubo_text(&kubo, &["add", "-r", "-Q", dir.to_str().unwrap()])
+            .parse()
+            .unwrap();
+
+        let node = start().await;
+        node.swarm_connect(kubo_addr(&kubo)).await.unwrap();
+        node.pin(root, PinMode::Recursive).await.unwrap();
+        assert_eq!(
+            node.pin_ls_cid(root, PinLsFilter::Recursive).await.unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+
+        let refs = kubo_text(&kubo, &["refs", "-r", "--unique", &root.to_string()]);
+        let mut n = 0;
+        for line in refs.lines().chain([root.to_string().as_str()]) {
+            let c: Cid = line.trim().parse().unwrap();
+            assert!(node.store().has(&c).unwrap(), "block {c} missing");
+            n += 1;
+        }
+        assert!(n > 40, "{n} blocks");
+
+        let (mut files, mut dirs) = (BTreeMap::new(), BTreeMap::new());
+        walk_local(&node, &root, "", &mut files, &mut dirs);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            tree.files.keys().collect::<Vec<_>>()
+        );
+        for (path, cid) in &files {
+            let got = unixfs::cat(cid, &mut |c| local_bytes(&node, c)).unwrap();
+            assert!(got == tree.files[path], "{path}: bytes differ");
+        }
+        for d in &tree.empty_dirs {
+            assert_eq!(dirs.get(*d), Some(&0), "{d} is not an empty directory");
+        }
+        println!(
+            "pinned {} blocks, {} files, {} directories from Kubo",
+            n,
+            files.len(),
+            dirs.len()
+        );
+    })
+    .await;
+}
+
+/// Our node adds the same tree (each file with `Node::add_file`, the
+/// directories with `DirBuilder` into its store, the root pinned through
+/// the trait): the root equals Kubo's `ipfs add -r --only-hash`; Kubo
+/// connects to us, pins the root and cats every file by path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubo_pins_and_cats_our_directory_tree() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let tree = tree();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("tree");
+        write_tree(&tree, &dir);
+        let expected: Cid = kubo_text(
+            &kubo,
+            &["add", "-r", "--only-hash", "-Q", dir.to_str().unwrap()],
+        )
+        .parse()
+        .unwrap();
+
+        let node = start().await;
+        let opts = AddOptions::default();
+        let mut builder = DirBuilder::new(&opts).unwrap();
+        for (path, data) in &tree.files {
+            let added = node.add_file(&data[..], &opts, false).unwrap();
+            builder.add(path, added).unwrap();
+        }
+        for d in &tree.empty_dirs {
+            builder.mkdir(d).unwrap();
+        }
+        let root = builder
+            .finish(&mut |b| node.store().put(&b).map(drop))
+            .unwrap();
+        assert_eq!(root.cid, expected, "our root differs from Kubo's");
+        assert_eq!(
+            root.bytes,
+            tree.files.values().map(|d| d.len() as u64).sum::<u64>()
+        );
+        node.pin(root.cid, PinMode::Recursive).await.unwrap();
+        assert_eq!(
+            node.pin_ls_cid(root.cid, PinLsFilter::Recursive)
+                .await
+                .unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+
+        let ours = loopback_addr(&node).await;
+        kubo_cli(&kubo, &["swarm", "connect", &ours.to_string()]);
+        kubo_cli(&kubo, &["pin", "add", &root.cid.to_string()]);
+        for (path, data) in &tree.files {
+            let got = kubo_cli(&kubo, &["cat", &format!("{}/{path}", root.cid)]);
+            assert!(&got == data, "{path}: Kubo reads different bytes");
+        }
+        for d in &tree.empty_dirs {
+            let ls = kubo_text(&kubo, &["ls", &format!("{}/{d}", root.cid)]);
+            assert!(ls.is_empty(), "{d}: {ls}");
+        }
+    })
+    .await;
+}
