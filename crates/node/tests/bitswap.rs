@@ -13,13 +13,14 @@ use ipfs_node::bitswap::{Bitswap, BitswapConfig, DagFetch, LocalBlocks, MemoryBl
 use ipfs_node::dagpb::{PbLink, PbNode};
 use ipfs_node::host::{Host, HostHandle};
 use ipfs_node::{Block, DAG_CBOR, DAG_PB, NodeError, RAW};
+use libp2p::Multiaddr;
 use libp2p::identity::Keypair;
-use libp2p::{Multiaddr, PeerId};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Every test ends within this.
-const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+#[allow(dead_code)]
+mod support;
+use support::{kubo_addr, pseudo_random, within};
 
 struct Node {
     host: HostHandle,
@@ -64,19 +65,6 @@ impl Node {
         let a = self.host.listen_addrs().await.unwrap()[0].clone();
         a.with_p2p(self.host.peer_id()).unwrap()
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
@@ -124,28 +112,6 @@ fn kubo_out(out: &std::process::Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Kubo's loopback TCP address with its peer ID.
-fn kubo_addr(kubo: &KuboDaemon) -> Multiaddr {
-    let id: serde_json::Value = serde_json::from_str(&kubo_out(&kubo.cli(&["id"]), "id")).unwrap();
-    let peer: PeerId = id["ID"].as_str().unwrap().parse().unwrap();
-    let addr = id["Addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
-        .expect("a loopback TCP address");
-    let addr: Multiaddr = addr.parse().unwrap();
-    if addr
-        .iter()
-        .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-    {
-        addr
-    } else {
-        addr.with_p2p(peer).unwrap()
-    }
-}
-
 /// Walks the DAG depth-first in link order: raw leaves concatenated.
 fn read_raw_leaves(store: &MemoryBlocks, root: Cid) -> Vec<u8> {
     let mut out = Vec::new();
@@ -161,12 +127,6 @@ fn read_raw_leaves(store: &MemoryBlocks, root: Cid) -> Vec<u8> {
         }
     }
     out
-}
-
-async fn within<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(TEST_TIMEOUT, f)
-        .await
-        .expect("test timed out")
 }
 
 /// Two of our nodes: a DAG (dag-cbor over raw leaves) held by one is

@@ -7,123 +7,21 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use cid::Cid;
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, IpfsPinType, PinLsFilter, PinMode};
 use ipfs_node::unixfs::{self, AddOptions, DirBuilder};
-use ipfs_node::{Block, Node, NodeConfig, NodeError};
-use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
-use tokio_util::sync::CancellationToken;
+use ipfs_node::{Block, Node, NodeError};
 
-/// Every test ends within this.
-const TEST_TIMEOUT: Duration = Duration::from_secs(300);
+#[allow(dead_code)]
+mod support;
+use support::*;
+
 const KIB: usize = 1 << 10;
-const MIB: usize = 1 << 20;
 
-/// A node on loopback with its cancel token (cancelled on drop).
-struct TestNode {
-    node: Node,
-    cancel: CancellationToken,
-    _tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-impl std::ops::Deref for TestNode {
-    type Target = Node;
-    fn deref(&self) -> &Node {
-        &self.node
-    }
-}
-
-async fn start() -> TestNode {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let cfg = NodeConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        ..NodeConfig::default()
-    };
-    let cancel = CancellationToken::new();
-    let (node, tasks) = Node::start(&db, cfg, cancel.clone()).await.unwrap();
-    TestNode {
-        node,
-        cancel,
-        _tasks: tasks,
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// Runs the Kubo CLI without stalling the runtime (our node serves Kubo
-/// meanwhile).
-fn kubo_cli(kubo: &KuboDaemon, args: &[&str]) -> Vec<u8> {
-    let out = tokio::task::block_in_place(|| kubo.cli(args));
-    assert!(
-        out.status.success(),
-        "ipfs {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn kubo_text(kubo: &KuboDaemon, args: &[&str]) -> String {
-    String::from_utf8(kubo_cli(kubo, args))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-/// Kubo's loopback TCP address with its peer ID.
-fn kubo_addr(kubo: &KuboDaemon) -> Multiaddr {
-    let id: serde_json::Value = serde_json::from_str(&kubo_text(kubo, &["id"])).unwrap();
-    let peer: libp2p::PeerId = id["ID"].as_str().unwrap().parse().unwrap();
-    let addr: Multiaddr = id["Addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
-        .expect("a loopback TCP address")
-        .parse()
-        .unwrap();
-    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
-        addr
-    } else {
-        addr.with_p2p(peer).unwrap()
-    }
-}
-
-/// Our first loopback address (with /p2p).
-async fn loopback_addr(node: &Node) -> Multiaddr {
-    let id = node.id().await.unwrap();
-    id.addresses
-        .into_iter()
-        .find(|a| a.to_string().starts_with("/ip4/127.0.0.1/tcp/"))
-        .expect("a loopback address")
-}
-
-async fn within<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(TEST_TIMEOUT, f)
-        .await
-        .expect("test timed out")
+async fn start_loopback() -> TestNode {
+    start(loopback_config()).await
 }
 
 /// A block from the node's own store (never the network).
@@ -236,7 +134,7 @@ async fn pins_a_kubo_directory_tree() {
             .parse()
             .unwrap();
 
-        let node = start().await;
+        let node = start_loopback().await;
         node.swarm_connect(kubo_addr(&kubo)).await.unwrap();
         node.pin(root, PinMode::Recursive).await.unwrap();
         assert_eq!(
@@ -295,7 +193,7 @@ async fn kubo_pins_and_cats_our_directory_tree() {
         .parse()
         .unwrap();
 
-        let node = start().await;
+        let node = start_loopback().await;
         let opts = AddOptions::default();
         let mut builder = DirBuilder::new(&opts).unwrap();
         for (path, data) in &tree.files {

@@ -268,73 +268,58 @@ fn needs_recover(s: TrackerStatus) -> bool {
 /// status is open (bounded work, nothing changes); recover and GC make the
 /// IPFS daemon work, so only trusted peers may ask.
 pub(crate) fn register(reg: &mut rpc::Registry, local: Local) {
-    fn method<A, F, Fut>(local: &Local, f: F) -> Handler
-    where
-        A: for<'de> Deserialize<'de> + Send + 'static,
-        F: Fn(Local, A) -> Fut + Send + Sync + Copy + 'static,
-        Fut: Future<Output = Result<Vec<Vec<u8>>, String>> + Send + 'static,
-    {
+    for (name, policy) in METHODS {
         let local = local.clone();
-        Arc::new(move |_, args: Vec<u8>| {
+        let handler: Handler = Arc::new(move |_, args: Vec<u8>| {
             let local = local.clone();
-            Box::pin(async move {
-                let a: A = serde_ipld_dagcbor::from_slice(&args)
-                    .map_err(|e| format!("bad arguments: {e}"))?;
-                f(local, a).await
-            })
-        })
+            Box::pin(async move { local.answer(name, &args).await })
+        });
+        reg.register(name, policy, handler);
     }
-    fn bounded(cids: &[Cid]) -> Result<(), String> {
-        if cids.len() > CHUNK {
-            return Err(format!("at most {CHUNK} CIDs per call"));
+}
+
+/// The methods, with their policies.
+const METHODS: [(&str, Policy); 6] = [
+    ("Tracker.Status", Policy::Open),
+    ("Tracker.StatusMany", Policy::Open),
+    ("Tracker.Reconcile", Policy::Open),
+    ("Tracker.Recover", Policy::Trusted),
+    ("Tracker.RecoverMany", Policy::Trusted),
+    ("IPFSConnector.RepoGC", Policy::Trusted),
+];
+
+impl Local {
+    /// Answers one of [`METHODS`]: what a remote caller gets, and what this
+    /// peer asks itself (one code path for both).
+    async fn answer(&self, method: &str, args: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        fn arg<A: for<'de> Deserialize<'de>>(args: &[u8]) -> Result<A, String> {
+            serde_ipld_dagcbor::from_slice(args).map_err(|e| format!("bad arguments: {e}"))
         }
-        Ok(())
+        fn bounded(cids: Vec<Cid>) -> Result<Vec<Cid>, String> {
+            if cids.len() > CHUNK {
+                return Err(format!("at most {CHUNK} CIDs per call"));
+            }
+            Ok(cids)
+        }
+        match method {
+            "Tracker.Status" => Ok(vec![cbor(&self.status(arg(args)?).await?)?]),
+            "Tracker.StatusMany" => Ok(vec![cbor(&self.status_many(bounded(arg(args)?)?).await?)?]),
+            "Tracker.Reconcile" => {
+                arg::<()>(args)?;
+                self.reconcile().await?;
+                Ok(vec![])
+            }
+            "Tracker.Recover" => Ok(vec![cbor(&self.recover(arg(args)?).await?)?]),
+            "Tracker.RecoverMany" => {
+                Ok(vec![cbor(&self.recover_many(bounded(arg(args)?)?).await?)?])
+            }
+            "IPFSConnector.RepoGC" => {
+                arg::<()>(args)?;
+                self.repo_gc().await.iter().map(cbor).collect()
+            }
+            other => Err(format!("unknown method {other}")),
+        }
     }
-    reg.register(
-        "Tracker.Status",
-        Policy::Open,
-        method(&local, |l, cid: Cid| async move {
-            Ok(vec![cbor(&l.status(cid).await?)?])
-        }),
-    );
-    reg.register(
-        "Tracker.StatusMany",
-        Policy::Open,
-        method(&local, |l, cids: Vec<Cid>| async move {
-            bounded(&cids)?;
-            Ok(vec![cbor(&l.status_many(cids).await?)?])
-        }),
-    );
-    reg.register(
-        "Tracker.Reconcile",
-        Policy::Open,
-        method(&local, |l, (): ()| async move {
-            l.reconcile().await?;
-            Ok(vec![])
-        }),
-    );
-    reg.register(
-        "Tracker.Recover",
-        Policy::Trusted,
-        method(&local, |l, cid: Cid| async move {
-            Ok(vec![cbor(&l.recover(cid).await?)?])
-        }),
-    );
-    reg.register(
-        "Tracker.RecoverMany",
-        Policy::Trusted,
-        method(&local, |l, cids: Vec<Cid>| async move {
-            bounded(&cids)?;
-            Ok(vec![cbor(&l.recover_many(cids).await?)?])
-        }),
-    );
-    reg.register(
-        "IPFSConnector.RepoGC",
-        Policy::Trusted,
-        method(&local, |l, (): ()| async move {
-            l.repo_gc().await.iter().map(cbor).collect()
-        }),
-    );
 }
 
 /// Sends entries to the API's stream; `false` once the reader has gone.
@@ -366,23 +351,13 @@ impl PeerHandle {
         method: &'static str,
         args: Vec<u8>,
     ) -> Result<Report, String> {
-        if peer == self.id() {
-            let l = self.status_local().clone();
-            let cid = || serde_ipld_dagcbor::from_slice::<Cid>(&args).map_err(|e| e.to_string());
-            let cids =
-                || serde_ipld_dagcbor::from_slice::<Vec<Cid>>(&args).map_err(|e| e.to_string());
-            return match method {
-                "Tracker.Status" => l.status(cid()?).await,
-                "Tracker.StatusMany" => l.status_many(cids()?).await,
-                "Tracker.Recover" => l.recover(cid()?).await,
-                "Tracker.RecoverMany" => l.recover_many(cids()?).await,
-                _ => Err(format!("{method} is not a report method")),
-            };
-        }
-        let answers = self
-            .call(peer, method, args)
-            .await
-            .map_err(|e| e.to_string())?;
+        let answers = if peer == self.id() {
+            self.status_local().answer(method, &args).await?
+        } else {
+            self.call(peer, method, args)
+                .await
+                .map_err(|e| e.to_string())?
+        };
         let first = answers.first().ok_or("empty answer")?;
         decode(peer, first).map_err(|e| e.to_string())
     }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use api::types::{PinTypeFilter, PinTypeFilter as F};
+use api::types::PinTypeFilter;
 use api::{Client, ClientConfig};
 use cid::Cid;
 use crdt_dag::{PinOptions, Write};
@@ -75,7 +75,7 @@ async fn a_peer_streams_its_allocations_in_constant_memory() {
     .unwrap();
     // Warm up: the server walks the whole pinset and sends nothing (no pin
     // is a meta pin), so the store's pages and the connection are in place.
-    let meta = F::parse("meta-pin").unwrap();
+    let meta = PinTypeFilter::parse("meta-pin").unwrap();
     assert_eq!(client.allocations(meta).count().await, 0);
     let baseline = rss_kib();
 

@@ -254,7 +254,10 @@ async fn a_stopped_kubo_is_a_pin_error_and_recover_pins_once_it_is_back() {
         .peer_map[&me]
         .error
         .clone();
-    println!("pin_error while Kubo is down: {error}");
+    assert!(
+        error.contains("unreachable"),
+        "the cause (Kubo unreachable) is reported: {error:?}"
+    );
     assert!(!error.is_empty(), "the cause is reported");
 
     n.kubo.restart();
