@@ -34,8 +34,9 @@
 //! - `id`: this node's peer ID, addresses (`/p2p/<id>`) and agent;
 //!   `swarm_connect`: a dial of the node's host.
 //! - `resolve`: `/ipfs/<cid>[/a/b]` (or a bare CID) through UnixFS
-//!   directories; `/ipns/...` is refused (this node has no IPNS); HAMT
-//!   shards and paths inside dag-cbor aren't walked.
+//!   directories, plain or HAMT-sharded (fetching only the shards on the
+//!   path); `/ipns/...` is refused (this node has no IPNS); paths inside
+//!   dag-cbor aren't walked.
 //!
 //! # Identity and ports
 //! The node has its own ed25519 identity, created at first start and kept
@@ -308,7 +309,24 @@ impl Node {
             store.flush()?;
         }
         debug!(cid = %added.cid, bytes = added.bytes, pin, "added a file");
+        self.serve_held_wants();
         Ok(added)
+    }
+
+    /// Serves, in the background, peers already waiting for blocks that
+    /// were just stored without passing through Bitswap. Outside a Tokio
+    /// runtime (a plain thread) they get the blocks when they ask again.
+    fn serve_held_wants(&self) {
+        if self.inner.bitswap.ledger_len() == 0 {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let bitswap = self.inner.bitswap.clone();
+            runtime.spawn(async move {
+                let served = bitswap.serve_held_wants().await;
+                debug!(served, "served wants with newly stored blocks");
+            });
+        }
     }
 
     /// A block: local, else from peers within `pin_timeout`.
@@ -522,6 +540,7 @@ impl IpfsConnector for Node {
             crate::import_car(&store, std::io::Cursor::new(car), pin_roots)
         })
         .await?;
+        self.serve_held_wants();
         Ok(DagImport {
             pinned_roots: if out.pinned { out.roots } else { Vec::new() },
             blocks: out.blocks,
@@ -588,17 +607,22 @@ impl IpfsConnector for Node {
             IpfsError::InvalidArgument(format!("invalid IPFS path {path:?}: {first}: {e}"))
         })?;
         for name in parts {
-            let block = self.block(cid, EP).await?;
-            let entries = unixfs::ls(&block).map_err(|e| to_ipfs(EP, e))?;
-            cid = entries
-                .into_iter()
-                .find(|e| e.name == name)
-                .ok_or_else(|| IpfsError::Ipfs {
-                    endpoint: EP,
-                    status: 500,
-                    message: format!("no link named {name:?} under {cid}"),
-                })?
-                .cid;
+            // A HAMT is walked shard by shard: only those on the name's path.
+            let (mut at, mut depth) = (cid, 0);
+            cid = loop {
+                let block = self.block(at, EP).await?;
+                match unixfs::lookup(&block, name, depth).map_err(|e| to_ipfs(EP, e))? {
+                    unixfs::Lookup::Found(next) => break next,
+                    unixfs::Lookup::Descend(shard) => (at, depth) = (shard, depth + 1),
+                    unixfs::Lookup::Missing => {
+                        return Err(IpfsError::Ipfs {
+                            endpoint: EP,
+                            status: 500,
+                            message: format!("no link named {name:?} under {cid}"),
+                        });
+                    }
+                }
+            };
         }
         Ok(cid)
     }

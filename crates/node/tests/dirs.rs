@@ -2,6 +2,8 @@
 //! real Kubo daemon (v0.42.0): Kubo's `ipfs add -r` pinned by our node over
 //! Bitswap and read back from our store, and our own directory add
 //! ([`unixfs::DirBuilder`]) giving Kubo's root CID, pinned and read by Kubo.
+//! The tree holds a directory of 6000 files, which both sides shard as a
+//! HAMT.
 //!
 //! Kubo tests need the binary: `$IPFS_BIN`, or `scripts/install-kubo`.
 
@@ -40,8 +42,13 @@ struct Tree {
     empty_dirs: Vec<&'static str>,
 }
 
+/// Files in the sharded directory `many/`: their links (about 45 bytes
+/// each) pass Kubo's 256 KiB threshold.
+const MANY: usize = 6000;
+
 /// 21 files from 0 B to 1.5 MiB of pseudo-random bytes, three levels deep,
-/// sizes around the 256 KiB chunk boundary, two empty directories.
+/// sizes around the 256 KiB chunk boundary, two empty directories; and
+/// `many/`, a HAMT of [`MANY`] small files.
 fn tree() -> Tree {
     let specs: [(&str, usize); 21] = [
         ("empty.bin", 0),
@@ -66,11 +73,17 @@ fn tree() -> Tree {
         ("z/nested/n2.bin", 9_999),
         ("z/nested/n3.bin", 3 * MIB / 2),
     ];
-    let files = specs
+    let mut files: BTreeMap<String, Vec<u8>> = specs
         .iter()
         .enumerate()
         .map(|(i, (path, len))| ((*path).to_string(), pseudo_random(*len, 0x5eed + i as u64)))
         .collect();
+    for i in 0..MANY {
+        files.insert(
+            format!("many/file-{i:05}.dat"),
+            pseudo_random(i % 100, i as u64),
+        );
+    }
     Tree {
         files,
         empty_dirs: vec!["empty", "a/b/hollow"],
@@ -98,8 +111,7 @@ fn walk_local(
     files: &mut BTreeMap<String, Cid>,
     dirs: &mut BTreeMap<String, usize>,
 ) {
-    let block = Block::verified(*dir, local_bytes(node, dir).unwrap()).unwrap();
-    let entries = unixfs::ls(&block).unwrap();
+    let entries = unixfs::ls(dir, &mut |c| local_bytes(node, c)).unwrap();
     dirs.insert(prefix.to_string(), entries.len());
     for e in entries {
         let path = if prefix.is_empty() {
@@ -107,8 +119,7 @@ fn walk_local(
         } else {
             format!("{prefix}/{}", e.name)
         };
-        let child = Block::verified(e.cid, local_bytes(node, &e.cid).unwrap()).unwrap();
-        match unixfs::ls(&child) {
+        match unixfs::ls(&e.cid, &mut |c| local_bytes(node, c)) {
             Ok(_) => walk_local(node, &e.cid, &path, files, dirs),
             Err(NodeError::InvalidArgument { .. }) => {
                 files.insert(path, e.cid);
@@ -116,6 +127,33 @@ fn walk_local(
             Err(err) => panic!("{path}: {err}"),
         }
     }
+}
+
+/// `many/` is a HAMT shard, and paths through it resolve: the node walks
+/// only the shards on the way.
+async fn assert_sharded(node: &Node, root: &Cid) {
+    let many = node.resolve(format!("/ipfs/{root}/many")).await.unwrap();
+    let block = Block::verified(many, local_bytes(node, &many).unwrap()).unwrap();
+    assert!(
+        matches!(
+            unixfs::lookup(&block, "file-00000.dat", 0),
+            Ok(unixfs::Lookup::Descend(_) | unixfs::Lookup::Found(_))
+        ),
+        "many/ is not a HAMT"
+    );
+    let node_data = ipfs_node::dagpb::PbNode::decode(block.data()).unwrap();
+    let data = unixfs::data::Data::decode(node_data.data.as_deref().unwrap()).unwrap();
+    assert_eq!(data.kind, unixfs::data::DataType::HamtShard);
+    for i in [0, 1234, MANY - 1] {
+        let path = format!("/ipfs/{root}/many/file-{i:05}.dat");
+        let file = node.resolve(path.clone()).await.unwrap();
+        let got = unixfs::cat(&file, &mut |c| local_bytes(node, c)).unwrap();
+        assert_eq!(got, pseudo_random(i % 100, i as u64), "{path}");
+    }
+    let missing = node
+        .resolve(format!("/ipfs/{root}/many/file-99999.dat"))
+        .await;
+    assert!(missing.is_err());
 }
 
 /// Kubo adds a directory tree with `ipfs add -r`; our node connects and
@@ -164,6 +202,8 @@ async fn pins_a_kubo_directory_tree() {
         for d in &tree.empty_dirs {
             assert_eq!(dirs.get(*d), Some(&0), "{d} is not an empty directory");
         }
+        assert_eq!(dirs.get("many"), Some(&MANY));
+        assert_sharded(&node, &root).await;
         println!(
             "pinned {} blocks, {} files, {} directories from Kubo",
             n,
@@ -219,13 +259,20 @@ async fn kubo_pins_and_cats_our_directory_tree() {
             Some(IpfsPinType::Recursive)
         );
 
+        assert_sharded(&node, &root.cid).await;
+
         let ours = loopback_addr(&node).await;
         kubo_cli(&kubo, &["swarm", "connect", &ours.to_string()]);
         kubo_cli(&kubo, &["pin", "add", &root.cid.to_string()]);
-        for (path, data) in &tree.files {
+        // Every file outside the HAMT, and a sample inside it (one CLI
+        // call each); Kubo's listing of the HAMT has every entry.
+        let sample = |p: &str| !p.starts_with("many/") || p.ends_with("77.dat");
+        for (path, data) in tree.files.iter().filter(|(p, _)| sample(p)) {
             let got = kubo_cli(&kubo, &["cat", &format!("{}/{path}", root.cid)]);
             assert!(&got == data, "{path}: Kubo reads different bytes");
         }
+        let listed = kubo_text(&kubo, &["ls", &format!("{}/many", root.cid)]);
+        assert_eq!(listed.lines().count(), MANY);
         for d in &tree.empty_dirs {
             let ls = kubo_text(&kubo, &["ls", &format!("{}/{d}", root.cid)]);
             assert!(ls.is_empty(), "{d}: {ls}");

@@ -442,3 +442,68 @@ async fn a_port_held_by_kubo_is_refused() {
     })
     .await;
 }
+
+/// A Kubo peer already waiting for blocks gets them as soon as they are
+/// stored without passing through Bitswap (a CAR import, a file add), not
+/// at its next rebroadcast (30 s in Kubo, past the 8 s given here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiting_kubo_gets_imported_and_added_blocks() {
+    within(async {
+        let kubo = KuboDaemon::start();
+        let node = start(loopback_config()).await;
+        let ours = loopback_addr(&node).await;
+        kubo_cli(&kubo, &["swarm", "connect", &ours.to_string()]);
+        let client = ipfs::KuboConnector::new(ipfs::KuboConfig {
+            ipfs_request_timeout: Duration::from_secs(8),
+            ..kubo.config()
+        })
+        .unwrap();
+
+        let opts = AddOptions::default();
+        let imported = pseudo_random(1000, 41);
+        let (root, blocks) = unixfs::add_bytes(&imported, &opts).unwrap();
+        let mut car = Vec::new();
+        ipfs_node::write_car(&[root.cid], blocks, &mut car).unwrap();
+        let added = pseudo_random(2000, 42);
+        let (added_root, _) = unixfs::add_bytes(&added, &opts).unwrap();
+
+        for (cid, store) in [(root.cid, 0), (added_root.cid, 1)] {
+            let waiting = {
+                let client = client.clone();
+                tokio::spawn(async move { client.block_get(cid).await })
+            };
+            // Kubo's want has reached our ledger before the block exists.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while node.bitswap().ledger_len() == 0 {
+                assert!(Instant::now() < deadline, "Kubo's want never came");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let started = Instant::now();
+            if store == 0 {
+                node.dag_import(Bytes::from(car.clone()), false)
+                    .await
+                    .unwrap();
+            } else {
+                let n = node.clone();
+                let data = added.clone();
+                let opts = opts.clone();
+                tokio::task::spawn_blocking(move || n.add_file(&data[..], &opts, false))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            let got = waiting.await.unwrap().expect("Kubo got the block");
+            assert_eq!(
+                got,
+                node.block_get(cid).await.unwrap(),
+                "Kubo got our block"
+            );
+            println!(
+                "{}: Kubo had it {:?} after it was stored",
+                if store == 0 { "dag import" } else { "add" },
+                started.elapsed()
+            );
+        }
+    })
+    .await;
+}

@@ -329,13 +329,126 @@ fn directories_get_kubos_cids() {
         println!("-r -w {:<32} {kubo_cid}", flags.join(" "));
 
         // Listing our root gives the entries in Kubo's order.
-        let top = blocks.iter().find(|b| b.cid() == &ours.cid).unwrap();
-        let names: Vec<String> = unixfs::ls(top)
+        let names: Vec<String> = unixfs::ls(&ours.cid, &mut getter(&blocks))
             .unwrap()
             .into_iter()
             .map(|e| e.name)
             .collect();
         assert_eq!(names, ["B.bin", "a.txt", "another dir", "sub", "zero"]);
+    }
+}
+
+/// Writes `names` as files (each holding its own index) under `dir` and
+/// adds them to a [`DirBuilder`] under `prefix`; the file blocks go to
+/// `blocks`.
+fn flat_dir(
+    dir: &Path,
+    names: &[String],
+    prefix: &str,
+    builder: &mut DirBuilder,
+    opts: &AddOptions,
+    blocks: &mut Vec<Block>,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let data = i.to_string().into_bytes();
+        std::fs::write(dir.join(name), &data).unwrap();
+        let (added, file_blocks) = our_add(&data, opts);
+        blocks.extend(file_blocks);
+        builder.add(&format!("{prefix}{name}"), added).unwrap();
+    }
+}
+
+/// The UnixFS type of the directory `cid` among `blocks`.
+fn dir_kind(cid: &Cid, blocks: &[Block]) -> unixfs::data::DataType {
+    let block = blocks.iter().find(|b| b.cid() == cid).unwrap();
+    let node = ipfs_node::dagpb::PbNode::decode(block.data()).unwrap();
+    unixfs::data::Data::decode(node.data.as_deref().unwrap())
+        .unwrap()
+        .kind
+}
+
+/// HAMT sharding as Kubo does it: a directory whose links are estimated
+/// at exactly 256 KiB (4096 names of 30 bytes, CIDv0) stays one node, one
+/// byte more makes it a HAMT, and a tree holding a 6000-entry HAMT gets
+/// Kubo's root CID with CIDv0, with CIDv1 and raw leaves, and with `-w`.
+#[test]
+fn sharded_directories_get_kubos_cids() {
+    let kubo = KuboDaemon::start();
+    let opts = AddOptions::default();
+    for (last_len, kind) in [
+        (30, unixfs::data::DataType::Directory),
+        (31, unixfs::data::DataType::HamtShard),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut names: Vec<String> = (0..4095).map(|i| format!("{i:030}")).collect();
+        names.push(format!("{:0w$}", 4095, w = last_len));
+        let mut blocks = Vec::new();
+        let mut builder = DirBuilder::new(&opts).unwrap();
+        flat_dir(tmp.path(), &names, "", &mut builder, &opts, &mut blocks);
+        let ours = builder
+            .finish(&mut |b| {
+                blocks.push(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(dir_kind(&ours.cid, &blocks), kind);
+        let kubo_cid = kubo_add(&kubo, tmp.path(), &["-r"]);
+        assert_eq!(ours.cid.to_string(), kubo_cid, "last name {last_len} bytes");
+        println!("4096 entries, last name {last_len} bytes: {kind:?} {kubo_cid}");
+    }
+
+    for (flags, opts) in [
+        (&[][..], AddOptions::default()),
+        (
+            &["--cid-version=1", "--raw-leaves"][..],
+            AddOptions {
+                cid_version: 1,
+                raw_leaves: Some(true),
+                ..AddOptions::default()
+            },
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("tree");
+        let names: Vec<String> = (0..6000).map(|i| format!("entry {i} ✓.txt")).collect();
+        let mut blocks = Vec::new();
+        let mut builder = DirBuilder::new(&opts).unwrap();
+        flat_dir(
+            &root.join("big"),
+            &names,
+            "big/",
+            &mut builder,
+            &opts,
+            &mut blocks,
+        );
+        let small = vec!["a".to_string(), "zz".to_string()];
+        flat_dir(&root, &small, "", &mut builder, &opts, &mut blocks);
+        let ours = builder
+            .finish(&mut |b| {
+                blocks.push(b);
+                Ok(())
+            })
+            .unwrap();
+
+        let mut r = vec!["-r"];
+        r.extend_from_slice(flags);
+        let kubo_cid = kubo_add(&kubo, &root, &r);
+        assert_eq!(ours.cid.to_string(), kubo_cid, "-r {flags:?}");
+        let entries = unixfs::ls(&ours.cid, &mut getter(&blocks)).unwrap();
+        let big = entries.iter().find(|e| e.name == "big").unwrap().cid;
+        assert_eq!(dir_kind(&big, &blocks), unixfs::data::DataType::HamtShard);
+        let listed = unixfs::ls(&big, &mut getter(&blocks)).unwrap();
+        assert_eq!(listed.len(), 6000);
+        println!("-r {:<35} {kubo_cid}", flags.join(" "));
+
+        let mut wrap = DirBuilder::new(&opts).unwrap();
+        wrap.add("tree", ours).unwrap();
+        let wrapped = wrap.finish(&mut |_| Ok(())).unwrap();
+        r.push("-w");
+        let kubo_cid = kubo_add(&kubo, &root, &r);
+        assert_eq!(wrapped.cid.to_string(), kubo_cid, "-r -w {flags:?}");
+        println!("-r -w {:<32} {kubo_cid}", flags.join(" "));
     }
 }
 

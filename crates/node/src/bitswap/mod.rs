@@ -340,6 +340,27 @@ impl Bitswap {
         server::notify_new_block(&self.inner, block).await;
     }
 
+    /// Answers the wants that blocks stored behind Bitswap's back (a CAR
+    /// import, a file add) now satisfy: each wanted block now held goes,
+    /// or its HAVE, to the peers waiting for it, who would otherwise wait
+    /// for their own rebroadcast (30 s in Kubo). Costs a store lookup per
+    /// pending want (at most [`BitswapConfig::max_wants_total`]). How many
+    /// blocks were served.
+    pub async fn serve_held_wants(&self) -> usize {
+        let wanted = lock(&self.inner.ledger).wanted_cids();
+        let mut served = 0;
+        for cid in wanted {
+            let Some(data) = self.inner.store.get(&cid) else {
+                continue;
+            };
+            if let Ok(block) = Block::verified(cid, data) {
+                server::notify_new_block(&self.inner, &block).await;
+                served += 1;
+            }
+        }
+        served
+    }
+
     /// A new session: wants that share the peers that answered before.
     pub fn session(&self) -> Session {
         Session::new(self.inner.clone())

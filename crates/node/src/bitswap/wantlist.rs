@@ -141,6 +141,11 @@ impl Ledger {
         })
     }
 
+    /// Every CID some peer is waiting for.
+    pub fn wanted_cids(&self) -> Vec<Cid> {
+        self.by_cid.keys().copied().collect()
+    }
+
     /// Peers with wants.
     pub fn peers(&self) -> Vec<PeerId> {
         self.peers.keys().copied().collect()

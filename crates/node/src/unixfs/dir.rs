@@ -1,7 +1,8 @@
 //! Directories: [`DirBuilder`] holds a tree of entries and writes each
 //! directory as one dag-pb node whose links are its entries, sorted by
 //! name (bytewise, as go-merkledag sorts them), each carrying the entry's
-//! cumulative size.
+//! cumulative size; or, past Kubo's sharding threshold, as a HAMT
+//! ([`super::hamt`]).
 
 use std::collections::BTreeMap;
 
@@ -13,9 +14,8 @@ use crate::dagpb::{PbLink, PbNode};
 use crate::{Block, DAG_PB, NodeError};
 
 /// Kubo's `Import.UnixFSHAMTDirectorySizeThreshold`: a directory whose
-/// links are estimated (names plus CID bytes, the default `links`
-/// estimation) above this is written as a HAMT, which this builder doesn't
-/// do.
+/// links are estimated (names plus CID bytes, Kubo's default `links`
+/// estimation) above this (strictly) is written as a HAMT.
 pub const HAMT_SHARDING_THRESHOLD: usize = 256 * 1024;
 
 #[derive(Debug)]
@@ -94,8 +94,9 @@ impl DirBuilder {
     /// the root directory.
     ///
     /// # Errors
-    /// [`NodeError::NotImplemented`] for a directory big enough that Kubo
-    /// would shard it; whatever `sink` returns.
+    /// [`NodeError::InvalidArgument`] for a sharded directory with two
+    /// names of equal 64-bit hash (Kubo refuses those too); whatever
+    /// `sink` returns.
     pub fn finish(
         self,
         sink: &mut dyn FnMut(Block) -> Result<(), NodeError>,
@@ -119,33 +120,39 @@ fn split(path: &str) -> Result<(Vec<&str>, &str), NodeError> {
     Ok((parts, name))
 }
 
-/// One directory node from its entries (subdirectories written first).
+/// One directory from its entries (subdirectories written first): a
+/// single node, or a HAMT when its links would pass the threshold.
 fn write_dir(
     entries: BTreeMap<String, Entry>,
     v0: bool,
     sink: &mut dyn FnMut(Block) -> Result<(), NodeError>,
 ) -> Result<Added, NodeError> {
-    let mut links = Vec::with_capacity(entries.len());
-    let (mut tsizes, mut bytes, mut estimate) = (0u64, 0u64, 0usize);
+    let mut done = Vec::with_capacity(entries.len());
+    let mut estimate = 0usize;
     for (name, entry) in entries {
         let added = match entry {
             Entry::Done(a) => a,
             Entry::Dir(d) => write_dir(d, v0, sink)?,
         };
         estimate += name.len() + added.cid.encoded_len();
-        tsizes += added.size;
-        bytes += added.bytes;
-        links.push(PbLink {
-            cid: added.cid,
-            name: Some(name),
-            tsize: Some(added.size),
-        });
+        done.push((name, added));
     }
     if estimate > HAMT_SHARDING_THRESHOLD {
-        return Err(NodeError::NotImplemented {
-            what: "HAMT-sharded directories (a directory of more than 256 KiB of links)",
-        });
+        return super::hamt::write(done, v0, sink);
     }
+    let (mut tsizes, mut bytes) = (0u64, 0u64);
+    let links = done
+        .into_iter()
+        .map(|(name, added)| {
+            tsizes += added.size;
+            bytes += added.bytes;
+            PbLink {
+                cid: added.cid,
+                name: Some(name),
+                tsize: Some(added.size),
+            }
+        })
+        .collect();
     let node = PbNode {
         links,
         data: Some(Bytes::from(Data::new(DataType::Directory).encode())),

@@ -6,12 +6,11 @@
 //! - [`chunker`]: fixed-size chunks (`size-N`).
 //! - [`FileAdder`]: a streaming file import, balanced (default) or
 //!   trickle layout, CIDv0/v1, raw or UnixFS leaves.
-//! - [`DirBuilder`]: directories (and `--wrap-with-directory`).
-//! - [`FileReader`], [`cat`], [`ls`]: reading back.
+//! - [`DirBuilder`]: directories (and `--wrap-with-directory`), sharded
+//!   as a HAMT past Kubo's threshold ([`hamt`]).
+//! - [`FileReader`], [`cat`], [`ls`], [`lookup`]: reading back.
 //!
-//! Not done: HAMT-sharded directories (refused with
-//! [`NodeError::NotImplemented`] where Kubo would shard), content-defined
-//! chunkers (rabin, buzhash), symlinks, mode/mtime metadata, inline CIDs,
+//! Not done: content-defined chunkers (rabin, buzhash), symlinks, mode/mtime metadata, inline CIDs,
 //! hash functions other than sha2-256.
 
 mod balanced;
@@ -19,13 +18,14 @@ pub mod chunker;
 pub mod data;
 mod dir;
 mod file;
+pub mod hamt;
 mod reader;
 mod trickle;
 
 pub use chunker::{Chunker, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
 pub use dir::{DirBuilder, HAMT_SHARDING_THRESHOLD};
 pub use file::{AddOptions, Added, DEFAULT_LINKS_PER_BLOCK, FileAdder, Layout};
-pub use reader::{DirEntry, FileReader, cat, ls};
+pub use reader::{DirEntry, FileReader, Lookup, cat, lookup, ls};
 
 use crate::{Block, NodeError};
 
@@ -107,15 +107,18 @@ mod tests {
             .collect()
     }
 
-    fn read(root: &Cid, blocks: &[Block]) -> Vec<u8> {
+    fn getter(blocks: &[Block]) -> impl FnMut(&Cid) -> Result<Bytes, NodeError> {
         let store = store(blocks);
-        cat(root, &mut |c| {
+        move |c| {
             store.get(c).cloned().ok_or(NodeError::Malformed {
                 what: "test",
                 reason: format!("missing {c}"),
             })
-        })
-        .unwrap()
+        }
+    }
+
+    fn read(root: &Cid, blocks: &[Block]) -> Vec<u8> {
+        cat(root, &mut getter(blocks)).unwrap()
     }
 
     #[test]
@@ -222,8 +225,11 @@ mod tests {
         assert!(dir.add("x//y", a).is_err());
         let root = dir.finish(&mut sink).unwrap();
         assert_eq!(root.bytes, 4);
-        let top = blocks.iter().find(|b| b.cid() == &root.cid).unwrap();
-        let names: Vec<String> = ls(top).unwrap().into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = ls(&root.cid, &mut getter(&blocks))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, ["B", "a", "empty", "sub"]);
         assert_eq!(
             blocks[0].cid().to_string(),
@@ -232,7 +238,8 @@ mod tests {
         );
         let file = blocks.iter().find(|b| b.cid() == &a.cid);
         assert!(file.is_none(), "files' blocks are the caller's");
-        assert!(ls(&add_bytes(b"x", &opts).unwrap().1[0]).is_err());
+        let (x, x_blocks) = add_bytes(b"x", &opts).unwrap();
+        assert!(ls(&x.cid, &mut getter(&x_blocks)).is_err());
     }
 
     #[test]
@@ -242,11 +249,102 @@ mod tests {
             ..AddOptions::default()
         };
         let (root, blocks) = add_named("hi.txt", b"hi", &opts).unwrap();
-        let entries = ls(blocks.last().unwrap()).unwrap();
+        let entries = ls(&root.cid, &mut getter(&blocks)).unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].name, "hi.txt");
         assert_eq!(read(&entries[0].cid, &blocks), b"hi");
         assert_eq!(root.bytes, 2);
         assert!(cat(&root.cid, &mut |c| Ok(store(&blocks)[c].clone())).is_err());
+    }
+
+    /// A directory of `n` entries named by `name`, every one the same
+    /// one-byte file: the root and the directory's blocks.
+    fn wide_dir(n: usize, name: impl Fn(usize) -> String) -> (Added, Vec<Block>) {
+        let opts = AddOptions::default();
+        let (file, file_blocks) = add_bytes(b"x", &opts).unwrap();
+        let mut dir = DirBuilder::new(&opts).unwrap();
+        for i in 0..n {
+            dir.add(&name(i), file).unwrap();
+        }
+        let mut blocks = file_blocks;
+        let root = dir
+            .finish(&mut |b| {
+                blocks.push(b);
+                Ok(())
+            })
+            .unwrap();
+        (root, blocks)
+    }
+
+    fn kind(root: &Cid, blocks: &[Block]) -> data::DataType {
+        let block = blocks.iter().find(|b| b.cid() == root).unwrap();
+        let node = crate::dagpb::PbNode::decode(block.data()).unwrap();
+        data::Data::decode(node.data.as_deref().unwrap())
+            .unwrap()
+            .kind
+    }
+
+    /// Links estimated at exactly the threshold (4096 x (30 + 34) bytes)
+    /// stay one node; one byte more shards, as boxo's `>` does.
+    #[test]
+    fn directories_shard_just_past_the_threshold() {
+        assert_eq!(4096 * (30 + 34), HAMT_SHARDING_THRESHOLD);
+        let (at, blocks) = wide_dir(4096, |i| format!("{i:030}"));
+        assert_eq!(kind(&at.cid, &blocks), data::DataType::Directory);
+        // The last name one byte longer.
+        let (past, blocks) = wide_dir(4096, |i| {
+            if i == 4095 {
+                format!("{i:031}")
+            } else {
+                format!("{i:030}")
+            }
+        });
+        assert_eq!(kind(&past.cid, &blocks), data::DataType::HamtShard);
+    }
+
+    /// A sharded directory lists every entry once, finds each by name
+    /// through its shards, and counts sizes like a plain one.
+    #[test]
+    fn sharded_directories_list_and_look_up() {
+        let (root, blocks) = wide_dir(6000, |i| format!("entry-{i:08}"));
+        assert_eq!(kind(&root.cid, &blocks), data::DataType::HamtShard);
+        let entries = ls(&root.cid, &mut getter(&blocks)).unwrap();
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names.len(), 6000);
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 6000, "no entry twice");
+        assert!(
+            entries.iter().all(|e| e.size == 9),
+            "a one-byte file's tsize"
+        );
+        assert_eq!(root.bytes, 6000);
+        let dag_bytes: u64 = blocks[1..].iter().map(|b| b.data().len() as u64).sum();
+        assert_eq!(root.size, dag_bytes + 6000 * 9);
+
+        let by_cid = store(&blocks);
+        let find = |name: &str| {
+            let (mut at, mut depth) = (root.cid, 0);
+            loop {
+                let block = Block::verified(at, by_cid[&at].clone()).unwrap();
+                match lookup(&block, name, depth).unwrap() {
+                    Lookup::Descend(next) => (at, depth) = (next, depth + 1),
+                    other => return (other, depth),
+                }
+            }
+        };
+        let file = entries[0].cid;
+        let mut deepest = 0;
+        for i in (0..6000).step_by(7) {
+            let (found, depth) = find(&format!("entry-{i:08}"));
+            assert_eq!(found, Lookup::Found(file));
+            deepest = deepest.max(depth);
+        }
+        assert!(
+            deepest >= 1,
+            "6000 names over 256 slots need a second level"
+        );
+        assert_eq!(find("entry-99999999").0, Lookup::Missing);
+        assert_eq!(find("nope").0, Lookup::Missing);
     }
 }

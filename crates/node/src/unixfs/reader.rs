@@ -1,11 +1,12 @@
 //! Reading UnixFS back: a file's bytes in order ([`FileReader`], [`cat`])
-//! and a directory's entries ([`ls`]). Blocks come from a caller-supplied
+//! and a directory's entries, plain or HAMT-sharded ([`ls`], [`lookup`]). Blocks come from a caller-supplied
 //! getter and are checked against their CIDs.
 
 use bytes::Bytes;
 use cid::Cid;
 
 use super::data::{Data, DataType};
+use super::hamt;
 use crate::dagpb::PbNode;
 use crate::{Block, DAG_PB, NodeError, RAW};
 
@@ -134,13 +135,8 @@ pub struct DirEntry {
     pub size: u64,
 }
 
-/// The entries of the directory `block`, in link order.
-///
-/// # Errors
-/// [`NodeError::InvalidArgument`] when it isn't a UnixFS directory;
-/// [`NodeError::NotImplemented`] for a HAMT shard;
-/// [`NodeError::Malformed`] for undecodable bytes.
-pub fn ls(block: &Block) -> Result<Vec<DirEntry>, NodeError> {
+/// The UnixFS data of a directory node (plain or HAMT shard) and its links.
+fn dir_node(block: &Block) -> Result<(Data, PbNode), NodeError> {
     let not_a_dir = || NodeError::InvalidArgument {
         what: "UnixFS directory",
         reason: format!("{} is not a directory", block.cid()),
@@ -151,21 +147,92 @@ pub fn ls(block: &Block) -> Result<Vec<DirEntry>, NodeError> {
     let node = PbNode::decode(block.data())?;
     let data = Data::decode(node.data.as_deref().unwrap_or_default())?;
     match data.kind {
-        DataType::Directory => {}
-        DataType::HamtShard => {
-            return Err(NodeError::NotImplemented {
-                what: "listing HAMT-sharded directories",
-            });
-        }
-        _ => return Err(not_a_dir()),
+        DataType::Directory | DataType::HamtShard => Ok((data, node)),
+        _ => Err(not_a_dir()),
     }
-    Ok(node
-        .links
-        .into_iter()
-        .map(|l| DirEntry {
-            name: l.name.unwrap_or_default(),
-            cid: l.cid,
-            size: l.tsize.unwrap_or_default(),
-        })
-        .collect())
+}
+
+/// The entries of the directory at `root`: a plain directory's in link
+/// order; a HAMT-sharded one's in shard order (as `ipfs ls` lists them),
+/// walking its shards with `get`.
+///
+/// # Errors
+/// [`NodeError::InvalidArgument`] when it isn't a UnixFS directory;
+/// [`NodeError::Malformed`] for undecodable bytes or a shard that breaks
+/// the HAMT layout; what `get` returns.
+pub fn ls(
+    root: &Cid,
+    get: &mut dyn FnMut(&Cid) -> Result<Bytes, NodeError>,
+) -> Result<Vec<DirEntry>, NodeError> {
+    let mut entries = Vec::new();
+    // Shards still to list, the next one last (depth-first, in link order).
+    let mut pending = vec![*root];
+    while let Some(cid) = pending.pop() {
+        let block = Block::verified(cid, get(&cid)?)?;
+        let (data, node) = dir_node(&block)?;
+        if data.kind == DataType::Directory {
+            if cid != *root {
+                return Err(NodeError::Malformed {
+                    what: "HAMT shard",
+                    reason: format!("{cid} is a plain directory inside a shard"),
+                });
+            }
+            entries.extend(node.links.into_iter().map(|l| DirEntry {
+                name: l.name.unwrap_or_default(),
+                cid: l.cid,
+                size: l.tsize.unwrap_or_default(),
+            }));
+            continue;
+        }
+        let kinds = hamt::classify(&cid, &data, &node.links)?;
+        let mut shards = Vec::new();
+        for (link, kind) in node.links.into_iter().zip(kinds) {
+            match kind {
+                hamt::ShardLink::Entry(name) => entries.push(DirEntry {
+                    name,
+                    cid: link.cid,
+                    size: link.tsize.unwrap_or_default(),
+                }),
+                hamt::ShardLink::Shard => shards.push(link.cid),
+            }
+        }
+        pending.extend(shards.into_iter().rev());
+    }
+    Ok(entries)
+}
+
+/// One step of looking a name up in a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The entry's root.
+    Found(Cid),
+    /// A HAMT: look in this shard, with `depth` one more.
+    Descend(Cid),
+    /// No entry of that name.
+    Missing,
+}
+
+/// Looks `name` up in the directory node `block`: a plain directory
+/// answers at once; a HAMT shard at `depth` (0 for the directory's root)
+/// may send the caller to a child shard, so a caller that fetches blocks
+/// over the network fetches only the shards on the name's path.
+///
+/// # Errors
+/// As [`ls`].
+pub fn lookup(block: &Block, name: &str, depth: u32) -> Result<Lookup, NodeError> {
+    let (data, node) = dir_node(block)?;
+    if data.kind == DataType::Directory {
+        return Ok(node
+            .links
+            .into_iter()
+            .find(|l| l.name.as_deref() == Some(name))
+            .map_or(Lookup::Missing, |l| Lookup::Found(l.cid)));
+    }
+    Ok(
+        match hamt::find(block.cid(), &data, &node.links, name, depth)? {
+            hamt::Found::Entry(c) => Lookup::Found(c),
+            hamt::Found::Shard(c) => Lookup::Descend(c),
+            hamt::Found::Missing => Lookup::Missing,
+        },
+    )
 }
