@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use api::ApiError;
 use api::service::{AddFile, AddFileKind};
-use api::types::{AddLayout, AddParams, AddedOutput, PinOptions};
+use api::types::{AddFormat, AddLayout, AddParams, AddedOutput, PinOptions};
 use bytes::Bytes;
 use cid::Cid;
 use futures::StreamExt;
@@ -57,7 +57,7 @@ pub(crate) fn pin_options(params: &AddParams) -> PinOptions {
     opts
 }
 
-fn node_error(e: NodeError) -> ApiError {
+pub(crate) fn node_error(e: NodeError) -> ApiError {
     match e {
         NodeError::InvalidArgument { .. } | NodeError::TooLarge { .. } => {
             ApiError::bad_request(format!("add: {e}"))
@@ -71,7 +71,7 @@ fn node_error(e: NodeError) -> ApiError {
 
 /// Puts one block into IPFS and checks IPFS computed the same CID (the
 /// multihash and codec: Kubo answers CIDv1 where ours may be v0).
-async fn put<C: ipfs::IpfsConnector>(ipfs: &C, block: Block) -> Result<(), ApiError> {
+pub(crate) async fn put<C: ipfs::IpfsConnector>(ipfs: &C, block: Block) -> Result<(), ApiError> {
     let (cid, data) = block.into_parts();
     let got = ipfs
         .block_put(data, cid.codec())
@@ -258,8 +258,9 @@ fn top_of(path: &str) -> &str {
 ///
 /// # Errors
 /// An upload error (malformed multipart, a file where a directory is
-/// needed: 400s; symlinks, HAMT-sized directories: 501s), an IPFS error, a
-/// CID mismatch, an empty upload (400), or `sink` closed. The error is
+/// needed: 400s; symlinks: 501s), an IPFS error, a CID mismatch, an empty
+/// upload (400), or `sink` closed; with `format=car`, those of
+/// [`crate::add_car::add_car`]. The error is
 /// returned, not sent to `sink`.
 pub(crate) async fn add<C: ipfs::IpfsConnector>(
     ipfs: &C,
@@ -267,6 +268,9 @@ pub(crate) async fn add<C: ipfs::IpfsConnector>(
     mut files: BoxStream<'static, Result<AddFile, ApiError>>,
     sink: mpsc::Sender<Result<AddedOutput, ApiError>>,
 ) -> Result<Cid, ApiError> {
+    if params.format == AddFormat::Car {
+        return crate::add_car::add_car(ipfs, params, files, sink).await;
+    }
     let opts = add_options(params)?;
     let wrap = params.wrap_with_directory;
     // Wrapping: the whole upload. Otherwise: the current top-level entry.

@@ -4,6 +4,7 @@
 //! `ipfs-cluster-service` binary is a thin shell over it.
 
 mod add;
+mod add_car;
 mod allocator;
 mod backend;
 pub mod bandwidth;

@@ -181,11 +181,39 @@ impl PeerHandle {
         Ok(to_api_pin(cid, &record))
     }
 
+    /// Go's `BlockAllocate` for an add, then `local`: the peers the added
+    /// DAG goes to, decided before any block, carried by every output line,
+    /// and the root pin's allocations. Replication -1: the live peers (Go's
+    /// peers with a valid ping). `local=true` puts this peer in place of
+    /// the last one unless it is there or user allocations are given.
+    fn add_destinations(&self, params: &AddParams) -> Result<(bool, Vec<String>), ApiError> {
+        // No pin has this CID (identity hash of nothing), as Go allocates
+        // for `cid.Undef`: no current allocations to keep.
+        let none = Cid::new_v1(
+            ipfs_node::RAW,
+            cid::multihash::Multihash::wrap(0, &[]).expect("an empty identity digest"),
+        );
+        let (min, _, mut dests) = self.allocate(&none, &params.pin_options)?;
+        let everywhere = min == -1;
+        if everywhere {
+            dests = self.peers().iter().map(ToString::to_string).collect();
+        }
+        let me = self.id().to_string();
+        if params.local && !dests.contains(&me) && params.pin_options.user_allocations.is_empty() {
+            match dests.last_mut() {
+                Some(last) => *last = me,
+                None => dests.push(me),
+            }
+        }
+        Ok((everywhere, dests))
+    }
+
     /// `POST /add`: builds the DAG into this peer's IPFS (the blocks go to
     /// its Kubo or embedded node as they are made; other peers fetch them
-    /// over Bitswap), then pins the root cluster-wide unless `no-pin`. Every
-    /// output but the root's is sent as soon as it is known; the root's
-    /// waits for the pin and carries its allocations.
+    /// over Bitswap), then pins the root cluster-wide unless `no-pin`.
+    /// Every output line carries the destinations ([`Self::add_destinations`])
+    /// and is sent as soon as it is known, but the root's, which waits for
+    /// the pin.
     async fn add_and_pin(
         &self,
         params: AddParams,
@@ -195,15 +223,19 @@ impl PeerHandle {
         let ipfs = self.ipfs.clone().ok_or_else(|| {
             ApiError::not_implemented(format!("add needs IPFS to import into: {NEEDS_IPFS}"))
         })?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(ADD_OUTPUT_BUFFER);
+        let (everywhere, dests) = self.add_destinations(&params)?;
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<Result<AddedOutput, ApiError>>(ADD_OUTPUT_BUFFER);
         let forward = {
             let out = out.clone();
+            let dests = dests.clone();
             tokio::spawn(async move {
                 // Holds back the latest output: the last one is the root.
                 let mut held: Option<AddedOutput> = None;
                 while let Some(item) = rx.recv().await {
                     match item {
-                        Ok(o) => {
+                        Ok(mut o) => {
+                            o.allocations.clone_from(&dests);
                             if let Some(prev) = held.replace(o)
                                 && out.send(Ok(prev)).await.is_err()
                             {
@@ -222,18 +254,21 @@ impl PeerHandle {
         let root = crate::add::add(ipfs.as_ref(), &params, files, tx).await;
         let last = forward.await.unwrap_or(None);
         let root = root?;
-        let mut last = last.unwrap_or_else(|| AddedOutput {
+        let last = last.unwrap_or_else(|| AddedOutput {
             name: String::new(),
             cid: root,
             bytes: 0,
             size: 0,
-            allocations: vec![],
+            allocations: dests.clone(),
         });
         if !params.no_pin {
-            let pin = self.do_pin(root, crate::add::pin_options(&params)).await?;
-            if last.cid == root {
-                last.allocations = pin.allocations;
+            let mut opts = crate::add::pin_options(&params);
+            // The pin goes where the outputs said (Go: `rootPin.Allocations
+            // = dests`); a pin everywhere has no allocations.
+            if !everywhere {
+                opts.user_allocations = dests;
             }
+            self.do_pin(root, opts).await?;
         }
         let _ = out.send(Ok(last)).await;
         Ok(())

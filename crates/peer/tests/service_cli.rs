@@ -260,3 +260,164 @@ fn two_daemons_share_one_pinset() {
     assert_eq!(ok(service(&b).args(["state", "export"])), "");
     assert_eq!(ok(Command::new(BIN).arg("version")).trim(), peer::VERSION);
 }
+
+/// The JS client's package folder (`scripts/install-js-client` fills its
+/// `node_modules`).
+fn js_client_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// The JS cluster client (`@nftstorage/ipfs-cluster`, run by Node as a web
+/// app runs it) against a daemon from `init` (embedded IPFS): `add`,
+/// `addDirectory` and `addCAR` give the CIDs our importer computes and get
+/// pinned; `pin` with options, `status`, `allocation`, `recover`,
+/// `statusAll`, `metricNames`, `peerList`, `unpin`, `version` and `info`
+/// parse what we answer.
+#[test]
+fn the_js_client_drives_a_daemon() {
+    use ipfs_node::unixfs::{self, AddOptions, DirBuilder};
+
+    let js = js_client_dir();
+    assert!(
+        js.join("node_modules/@nftstorage/ipfs-cluster").is_dir(),
+        "the JS client is not installed: run scripts/install-js-client"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("peer");
+    ok(service(&dir).args(["init", "--randomports"]));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("service.json")).unwrap()).unwrap();
+    let api_addr: libp2p::Multiaddr = cfg["api"]["restapi"]["http_listen_multiaddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let port = api_addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(dir.join("identity.json")).unwrap(),
+    )
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // What our importer makes of the same input, with the client's
+    // defaults (CIDv1, raw leaves).
+    let v1 = AddOptions {
+        cid_version: 1,
+        raw_leaves: Some(true),
+        ..AddOptions::default()
+    };
+    let (hello, _) = unixfs::add_bytes(b"hello from the JS client\n", &v1).unwrap();
+    let mut tree = DirBuilder::new(&v1).unwrap();
+    for (path, data) in [
+        ("dir/a.txt", &b"a"[..]),
+        ("dir/b.txt", b"bb"),
+        ("dir/sub/c.txt", b"ccc"),
+    ] {
+        tree.add(path, unixfs::add_bytes(data, &v1).unwrap().0)
+            .unwrap();
+    }
+    let wrapped = tree.finish(&mut |_| Ok(())).unwrap();
+    let car_data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let (car_root, car_blocks) = unixfs::add_bytes(&car_data, &AddOptions::default()).unwrap();
+    let car_bytes: u64 = car_blocks.iter().map(|b| b.data().len() as u64).sum();
+    let car_path = tmp.path().join("upload.car");
+    let mut car = Vec::new();
+    ipfs_node::write_car(&[car_root.cid], car_blocks, &mut car).unwrap();
+    std::fs::write(&car_path, car).unwrap();
+
+    let daemon = Daemon::start(&dir, &[]);
+    daemon.wait_for("IPFS Cluster is READY", Duration::from_secs(30));
+    let run = Command::new("node")
+        .arg(js.join("client.mjs"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(&car_path)
+        .current_dir(&js)
+        .output()
+        .expect("node runs");
+    assert!(
+        run.status.success(),
+        "the JS client failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+
+    assert!(out["version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert_eq!(out["info"]["id"], id.as_str());
+    assert!(
+        out["info"]["ipfs"]["id"].as_str().is_some(),
+        "{}",
+        out["info"]
+    );
+    let pinned_here = |status: &serde_json::Value| status["peerMap"][&id]["status"] == "pinned";
+
+    assert_eq!(out["add"]["cid"], hello.cid.to_string().as_str());
+    assert_eq!(out["add"]["name"], "hello.txt");
+    assert_eq!(out["add"]["allocations"], serde_json::json!([id]));
+    assert!(pinned_here(&out["addStatus"]), "{}", out["addStatus"]);
+    assert_eq!(out["addAllocation"]["name"], "js-add");
+    assert_eq!(out["addAllocation"]["metadata"]["from"], "js");
+
+    let lines = out["addDirectory"].as_array().unwrap();
+    let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "dir/a.txt",
+            "dir/b.txt",
+            "dir/sub/c.txt",
+            "dir/sub",
+            "dir",
+            ""
+        ]
+    );
+    let dir_root = lines.last().unwrap()["cid"].as_str().unwrap();
+    assert_eq!(dir_root, wrapped.cid.to_string());
+
+    assert_eq!(out["addCAR"]["cid"], car_root.cid.to_string().as_str());
+    assert_eq!(out["addCAR"]["bytes"], car_bytes);
+    assert_eq!(out["addCAR"]["size"], car_data.len());
+    assert!(pinned_here(&out["carStatus"]), "{}", out["carStatus"]);
+
+    assert_eq!(out["pin"]["cid"], dir_root);
+    assert_eq!(out["pin"]["name"], "js-pin");
+    assert_eq!(out["pin"]["replicationFactorMin"], -1);
+    assert_eq!(out["pin"]["metadata"]["k"], "v");
+    assert!(pinned_here(&out["pinStatus"]), "{}", out["pinStatus"]);
+    assert_eq!(out["recover"]["cid"], dir_root);
+
+    let cids = |key: &str| {
+        let mut c: Vec<String> = out[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["cid"].as_str().unwrap().to_owned())
+            .collect();
+        c.sort();
+        c
+    };
+    let mut all = vec![
+        hello.cid.to_string(),
+        wrapped.cid.to_string(),
+        car_root.cid.to_string(),
+    ];
+    all.sort();
+    assert_eq!(cids("statusAll"), all);
+    all.retain(|c| *c != hello.cid.to_string());
+    assert_eq!(cids("afterUnpin"), all);
+    assert_eq!(out["unpin"]["cid"], hello.cid.to_string().as_str());
+
+    let metrics = out["metricNames"].as_array().unwrap();
+    assert!(metrics.iter().any(|m| m == "ping"), "{metrics:?}");
+    let peers = out["peerList"].as_array().unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["id"], id.as_str());
+    daemon.stop();
+}

@@ -3,7 +3,7 @@
 //!
 //! Every Go parameter is read with Go's default. A value that is not valid
 //! is a 400 naming the parameter; a valid value this implementation does not
-//! do (`format=car`, `shard=true`, `nocopy=true`, content-defined chunkers,
+//! do (`shard=true`, `nocopy=true`, content-defined chunkers,
 //! hash functions other than sha2-256) is a 501 saying so, before any
 //! content is read.
 
@@ -51,7 +51,7 @@ pub enum AddFormat {
     /// `unixfs` (or empty): files and directories to import.
     #[default]
     Unixfs,
-    /// `car`: one CAR file with one root (not supported here: 501).
+    /// `car`: one CAR file with one root, its blocks imported as they are.
     Car,
 }
 
@@ -250,8 +250,7 @@ impl AddParams {
     /// A 400 naming the parameter for an invalid value (a pin option, an
     /// unknown layout or format, a malformed chunker, an unknown hash, a
     /// boolean that isn't one of Go's, a CID version other than 0 or 1);
-    /// a 501 for what is valid but not done here: `format=car`,
-    /// `shard=true`, `nocopy=true`, rabin/buzhash chunkers, hashes other
+    /// a 501 for what is valid but not done here: `shard=true`, `nocopy=true`, rabin/buzhash chunkers, hashes other
     /// than sha2-256.
     pub fn from_query(query: &[(String, String)]) -> Result<AddParams, ApiError> {
         let mut p = AddParams {
@@ -307,11 +306,6 @@ impl AddParams {
         // Valid but not done here: said before any content is read.
         parse_chunker(&p.chunker)?;
         check_hash(&p.hash)?;
-        if p.format == AddFormat::Car {
-            return Err(unsupported(
-                "format=car (importing CAR files; add the files, or `ipfs dag import` and pin)",
-            ));
-        }
         if p.shard {
             return Err(unsupported("shard=true (sharded DAGs)"));
         }
@@ -457,7 +451,6 @@ mod tests {
     #[test]
     fn unsupported_values_are_501s() {
         for (pairs, needle) in [
-            (&[("format", "car")][..], "format=car"),
             (&[("shard", "true")][..], "shard"),
             (&[("nocopy", "true")][..], "nocopy"),
             (&[("chunker", "rabin-16-32-64")][..], "rabin"),

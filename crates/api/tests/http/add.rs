@@ -256,7 +256,6 @@ async fn bad_requests_and_unsupported_parameters() {
         ("replication-min=x", 400, "replication-min"),
         ("format=zip", 400, "format"),
         ("hash=nohash", 400, "hash"),
-        ("format=car", 501, "format=car"),
         ("shard=true", 501, "shard"),
         ("nocopy=true", 501, "nocopy"),
         ("chunker=rabin-1-2-3", 501, "rabin"),

@@ -6,8 +6,9 @@
 //! stream; each `AddedOutput` is printed as it arrives (`added <cid>
 //! <name>`, `-q` the CID, `-Q` only the last, `--no-stream` all at the end,
 //! a JSON array with `--enc json`). `--wait` waits for the last CID to be
-//! pinned. What the API doesn't support (`--format car`, `--nocopy`,
-//! rabin chunkers, other hashes) comes back as its 501.
+//! pinned. `--format car` uploads the (first) file as a CAR to import.
+//! What the API doesn't support (`--nocopy`, rabin chunkers, other hashes)
+//! comes back as its 501.
 
 use std::io::Stdout;
 use std::path::{Path, PathBuf};
