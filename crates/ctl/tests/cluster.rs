@@ -249,6 +249,41 @@ async fn ctl_drives_a_three_peer_cluster() {
     let id = cid.clone();
     let out = ctl(&host_a, move |c| c.run(["pin", "rm", &id, "--no-status"])).await;
     out.expect_code(2);
+
+    // `add --format car` at c: the CAR's blocks go into c's Kubo, the root
+    // is pinned everywhere (replication -1), and another Kubo reads it.
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i % 241) as u8).collect();
+    let (root, blocks) =
+        ipfs_node::unixfs::add_bytes(&data, &ipfs_node::unixfs::AddOptions::default()).unwrap();
+    let car_path = std::env::temp_dir().join(format!("ctl-car-{}.car", std::process::id()));
+    let mut car = Vec::new();
+    ipfs_node::write_car(&[root.cid], blocks, &mut car).unwrap();
+    std::fs::write(&car_path, car).unwrap();
+    let path = car_path.to_str().unwrap().to_owned();
+    let out = ctl(&host_c, move |c| {
+        c.run(["add", "--format", "car", "--name", "a-car", &path])
+    })
+    .await;
+    let _ = std::fs::remove_file(&car_path);
+    let text = out.success();
+    assert!(
+        text.contains(&format!("added {} ctl-car-", root.cid)),
+        "{out:?}"
+    );
+    let root_id = root.cid.to_string();
+    until("every Kubo pins the CAR's root", async || {
+        kubos.iter().all(|k| {
+            k.cli(&["pin", "ls", "--type=recursive", &root_id])
+                .status
+                .success()
+        })
+    })
+    .await;
+    let cat = kubos[0].cli(&["cat", &root_id]);
+    assert!(
+        cat.status.success() && cat.stdout == data,
+        "Kubo a reads it"
+    );
     for p in [a, b, c] {
         p.stop().await;
     }
