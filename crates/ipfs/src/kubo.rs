@@ -29,6 +29,15 @@ use crate::{IpfsError, KuboConfig, multipart};
 /// sends at most one request per second until one succeeds (Go's rule).
 pub const RATE_LIMIT_AFTER_FAILURES: u32 = 10;
 
+/// Largest whole answer read (a block is at most 2 MiB, or 4 MiB with
+/// Kubo's `--allow-big-block`; everything else is small JSON).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// Longest line of a streamed (NDJSON) answer (pin and ref lines are
+/// about a hundred bytes).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Most bytes of an error answer read for its message.
+const MAX_ERROR_BYTES: usize = 64 << 10;
+
 /// Kubo's HTTP RPC API as an [`IpfsConnector`]; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct KuboConnector {
@@ -190,12 +199,17 @@ impl Inner {
         if status == StatusCode::OK {
             return Ok(resp);
         }
-        let body = timeout(limit, resp.into_body().collect())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = timeout(
+            limit,
+            http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BYTES).collect(),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map_or_else(
+            || Bytes::from(format!("(no error message within {MAX_ERROR_BYTES} bytes)")),
+            |b| b.to_bytes(),
+        );
         let message = serde_json::from_slice::<KuboErrorBody>(&body)
             .map(|b| b.message)
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
@@ -259,7 +273,15 @@ impl Inner {
                 Ok(None) => break,
                 Ok(Some(Err(e))) => return Err(body_error(endpoint, &e)),
                 Ok(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => out.extend_from_slice(&data),
+                    Ok(data) => {
+                        if out.len() + data.len() > MAX_ANSWER_BYTES {
+                            return Err(IpfsError::Protocol {
+                                endpoint,
+                                reason: format!("answer larger than {MAX_ANSWER_BYTES} bytes"),
+                            });
+                        }
+                        out.extend_from_slice(&data);
+                    }
                     Err(frame) => {
                         if let Some(err) = frame.trailers_ref().and_then(stream_error) {
                             return Err(IpfsError::Ipfs {
@@ -424,7 +446,17 @@ impl Lines {
                     return Some(Err(body_error(self.endpoint, &e)));
                 }
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => self.buf.extend_from_slice(&data),
+                    Ok(data) => {
+                        self.buf.extend_from_slice(&data);
+                        if self.buf.len() > MAX_LINE_BYTES && !self.buf.contains(&b'\n') {
+                            self.done = true;
+                            self.buf.clear();
+                            return Some(Err(IpfsError::Protocol {
+                                endpoint: self.endpoint,
+                                reason: format!("a line longer than {MAX_LINE_BYTES} bytes"),
+                            }));
+                        }
+                    }
                     Err(frame) => {
                         if let Some(message) = frame.trailers_ref().and_then(stream_error) {
                             self.done = true;

@@ -29,7 +29,7 @@ pub use connector::{
     BlockStat, DagImport, IpfsConnector, IpfsId, IpfsPinType, PinLsFilter, PinMode, RepoStat,
 };
 pub use error::IpfsError;
-pub use kubo::{KuboConnector, RATE_LIMIT_AFTER_FAILURES};
+pub use kubo::{KuboConnector, MAX_ANSWER_BYTES, MAX_LINE_BYTES, RATE_LIMIT_AFTER_FAILURES};
 
 pub use cid::Cid;
 pub use multiaddr::Multiaddr;

@@ -9,8 +9,8 @@ use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use ipfs::{
-    Cid, IpfsConnector, IpfsError, IpfsPinType, KuboConfig, KuboConnector, PinLsFilter, PinMode,
-    RATE_LIMIT_AFTER_FAILURES,
+    Cid, IpfsConnector, IpfsError, IpfsPinType, KuboConfig, KuboConnector, MAX_ANSWER_BYTES,
+    MAX_LINE_BYTES, PinLsFilter, PinMode, RATE_LIMIT_AFTER_FAILURES,
 };
 use multihash_codetable::{Code, MultihashDigest};
 
@@ -422,4 +422,67 @@ async fn swarm_connect_then_pin_over_bitswap() {
         .await
         .unwrap_err();
     assert!(matches!(err, IpfsError::Ipfs { .. }), "{err:?}");
+}
+
+/// A daemon answering without end is cut off with a clear error, not read
+/// into memory: a whole answer over [`MAX_ANSWER_BYTES`], a streamed line
+/// over [`MAX_LINE_BYTES`], an error body (its message truncated).
+#[tokio::test]
+async fn oversized_answers_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let (status, len, fill) = if request.contains("/api/v0/repo/stat") {
+                    ("200 OK", MAX_ANSWER_BYTES + 1, b' ')
+                } else if request.contains("/api/v0/pin/ls") {
+                    ("200 OK", MAX_LINE_BYTES + 1, b'x')
+                } else {
+                    ("500 Internal Server Error", 1 << 20, b'e')
+                };
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\n\r\n");
+                let _ = conn.write_all(head.as_bytes()).await;
+                let chunk = vec![fill; 64 << 10];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if conn.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    let c = KuboConnector::new(KuboConfig::new(
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
+    ))
+    .unwrap();
+
+    let err = c.repo_stat().await.unwrap_err();
+    assert!(
+        matches!(&err, IpfsError::Protocol { reason, .. } if reason.contains("larger than")),
+        "{err:?}"
+    );
+    let first = c.pin_ls(PinLsFilter::All).next().await.unwrap();
+    assert!(
+        matches!(&first, Err(IpfsError::Protocol { reason, .. }) if reason.contains("line longer")),
+        "{first:?}"
+    );
+    let err = c.id().await.unwrap_err();
+    match err {
+        IpfsError::Ipfs {
+            status: 500,
+            message,
+            ..
+        } => assert!(message.contains("no error message within"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    server.abort();
 }

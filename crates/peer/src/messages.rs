@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 pub const MAX_GOSSIP_SIZE: usize = 64 * 1024;
 /// Most heads one announcement carries.
 pub const MAX_ANNOUNCED_HEADS: usize = 1024;
+/// Longest metric name accepted from gossip (Go's are `ping`, `freespace`,
+/// `tag:<name>`...).
+pub const MAX_METRIC_NAME: usize = 128;
+/// Longest metric value accepted from gossip (Go's are numbers and tags).
+pub const MAX_METRIC_VALUE: usize = 1024;
+/// Furthest a received metric may expire from its arrival: later expiries
+/// are brought back to it (Go's informers use TTLs of seconds to minutes),
+/// so a metric can't occupy the monitor forever.
+pub const MAX_METRIC_LIFETIME_NANOS: i64 = 24 * 3600 * 1_000_000_000;
 
 /// A peer's current heads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,10 +74,66 @@ pub struct Metric {
     pub received_at: i64,
 }
 
+impl Metric {
+    /// A metric received from gossip at `now`, bounded: the name and value
+    /// no longer than [`MAX_METRIC_NAME`] and [`MAX_METRIC_VALUE`] (else
+    /// refused), the expiry at most [`MAX_METRIC_LIFETIME_NANOS`] away.
+    pub fn received(mut self, now: i64) -> Result<Self, String> {
+        if self.name.is_empty() || self.name.len() > MAX_METRIC_NAME {
+            return Err(format!("metric name of {} bytes", self.name.len()));
+        }
+        if self.value.len() > MAX_METRIC_VALUE {
+            return Err(format!("metric value of {} bytes", self.value.len()));
+        }
+        self.expire = self
+            .expire
+            .min(now.saturating_add(MAX_METRIC_LIFETIME_NANOS));
+        self.received_at = now;
+        Ok(self)
+    }
+}
+
 /// Unix time in nanoseconds.
 pub fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(name: &str, value: &str, expire: i64) -> Metric {
+        Metric {
+            name: name.into(),
+            peer: "p".into(),
+            value: value.into(),
+            expire,
+            valid: true,
+            weight: 0,
+            partitionable: false,
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn received_metrics_are_bounded() {
+        let now = 1_000;
+        let m = metric("freespace", "12345", now + 30)
+            .received(now)
+            .unwrap();
+        assert_eq!((m.expire, m.received_at), (now + 30, now));
+        let forever = metric("ping", "", i64::MAX).received(now).unwrap();
+        assert_eq!(forever.expire, now + MAX_METRIC_LIFETIME_NANOS);
+
+        let long_name = "n".repeat(MAX_METRIC_NAME + 1);
+        assert!(metric(&long_name, "", now).received(now).is_err());
+        assert!(metric("", "", now).received(now).is_err());
+        let big = "v".repeat(MAX_METRIC_VALUE + 1);
+        assert!(metric("tag:x", &big, now).received(now).is_err());
+        let edge = "v".repeat(MAX_METRIC_VALUE);
+        assert!(metric("tag:x", &edge, now).received(now).is_ok());
+    }
 }

@@ -216,8 +216,9 @@ impl Driver {
     }
 
     /// Gossip validation: heads are accepted only from trusted writers, and
-    /// metrics only when they describe their author. Rejected messages are
-    /// neither handed on nor forwarded, and count against the sender's score.
+    /// metrics only when they describe their author and are bounded
+    /// ([`Metric::received`]). Rejected messages are neither handed on nor
+    /// forwarded (no peer scoring: spec/threat-model.md §4).
     fn validate(&mut self, message: gossipsub::Message, relay: PeerId) -> MessageAcceptance {
         let Some(author) = message.source else {
             return MessageAcceptance::Reject;
@@ -249,13 +250,19 @@ impl Driver {
             }
             MessageAcceptance::Accept
         } else if message.topic == self.metrics.hash() {
-            let Ok(mut metric) = serde_json::from_slice::<Metric>(&message.data) else {
+            let Ok(metric) = serde_json::from_slice::<Metric>(&message.data) else {
                 return MessageAcceptance::Reject;
             };
             if metric.peer != author.to_string() {
                 return MessageAcceptance::Reject;
             }
-            metric.received_at = now_nanos();
+            let metric = match metric.received(now_nanos()) {
+                Ok(m) => m,
+                Err(why) => {
+                    debug!(%author, why, "rejecting a metric");
+                    return MessageAcceptance::Reject;
+                }
+            };
             let _ = self.events.try_send(NetEvent::Metric(metric));
             MessageAcceptance::Accept
         } else {
