@@ -157,12 +157,13 @@ fn parent_of<'a, 'p>(
 }
 
 /// Writes the directories of `entries` (post-order, by name): their blocks
-/// and outputs in `out`; the directory's own node last.
+/// (one, or a HAMT's shards, children first) and outputs in `out`; the
+/// directory's own last.
 fn write_dirs(
     entries: BTreeMap<String, Entry>,
     path: &str,
     opts: &AddOptions,
-    out: &mut Vec<(String, Block, Added)>,
+    out: &mut Vec<(String, Vec<Block>, Added)>,
 ) -> Result<Added, ApiError> {
     let mut dir = DirBuilder::new(opts).map_err(node_error)?;
     for (name, entry) in entries {
@@ -179,15 +180,14 @@ fn write_dirs(
         };
         dir.add(&name, added).map_err(node_error)?;
     }
-    let mut block = None;
+    let mut blocks = Vec::new();
     let added = dir
         .finish(&mut |b| {
-            block = Some(b);
+            blocks.push(b);
             Ok(())
         })
         .map_err(node_error)?;
-    let block = block.ok_or_else(|| ApiError::internal("add: a directory made no block"))?;
-    out.push((path.to_string(), block, added));
+    out.push((path.to_string(), blocks, added));
     Ok(added)
 }
 
@@ -220,8 +220,8 @@ async fn finish_dir<C: ipfs::IpfsConnector>(
 ) -> Result<Added, ApiError> {
     let mut dirs = Vec::new();
     let root = write_dirs(tree, path, opts, &mut dirs)?;
-    for (name, block, added) in dirs {
-        put(ipfs, block).await?;
+    for (name, mut blocks, added) in dirs {
+        put_all(ipfs, &mut blocks).await?;
         emit(sink, name, &added).await?;
     }
     Ok(root)
@@ -392,13 +392,18 @@ mod tests {
         params: &AddParams,
         entries: Vec<Result<AddFile, ApiError>>,
     ) -> (Result<Cid, ApiError>, Vec<AddedOutput>) {
-        let (tx, mut rx) = mpsc::channel(1024);
+        let (tx, mut rx) = mpsc::channel::<Result<AddedOutput, ApiError>>(16);
+        // Drained while the add runs: it waits on a full channel, as it
+        // waits on a slow client.
+        let collect = tokio::spawn(async move {
+            let mut outs = Vec::new();
+            while let Some(o) = rx.recv().await {
+                outs.push(o.unwrap());
+            }
+            outs
+        });
         let root = add(ipfs, params, stream::iter(entries).boxed(), tx).await;
-        let mut outs = Vec::new();
-        while let Ok(o) = rx.try_recv() {
-            outs.push(o.unwrap());
-        }
-        (root, outs)
+        (root, collect.await.unwrap())
     }
 
     fn kubo_hash(kubo: &KuboDaemon, dir: &std::path::Path, args: &[&str]) -> String {
@@ -517,6 +522,31 @@ mod tests {
                 ""
             ]
         );
+
+        // A directory Kubo shards (2000 names of 100 bytes: past 256 KiB of
+        // links): the same root, and every shard in Kubo (`refs -r`
+        // offline walks the whole DAG).
+        let wide = tmp.path().join("wide");
+        std::fs::create_dir_all(&wide).unwrap();
+        let mut entries = vec![dir("wide")];
+        for i in 0..2000 {
+            let name = format!("{i:0100}");
+            std::fs::write(wide.join(&name), i.to_string()).unwrap();
+            entries.push(file(&format!("wide/{name}"), i.to_string().as_bytes(), 1));
+        }
+        let want = kubo_hash(&kubo, &wide, &["-r"]);
+        let (root, outs) = run(&ipfs, &query(&[]), entries).await;
+        assert_eq!(root.unwrap().to_string(), want);
+        assert_eq!(outs.last().unwrap().name, "wide");
+        let refs = kubo.cli(&["refs", "-r", "--offline", "--unique", &want]);
+        assert!(
+            refs.status.success(),
+            "a shard is missing from Kubo: {}",
+            String::from_utf8_lossy(&refs.stderr)
+        );
+        let blocks = String::from_utf8_lossy(&refs.stdout).lines().count();
+        assert!(blocks > 2000, "{blocks} blocks below the HAMT");
+        assert_eq!(cat(&kubo, &format!("{want}/{:0100}", 1234)), b"1234");
 
         // Several top-level files without wrapping: the root is the last.
         let (root, outs) = run(

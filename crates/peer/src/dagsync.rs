@@ -19,14 +19,14 @@ use crdt_dag::{BlockSource, Replica, SourceError};
 use futures::StreamExt;
 use libp2p::{PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::bandwidth::{CountedStream, Streams};
 use crate::error::PeerError;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{read_frame, write_frame, write_frame_within};
+use crate::slots::Slots;
 
 /// The protocol ID.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/dagsync/1.0.0");
@@ -36,8 +36,10 @@ pub const MAX_ANSWER_BLOCKS: usize = 100_000;
 const MAX_FRAME: usize = crdt_dag::limits::MAX_BLOCK_SIZE + 128;
 /// Largest request frame.
 const MAX_REQUEST: usize = 256 * 1024;
-/// Answers served at once.
+/// Answers served at once...
 const MAX_CONCURRENT_ANSWERS: usize = 16;
+/// ...and to any one peer.
+const MAX_ANSWERS_PER_PEER: usize = 4;
 /// Time allowed between two frames.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// Blocks verified per blocking task...
@@ -69,7 +71,7 @@ pub(crate) async fn serve(
     let mut incoming = control
         .accept(PROTOCOL)
         .map_err(|_| PeerError::Network("dagsync protocol registered twice".into()))?;
-    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_ANSWERS));
+    let slots = Slots::new(MAX_CONCURRENT_ANSWERS, MAX_ANSWERS_PER_PEER);
     loop {
         let (peer, stream) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -78,16 +80,19 @@ pub(crate) async fn serve(
                 None => return Ok(()),
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "too many sync answers in flight; dropping request");
-            continue;
+        let slot = match slots.try_acquire(peer) {
+            Ok(slot) => slot,
+            Err(busy) => {
+                debug!(%peer, ?busy, "too many sync answers in flight; dropping request");
+                continue;
+            }
         };
         let replica = replica.clone();
         tokio::spawn(async move {
             if let Err(e) = answer(replica, stream).await {
                 debug!(%peer, error = %e, "sync answer failed");
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
@@ -121,9 +126,9 @@ async fn answer(replica: Arc<Replica>, mut stream: CountedStream) -> Result<(), 
         frame.clear();
         frame.extend_from_slice(&cid.to_bytes());
         frame.extend_from_slice(&block);
-        write_frame(&mut stream, &frame).await?;
+        write_frame_within(&mut stream, &frame, FRAME_TIMEOUT).await?;
     }
-    write_frame(&mut stream, &[]).await?;
+    write_frame_within(&mut stream, &[], FRAME_TIMEOUT).await?;
     futures::AsyncWriteExt::close(&mut stream).await?;
     Ok(())
 }

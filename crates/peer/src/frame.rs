@@ -12,6 +12,18 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) 
     w.write_all(bytes).await
 }
 
+/// Writes one frame within `limit` (a peer that stops reading can't hold
+/// an answer open).
+pub(crate) async fn write_frame_within<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    limit: std::time::Duration,
+) -> io::Result<()> {
+    tokio::time::timeout(limit, write_frame(w, bytes))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))?
+}
+
 /// Reads one frame of at most `max` bytes; `Ok(None)` at a clean end of
 /// stream before the frame starts.
 pub(crate) async fn read_frame<R: AsyncRead + Unpin>(

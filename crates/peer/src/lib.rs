@@ -26,6 +26,7 @@ mod pinning;
 mod placement;
 pub mod rest;
 pub mod rpc;
+mod slots;
 pub mod state;
 mod status;
 

@@ -13,20 +13,22 @@ use futures::future::BoxFuture;
 use libp2p::{PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::bandwidth::Streams;
 use crate::error::PeerError;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{read_frame, write_frame, write_frame_within};
+use crate::slots::Slots;
 
 /// The protocol ID (Go's is `/ipfscluster/1.0/rpc`; ours carries other frames).
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/rpc/1.0.0");
 /// Largest request or answer frame.
 const MAX_FRAME: usize = 4 << 20;
-/// Requests served at once.
+/// Requests served at once...
 const MAX_CONCURRENT_CALLS: usize = 64;
+/// ...and for any one peer.
+const MAX_CALLS_PER_PEER: usize = 16;
 /// Time allowed for a call's next frame.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -120,15 +122,18 @@ pub(crate) async fn serve(
     let mut incoming = control
         .accept(PROTOCOL)
         .map_err(|_| PeerError::Network("rpc protocol registered twice".into()))?;
-    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_CALLS));
+    let slots = Slots::new(MAX_CONCURRENT_CALLS, MAX_CALLS_PER_PEER);
     loop {
         let (peer, mut stream) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             next = incoming.next() => match next { Some(s) => s, None => return Ok(()) },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "too many rpc calls in flight; dropping one");
-            continue;
+        let slot = match slots.try_acquire(peer) {
+            Ok(slot) => slot,
+            Err(busy) => {
+                debug!(%peer, ?busy, "too many rpc calls in flight; dropping one");
+                continue;
+            }
         };
         let (registry, trust) = (registry.clone(), trust.clone());
         tokio::spawn(async move {
@@ -158,11 +163,11 @@ pub(crate) async fn serve(
                     }],
                 };
                 for f in frames {
-                    write_frame(&mut stream, &encode(&f))
+                    write_frame_within(&mut stream, &encode(&f), CALL_TIMEOUT)
                         .await
                         .map_err(|e| e.to_string())?;
                 }
-                write_frame(&mut stream, &[])
+                write_frame_within(&mut stream, &[], CALL_TIMEOUT)
                     .await
                     .map_err(|e| e.to_string())?;
                 futures::AsyncWriteExt::close(&mut stream)
@@ -173,7 +178,7 @@ pub(crate) async fn serve(
             if let Err(e) = result {
                 debug!(%peer, error = %e, "rpc call failed");
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
