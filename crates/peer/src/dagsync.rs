@@ -40,6 +40,8 @@ const MAX_REQUEST: usize = 256 * 1024;
 const MAX_CONCURRENT_ANSWERS: usize = 16;
 /// ...and to any one peer.
 const MAX_ANSWERS_PER_PEER: usize = 4;
+/// How long a request waits for an answer slot.
+const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed between two frames.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// Blocks verified per blocking task...
@@ -80,15 +82,22 @@ pub(crate) async fn serve(
                 None => return Ok(()),
             },
         };
-        let slot = match slots.try_acquire(peer) {
-            Ok(slot) => slot,
+        let claim = match slots.claim(peer) {
+            Ok(claim) => claim,
             Err(busy) => {
-                debug!(%peer, ?busy, "too many sync answers in flight; dropping request");
+                debug!(%peer, ?busy, "too many sync requests; dropping one");
                 continue;
             }
         };
         let replica = replica.clone();
         tokio::spawn(async move {
+            let slot = match claim.slot(SLOT_WAIT).await {
+                Ok(slot) => slot,
+                Err(busy) => {
+                    debug!(%peer, ?busy, "no sync answer slot in time; dropping request");
+                    return;
+                }
+            };
             if let Err(e) = answer(replica, stream).await {
                 debug!(%peer, error = %e, "sync answer failed");
             }
@@ -307,6 +316,28 @@ impl std::fmt::Debug for PeerSource {
     }
 }
 
+/// Tries of one `get` ...
+const GET_TRIES: u32 = 2;
+/// ... this far apart.
+const GET_RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// One `get` of `cid` from `peer`: the block, or `None` when it lacks it.
+async fn get_once(
+    control: &mut Streams,
+    peer: PeerId,
+    req: &Request,
+    cid: Cid,
+) -> Result<Option<Vec<u8>>, PeerError> {
+    let mut stream = request(control, peer, req).await?;
+    let mut found = None;
+    while let Some((c, block)) = next_block(&mut stream, peer).await? {
+        if c == cid {
+            found = Some(block);
+        }
+    }
+    Ok(found)
+}
+
 impl BlockSource for PeerSource {
     fn get(
         &self,
@@ -320,19 +351,20 @@ impl BlockSource for PeerSource {
                 have: vec![],
                 cids: vec![cid],
             };
-            let mut stream = request(&mut control, peer, &req)
-                .await
-                .map_err(|e| SourceError(e.to_string()))?;
-            let mut found = None;
-            while let Some((c, block)) = next_block(&mut stream, peer)
-                .await
-                .map_err(|e| SourceError(e.to_string()))?
-            {
-                if c == cid {
-                    found = Some(block);
+            // A stream can be refused in a burst (the answerer's accept
+            // queue, its slots): one more try before the walk gives up on
+            // the block.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match get_once(&mut control, peer, &req, cid).await {
+                    Err(e) if tries < GET_TRIES => {
+                        debug!(%peer, %cid, error = %e, "get failed; trying again");
+                        tokio::time::sleep(GET_RETRY_DELAY).await;
+                    }
+                    other => return other.map_err(|e| SourceError(e.to_string())),
                 }
             }
-            Ok(found)
         }
     }
 }

@@ -29,6 +29,8 @@ const MAX_FRAME: usize = 4 << 20;
 const MAX_CONCURRENT_CALLS: usize = 64;
 /// ...and for any one peer.
 const MAX_CALLS_PER_PEER: usize = 16;
+/// How long a call waits for a slot.
+const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed for a call's next frame.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -128,15 +130,22 @@ pub(crate) async fn serve(
             _ = cancel.cancelled() => return Ok(()),
             next = incoming.next() => match next { Some(s) => s, None => return Ok(()) },
         };
-        let slot = match slots.try_acquire(peer) {
-            Ok(slot) => slot,
+        let claim = match slots.claim(peer) {
+            Ok(claim) => claim,
             Err(busy) => {
-                debug!(%peer, ?busy, "too many rpc calls in flight; dropping one");
+                debug!(%peer, ?busy, "too many rpc calls; dropping one");
                 continue;
             }
         };
         let (registry, trust) = (registry.clone(), trust.clone());
         tokio::spawn(async move {
+            let slot = match claim.slot(SLOT_WAIT).await {
+                Ok(slot) => slot,
+                Err(busy) => {
+                    debug!(%peer, ?busy, "no rpc slot in time; dropping a call");
+                    return;
+                }
+            };
             let result = async {
                 let req = tokio::time::timeout(CALL_TIMEOUT, read_frame(&mut stream, MAX_FRAME))
                     .await
