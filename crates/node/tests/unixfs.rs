@@ -286,22 +286,28 @@ fn nested_tree(root: &Path, opts: &AddOptions, blocks: &mut Vec<Block>) -> DirBu
     dir
 }
 
-/// `ipfs add -r` of a nested directory (with an empty one inside), and
-/// `-r -w`, CIDv0 and CIDv1 with raw leaves.
-#[test]
-fn directories_get_kubos_cids() {
-    let kubo = KuboDaemon::start();
-    for (flags, opts) in [
-        (&[][..], AddOptions::default()),
+/// The directory cases: Kubo's flags and ours, CIDv0, and CIDv1 with raw
+/// leaves.
+fn dir_cases() -> [(&'static [&'static str], AddOptions); 2] {
+    [
+        (&[], AddOptions::default()),
         (
-            &["--cid-version=1", "--raw-leaves"][..],
+            &["--cid-version=1", "--raw-leaves"],
             AddOptions {
                 cid_version: 1,
                 raw_leaves: Some(true),
                 ..AddOptions::default()
             },
         ),
-    ] {
+    ]
+}
+
+/// `ipfs add -r` of a nested directory (with an empty one inside), and
+/// `-r -w`, CIDv0 and CIDv1 with raw leaves.
+#[test]
+fn directories_get_kubos_cids() {
+    let kubo = KuboDaemon::start();
+    for (flags, opts) in dir_cases() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("tree");
         let mut blocks = Vec::new();
@@ -398,17 +404,7 @@ fn sharded_directories_get_kubos_cids() {
         println!("4096 entries, last name {last_len} bytes: {kind:?} {kubo_cid}");
     }
 
-    for (flags, opts) in [
-        (&[][..], AddOptions::default()),
-        (
-            &["--cid-version=1", "--raw-leaves"][..],
-            AddOptions {
-                cid_version: 1,
-                raw_leaves: Some(true),
-                ..AddOptions::default()
-            },
-        ),
-    ] {
+    for (flags, opts) in dir_cases() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("tree");
         let names: Vec<String> = (0..6000).map(|i| format!("entry {i} ✓.txt")).collect();

@@ -153,9 +153,28 @@ fn write_dir(
             }
         })
         .collect();
+    write_node(
+        links,
+        &Data::new(DataType::Directory),
+        (tsizes, bytes),
+        v0,
+        sink,
+    )
+}
+
+/// Writes one directory-like node (a directory or a HAMT shard) of `links`
+/// and UnixFS `data` to `sink`; `(tsizes, bytes)` sum its links' cumulative
+/// sizes and file bytes.
+pub(super) fn write_node(
+    links: Vec<PbLink>,
+    data: &Data,
+    (tsizes, bytes): (u64, u64),
+    v0: bool,
+    sink: &mut dyn FnMut(Block) -> Result<(), NodeError>,
+) -> Result<Added, NodeError> {
     let node = PbNode {
         links,
-        data: Some(Bytes::from(Data::new(DataType::Directory).encode())),
+        data: Some(Bytes::from(data.encode())),
     };
     let block = Block::new(DAG_PB, Bytes::from(node.encode()), v0);
     let added = Added {

@@ -20,8 +20,8 @@ use cid::Cid;
 
 use super::data::{Data, DataType};
 use super::file::Added;
-use crate::dagpb::{PbLink, PbNode};
-use crate::{Block, DAG_PB, NodeError};
+use crate::dagpb::PbLink;
+use crate::{Block, NodeError};
 
 /// The UnixFS `hashType` of murmur3-x64-64 (the multicodec code).
 pub const HASH_MURMUR3: u64 = 0x22;
@@ -210,18 +210,7 @@ fn write_shard(
     data.data = (occupied < bitfield.len()).then(|| Bytes::copy_from_slice(&bitfield[occupied..]));
     data.hash_type = Some(HASH_MURMUR3);
     data.fanout = Some(DEFAULT_FANOUT);
-    let node = PbNode {
-        links,
-        data: Some(Bytes::from(data.encode())),
-    };
-    let block = Block::new(DAG_PB, Bytes::from(node.encode()), v0);
-    let added = Added {
-        cid: *block.cid(),
-        size: block.data().len() as u64 + tsizes,
-        bytes,
-    };
-    sink(block)?;
-    Ok(added)
+    super::dir::write_node(links, &data, (tsizes, bytes), v0, sink)
 }
 
 /// A shard's geometry from its UnixFS data, checking the hash function.
