@@ -222,7 +222,8 @@ pub struct Pin {
     pub priority: u64,
 }
 
-/// A change of the pinset, reported after it is durable.
+/// A change of the pinset, or evidence found while applying deltas,
+/// reported after it is durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PinEvent {
     /// A CID became pinned.
@@ -231,4 +232,8 @@ pub enum PinEvent {
     Updated(Pin),
     /// A CID is no longer pinned.
     Removed(Cid),
+    /// A writer was caught signing a second delta with a sequence number
+    /// it had used (both deltas apply; this is reported once per new delta
+    /// of that number, and kept for [`crate::Replica::forks`]).
+    Fork(crate::Fork),
 }

@@ -486,6 +486,13 @@ impl Replica {
             Some(other) if other.as_ref() != cid_bytes.as_slice() => {
                 ov.insert(key(prefix::FORK, &[pk, &seq, &other]), &[][..]);
                 ov.insert(key(prefix::FORK, &[pk, &seq, &cid_bytes]), &[][..]);
+                let first = Cid::try_from(other.as_ref())
+                    .map_err(|e| DagError::Corrupt(format!("chain entry: {e}")))?;
+                events.push(PinEvent::Fork(Fork {
+                    writer: delta.writer,
+                    seq: delta.seq,
+                    deltas: vec![first, *cid],
+                }));
             }
             Some(_) => {}
             None => ov.insert(chain_key, cid_bytes.clone()),

@@ -346,11 +346,24 @@ fn pending_set_is_bounded() {
 #[test]
 fn forked_writer_is_recorded_and_both_branches_apply() {
     let r = replica(9);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    r.set_event_hook(Some(std::sync::Arc::new(move |e: &crdt_dag::PinEvent| {
+        if let crdt_dag::PinEvent::Fork(f) = e {
+            sink.lock().unwrap().push(f.clone());
+        }
+    })));
     let a = forge(1, 1, None, vec![], 1, vec![pin_op(1, "a")]);
     let b = forge(1, 1, None, vec![], 1, vec![pin_op(2, "b")]);
     let (ca, cb) = (a.to_block().0, b.to_block().0);
     let report = sync_from(&r, &[ca, cb], &source_of(&[&a, &b]));
     assert_eq!(report.applied, 2);
+    // The hook heard of it once, naming both deltas.
+    let heard = seen.lock().unwrap().clone();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!((heard[0].writer, heard[0].seq), (a.writer, 1));
+    let mut both = heard[0].deltas.clone();
+    both.sort();
     let forks = r.forks().unwrap();
     assert_eq!(forks.len(), 1);
     assert_eq!(forks[0].writer, a.writer);
@@ -360,4 +373,5 @@ fn forked_writer_is_recorded_and_both_branches_apply() {
     let mut want = vec![ca, cb];
     want.sort();
     assert_eq!(got, want);
+    assert_eq!(both, want);
 }

@@ -35,6 +35,6 @@ pub use consensus::{ConsensusSettings, SyncStats};
 pub use error::PeerError;
 pub use ipfs_glue::{IpfsSource, ipfs_source, ipfs_source_of};
 pub use peer::{
-    IdInfo, IpfsInfo, Peer, PeerBuilder, PeerHandle, PeerSettings, RPC_PROTOCOL_VERSION,
-    TrackerStats, VERSION, peer_of,
+    FORK_ALERT, IdInfo, IpfsInfo, Peer, PeerBuilder, PeerHandle, PeerSettings,
+    RPC_PROTOCOL_VERSION, TrackerStats, VERSION, peer_of,
 };

@@ -122,14 +122,40 @@ impl Monitor {
                 true
             }
         });
-        if !expired.is_empty() {
-            let mut alerts = self.alerts.lock().expect("poisoned");
-            if alerts.len() + expired.len() > MAX_ALERTS {
-                alerts.clear();
-            }
-            alerts.extend(expired.iter().cloned());
-        }
+        self.keep(&expired);
         expired
+    }
+
+    /// Keeps `new` alerts for `health alerts` (the list starts again past
+    /// [`MAX_ALERTS`]).
+    fn keep(&self, new: &[Alert]) {
+        if new.is_empty() {
+            return;
+        }
+        let mut alerts = self.alerts.lock().expect("poisoned");
+        if alerts.len() + new.len() > MAX_ALERTS {
+            alerts.clear();
+        }
+        alerts.extend(new.iter().cloned());
+    }
+
+    /// Raises an alert that no metric expiry caused: `name` about `peer`,
+    /// with `value` saying what happened (e.g. a writer caught forking).
+    pub(crate) fn raise(&self, name: &str, peer: &str, value: String) {
+        let now = now_nanos();
+        self.keep(&[Alert {
+            metric: Metric {
+                name: name.to_owned(),
+                peer: peer.to_owned(),
+                value,
+                expire: now,
+                valid: false,
+                weight: 0,
+                partitionable: false,
+                received_at: now,
+            },
+            triggered_at: now,
+        }]);
     }
 
     /// Alerts raised, most recent first.

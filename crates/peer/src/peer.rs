@@ -348,7 +348,12 @@ impl PeerBuilder {
         }
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let tx = events.clone();
+        let monitor = Monitor::default();
+        let alerts = monitor.clone();
         replica.set_event_hook(Some(Arc::new(move |e: &PinEvent| {
+            if let PinEvent::Fork(fork) = e {
+                surface_fork(&alerts, fork);
+            }
             let _ = tx.send(e.clone());
         })));
 
@@ -368,7 +373,6 @@ impl PeerBuilder {
         )?;
         let mut tasks = vec![net_task];
 
-        let monitor = Monitor::default();
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
         let connector = match (&settings.ipfs, &settings.embedded) {
             (Some(_), Some(_)) => {
@@ -977,6 +981,26 @@ impl PeerHandle {
             peer,
         }
     }
+}
+
+/// The `health alerts` name of a writer caught forking its chain.
+pub const FORK_ALERT: &str = "fork";
+
+/// A writer signed two deltas with one sequence number: both apply (the
+/// CRDT converges either way), but auditors and operators must hear of it.
+fn surface_fork(monitor: &Monitor, fork: &crdt_dag::Fork) {
+    let deltas: Vec<String> = fork.deltas.iter().map(ToString::to_string).collect();
+    warn!(
+        writer = %fork.writer,
+        seq = fork.seq,
+        deltas = ?deltas,
+        "a writer signed two deltas with one sequence number"
+    );
+    monitor.raise(
+        FORK_ALERT,
+        &fork.writer.to_string(),
+        format!("seq {}: {}", fork.seq, deltas.join(" ")),
+    );
 }
 
 impl Drop for Peer {

@@ -186,6 +186,8 @@ async fn feed_tracker(
         match ev {
             Ok(PinEvent::Added(pin) | PinEvent::Updated(pin)) => tracker.track(tracked(&pin, &me)),
             Ok(PinEvent::Removed(cid)) => tracker.untrack(cid),
+            // Surfaced by the replica's hook (`peer.rs`), IPFS or not.
+            Ok(PinEvent::Fork(_)) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 // Missed events: track the whole pinset again (no-op for
                 // pins already tracked); a missed removal stays pinned in

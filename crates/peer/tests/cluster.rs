@@ -410,3 +410,50 @@ async fn expired_pins_are_unpinned_and_status_names_peers_that_cannot_answer() {
     assert!(!gone.error.contains("no IPFS"), "{gone:?}");
     a.stop().await;
 }
+
+/// A writer that signs two deltas with one sequence number (two replicas
+/// run with one key) is caught when a peer applies both: a warning and a
+/// `fork` alert in `health alerts` naming the writer and both deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forking_writer_raises_an_alert() {
+    use api::service::ClusterApi;
+    let _serial = SERIAL.lock().await;
+    let a = start(
+        &Keypair::generate_ed25519(),
+        "forks",
+        TrustPolicy::All,
+        false,
+    )
+    .await;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let writer = WriterId::from_public_key(&key.verifying_key());
+    let twins: Vec<crdt_dag::Replica> = (0..2)
+        .map(|_| {
+            crdt_dag::Replica::temporary(key.clone(), crdt_dag::ReplicaConfig::new("forks"))
+                .unwrap()
+        })
+        .collect();
+    let mut deltas = Vec::new();
+    for (i, twin) in twins.iter().enumerate() {
+        twin.write(vec![crdt_dag::Write::Pin {
+            cid: content(900 + i as u32),
+            options: PinOptions::default(),
+        }])
+        .unwrap();
+        let heads = twin.heads().unwrap();
+        a.replica().sync(&heads, twin).await.unwrap();
+        deltas.extend(heads);
+    }
+    assert_eq!(a.replica().len().unwrap(), 2, "both branches apply");
+    let alerts = ClusterApi::alerts(&a.handle()).await.unwrap();
+    let fork = alerts
+        .iter()
+        .find(|al| al.metric.name == peer::FORK_ALERT)
+        .unwrap_or_else(|| panic!("no fork alert in {alerts:?}"));
+    assert_eq!(fork.metric.peer, writer.to_string());
+    for d in &deltas {
+        assert!(fork.metric.value.contains(&d.to_string()), "{fork:?}");
+    }
+    assert!(fork.metric.value.starts_with("seq 1: "), "{fork:?}");
+    a.stop().await;
+}
