@@ -190,8 +190,9 @@ async fn feed_tracker(
             Ok(PinEvent::Fork(_)) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 // Missed events: track the whole pinset again (no-op for
-                // pins already tracked); a missed removal stays pinned in
-                // IPFS until the CID is pinned and unpinned again.
+                // pins already tracked), then recover, which unpins what
+                // the tracker pinned and the pinset no longer has (the
+                // missed removals).
                 warn!(
                     missed = n,
                     "pin events lagged: tracking the whole pinset again"
@@ -199,6 +200,7 @@ async fn feed_tracker(
                 for pin in handle.replica().pins().flatten() {
                     tracker.track(tracked(&pin, &me));
                 }
+                tokio::spawn(recover(tracker.clone()));
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

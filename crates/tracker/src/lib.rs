@@ -21,13 +21,19 @@
 //!
 //! # On disk
 //!
-//! The tracker owns one sled tree, with three key spaces:
+//! The tracker owns one sled tree, with four key spaces:
 //!
 //! | key | value |
 //! |---|---|
 //! | `e` ++ CID bytes | error record: DAG-CBOR map `{"v": 1, "k": kind, "e": error text, "a": attempts, "t": unix ms}`, kind 0 = pin, 1 = unpin, 2 = remote |
 //! | `i` ++ CID bytes | index entry: 9 bytes, pin type (1 = recursive, 2 = direct) then the generation (u64 big-endian) that last saw it |
+//! | `o` ++ CID bytes | empty: this tracker pinned the CID in IPFS (set when a pin succeeds, cleared when an unpin or remote op does) |
 //! | `m/gen` | the index's current generation (u64 big-endian) |
+//!
+//! The `o` set lets [`Tracker::recover_all`] unpin what it pinned and the
+//! pinset no longer has, even when the removal never reached
+//! [`Tracker::untrack`] (an event lost to a lagging channel or a crash);
+//! pins made in IPFS by someone else are never in it.
 //!
 //! Error records are written when an operation fails and removed when an
 //! operation on that CID succeeds, so `pin_error`/`unpin_error`, the error

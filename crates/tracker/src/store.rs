@@ -14,6 +14,8 @@ use crate::ops::OpKind;
 const ERROR_PREFIX: u8 = b'e';
 /// Key prefix of index entries.
 const INDEX_PREFIX: u8 = b'i';
+/// Key prefix of what this tracker pinned.
+const OURS_PREFIX: u8 = b'o';
 /// The index's current generation.
 const GENERATION_KEY: &[u8] = b"m/gen";
 /// Version of the error record layout; bumped (with a reader for the old
@@ -105,6 +107,25 @@ impl Store {
             let (k, v) = item?;
             let cid = Cid::try_from(&k[1..]).map_err(|e| corrupt(&k, e))?;
             Ok((cid, decode_record(&k, &v)?))
+        })
+    }
+
+    /// Marks `cid` as pinned in IPFS by this tracker, or not.
+    pub(crate) fn set_ours(&self, cid: &Cid, ours: bool) -> Result<(), TrackerError> {
+        if ours {
+            self.tree.insert(key(OURS_PREFIX, cid), &[][..])?;
+        } else {
+            self.tree.remove(key(OURS_PREFIX, cid))?;
+        }
+        Ok(())
+    }
+
+    /// Every CID this tracker pinned in IPFS and has not unpinned, in
+    /// CID-byte order (lazily).
+    pub(crate) fn ours(&self) -> impl Iterator<Item = Result<Cid, TrackerError>> + Send + use<> {
+        self.tree.scan_prefix([OURS_PREFIX]).map(|item| {
+            let (k, _) = item?;
+            Cid::try_from(&k[1..]).map_err(|e| corrupt(&k, e))
         })
     }
 

@@ -372,7 +372,8 @@ impl<C: IpfsConnector> Tracker<C> {
 
     /// Re-queues every `pin_error`, `unexpectedly_unpinned` and
     /// `unpin_error` CID (streaming the pinset, then the persisted unpin
-    /// errors); yields only what was re-queued, with its new status (as
+    /// errors), and unpins what this tracker pinned that the pinset no
+    /// longer has; yields only what was re-queued, with its new status (as
     /// Go). Reconciles the index first.
     pub fn recover_all(&self) -> BoxStream<'static, Result<LocalStatus, TrackerError>> {
         let inner = Arc::clone(&self.inner);
@@ -404,7 +405,27 @@ impl<C: IpfsConnector> Tracker<C> {
                         .then(|| inner.indexed_status(cid)))
                 })
             };
-            Ok(pins.chain(unpins))
+            // Pinned by us, gone from the pinset, and neither in memory
+            // nor on record: a removal that never reached `untrack`.
+            let leftovers = {
+                let inner = Arc::clone(&inner);
+                inner.store.ours().map(move |item| {
+                    let cid = item?;
+                    if inner.pinset.get(&cid)?.is_some()
+                        || inner.lock().get(&cid).is_some()
+                        || inner.store.error(&cid)?.is_some()
+                    {
+                        return Ok(None);
+                    }
+                    debug!(%cid, "unpinning what the pinset no longer has");
+                    Tracker {
+                        inner: Arc::clone(&inner),
+                    }
+                    .untrack(cid);
+                    Ok(Some(inner.indexed_status(cid)))
+                })
+            };
+            Ok(pins.chain(unpins).chain(leftovers))
         })
     }
 
@@ -673,6 +694,9 @@ impl<C: IpfsConnector> Inner<C> {
                 };
                 if let Err(e) = indexed {
                     warn!(%cid, error = %e, "updating the pin index");
+                }
+                if let Err(e) = self.store.set_ours(&cid, pinned.is_some()) {
+                    warn!(%cid, error = %e, "updating the set of our pins");
                 }
                 if ops.remove(&cid, generation).is_some()
                     && let Err(e) = self.store.remove_error(&cid)

@@ -609,3 +609,35 @@ async fn an_unpin_interrupted_by_a_restart_is_finished_after_it() {
     })
     .await;
 }
+
+/// A removal that never reached `untrack` (an event lost to a lagging
+/// channel, a crash) is found by `recover_all`, across a restart: what this
+/// tracker pinned and the pinset no longer has is unpinned; a pin someone
+/// else made in IPFS is left alone.
+#[tokio::test]
+async fn recover_all_unpins_what_the_pinset_lost() {
+    let h = Harness::start(fast_config(), FakeIpfs::new());
+    let (kept, lost, theirs) = (cid(81), cid(82), cid(83));
+    h.pin(pin(kept, Placement::Here));
+    h.pin(pin(lost, Placement::Here));
+    h.ipfs.add_pin(theirs, IpfsPinType::Recursive);
+    wait_status(&h, kept, TrackerStatus::Pinned).await;
+    wait_status(&h, lost, TrackerStatus::Pinned).await;
+    h.pinset.remove(&lost);
+    let h = h.restart().await;
+
+    let requeued: Vec<_> = h.tracker.recover_all().collect().await;
+    let requeued: Vec<_> = requeued.into_iter().map(|s| s.unwrap().cid).collect();
+    assert_eq!(requeued, [lost]);
+    let ipfs = Arc::clone(&h.ipfs);
+    wait_until(WAIT, "the lost pin unpinned", || {
+        let ipfs = Arc::clone(&ipfs);
+        async move { ipfs.pinned(&lost).is_none() }
+    })
+    .await;
+    assert!(h.ipfs.pinned(&kept).is_some());
+    assert!(h.ipfs.pinned(&theirs).is_some(), "not ours to unpin");
+    wait_idle(&h).await;
+    let again: Vec<_> = h.tracker.recover_all().collect().await;
+    assert!(again.is_empty(), "done once: {again:?}");
+}
