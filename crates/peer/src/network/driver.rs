@@ -224,11 +224,10 @@ impl Driver {
             return MessageAcceptance::Reject;
         };
         if message.topic == self.heads.hash() {
-            self.stats
-                .heads_seen
-                .entry(author)
-                .or_default()
-                .insert(relay);
+            let seen = &mut self.stats.heads_seen;
+            if seen.len() < super::MAX_HEADS_AUTHORS_SEEN || seen.contains_key(&author) {
+                seen.entry(author).or_default().insert(relay);
+            }
             let trusted = WriterId::from_peer_id_bytes(&author.to_bytes())
                 .is_ok_and(|w| self.config.trust.allows(&w));
             if !trusted {

@@ -93,6 +93,10 @@ pub(crate) enum NetworkCmd {
     },
 }
 
+/// Authors remembered in [`GossipStats::heads_seen`] (peer IDs cost
+/// nothing to make, so the map is bounded).
+pub const MAX_HEADS_AUTHORS_SEEN: usize = 4096;
+
 /// Counters of validated gossip, for operators and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GossipStats {
@@ -101,7 +105,8 @@ pub struct GossipStats {
     /// Messages rejected (not handed on, not forwarded).
     pub rejected: u64,
     /// For every author of a heads message seen (accepted or not), the
-    /// peers that relayed it to us.
+    /// peers that relayed it to us: at most [`MAX_HEADS_AUTHORS_SEEN`]
+    /// authors (later ones are not recorded).
     pub heads_seen: std::collections::BTreeMap<PeerId, std::collections::BTreeSet<PeerId>>,
 }
 
