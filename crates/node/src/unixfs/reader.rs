@@ -153,8 +153,9 @@ fn dir_node(block: &Block) -> Result<(Data, PbNode), NodeError> {
 }
 
 /// The entries of the directory at `root`: a plain directory's in link
-/// order; a HAMT-sharded one's in shard order (as `ipfs ls` lists them),
-/// walking its shards with `get`.
+/// order; a HAMT-sharded one's walking its shards with `get`, depth first
+/// (each shard's own entries in link order, then its child shards, in
+/// link order). Hash order, not name order, as with Kubo.
 ///
 /// # Errors
 /// [`NodeError::InvalidArgument`] when it isn't a UnixFS directory;
