@@ -339,7 +339,7 @@ pub(crate) async fn add<C: ipfs::IpfsConnector>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use futures::stream;
@@ -361,7 +361,8 @@ mod tests {
             .collect()
     }
 
-    fn file(path: &str, data: &[u8], piece: usize) -> Result<AddFile, ApiError> {
+    /// A file entry whose bytes arrive in pieces of `piece` bytes.
+    pub(crate) fn file(path: &str, data: &[u8], piece: usize) -> Result<AddFile, ApiError> {
         let pieces: Vec<Result<Bytes, ApiError>> = data
             .chunks(piece.max(1))
             .map(|c| Ok(Bytes::copy_from_slice(c)))
@@ -372,7 +373,7 @@ mod tests {
         })
     }
 
-    fn dir(path: &str) -> Result<AddFile, ApiError> {
+    pub(crate) fn dir(path: &str) -> Result<AddFile, ApiError> {
         Ok(AddFile {
             path: path.to_string(),
             kind: AddFileKind::Directory,

@@ -146,44 +146,18 @@ pub(crate) async fn add_car<C: ipfs::IpfsConnector>(
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
     use futures::stream;
     use ipfs::KuboConnector;
     use ipfs::testing::KuboDaemon;
     use ipfs_node::unixfs::{self, AddOptions};
 
     use super::*;
+    use crate::add::tests::{dir, file};
 
     fn car(roots: &[Cid], blocks: Vec<Block>) -> Vec<u8> {
         let mut out = Vec::new();
         ipfs_node::write_car(roots, blocks, &mut out).unwrap();
         out
-    }
-
-    fn upload(
-        entries: Vec<(&str, Option<Vec<u8>>)>,
-    ) -> BoxStream<'static, Result<AddFile, ApiError>> {
-        let files: Vec<Result<AddFile, ApiError>> = entries
-            .into_iter()
-            .map(|(path, data)| {
-                Ok(AddFile {
-                    path: path.to_string(),
-                    kind: match data {
-                        // In uneven pieces, as a network delivers them.
-                        Some(d) => AddFileKind::File(
-                            stream::iter(
-                                d.chunks(1000)
-                                    .map(|c| Ok(Bytes::copy_from_slice(c)))
-                                    .collect::<Vec<_>>(),
-                            )
-                            .boxed(),
-                        ),
-                        None => AddFileKind::Directory,
-                    },
-                })
-            })
-            .collect();
-        stream::iter(files).boxed()
     }
 
     fn params(wrap: bool) -> AddParams {
@@ -197,10 +171,10 @@ mod tests {
     async fn run(
         ipfs: &KuboConnector,
         params: &AddParams,
-        entries: Vec<(&str, Option<Vec<u8>>)>,
+        entries: Vec<Result<AddFile, ApiError>>,
     ) -> (Result<Cid, ApiError>, Vec<AddedOutput>) {
         let (tx, mut rx) = mpsc::channel(16);
-        let root = add_car(ipfs, params, upload(entries), tx).await;
+        let root = add_car(ipfs, params, stream::iter(entries).boxed(), tx).await;
         let mut outs = Vec::new();
         while let Ok(o) = rx.try_recv() {
             outs.push(o.unwrap());
@@ -224,8 +198,8 @@ mod tests {
             &ipfs,
             &params(false),
             vec![
-                ("file.car", Some(bytes)),
-                ("ignored.car", Some(b"junk".to_vec())),
+                file("file.car", &bytes, 1000),
+                file("ignored.car", b"junk", 1000),
             ],
         )
         .await;
@@ -269,29 +243,29 @@ mod tests {
         for (params, entries, needle) in [
             (
                 params(false),
-                vec![("two.car", Some(car(&[a.cid, b.cid], all.clone())))],
+                vec![file("two.car", &car(&[a.cid, b.cid], all.clone()), 1000)],
                 "only CAR files with a single root are supported",
             ),
             (
                 params(false),
-                vec![("none.car", Some(car(&[], all.clone())))],
+                vec![file("none.car", &car(&[], all.clone()), 1000)],
                 "single root",
             ),
             (
                 params(true),
-                vec![("a.car", Some(car(&[a.cid], a_blocks.clone())))],
+                vec![file("a.car", &car(&[a.cid], a_blocks.clone()), 1000)],
                 "cannot wrap a CAR file upload",
             ),
-            (params(false), vec![("dir", None)], "is a directory"),
+            (params(false), vec![dir("dir")], "is a directory"),
             (params(false), vec![], "no files"),
             (
                 params(false),
-                vec![("junk.car", Some(b"not a car at all".to_vec()))],
+                vec![file("junk.car", b"not a car at all", 1000)],
                 "CAR",
             ),
             (
                 params(false),
-                vec![("forged.car", Some(forged))],
+                vec![file("forged.car", &forged, 1000)],
                 &a.cid.to_string(),
             ),
         ] {
