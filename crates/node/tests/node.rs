@@ -69,13 +69,7 @@ async fn pins_a_50_mib_kubo_file() {
             node.pin_ls_cid(root, PinLsFilter::Recursive).await.unwrap(),
             Some(IpfsPinType::Recursive)
         );
-        let refs = kubo_text(&kubo, &["refs", "-r", "--unique", &root.to_string()]);
-        let mut n = 0;
-        for line in refs.lines().chain([root.to_string().as_str()]) {
-            let c: Cid = line.trim().parse().unwrap();
-            assert!(node.store().has(&c).unwrap(), "block {c} missing");
-            n += 1;
-        }
+        let n = assert_holds_kubo_dag(&kubo, &node, &root);
         assert!(n > 200, "{n} blocks");
         assert!(cat_local(&node, &root) == data, "bytes differ");
 

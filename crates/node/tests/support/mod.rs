@@ -93,6 +93,19 @@ pub(crate) fn kubo_text(kubo: &KuboDaemon, args: &[&str]) -> String {
         .to_string()
 }
 
+/// Asserts that every block of Kubo's `ipfs refs -r` of `root`, and the
+/// root, is in `node`'s own store; how many blocks that is.
+pub(crate) fn assert_holds_kubo_dag(kubo: &KuboDaemon, node: &Node, root: &cid::Cid) -> usize {
+    let refs = kubo_text(kubo, &["refs", "-r", "--unique", &root.to_string()]);
+    let mut n = 0;
+    for line in refs.lines().chain([root.to_string().as_str()]) {
+        let c: cid::Cid = line.trim().parse().unwrap();
+        assert!(node.store().has(&c).unwrap(), "block {c} missing");
+        n += 1;
+    }
+    n
+}
+
 /// Kubo's loopback TCP address with its peer ID.
 pub(crate) fn kubo_addr(kubo: &KuboDaemon) -> Multiaddr {
     let id: serde_json::Value = serde_json::from_str(&kubo_text(kubo, &["id"])).unwrap();
