@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::multipart;
 use crate::server::{DEFAULT_LISTEN_MULTIADDRESS, auth_header};
 use crate::service::AddFile;
+use crate::types::PinQuery;
 use crate::types::{
     AddParams, AddedOutput, Alert, ApiErrorBody, BandwidthStats, ConnectGraph, GlobalPinInfo,
     GlobalRepoGc, Id, Metric, Pin, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter,

@@ -21,6 +21,13 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// A parameter the model can't read is the client's fault: a 400.
+impl From<cluster_types::ParseError> for ApiError {
+    fn from(e: cluster_types::ParseError) -> Self {
+        Self::bad_request(e.0)
+    }
+}
+
 impl ApiError {
     /// An error with any status.
     pub fn new(status: u16, message: impl Into<String>) -> Self {

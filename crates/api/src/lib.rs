@@ -12,7 +12,6 @@ mod error;
 mod multipart;
 pub mod server;
 pub mod service;
-pub mod time;
 pub mod types;
 
 pub use client::{Client, ClientConfig, ClientError};

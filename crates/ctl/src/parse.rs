@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow, bail};
 
 /// A non-negative Go duration (`--expire-in`): `90s`, `1h30m`, `2.5h`.
 pub(crate) fn go_duration(s: &str) -> Result<Duration> {
-    api::time::parse_go_duration(s).map_err(|e| anyhow!(e))
+    cluster_types::parse_go_duration(s).map_err(|e| anyhow!(e))
 }
 
 /// `--wait-timeout`: a Go duration, or a bare number of seconds (the flag's

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use api::time::{format_go_duration, parse_go_duration};
+use cluster_types::duration::{format_go_duration, parse_go_duration};
 use multiaddr::Multiaddr;
 use serde_json::{Map, Value, json};
 

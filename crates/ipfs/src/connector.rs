@@ -1,7 +1,6 @@
 //! [`IpfsConnector`]: the IPFS operations a cluster peer uses, and their
 //! types.
 
-use std::fmt;
 use std::future::Future;
 
 use bytes::Bytes;
@@ -10,60 +9,7 @@ use futures::stream::BoxStream;
 use multiaddr::Multiaddr;
 
 use crate::IpfsError;
-
-/// How to pin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PinMode {
-    /// The block and everything it links to.
-    Recursive,
-    /// The block only.
-    Direct,
-}
-
-impl PinMode {
-    /// `true` for [`PinMode::Recursive`] (Kubo's `recursive` flag).
-    pub fn is_recursive(self) -> bool {
-        self == PinMode::Recursive
-    }
-}
-
-/// How a CID is pinned in IPFS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IpfsPinType {
-    /// Pinned on its own.
-    Direct,
-    /// Pinned with everything below it.
-    Recursive,
-    /// Below a recursive pin.
-    Indirect,
-}
-
-impl IpfsPinType {
-    /// Kubo's name: `direct`, `recursive`, `indirect`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IpfsPinType::Direct => "direct",
-            IpfsPinType::Recursive => "recursive",
-            IpfsPinType::Indirect => "indirect",
-        }
-    }
-
-    /// Parses Kubo's name; `None` for anything else.
-    pub fn from_kubo(s: &str) -> Option<Self> {
-        match s {
-            "direct" => Some(IpfsPinType::Direct),
-            "recursive" => Some(IpfsPinType::Recursive),
-            "indirect" => Some(IpfsPinType::Indirect),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for IpfsPinType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use cluster_types::{IpfsPinType, PinMode};
 
 /// Which pins [`IpfsConnector::pin_ls`] lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

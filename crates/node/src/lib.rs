@@ -26,4 +26,4 @@ pub use error::NodeError;
 pub use gc::{GC_BATCH, GcGuard, GcReport};
 pub use links::links;
 pub use node::{KUBO_SWARM_PORT, Node, NodeConfig};
-pub use pins::{PinKind, PinOutcome};
+pub use pins::PinOutcome;

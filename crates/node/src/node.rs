@@ -78,7 +78,7 @@ use tracing::{debug, info, warn};
 use crate::bitswap::{Bitswap, BitswapConfig, DagFetch, DagStats, LocalBlocks, MAX_BLOCK_SIZE};
 use crate::host::{Host, HostHandle};
 use crate::unixfs::{self, AddOptions, Added, FileAdder};
-use crate::{Block, META_TREE, NodeError, PinKind, Store};
+use crate::{Block, META_TREE, NodeError, Store};
 
 /// Kubo's swarm port, the default of [`NodeConfig::listen`].
 pub const KUBO_SWARM_PORT: u16 = 4001;
@@ -381,7 +381,7 @@ impl Node {
     async fn pin_recursive(&self, cid: Cid) -> Result<(), IpfsError> {
         const EP: &str = "pin/add";
         let store = self.inner.store.clone();
-        if store.pin_type(&cid).map_err(|e| to_ipfs(EP, e))? == Some(PinKind::Recursive) {
+        if store.pin_type(&cid).map_err(|e| to_ipfs(EP, e))? == Some(IpfsPinType::Recursive) {
             return Ok(());
         }
         let guard = blocking(EP, {
@@ -407,7 +407,7 @@ impl Node {
         const EP: &str = "pin/add";
         let store = self.inner.store.clone();
         let kinds = store.pin_kinds(&cid).map_err(|e| to_ipfs(EP, e))?;
-        if kinds.contains(&PinKind::Direct) || kinds.contains(&PinKind::Recursive) {
+        if kinds.contains(&IpfsPinType::Direct) || kinds.contains(&IpfsPinType::Recursive) {
             return Ok(());
         }
         let guard = blocking(EP, {
@@ -484,7 +484,7 @@ impl IpfsConnector for Node {
             .store
             .pin_kinds(&cid)
             .map_err(|e| to_ipfs("pin/ls", e))?;
-        Ok(kinds.into_iter().map(pin_type).find(|k| passes(filter, *k)))
+        Ok(kinds.into_iter().find(|k| passes(filter, *k)))
     }
 
     async fn pin_update(&self, from: Cid, to: Cid) -> Result<(), IpfsError> {
@@ -494,7 +494,7 @@ impl IpfsConnector for Node {
             .store
             .pin_type(&from)
             .map_err(|e| to_ipfs(EP, e))?
-            != Some(PinKind::Recursive)
+            != Some(IpfsPinType::Recursive)
         {
             return Err(IpfsError::Ipfs {
                 endpoint: EP,
@@ -756,14 +756,6 @@ fn to_ipfs(endpoint: &'static str, e: NodeError) -> IpfsError {
     }
 }
 
-fn pin_type(k: PinKind) -> IpfsPinType {
-    match k {
-        PinKind::Recursive => IpfsPinType::Recursive,
-        PinKind::Direct => IpfsPinType::Direct,
-        PinKind::Indirect => IpfsPinType::Indirect,
-    }
-}
-
 fn passes(filter: PinLsFilter, k: IpfsPinType) -> bool {
     match filter {
         PinLsFilter::All => true,
@@ -789,7 +781,6 @@ fn list_pins(store: &Store, filter: PinLsFilter, tx: &PinSender) -> Result<(), N
     let mut listed = std::collections::HashSet::new();
     for item in store.pins() {
         let (cid, kind) = item?;
-        let kind = pin_type(kind);
         if indirect {
             listed.insert(cid);
             if kind == IpfsPinType::Recursive {

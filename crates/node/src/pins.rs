@@ -23,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use cid::Cid;
+use ipfs::IpfsPinType;
 
 use crate::blockstore::{IDENTITY, block_key, u64_of};
 use crate::dagpb::PbNode;
@@ -31,17 +32,6 @@ use crate::{Block, DAG_PB, NodeError, RAW, Store};
 const RECORD_VERSION: u8 = 1;
 const RECURSIVE: u8 = 1;
 const DIRECT: u8 = 2;
-
-/// How a CID is pinned, as Kubo's `pin ls --type` says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PinKind {
-    /// A root pinned with its whole DAG.
-    Recursive,
-    /// A block pinned alone.
-    Direct,
-    /// Not a root itself, but in the DAG of a recursive pin.
-    Indirect,
-}
 
 /// What [`Store::pin_recursive`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -312,22 +302,22 @@ impl Store {
         Ok(true)
     }
 
-    /// How `cid` is pinned: [`PinKind::Recursive`] before
-    /// [`PinKind::Direct`] (as Kubo answers), [`PinKind::Indirect`] when
+    /// How `cid` is pinned: [`IpfsPinType::Recursive`] before
+    /// [`IpfsPinType::Direct`] (as Kubo answers), [`IpfsPinType::Indirect`] when
     /// its block is counted by some pin without `cid` being a root.
     ///
     /// # Errors
     /// [`NodeError::Db`].
-    pub fn pin_type(&self, cid: &Cid) -> Result<Option<PinKind>, NodeError> {
+    pub fn pin_type(&self, cid: &Cid) -> Result<Option<IpfsPinType>, NodeError> {
         if let Some(rec) = self.record(cid)? {
             if rec.flags & RECURSIVE != 0 {
-                return Ok(Some(PinKind::Recursive));
+                return Ok(Some(IpfsPinType::Recursive));
             }
             if rec.flags & DIRECT != 0 {
-                return Ok(Some(PinKind::Direct));
+                return Ok(Some(IpfsPinType::Direct));
             }
         }
-        Ok((self.refcount(&block_key(cid))? > 0).then_some(PinKind::Indirect))
+        Ok((self.refcount(&block_key(cid))? > 0).then_some(IpfsPinType::Indirect))
     }
 
     /// Every way `cid` is pinned, in Kubo's order: recursive and direct as
@@ -337,20 +327,20 @@ impl Store {
     ///
     /// # Errors
     /// [`NodeError::Db`], [`NodeError::Malformed`] for a corrupt record.
-    pub fn pin_kinds(&self, cid: &Cid) -> Result<Vec<PinKind>, NodeError> {
+    pub fn pin_kinds(&self, cid: &Cid) -> Result<Vec<IpfsPinType>, NodeError> {
         let flags = self.record(cid)?.map_or(0, |r| r.flags);
         let mut kinds = Vec::with_capacity(3);
         let mut own = 0;
         if flags & RECURSIVE != 0 {
-            kinds.push(PinKind::Recursive);
+            kinds.push(IpfsPinType::Recursive);
             own += 1;
         }
         if flags & DIRECT != 0 {
-            kinds.push(PinKind::Direct);
+            kinds.push(IpfsPinType::Direct);
             own += 1;
         }
         if self.refcount(&block_key(cid))? > own {
-            kinds.push(PinKind::Indirect);
+            kinds.push(IpfsPinType::Indirect);
         }
         Ok(kinds)
     }
@@ -365,7 +355,7 @@ impl Store {
 
     /// Every pin, streamed from disk in CID-byte order: a CID pinned both
     /// ways comes twice (recursive first). Indirect pins are not listed.
-    pub fn pins(&self) -> impl Iterator<Item = Result<(Cid, PinKind), NodeError>> + 'static {
+    pub fn pins(&self) -> impl Iterator<Item = Result<(Cid, IpfsPinType), NodeError>> + 'static {
         self.inner.pins.scan_prefix(b"p").flat_map(|kv| {
             let parsed = kv.map_err(NodeError::from).and_then(|(k, v)| {
                 let cid = Cid::try_from(&k[1..]).map_err(|e| NodeError::Malformed {
@@ -374,9 +364,9 @@ impl Store {
                 })?;
                 Ok((cid, Record::decode(&v)?))
             });
-            let items: Vec<Result<(Cid, PinKind), NodeError>> = match parsed {
+            let items: Vec<Result<(Cid, IpfsPinType), NodeError>> = match parsed {
                 Err(e) => vec![Err(e)],
-                Ok((cid, rec)) => [(RECURSIVE, PinKind::Recursive), (DIRECT, PinKind::Direct)]
+                Ok((cid, rec)) => [(RECURSIVE, IpfsPinType::Recursive), (DIRECT, IpfsPinType::Direct)]
                     .into_iter()
                     .filter(|(flag, _)| rec.flags & flag != 0)
                     .map(|(_, kind)| Ok((cid, kind)))

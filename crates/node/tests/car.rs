@@ -8,8 +8,9 @@ use std::process::Output;
 
 use cid::Cid;
 use ipfs::testing::KuboDaemon;
+use ipfs::IpfsPinType;
 use ipfs_node::{
-    Block, CarWriter, NodeError, PinKind, Store, export_car, import_car, read_car, write_car,
+    Block, CarWriter, NodeError, Store, export_car, import_car, read_car, write_car,
 };
 
 fn temp_store() -> Store {
@@ -102,7 +103,7 @@ fn car_round_trip_with_kubo() {
     for cid in &refs {
         assert!(store.has(cid).unwrap(), "{cid} missing after import");
     }
-    assert_eq!(store.pin_type(&root).unwrap(), Some(PinKind::Recursive));
+    assert_eq!(store.pin_type(&root).unwrap(), Some(IpfsPinType::Recursive));
     assert!(store.pin_recursive(&root).unwrap().already_pinned);
     assert!(store.gc().unwrap().removed.is_empty());
     assert!(store.stat().unwrap().repo_size > 3 << 20);
@@ -160,8 +161,8 @@ fn multi_root_car() {
     let store = temp_store();
     let imported = import_car(&store, &car[..], true).unwrap();
     assert_eq!(imported.roots, [a, b]);
-    assert_eq!(store.pin_type(&a).unwrap(), Some(PinKind::Recursive));
-    assert_eq!(store.pin_type(&b).unwrap(), Some(PinKind::Recursive));
+    assert_eq!(store.pin_type(&a).unwrap(), Some(IpfsPinType::Recursive));
+    assert_eq!(store.pin_type(&b).unwrap(), Some(IpfsPinType::Recursive));
     assert!(store.gc().unwrap().removed.is_empty());
 
     // Without pin_roots the blocks are stored but unpinned.

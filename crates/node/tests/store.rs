@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use cid::Cid;
 use ipfs_node::dagpb::{PbLink, PbNode};
-use ipfs_node::{Block, DAG_CBOR, DAG_PB, NodeError, PinKind, RAW, RepoStat, Store};
+use ipfs::IpfsPinType;
+use ipfs_node::{Block, DAG_CBOR, DAG_PB, NodeError, RAW, RepoStat, Store};
 
 fn temp_store() -> Store {
     let db = sled::Config::new().temporary(true).open().unwrap();
@@ -38,7 +39,7 @@ fn gc_name(b: &Block) -> Cid {
     Cid::new_v1(RAW, *b.cid().hash())
 }
 
-fn pins(s: &Store) -> Vec<(Cid, PinKind)> {
+fn pins(s: &Store) -> Vec<(Cid, IpfsPinType)> {
     let mut v: Vec<_> = s.pins().map(Result::unwrap).collect();
     v.sort_by_key(|(c, k)| (c.to_bytes(), format!("{k:?}")));
     v
@@ -115,10 +116,10 @@ fn recursive_pin_of_a_multi_level_dag() {
     assert_eq!(out.bytes, dag.bytes());
     assert_eq!(
         s.pin_type(dag.root.cid()).unwrap(),
-        Some(PinKind::Recursive)
+        Some(IpfsPinType::Recursive)
     );
     for b in dag.inner.iter().chain(&dag.leaves) {
-        assert_eq!(s.pin_type(b.cid()).unwrap(), Some(PinKind::Indirect));
+        assert_eq!(s.pin_type(b.cid()).unwrap(), Some(IpfsPinType::Indirect));
         assert_eq!(s.refcount_of(b.cid()).unwrap(), 1);
     }
     assert_eq!(s.pin_type(stray.cid()).unwrap(), None);
@@ -129,7 +130,7 @@ fn recursive_pin_of_a_multi_level_dag() {
     for b in dag.blocks() {
         assert!(s.has(b.cid()).unwrap());
     }
-    assert_eq!(pins(&s), [(*dag.root.cid(), PinKind::Recursive)]);
+    assert_eq!(pins(&s), [(*dag.root.cid(), IpfsPinType::Recursive)]);
 }
 
 /// A direct pin keeps its block only, not what it links to.
@@ -141,7 +142,7 @@ fn direct_pin_keeps_only_its_block() {
     s.pin_direct(dag.inner[0].cid()).unwrap();
     assert_eq!(
         s.pin_type(dag.inner[0].cid()).unwrap(),
-        Some(PinKind::Direct)
+        Some(IpfsPinType::Direct)
     );
     assert_eq!(s.pin_type(dag.leaves[0].cid()).unwrap(), None);
 
@@ -182,7 +183,7 @@ fn overlapping_dags_keep_shared_blocks() {
     }
     assert_eq!(
         s.pin_type(shared.root.cid()).unwrap(),
-        Some(PinKind::Indirect)
+        Some(IpfsPinType::Indirect)
     );
 
     s.unpin(b.cid()).unwrap();
@@ -216,13 +217,13 @@ fn pins_are_idempotent_and_modes_add_up() {
     assert_eq!(
         pins(&s),
         [
-            (*dag.root.cid(), PinKind::Direct),
-            (*dag.root.cid(), PinKind::Recursive)
+            (*dag.root.cid(), IpfsPinType::Direct),
+            (*dag.root.cid(), IpfsPinType::Recursive)
         ]
     );
     assert_eq!(
         s.pin_type(dag.root.cid()).unwrap(),
-        Some(PinKind::Recursive)
+        Some(IpfsPinType::Recursive)
     );
 
     // A leaf pinned directly inside a recursive pin counts twice.
@@ -232,7 +233,7 @@ fn pins_are_idempotent_and_modes_add_up() {
     assert!(s.unpin(dag.root.cid()).unwrap());
     assert_eq!(s.refcount_of(dag.root.cid()).unwrap(), 0);
     assert_eq!(s.refcount_of(dag.leaves[3].cid()).unwrap(), 0);
-    assert_eq!(pins(&s), [(*dag.leaves[0].cid(), PinKind::Direct)]);
+    assert_eq!(pins(&s), [(*dag.leaves[0].cid(), IpfsPinType::Direct)]);
     assert_eq!(s.gc().unwrap().removed.len(), 12);
 }
 
@@ -291,8 +292,8 @@ fn pins_survive_reopen() {
     let db = sled::open(dir.path()).unwrap();
     let s = Store::open(&db, 456).unwrap();
     let mut expected = vec![
-        (*dag.root.cid(), PinKind::Recursive),
-        (*dag.leaves[0].cid(), PinKind::Direct),
+        (*dag.root.cid(), IpfsPinType::Recursive),
+        (*dag.leaves[0].cid(), IpfsPinType::Direct),
     ];
     expected.sort_by_key(|(c, k)| (c.to_bytes(), format!("{k:?}")));
     assert_eq!(pins(&s), expected);
@@ -334,7 +335,7 @@ fn recursive_pin_follows_dag_cbor_links() {
     s.put_many([leaf.clone(), doc.clone()]).unwrap();
     assert_eq!(s.pin_recursive(doc.cid()).unwrap().blocks, 2);
     assert!(s.gc().unwrap().removed.is_empty());
-    assert_eq!(s.pin_type(leaf.cid()).unwrap(), Some(PinKind::Indirect));
+    assert_eq!(s.pin_type(leaf.cid()).unwrap(), Some(IpfsPinType::Indirect));
 }
 
 /// A DAG where every node links twice to the next (2^60 paths) is walked
@@ -411,7 +412,7 @@ fn cid_versions_share_a_block() {
     s.put(&v0).unwrap();
     assert!(s.has(v1.cid()).unwrap());
     s.pin_recursive(v0.cid()).unwrap();
-    assert_eq!(s.pin_type(v1.cid()).unwrap(), Some(PinKind::Indirect));
+    assert_eq!(s.pin_type(v1.cid()).unwrap(), Some(IpfsPinType::Indirect));
     assert!(s.gc().unwrap().removed.is_empty());
 }
 

@@ -10,7 +10,7 @@ use multiaddr::{Multiaddr, Protocol};
 use serde_json::{Value, json};
 
 use super::ServerError;
-use crate::time::{format_go_duration, parse_go_duration};
+use cluster_types::duration::{format_go_duration, parse_go_duration};
 
 /// Go's smallest (and default) `max_header_bytes`.
 const MIN_MAX_HEADER_BYTES: usize = 4096;
@@ -142,7 +142,7 @@ fn strings(key: &'static str, v: &Value) -> Result<Vec<String>, ServerError> {
 fn duration(key: &'static str, v: &Value) -> Result<Duration, ServerError> {
     match v {
         Value::String(s) if s.is_empty() => Ok(Duration::ZERO),
-        Value::String(s) => parse_go_duration(s).map_err(|e| config_err(key, e)),
+        Value::String(s) => parse_go_duration(s).map_err(|e| config_err(key, e.to_string())),
         _ => Err(config_err(key, "expected a duration such as \"5s\"")),
     }
 }

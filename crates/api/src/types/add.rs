@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use super::PinOptions;
+use super::{PinOptions, PinQuery};
 use crate::ApiError;
 
 /// Go's default chunker (`size-262144`).

@@ -9,6 +9,7 @@ use cid::Cid;
 use serde::{Deserialize, Serialize};
 
 use super::wire;
+use cluster_types::Metric;
 
 /// A cluster peer's identity and state (Go's `api.ID`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -59,28 +60,6 @@ pub struct IpfsId {
 pub struct Version {
     /// The software version.
     pub version: String,
-}
-
-/// A metric a peer reports about itself (Go's `api.Metric`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Metric {
-    /// What is measured (`ping`, `freespace`, `tag:group` ...).
-    pub name: String,
-    /// The peer it is about.
-    pub peer: String,
-    /// The value, as text.
-    pub value: String,
-    /// When it expires, in Unix nanoseconds.
-    pub expire: i64,
-    /// Whether the value is valid.
-    pub valid: bool,
-    /// Weight for the allocator.
-    pub weight: i64,
-    /// Whether the allocator partitions peers by this metric's value.
-    pub partitionable: bool,
-    /// When it was received, in Unix nanoseconds.
-    pub received_at: i64,
 }
 
 /// A metric that expired: a peer may be down (Go's `api.Alert`: the metric's

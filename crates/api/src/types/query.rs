@@ -10,7 +10,8 @@ use multiaddr::{Multiaddr, Protocol};
 
 use super::{PinMode, PinOptions, parse_peer_id};
 use crate::ApiError;
-use crate::time::{format_rfc3339, parse_go_duration_nanos, parse_rfc3339};
+use cluster_types::duration::parse_go_duration_nanos;
+use cluster_types::time::{format_rfc3339, parse_rfc3339};
 
 /// Prefix of metadata parameters (`meta-<key>=<value>`).
 const META_PREFIX: &str = "meta-";
@@ -41,7 +42,20 @@ fn parse_replication(param: &str, value: &str) -> Result<i32, ApiError> {
     Ok(n)
 }
 
-impl PinOptions {
+/// Pin options as query parameters: a trait because [`PinOptions`] is the
+/// model's type (`cluster_types`), the query format the REST API's.
+pub trait PinQuery: Sized {
+    /// Reads pin options from query parameters.
+    ///
+    /// # Errors
+    /// A 400 naming the parameter at fault.
+    fn from_query(query: &[(String, String)]) -> Result<Self, ApiError>;
+
+    /// The options as query parameters (Go's `ToQuery`).
+    fn to_query(&self) -> Vec<(String, String)>;
+}
+
+impl PinQuery for PinOptions {
     /// Reads pin options from query parameters (§1.2 of Go's REST API):
     /// `name`, `mode`, `replication` (sets min and max),
     /// `replication-min`, `replication-max`, `shard-size`,
@@ -55,7 +69,7 @@ impl PinOptions {
     /// side only, an unknown mode, a user allocation that is not a peer ID,
     /// a bad `expire-at`, a negative or too short `expire-in`, a bad
     /// `pin-update` CID, an origin that is not a multiaddress with `/p2p/`.
-    pub fn from_query(query: &[(String, String)]) -> Result<PinOptions, ApiError> {
+    fn from_query(query: &[(String, String)]) -> Result<PinOptions, ApiError> {
         let mut opts = PinOptions {
             name: get(query, "name").to_string(),
             mode: PinMode::parse(get(query, "mode"))?,
@@ -160,7 +174,7 @@ impl PinOptions {
 
     /// The options as query parameters (Go's `ToQuery`): what the client
     /// sends and [`PinOptions::from_query`] reads back.
-    pub fn to_query(&self) -> Vec<(String, String)> {
+    fn to_query(&self) -> Vec<(String, String)> {
         let mut q = vec![
             (
                 "replication-min".to_string(),

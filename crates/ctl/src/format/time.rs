@@ -23,7 +23,7 @@ pub(crate) fn go_datetime(s: &str) -> String {
 
 /// Parses an RFC 3339 time (`2026-05-11T10:00:00.5+02:00`, `…Z`).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    api::time::parse_rfc3339(s).ok()
+    cluster_types::time::parse_rfc3339(s).ok()
 }
 
 /// `time.Unix(0, nanos)`.

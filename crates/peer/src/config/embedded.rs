@@ -10,7 +10,7 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde_json::{Value, json};
 
-use super::duration::format_go_duration;
+use cluster_types::duration::format_go_duration;
 use super::reader::{Obj, invalid};
 use super::{ConfigError, ServiceConfig};
 

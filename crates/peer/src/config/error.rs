@@ -37,13 +37,8 @@ pub enum ConfigError {
         reason: String,
     },
     /// A text is not a Go `time.Duration` (`"2m0s"`, `"10s"`), or is negative.
-    #[error("invalid duration {input:?}: {reason}")]
-    InvalidDuration {
-        /// The text.
-        input: String,
-        /// Why it is refused.
-        reason: &'static str,
-    },
+    #[error(transparent)]
+    InvalidDuration(#[from] cluster_types::DurationError),
     /// `service.json` configures raft consensus: this peer only runs crdt.
     #[error(
         "consensus.raft: raft consensus is not supported, this peer runs crdt only; \

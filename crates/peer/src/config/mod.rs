@@ -14,7 +14,6 @@
 //! Also here: [`default_config_dir`], and the file names of the folder.
 
 mod components;
-mod duration;
 mod embedded;
 mod env;
 mod error;
@@ -33,7 +32,7 @@ use libp2p::{Multiaddr, PeerId};
 use serde_json::{Map, Value, json};
 
 pub use components::*;
-pub use duration::{format_go_duration, parse_go_duration};
+pub use cluster_types::duration::{format_go_duration, parse_go_duration};
 pub use embedded::EmbeddedSection;
 pub use error::{ConfigError, ConfigWarning, WarningKind};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::duration::parse_go_duration;
+use cluster_types::duration::parse_go_duration;
 use super::{ConfigError, ConfigWarning, WarningKind};
 
 /// A JSON object being read, with its key path.

@@ -1,4 +1,5 @@
-//! Serde helpers for Go's JSON conventions: CIDs as strings (`null` when
+//! Serde helpers for Go's JSON conventions, shared by the model's types and
+//! the REST API's: CIDs as strings (`null` when
 //! undefined), times as RFC 3339 (the zero time when unset), slices and maps
 //! that Go writes as `null` when nil, floats without a trailing `.0`.
 
@@ -10,14 +11,16 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A CID as its string form.
-pub(crate) mod cid_string {
+pub mod cid_string {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(c: &Cid, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes the value as Go does.
+    pub fn serialize<S: Serializer>(c: &Cid, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(c)
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
+    /// Reads what Go writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         text.parse()
             .map_err(|e| D::Error::custom(format!("invalid CID {text:?}: {e}")))
@@ -25,17 +28,19 @@ pub(crate) mod cid_string {
 }
 
 /// An optional CID: a string, or `null` when undefined.
-pub(crate) mod opt_cid {
+pub mod opt_cid {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(c: &Option<Cid>, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes the value as Go does.
+    pub fn serialize<S: Serializer>(c: &Option<Cid>, s: S) -> Result<S::Ok, S::Error> {
         match c {
             Some(c) => s.collect_str(c),
             None => s.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cid>, D::Error> {
+    /// Reads what Go writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cid>, D::Error> {
         let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
         match text {
             None => Ok(None),
@@ -49,18 +54,20 @@ pub(crate) mod opt_cid {
 }
 
 /// A Go `time.Time`: RFC 3339, the zero time for `None`.
-pub(crate) mod go_time {
+pub mod go_time {
     use super::*;
     use crate::time::{format_opt_rfc3339, parse_opt_rfc3339};
 
-    pub(crate) fn serialize<S: Serializer>(
+    /// Writes the value as Go does.
+    pub fn serialize<S: Serializer>(
         t: &Option<SystemTime>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_opt_rfc3339(*t))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    /// Reads what Go writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<SystemTime>, D::Error> {
         let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
@@ -73,10 +80,11 @@ pub(crate) mod go_time {
 }
 
 /// A list Go writes as `null` when empty (a nil slice); `null` reads as empty.
-pub(crate) mod null_if_empty {
+pub mod null_if_empty {
     use super::*;
 
-    pub(crate) fn serialize<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    /// Writes the value as Go does.
+    pub fn serialize<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
         if v.is_empty() {
             s.serialize_none()
         } else {
@@ -84,7 +92,8 @@ pub(crate) mod null_if_empty {
         }
     }
 
-    pub(crate) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    /// Reads what Go writes.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Vec<T>, D::Error> {
         Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
@@ -92,10 +101,11 @@ pub(crate) mod null_if_empty {
 }
 
 /// A string map Go writes as `null` when empty (a nil map).
-pub(crate) mod null_if_empty_map {
+pub mod null_if_empty_map {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(
+    /// Writes the value as Go does.
+    pub fn serialize<S: Serializer>(
         m: &BTreeMap<String, String>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -106,7 +116,8 @@ pub(crate) mod null_if_empty_map {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    /// Reads what Go writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, String>, D::Error> {
         Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
@@ -115,7 +126,7 @@ pub(crate) mod null_if_empty_map {
 
 /// Reads `null` as the default value (Go may write `null` where we always
 /// write `[]` or `{}`).
-pub(crate) fn null_as_default<'de, T, D>(d: D) -> Result<T, D::Error>
+pub fn null_as_default<'de, T, D>(d: D) -> Result<T, D::Error>
 where
     T: Deserialize<'de> + Default,
     D: Deserializer<'de>,
@@ -125,10 +136,11 @@ where
 
 /// A float as Go's `encoding/json` writes it: integral values without a
 /// fraction (`0`, not `0.0`).
-pub(crate) mod go_float {
+pub mod go_float {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes the value as Go does.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
         if v.is_finite() && v.fract() == 0.0 && v.abs() < EXACT {
             #[allow(clippy::cast_possible_truncation)]
@@ -138,17 +150,18 @@ pub(crate) mod go_float {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    /// Reads what Go writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         f64::deserialize(d)
     }
 }
 
 /// `skip_serializing_if` for strings Go tags `omitempty`.
-pub(crate) fn is_empty_str(s: &str) -> bool {
+pub fn is_empty_str(s: &str) -> bool {
     s.is_empty()
 }
 
 /// `skip_serializing_if` for integers Go tags `omitempty`.
-pub(crate) fn is_zero_u64(v: &u64) -> bool {
+pub fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }

@@ -1,16 +1,16 @@
 //! Go's `time.Duration` text format, as `service.json` stores durations:
 //! `"2m0s"`, `"10s"`, `"1h0m0s"`, `"0s"`, `"100ms"`, `"1.5µs"`.
 //!
-//! [`parse_go_duration`] accepts what Go's `time.ParseDuration` accepts
+//! [`parse_go_duration_nanos`] accepts what Go's `time.ParseDuration` accepts
 //! (a sequence of decimal numbers with optional fraction and a unit among
 //! `ns`, `us`/`µs`/`μs`, `ms`, `s`, `m`, `h`; a bare `"0"`; an optional
-//! sign), except that a negative non-zero duration is refused: no duration
-//! in the config may be negative. [`format_go_duration`] writes what Go's
+//! sign); [`parse_go_duration`] also refuses a negative non-zero duration:
+//! no duration in a config may be negative. [`format_go_duration`] writes what Go's
 //! `Duration.String()` writes, so a value survives a load/save unchanged.
 
 use std::time::Duration;
 
-use super::ConfigError;
+use std::fmt;
 
 /// Go's duration range limit: `1<<63` nanoseconds.
 const GO_LIMIT: u64 = 1 << 63;
@@ -30,23 +30,55 @@ fn unit_nanos(unit: &str) -> Option<u64> {
     })
 }
 
-fn invalid(input: &str, reason: &'static str) -> ConfigError {
-    ConfigError::InvalidDuration {
+/// A text that is not a Go duration (or not one allowed here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationError {
+    /// The text.
+    pub input: String,
+    /// Why it is refused.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid duration {:?}: {}", self.input, self.reason)
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+fn invalid(input: &str, reason: &'static str) -> DurationError {
+    DurationError {
         input: input.to_owned(),
         reason,
     }
 }
 
-/// Parses a duration written in Go's `time.Duration` format.
-///
-/// The arithmetic is Go's own (`time.ParseDuration`), fraction rounding
-/// included, so both sides read the same text as the same value.
+/// Parses a duration written in Go's `time.Duration` format, refusing
+/// negative ones (no config value or timeout may be negative).
 ///
 /// # Errors
 ///
-/// [`ConfigError::InvalidDuration`] when the text is not a Go duration, is
-/// negative (and not zero), or is longer than Go's maximum (~292 years).
-pub fn parse_go_duration(input: &str) -> Result<Duration, ConfigError> {
+/// [`DurationError`] when the text is not a Go duration, is negative (and
+/// not zero), or is longer than Go's maximum (~292 years).
+pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
+    let nanos = parse_go_duration_nanos(input)?;
+    if nanos < 0 {
+        return Err(invalid(input, "negative durations are not allowed"));
+    }
+    Ok(Duration::from_nanos(nanos.unsigned_abs()))
+}
+
+/// Parses a signed Go duration (`time.ParseDuration`) into nanoseconds.
+///
+/// The arithmetic is Go's own, fraction rounding included, so both sides
+/// read the same text as the same value.
+///
+/// # Errors
+///
+/// [`DurationError`] when the text is not a Go duration or is outside Go's
+/// range (`-1<<63 ..= 1<<63 - 1` nanoseconds).
+pub fn parse_go_duration_nanos(input: &str) -> Result<i64, DurationError> {
     let mut s = input;
     let mut negative = false;
     if let Some(rest) = s.strip_prefix('-') {
@@ -56,7 +88,7 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, ConfigError> {
         s = rest;
     }
     if s == "0" {
-        return Ok(Duration::ZERO);
+        return Ok(0);
     }
     if s.is_empty() {
         return Err(invalid(input, "empty duration"));
@@ -143,13 +175,14 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, ConfigError> {
             return Err(invalid(input, "out of range"));
         }
     }
+    if negative {
+        // Go's range is asymmetric: -1<<63 is a duration, 1<<63 is not.
+        return Ok(0i64.wrapping_sub_unsigned(total));
+    }
     if total > GO_LIMIT - 1 {
         return Err(invalid(input, "out of range"));
     }
-    if negative && total != 0 {
-        return Err(invalid(input, "negative durations are not allowed"));
-    }
-    Ok(Duration::from_nanos(total))
+    Ok(i64::try_from(total).unwrap_or(i64::MAX))
 }
 
 /// Writes `v / 10^prec` as a fraction (".5", ".123"), trailing zeros and
@@ -230,6 +263,19 @@ pub fn format_go_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn signed_durations_parse_like_go() {
+        let s = 1_000_000_000i64;
+        assert_eq!(parse_go_duration_nanos("-5s").unwrap(), -5 * s);
+        assert_eq!(parse_go_duration_nanos("-1h30m").unwrap(), -5400 * s);
+        assert_eq!(
+            parse_go_duration_nanos("-9223372036854775808ns").unwrap(),
+            i64::MIN
+        );
+        assert!(parse_go_duration_nanos("9223372036854775808ns").is_err());
+        assert!(parse_go_duration_nanos("--1s").is_err());
+    }
+
     use super::*;
 
     fn ns(n: u64) -> Duration {
@@ -344,11 +390,7 @@ mod tests {
             " 1s",
             "1s ",
         ] {
-            let err = parse_go_duration(bad).unwrap_err();
-            assert!(
-                matches!(err, ConfigError::InvalidDuration { .. }),
-                "{bad:?}: {err}"
-            );
+            assert!(parse_go_duration(bad).is_err(), "{bad:?}");
         }
     }
 }

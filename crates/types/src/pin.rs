@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use cid::Cid;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::wire;
-use crate::ApiError;
+use crate::ParseError;
+use crate::wire;
 
 /// How IPFS pins a CID: the whole DAG (`recursive`, the default) or only the
 /// root block (`direct`).
@@ -41,7 +41,7 @@ impl PinMode {
     }
 
     /// The mode of a pin depth (Go's `PinDepth.ToPinMode`: 0 is direct,
-    /// anything else recursive).
+    /// anything else recursive). The one place that rule is written.
     pub fn from_max_depth(depth: i32) -> Self {
         if depth == 0 {
             Self::Direct
@@ -53,15 +53,22 @@ impl PinMode {
     /// Parses `recursive`, `direct` or `""` (recursive).
     ///
     /// # Errors
-    /// A 400 naming the `mode` parameter for anything else.
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    /// A message naming the `mode` parameter for anything else.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
         match text {
             "" | "recursive" => Ok(Self::Recursive),
             "direct" => Ok(Self::Direct),
-            other => Err(ApiError::bad_request(format!(
+            other => Err(ParseError(format!(
                 "invalid mode {other:?}: must be recursive or direct"
             ))),
         }
+    }
+}
+
+impl PinMode {
+    /// Whether IPFS pins the whole DAG (Kubo's `recursive` flag).
+    pub fn is_recursive(self) -> bool {
+        self == Self::Recursive
     }
 }
 
@@ -190,8 +197,8 @@ impl PinTypeFilter {
     /// every type).
     ///
     /// # Errors
-    /// A 400 naming the `filter` parameter and the unknown value.
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    /// A message naming the `filter` parameter and the unknown value.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
         let mut bits = 0u8;
         for name in text.split(',') {
             match name {
@@ -199,7 +206,7 @@ impl PinTypeFilter {
                 other => match PinType::from_name(other) {
                     Some(t) => bits |= t.bit(),
                     None => {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(ParseError(format!(
                             "invalid filter value {other:?}: must be a comma-separated list of \
                              pin, meta-pin, clusterdag-pin, shard-pin or all"
                         )));

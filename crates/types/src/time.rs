@@ -1,14 +1,11 @@
-//! Times and durations as Go writes them: RFC 3339 with nanoseconds
-//! (`time.Time` JSON, trailing zeros trimmed), Go's zero time
-//! `0001-01-01T00:00:00Z` for "no time", and Go duration strings
-//! (`1h30m`, `500ms`, `-2s`).
+//! Times as Go writes them: RFC 3339 with nanoseconds (`time.Time` JSON,
+//! trailing zeros trimmed) and Go's zero time `0001-01-01T00:00:00Z` for
+//! "no time".
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Go's zero `time.Time` in JSON: what an unset time is written as.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-const NANOS_PER_SEC: i128 = 1_000_000_000;
 
 /// Seconds and nanoseconds since the Unix epoch (seconds may be negative,
 /// nanoseconds are always in `0..1e9`).
@@ -176,123 +173,6 @@ pub fn parse_opt_rfc3339(s: &str) -> Result<Option<SystemTime>, String> {
     Ok(if Some(t) == zero { None } else { Some(t) })
 }
 
-/// A signed Go duration in nanoseconds (`time.ParseDuration`): a sequence of
-/// decimal numbers with units `ns`, `us` (`µs`), `ms`, `s`, `m`, `h`, with an
-/// optional sign; `0` needs no unit.
-///
-/// # Errors
-/// A message saying what is wrong with the text.
-pub fn parse_go_duration_nanos(s: &str) -> Result<i128, String> {
-    let bad = |why: &str| format!("{s:?} is not a duration ({why})");
-    let (negative, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(bad("empty"));
-    }
-    let mut total: i128 = 0;
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let int_part = &rest[..int_len];
-        rest = &rest[int_len..];
-        let mut frac_part = "";
-        if let Some(after) = rest.strip_prefix('.') {
-            let n = after.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &after[..n];
-            rest = &after[n..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(bad("expected a number"));
-        }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map_or(rest.len(), |(i, _)| i);
-        let unit: i128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => NANOS_PER_SEC,
-            "m" => 60 * NANOS_PER_SEC,
-            "h" => 3600 * NANOS_PER_SEC,
-            "" => return Err(bad("missing unit")),
-            _ => return Err(bad("unknown unit")),
-        };
-        rest = &rest[unit_len..];
-        let int: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| bad("number too large"))?
-        };
-        let mut value = int.checked_mul(unit).ok_or_else(|| bad("too large"))?;
-        // Fractional part: exact to the nanosecond, extra digits truncated.
-        let mut scale = unit;
-        for d in frac_part.bytes().take(30) {
-            scale /= 10;
-            value += i128::from(d - b'0') * scale;
-        }
-        total = total.checked_add(value).ok_or_else(|| bad("too large"))?;
-        if total > i128::from(i64::MAX) {
-            return Err(bad("too large"));
-        }
-    }
-    Ok(if negative { -total } else { total })
-}
-
-/// A non-negative Go duration (config values).
-///
-/// # Errors
-/// When the text is not a duration or is negative.
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let nanos = parse_go_duration_nanos(s)?;
-    u64::try_from(nanos)
-        .map(Duration::from_nanos)
-        .map_err(|_| format!("{s:?} is negative"))
-}
-
-/// Go's `time.Duration.String()` (`1h2m3s`, `1.5s`, `300ms`, `0s`).
-pub fn format_go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".to_string();
-    }
-    if nanos < 1_000 {
-        return format!("{nanos}ns");
-    }
-    let frac = |value: u128, unit: u128, digits: usize| {
-        let whole = value / unit;
-        let rem = value % unit;
-        if rem == 0 {
-            whole.to_string()
-        } else {
-            let f = format!("{rem:0digits$}");
-            format!("{whole}.{}", f.trim_end_matches('0'))
-        }
-    };
-    if nanos < 1_000_000 {
-        return format!("{}\u{b5}s", frac(nanos, 1_000, 3));
-    }
-    if nanos < 1_000_000_000 {
-        return format!("{}ms", frac(nanos, 1_000_000, 6));
-    }
-    let secs_total = nanos / 1_000_000_000;
-    let sub = nanos % 1_000_000_000;
-    let (h, m, s) = (secs_total / 3600, secs_total % 3600 / 60, secs_total % 60);
-    let s_str = frac(s * 1_000_000_000 + sub, 1_000_000_000, 9);
-    if h > 0 {
-        format!("{h}h{m}m{s_str}s")
-    } else if m > 0 {
-        format!("{m}m{s_str}s")
-    } else {
-        format!("{s_str}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,34 +217,5 @@ mod tests {
         ] {
             assert!(parse_rfc3339(s).is_err(), "{s}");
         }
-    }
-
-    #[test]
-    fn go_durations_parse_like_go() {
-        let s = 1_000_000_000i128;
-        assert_eq!(parse_go_duration_nanos("0").unwrap(), 0);
-        assert_eq!(parse_go_duration_nanos("1h30m").unwrap(), 5400 * s);
-        assert_eq!(parse_go_duration_nanos("1.5s").unwrap(), 3 * s / 2);
-        assert_eq!(parse_go_duration_nanos("300ms").unwrap(), 300_000_000);
-        assert_eq!(parse_go_duration_nanos("2m0s").unwrap(), 120 * s);
-        assert_eq!(parse_go_duration_nanos("-5s").unwrap(), -5 * s);
-        assert_eq!(parse_go_duration_nanos("1us").unwrap(), 1000);
-        assert_eq!(parse_go_duration_nanos("1µs").unwrap(), 1000);
-        assert_eq!(parse_go_duration_nanos(".5h").unwrap(), 1800 * s);
-        for bad in ["", "5", "s", "1x", "1.s5", "--1s", "9999999999999h"] {
-            assert!(parse_go_duration_nanos(bad).is_err(), "{bad}");
-        }
-        assert!(parse_go_duration("-1s").is_err());
-    }
-
-    #[test]
-    fn go_durations_format_like_go() {
-        assert_eq!(format_go_duration(Duration::ZERO), "0s");
-        assert_eq!(format_go_duration(Duration::from_secs(5)), "5s");
-        assert_eq!(format_go_duration(Duration::from_secs(120)), "2m0s");
-        assert_eq!(format_go_duration(Duration::from_secs(5400)), "1h30m0s");
-        assert_eq!(format_go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(format_go_duration(Duration::from_millis(300)), "300ms");
-        assert_eq!(format_go_duration(Duration::from_nanos(7)), "7ns");
     }
 }
