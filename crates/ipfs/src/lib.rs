@@ -12,6 +12,10 @@
 //!
 //! With the `test-utils` feature, `testing::KuboDaemon` runs a real,
 //! throwaway Kubo daemon for tests (`scripts/install-kubo` builds Kubo).
+//!
+//! Depends on the shared model (`cluster-types`: `PinMode`, `IpfsPinType`,
+//! Go durations) and an HTTP client; never on `api` (no axum server) nor on
+//! the peer.
 
 mod config;
 mod connector;

@@ -366,11 +366,14 @@ impl Store {
             });
             let items: Vec<Result<(Cid, IpfsPinType), NodeError>> = match parsed {
                 Err(e) => vec![Err(e)],
-                Ok((cid, rec)) => [(RECURSIVE, IpfsPinType::Recursive), (DIRECT, IpfsPinType::Direct)]
-                    .into_iter()
-                    .filter(|(flag, _)| rec.flags & flag != 0)
-                    .map(|(_, kind)| Ok((cid, kind)))
-                    .collect(),
+                Ok((cid, rec)) => [
+                    (RECURSIVE, IpfsPinType::Recursive),
+                    (DIRECT, IpfsPinType::Direct),
+                ]
+                .into_iter()
+                .filter(|(flag, _)| rec.flags & flag != 0)
+                .map(|(_, kind)| Ok((cid, kind)))
+                .collect(),
             };
             items
         })

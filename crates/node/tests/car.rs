@@ -7,11 +7,9 @@ use std::path::Path;
 use std::process::Output;
 
 use cid::Cid;
-use ipfs::testing::KuboDaemon;
 use ipfs::IpfsPinType;
-use ipfs_node::{
-    Block, CarWriter, NodeError, Store, export_car, import_car, read_car, write_car,
-};
+use ipfs::testing::KuboDaemon;
+use ipfs_node::{Block, CarWriter, NodeError, Store, export_car, import_car, read_car, write_car};
 
 fn temp_store() -> Store {
     let db = sled::Config::new().temporary(true).open().unwrap();

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use cid::Cid;
-use ipfs_node::dagpb::{PbLink, PbNode};
 use ipfs::IpfsPinType;
+use ipfs_node::dagpb::{PbLink, PbNode};
 use ipfs_node::{Block, DAG_CBOR, DAG_PB, NodeError, RAW, RepoStat, Store};
 
 fn temp_store() -> Store {

@@ -35,6 +35,9 @@ pub enum PeerError {
     /// An RPC was refused by the method's policy.
     #[error("permission denied for {0}")]
     PermissionDenied(String),
+    /// A pin's options can't be met (replication-min above max).
+    #[error("{0}")]
+    InvalidPin(String),
     /// No allocation could be made for a pin.
     #[error("{0}")]
     Allocation(String),

@@ -24,6 +24,7 @@ pub mod network;
 mod peer;
 mod pinning;
 mod placement;
+mod record;
 pub mod rest;
 pub mod rpc;
 mod slots;

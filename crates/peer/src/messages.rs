@@ -50,47 +50,23 @@ impl HeadsMessage {
     }
 }
 
-/// A monitoring metric, as Go IPFS Cluster's `api.Metric` serialises it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Metric {
-    /// Metric name (`ping`, `freespace`, ...).
-    pub name: String,
-    /// Peer it describes.
-    pub peer: String,
-    /// Value, as a string.
-    pub value: String,
-    /// Expiry, Unix nanoseconds.
-    pub expire: i64,
-    /// Whether the value is valid.
-    pub valid: bool,
-    /// Allocation weight.
-    #[serde(default)]
-    pub weight: i64,
-    /// Whether the allocator partitions by it.
-    #[serde(default)]
-    pub partitionable: bool,
-    /// When it was received, Unix nanoseconds (set by the receiver).
-    #[serde(default)]
-    pub received_at: i64,
-}
+/// A monitoring metric: the model's, as Go IPFS Cluster's `api.Metric`
+/// serialises it.
+pub use cluster_types::Metric;
 
-impl Metric {
-    /// A metric received from gossip at `now`, bounded: the name and value
-    /// no longer than [`MAX_METRIC_NAME`] and [`MAX_METRIC_VALUE`] (else
-    /// refused), the expiry at most [`MAX_METRIC_LIFETIME_NANOS`] away.
-    pub fn received(mut self, now: i64) -> Result<Self, String> {
-        if self.name.is_empty() || self.name.len() > MAX_METRIC_NAME {
-            return Err(format!("metric name of {} bytes", self.name.len()));
-        }
-        if self.value.len() > MAX_METRIC_VALUE {
-            return Err(format!("metric value of {} bytes", self.value.len()));
-        }
-        self.expire = self
-            .expire
-            .min(now.saturating_add(MAX_METRIC_LIFETIME_NANOS));
-        self.received_at = now;
-        Ok(self)
+/// A metric received from gossip at `now`, bounded: the name and value
+/// no longer than [`MAX_METRIC_NAME`] and [`MAX_METRIC_VALUE`] (else
+/// refused), the expiry at most [`MAX_METRIC_LIFETIME_NANOS`] away.
+pub fn received(mut m: Metric, now: i64) -> Result<Metric, String> {
+    if m.name.is_empty() || m.name.len() > MAX_METRIC_NAME {
+        return Err(format!("metric name of {} bytes", m.name.len()));
     }
+    if m.value.len() > MAX_METRIC_VALUE {
+        return Err(format!("metric value of {} bytes", m.value.len()));
+    }
+    m.expire = m.expire.min(now.saturating_add(MAX_METRIC_LIFETIME_NANOS));
+    m.received_at = now;
+    Ok(m)
 }
 
 /// Unix time in nanoseconds.
@@ -121,19 +97,17 @@ mod tests {
     #[test]
     fn received_metrics_are_bounded() {
         let now = 1_000;
-        let m = metric("freespace", "12345", now + 30)
-            .received(now)
-            .unwrap();
+        let m = received(metric("freespace", "12345", now + 30), now).unwrap();
         assert_eq!((m.expire, m.received_at), (now + 30, now));
-        let forever = metric("ping", "", i64::MAX).received(now).unwrap();
+        let forever = received(metric("ping", "", i64::MAX), now).unwrap();
         assert_eq!(forever.expire, now + MAX_METRIC_LIFETIME_NANOS);
 
         let long_name = "n".repeat(MAX_METRIC_NAME + 1);
-        assert!(metric(&long_name, "", now).received(now).is_err());
-        assert!(metric("", "", now).received(now).is_err());
+        assert!(received(metric(&long_name, "", now), now).is_err());
+        assert!(received(metric("", "", now), now).is_err());
         let big = "v".repeat(MAX_METRIC_VALUE + 1);
-        assert!(metric("tag:x", &big, now).received(now).is_err());
+        assert!(received(metric("tag:x", &big, now), now).is_err());
         let edge = "v".repeat(MAX_METRIC_VALUE);
-        assert!(metric("tag:x", &edge, now).received(now).is_ok());
+        assert!(received(metric("tag:x", &edge, now), now).is_ok());
     }
 }

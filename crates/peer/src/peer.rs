@@ -249,7 +249,7 @@ impl PeerSettings {
 /// let keypair = libp2p::identity::Keypair::generate_ed25519();
 /// let peer = PeerBuilder::local_test(keypair, "my-cluster").start().await?;
 /// let cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".parse().unwrap();
-/// peer.pin(cid, crdt_dag::PinOptions::named("hello")).await?;
+/// peer.pin(cid, cluster_types::PinOptions::named("hello")).await?;
 /// assert!(peer.get(&cid)?.is_some());
 /// peer.stop().await;
 /// # Ok(()) }
@@ -876,8 +876,9 @@ impl PeerHandle {
         self.info.network.dial(addr).await
     }
 
-    /// Pins (or updates) `cid`; returns once the change is durable here.
-    pub async fn pin(&self, cid: Cid, options: PinOptions) -> Result<(), PeerError> {
+    /// Writes `cid`'s record as is, allocations included (placement is
+    /// [`PeerHandle::pin`]'s); returns once the change is durable here.
+    pub(crate) async fn write_pin(&self, cid: Cid, options: PinOptions) -> Result<(), PeerError> {
         self.consensus.submit(Write::Pin { cid, options }).await
     }
 

@@ -20,6 +20,8 @@ use crate::backend::IpfsBackend;
 use crate::informer;
 use crate::monitor::{self, Alert};
 use crate::peer::PeerHandle;
+use crate::record::to_api_pin;
+use cluster_types::PinMode;
 
 /// The tracker of a peer with IPFS.
 pub(crate) type PeerTracker = tracker::Tracker<IpfsBackend>;
@@ -42,32 +44,23 @@ pub(crate) struct ReplicaPinset {
     pub(crate) me: String,
 }
 
-/// What the tracker does with `pin` on the peer `me`: Go's `IsRemotePin`
-/// (not everywhere and not allocated here) becomes [`tracker::Placement::Remote`];
-/// meta and cluster-DAG pins are never pinned in IPFS.
+/// The tracker's view of `pin` on the peer `me`: the model's placement
+/// rule (Go's `IsRemotePin`), the mode from `max_depth`.
 pub(crate) fn tracked(pin: &Pin, me: &str) -> tracker::TrackedPin {
-    let o = &pin.options;
-    let placement = match o.pin_type {
-        crdt_dag::PinType::Meta | crdt_dag::PinType::ClusterDag => tracker::Placement::Meta,
-        _ if o.replication_min == -1 || o.replication_max == -1 => tracker::Placement::Here,
-        // Factors left at 0 and no allocations: written from code without
-        // going through allocation; the cluster default (everywhere) holds.
-        _ if o.replication_max == 0 && o.allocations.is_empty() => tracker::Placement::Here,
-        _ if o.allocations.iter().any(|a| a == me) => tracker::Placement::Here,
-        _ => tracker::Placement::Remote,
-    };
+    let model = to_api_pin(pin.cid, &pin.options);
     tracker::TrackedPin {
         cid: pin.cid,
-        mode: if o.max_depth == 0 {
-            ipfs::PinMode::Direct
-        } else {
-            ipfs::PinMode::Recursive
-        },
-        placement,
-        timestamp: UNIX_EPOCH + Duration::from_millis(o.timestamp),
-        origins: o.origins.iter().filter_map(|a| a.parse().ok()).collect(),
-        pin_update: o.pin_update,
-        name: o.name.clone(),
+        mode: PinMode::from_max_depth(model.max_depth),
+        placement: model.placement_on(me),
+        timestamp: model.timestamp.unwrap_or(UNIX_EPOCH),
+        origins: model
+            .options
+            .origins
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+        pin_update: model.options.pin_update,
+        name: model.options.name,
     }
 }
 

@@ -3,13 +3,17 @@
 //! balanced allocator, and which peer is responsible for a CID when a single
 //! peer must act (repinning, expiry): the XOR-closest live trusted peer.
 
+use std::time::SystemTime;
+
 use cid::Cid;
-use crdt_dag::{Pin, WriterId};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::WriterId;
 use libp2p::PeerId;
 
 use crate::allocator::{self, AllocError, Candidate};
 use crate::error::PeerError;
 use crate::peer::PeerHandle;
+use crate::record::{from_api_pin, to_api_pin};
 
 /// Go's XOR distance ordering: peers closer to the CID come first.
 pub(crate) fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
@@ -23,6 +27,93 @@ pub(crate) fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
 }
 
 impl PeerHandle {
+    /// Resolves replication factors (0 = the cluster default) and picks
+    /// allocations with the balanced allocator. `-1` means every peer (no
+    /// allocations), as in Go.
+    pub(crate) fn allocate(
+        &self,
+        cid: &Cid,
+        o: &PinOptions,
+    ) -> Result<(i32, i32, Vec<String>), PeerError> {
+        let s = self.settings();
+        let (min, max) = match cluster_types::resolve_replication(
+            (o.replication_factor_min, o.replication_factor_max),
+            (s.replication_min, s.replication_max),
+        )
+        .map_err(|e| PeerError::InvalidPin(e.to_string()))?
+        {
+            cluster_types::Replication::Everywhere => return Ok((-1, -1, vec![])),
+            cluster_types::Replication::Factors { min, max } => (min, max),
+        };
+        // Re-pinning keeps the current allocations that are still good; an
+        // update keeps those of the pin it updates.
+        let current = match self.get(cid)? {
+            Some(p) => p.options.allocations,
+            None => match o.pin_update {
+                Some(from) => self
+                    .get(&from)?
+                    .map(|p| p.options.allocations)
+                    .unwrap_or_default(),
+                None => vec![],
+            },
+        };
+        let chosen = self
+            .choose_allocations(cid, (min, max), &current, &o.user_allocations, &[])
+            .map_err(|e| PeerError::Allocation(e.to_string()))?;
+        Ok((min, max, chosen))
+    }
+
+    /// Go's `PinUpdate`: a pin of `to` with `pin-update=from` keeps the
+    /// pinned `from`'s name, metadata, expiry, replication factors and user
+    /// allocations; the request's name and a future expiry replace them,
+    /// and the mode is the request's.
+    fn updated_options(&self, options: PinOptions) -> Result<PinOptions, PeerError> {
+        let Some(from) = options.pin_update else {
+            return Ok(options);
+        };
+        let Some(existing) = self.get(&from)? else {
+            return Ok(options);
+        };
+        let old = to_api_pin(from, &existing.options).options;
+        let future = |t: Option<SystemTime>| t.filter(|t| *t > SystemTime::now());
+        Ok(PinOptions {
+            name: if options.name.is_empty() {
+                old.name
+            } else {
+                options.name
+            },
+            expire_at: future(options.expire_at).or(old.expire_at),
+            mode: options.mode,
+            pin_update: Some(from),
+            origins: options.origins,
+            ..old
+        })
+    }
+
+    /// Pins (or updates) `cid`: the one way a pin enters the pinset, for
+    /// REST, add, and code embedding the peer. Factors of 0 take the
+    /// cluster defaults, -1 pins everywhere, otherwise the balanced
+    /// allocator picks peers (current holders and user allocations first);
+    /// `pin_update` keeps the updated pin's options (Go's `PinUpdate`).
+    /// Returns the pin as written, once durable here.
+    ///
+    /// # Errors
+    /// [`PeerError::InvalidPin`] for factors that can't be met,
+    /// [`PeerError::Allocation`] when too few peers are there, and what a
+    /// write can fail with (follower, full queue, store).
+    pub async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, PeerError> {
+        let options = self.updated_options(options)?;
+        let (min, max, allocations) = self.allocate(&cid, &options)?;
+        let mut pin = Pin::new(cid, options);
+        pin.options.replication_factor_min = min;
+        pin.options.replication_factor_max = max;
+        pin.allocations = allocations;
+        pin.timestamp = Some(SystemTime::now());
+        let record = from_api_pin(&pin);
+        self.write_pin(cid, record.clone()).await?;
+        Ok(to_api_pin(cid, &record))
+    }
+
     /// Whether `p` may write to the pinset.
     pub(crate) fn trusts(&self, p: &PeerId) -> bool {
         WriterId::from_peer_id_bytes(&p.to_bytes()).is_ok_and(|w| self.settings().trust.allows(&w))
@@ -96,7 +187,11 @@ impl PeerHandle {
     /// Allocates `pin` again with `lost` blacklisted and writes it when the
     /// allocations change (repinning). As in Go, a pin still at or above its
     /// minimum on valid peers keeps its allocations.
-    pub(crate) async fn reallocate(&self, pin: &Pin, lost: &[PeerId]) -> Result<(), PeerError> {
+    pub(crate) async fn reallocate(
+        &self,
+        pin: &crdt_dag::Pin,
+        lost: &[PeerId],
+    ) -> Result<(), PeerError> {
         let o = &pin.options;
         if o.replication_min == -1 || o.replication_max == -1 {
             return Ok(());
@@ -115,6 +210,6 @@ impl PeerHandle {
         }
         let mut options = o.clone();
         options.allocations = allocations;
-        self.pin(pin.cid, options).await
+        self.write_pin(pin.cid, options).await
     }
 }

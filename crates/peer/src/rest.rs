@@ -4,14 +4,14 @@
 //! (`status.rs`). What is not built (`/add`) answers 501 with a message
 //! saying so, never an invented result.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use api::ApiError;
 use api::service::AddFile;
 use api::service::ClusterApi;
 use api::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id,
-    IpfsId, Metric, Pin, PinMode, PinOptions, PinType, PinTypeFilter, TrackerStatusFilter, Version,
+    IpfsId, Metric, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use futures::StreamExt;
@@ -19,6 +19,7 @@ use futures::stream::BoxStream;
 
 use crate::error::PeerError;
 use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
+use crate::record::to_api_pin;
 
 /// Outputs of an add buffered ahead of the HTTP writer.
 const ADD_OUTPUT_BUFFER: usize = 64;
@@ -35,7 +36,7 @@ impl From<PeerError> for ApiError {
                 ApiError::unavailable(e.to_string())
             }
             PeerError::Dag(crdt_dag::DagError::NotPinned(_)) => ApiError::not_found(e.to_string()),
-            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_)) => {
+            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_)) | PeerError::InvalidPin(_) => {
                 ApiError::bad_request(e.to_string())
             }
             _ => ApiError::internal(e.to_string()),
@@ -43,106 +44,7 @@ impl From<PeerError> for ApiError {
     }
 }
 
-fn ms_to_time(ms: u64) -> Option<SystemTime> {
-    (ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(ms))
-}
-
-fn time_to_ms(t: Option<SystemTime>) -> u64 {
-    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn pin_type_of(t: crdt_dag::PinType) -> PinType {
-    match t {
-        crdt_dag::PinType::Data => PinType::Pin,
-        crdt_dag::PinType::Meta => PinType::MetaPin,
-        crdt_dag::PinType::ClusterDag => PinType::ClusterDagPin,
-        crdt_dag::PinType::Shard => PinType::ShardPin,
-    }
-}
-
-/// The pinset's record as Go's `api.Pin`.
-pub fn to_api_pin(cid: Cid, o: &crdt_dag::PinOptions) -> Pin {
-    Pin {
-        options: PinOptions {
-            replication_factor_min: o.replication_min,
-            replication_factor_max: o.replication_max,
-            name: o.name.clone(),
-            mode: PinMode::from_max_depth(o.max_depth as i32),
-            shard_size: o.shard_size,
-            user_allocations: o.user_allocations.clone(),
-            expire_at: (o.expire_at > 0).then(|| UNIX_EPOCH + Duration::from_secs(o.expire_at)),
-            metadata: o.metadata.clone(),
-            pin_update: o.pin_update,
-            origins: o.origins.clone(),
-        },
-        cid,
-        pin_type: pin_type_of(o.pin_type),
-        allocations: o.allocations.clone(),
-        max_depth: o.max_depth as i32,
-        reference: o.reference,
-        timestamp: ms_to_time(o.timestamp),
-    }
-}
-
-/// Go's `api.Pin` as the pinset's record (the inverse of [`to_api_pin`]).
-pub fn from_api_pin(p: &Pin) -> crdt_dag::PinOptions {
-    let o = &p.options;
-    crdt_dag::PinOptions {
-        timestamp: time_to_ms(p.timestamp),
-        reference: p.reference,
-        metadata: o.metadata.clone(),
-        name: o.name.clone(),
-        replication_max: o.replication_factor_max,
-        replication_min: o.replication_factor_min,
-        pin_type: match p.pin_type {
-            PinType::Pin => crdt_dag::PinType::Data,
-            PinType::MetaPin => crdt_dag::PinType::Meta,
-            PinType::ClusterDagPin => crdt_dag::PinType::ClusterDag,
-            PinType::ShardPin => crdt_dag::PinType::Shard,
-        },
-        max_depth: i64::from(p.max_depth),
-        shard_size: o.shard_size,
-        allocations: p.allocations.clone(),
-        expire_at: time_to_ms(o.expire_at) / 1000,
-        pin_update: o.pin_update,
-        user_allocations: o.user_allocations.clone(),
-        origins: o.origins.clone(),
-    }
-}
-
 impl PeerHandle {
-    /// Resolves replication factors (0 = the cluster default) and picks
-    /// allocations with the balanced allocator. `-1` means every peer (no
-    /// allocations), as in Go.
-    fn allocate(&self, cid: &Cid, o: &PinOptions) -> Result<(i32, i32, Vec<String>), ApiError> {
-        let s = self.settings();
-        let (mut min, mut max) = (o.replication_factor_min, o.replication_factor_max);
-        if min == 0 {
-            min = s.replication_min;
-        }
-        if max == 0 {
-            max = s.replication_max;
-        }
-        if min == -1 || max == -1 {
-            return Ok((-1, -1, vec![]));
-        }
-        if min > max {
-            return Err(ApiError::bad_request(format!(
-                "replication-min ({min}) is greater than replication-max ({max})"
-            )));
-        }
-        // Re-pinning keeps the current allocations that are still good.
-        let current = self
-            .get(cid)?
-            .map(|p| p.options.allocations)
-            .unwrap_or_default();
-        let chosen = self
-            .choose_allocations(cid, (min, max), &current, &o.user_allocations, &[])
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok((min, max, chosen))
-    }
-
     fn id_to_api(&self, info: IdInfo) -> Id {
         Id {
             id: info.id,
@@ -167,18 +69,6 @@ impl PeerHandle {
             },
             peername: info.peername,
         }
-    }
-
-    async fn do_pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
-        let (min, max, allocations) = self.allocate(&cid, &options)?;
-        let mut pin = Pin::new(cid, options);
-        pin.options.replication_factor_min = min;
-        pin.options.replication_factor_max = max;
-        pin.allocations = allocations;
-        pin.timestamp = Some(SystemTime::now());
-        let record = from_api_pin(&pin);
-        self.pin(cid, record.clone()).await?;
-        Ok(to_api_pin(cid, &record))
     }
 
     /// Go's `BlockAllocate` for an add, then `local`: the peers the added
@@ -268,7 +158,7 @@ impl PeerHandle {
             if !everywhere {
                 opts.user_allocations = dests;
             }
-            self.do_pin(root, opts).await?;
+            self.pin(root, opts).await?;
         }
         let _ = out.send(Ok(last)).await;
         Ok(())
@@ -295,19 +185,6 @@ impl PeerHandle {
             .ok_or_else(|| ApiError::not_found(format!("{cid} is not part of the pinset")))?;
         self.unpin(cid).await?;
         Ok(to_api_pin(cid, &pin.options))
-    }
-}
-
-fn api_metric(m: crate::messages::Metric) -> Metric {
-    Metric {
-        name: m.name,
-        peer: m.peer,
-        value: m.value,
-        expire: m.expire,
-        valid: m.valid,
-        weight: m.weight,
-        partitionable: m.partitionable,
-        received_at: m.received_at,
     }
 }
 
@@ -392,12 +269,12 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
-        self.do_pin(cid, options).await
+        Ok(PeerHandle::pin(self, cid, options).await?)
     }
 
     async fn pin_path(&self, path: String, options: PinOptions) -> Result<Pin, ApiError> {
         let cid = self.resolve_path(&path).await?;
-        self.do_pin(cid, options).await
+        Ok(PeerHandle::pin(self, cid, options).await?)
     }
 
     async fn unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
@@ -439,12 +316,7 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn metrics(&self, name: String) -> Result<Vec<Metric>, ApiError> {
-        Ok(self
-            .monitor
-            .latest(&name)
-            .into_iter()
-            .map(api_metric)
-            .collect())
+        Ok(self.monitor.latest(&name))
     }
 
     async fn alerts(&self) -> Result<Vec<Alert>, ApiError> {
@@ -453,7 +325,7 @@ impl ClusterApi for PeerHandle {
             .alerts()
             .into_iter()
             .map(|a| Alert {
-                metric: api_metric(a.metric),
+                metric: a.metric,
                 triggered_at: Some(UNIX_EPOCH + Duration::from_nanos(a.triggered_at.max(0) as u64)),
             })
             .collect())

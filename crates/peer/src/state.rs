@@ -6,7 +6,7 @@ use std::io::BufRead;
 use crdt_dag::{PinOptions, Replica, Write};
 
 use crate::error::PeerError;
-use crate::rest::{from_api_pin, to_api_pin};
+use crate::record::{from_api_pin, to_api_pin};
 
 /// Pins per delta on import (well under the per-delta op limit and the
 /// block size limit for typical options).

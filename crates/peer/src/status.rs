@@ -409,7 +409,7 @@ impl PeerHandle {
     /// Fills name, allocations, origins, created and metadata from the pinset.
     fn describe(&self, gpi: &mut GlobalPinInfo) {
         if let Ok(Some(pin)) = self.get(&gpi.cid) {
-            let p = crate::rest::to_api_pin(gpi.cid, &pin.options);
+            let p = crate::record::to_api_pin(gpi.cid, &pin.options);
             gpi.name = p.options.name;
             gpi.allocations = p.allocations;
             gpi.origins = p.options.origins;

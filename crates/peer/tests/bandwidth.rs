@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use api::types::BandwidthStats;
+use api::types::PinOptions;
 use cid::Cid;
-use crdt_dag::{PinOptions, TrustPolicy, WriterId};
+use crdt_dag::{TrustPolicy, WriterId};
 use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
 use peer::bandwidth::TRANSPORT_KEY;

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use api::types::PinOptions;
 use cid::Cid;
-use crdt_dag::PinOptions;
 use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
 use peer::{PeerBuilder, PeerError};

@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use api::types::PinOptions;
 use cid::Cid;
-use crdt_dag::{PinOptions, TrustPolicy, WriterId};
+use crdt_dag::{TrustPolicy, WriterId};
 use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
 use peer::{Peer, PeerBuilder, PeerError};
@@ -373,7 +374,7 @@ async fn expired_pins_are_unpinned_and_status_names_peers_that_cannot_answer() {
         .unwrap()
         .as_secs();
     let expiring = PinOptions {
-        expire_at: now + 1,
+        expire_at: Some(std::time::UNIX_EPOCH + Duration::from_secs(now + 1)),
         ..PinOptions::named("expiring")
     };
     a.pin(content(1), expiring).await.unwrap();
@@ -437,7 +438,7 @@ async fn a_forking_writer_raises_an_alert() {
     for (i, twin) in twins.iter().enumerate() {
         twin.write(vec![crdt_dag::Write::Pin {
             cid: content(900 + i as u32),
-            options: PinOptions::default(),
+            options: crdt_dag::PinOptions::default(),
         }])
         .unwrap();
         let heads = twin.heads().unwrap();

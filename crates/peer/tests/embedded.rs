@@ -155,7 +155,7 @@ async fn three_embedded_peers_pin_replicate_unpin_and_gc() {
     // Everywhere.
     let (all, _) = file_in(&peers[2], 2).await;
     peers[1]
-        .pin(all, crdt_dag::PinOptions::named("everywhere"))
+        .pin(all, PinOptions::named("everywhere"))
         .await
         .unwrap();
     wait_for("every node pins the everywhere pin", || async {
@@ -246,7 +246,7 @@ async fn the_history_syncs_over_bitswap_between_embedded_nodes() {
     let a = start().await;
     for i in 0..5u32 {
         let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(&i.to_le_bytes()));
-        a.pin(cid, crdt_dag::PinOptions::named(format!("p{i}")))
+        a.pin(cid, PinOptions::named(format!("p{i}")))
             .await
             .unwrap();
     }

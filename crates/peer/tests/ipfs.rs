@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use api::service::ClusterApi;
 use cid::Cid;
-use crdt_dag::{PinOptions, Replica, ReplicaConfig};
+use api::types::PinOptions;
+use crdt_dag::{Replica, ReplicaConfig};
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, KuboConnector};
 use libp2p::identity::Keypair;

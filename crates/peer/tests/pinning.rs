@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use api::service::ClusterApi;
-use api::types::{GlobalPinInfo, PinOptions as ApiPinOptions, TrackerStatus, TrackerStatusFilter};
+use api::types::{GlobalPinInfo, PinOptions, TrackerStatus, TrackerStatusFilter};
 use bytes::Bytes;
 use cid::Cid;
-use crdt_dag::{PinOptions, TrustPolicy, WriterId};
+use crdt_dag::{TrustPolicy, WriterId};
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, KuboConnector};
@@ -115,12 +115,12 @@ fn count(gpi: &GlobalPinInfo, s: TrackerStatus) -> usize {
     gpi.peer_map.values().filter(|p| p.status == s).count()
 }
 
-fn api_options(min: i32, max: i32) -> ApiPinOptions {
-    ApiPinOptions {
+fn api_options(min: i32, max: i32) -> PinOptions {
+    PinOptions {
         replication_factor_min: min,
         replication_factor_max: max,
         name: "test".into(),
-        ..ApiPinOptions::default()
+        ..PinOptions::default()
     }
 }
 
@@ -352,7 +352,7 @@ async fn ten_thousand_pins_drain_within_concurrent_pins() {
             async move { p.pin(c, PinOptions::default()).await }
         })
         .buffer_unordered(64)
-        .for_each(|r| async { r.unwrap() })
+        .for_each(|r| async { r.map(drop).unwrap() })
         .await;
     wait_for("all 10,000 pinned", || async {
         let pinned = ClusterApi::status_all(

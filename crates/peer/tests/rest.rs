@@ -181,3 +181,53 @@ async fn pins_through_one_peer_are_listed_by_all() {
         p.stop().await;
     }
 }
+
+/// `POST /pins/{to}?pin-update={from}` keeps the pinned `from`'s name,
+/// metadata and expiry, as Go's `PinUpdate` does; the mode is the
+/// request's, and a name in the request replaces the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_update_keeps_the_old_pins_options() {
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "update")
+        .start()
+        .await
+        .unwrap();
+    let addr = peer.serve_api_on_loopback().await.unwrap();
+    let client = Client::new(ClientConfig {
+        host: format!("http://{addr}"),
+        basic_auth: None,
+        timeout: Some(Duration::from_secs(30)),
+    })
+    .unwrap();
+    let (from, to, again) = (content(900), content(901), content(902));
+    let expire = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let old = PinOptions {
+        name: "old-name".into(),
+        metadata: [("k".to_string(), "v".to_string())].into(),
+        expire_at: Some(expire),
+        ..PinOptions::default()
+    };
+    let pinned = client.pin(from, &old).await.unwrap();
+    let update = PinOptions {
+        pin_update: Some(from),
+        mode: PinMode::Direct,
+        ..PinOptions::default()
+    };
+    client.pin(to, &update).await.unwrap();
+    let got = client.allocation(to).await.unwrap();
+    assert_eq!(got.options.name, "old-name");
+    assert_eq!(got.options.metadata, old.metadata);
+    assert_eq!(got.options.expire_at, pinned.options.expire_at);
+    assert!(got.options.expire_at.is_some());
+    assert_eq!(got.options.pin_update, Some(from));
+    assert_eq!((got.options.mode, got.max_depth), (PinMode::Direct, 0));
+
+    let renamed = PinOptions {
+        name: "new-name".into(),
+        ..update
+    };
+    client.pin(again, &renamed).await.unwrap();
+    let got = client.allocation(again).await.unwrap();
+    assert_eq!(got.options.name, "new-name");
+    assert_eq!(got.options.metadata, old.metadata);
+    peer.stop().await;
+}

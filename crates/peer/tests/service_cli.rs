@@ -421,3 +421,56 @@ fn the_js_client_drives_a_daemon() {
     assert_eq!(peers[0]["id"], id.as_str());
     daemon.stop();
 }
+
+/// Go's spellings work: `state import -f FILE --allocs IDS` (Go's short flag
+/// and alias), and log lines written to a pipe carry no colour codes (a file
+/// or journald would show them as garbage).
+#[test]
+fn gos_import_flags_and_plain_logs_off_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    ok(service(&dir).args(["init", "--randomports"]));
+    let cid = cid::Cid::new_v1(0x55, Code::Sha2_256.digest(b"go flags"));
+    let file = tmp.path().join("pins.json");
+    std::fs::write(
+        &file,
+        format!(r#"{{"cid":"{cid}","name":"imported","replication_factor_min":1,"replication_factor_max":1}}"#)
+            + "\n",
+    )
+    .unwrap();
+    let other = "12D3KooWSj4VnsUVkRCTDMT8FpfdMkWkMaXpUgqvGgbsPjh4X7KP";
+    ok(service(&dir)
+        .args(["--force", "state", "import", "-f"])
+        .arg(&file)
+        .args(["--allocs", other]));
+    let export = ok(service(&dir).args(["state", "export"]));
+    let pin: serde_json::Value = serde_json::from_str(export.trim()).unwrap();
+    assert_eq!(pin["cid"], cid.to_string());
+    assert_eq!(pin["name"], "imported");
+    assert_eq!(pin["allocations"], serde_json::json!([other]));
+
+    let daemon = Daemon::start(&dir, &[]);
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = daemon
+            .lines
+            .recv_timeout(left)
+            .expect("the daemon gets ready");
+        let ready = line.contains("IPFS Cluster is READY");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    daemon.stop();
+    assert!(
+        lines.iter().any(|l| l.contains(" INFO ")),
+        "log lines with a level: {lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains('\u{1b}')),
+        "no ANSI codes off a terminal: {lines:#?}"
+    );
+}

@@ -49,6 +49,12 @@
 //! Operations in memory are lost on restart, as in Go; the peer calls
 //! [`Tracker::recover_all`] at start (Go's `RecoverAllLocal`), which
 //! re-queues what is `pin_error`, `unexpectedly_unpinned` or `unpin_error`.
+//!
+//! # Dependencies
+//!
+//! The statuses are the shared model's (`cluster-types`); IPFS is reached
+//! through the `ipfs` connector trait. Never `api` (no HTTP server here)
+//! nor the peer: the pinset comes in through [`Pinset`].
 
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use api::types::TrackerStatus;
 use cid::Cid;
+use cluster_types::TrackerStatus;
 use tokio_util::sync::CancellationToken;
 
 use crate::TrackedPin;

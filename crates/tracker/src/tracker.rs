@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use api::types::{TrackerStatus, TrackerStatusFilter};
 use cid::Cid;
+use cluster_types::{TrackerStatus, TrackerStatusFilter};
 use futures::stream::{BoxStream, StreamExt};
 use ipfs::{IpfsConnector, IpfsError, IpfsPinType, PinLsFilter, PinMode};
 use tokio::sync::mpsc;

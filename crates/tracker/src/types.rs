@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use api::types::TrackerStatus;
 use cid::Cid;
+use cluster_types::TrackerStatus;
 use multiaddr::Multiaddr;
 
 use crate::TrackerError;
@@ -44,17 +44,7 @@ impl Default for TrackerConfig {
     }
 }
 
-/// Where a pin lives, seen from this peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Placement {
-    /// Allocated to this peer (or to everyone): pin it in IPFS.
-    Here,
-    /// Allocated to other peers: make sure it is not pinned here.
-    Remote,
-    /// A meta or cluster-DAG pin of a sharded DAG: never pinned in IPFS,
-    /// status `sharded`.
-    Meta,
-}
+pub use cluster_types::Placement;
 
 /// A pin as the tracker needs it.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use api::types::{TrackerStatus, TrackerStatusFilter};
+use cluster_types::{TrackerStatus, TrackerStatusFilter};
 use futures::StreamExt;
 use ipfs::IpfsPinType;
 use support::{FakeIpfs, Harness, cid, fast_config, old_pin, pin, wait_until};

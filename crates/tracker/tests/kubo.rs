@@ -7,8 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::types::{TrackerStatus, TrackerStatusFilter};
 use bytes::Bytes;
+use cluster_types::{TrackerStatus, TrackerStatusFilter};
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use ipfs::{Cid, IpfsConnector, IpfsPinType, KuboConnector, PinLsFilter};

@@ -301,6 +301,16 @@ pub struct Pin {
     pub timestamp: Option<SystemTime>,
 }
 
+impl PinOptions {
+    /// Default options with a name.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
 impl Pin {
     /// A plain pin of `cid` with `options` (Go's `PinWithOpts`): type `pin`,
     /// no allocations, `max_depth` from the mode, no timestamp.

@@ -59,17 +59,12 @@ pub mod go_time {
     use crate::time::{format_opt_rfc3339, parse_opt_rfc3339};
 
     /// Writes the value as Go does.
-    pub fn serialize<S: Serializer>(
-        t: &Option<SystemTime>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_opt_rfc3339(*t))
     }
 
     /// Reads what Go writes.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<SystemTime>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
         let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
         match text {
             None => Ok(None),
@@ -105,10 +100,7 @@ pub mod null_if_empty_map {
     use super::*;
 
     /// Writes the value as Go does.
-    pub fn serialize<S: Serializer>(
-        m: &BTreeMap<String, String>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
         if m.is_empty() {
             s.serialize_none()
         } else {

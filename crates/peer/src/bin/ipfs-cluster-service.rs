@@ -1,7 +1,7 @@
 //! `ipfs-cluster-service`: initialise a peer's config folder, run the peer
 //! daemon, and manage its pinset offline (Go IPFS Cluster's commands).
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -95,6 +95,9 @@ enum StateCommand {
     Import {
         /// The file to read; standard input when absent.
         file: Option<PathBuf>,
+        /// The file to read (Go's flag; the same as the argument).
+        #[arg(short = 'f', long = "file", conflicts_with = "file")]
+        file_flag: Option<PathBuf>,
         /// Overwrite replication_factor_min of every pin.
         #[arg(long = "replication-min", visible_alias = "rmin")]
         replication_min: Option<i32>,
@@ -102,7 +105,7 @@ enum StateCommand {
         #[arg(long = "replication-max", visible_alias = "rmax")]
         replication_max: Option<i32>,
         /// Overwrite the allocations of every pin (comma-separated peer IDs).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, visible_alias = "allocs", value_delimiter = ',')]
         allocations: Vec<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -126,6 +129,8 @@ fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a file or journald gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -360,6 +365,7 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
         }
         StateCommand::Import {
             file,
+            file_flag,
             replication_min,
             replication_max,
             allocations,
@@ -369,7 +375,7 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
                 force || f,
                 "The pinset of this peer will be replaced. Continue?",
             )?;
-            let input: Box<dyn BufRead> = match &file {
+            let input: Box<dyn BufRead> = match file.as_ref().or(file_flag.as_ref()) {
                 Some(f) => Box::new(BufReader::new(
                     std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?,
                 )),

@@ -10,9 +10,9 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde_json::{Value, json};
 
-use cluster_types::duration::format_go_duration;
 use super::reader::{Obj, invalid};
 use super::{ConfigError, ServiceConfig};
+use cluster_types::duration::format_go_duration;
 
 /// Default `connect_swarms_delay` (Go's ipfshttp default).
 const DEFAULT_CONNECT_SWARMS_DELAY: Duration = Duration::from_secs(30);

@@ -31,8 +31,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::{Map, Value, json};
 
-pub use components::*;
 pub use cluster_types::duration::{format_go_duration, parse_go_duration};
+pub use components::*;
 pub use embedded::EmbeddedSection;
 pub use error::{ConfigError, ConfigWarning, WarningKind};
 

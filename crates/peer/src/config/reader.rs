@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use cluster_types::duration::parse_go_duration;
 use super::{ConfigError, ConfigWarning, WarningKind};
+use cluster_types::duration::parse_go_duration;
 
 /// A JSON object being read, with its key path.
 #[derive(Debug)]

@@ -255,7 +255,7 @@ impl Driver {
             if metric.peer != author.to_string() {
                 return MessageAcceptance::Reject;
             }
-            let metric = match metric.received(now_nanos()) {
+            let metric = match crate::messages::received(metric, now_nanos()) {
                 Ok(m) => m,
                 Err(why) => {
                     debug!(%author, why, "rejecting a metric");
