@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use api::service::ClusterApi;
-use cid::Cid;
 use api::types::PinOptions;
+use cid::Cid;
 use crdt_dag::{Replica, ReplicaConfig};
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, KuboConnector};

@@ -180,11 +180,11 @@ async fn add<S: ClusterApi>(
         .and_then(|v| v.to_str().ok());
     let boundary = match multipart::boundary(content_type) {
         Ok(b) => b,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let params = match AddParams::from_query(&query_pairs(raw)) {
         Ok(p) => p,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let stream_channels = params.stream_channels;
     let files = multipart::read_upload(req.into_body().into_data_stream(), boundary);
@@ -258,16 +258,16 @@ async fn peer_rm<S: ClusterApi>(
             .map_err(|e| ApiError::bad_request(format!("error decoding Peer ID: {}", e.message)))
     }) {
         Ok(p) => p,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     no_content(app.api.peer_rm(peer).await)
 }
 
 async fn allocations<S: ClusterApi>(State(app): AppState<S>, RawQuery(raw): RawQuery) -> Response {
     let q = query_pairs(raw);
-    let filter = match PinTypeFilter::parse(query_get(&q, "filter")) {
+    let filter = match PinTypeFilter::parse(query_get(&q, "filter")).map_err(ApiError::from) {
         Ok(f) => f,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let stream = app
         .api
@@ -301,9 +301,9 @@ async fn status_all<S: ClusterApi>(State(app): AppState<S>, RawQuery(raw): RawQu
             Err(e) => e.into_response(),
         };
     }
-    let filter = match TrackerStatusFilter::parse(query_get(&q, "filter")) {
+    let filter = match TrackerStatusFilter::parse(query_get(&q, "filter")).map_err(ApiError::from) {
         Ok(f) => f,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let stream = app
         .api
@@ -335,14 +335,14 @@ async fn pin_or_recover_all<S: ClusterApi>(
     let q = query_pairs(raw);
     let hash = match path_param(hash) {
         Ok(h) => h,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     if hash == "recover" {
         return stream_response(app.api.recover_all(local(&q))).await;
     }
     let cid = match parse_cid(&hash) {
         Ok(c) => c,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     match PinOptions::from_query(&q) {
         Ok(opts) => answer(app.api.pin(cid, opts).await),
@@ -370,7 +370,7 @@ async fn pins_nested<S: ClusterApi>(
 ) -> Response {
     let (first, rest) = match path_param(parts) {
         Ok(p) => p,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let q = query_pairs(raw);
     let recover_route = rest == "recover";
@@ -383,7 +383,7 @@ async fn pins_nested<S: ClusterApi>(
         Method::POST if path_route => {
             let path = match parse_pin_path(&first, &rest) {
                 Ok(p) => p,
-                Err(e) => return ApiError::from(e).into_response(),
+                Err(e) => return e.into_response(),
             };
             match PinOptions::from_query(&q) {
                 Ok(opts) => answer(app.api.pin_path(path, opts).await),
