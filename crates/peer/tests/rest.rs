@@ -19,6 +19,17 @@ fn content(n: u32) -> Cid {
     Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
 }
 
+/// The peer's REST API on a loopback port, and a client of it.
+async fn client_of(peer: &Peer) -> Client {
+    let addr = peer.serve_api_on_loopback().await.unwrap();
+    Client::new(ClientConfig {
+        host: format!("http://{addr}"),
+        basic_auth: None,
+        timeout: Some(Duration::from_secs(30)),
+    })
+    .unwrap()
+}
+
 async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, Client) {
     let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "rest")
         .settings(|s| {
@@ -31,13 +42,7 @@ async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, Client) {
         .start()
         .await
         .unwrap();
-    let addr = peer.serve_api_on_loopback().await.unwrap();
-    let client = Client::new(ClientConfig {
-        host: format!("http://{addr}"),
-        basic_auth: None,
-        timeout: Some(Duration::from_secs(30)),
-    })
-    .unwrap();
+    let client = client_of(&peer).await;
     (peer, client)
 }
 
@@ -191,13 +196,7 @@ async fn pin_update_keeps_the_old_pins_options() {
         .start()
         .await
         .unwrap();
-    let addr = peer.serve_api_on_loopback().await.unwrap();
-    let client = Client::new(ClientConfig {
-        host: format!("http://{addr}"),
-        basic_auth: None,
-        timeout: Some(Duration::from_secs(30)),
-    })
-    .unwrap();
+    let client = client_of(&peer).await;
     let (from, to, again) = (content(900), content(901), content(902));
     let expire = std::time::SystemTime::now() + Duration::from_secs(3600);
     let old = PinOptions {
