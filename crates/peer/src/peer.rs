@@ -452,10 +452,10 @@ impl PeerBuilder {
                     .map_err(|e| PeerError::Io(std::io::Error::other(e)))?;
                 let pinset = Arc::new(pinning::ReplicaPinset {
                     replica: replica.clone(),
-                    me: peer_id.to_string(),
                 });
                 let (t, ts) = tracker::Tracker::start(
                     settings.tracker.clone(),
+                    peer_id.to_string(),
                     c.clone(),
                     pinset,
                     store,

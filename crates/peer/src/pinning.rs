@@ -21,7 +21,6 @@ use crate::informer;
 use crate::monitor::{self, Alert};
 use crate::peer::PeerHandle;
 use crate::record::to_api_pin;
-use cluster_types::PinMode;
 
 /// The tracker of a peer with IPFS.
 pub(crate) type PeerTracker = tracker::Tracker<IpfsBackend>;
@@ -41,43 +40,27 @@ const NEW_PEERS_CHECK: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct ReplicaPinset {
     pub(crate) replica: Arc<Replica>,
-    pub(crate) me: String,
 }
 
-/// The tracker's view of `pin` on the peer `me`: the model's placement
-/// rule (Go's `IsRemotePin`), the mode from `max_depth`.
-pub(crate) fn tracked(pin: &Pin, me: &str) -> tracker::TrackedPin {
-    let model = to_api_pin(pin.cid, &pin.options);
-    tracker::TrackedPin {
-        cid: pin.cid,
-        mode: PinMode::from_max_depth(model.max_depth),
-        placement: model.placement_on(me),
-        timestamp: model.timestamp.unwrap_or(UNIX_EPOCH),
-        origins: model
-            .options
-            .origins
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect(),
-        pin_update: model.options.pin_update,
-        name: model.options.name,
-    }
+/// The pinset's record as the model's pin, which the tracker places with
+/// `Pin::placement_on` (Go's `IsRemotePin`).
+fn tracked(pin: &Pin) -> cluster_types::Pin {
+    to_api_pin(pin.cid, &pin.options)
 }
 
 impl tracker::Pinset for ReplicaPinset {
-    fn get(&self, cid: &Cid) -> Result<Option<tracker::TrackedPin>, tracker::TrackerError> {
+    fn get(&self, cid: &Cid) -> Result<Option<cluster_types::Pin>, tracker::TrackerError> {
         self.replica
             .get(cid)
-            .map(|p| p.map(|p| tracked(&p, &self.me)))
+            .map(|p| p.map(|p| tracked(&p)))
             .map_err(|e| tracker::TrackerError::Pinset(e.to_string()))
     }
 
     fn pins(
         &self,
-    ) -> Box<dyn Iterator<Item = Result<tracker::TrackedPin, tracker::TrackerError>> + Send> {
-        let me = self.me.clone();
+    ) -> Box<dyn Iterator<Item = Result<cluster_types::Pin, tracker::TrackerError>> + Send> {
         Box::new(self.replica.pins().map(move |p| {
-            p.map(|p| tracked(&p, &me))
+            p.map(|p| tracked(&p))
                 .map_err(|e| tracker::TrackerError::Pinset(e.to_string()))
         }))
     }
@@ -122,13 +105,11 @@ pub(crate) fn start_ipfs_tasks(
     settings: &PinningSettings,
     cancel: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let me = handle.id().to_string();
     vec![
         tokio::spawn(feed_tracker(
             handle.clone(),
             tracker.clone(),
             events,
-            me,
             settings.pin_recover_interval,
             cancel.clone(),
         )),
@@ -154,7 +135,6 @@ async fn feed_tracker(
     handle: PeerHandle,
     tracker: PeerTracker,
     mut events: broadcast::Receiver<PinEvent>,
-    me: String,
     interval: Duration,
     cancel: CancellationToken,
 ) {
@@ -177,7 +157,7 @@ async fn feed_tracker(
             ev = events.recv() => ev,
         };
         match ev {
-            Ok(PinEvent::Added(pin) | PinEvent::Updated(pin)) => tracker.track(tracked(&pin, &me)),
+            Ok(PinEvent::Added(pin) | PinEvent::Updated(pin)) => tracker.track(tracked(&pin)),
             Ok(PinEvent::Removed(cid)) => tracker.untrack(cid),
             // Surfaced by the replica's hook (`peer.rs`), IPFS or not.
             Ok(PinEvent::Fork(_)) => {}
@@ -191,7 +171,7 @@ async fn feed_tracker(
                     "pin events lagged: tracking the whole pinset again"
                 );
                 for pin in handle.replica().pins().flatten() {
-                    tracker.track(tracked(&pin, &me));
+                    tracker.track(tracked(&pin));
                 }
                 tokio::spawn(recover(tracker.clone()));
             }

@@ -67,4 +67,4 @@ mod types;
 
 pub use error::TrackerError;
 pub use tracker::Tracker;
-pub use types::{LocalStatus, Pinset, Placement, TrackedPin, TrackerConfig};
+pub use types::{LocalStatus, Pinset, TrackerConfig};

@@ -8,7 +8,7 @@ use cid::Cid;
 use cluster_types::TrackerStatus;
 use tokio_util::sync::CancellationToken;
 
-use crate::TrackedPin;
+use cluster_types::Pin;
 
 /// What an operation does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub(crate) struct Op {
     /// When the phase last changed.
     pub(crate) timestamp: SystemTime,
     /// The pin, for pin and remote operations.
-    pub(crate) pin: Option<TrackedPin>,
+    pub(crate) pin: Option<Pin>,
     /// Cancelled when the operation is replaced: drops its IPFS call and
     /// its pending retry.
     pub(crate) cancel: CancellationToken,

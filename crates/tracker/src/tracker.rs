@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use cid::Cid;
-use cluster_types::{TrackerStatus, TrackerStatusFilter};
+use cluster_types::{Pin, Placement, TrackerStatus, TrackerStatusFilter};
 use futures::stream::{BoxStream, StreamExt};
-use ipfs::{IpfsConnector, IpfsError, IpfsPinType, PinLsFilter, PinMode};
+use ipfs::{IpfsConnector, IpfsError, IpfsPinType, Multiaddr, PinLsFilter, PinMode};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use crate::ops::{Op, OpKind, OpTable, Phase};
 use crate::store::{ErrorRecord, Store};
-use crate::{LocalStatus, Pinset, Placement, TrackedPin, TrackerConfig, TrackerError};
+use crate::{LocalStatus, Pinset, TrackerConfig, TrackerError};
 
 /// At most this many origins are dialled before a pin (as Go).
 const MAX_ORIGINS: usize = 10;
@@ -72,6 +72,8 @@ struct PinReceivers {
 
 struct Inner<C> {
     config: TrackerConfig,
+    /// This peer's ID: what a pin's allocations are matched against.
+    me: String,
     ipfs: Arc<C>,
     pinset: Arc<dyn Pinset>,
     store: Store,
@@ -107,7 +109,7 @@ enum Derived {
     Known(LocalStatus),
     /// The pin is allocated here and nothing overrides it: pinned or
     /// unexpectedly unpinned, depending on IPFS.
-    Here(TrackedPin),
+    Here(Box<Pin>),
 }
 
 /// Whether IPFS having `cid` pinned as `pin_type` satisfies a pin of `mode`
@@ -141,11 +143,11 @@ fn cluster_error(cid: Cid, error: &dyn fmt::Display, name: String) -> LocalStatu
 
 /// Whether `record` still describes `pin` (records of operations that a
 /// pinset change made moot are ignored, and dropped by the next success).
-fn record_applies(record: &ErrorRecord, pin: Option<&TrackedPin>) -> bool {
+fn record_applies(record: &ErrorRecord, pin: Option<&Pin>, me: &str) -> bool {
     match record.kind {
-        OpKind::Pin => pin.is_some_and(|p| p.placement == Placement::Here),
+        OpKind::Pin => pin.is_some_and(|p| p.placement_on(me) == Placement::Here),
         OpKind::Unpin => pin.is_none(),
-        OpKind::Remote => pin.is_some_and(|p| p.placement == Placement::Remote),
+        OpKind::Remote => pin.is_some_and(|p| p.placement_on(me) == Placement::Remote),
     }
 }
 
@@ -220,11 +222,13 @@ where
 
 impl<C: IpfsConnector> Tracker<C> {
     /// Starts the workers (`concurrent_pins` pin workers and one unpin
-    /// worker), which stop when `cancel` is cancelled. `store`: a sled tree
+    /// worker), which stop when `cancel` is cancelled. `me`: this peer's
+    /// ID, which pins' allocations are read against (`Pin::placement_on`). `store`: a sled tree
     /// the tracker owns (persisted operation errors and the index of what
     /// IPFS has pinned). Must be called within a tokio runtime.
     pub fn start(
         config: TrackerConfig,
+        me: String,
         ipfs: Arc<C>,
         pinset: Arc<dyn Pinset>,
         store: sled::Tree,
@@ -243,6 +247,7 @@ impl<C: IpfsConnector> Tracker<C> {
         let workers = config.concurrent_pins.max(1);
         let inner = Arc::new(Inner {
             config,
+            me,
             ipfs,
             pinset,
             store,
@@ -271,8 +276,8 @@ impl<C: IpfsConnector> Tracker<C> {
     /// Pins `pin` here (placement here), makes sure it is not pinned here
     /// (remote), or nothing (meta). Never blocks: a full queue puts the
     /// operation in error (`pin queue is full`).
-    pub fn track(&self, pin: TrackedPin) {
-        match pin.placement {
+    pub fn track(&self, pin: Pin) {
+        match pin.placement_on(&self.inner.me) {
             // Meta pins are never pinned: their status is derived.
             Placement::Meta => {}
             Placement::Remote => self.inner.submit(OpKind::Remote, pin.cid, Some(pin), None),
@@ -447,11 +452,12 @@ impl<C: IpfsConnector> Inner<C> {
         self.ops.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_priority(&self, kind: OpKind, pin: Option<&TrackedPin>, attempts: u32) -> bool {
+    fn is_priority(&self, kind: OpKind, pin: Option<&Pin>, attempts: u32) -> bool {
         kind == OpKind::Pin
             && attempts <= self.config.priority_pin_max_retries
             && pin.is_some_and(|p| {
                 p.timestamp
+                    .unwrap_or(SystemTime::UNIX_EPOCH)
                     .checked_add(self.config.priority_pin_max_age)
                     .is_some_and(|deadline| SystemTime::now() < deadline)
             })
@@ -462,7 +468,7 @@ impl<C: IpfsConnector> Inner<C> {
     /// progress is kept (with the newer pin); anything else is cancelled
     /// and replaced, carrying the attempts over when of the same kind
     /// (`carried` when there is no such operation in memory).
-    fn submit(&self, kind: OpKind, cid: Cid, pin: Option<TrackedPin>, carried: Option<u32>) {
+    fn submit(&self, kind: OpKind, cid: Cid, pin: Option<Pin>, carried: Option<u32>) {
         let mut ops = self.lock();
         let mut attempts = carried.unwrap_or(0);
         if let Some(old) = ops.get_mut(&cid)
@@ -595,7 +601,7 @@ impl<C: IpfsConnector> Inner<C> {
         &self,
         kind: OpKind,
         cid: Cid,
-        pin: Option<&TrackedPin>,
+        pin: Option<&Pin>,
     ) -> Result<Option<IpfsPinType>, IpfsError> {
         match (kind, pin) {
             (OpKind::Pin, Some(pin)) => self.pin(pin).await.map(Some),
@@ -630,11 +636,16 @@ impl<C: IpfsConnector> Inner<C> {
 
     /// Go's IPFS connector `Pin`: nothing if already pinned, else connect
     /// to the origins, then pin (by updating `pin_update` when possible).
-    async fn pin(&self, pin: &TrackedPin) -> Result<IpfsPinType, IpfsError> {
-        if let Some(t) = self.pinned_as(pin.cid, pin.mode).await? {
+    async fn pin(&self, pin: &Pin) -> Result<IpfsPinType, IpfsError> {
+        if let Some(t) = self.pinned_as(pin.cid, pin.ipfs_mode()).await? {
             return Ok(t);
         }
-        let dials = pin.origins.iter().take(MAX_ORIGINS).map(|addr| async move {
+        let origins = pin
+            .options
+            .origins
+            .iter()
+            .filter_map(|a| a.parse::<Multiaddr>().ok());
+        let dials = origins.take(MAX_ORIGINS).map(|addr| async move {
             match tokio::time::timeout(
                 ORIGIN_CONNECT_TIMEOUT,
                 self.ipfs.swarm_connect(addr.clone()),
@@ -647,7 +658,7 @@ impl<C: IpfsConnector> Inner<C> {
             }
         });
         futures::future::join_all(dials).await;
-        let from = match (pin.pin_update, pin.mode) {
+        let from = match (pin.options.pin_update, pin.ipfs_mode()) {
             (Some(from), PinMode::Recursive) => self
                 .ipfs
                 .pin_ls_cid(from, PinLsFilter::Recursive)
@@ -658,9 +669,9 @@ impl<C: IpfsConnector> Inner<C> {
         let _guard = self.enter_pin_call();
         match from {
             Some(from) => self.ipfs.pin_update(from, pin.cid).await?,
-            None => self.ipfs.pin(pin.cid, pin.mode).await?,
+            None => self.ipfs.pin(pin.cid, pin.ipfs_mode()).await?,
         }
-        Ok(match pin.mode {
+        Ok(match pin.ipfs_mode() {
             PinMode::Recursive => IpfsPinType::Recursive,
             PinMode::Direct => IpfsPinType::Direct,
         })
@@ -761,11 +772,11 @@ impl<C: IpfsConnector> Inner<C> {
 
     /// The status of `cid` from memory, the persisted errors and the
     /// pin's placement; [`Derived::Here`] when only IPFS can tell.
-    fn derive(&self, cid: Cid, pin: Option<TrackedPin>) -> Result<Derived, TrackerError> {
-        let name = |op_pin: Option<&TrackedPin>| {
+    fn derive(&self, cid: Cid, pin: Option<Pin>) -> Result<Derived, TrackerError> {
+        let name = |op_pin: Option<&Pin>| {
             pin.as_ref()
                 .or(op_pin)
-                .map(|p| p.name.clone())
+                .map(|p| p.options.name.clone())
                 .unwrap_or_default()
         };
         if let Some(op) = self.lock().get(&cid) {
@@ -780,7 +791,7 @@ impl<C: IpfsConnector> Inner<C> {
             }));
         }
         if let Some(record) = self.store.error(&cid)?
-            && record_applies(&record, pin.as_ref())
+            && record_applies(&record, pin.as_ref(), &self.me)
         {
             return Ok(Derived::Known(record_status(cid, record, name(None))));
         }
@@ -791,36 +802,32 @@ impl<C: IpfsConnector> Inner<C> {
                 String::new(),
             )));
         };
-        let status = match pin.placement {
-            Placement::Here => return Ok(Derived::Here(pin)),
+        let status = match pin.placement_on(&self.me) {
+            Placement::Here => return Ok(Derived::Here(Box::new(pin))),
             Placement::Remote => TrackerStatus::Remote,
             Placement::Meta => TrackerStatus::Sharded,
         };
-        Ok(Derived::Known(simple_status(cid, status, pin.name)))
+        Ok(Derived::Known(simple_status(cid, status, pin.options.name)))
     }
 
     /// [`Self::derive`], completed from the index.
-    fn derive_indexed(
-        &self,
-        cid: Cid,
-        pin: Option<TrackedPin>,
-    ) -> Result<LocalStatus, TrackerError> {
+    fn derive_indexed(&self, cid: Cid, pin: Option<Pin>) -> Result<LocalStatus, TrackerError> {
         Ok(match self.derive(cid, pin)? {
             Derived::Known(status) => status,
             Derived::Here(pin) => {
                 let status = match self.store.indexed(&cid)? {
-                    Some(t) if satisfies(pin.mode, t) => TrackerStatus::Pinned,
+                    Some(t) if satisfies(pin.ipfs_mode(), t) => TrackerStatus::Pinned,
                     _ => TrackerStatus::UnexpectedlyUnpinned,
                 };
-                simple_status(cid, status, pin.name)
+                simple_status(cid, status, pin.options.name)
             }
         })
     }
 
     /// The status of a pinset pin from the index (errors become
     /// `cluster_error`).
-    fn status_of_pin(&self, pin: TrackedPin) -> LocalStatus {
-        let (cid, name) = (pin.cid, pin.name.clone());
+    fn status_of_pin(&self, pin: Pin) -> LocalStatus {
+        let (cid, name) = (pin.cid, pin.options.name.clone());
         self.derive_indexed(cid, Some(pin))
             .unwrap_or_else(|e| cluster_error(cid, &e, name))
     }
@@ -837,24 +844,24 @@ impl<C: IpfsConnector> Inner<C> {
         let derived = self.pinset.get(&cid).and_then(|pin| self.derive(cid, pin));
         let pin = match derived {
             Ok(Derived::Known(status)) => return status,
-            Ok(Derived::Here(pin)) => pin,
+            Ok(Derived::Here(pin)) => *pin,
             Err(e) => return cluster_error(cid, &e, String::new()),
         };
-        match self.pinned_as(cid, pin.mode).await {
+        match self.pinned_as(cid, pin.ipfs_mode()).await {
             Ok(Some(t)) => {
                 let g = self.index_generation.load(Ordering::SeqCst);
                 if let Err(e) = self.store.index(&cid, t, g) {
                     warn!(%cid, error = %e, "updating the pin index");
                 }
-                simple_status(cid, TrackerStatus::Pinned, pin.name)
+                simple_status(cid, TrackerStatus::Pinned, pin.options.name)
             }
             Ok(None) => {
                 if let Err(e) = self.store.unindex(&cid) {
                     warn!(%cid, error = %e, "updating the pin index");
                 }
-                simple_status(cid, TrackerStatus::UnexpectedlyUnpinned, pin.name)
+                simple_status(cid, TrackerStatus::UnexpectedlyUnpinned, pin.options.name)
             }
-            Err(e) => cluster_error(cid, &e, pin.name),
+            Err(e) => cluster_error(cid, &e, pin.options.name),
         }
     }
 
@@ -943,10 +950,10 @@ impl<C: IpfsConnector> Inner<C> {
                 return Ok(None);
             }
             let pin = self.pinset.get(&cid)?;
-            if !record_applies(&record, pin.as_ref()) {
+            if !record_applies(&record, pin.as_ref(), &self.me) {
                 return Ok(None);
             }
-            let name = pin.map(|p| p.name).unwrap_or_default();
+            let name = pin.map(|p| p.options.name).unwrap_or_default();
             let status = record_status(cid, record, name);
             Ok(filter.matches(status.status).then_some(status))
         });
@@ -954,12 +961,12 @@ impl<C: IpfsConnector> Inner<C> {
     }
 
     /// Re-queues what `status` says needs it; returns whether it did.
-    fn recover_one(&self, status: &LocalStatus, pin: Option<TrackedPin>) -> bool {
+    fn recover_one(&self, status: &LocalStatus, pin: Option<Pin>) -> bool {
         let cid = status.cid;
         let attempts = Some(status.attempt_count);
         match (status.status, pin) {
             (TrackerStatus::PinError | TrackerStatus::UnexpectedlyUnpinned, Some(pin))
-                if pin.placement == Placement::Here =>
+                if pin.placement_on(&self.me) == Placement::Here =>
             {
                 self.submit(OpKind::Pin, cid, Some(pin), attempts);
                 true

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use cid::Cid;
+use cluster_types::Pin;
 use cluster_types::TrackerStatus;
-use multiaddr::Multiaddr;
 
 use crate::TrackerError;
 
@@ -44,29 +44,6 @@ impl Default for TrackerConfig {
     }
 }
 
-pub use cluster_types::Placement;
-
-/// A pin as the tracker needs it.
-#[derive(Clone, Debug)]
-pub struct TrackedPin {
-    /// The content.
-    pub cid: Cid,
-    /// Recursive or direct.
-    pub mode: ipfs::PinMode,
-    /// Here, remote or meta.
-    pub placement: Placement,
-    /// When the pin was made (fresh pins get priority).
-    pub timestamp: SystemTime,
-    /// Peers that have the content: IPFS connects to up to 10 of them
-    /// before pinning.
-    pub origins: Vec<Multiaddr>,
-    /// Pin by updating the recursive pin of this CID, when it is pinned
-    /// recursively here (fetches only what differs).
-    pub pin_update: Option<Cid>,
-    /// The pin's name.
-    pub name: String,
-}
-
 /// The shared pinset, as the tracker sees it (implemented by the peer over
 /// its CRDT).
 pub trait Pinset: Send + Sync + 'static {
@@ -74,11 +51,11 @@ pub trait Pinset: Send + Sync + 'static {
     ///
     /// # Errors
     /// When the pinset can't be read.
-    fn get(&self, cid: &Cid) -> Result<Option<TrackedPin>, TrackerError>;
+    fn get(&self, cid: &Cid) -> Result<Option<Pin>, TrackerError>;
 
     /// Every pin, in a stable order (the peer's store is ordered by CID
     /// bytes), streamed: never collected.
-    fn pins(&self) -> Box<dyn Iterator<Item = Result<TrackedPin, TrackerError>> + Send>;
+    fn pins(&self) -> Box<dyn Iterator<Item = Result<Pin, TrackerError>> + Send>;
 }
 
 /// The status of a CID on this peer (what Go's `PinInfoShort` carries).

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use cluster_types::Placement;
 use cluster_types::{TrackerStatus, TrackerStatusFilter};
 use futures::StreamExt;
 use ipfs::IpfsPinType;
 use support::{FakeIpfs, Harness, cid, fast_config, old_pin, pin, wait_until};
-use tracker::{Placement, TrackerConfig};
+use tracker::TrackerConfig;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -526,16 +527,14 @@ async fn origins_and_pin_update() {
         .map(|i| format!("/ip4/127.0.0.1/tcp/{}", 4000 + i).parse().unwrap())
         .collect();
     h.ipfs.add_pin(cid(1), IpfsPinType::Recursive);
-    h.pin(tracker::TrackedPin {
-        origins: origins.clone(),
-        pin_update: Some(cid(1)),
-        ..pin(cid(2), Placement::Here)
-    });
+    let mut update = pin(cid(2), Placement::Here);
+    update.options.origins = origins.iter().map(ToString::to_string).collect();
+    update.options.pin_update = Some(cid(1));
+    h.pin(update);
     // `from` not pinned here: a plain pin.
-    h.pin(tracker::TrackedPin {
-        pin_update: Some(cid(8)),
-        ..pin(cid(3), Placement::Here)
-    });
+    let mut plain = pin(cid(3), Placement::Here);
+    plain.options.pin_update = Some(cid(8));
+    h.pin(plain);
     wait_idle(&h).await;
     assert_eq!(*h.ipfs.connects.lock().unwrap(), origins[..10].to_vec());
     assert_eq!(*h.ipfs.updates.lock().unwrap(), vec![(cid(1), cid(2))]);

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cluster_types::Placement;
 use cluster_types::{TrackerStatus, TrackerStatusFilter};
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use ipfs::{Cid, IpfsConnector, IpfsPinType, KuboConnector, PinLsFilter};
 use support::{Harness, fast_config, pin, wait_until};
-use tracker::{Placement, TrackerConfig};
+use tracker::TrackerConfig;
 
 const RAW: u64 = 0x55;
 const WAIT: Duration = Duration::from_secs(120);

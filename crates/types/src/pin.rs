@@ -312,6 +312,12 @@ impl PinOptions {
 }
 
 impl Pin {
+    /// How IPFS pins it: from `max_depth` (Go's `ToPinMode`), which the
+    /// pinset keeps; `options.mode` is what the request said.
+    pub fn ipfs_mode(&self) -> PinMode {
+        PinMode::from_max_depth(self.max_depth)
+    }
+
     /// A plain pin of `cid` with `options` (Go's `PinWithOpts`): type `pin`,
     /// no allocations, `max_depth` from the mode, no timestamp.
     pub fn new(cid: Cid, options: PinOptions) -> Self {

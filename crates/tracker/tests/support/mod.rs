@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use cluster_types::{Pin, PinOptions, PinType, Placement};
 use futures::stream::{self, BoxStream, StreamExt};
 use ipfs::{
     BlockStat, Cid, DagImport, IpfsConnector, IpfsError, IpfsId, IpfsPinType, Multiaddr,
@@ -16,7 +17,7 @@ use ipfs::{
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tracker::{Pinset, Placement, TrackedPin, Tracker, TrackerConfig, TrackerError};
+use tracker::{Pinset, Tracker, TrackerConfig, TrackerError};
 
 /// Listings and pinset walks go in chunks of this many, so that neither
 /// fake holds a copy of everything.
@@ -31,22 +32,28 @@ pub fn cid(n: u64) -> Cid {
 }
 
 /// A recursive pin of `cid`, made now.
-pub fn pin(cid: Cid, placement: Placement) -> TrackedPin {
-    TrackedPin {
-        cid,
-        mode: PinMode::Recursive,
-        placement,
-        timestamp: SystemTime::now(),
-        origins: Vec::new(),
-        pin_update: None,
-        name: format!("pin-{cid}"),
+/// This tracker's peer ID in the tests.
+pub const ME: &str = "12D3KooWTrackerUnderTest";
+
+/// A recursive pin placed as asked: here (allocated to [`ME`]), remote
+/// (allocated elsewhere) or meta.
+pub fn pin(cid: Cid, placement: Placement) -> Pin {
+    let mut p = Pin::new(cid, PinOptions::named(format!("pin-{cid}")));
+    p.options.replication_factor_min = 1;
+    p.options.replication_factor_max = 1;
+    p.timestamp = Some(SystemTime::now());
+    match placement {
+        Placement::Here => p.allocations = vec![ME.to_string()],
+        Placement::Remote => p.allocations = vec!["12D3KooWSomeoneElse".to_string()],
+        Placement::Meta => p.pin_type = PinType::MetaPin,
     }
+    p
 }
 
 /// A pin made two days ago: too old for the priority queue.
-pub fn old_pin(cid: Cid) -> TrackedPin {
-    TrackedPin {
-        timestamp: SystemTime::now() - Duration::from_secs(2 * 24 * 3600),
+pub fn old_pin(cid: Cid) -> Pin {
+    Pin {
+        timestamp: Some(SystemTime::now() - Duration::from_secs(2 * 24 * 3600)),
         ..pin(cid, Placement::Here)
     }
 }
@@ -308,7 +315,7 @@ impl IpfsConnector for FakeIpfs {
 /// The pinset in memory, ordered by CID bytes like the peer's store.
 #[derive(Debug, Default, Clone)]
 pub struct MemPinset {
-    pins: Arc<RwLock<BTreeMap<Vec<u8>, TrackedPin>>>,
+    pins: Arc<RwLock<BTreeMap<Vec<u8>, Pin>>>,
 }
 
 impl MemPinset {
@@ -316,7 +323,7 @@ impl MemPinset {
         Arc::new(Self::default())
     }
 
-    pub fn add(&self, pin: TrackedPin) {
+    pub fn add(&self, pin: Pin) {
         self.pins.write().unwrap().insert(pin.cid.to_bytes(), pin);
     }
 
@@ -326,11 +333,11 @@ impl MemPinset {
 }
 
 impl Pinset for MemPinset {
-    fn get(&self, cid: &Cid) -> Result<Option<TrackedPin>, TrackerError> {
+    fn get(&self, cid: &Cid) -> Result<Option<Pin>, TrackerError> {
         Ok(self.pins.read().unwrap().get(&cid.to_bytes()).cloned())
     }
 
-    fn pins(&self) -> Box<dyn Iterator<Item = Result<TrackedPin, TrackerError>> + Send> {
+    fn pins(&self) -> Box<dyn Iterator<Item = Result<Pin, TrackerError>> + Send> {
         let pins = Arc::clone(&self.pins);
         let mut from: Option<Vec<u8>> = None;
         let mut chunk = std::collections::VecDeque::new();
@@ -344,7 +351,7 @@ impl Pinset for MemPinset {
                 };
                 chunk.extend(range.take(CHUNK).map(|(_, p)| p.clone()));
                 done = chunk.len() < CHUNK;
-                from = chunk.back().map(|p: &TrackedPin| p.cid.to_bytes());
+                from = chunk.back().map(|p: &Pin| p.cid.to_bytes());
             }
             chunk.pop_front().map(Ok)
         }))
@@ -383,6 +390,7 @@ impl<C: IpfsConnector> Harness<C> {
         let cancel = CancellationToken::new();
         let (tracker, handles) = Tracker::start(
             config.clone(),
+            ME.to_string(),
             Arc::clone(&ipfs),
             Arc::clone(&pinset) as Arc<dyn Pinset>,
             db.open_tree("tracker").expect("a tree"),
@@ -422,7 +430,7 @@ impl<C: IpfsConnector> Harness<C> {
 
     /// Adds `pin` to the pinset and tracks it (what the peer does on a new
     /// pin).
-    pub fn pin(&self, pin: TrackedPin) {
+    pub fn pin(&self, pin: Pin) {
         self.pinset.add(pin.clone());
         self.tracker.track(pin);
     }
