@@ -25,9 +25,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cid::Cid;
-use crdt_dag::{
-    Delta, MemoryBlockSource, PinOptions, Replica, ReplicaConfig, TrustPolicy, Write, WriterId,
-};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::{Delta, MemoryBlockSource, Replica, ReplicaConfig, TrustPolicy, Write, WriterId};
 use ed25519_dalek::SigningKey;
 use multihash_codetable::{Code, MultihashDigest};
 
@@ -61,16 +60,17 @@ impl Pins {
     }
 
     fn write(&self, i: u64) -> Write {
-        Write::Pin {
-            cid: pin_cid(i),
-            options: PinOptions {
+        let mut pin = Pin::new(
+            pin_cid(i),
+            PinOptions {
                 name: format!("pin-{i}"),
-                replication_min: 2,
-                replication_max: 3,
-                allocations: self.allocations.clone(),
+                replication_factor_min: 2,
+                replication_factor_max: 3,
                 ..Default::default()
             },
-        }
+        );
+        pin.allocations = self.allocations.clone();
+        Write::Pin(pin)
     }
 
     /// `count` writes of CIDs `first..first + count`.

@@ -9,8 +9,10 @@ use serde_bytes::ByteBuf;
 use crate::codec::{block_cid, is_delta_cid, to_cbor};
 use crate::error::Rejection;
 use crate::limits::{MAX_BLOCK_SIZE, MAX_OPS_PER_DELTA, MAX_PARENTS_PER_DELTA, MAX_TOMBS_PER_OP};
-use crate::pin::{Dot, PinOptions};
+use crate::pin::Dot;
+use crate::wire_pin::WirePin;
 use crate::writer::{TrustPolicy, WriterId};
+use cluster_types::Pin;
 
 /// The delta format version this crate reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -24,10 +26,8 @@ pub const SIGNING_CONTEXT: &[u8] = b"ipfs-cluster/crdt-delta/v1\n";
 pub enum Op {
     /// Add an entry for `cid` and remove the observed ones.
     Pin {
-        /// The content.
-        cid: Cid,
-        /// Its options.
-        options: PinOptions,
+        /// The pin, with its CID.
+        pin: Pin,
         /// Live dots of `cid` the writer had observed.
         tombs: Vec<Dot>,
     },
@@ -44,7 +44,8 @@ impl Op {
     /// The CID the op is about.
     pub fn cid(&self) -> &Cid {
         match self {
-            Self::Pin { cid, .. } | Self::Unpin { cid, .. } => cid,
+            Self::Pin { pin, .. } => &pin.cid,
+            Self::Unpin { cid, .. } => cid,
         }
     }
 
@@ -102,7 +103,7 @@ struct WireOp {
     op: String,
     cid: ByteBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
-    opts: Option<PinOptions>,
+    opts: Option<WirePin>,
     tombs: Vec<(ByteBuf, u32)>,
 }
 
@@ -122,10 +123,10 @@ impl Delta {
                     .collect();
                 let cid = ByteBuf::from(op.cid().to_bytes());
                 match op {
-                    Op::Pin { options, .. } => WireOp {
+                    Op::Pin { pin, .. } => WireOp {
                         op: PIN.into(),
                         cid,
-                        opts: Some(options.clone()),
+                        opts: Some(WirePin::from_pin(pin)),
                         tombs,
                     },
                     Op::Unpin { .. } => WireOp {
@@ -220,11 +221,13 @@ impl Delta {
                 tombs.push(Dot { delta, index });
             }
             ops.push(match (op.op.as_str(), op.opts) {
-                (PIN, Some(options)) => Op::Pin {
-                    cid,
-                    options,
-                    tombs,
-                },
+                (PIN, Some(wire)) => {
+                    wire.check()?;
+                    Op::Pin {
+                        pin: wire.into_pin(cid),
+                        tombs,
+                    }
+                }
                 (UNPIN, None) => Op::Unpin { cid, tombs },
                 (PIN, None) => return Err(Rejection::Malformed("pin op without opts".into())),
                 (UNPIN, Some(_)) => return Err(Rejection::Malformed("unpin op with opts".into())),

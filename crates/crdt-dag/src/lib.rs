@@ -7,18 +7,22 @@
 //! add-wins observed-remove map on sled, and reports pinset changes. The
 //! format and the rules are in `spec/crdt.md`.
 //!
-//! This crate does no networking and uses no async runtime: the peer gives it
-//! blocks and sends out the heads it returns.
+//! It owns the delta format (with its private, frozen v1 pin struct), the
+//! replica store and the sync walk. Pins in and out are the model's
+//! (`cluster_types::Pin`); placement is the caller's. It must not depend on
+//! an async runtime, networking or the peer: the peer gives it blocks and
+//! sends out the heads it returns.
 //!
 //! ```
-//! use crdt_dag::{MemoryBlockSource, PinOptions, Replica, ReplicaConfig, Write};
+//! use cluster_types::{Pin, PinOptions};
+//! use crdt_dag::{MemoryBlockSource, Replica, ReplicaConfig, Write};
 //! # fn main() -> Result<(), crdt_dag::DagError> {
 //! let key = |n| ed25519_dalek::SigningKey::from_bytes(&[n; 32]);
 //! let a = Replica::temporary(key(1), ReplicaConfig::new("docs"))?;
 //! let b = Replica::temporary(key(2), ReplicaConfig::new("docs"))?;
 //!
 //! let cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".parse().unwrap();
-//! let w = a.write(vec![Write::Pin { cid, options: PinOptions::named("hello") }])?;
+//! let w = a.write(vec![Write::Pin(Pin::new(cid, PinOptions::named("hello")))])?;
 //!
 //! // b hears of a's heads and fetches what it lacks (here: straight from a).
 //! let source = MemoryBlockSource::new();
@@ -40,6 +44,7 @@ mod pin;
 mod replica;
 mod source;
 mod store;
+mod wire_pin;
 mod writer;
 
 pub use car::{CarImport, MAX_CAR_HEADER, MAX_CAR_SECTION};
@@ -48,12 +53,13 @@ pub use delta::{Delta, FORMAT_VERSION, Op, SIGNING_CONTEXT};
 pub use diff::MAX_FRONTIER;
 pub use error::{DagError, Rejection, Result};
 pub use limits::Limits;
-pub use pin::{Dot, Pin, PinEntry, PinEvent, PinMode, PinOptions, PinType};
+pub use pin::{Dot, PinEntry, PinEvent};
 pub use replica::{
     CACHE_BYTES, EventHook, Fork, Replica, ReplicaConfig, SyncBudget, SyncReport, TREE_NAME, Write,
     Written,
 };
 pub use source::{BlockSource, MemoryBlockSource, SourceError};
+pub use wire_pin::{WirePin, as_stored};
 pub use writer::{TrustPolicy, WRITER_ID_LEN, WriterId};
 
 pub use cid::Cid;

@@ -14,13 +14,15 @@ use sha2::{Digest, Sha256};
 use crate::delta::{Delta, Op, dot_key};
 use crate::error::{DagError, Rejection, Result};
 use crate::limits::{APPLY_BATCH_DELTAS, Limits, MAX_BLOCK_SIZE, MAX_PARENTS_PER_DELTA};
-use crate::pin::{Dot, Pin, PinEntry, PinEvent, PinOptions};
+use crate::pin::{Dot, PinEntry, PinEvent};
 use crate::source::BlockSource;
 use crate::store::{
-    DeltaInfo, META_CLUSTER, META_COUNT, META_VERSION, Overlay, Record, cid_key, key, prefix,
-    u64_value,
+    DeltaInfo, META_CLUSTER, META_COUNT, META_VERSION, Overlay, Record, StoredEntry, cid_key, key,
+    prefix, u64_value,
 };
+use crate::wire_pin::WirePin;
 use crate::writer::{TrustPolicy, WriterId};
+use cluster_types::Pin;
 
 /// sled page cache of a replica opened by path: enough for the hot part of
 /// the pinset; the OS page cache holds the rest.
@@ -54,29 +56,23 @@ impl ReplicaConfig {
 }
 
 /// One mutation asked of [`Replica::write`].
-// Nearly every write is a pin; boxing its options would cost an allocation each.
+// Nearly every write is a pin; boxing it would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    /// Pin (or update) `cid` with `options`.
-    Pin {
-        /// The content.
-        cid: Cid,
-        /// Its options.
-        options: PinOptions,
-    },
-    /// Unpin `cid`.
-    Unpin {
-        /// The content.
-        cid: Cid,
-    },
+    /// Pin (or update) `pin.cid` as `pin` says. The pin is written as given:
+    /// placement (allocations, replication) is the caller's.
+    Pin(Pin),
+    /// Unpin the CID.
+    Unpin(Cid),
 }
 
 impl Write {
     /// The CID written.
     pub fn cid(&self) -> &Cid {
         match self {
-            Self::Pin { cid, .. } | Self::Unpin { cid } => cid,
+            Self::Pin(pin) => &pin.cid,
+            Self::Unpin(cid) => cid,
         }
     }
 }
@@ -383,13 +379,9 @@ impl Replica {
             }
             tombs.sort_by_key(dot_key);
             ops.push(match w {
-                Write::Pin { options, .. } => Op::Pin {
-                    cid,
-                    options,
-                    tombs,
-                },
-                Write::Unpin { .. } if tombs.is_empty() => return Err(DagError::NotPinned(cid)),
-                Write::Unpin { .. } => Op::Unpin { cid, tombs },
+                Write::Pin(pin) => Op::Pin { pin, tombs },
+                Write::Unpin(_) if tombs.is_empty() => return Err(DagError::NotPinned(cid)),
+                Write::Unpin(_) => Op::Unpin { cid, tombs },
             });
         }
 
@@ -517,7 +509,7 @@ impl Replica {
                     ov.insert(t, &[][..]);
                 }
             }
-            if let Op::Pin { options, .. } = op {
+            if let Op::Pin { pin, .. } = op {
                 let t = key(
                     prefix::TOMB,
                     &[&pin_bytes, &cid_bytes, &index.to_be_bytes()],
@@ -525,11 +517,11 @@ impl Replica {
                 if ov.contains(&t)? {
                     ov.remove(t);
                 } else {
-                    rec.insert(PinEntry {
+                    rec.insert(StoredEntry {
                         priority: delta.priority,
                         writer: delta.writer,
                         dot: Dot { delta: *cid, index },
-                        options: options.clone(),
+                        wire: WirePin::from_pin(pin),
                     });
                 }
             }
@@ -541,7 +533,7 @@ impl Replica {
                     events.push(PinEvent::Removed(*pin_cid));
                 }
                 (b, Some(w)) => {
-                    let pin = to_pin(*pin_cid, w);
+                    let pin = w.wire.clone().into_pin(*pin_cid);
                     ov.insert(pin_key, rec.encode(pin_cid));
                     if b.is_none() {
                         count += 1;
@@ -928,25 +920,37 @@ impl Replica {
         }
     }
 
-    /// The pin for `cid`, with its winning options, if pinned.
+    /// The pin of `cid` as its winning entry wrote it, if pinned.
     pub fn get(&self, cid: &Cid) -> Result<Option<Pin>> {
-        Ok(self.record(cid)?.winner().map(|w| to_pin(*cid, w)))
+        // The winner is the last entry.
+        Ok(self
+            .record(cid)?
+            .entries
+            .pop()
+            .map(|w| w.wire.into_pin(*cid)))
     }
 
-    /// Every live entry of `cid` (more than one after concurrent writes).
+    /// Every live entry of `cid` (more than one after concurrent writes),
+    /// the winner last.
     pub fn entries(&self, cid: &Cid) -> Result<Vec<PinEntry>> {
-        Ok(self.record(cid)?.entries)
+        Ok(self
+            .record(cid)?
+            .entries
+            .iter()
+            .map(|e| e.to_entry(*cid))
+            .collect())
     }
 
     /// All pins in CID byte order, read lazily from disk.
     pub fn pins(&self) -> impl Iterator<Item = Result<Pin>> + use<> {
         self.tree.scan_prefix([prefix::PIN]).map(|kv| {
             let (_, v) = kv?;
-            let (cid, rec) = Record::decode(&v)?;
+            let (cid, mut rec) = Record::decode(&v)?;
             let w = rec
-                .winner()
+                .entries
+                .pop()
                 .ok_or_else(|| DagError::Corrupt("empty pin record".into()))?;
-            Ok(to_pin(cid, w))
+            Ok(w.wire.into_pin(cid))
         })
     }
 
@@ -1097,14 +1101,4 @@ fn tomb_key(pin: &[u8], delta: &Cid, index: u32) -> Vec<u8> {
         prefix::TOMB,
         &[pin, &delta.to_bytes(), &index.to_be_bytes()],
     )
-}
-
-fn to_pin(cid: Cid, w: &PinEntry) -> Pin {
-    Pin {
-        cid,
-        options: w.options.clone(),
-        writer: w.writer,
-        dot: w.dot,
-        priority: w.priority,
-    }
 }

@@ -10,7 +10,8 @@ use sled::IVec;
 
 use crate::codec::to_cbor;
 use crate::error::{DagError, Result};
-use crate::pin::{Dot, PinEntry, PinOptions};
+use crate::pin::{Dot, PinEntry};
+use crate::wire_pin::WirePin;
 use crate::writer::WriterId;
 
 /// Key prefixes.
@@ -81,13 +82,35 @@ pub(crate) fn u64_value(v: Option<IVec>) -> u64 {
         .unwrap_or(0)
 }
 
-type WireEntry = (u64, ByteBuf, ByteBuf, u32, PinOptions);
+type WireEntry = (u64, ByteBuf, ByteBuf, u32, WirePin);
+
+/// One live entry as stored: the pin in its wire form, so the record's
+/// bytes (and the state hash over them) are the format's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredEntry {
+    pub(crate) priority: u64,
+    pub(crate) writer: WriterId,
+    pub(crate) dot: Dot,
+    pub(crate) wire: WirePin,
+}
+
+impl StoredEntry {
+    /// The public entry, with the model's pin of `cid`.
+    pub(crate) fn to_entry(&self, cid: Cid) -> PinEntry {
+        PinEntry {
+            priority: self.priority,
+            writer: self.writer,
+            dot: self.dot,
+            pin: self.wire.clone().into_pin(cid),
+        }
+    }
+}
 
 /// The live entries of one pinned CID, ascending, so the winner is last.
 /// Stored as `R(x)` of spec §6.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Record {
-    pub(crate) entries: Vec<PinEntry>,
+    pub(crate) entries: Vec<StoredEntry>,
 }
 
 impl Record {
@@ -101,7 +124,7 @@ impl Record {
                     ByteBuf::from(e.writer.to_peer_id_bytes().to_vec()),
                     ByteBuf::from(e.dot.delta.to_bytes()),
                     e.dot.index,
-                    e.options.clone(),
+                    e.wire.clone(),
                 )
             })
             .collect();
@@ -114,8 +137,8 @@ impl Record {
             serde_ipld_dagcbor::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
         let cid = Cid::try_from(cid.as_slice()).map_err(|e| corrupt(e.to_string()))?;
         let mut entries = Vec::with_capacity(wire.len());
-        for (priority, writer, delta, index, options) in wire {
-            entries.push(PinEntry {
+        for (priority, writer, delta, index, wire) in wire {
+            entries.push(StoredEntry {
                 priority,
                 writer: WriterId::from_peer_id_bytes(&writer)
                     .map_err(|e| corrupt(e.to_string()))?,
@@ -123,14 +146,14 @@ impl Record {
                     delta: Cid::try_from(delta.as_slice()).map_err(|e| corrupt(e.to_string()))?,
                     index,
                 },
-                options,
+                wire,
             });
         }
         Ok((cid, Self { entries }))
     }
 
     /// Inserts keeping the order of spec §4: (priority, writer, delta, index).
-    pub(crate) fn insert(&mut self, entry: PinEntry) {
+    pub(crate) fn insert(&mut self, entry: StoredEntry) {
         let k = entry_order(&entry);
         let pos = self.entries.partition_point(|e| entry_order(e) < k);
         self.entries.insert(pos, entry);
@@ -140,12 +163,12 @@ impl Record {
         self.entries.retain(|e| e.dot != *dot);
     }
 
-    pub(crate) fn winner(&self) -> Option<&PinEntry> {
+    pub(crate) fn winner(&self) -> Option<&StoredEntry> {
         self.entries.last()
     }
 }
 
-fn entry_order(e: &PinEntry) -> (u64, [u8; 32], Vec<u8>, u32) {
+fn entry_order(e: &StoredEntry) -> (u64, [u8; 32], Vec<u8>, u32) {
     (
         e.priority,
         *e.writer.public_key_bytes(),

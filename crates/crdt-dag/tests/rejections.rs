@@ -3,9 +3,10 @@
 
 mod common;
 
+use cluster_types::{Pin, PinOptions};
 use common::*;
 use crdt_dag::{
-    Cid, DagError, Limits, PinOptions, Rejection, Replica, ReplicaConfig, TrustPolicy, WriterId,
+    Cid, DagError, Limits, Rejection, Replica, ReplicaConfig, TrustPolicy, WriterId,
     limits::MAX_BLOCK_SIZE,
 };
 
@@ -190,10 +191,10 @@ fn oversized_block_is_rejected() {
     assert!(r.is_empty().unwrap());
     // Writing one is refused before anything is signed or stored.
     let err = r
-        .write(vec![crdt_dag::Write::Pin {
-            cid: content(1),
-            options: PinOptions::named(huge),
-        }])
+        .write(vec![crdt_dag::Write::Pin(Pin::new(
+            content(1),
+            PinOptions::named(huge),
+        ))])
         .unwrap_err();
     assert!(
         matches!(err, DagError::InvalidWrite(ref m) if m.contains("block limit")),

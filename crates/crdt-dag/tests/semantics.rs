@@ -6,7 +6,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use crdt_dag::{DagError, Dot, Op, PinEvent, PinOptions, ReplicaConfig, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use cluster_types::{Pin, PinMode, PinOptions, PinType};
+use crdt_dag::{DagError, Dot, Op, PinEvent, ReplicaConfig, Write};
 
 #[test]
 fn pin_update_unpin_and_events() {
@@ -79,7 +82,10 @@ fn concurrent_updates_keep_both_entries_and_pick_one_winner_everywhere() {
     assert_eq!(entries.len(), 2, "both concurrent writes are remembered");
     // Same priority: the greater writer ID wins, on both replicas.
     let winner = entries.iter().max_by_key(|e| e.writer).unwrap();
-    assert_eq!(a.get(&content(1)).unwrap().unwrap().options, winner.options);
+    assert_eq!(
+        a.get(&content(1)).unwrap().unwrap().options,
+        winner.pin.options
+    );
     // A later write observes both and collapses them.
     a.write(vec![pin(1, "merged")]).unwrap();
     assert_eq!(a.entries(&content(1)).unwrap().len(), 1);
@@ -97,8 +103,12 @@ fn higher_priority_wins_over_writer_order() {
     sync(&a, &b);
     sync(&b, &a);
     for r in [&a, &b] {
-        let p = r.get(&content(1)).unwrap().unwrap();
-        assert_eq!((p.options.name.as_str(), p.priority), ("long-branch", 4));
+        let winner = r.entries(&content(1)).unwrap().pop().unwrap();
+        assert_eq!(
+            (winner.pin.options.name.as_str(), winner.priority),
+            ("long-branch", 4)
+        );
+        assert_eq!(r.get(&content(1)).unwrap().unwrap(), winner.pin);
     }
 }
 
@@ -185,27 +195,28 @@ fn store_of_another_cluster_is_refused() {
 #[test]
 fn pins_stream_in_cid_order_with_all_options() {
     let r = replica(1);
-    let full = PinOptions {
-        timestamp: 1_700_000_000_000,
-        reference: Some(content(900)),
-        metadata: [("k".to_string(), "v".to_string())].into(),
-        name: "full".into(),
-        replication_max: 3,
-        replication_min: -1,
-        pin_type: crdt_dag::PinType::Meta,
-        max_depth: 0,
-        shard_size: 1 << 20,
+    let full = Pin {
+        options: PinOptions {
+            replication_factor_min: -1,
+            replication_factor_max: 3,
+            name: "full".into(),
+            mode: PinMode::Direct,
+            shard_size: 1 << 20,
+            user_allocations: vec!["12D3KooWA".into()],
+            expire_at: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            metadata: [("k".to_string(), "v".to_string())].into(),
+            pin_update: Some(content(901)),
+            origins: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        },
+        cid: content(77),
+        pin_type: PinType::MetaPin,
         allocations: vec!["12D3KooWA".into(), "12D3KooWB".into()],
-        expire_at: 1_800_000_000,
-        pin_update: Some(content(901)),
-        user_allocations: vec!["12D3KooWA".into()],
-        origins: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        max_depth: 0,
+        reference: Some(content(900)),
+        timestamp: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)),
     };
     let mut writes: Vec<Write> = (0..50).map(|i| pin(i, "plain")).collect();
-    writes.push(Write::Pin {
-        cid: content(77),
-        options: full.clone(),
-    });
+    writes.push(Write::Pin(full.clone()));
     r.write(writes).unwrap();
     let pins: Vec<_> = r.pins().collect::<Result<_, _>>().unwrap();
     assert_eq!(pins.len(), 51);
@@ -214,10 +225,10 @@ fn pins_stream_in_cid_order_with_all_options() {
             .all(|w| w[0].cid.to_bytes() < w[1].cid.to_bytes())
     );
     let got = r.get(&content(77)).unwrap().unwrap();
-    assert_eq!(got.options, full);
-    assert_eq!(got.options.mode(), crdt_dag::PinMode::Direct);
+    assert_eq!(got, full);
+    assert_eq!(got.ipfs_mode(), PinMode::Direct);
     // And it crosses the wire intact.
     let other = replica(2);
     sync(&other, &r);
-    assert_eq!(other.get(&content(77)).unwrap().unwrap().options, full);
+    assert_eq!(other.get(&content(77)).unwrap().unwrap(), full);
 }

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use cid::Cid;
-use crdt_dag::{PinOptions, Write};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::Write;
 use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
 use peer::{Peer, PeerBuilder};
@@ -17,13 +18,16 @@ fn content(n: u64) -> Cid {
     Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
 }
 
-fn options(i: u64) -> PinOptions {
-    PinOptions {
-        name: format!("pin-{i}"),
-        replication_min: 2,
-        replication_max: 3,
-        ..PinOptions::default()
-    }
+fn pin(i: u64) -> Pin {
+    Pin::new(
+        content(i),
+        PinOptions {
+            name: format!("pin-{i}"),
+            replication_factor_min: 2,
+            replication_factor_max: 3,
+            ..PinOptions::default()
+        },
+    )
 }
 
 async fn start(cluster: &str) -> Peer {
@@ -41,10 +45,7 @@ fn fill(peer: &Peer, pins: u64, per_delta: u64) {
     let mut deltas = 0;
     while i < pins {
         let writes = (i..(i + per_delta).min(pins))
-            .map(|n| Write::Pin {
-                cid: content(n),
-                options: options(n),
-            })
+            .map(|n| Write::Pin(pin(n)))
             .collect();
         replica.write_unflushed(writes).expect("write");
         i += per_delta;

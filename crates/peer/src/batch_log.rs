@@ -4,7 +4,7 @@
 //! acknowledged is lost. At start, what a crash left here is committed.
 
 use cid::Cid;
-use crdt_dag::{PinOptions, Replica, Write};
+use crdt_dag::{Replica, WirePin, Write};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -17,7 +17,7 @@ const TREE: &str = "batch-queue";
 struct Entry {
     cid: ByteBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pin: Option<PinOptions>,
+    pin: Option<WirePin>,
 }
 
 /// Writes queued for the next batch, keyed by an increasing sequence number.
@@ -42,11 +42,11 @@ impl BatchLog {
         for w in writes {
             let key = self.db.generate_id().map_err(store)?;
             let entry = match w {
-                Write::Pin { cid, options } => Entry {
-                    cid: ByteBuf::from(cid.to_bytes()),
-                    pin: Some(options.clone()),
+                Write::Pin(pin) => Entry {
+                    cid: ByteBuf::from(pin.cid.to_bytes()),
+                    pin: Some(WirePin::from_pin(pin)),
                 },
-                Write::Unpin { cid } => Entry {
+                Write::Unpin(cid) => Entry {
                     cid: ByteBuf::from(cid.to_bytes()),
                     pin: None,
                 },
@@ -89,8 +89,8 @@ impl BatchLog {
             out.push((
                 key,
                 match e.pin {
-                    Some(options) => Write::Pin { cid, options },
-                    None => Write::Unpin { cid },
+                    Some(wire) => Write::Pin(wire.into_pin(cid)),
+                    None => Write::Unpin(cid),
                 },
             ));
         }

@@ -307,12 +307,12 @@ async fn batch_writer(
         // batch) fails now, as Go's does.
         let mut accepted = Vec::with_capacity(reqs.len());
         for req in reqs {
-            if let Write::Unpin { cid } = &req.write {
+            if let Write::Unpin(cid) = &req.write {
                 let queued_pin = batch
                     .iter()
                     .rev()
                     .find(|(_, w)| w.cid() == cid)
-                    .map(|(_, w)| matches!(w, Write::Pin { .. }));
+                    .map(|(_, w)| matches!(w, Write::Pin(_)));
                 let pinned =
                     queued_pin.unwrap_or_else(|| replica.get(cid).ok().flatten().is_some());
                 if !pinned {
@@ -389,8 +389,8 @@ async fn commit_queued(
             .filter(|(i, (_, w))| last[w.cid()] == *i)
             .map(|(_, (_, w))| w)
             .filter(|w| match w {
-                Write::Unpin { cid } => r.get(cid).ok().flatten().is_some(),
-                Write::Pin { .. } => true,
+                Write::Unpin(cid) => r.get(cid).ok().flatten().is_some(),
+                Write::Pin(_) => true,
             })
             .collect();
         let mut written = None;
@@ -405,7 +405,7 @@ async fn commit_queued(
                 }
                 Err(DagError::NotPinned(cid)) => {
                     debug!(%cid, "queued unpin no longer applies");
-                    writes.retain(|w| !matches!(w, Write::Unpin { cid: c } if *c == cid));
+                    writes.retain(|w| !matches!(w, Write::Unpin(c) if *c == cid));
                 }
                 Err(e) => return Err(e.into()),
             }

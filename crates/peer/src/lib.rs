@@ -24,7 +24,6 @@ pub mod network;
 mod peer;
 mod pinning;
 mod placement;
-mod record;
 pub mod rest;
 pub mod rpc;
 mod slots;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cid::Cid;
-use crdt_dag::{Pin, PinEvent, PinOptions, Replica, ReplicaConfig, TrustPolicy, Write, WriterId};
+use cluster_types::Pin;
+use crdt_dag::{PinEvent, Replica, ReplicaConfig, TrustPolicy, Write, WriterId};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
@@ -878,13 +879,13 @@ impl PeerHandle {
 
     /// Writes `cid`'s record as is, allocations included (placement is
     /// [`PeerHandle::pin`]'s); returns once the change is durable here.
-    pub(crate) async fn write_pin(&self, cid: Cid, options: PinOptions) -> Result<(), PeerError> {
-        self.consensus.submit(Write::Pin { cid, options }).await
+    pub(crate) async fn write_pin(&self, pin: Pin) -> Result<(), PeerError> {
+        self.consensus.submit(Write::Pin(pin)).await
     }
 
     /// Unpins `cid`; returns once the change is durable here.
     pub async fn unpin(&self, cid: Cid) -> Result<(), PeerError> {
-        self.consensus.submit(Write::Unpin { cid }).await
+        self.consensus.submit(Write::Unpin(cid)).await
     }
 
     /// The pin for `cid`, if pinned.

@@ -4,10 +4,11 @@
 //! peers' IPFS daemons are connected to each other.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use cid::Cid;
-use crdt_dag::{Pin, PinEvent, Replica};
+use cluster_types::Pin;
+use crdt_dag::{PinEvent, Replica};
 use futures::StreamExt;
 use ipfs::IpfsConnector;
 use libp2p::{Multiaddr, PeerId};
@@ -20,7 +21,6 @@ use crate::backend::IpfsBackend;
 use crate::informer;
 use crate::monitor::{self, Alert};
 use crate::peer::PeerHandle;
-use crate::record::to_api_pin;
 
 /// The tracker of a peer with IPFS.
 pub(crate) type PeerTracker = tracker::Tracker<IpfsBackend>;
@@ -42,27 +42,19 @@ pub(crate) struct ReplicaPinset {
     pub(crate) replica: Arc<Replica>,
 }
 
-/// The pinset's record as the model's pin, which the tracker places with
-/// `Pin::placement_on` (Go's `IsRemotePin`).
-fn tracked(pin: &Pin) -> cluster_types::Pin {
-    to_api_pin(pin.cid, &pin.options)
-}
-
 impl tracker::Pinset for ReplicaPinset {
-    fn get(&self, cid: &Cid) -> Result<Option<cluster_types::Pin>, tracker::TrackerError> {
+    fn get(&self, cid: &Cid) -> Result<Option<Pin>, tracker::TrackerError> {
         self.replica
             .get(cid)
-            .map(|p| p.map(|p| tracked(&p)))
             .map_err(|e| tracker::TrackerError::Pinset(e.to_string()))
     }
 
-    fn pins(
-        &self,
-    ) -> Box<dyn Iterator<Item = Result<cluster_types::Pin, tracker::TrackerError>> + Send> {
-        Box::new(self.replica.pins().map(move |p| {
-            p.map(|p| tracked(&p))
-                .map_err(|e| tracker::TrackerError::Pinset(e.to_string()))
-        }))
+    fn pins(&self) -> Box<dyn Iterator<Item = Result<Pin, tracker::TrackerError>> + Send> {
+        Box::new(
+            self.replica
+                .pins()
+                .map(|p| p.map_err(|e| tracker::TrackerError::Pinset(e.to_string()))),
+        )
     }
 }
 
@@ -157,7 +149,7 @@ async fn feed_tracker(
             ev = events.recv() => ev,
         };
         match ev {
-            Ok(PinEvent::Added(pin) | PinEvent::Updated(pin)) => tracker.track(tracked(&pin)),
+            Ok(PinEvent::Added(pin) | PinEvent::Updated(pin)) => tracker.track(pin),
             Ok(PinEvent::Removed(cid)) => tracker.untrack(cid),
             // Surfaced by the replica's hook (`peer.rs`), IPFS or not.
             Ok(PinEvent::Fork(_)) => {}
@@ -171,7 +163,7 @@ async fn feed_tracker(
                     "pin events lagged: tracking the whole pinset again"
                 );
                 for pin in handle.replica().pins().flatten() {
-                    tracker.track(tracked(&pin));
+                    tracker.track(pin);
                 }
                 tokio::spawn(recover(tracker.clone()));
             }
@@ -256,8 +248,7 @@ async fn repin_lost_peers(
         }
         let mut moved = 0usize;
         for pin in handle.replica().pins().flatten() {
-            let o = &pin.options;
-            if !o.allocations.contains(&alert.metric.peer) {
+            if !pin.allocations.contains(&alert.metric.peer) {
                 continue;
             }
             if handle.closest_trusted(&pin.cid, &[lost]) != Some(handle.id()) {
@@ -287,12 +278,9 @@ async fn unpin_expired(handle: PeerHandle, interval: Duration, cancel: Cancellat
         if handle.settings().consensus.follower {
             continue;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = SystemTime::now();
         for pin in handle.replica().pins().flatten() {
-            let exp = pin.options.expire_at;
-            if exp == 0 || exp > now {
+            if !pin.options.expire_at.is_some_and(|exp| exp <= now) {
                 continue;
             }
             if handle.closest_trusted(&pin.cid, &[]) != Some(handle.id()) {

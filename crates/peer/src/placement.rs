@@ -6,14 +6,13 @@
 use std::time::SystemTime;
 
 use cid::Cid;
-use cluster_types::{Pin, PinOptions};
+use cluster_types::{Pin, PinOptions, Replication, resolve_replication};
 use crdt_dag::WriterId;
 use libp2p::PeerId;
 
 use crate::allocator::{self, AllocError, Candidate};
 use crate::error::PeerError;
 use crate::peer::PeerHandle;
-use crate::record::{from_api_pin, to_api_pin};
 
 /// Go's XOR distance ordering: peers closer to the CID come first.
 pub(crate) fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
@@ -26,68 +25,71 @@ pub(crate) fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {
     peers
 }
 
+/// Resolves `pin`'s replication factors against the cluster's `defaults`
+/// and writes them into it: 0 takes the default, -1 on either side is
+/// every peer (-1/-1, no allocations), as in Go.
+fn resolve_factors(pin: &mut Pin, defaults: (i32, i32)) -> Result<Replication, PeerError> {
+    let o = &mut pin.options;
+    let r = resolve_replication(
+        (o.replication_factor_min, o.replication_factor_max),
+        defaults,
+    )
+    .map_err(|e| PeerError::InvalidPin(e.to_string()))?;
+    (o.replication_factor_min, o.replication_factor_max) = r.factors();
+    if r == Replication::Everywhere {
+        pin.allocations.clear();
+    }
+    Ok(r)
+}
+
+/// The placement an offline `state import` can do: the same factor rules,
+/// but the file's allocations are kept (no live peers to choose from, as
+/// in Go), and a pin with factors and no allocations is refused: it would
+/// be pinned nowhere.
+pub(crate) fn place_offline(pin: &mut Pin, defaults: (i32, i32)) -> Result<(), PeerError> {
+    if let Replication::Factors { min, max } = resolve_factors(pin, defaults)?
+        && pin.allocations.is_empty()
+    {
+        return Err(PeerError::InvalidPin(format!(
+            "replication factors {min}..{max} and no allocations: it would be \
+             pinned nowhere (give --allocations, or pin it on a running peer)"
+        )));
+    }
+    Ok(())
+}
+
 impl PeerHandle {
-    /// Resolves replication factors (0 = the cluster default) and picks
-    /// allocations with the balanced allocator. `-1` means every peer (no
-    /// allocations), as in Go.
-    pub(crate) fn allocate(
-        &self,
-        cid: &Cid,
-        o: &PinOptions,
-    ) -> Result<(i32, i32, Vec<String>), PeerError> {
+    fn default_factors(&self) -> (i32, i32) {
         let s = self.settings();
-        let (min, max) = match cluster_types::resolve_replication(
-            (o.replication_factor_min, o.replication_factor_max),
-            (s.replication_min, s.replication_max),
-        )
-        .map_err(|e| PeerError::InvalidPin(e.to_string()))?
-        {
-            cluster_types::Replication::Everywhere => return Ok((-1, -1, vec![])),
-            cluster_types::Replication::Factors { min, max } => (min, max),
-        };
-        // Re-pinning keeps the current allocations that are still good; an
-        // update keeps those of the pin it updates.
-        let current = match self.get(cid)? {
-            Some(p) => p.options.allocations,
-            None => match o.pin_update {
-                Some(from) => self
-                    .get(&from)?
-                    .map(|p| p.options.allocations)
-                    .unwrap_or_default(),
-                None => vec![],
-            },
-        };
-        let chosen = self
-            .choose_allocations(cid, (min, max), &current, &o.user_allocations, &[])
-            .map_err(|e| PeerError::Allocation(e.to_string()))?;
-        Ok((min, max, chosen))
+        (s.replication_min, s.replication_max)
     }
 
-    /// Go's `PinUpdate`: a pin of `to` with `pin-update=from` keeps the
-    /// pinned `from`'s name, metadata, expiry, replication factors and user
-    /// allocations; the request's name and a future expiry replace them,
-    /// and the mode is the request's.
-    fn updated_options(&self, options: PinOptions) -> Result<PinOptions, PeerError> {
-        let Some(from) = options.pin_update else {
-            return Ok(options);
-        };
-        let Some(existing) = self.get(&from)? else {
-            return Ok(options);
-        };
-        let old = to_api_pin(from, &existing.options).options;
-        let future = |t: Option<SystemTime>| t.filter(|t| *t > SystemTime::now());
-        Ok(PinOptions {
-            name: if options.name.is_empty() {
-                old.name
-            } else {
-                options.name
-            },
-            expire_at: future(options.expire_at).or(old.expire_at),
-            mode: options.mode,
-            pin_update: Some(from),
-            origins: options.origins,
-            ..old
-        })
+    /// Places `pin`: resolves its factors and, unless it goes everywhere,
+    /// picks its allocations with the balanced allocator. Current holders
+    /// of the CID stay first (re-pinning); a new pin that updates `updated`
+    /// starts from that pin's holders.
+    pub(crate) fn place(
+        &self,
+        pin: &mut Pin,
+        updated: Option<&Pin>,
+    ) -> Result<Replication, PeerError> {
+        let r = resolve_factors(pin, self.default_factors())?;
+        if let Replication::Factors { min, max } = r {
+            let current = match self.get(&pin.cid)? {
+                Some(p) => p.allocations,
+                None => updated.map(|p| p.allocations.clone()).unwrap_or_default(),
+            };
+            pin.allocations = self
+                .choose_allocations(
+                    &pin.cid,
+                    (min, max),
+                    &current,
+                    &pin.options.user_allocations,
+                    &[],
+                )
+                .map_err(|e| PeerError::Allocation(e.to_string()))?;
+        }
+        Ok(r)
     }
 
     /// Pins (or updates) `cid`: the one way a pin enters the pinset, for
@@ -95,23 +97,23 @@ impl PeerHandle {
     /// cluster defaults, -1 pins everywhere, otherwise the balanced
     /// allocator picks peers (current holders and user allocations first);
     /// `pin_update` keeps the updated pin's options (Go's `PinUpdate`).
-    /// Returns the pin as written, once durable here.
+    /// Returns the pin as stored, once durable here.
     ///
     /// # Errors
     /// [`PeerError::InvalidPin`] for factors that can't be met,
     /// [`PeerError::Allocation`] when too few peers are there, and what a
     /// write can fail with (follower, full queue, store).
     pub async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, PeerError> {
-        let options = self.updated_options(options)?;
-        let (min, max, allocations) = self.allocate(&cid, &options)?;
-        let mut pin = Pin::new(cid, options);
-        pin.options.replication_factor_min = min;
-        pin.options.replication_factor_max = max;
-        pin.allocations = allocations;
+        let updated = match options.pin_update {
+            Some(from) => self.get(&from)?,
+            None => None,
+        };
+        let mut pin = Pin::new(cid, updated_options(options, updated.as_ref()));
+        self.place(&mut pin, updated.as_ref())?;
         pin.timestamp = Some(SystemTime::now());
-        let record = from_api_pin(&pin);
-        self.write_pin(cid, record.clone()).await?;
-        Ok(to_api_pin(cid, &record))
+        let pin = crdt_dag::as_stored(&pin);
+        self.write_pin(pin.clone()).await?;
+        Ok(pin)
     }
 
     /// Whether `p` may write to the pinset.
@@ -187,29 +189,49 @@ impl PeerHandle {
     /// Allocates `pin` again with `lost` blacklisted and writes it when the
     /// allocations change (repinning). As in Go, a pin still at or above its
     /// minimum on valid peers keeps its allocations.
-    pub(crate) async fn reallocate(
-        &self,
-        pin: &crdt_dag::Pin,
-        lost: &[PeerId],
-    ) -> Result<(), PeerError> {
-        let o = &pin.options;
-        if o.replication_min == -1 || o.replication_max == -1 {
+    pub(crate) async fn reallocate(&self, pin: &Pin, lost: &[PeerId]) -> Result<(), PeerError> {
+        if pin.is_everywhere() {
             return Ok(());
         }
+        let o = &pin.options;
         let allocations = self
             .choose_allocations(
                 &pin.cid,
-                (o.replication_min, o.replication_max),
-                &o.allocations,
+                (o.replication_factor_min, o.replication_factor_max),
+                &pin.allocations,
                 &o.user_allocations,
                 lost,
             )
             .map_err(|e| PeerError::Allocation(e.to_string()))?;
-        if allocations == o.allocations {
+        if allocations == pin.allocations {
             return Ok(());
         }
-        let mut options = o.clone();
-        options.allocations = allocations;
-        self.write_pin(pin.cid, options).await
+        let mut moved = pin.clone();
+        moved.allocations = allocations;
+        self.write_pin(moved).await
+    }
+}
+
+/// Go's `PinUpdate`: a pin with `pin_update` keeps the pinned `updated`'s
+/// name, metadata, expiry, replication factors and user allocations; the
+/// request's name and a future expiry replace them, and the mode is the
+/// request's.
+fn updated_options(options: PinOptions, updated: Option<&Pin>) -> PinOptions {
+    let (Some(from), Some(old)) = (options.pin_update, updated) else {
+        return options;
+    };
+    let old = old.options.clone();
+    let future = |t: Option<SystemTime>| t.filter(|t| *t > SystemTime::now());
+    PinOptions {
+        name: if options.name.is_empty() {
+            old.name
+        } else {
+            options.name
+        },
+        expire_at: future(options.expire_at).or(old.expire_at),
+        mode: options.mode,
+        pin_update: Some(from),
+        origins: options.origins,
+        ..old
     }
 }

@@ -14,12 +14,12 @@ use api::types::{
     IpfsId, Metric, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
+use cluster_types::Replication;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::error::PeerError;
 use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
-use crate::record::to_api_pin;
 
 /// Outputs of an add buffered ahead of the HTTP writer.
 const ADD_OUTPUT_BUFFER: usize = 64;
@@ -83,11 +83,13 @@ impl PeerHandle {
             ipfs_node::RAW,
             cid::multihash::Multihash::wrap(0, &[]).expect("an empty identity digest"),
         );
-        let (min, _, mut dests) = self.allocate(&none, &params.pin_options)?;
-        let everywhere = min == -1;
-        if everywhere {
-            dests = self.peers().iter().map(ToString::to_string).collect();
-        }
+        let mut pin = Pin::new(none, params.pin_options.clone());
+        let everywhere = self.place(&mut pin, None)? == Replication::Everywhere;
+        let mut dests = if everywhere {
+            self.peers().iter().map(ToString::to_string).collect()
+        } else {
+            pin.allocations
+        };
         let me = self.id().to_string();
         if params.local && !dests.contains(&me) && params.pin_options.user_allocations.is_empty() {
             match dests.last_mut() {
@@ -184,7 +186,7 @@ impl PeerHandle {
             .get(&cid)?
             .ok_or_else(|| ApiError::not_found(format!("{cid} is not part of the pinset")))?;
         self.unpin(cid).await?;
-        Ok(to_api_pin(cid, &pin.options))
+        Ok(pin)
     }
 }
 
@@ -249,10 +251,7 @@ impl ClusterApi for PeerHandle {
         futures::stream::iter(self.replica().pins())
             .filter_map(move |p| {
                 std::future::ready(match p {
-                    Ok(p) => {
-                        let pin = to_api_pin(p.cid, &p.options);
-                        filter.matches(pin.pin_type).then_some(Ok(pin))
-                    }
+                    Ok(pin) => filter.matches(pin.pin_type).then_some(Ok(pin)),
                     Err(e) => Some(Err(ApiError::internal(e.to_string()))),
                 })
             })
@@ -261,7 +260,7 @@ impl ClusterApi for PeerHandle {
 
     async fn allocation(&self, cid: Cid) -> Result<Pin, ApiError> {
         match self.get(&cid)? {
-            Some(p) => Ok(to_api_pin(cid, &p.options)),
+            Some(p) => Ok(p),
             None => Err(ApiError::not_found(format!(
                 "{cid} is not part of the pinset"
             ))),

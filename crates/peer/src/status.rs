@@ -408,8 +408,7 @@ impl PeerHandle {
 
     /// Fills name, allocations, origins, created and metadata from the pinset.
     fn describe(&self, gpi: &mut GlobalPinInfo) {
-        if let Ok(Some(pin)) = self.get(&gpi.cid) {
-            let p = crate::record::to_api_pin(gpi.cid, &pin.options);
+        if let Ok(Some(p)) = self.get(&gpi.cid) {
             gpi.name = p.options.name;
             gpi.allocations = p.allocations;
             gpi.origins = p.options.origins;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use api::types::PinOptions;
+use api::types::{Pin, PinOptions};
 use cid::Cid;
 use crdt_dag::{TrustPolicy, WriterId};
 use libp2p::identity::Keypair;
@@ -436,10 +436,10 @@ async fn a_forking_writer_raises_an_alert() {
         .collect();
     let mut deltas = Vec::new();
     for (i, twin) in twins.iter().enumerate() {
-        twin.write(vec![crdt_dag::Write::Pin {
-            cid: content(900 + i as u32),
-            options: crdt_dag::PinOptions::default(),
-        }])
+        twin.write(vec![crdt_dag::Write::Pin(Pin::new(
+            content(900 + i as u32),
+            PinOptions::default(),
+        ))])
         .unwrap();
         let heads = twin.heads().unwrap();
         a.replica().sync(&heads, twin).await.unwrap();

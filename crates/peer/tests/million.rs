@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use api::types::PinTypeFilter;
 use api::{Client, ClientConfig};
 use cid::Cid;
-use crdt_dag::{PinOptions, Write};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::Write;
 use futures::StreamExt;
 use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
@@ -55,10 +56,7 @@ async fn a_peer_streams_its_allocations_in_constant_memory() {
     let started = Instant::now();
     for d in 0..pins / PER_DELTA {
         let writes = (d * PER_DELTA..(d + 1) * PER_DELTA)
-            .map(|n| Write::Pin {
-                cid: content(n),
-                options: PinOptions::named(format!("pin-{n}")),
-            })
+            .map(|n| Write::Pin(Pin::new(content(n), PinOptions::named(format!("pin-{n}")))))
             .collect();
         peer.replica().write(writes).unwrap();
     }

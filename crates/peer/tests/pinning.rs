@@ -427,7 +427,7 @@ async fn a_lost_peers_pins_are_reallocated_when_repinning_is_on() {
                 let Some(pin) = nodes[0].peer.get(&cid).unwrap() else {
                     return false;
                 };
-                let a = &pin.options.allocations;
+                let a = &pin.allocations;
                 a.len() == 1
                     && a[0] != victim
                     && nodes
@@ -439,13 +439,7 @@ async fn a_lost_peers_pins_are_reallocated_when_repinning_is_on() {
     }
     // A pin not allocated to the lost peer keeps its allocations.
     assert_eq!(
-        nodes[0]
-            .peer
-            .get(&elsewhere)
-            .unwrap()
-            .unwrap()
-            .options
-            .allocations,
+        nodes[0].peer.get(&elsewhere).unwrap().unwrap().allocations,
         kept.allocations
     );
     let alerts = ClusterApi::alerts(&nodes[0].peer.handle()).await.unwrap();

@@ -449,6 +449,29 @@ fn gos_import_flags_and_plain_logs_off_a_terminal() {
     assert_eq!(pin["name"], "imported");
     assert_eq!(pin["allocations"], serde_json::json!([other]));
 
+    // A file with a bad line imports nothing and keeps the pinset: the
+    // import goes into a fresh store swapped in only at the end.
+    let bad = tmp.path().join("bad.json");
+    let fresh = cid::Cid::new_v1(0x55, Code::Sha2_256.digest(b"never imported"));
+    std::fs::write(
+        &bad,
+        format!(
+            "{{\"cid\":\"{fresh}\",\"replication_factor_min\":-1}}\n\
+             {{\"cid\":\"{fresh}\",\"replication_factor_min\":3,\"replication_factor_max\":2}}\n"
+        ),
+    )
+    .unwrap();
+    let out = service(&dir)
+        .args(["--force", "state", "import"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(stderr.contains("pinset is unchanged"), "{stderr}");
+    assert_eq!(ok(service(&dir).args(["state", "export"])), export);
+
     let daemon = Daemon::start(&dir, &[]);
     let mut lines = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -21,9 +21,10 @@ use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
-use crdt_dag::{Cid, PinEvent, PinOptions, Replica, ReplicaConfig, Write, block_cid};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::{Cid, PinEvent, Replica, ReplicaConfig, Write, block_cid};
 use ed25519_dalek::SigningKey;
 use futures::executor::block_on;
 
@@ -130,16 +131,19 @@ fn prepare(dir: &Path) -> Res<()> {
             let cid = pool_cid(rng.below(POOL));
             let roll = rng.below(10);
             if w.get(&cid)?.is_some() && roll < 3 {
-                writes.push(Write::Unpin { cid });
+                writes.push(Write::Unpin(cid));
             } else {
-                let options = PinOptions {
-                    timestamp: step,
-                    replication_min: (roll % 3) as i32,
-                    replication_max: (roll % 5) as i32,
-                    allocations: (0..roll % 3).map(|a| format!("peer-{a}")).collect(),
-                    ..PinOptions::named(format!("step {step} roll {roll}"))
-                };
-                writes.push(Write::Pin { cid, options });
+                let mut pin = Pin::new(
+                    cid,
+                    PinOptions {
+                        replication_factor_min: (roll % 3) as i32,
+                        replication_factor_max: (roll % 5) as i32,
+                        ..PinOptions::named(format!("step {step} roll {roll}"))
+                    },
+                );
+                pin.timestamp = Some(UNIX_EPOCH + Duration::from_millis(step));
+                pin.allocations = (0..roll % 3).map(|a| format!("peer-{a}")).collect();
+                writes.push(Write::Pin(pin));
             }
         }
         ops += w.write_unflushed(writes)?.delta.ops.len();

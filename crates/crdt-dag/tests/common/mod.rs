@@ -1,7 +1,8 @@
 //! Helpers shared by the crdt-dag integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use crdt_dag::{Cid, PinOptions, Replica, ReplicaConfig, SyncReport, Write};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::{Cid, Replica, ReplicaConfig, SyncReport, Write};
 use ed25519_dalek::SigningKey;
 use multihash_codetable::{Code, MultihashDigest};
 
@@ -21,14 +22,11 @@ pub fn replica(n: u8) -> Replica {
 }
 
 pub fn pin(n: u32, name: &str) -> Write {
-    Write::Pin {
-        cid: content(n),
-        options: PinOptions::named(name),
-    }
+    Write::Pin(Pin::new(content(n), PinOptions::named(name)))
 }
 
 pub fn unpin(n: u32) -> Write {
-    Write::Unpin { cid: content(n) }
+    Write::Unpin(content(n))
 }
 
 /// `to` learns `from`'s heads and syncs from it.
@@ -38,15 +36,11 @@ pub fn sync(to: &Replica, from: &Replica) -> SyncReport {
 }
 
 /// Heads, pins with options, state hash and count: all a replica shows.
-pub type Snapshot = (Vec<Cid>, Vec<(Cid, PinOptions)>, [u8; 32], u64);
+pub type Snapshot = (Vec<Cid>, Vec<Pin>, [u8; 32], u64);
 
 /// The whole visible state of a replica, for equality checks.
 pub fn snapshot(r: &Replica) -> Snapshot {
-    let pins = r
-        .pins()
-        .map(|p| p.map(|p| (p.cid, p.options)))
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let pins = r.pins().collect::<Result<_, _>>().unwrap();
     (
         r.heads().unwrap(),
         pins,
@@ -83,8 +77,7 @@ pub fn forge(
 
 pub fn pin_op(n: u32, name: &str) -> Op {
     Op::Pin {
-        cid: content(n),
-        options: PinOptions::named(name),
+        pin: Pin::new(content(n), PinOptions::named(name)),
         tombs: vec![],
     }
 }

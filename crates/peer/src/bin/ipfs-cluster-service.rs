@@ -336,6 +336,15 @@ fn confirm(force: bool, question: &str) -> Result<()> {
 }
 
 fn open_replica(cfg: &ServiceConfig, identity: &Identity, dir: &Path) -> Result<Replica> {
+    open_replica_at(cfg, identity, dir, &cfg.sled_path(dir))
+}
+
+fn open_replica_at(
+    cfg: &ServiceConfig,
+    identity: &Identity,
+    dir: &Path,
+    path: &Path,
+) -> Result<Replica> {
     let key = identity
         .signing_key()
         .ok_or_else(|| anyhow!("the identity must be an ed25519 key"))?;
@@ -345,7 +354,7 @@ fn open_replica(cfg: &ServiceConfig, identity: &Identity, dir: &Path) -> Result<
         trust: settings.trust,
         limits: Default::default(),
     };
-    Ok(Replica::open(cfg.sled_path(dir), key, config)?)
+    Ok(Replica::open(path, key, config)?)
 }
 
 fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
@@ -381,19 +390,42 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
                 )),
                 None => Box::new(std::io::stdin().lock()),
             };
+            // Into a fresh store beside the old one, swapped in only when
+            // every line was good: a bad file loses nothing.
+            let live = cfg.sled_path(dir);
+            let staging = live.with_extension("import");
+            remove_dir(&staging)?;
+            let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id())?;
+            let imported = open_replica_at(&cfg, &identity, dir, &staging).and_then(|replica| {
+                let n = peer::state::import(
+                    &replica,
+                    input,
+                    (settings.replication_min, settings.replication_max),
+                    |p| {
+                        if let Some(m) = replication_min {
+                            p.options.replication_factor_min = m;
+                        }
+                        if let Some(m) = replication_max {
+                            p.options.replication_factor_max = m;
+                        }
+                        if !allocations.is_empty() {
+                            p.allocations = allocations.clone();
+                        }
+                    },
+                )?;
+                replica.flush()?;
+                Ok(n)
+            });
+            let n = match imported {
+                Ok(n) => n,
+                Err(e) => {
+                    remove_dir(&staging)?;
+                    return Err(e.context("nothing was imported; the pinset is unchanged"));
+                }
+            };
             remove_store(&cfg, dir)?;
-            let replica = open_replica(&cfg, &identity, dir)?;
-            let n = peer::state::import(&replica, input, |o| {
-                if let Some(m) = replication_min {
-                    o.replication_min = m;
-                }
-                if let Some(m) = replication_max {
-                    o.replication_max = m;
-                }
-                if !allocations.is_empty() {
-                    o.allocations = allocations.clone();
-                }
-            })?;
+            std::fs::rename(&staging, &live)
+                .with_context(|| format!("moving {} into place", staging.display()))?;
             eprintln!("imported {n} pins");
         }
         StateCommand::Cleanup { force: f } => {
@@ -409,8 +441,11 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
 }
 
 fn remove_store(cfg: &ServiceConfig, dir: &Path) -> Result<()> {
-    let path = cfg.sled_path(dir);
-    match std::fs::remove_dir_all(&path) {
+    remove_dir(&cfg.sled_path(dir))
+}
+
+fn remove_dir(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
