@@ -12,6 +12,8 @@ mod error;
 mod multipart;
 pub mod server;
 pub mod service;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 pub mod types;
 
 pub use client::{Client, ClientConfig, ClientError};

@@ -2,7 +2,7 @@
 //! in one process, with the process RSS sampled as it goes: neither side may
 //! collect the stream. Alone in its binary so no other test shares the RSS.
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "http/support.rs"]
 mod support;
 
@@ -11,7 +11,7 @@ use std::time::Instant;
 use api::types::PinTypeFilter;
 use futures::StreamExt;
 
-use support::{Fake, PEER, Plan, TestServer};
+use support::{FakeCluster, PEER, Plan, TestServer};
 
 const PINS: usize = 1_000_000;
 const SAMPLE_EVERY: usize = 10_000;
@@ -34,7 +34,7 @@ fn rss_kib() -> u64 {
 async fn a_million_pin_stream_holds_constant_memory() {
     // Warm up both sides (connection pool, buffers, lazy statics) with a
     // small stream, so the baseline holds no trace of a big one.
-    let s = TestServer::start(Fake::with_plan(Plan::Generated(1000))).await;
+    let s = TestServer::start(FakeCluster::golden().with_plan(Plan::Generated(1000))).await;
     let client = s.client();
     assert_eq!(client.allocations(PinTypeFilter::ALL).count().await, 1000);
     *s.fake.plan.lock().unwrap() = Plan::Generated(PINS);

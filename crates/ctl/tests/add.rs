@@ -6,7 +6,7 @@
 use api::types::{AddLayout, AddParams};
 
 use crate::util::TestServer;
-use crate::util::fake::{Call, PEERS, content_cid};
+use api::testing::{Call, PEERS, content_cid};
 
 /// A temporary tree: `root/dir/{a.txt, .hidden, sub/b.txt, z.txt}` and
 /// `root/one.txt`.
@@ -29,7 +29,7 @@ fn add_params(server: &TestServer) -> AddParams {
         .into_iter()
         .rev()
         .find_map(|c| match c {
-            Call::Add(p) => Some(*p),
+            Call::Add(p, _) => Some(*p),
             _ => None,
         })
         .expect("an add call")

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use api::types::{Id, Pin};
 
-use crate::util::fake::{FakeCluster, PEERS, test_cid};
 use crate::util::{TestServer, ctl, dead_host};
+use api::testing::{FakeCluster, PEERS, Plan, test_cid};
 
 fn with_credentials() -> TestServer {
     TestServer::start_with(FakeCluster::default(), |cfg| {
@@ -123,7 +123,8 @@ fn timeout_is_a_deadline() {
 
 #[test]
 fn a_stream_error_after_items_prints_them_then_exits_2() {
-    let fake = FakeCluster::default().with_allocations_failing_after(1);
+    let fake =
+        FakeCluster::default().with_plan(Plan::FailAfter(1, "the fake's pinset broke".into()));
     let server = TestServer::start_with(fake, |_| {});
     server.fake.add_pin(test_cid(1), "one");
     server.fake.add_pin(test_cid(2), "two");

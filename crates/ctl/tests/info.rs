@@ -3,7 +3,7 @@
 use api::types::{GlobalRepoGc, Id, Version};
 
 use crate::util::TestServer;
-use crate::util::fake::{Call, FakeCluster, IPFS_PEERS, PEERS, VERSION};
+use api::testing::{Call, FakeCluster, IPFS_PEERS, PEERS, VERSION};
 
 #[test]
 fn id_prints_gos_layout() {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use api::types::{GlobalPinInfo, Pin, PinMode, PinTypeFilter, TrackerStatus, TrackerStatusFilter};
 
 use crate::util::TestServer;
-use crate::util::fake::{Call, PEERS, test_cid};
+use api::testing::{Call, PEERS, test_cid};
 
 #[test]
 fn pin_add_sends_every_option() {
@@ -308,6 +308,8 @@ fn recover_one_or_all() {
     let server = TestServer::start();
     let cid = test_cid(50);
     server.fake.add_pin(cid, "r");
+    // As Go's, recover all answers only the pins in error.
+    server.fake.set_status(TrackerStatus::PinError);
     let text = server
         .ctl()
         .run(["recover", &cid.to_string(), "--local"])

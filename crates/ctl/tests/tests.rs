@@ -1,6 +1,6 @@
 //! Integration tests of `ipfs-cluster-ctl`: the real binary, spawned as a
 //! user runs it, against the api crate's real REST server over a fake
-//! cluster (`util::fake`). One test binary (ripgrep's layout); `util` holds
+//! cluster (`api::testing::FakeCluster`). One test binary (ripgrep's layout); `util` holds
 //! the reusable helpers.
 
 mod util;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 
-use crate::support::{Fake, PEER, RawConn, TestServer, assert_error, raw_cid, request_body};
+use crate::support::{FakeCluster, PEER, RawConn, TestServer, assert_error, raw_cid, request_body};
 
 const B: &str = "XyZ";
 
@@ -46,7 +46,7 @@ fn add_line(name: &str, content: &[u8]) -> String {
 /// names query-escaped.
 #[tokio::test]
 async fn go_client_directory_upload_streams_ndjson_with_gos_headers() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let upload = body(&[
         part(
             &[
@@ -109,7 +109,7 @@ async fn go_client_directory_upload_streams_ndjson_with_gos_headers() {
 /// JSON array.
 #[tokio::test]
 async fn js_clients_uploads_and_buffered_answers() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let upload = body(&[
         part(
             &[
@@ -180,7 +180,7 @@ async fn js_clients_uploads_and_buffered_answers() {
 /// buffered, a 500 with Go's error body.
 #[tokio::test]
 async fn failures_go_to_the_trailer_or_a_500() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let upload = body(&[
         part(
             &["Content-Disposition: form-data; name=\"file\"; filename=\"a\""],
@@ -234,7 +234,7 @@ async fn failures_go_to_the_trailer_or_a_500() {
 /// the service.
 #[tokio::test]
 async fn bad_requests_and_unsupported_parameters() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let empty = format!("--{B}--\r\n");
     let r = request_body(
         s.addr,
@@ -282,7 +282,7 @@ async fn bad_requests_and_unsupported_parameters() {
 /// file's line is read before the second file is sent.
 #[tokio::test]
 async fn outputs_stream_before_the_upload_ends() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let mut conn = RawConn::connect(s.addr).await;
     let first = part(
         &["Content-Disposition: form-data; name=\"file\"; filename=\"a\""],
@@ -350,7 +350,7 @@ fn upload(
 /// non-ASCII included.
 #[tokio::test]
 async fn client_add_round_trips() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let client = s.client();
     let params = AddParams {
         wrap_with_directory: true,

@@ -17,7 +17,7 @@ async fn secured() -> TestServer {
         ])),
         ..RestConfig::default()
     };
-    TestServer::start_with(Fake::default(), cfg).await
+    TestServer::start_with(FakeCluster::golden(), cfg).await
 }
 
 #[tokio::test]

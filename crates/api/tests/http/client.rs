@@ -12,7 +12,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn every_method_round_trips() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let c = s.client();
     assert_eq!(c.id().await.unwrap(), fixture_id());
     assert_eq!(c.version().await.unwrap().version, "1.1.6");
@@ -29,7 +29,10 @@ async fn every_method_round_trips() {
     assert_eq!(pins[0].reference, Some(cid()));
     assert_eq!(c.allocation(cid()).await.unwrap(), fixture_pin());
     assert_eq!(c.unpin(cid()).await.unwrap(), fixture_pin());
+    // The fake's pinset is live: put the pin back after each unpin.
+    s.fake.insert(fixture_pin());
     assert_eq!(c.unpin_path(CID).await.unwrap(), fixture_pin());
+    s.fake.insert(fixture_pin());
     assert_eq!(
         c.status(cid(), true).await.unwrap(),
         fixture_status(cid(), TrackerStatus::Pinned)
@@ -84,7 +87,7 @@ async fn every_method_round_trips() {
 
 #[tokio::test]
 async fn pin_options_reach_the_service_unchanged() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let c = s.client();
     let opts = PinOptions {
         replication_factor_min: 2,
@@ -129,7 +132,7 @@ async fn pin_options_reach_the_service_unchanged() {
 
 #[tokio::test]
 async fn api_errors_come_back_with_their_code() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden().without_pin(cid2())).await;
     let c = s.client();
     match c.allocation(cid2()).await {
         Err(ClientError::Api { code: 404, message }) => {
@@ -148,7 +151,7 @@ async fn api_errors_come_back_with_their_code() {
 
 #[tokio::test]
 async fn the_timeout_covers_a_whole_stream() {
-    let s = TestServer::start(Fake::with_plan(Plan::Gated)).await;
+    let s = TestServer::start(FakeCluster::golden().with_plan(Plan::Gated)).await;
     let c = Client::new(ClientConfig {
         host: format!("http://{}", s.addr),
         basic_auth: None,
@@ -180,7 +183,7 @@ async fn unreachable_peers_are_transport_errors() {
 
 #[tokio::test]
 async fn the_server_stops_on_shutdown() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let addr = s.addr;
     s.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());

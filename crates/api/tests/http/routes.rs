@@ -11,7 +11,7 @@ fn lines(raw: &Raw) -> Vec<String> {
 
 #[tokio::test]
 async fn id_is_gos_id_object() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/id", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -20,7 +20,7 @@ async fn id_is_gos_id_object() {
 
 #[tokio::test]
 async fn version_is_an_object_with_version() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/version", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "{\"version\":\"1.1.6\"}\n");
@@ -28,7 +28,7 @@ async fn version_is_an_object_with_version() {
 
 #[tokio::test]
 async fn peers_stream_one_id_per_line() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/peers", &[]).await;
     assert_eq!(r.status, 200);
     let l = lines(&r);
@@ -42,7 +42,7 @@ async fn peers_stream_one_id_per_line() {
 
 #[tokio::test]
 async fn peer_rm_answers_204_or_the_service_error() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "DELETE", &format!("/peers/{PEER}"), &[]).await;
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
@@ -62,7 +62,7 @@ async fn peer_rm_answers_204_or_the_service_error() {
 
 #[tokio::test]
 async fn peer_add_checks_the_body_then_answers_501() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let body = format!("{{\"peer_id\":\"{PEER}\"}}");
     let r = request_body(s.addr, "POST", "/peers", &[], body.as_bytes()).await;
     assert_error(&r, 501, "ipfs-cluster-service daemon --bootstrap");
@@ -74,7 +74,7 @@ async fn peer_add_checks_the_body_then_answers_501() {
 
 #[tokio::test]
 async fn allocations_stream_flat_pins_filtered_by_type() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/allocations", &[]).await;
     assert_eq!(r.status, 200);
     let l = lines(&r);
@@ -110,7 +110,7 @@ async fn allocations_stream_flat_pins_filtered_by_type() {
 
 #[tokio::test]
 async fn allocation_is_one_pin_or_404() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden().without_pin(cid2())).await;
     let r = request(s.addr, "GET", &format!("/allocations/{CID}"), &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("{FIXTURE_PIN_JSON}\n"));
@@ -126,7 +126,7 @@ async fn allocation_is_one_pin_or_404() {
 
 #[tokio::test]
 async fn status_all_streams_global_pin_info_filtered_by_status() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/pins", &[]).await;
     assert_eq!(r.status, 200);
     let l = lines(&r);
@@ -170,7 +170,7 @@ async fn status_all_streams_global_pin_info_filtered_by_status() {
 
 #[tokio::test]
 async fn status_of_one_cid_global_or_local() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", &format!("/pins/{CID}"), &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("{FIXTURE_STATUS_JSON}\n"));
@@ -191,7 +191,7 @@ async fn status_of_one_cid_global_or_local() {
 
 #[tokio::test]
 async fn pin_reads_every_option_and_answers_the_pin() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let origin = format!("/ip4/1.2.3.4/tcp/4001/p2p/{PEER}");
     let target = format!(
         "/pins/{CID}?name=my%20pin&mode=direct&replication-min=1&replication-max=2&shard-size=10\
@@ -233,7 +233,7 @@ async fn pin_reads_every_option_and_answers_the_pin() {
 
 #[tokio::test]
 async fn pin_and_unpin_paths() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(
         s.addr,
         "POST",
@@ -273,7 +273,7 @@ async fn pin_and_unpin_paths() {
 
 #[tokio::test]
 async fn unpin_answers_the_removed_pin_or_404() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden().without_pin(cid2())).await;
     let r = request(s.addr, "DELETE", &format!("/pins/{CID}"), &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("{FIXTURE_PIN_JSON}\n"));
@@ -283,7 +283,7 @@ async fn unpin_answers_the_removed_pin_or_404() {
 
 #[tokio::test]
 async fn recover_one_and_all() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(
         s.addr,
         "POST",
@@ -317,7 +317,7 @@ async fn recover_one_and_all() {
 
 #[tokio::test]
 async fn repo_gc_is_a_global_repo_gc() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "POST", "/ipfs/gc?local=true", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -331,7 +331,7 @@ async fn repo_gc_is_a_global_repo_gc() {
 
 #[tokio::test]
 async fn health_is_204_with_no_body() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/health", &[]).await;
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
@@ -339,7 +339,7 @@ async fn health_is_204_with_no_body() {
 
 #[tokio::test]
 async fn health_graph_alerts_and_bandwidth() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/health/graph", &[]).await;
     assert_eq!(
         r.text(),
@@ -369,7 +369,7 @@ async fn health_graph_alerts_and_bandwidth() {
 
 #[tokio::test]
 async fn monitor_metrics_and_names() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/monitor/metrics", &[]).await;
     assert_eq!(r.text(), "[\"freespace\",\"ping\"]\n");
     let r = request(s.addr, "GET", "/monitor/metrics/freespace", &[]).await;
@@ -385,14 +385,14 @@ async fn monitor_metrics_and_names() {
 
 #[tokio::test]
 async fn token_without_credentials_configured_is_401() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "POST", "/token", &[]).await;
     assert_eq!(r.text(), "{\"code\":401,\"message\":\"unauthorized\"}\n");
 }
 
 #[tokio::test]
 async fn openapi_lists_every_route() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/openapi.json", &[]).await;
     assert_eq!(r.status, 200);
     let doc = r.json();

@@ -10,7 +10,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn unknown_routes_are_a_json_404() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     for (method, path) in [
         ("GET", "/nope"),
         ("GET", "/"),
@@ -26,7 +26,7 @@ async fn unknown_routes_are_a_json_404() {
 
 #[tokio::test]
 async fn wrong_methods_are_405() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     for (method, path) in [
         ("PUT", "/id"),
         ("DELETE", "/version"),
@@ -41,7 +41,7 @@ async fn wrong_methods_are_405() {
 
 #[tokio::test]
 async fn a_trailing_slash_is_a_307_to_the_path_without_it() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(s.addr, "GET", "/pins/?filter=pinned&local=true", &[]).await;
     assert_eq!(r.status, 307);
     assert_eq!(r.header("location"), Some("/pins?filter=pinned&local=true"));
@@ -63,7 +63,7 @@ async fn a_trailing_slash_is_a_307_to_the_path_without_it() {
 
 #[tokio::test]
 async fn cors_preflight_and_actual_requests() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let r = request(
         s.addr,
         "OPTIONS",
@@ -126,7 +126,7 @@ async fn cors_follows_the_config() {
         cors_max_age: Duration::from_secs(600),
         ..RestConfig::default()
     };
-    let s = TestServer::start_with(Fake::default(), cfg).await;
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
     let pre = |origin: &'static str| {
         let addr = s.addr;
         async move {
@@ -165,7 +165,7 @@ async fn configured_headers_are_on_every_answer() {
         basic_auth_credentials: Some(BTreeMap::from([("u".to_string(), "p".to_string())])),
         ..RestConfig::default()
     };
-    let s = TestServer::start_with(Fake::default(), cfg).await;
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
     let auth = basic("u", "p");
     for (path, with_auth) in [
         ("/id", true),
@@ -186,7 +186,7 @@ async fn configured_headers_are_on_every_answer() {
 
 #[tokio::test]
 async fn every_bad_request_is_a_400_naming_the_parameter() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let pin = |q: &str| format!("/pins/{CID}?{q}");
     let cases: Vec<(&str, String, &str)> = vec![
         ("POST", pin("mode=sideways"), "mode"),

@@ -32,7 +32,7 @@ const STREAMS: [(&str, &str); 4] = [
 
 #[tokio::test]
 async fn every_stream_is_chunked_ndjson_with_an_empty_trailer() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     for (method, path) in STREAMS {
         let r = request(s.addr, method, path, &[]).await;
         assert_eq!(r.status, 200, "{path}");
@@ -59,7 +59,7 @@ async fn every_stream_is_chunked_ndjson_with_an_empty_trailer() {
 
 #[tokio::test]
 async fn an_empty_stream_is_204_without_body() {
-    let s = TestServer::start(Fake::with_plan(Plan::Empty)).await;
+    let s = TestServer::start(FakeCluster::golden().with_plan(Plan::Empty)).await;
     for (method, path) in STREAMS {
         let r = request(s.addr, method, path, &[]).await;
         assert_eq!(r.status, 204, "{path}");
@@ -70,7 +70,9 @@ async fn an_empty_stream_is_204_without_body() {
 
 #[tokio::test]
 async fn a_first_item_failure_is_a_500_json_error() {
-    let s = TestServer::start(Fake::with_plan(Plan::FailFirst("ipfs is down".into()))).await;
+    let s =
+        TestServer::start(FakeCluster::golden().with_plan(Plan::FailFirst("ipfs is down".into())))
+            .await;
     for (method, path) in STREAMS {
         let r = request(s.addr, method, path, &[]).await;
         assert_eq!(
@@ -89,10 +91,9 @@ async fn a_first_item_failure_is_a_500_json_error() {
 
 #[tokio::test]
 async fn a_mid_stream_failure_is_in_the_trailer() {
-    let s = TestServer::start(Fake::with_plan(Plan::FailAfter(
-        3,
-        "lost peer\nmid-way".into(),
-    )))
+    let s = TestServer::start(
+        FakeCluster::golden().with_plan(Plan::FailAfter(3, "lost peer\nmid-way".into())),
+    )
     .await;
     for (method, path) in STREAMS {
         let r = request(s.addr, method, path, &[]).await;
@@ -109,7 +110,7 @@ async fn a_mid_stream_failure_is_in_the_trailer() {
 
 #[tokio::test]
 async fn items_are_flushed_as_they_are_produced() {
-    let fake = Fake::with_plan(Plan::Gated);
+    let fake = FakeCluster::golden().with_plan(Plan::Gated);
     let (told, first_made) = oneshot::channel();
     *fake.first_sent.lock().unwrap() = Some(told);
     let s = TestServer::start(fake).await;
@@ -140,7 +141,7 @@ async fn items_are_flushed_as_they_are_produced() {
 
 #[tokio::test]
 async fn trailers_on_every_request_of_a_kept_alive_connection() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let mut conn = RawConn::connect(s.addr).await;
     // A request with a body first: the framing must skip it.
     let body = format!("{{\"peer_id\":\"{PEER}\"}}");
@@ -160,14 +161,16 @@ async fn trailers_on_every_request_of_a_kept_alive_connection() {
 
 #[tokio::test]
 async fn the_client_reads_streams_and_their_trailer_errors() {
-    let s = TestServer::start(Fake::default()).await;
+    let s = TestServer::start(FakeCluster::golden()).await;
     let c = s.client();
     let pins: Vec<_> = c.allocations(PinTypeFilter::ALL).collect().await;
     assert_eq!(pins.len(), 2);
     assert_eq!(*pins[0].as_ref().unwrap(), fixture_pin());
     s.stop().await;
 
-    let s = TestServer::start(Fake::with_plan(Plan::FailAfter(3, "lost peer".into()))).await;
+    let s =
+        TestServer::start(FakeCluster::golden().with_plan(Plan::FailAfter(3, "lost peer".into())))
+            .await;
     let items: Vec<_> = s
         .client()
         .status_all(TrackerStatusFilter::ALL, false, &[])
@@ -181,7 +184,9 @@ async fn the_client_reads_streams_and_their_trailer_errors() {
     }
     s.stop().await;
 
-    let s = TestServer::start(Fake::with_plan(Plan::FailFirst("ipfs is down".into()))).await;
+    let s =
+        TestServer::start(FakeCluster::golden().with_plan(Plan::FailFirst("ipfs is down".into())))
+            .await;
     let items: Vec<_> = s.client().peers().collect().await;
     assert_eq!(items.len(), 1);
     assert_eq!(
@@ -190,13 +195,13 @@ async fn the_client_reads_streams_and_their_trailer_errors() {
     );
     s.stop().await;
 
-    let s = TestServer::start(Fake::with_plan(Plan::Empty)).await;
+    let s = TestServer::start(FakeCluster::golden().with_plan(Plan::Empty)).await;
     assert_eq!(s.client().recover_all(true).count().await, 0);
 }
 
 #[tokio::test]
 async fn a_long_stream_arrives_whole_and_in_order() {
-    let s = TestServer::start(Fake::with_plan(Plan::Generated(20_000))).await;
+    let s = TestServer::start(FakeCluster::golden().with_plan(Plan::Generated(20_000))).await;
     let r = request(s.addr, "GET", "/allocations", &[]).await;
     assert_eq!(r.status, 200);
     let text = r.text();

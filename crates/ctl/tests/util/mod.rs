@@ -1,10 +1,9 @@
 //! Helpers for driving `ipfs-cluster-ctl` as a user does: [`CtlCommand`]
 //! (in `cli.rs`) runs the real binary against a host and captures what it
 //! prints and its exit code; [`TestServer`] runs the api crate's real REST
-//! server on 127.0.0.1:0 over a [`fake::FakeCluster`].
+//! server on 127.0.0.1:0 over the api crate's [`FakeCluster`].
 
 pub(crate) mod cli;
-pub(crate) mod fake;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,8 +11,8 @@ use std::time::Duration;
 
 use api::server::RestConfig;
 
+pub(crate) use api::testing::FakeCluster;
 pub(crate) use cli::CtlCommand;
-pub(crate) use fake::FakeCluster;
 
 /// The binary under test.
 pub(crate) const CTL: &str = env!("CARGO_BIN_EXE_ipfs-cluster-ctl");
