@@ -9,7 +9,7 @@ use cid::Cid;
 use crate::delta::Delta;
 use crate::error::{DagError, Result};
 use crate::replica::Replica;
-use crate::store::{DeltaInfo, cid_key, prefix};
+use crate::store::{DeltaInfo, cid_key, prefix, stored_cid};
 
 const OURS: u8 = 1;
 const THEIRS: u8 = 2;
@@ -39,8 +39,7 @@ impl Replica {
             p.extend_from_slice(writer);
             if let Some(last) = self.tree().scan_prefix(&p).next_back() {
                 let (_, v) = last?;
-                let cid =
-                    Cid::try_from(v.as_ref()).map_err(|e| DagError::Corrupt(e.to_string()))?;
+                let cid = stored_cid(&v)?;
                 if !out.contains(&cid) {
                     out.push(cid);
                 }
@@ -92,7 +91,7 @@ impl Replica {
         }
         out.into_sorted_vec()
             .into_iter()
-            .map(|(_, b)| Cid::try_from(b.as_slice()).map_err(|e| DagError::Corrupt(e.to_string())))
+            .map(|(_, b)| stored_cid(&b))
             .collect()
     }
 }
@@ -132,7 +131,7 @@ impl Frontier {
         let Some((priority, bytes)) = self.heap.pop() else {
             return Ok(None);
         };
-        let cid = Cid::try_from(bytes.as_slice()).map_err(|e| DagError::Corrupt(e.to_string()))?;
+        let cid = stored_cid(&bytes)?;
         let mark = self.marks.remove(&cid).unwrap_or(0);
         if mark == OURS {
             self.ours_only -= 1;

@@ -42,6 +42,12 @@ pub(crate) fn cid_key(prefix: u8, cid: &Cid) -> Vec<u8> {
     key(prefix, &[&cid.to_bytes()])
 }
 
+/// A CID read back from the store (a key's tail or a value): one that does
+/// not parse means the store is corrupt.
+pub(crate) fn stored_cid(bytes: &[u8]) -> Result<Cid> {
+    Cid::try_from(bytes).map_err(|e| DagError::Corrupt(e.to_string()))
+}
+
 /// Metadata keys (prefix `m`).
 pub(crate) const META_VERSION: &[u8] = b"mversion";
 pub(crate) const META_CLUSTER: &[u8] = b"mcluster";

@@ -164,7 +164,7 @@ impl WirePin {
     }
 
     /// The model's pin of `cid`. Out-of-range fields (only in records
-    /// stored before [`Self::check`] ran on receipt) are clamped.
+    /// stored before `check` ran on receipt) are clamped.
     pub fn into_pin(self, cid: Cid) -> Pin {
         let max_depth =
             i32::try_from(self.max_depth).unwrap_or(if self.max_depth < 0 { -1 } else { i32::MAX });

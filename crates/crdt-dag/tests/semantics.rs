@@ -6,9 +6,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use std::time::{Duration, UNIX_EPOCH};
 
-use cluster_types::{Pin, PinMode, PinOptions, PinType};
+use cluster_types::PinMode;
 use crdt_dag::{DagError, Dot, Op, PinEvent, ReplicaConfig, Write};
 
 #[test]
@@ -195,26 +194,7 @@ fn store_of_another_cluster_is_refused() {
 #[test]
 fn pins_stream_in_cid_order_with_all_options() {
     let r = replica(1);
-    let full = Pin {
-        options: PinOptions {
-            replication_factor_min: -1,
-            replication_factor_max: 3,
-            name: "full".into(),
-            mode: PinMode::Direct,
-            shard_size: 1 << 20,
-            user_allocations: vec!["12D3KooWA".into()],
-            expire_at: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
-            metadata: [("k".to_string(), "v".to_string())].into(),
-            pin_update: Some(content(901)),
-            origins: vec!["/ip4/127.0.0.1/tcp/4001".into()],
-        },
-        cid: content(77),
-        pin_type: PinType::MetaPin,
-        allocations: vec!["12D3KooWA".into(), "12D3KooWB".into()],
-        max_depth: 0,
-        reference: Some(content(900)),
-        timestamp: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)),
-    };
+    let full = pin_with_every_field();
     let mut writes: Vec<Write> = (0..50).map(|i| pin(i, "plain")).collect();
     writes.push(Write::Pin(full.clone()));
     r.write(writes).unwrap();

@@ -1,7 +1,9 @@
 //! Helpers shared by the crdt-dag integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use cluster_types::{Pin, PinOptions};
+use std::time::{Duration, UNIX_EPOCH};
+
+use cluster_types::{Pin, PinMode, PinOptions, PinType};
 use crdt_dag::{Cid, Replica, ReplicaConfig, SyncReport, Write};
 use ed25519_dalek::SigningKey;
 use multihash_codetable::{Code, MultihashDigest};
@@ -147,5 +149,30 @@ pub fn reopen(
             }
             other => return other,
         }
+    }
+}
+
+/// A pin with every field set off its default. golden.rs pins the bytes
+/// it encodes to, so it must not change.
+pub fn pin_with_every_field() -> Pin {
+    Pin {
+        options: PinOptions {
+            replication_factor_min: -1,
+            replication_factor_max: 3,
+            name: "full".into(),
+            mode: PinMode::Direct,
+            shard_size: 1 << 20,
+            user_allocations: vec!["12D3KooWA".into()],
+            expire_at: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            metadata: [("k".to_string(), "v".to_string())].into(),
+            pin_update: Some(content(901)),
+            origins: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        },
+        cid: content(77),
+        pin_type: PinType::MetaPin,
+        allocations: vec!["12D3KooWA".into(), "12D3KooWB".into()],
+        max_depth: 0,
+        reference: Some(content(900)),
+        timestamp: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)),
     }
 }

@@ -1,0 +1,207 @@
+//! Applying one delta whose dependencies are applied: the causal checks,
+//! fork evidence, the add-wins OR-map rules, heads and indexes.
+
+use cid::Cid;
+
+use super::{Fork, Replica};
+use crate::delta::{Delta, Op};
+use crate::error::{DagError, Rejection, Result};
+use crate::pin::{Dot, PinEvent};
+use crate::store::{
+    DeltaInfo, META_COUNT, Overlay, Record, StoredEntry, cid_key, key, prefix, u64_value,
+};
+use crate::wire_pin::WirePin;
+
+impl Replica {
+    /// Applies a delta whose dependencies are all applied: checks 8-9 of
+    /// spec §3, then the OR-map rules of §4, heads, indexes. All effects go
+    /// into `ov`; nothing is written if it is rejected.
+    pub(super) fn apply_delta(
+        &self,
+        ov: &mut Overlay<'_>,
+        cid: &Cid,
+        block: &[u8],
+        delta: &Delta,
+        events: &mut Vec<PinEvent>,
+    ) -> Result<std::result::Result<(), Rejection>> {
+        if let Err(reason) = self.check_order(ov, cid, delta)? {
+            return Ok(Err(reason));
+        }
+        let cid_bytes = cid.to_bytes();
+        let this = Applying {
+            cid,
+            cid_bytes: &cid_bytes,
+            delta,
+        };
+        note_fork(ov, &this, events)?;
+
+        let mut count = u64_value(ov.get(META_COUNT)?);
+        for (i, op) in delta.ops.iter().enumerate() {
+            apply_op(ov, &this, i as u32, op, &mut count, events)?;
+        }
+        ov.insert(META_COUNT.to_vec(), &count.to_be_bytes()[..]);
+
+        for p in &delta.parents {
+            ov.remove(cid_key(prefix::HEAD, p));
+        }
+        ov.insert(
+            cid_key(prefix::HEAD, cid),
+            &delta.priority.to_be_bytes()[..],
+        );
+        let info = DeltaInfo {
+            priority: delta.priority,
+            seq: delta.seq,
+            writer: delta.writer,
+        };
+        ov.insert(cid_key(prefix::DELTA, cid), &info.encode()[..]);
+        ov.insert(cid_key(prefix::BLOCK, cid), block);
+        ov.remove(cid_key(prefix::PENDING, cid));
+        Ok(Ok(()))
+    }
+
+    /// Spec §3 checks 8-9, which need the applied parents: the priority is
+    /// one above theirs, and `prev` is the writer's previous delta.
+    fn check_order(
+        &self,
+        ov: &Overlay<'_>,
+        cid: &Cid,
+        delta: &Delta,
+    ) -> Result<std::result::Result<(), Rejection>> {
+        let mut expected = 1;
+        for p in &delta.parents {
+            let info = self.delta_info(ov, p)?.ok_or_else(|| {
+                DagError::Corrupt(format!("parent {p} of {cid} applied out of order"))
+            })?;
+            expected = expected.max(info.priority + 1);
+        }
+        if delta.priority != expected {
+            return Ok(Err(Rejection::PriorityMismatch {
+                claimed: delta.priority,
+                expected,
+            }));
+        }
+        if let Some(prev) = &delta.prev {
+            let ok = self
+                .delta_info(ov, prev)?
+                .is_some_and(|i| i.writer == delta.writer && i.seq + 1 == delta.seq);
+            if !ok {
+                return Ok(Err(Rejection::PrevMismatch {
+                    expected_seq: delta.seq - 1,
+                }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn delta_info(&self, ov: &Overlay<'_>, cid: &Cid) -> Result<Option<DeltaInfo>> {
+        ov.get(&cid_key(prefix::DELTA, cid))?
+            .map(|b| DeltaInfo::decode(&b))
+            .transpose()
+    }
+}
+
+/// The delta being applied, with its CID's bytes computed once.
+struct Applying<'a> {
+    cid: &'a Cid,
+    cid_bytes: &'a [u8],
+    delta: &'a Delta,
+}
+
+/// Records the delta in its writer's chain; a second delta of one `seq` is
+/// still applied (its ops are valid), but both are kept as fork evidence.
+fn note_fork(ov: &mut Overlay<'_>, this: &Applying<'_>, events: &mut Vec<PinEvent>) -> Result<()> {
+    let Applying {
+        cid,
+        cid_bytes,
+        delta,
+    } = *this;
+    let pk = delta.writer.public_key_bytes();
+    let seq = delta.seq.to_be_bytes();
+    let chain_key = key(prefix::CHAIN, &[pk, &seq]);
+    match ov.get(&chain_key)? {
+        Some(other) if other.as_ref() != cid_bytes => {
+            ov.insert(key(prefix::FORK, &[pk, &seq, &other]), &[][..]);
+            ov.insert(key(prefix::FORK, &[pk, &seq, cid_bytes]), &[][..]);
+            let first = Cid::try_from(other.as_ref())
+                .map_err(|e| DagError::Corrupt(format!("chain entry: {e}")))?;
+            events.push(PinEvent::Fork(Fork {
+                writer: delta.writer,
+                seq: delta.seq,
+                deltas: vec![first, *cid],
+            }));
+        }
+        Some(_) => {}
+        None => ov.insert(chain_key, cid_bytes.to_vec()),
+    }
+    Ok(())
+}
+
+/// The OR-map rules of spec §4 for op `index` of the delta:
+/// its tombs remove the entries they name (or wait for them, if not yet
+/// applied), a pin adds an entry unless a tomb already waits for it. Keeps
+/// `count` and reports the winner's change.
+fn apply_op(
+    ov: &mut Overlay<'_>,
+    this: &Applying<'_>,
+    index: u32,
+    op: &Op,
+    count: &mut u64,
+    events: &mut Vec<PinEvent>,
+) -> Result<()> {
+    let pin_cid = op.cid();
+    let pin_key = cid_key(prefix::PIN, pin_cid);
+    let mut rec = match ov.get(&pin_key)? {
+        Some(b) => Record::decode(&b)?.1,
+        None => Record::default(),
+    };
+    let before = rec.winner().map(|e| e.dot);
+    let pin_bytes = pin_cid.to_bytes();
+    for tomb in op.tombs() {
+        if ov.contains(&cid_key(prefix::DELTA, &tomb.delta))? {
+            rec.remove(tomb);
+        } else {
+            let t = tomb_key(&pin_bytes, &tomb.delta.to_bytes(), tomb.index);
+            ov.insert(t, &[][..]);
+        }
+    }
+    if let Op::Pin { pin, .. } = op {
+        let t = tomb_key(&pin_bytes, this.cid_bytes, index);
+        if ov.contains(&t)? {
+            ov.remove(t);
+        } else {
+            rec.insert(StoredEntry {
+                priority: this.delta.priority,
+                writer: this.delta.writer,
+                dot: Dot {
+                    delta: *this.cid,
+                    index,
+                },
+                wire: WirePin::from_pin(pin),
+            });
+        }
+    }
+    match (before, rec.winner()) {
+        (None, None) => {}
+        (Some(_), None) => {
+            ov.remove(pin_key);
+            *count -= 1;
+            events.push(PinEvent::Removed(*pin_cid));
+        }
+        (b, Some(w)) => {
+            let pin = w.wire.clone().into_pin(*pin_cid);
+            ov.insert(pin_key, rec.encode(pin_cid));
+            if b.is_none() {
+                *count += 1;
+                events.push(PinEvent::Added(pin));
+            } else if b != Some(w.dot) {
+                events.push(PinEvent::Updated(pin));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A tomb waiting for entry `index` of delta `delta` (CID bytes) of `pin`.
+fn tomb_key(pin: &[u8], delta: &[u8], index: u32) -> Vec<u8> {
+    key(prefix::TOMB, &[pin, delta, &index.to_be_bytes()])
+}

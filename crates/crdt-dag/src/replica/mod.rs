@@ -1,0 +1,181 @@
+//! A replica of the pinset over sled: what it holds, how it is opened, and
+//! the lock, flush and event hook that every mutation goes through.
+//!
+//! The rest is by idea: `types` (config, writes, reports), `write`
+//! (signing local writes), `apply` (one delta into the OR-map), `batch`
+//! (many, in causal order), `sync` (the walk that fetches history),
+//! `pending` (its bounds) and `query` (reads).
+
+mod apply;
+mod batch;
+mod pending;
+mod query;
+mod sync;
+mod types;
+mod write;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use ed25519_dalek::SigningKey;
+
+use crate::error::{DagError, Result};
+use crate::pin::PinEvent;
+use crate::store::{META_CLUSTER, META_VERSION, prefix, u64_value};
+use crate::writer::WriterId;
+use pending::Pending;
+
+pub use types::{EventHook, Fork, ReplicaConfig, SyncBudget, SyncReport, Write, Written};
+
+/// sled page cache of a replica opened by path: enough for the hot part of
+/// the pinset; the OS page cache holds the rest.
+pub const CACHE_BYTES: u64 = 64 << 20;
+
+/// On-disk layout version written under `m`.
+const STORE_VERSION: u64 = 1;
+/// Name of the sled tree the replica uses inside a shared database.
+pub const TREE_NAME: &str = "crdt";
+
+/// A replica of the signed pinset. Cheap to share (`Arc`); all methods take
+/// `&self`. Mutations are serialised by an internal lock that is never held
+/// across an await.
+pub struct Replica {
+    db: sled::Db,
+    tree: sled::Tree,
+    key: SigningKey,
+    writer: WriterId,
+    config: ReplicaConfig,
+    pending: Pending,
+    /// Serialises every mutation of the store.
+    write_lock: Mutex<()>,
+    hook: RwLock<Option<EventHook>>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("writer", &self.writer)
+            .field("cluster", &self.config.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens (or creates) a replica in the sled database at `path`, with a
+    /// page cache of [`CACHE_BYTES`] (sled's own default is 1 GiB).
+    pub fn open(path: impl AsRef<Path>, key: SigningKey, config: ReplicaConfig) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        Self::with_db(db, key, config)
+    }
+
+    /// A replica in a temporary database, deleted on drop (tests, benches).
+    pub fn temporary(key: SigningKey, config: ReplicaConfig) -> Result<Self> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        Self::with_db(db, key, config)
+    }
+
+    /// Opens the replica inside an existing sled database (tree [`TREE_NAME`]).
+    /// Resumes whatever a crash left pending: pending blocks are kept and
+    /// applied by the next walk or [`Replica::apply_pending`].
+    pub fn with_db(db: sled::Db, key: SigningKey, config: ReplicaConfig) -> Result<Self> {
+        let tree = db.open_tree(TREE_NAME)?;
+        match tree.get(META_VERSION)? {
+            Some(v) => {
+                let found = u64_value(Some(v));
+                if found != STORE_VERSION {
+                    return Err(DagError::StoreVersion {
+                        found,
+                        expected: STORE_VERSION,
+                    });
+                }
+                let cluster = tree.get(META_CLUSTER)?.unwrap_or_default();
+                if cluster.as_ref() != config.cluster.as_bytes() {
+                    return Err(DagError::Corrupt(format!(
+                        "store belongs to cluster {:?}, not {:?}",
+                        String::from_utf8_lossy(&cluster),
+                        config.cluster
+                    )));
+                }
+            }
+            None => {
+                tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
+                tree.insert(META_CLUSTER, config.cluster.as_bytes())?;
+                tree.flush()?;
+            }
+        }
+        let pending = Pending::default();
+        for kv in tree.scan_prefix([prefix::PENDING]) {
+            pending.add(kv?.1.len());
+        }
+        let writer = WriterId::from_public_key(&key.verifying_key());
+        Ok(Self {
+            db,
+            tree,
+            key,
+            writer,
+            config,
+            pending,
+            write_lock: Mutex::new(()),
+            hook: RwLock::new(None),
+        })
+    }
+
+    /// The sled database the replica lives in, for components that keep
+    /// their own durable state beside it (one flush covers both).
+    pub fn database(&self) -> &sled::Db {
+        &self.db
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// This replica's writer identity.
+    pub fn writer(&self) -> WriterId {
+        self.writer
+    }
+
+    /// The config it was opened with.
+    pub fn config(&self) -> &ReplicaConfig {
+        &self.config
+    }
+
+    /// Sets the function called with every pinset change after it is durable.
+    pub fn set_event_hook(&self, hook: Option<EventHook>) {
+        *self.hook.write().expect("poisoned") = hook;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write_lock.lock().expect("replica lock poisoned")
+    }
+
+    /// Hands events of [`Replica::write_unflushed`] calls to the hook, once
+    /// the caller's [`Replica::flush`] made them durable.
+    pub fn notify(&self, events: &[PinEvent]) {
+        self.fire(events);
+    }
+
+    fn fire(&self, events: &[PinEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(hook) = self.hook.read().expect("poisoned").clone() {
+            for e in events {
+                hook(e);
+            }
+        }
+    }
+
+    /// Makes everything written so far durable. Concurrent callers share the
+    /// same flush (group commit).
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

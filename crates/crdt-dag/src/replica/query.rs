@@ -1,0 +1,188 @@
+//! Reads of the replica: pins and their entries, the state hash, heads,
+//! applied blocks, rejections, writer chains and forks.
+
+use cid::Cid;
+use cluster_types::Pin;
+use sha2::{Digest, Sha256};
+
+use super::{Fork, Replica};
+use crate::error::{DagError, Result};
+use crate::pin::PinEntry;
+use crate::source::{BlockSource, SourceError};
+use crate::store::{META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value};
+use crate::writer::WriterId;
+
+impl Replica {
+    /// The OR-map record of `cid` (empty when unpinned).
+    pub(super) fn record(&self, cid: &Cid) -> Result<Record> {
+        match self.tree.get(cid_key(prefix::PIN, cid))? {
+            Some(b) => Ok(Record::decode(&b)?.1),
+            None => Ok(Record::default()),
+        }
+    }
+
+    /// The pin of `cid` as its winning entry wrote it, if pinned.
+    pub fn get(&self, cid: &Cid) -> Result<Option<Pin>> {
+        // The winner is the last entry.
+        Ok(self
+            .record(cid)?
+            .entries
+            .pop()
+            .map(|w| w.wire.into_pin(*cid)))
+    }
+
+    /// Every live entry of `cid` (more than one after concurrent writes),
+    /// the winner last.
+    pub fn entries(&self, cid: &Cid) -> Result<Vec<PinEntry>> {
+        Ok(self
+            .record(cid)?
+            .entries
+            .iter()
+            .map(|e| e.to_entry(*cid))
+            .collect())
+    }
+
+    /// All pins in CID byte order, read lazily from disk.
+    pub fn pins(&self) -> impl Iterator<Item = Result<Pin>> + use<> {
+        self.tree.scan_prefix([prefix::PIN]).map(|kv| {
+            let (_, v) = kv?;
+            let (cid, mut rec) = Record::decode(&v)?;
+            let w = rec
+                .entries
+                .pop()
+                .ok_or_else(|| DagError::Corrupt("empty pin record".into()))?;
+            Ok(w.wire.into_pin(cid))
+        })
+    }
+
+    /// Number of pinned CIDs.
+    pub fn len(&self) -> Result<u64> {
+        Ok(u64_value(self.tree.get(META_COUNT)?))
+    }
+
+    /// Whether nothing is pinned.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The state hash of spec §6.
+    pub fn state_hash(&self) -> Result<[u8; 32]> {
+        let mut h = Sha256::new();
+        for kv in self.tree.scan_prefix([prefix::PIN]) {
+            h.update(kv?.1);
+        }
+        Ok(h.finalize().into())
+    }
+
+    /// Current heads, sorted by CID bytes.
+    pub fn heads(&self) -> Result<Vec<Cid>> {
+        Ok(self
+            .heads_with_priority()?
+            .into_iter()
+            .map(|h| h.0)
+            .collect())
+    }
+
+    pub(super) fn heads_with_priority(&self) -> Result<Vec<(Cid, u64)>> {
+        self.tree
+            .scan_prefix([prefix::HEAD])
+            .map(|kv| {
+                let (k, v) = kv?;
+                let cid = stored_cid(&k[1..])?;
+                Ok((cid, u64_value(Some(v))))
+            })
+            .collect()
+    }
+
+    /// Highest priority among the heads (the DAG's height), 0 when empty.
+    pub fn height(&self) -> Result<u64> {
+        Ok(self
+            .heads_with_priority()?
+            .into_iter()
+            .map(|h| h.1)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Whether `cid` is an applied delta.
+    pub fn is_applied(&self, cid: &Cid) -> Result<bool> {
+        Ok(self.tree.contains_key(cid_key(prefix::DELTA, cid))?)
+    }
+
+    /// Why `cid` was rejected, if it was.
+    pub fn rejection(&self, cid: &Cid) -> Result<Option<String>> {
+        Ok(self
+            .tree
+            .get(cid_key(prefix::REJECTED, cid))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub(super) fn is_rejected(&self, cid: &Cid) -> Result<bool> {
+        Ok(self.tree.contains_key(cid_key(prefix::REJECTED, cid))?)
+    }
+
+    /// The block of an applied delta (to serve peers and IPFS).
+    pub fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tree
+            .get(cid_key(prefix::BLOCK, cid))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// All applied delta blocks in CID byte order, read lazily.
+    pub fn blocks(&self) -> impl Iterator<Item = Result<(Cid, Vec<u8>)>> + use<> {
+        self.tree.scan_prefix([prefix::BLOCK]).map(|kv| {
+            let (k, v) = kv?;
+            let cid = stored_cid(&k[1..])?;
+            Ok((cid, v.to_vec()))
+        })
+    }
+
+    /// The highest applied `seq` of `writer` and its delta.
+    pub fn last_seq(&self, writer: &WriterId) -> Result<Option<(u64, Cid)>> {
+        let p = key(prefix::CHAIN, &[writer.public_key_bytes()]);
+        match self.tree.scan_prefix(&p).next_back() {
+            None => Ok(None),
+            Some(kv) => {
+                let (k, v) = kv?;
+                let seq = u64::from_be_bytes(
+                    k[33..41]
+                        .try_into()
+                        .map_err(|_| DagError::Corrupt("chain key".into()))?,
+                );
+                let cid = stored_cid(&v)?;
+                Ok(Some((seq, cid)))
+            }
+        }
+    }
+
+    /// Writers caught signing two deltas with one sequence number.
+    pub fn forks(&self) -> Result<Vec<Fork>> {
+        let mut out: Vec<Fork> = Vec::new();
+        for kv in self.tree.scan_prefix([prefix::FORK]) {
+            let (k, _) = kv?;
+            let writer = WriterId::from_public_key_bytes(k[1..33].try_into().expect("32 bytes"));
+            let seq = u64::from_be_bytes(k[33..41].try_into().expect("8 bytes"));
+            let cid = stored_cid(&k[41..])?;
+            match out.last_mut() {
+                Some(f) if f.writer == writer && f.seq == seq => f.deltas.push(cid),
+                _ => out.push(Fork {
+                    writer,
+                    seq,
+                    deltas: vec![cid],
+                }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl BlockSource for Replica {
+    /// Serves applied delta blocks, so one replica can sync from another.
+    fn get(
+        &self,
+        cid: &Cid,
+    ) -> impl std::future::Future<Output = Result<Option<Vec<u8>>, SourceError>> + Send {
+        std::future::ready(self.block(cid).map_err(|e| SourceError(e.to_string())))
+    }
+}
