@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crdt_dag::{PinOptions, Replica, ReplicaConfig, Write};
+use cluster_types::{Pin, PinOptions};
+use crdt_dag::{Replica, ReplicaConfig, Write};
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
@@ -164,10 +165,7 @@ fn history() -> (Cid, Cid, Vec<u8>) {
         ReplicaConfig::new("ipfs-test"),
     )
     .expect("replica");
-    let pin = |n: &[u8]| Write::Pin {
-        cid: raw_cid(n),
-        options: PinOptions::default(),
-    };
+    let pin = |n: &[u8]| Write::Pin(Pin::new(raw_cid(n), PinOptions::default()));
     replica.write(vec![pin(b"one")]).expect("write");
     let first = replica.heads().unwrap()[0];
     replica.write(vec![pin(b"two")]).expect("write");
