@@ -1,6 +1,11 @@
-//! The peer's error type.
+//! The peer's error type: one variant per way an operation fails, with
+//! the component's own error as its source where there is one.
+
+use std::sync::Arc;
 
 use crdt_dag::DagError;
+
+use crate::config::ConfigError;
 
 /// Everything a peer operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +46,30 @@ pub enum PeerError {
     /// No allocation could be made for a pin.
     #[error("{0}")]
     Allocation(String),
-    /// Configuration problem.
+    /// The configuration can't be used (the key is named).
     #[error("config: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    /// The peer's identity is not an ed25519 key (deltas are signed with it).
+    #[error("the peer identity must be an ed25519 key")]
+    NotEd25519,
+    /// The Kubo connector could not be set up.
+    #[error("ipfs connector: {0}")]
+    Ipfs(#[from] ipfs::IpfsError),
+    /// The embedded IPFS node could not start.
+    #[error("embedded IPFS node: {0}")]
+    Node(#[from] ipfs_node::NodeError),
+    /// A write could not be put in the durable batch queue (every waiter of
+    /// that batch gets the same cause).
+    #[error("queueing the write: {0}")]
+    Queue(Arc<PeerError>),
+    /// Data this peer stored is unreadable.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it can't be.
+        reason: String,
+    },
     /// Local I/O.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -50,7 +50,8 @@ use crate::identity::Identity;
 pub(crate) use files::write_private_file;
 use go_defaults::*;
 use ports::*;
-use reader::{Obj, invalid};
+use reader::Obj;
+pub(crate) use reader::invalid;
 use values::*;
 
 /// `Result` with [`ConfigError`].

@@ -31,7 +31,7 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// An [`ConfigError::Invalid`] for `key`.
-pub(super) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         reason: reason.into(),

@@ -18,9 +18,9 @@ use libp2p::{
 };
 
 use super::NetworkConfig;
-use crate::bandwidth::Bandwidth;
 use crate::error::PeerError;
-use crate::messages::MAX_GOSSIP_SIZE;
+use crate::network::bandwidth::Bandwidth;
+use crate::network::messages::MAX_GOSSIP_SIZE;
 
 /// Identify's protocol version: peers of other networks tell themselves apart.
 pub(crate) const PROTOCOL_VERSION: &str = "/ipfs-cluster-rs/1.0.0";
@@ -113,7 +113,7 @@ where
 /// Builds the swarm. With a secret the transport is TCP behind the private
 /// network handshake (QUIC can't carry a pre-shared key, so it is off);
 /// without one, TCP and QUIC. Every connection's substreams are counted by
-/// `bandwidth` (under [`crate::bandwidth::TRANSPORT_KEY`]).
+/// `bandwidth` (under [`crate::network::bandwidth::TRANSPORT_KEY`]).
 pub(crate) fn build_swarm(
     cfg: &NetworkConfig,
     bandwidth: &Arc<Bandwidth>,

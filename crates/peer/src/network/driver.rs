@@ -11,7 +11,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, Swarm, identify, mdns};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -20,10 +20,11 @@ use super::{
     CMD_CHANNEL_CAPACITY, EVENT_CHANNEL_CAPACITY, GossipStats, NetEvent, Network, NetworkCmd,
     NetworkConfig, Topic, heads_topic, metrics_topic,
 };
-use crate::bandwidth::{Bandwidth, RATE_TICK, Streams};
 use crate::error::PeerError;
-use crate::messages::{HeadsMessage, Metric, now_nanos};
-use crate::{dagsync, rpc};
+use crate::network::bandwidth::{Bandwidth, RATE_TICK, Streams};
+use crate::network::messages::{HeadsMessage, Metric, now_nanos};
+use crate::network::rpc;
+use crate::sync::dagsync;
 
 /// How often Kademlia refreshes its routing table.
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(60);
@@ -44,7 +45,8 @@ struct Driver {
 pub(crate) fn spawn(
     config: NetworkConfig,
     cancel: CancellationToken,
-) -> Result<(Network, mpsc::Receiver<NetEvent>, JoinHandle<()>), PeerError> {
+    tasks: &mut JoinSet<()>,
+) -> Result<(Network, mpsc::Receiver<NetEvent>), PeerError> {
     let bandwidth = Arc::new(Bandwidth::new(&[rpc::PROTOCOL, dagsync::PROTOCOL]));
     let mut swarm = build_swarm(&config, &bandwidth)?;
     for addr in &config.listen {
@@ -96,8 +98,8 @@ pub(crate) fn spawn(
         stats: GossipStats::default(),
         bandwidth,
     };
-    let join = tokio::spawn(driver.run(cmd_rx, cancel));
-    Ok((network, ev_rx, join))
+    tasks.spawn(driver.run(cmd_rx, cancel));
+    Ok((network, ev_rx))
 }
 
 impl Driver {
@@ -255,7 +257,7 @@ impl Driver {
             if metric.peer != author.to_string() {
                 return MessageAcceptance::Reject;
             }
-            let metric = match crate::messages::received(metric, now_nanos()) {
+            let metric = match crate::network::messages::received(metric, now_nanos()) {
                 Ok(m) => m,
                 Err(why) => {
                     debug!(%author, why, "rejecting a metric");

@@ -1,9 +1,16 @@
 //! The peer's libp2p side: one task owns the swarm (`driver`), everything
 //! else holds a [`Network`] handle and sends it commands with oneshot replies.
-//! Validated gossip comes out as [`NetEvent`]s on a bounded channel.
+//! Validated gossip comes out as [`NetEvent`]s on a bounded channel. The
+//! protocols on its streams live here too: framing, inter-peer RPC with
+//! bounded answering slots, gossip messages, byte accounting.
 
+pub mod bandwidth;
 mod behaviour;
 mod driver;
+pub(crate) mod frame;
+pub mod messages;
+pub mod rpc;
+pub(crate) mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +20,9 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bandwidth::{Bandwidth, Streams};
 use crate::error::PeerError;
-use crate::messages::{HeadsMessage, Metric};
+use crate::network::bandwidth::{Bandwidth, Streams};
+use crate::network::messages::{HeadsMessage, Metric};
 
 pub(crate) use driver::spawn;
 
@@ -195,7 +202,7 @@ impl Network {
         self.streams.clone()
     }
 
-    /// Bytes in and out and their rates, per key (see [`crate::bandwidth`]).
+    /// Bytes in and out and their rates, per key (see [`crate::network::bandwidth`]).
     pub fn bandwidth(&self) -> api::types::BandwidthStats {
         self.bandwidth.stats()
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use libp2p::PeerId;
 
 use crate::config::DiskMetric;
-use crate::messages::{Metric, now_nanos};
+use crate::network::messages::{Metric, now_nanos};
 
 /// Name of the pin queue metric (Go's `pinqueue.MetricName`).
 pub(crate) const PINQUEUE: &str = "pinqueue";

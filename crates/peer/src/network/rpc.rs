@@ -16,10 +16,10 @@ use serde_bytes::ByteBuf;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::bandwidth::Streams;
 use crate::error::PeerError;
-use crate::frame::{read_frame, write_frame, write_frame_within};
-use crate::slots::Slots;
+use crate::network::bandwidth::Streams;
+use crate::network::frame::{read_frame, write_frame, write_frame_within};
+use crate::network::slots::Slots;
 
 /// The protocol ID (Go's is `/ipfscluster/1.0/rpc`; ours carries other frames).
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/rpc/1.0.0");

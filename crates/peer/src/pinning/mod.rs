@@ -3,6 +3,8 @@
 //! peer's pins are reallocated, expired pins are unpinned, and the cluster
 //! peers' IPFS daemons are connected to each other.
 
+pub(crate) mod status;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -13,14 +15,14 @@ use futures::StreamExt;
 use ipfs::IpfsConnector;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::backend::IpfsBackend;
-use crate::informer;
-use crate::monitor::{self, Alert};
 use crate::peer::PeerHandle;
+use crate::placement::informer;
+use crate::placement::monitor::{self, Alert};
 
 /// The tracker of a peer with IPFS.
 pub(crate) type PeerTracker = tracker::Tracker<IpfsBackend>;
@@ -75,16 +77,15 @@ pub(crate) fn start_pinset_tasks(
     alerts: mpsc::Receiver<Alert>,
     settings: &PinningSettings,
     cancel: CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    vec![
-        tokio::spawn(repin_lost_peers(
-            handle.clone(),
-            alerts,
-            settings.disable_repinning,
-            cancel.clone(),
-        )),
-        tokio::spawn(unpin_expired(handle, settings.state_sync_interval, cancel)),
-    ]
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(repin_lost_peers(
+        handle.clone(),
+        alerts,
+        settings.disable_repinning,
+        cancel.clone(),
+    ));
+    tasks.spawn(unpin_expired(handle, settings.state_sync_interval, cancel));
 }
 
 /// Starts the tasks of a peer with IPFS: the tracker fed from pin events,
@@ -96,29 +97,28 @@ pub(crate) fn start_ipfs_tasks(
     events: broadcast::Receiver<PinEvent>,
     settings: &PinningSettings,
     cancel: CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    vec![
-        tokio::spawn(feed_tracker(
-            handle.clone(),
-            tracker.clone(),
-            events,
-            settings.pin_recover_interval,
-            cancel.clone(),
-        )),
-        tokio::spawn(publish_metrics(
-            handle.clone(),
-            tracker,
-            ipfs.clone(),
-            settings.informer.clone(),
-            cancel.clone(),
-        )),
-        tokio::spawn(connect_swarms(
-            handle,
-            ipfs,
-            settings.connect_swarms_delay,
-            cancel,
-        )),
-    ]
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(feed_tracker(
+        handle.clone(),
+        tracker.clone(),
+        events,
+        settings.pin_recover_interval,
+        cancel.clone(),
+    ));
+    tasks.spawn(publish_metrics(
+        handle.clone(),
+        tracker,
+        ipfs.clone(),
+        settings.informer.clone(),
+        cancel.clone(),
+    ));
+    tasks.spawn(connect_swarms(
+        handle,
+        ipfs,
+        settings.connect_swarms_delay,
+        cancel,
+    ));
 }
 
 /// Pin events become tracker operations; everything is recovered at start
@@ -136,6 +136,14 @@ async fn feed_tracker(
             info!(requeued = n, "recovered pins");
         }
     };
+    // Recoveries run beside the event loop, one at a time, and end with it.
+    let mut recovering = JoinSet::new();
+    let start_recovery = |recovering: &mut JoinSet<()>| {
+        while recovering.try_join_next().is_some() {}
+        if recovering.is_empty() {
+            recovering.spawn(recover(tracker.clone()));
+        }
+    };
     let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -143,7 +151,7 @@ async fn feed_tracker(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {
                 // The first tick is immediate: recovery at start.
-                tokio::spawn(recover(tracker.clone()));
+                start_recovery(&mut recovering);
                 continue;
             }
             ev = events.recv() => ev,
@@ -165,7 +173,7 @@ async fn feed_tracker(
                 for pin in handle.replica().pins().flatten() {
                     tracker.track(pin);
                 }
-                tokio::spawn(recover(tracker.clone()));
+                start_recovery(&mut recovering);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

@@ -23,10 +23,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::bandwidth::{CountedStream, Streams};
 use crate::error::PeerError;
-use crate::frame::{read_frame, write_frame, write_frame_within};
-use crate::slots::Slots;
+use crate::network::bandwidth::{CountedStream, Streams};
+use crate::network::frame::{read_frame, write_frame, write_frame_within};
+use crate::network::slots::Slots;
 
 /// The protocol ID.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/dagsync/1.0.0");

@@ -12,7 +12,7 @@ use ipfs::{IpfsConnector, KuboConnector};
 
 use crate::backend::IpfsBackend;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -33,9 +33,10 @@ impl BlockPutter {
     pub(crate) fn start(
         ipfs: Arc<IpfsBackend>,
         cancel: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
+        tasks: &mut JoinSet<()>,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<(Cid, Vec<u8>)>(PUT_QUEUE);
-        let task = tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 let (cid, block) = tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -48,7 +49,7 @@ impl BlockPutter {
                 }
             }
         });
-        (Self { tx }, task)
+        Self { tx }
     }
 
     /// Queues a block; never waits.

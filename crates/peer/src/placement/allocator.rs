@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use cid::Cid;
 use libp2p::PeerId;
 
-use crate::messages::Metric;
+use crate::network::messages::Metric;
 
 /// A peer that may be allocated, with its latest metrics by name.
 #[derive(Clone, Debug)]

@@ -16,6 +16,8 @@
 //! Not done here: pinning (the caller pins the root with [`pin_options`]
 //! unless `no_pin`) and allocations (the caller fills them in).
 
+pub(crate) mod car;
+
 use std::collections::BTreeMap;
 
 use api::ApiError;
@@ -260,7 +262,7 @@ fn top_of(path: &str) -> &str {
 /// An upload error (malformed multipart, a file where a directory is
 /// needed: 400s; symlinks: 501s), an IPFS error, a CID mismatch, an empty
 /// upload (400), or `sink` closed; with `format=car`, those of
-/// [`crate::add_car::add_car`]. The error is
+/// [`crate::add::car::add_car`]. The error is
 /// returned, not sent to `sink`.
 pub(crate) async fn add<C: ipfs::IpfsConnector>(
     ipfs: &C,
@@ -269,7 +271,7 @@ pub(crate) async fn add<C: ipfs::IpfsConnector>(
     sink: mpsc::Sender<Result<AddedOutput, ApiError>>,
 ) -> Result<Cid, ApiError> {
     if params.format == AddFormat::Car {
-        return crate::add_car::add_car(ipfs, params, files, sink).await;
+        return crate::add::car::add_car(ipfs, params, files, sink).await;
     }
     let opts = add_options(params)?;
     let wrap = params.wrap_with_directory;

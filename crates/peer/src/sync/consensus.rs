@@ -13,16 +13,16 @@ use crdt_dag::{DagError, Replica, Write};
 use libp2p::PeerId;
 use rand::Rng;
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::batch_log::BatchLog;
-use crate::dagsync::{self, PeerSource};
 use crate::error::PeerError;
-use crate::ipfs_glue::{BlockPutter, IpfsSource};
-use crate::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
+use crate::network::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
 use crate::network::{Network, Topic};
+use crate::sync::batch_log::BatchLog;
+use crate::sync::dagsync::{self, PeerSource};
+use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
 
 /// Writes made durable by one flush when batching is off.
 const GROUP_COMMIT_MAX: usize = 256;
@@ -157,42 +157,40 @@ pub(crate) fn start(
     counters: Arc<SyncCounters>,
     ipfs: IpfsGlue,
     cancel: CancellationToken,
-) -> (Consensus, Vec<JoinHandle<()>>) {
+    tasks: &mut JoinSet<()>,
+) -> Consensus {
     let (tx, rx) = mpsc::channel(settings.max_queue_size.max(1));
     let changed = Arc::new(Notify::new());
-    let mut tasks = vec![tokio::spawn(sync_loop(
+    tasks.spawn(sync_loop(
         replica.clone(),
         network.clone(),
         announcements,
         counters,
         ipfs.source.clone(),
         cancel.clone(),
-    ))];
+    ));
     if !settings.follower {
-        tasks.push(tokio::spawn(writer(
+        tasks.spawn(writer(
             replica.clone(),
             settings.clone(),
             rx,
             changed.clone(),
             ipfs.putter,
             cancel.clone(),
-        )));
-        tasks.push(tokio::spawn(announcer(
+        ));
+        tasks.spawn(announcer(
             replica,
             network,
             settings.rebroadcast_interval,
             changed.clone(),
             cancel,
-        )));
+        ));
     }
-    (
-        Consensus {
-            queue: tx,
-            settings,
-            changed,
-        },
-        tasks,
-    )
+    Consensus {
+        queue: tx,
+        settings,
+        changed,
+    }
 }
 
 async fn writer(
@@ -341,11 +339,9 @@ async fn batch_writer(
                     .get_or_insert_with(|| tokio::time::Instant::now() + settings.max_batch_age);
             }
             Ok(Err(e)) => {
-                let msg = e.to_string();
+                let cause = Arc::new(e);
                 for r in accepted {
-                    let _ = r
-                        .respond_to
-                        .send(Err(PeerError::Config(format!("queueing the write: {msg}"))));
+                    let _ = r.respond_to.send(Err(PeerError::Queue(cause.clone())));
                 }
             }
             Err(e) => warn!(error = %e, "batch queue task failed"),

@@ -10,6 +10,13 @@ use serde_bytes::ByteBuf;
 
 use crate::error::PeerError;
 
+fn corrupt(reason: String) -> PeerError {
+    PeerError::Corrupt {
+        what: "batch queue",
+        reason,
+    }
+}
+
 /// The sled tree holding the queue.
 const TREE: &str = "batch-queue";
 
@@ -51,8 +58,7 @@ impl BatchLog {
                     pin: None,
                 },
             };
-            let bytes =
-                serde_ipld_dagcbor::to_vec(&entry).map_err(|e| PeerError::Config(e.to_string()))?;
+            let bytes = serde_ipld_dagcbor::to_vec(&entry).map_err(|e| corrupt(e.to_string()))?;
             batch.insert(&key.to_be_bytes(), bytes);
             keys.push(key);
         }
@@ -80,12 +86,11 @@ impl BatchLog {
             let key = u64::from_be_bytes(
                 k.as_ref()
                     .try_into()
-                    .map_err(|_| PeerError::Config("corrupt batch queue key".into()))?,
+                    .map_err(|_| corrupt("a key is not 8 bytes".into()))?,
             );
-            let e: Entry = serde_ipld_dagcbor::from_slice(&v)
-                .map_err(|e| PeerError::Config(format!("corrupt batch queue entry: {e}")))?;
-            let cid = Cid::try_from(e.cid.as_slice())
-                .map_err(|e| PeerError::Config(format!("corrupt batch queue entry: {e}")))?;
+            let e: Entry =
+                serde_ipld_dagcbor::from_slice(&v).map_err(|e| corrupt(e.to_string()))?;
+            let cid = Cid::try_from(e.cid.as_slice()).map_err(|e| corrupt(e.to_string()))?;
             out.push((
                 key,
                 match e.pin {

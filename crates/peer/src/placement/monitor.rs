@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libp2p::PeerId;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::messages::{Metric, now_nanos};
+use crate::network::messages::{Metric, now_nanos};
 use crate::network::{Network, Topic};
 
 /// Most metrics remembered (peers x names); beyond it the oldest go first.
@@ -173,8 +173,9 @@ pub(crate) fn start_checker(
     interval: Duration,
     on_ping_alert: tokio::sync::mpsc::Sender<Alert>,
     cancel: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -189,7 +190,7 @@ pub(crate) fn start_checker(
                 }
             }
         }
-    })
+    });
 }
 
 /// Publishes a metric of ours on gossip and records it locally.
@@ -208,8 +209,9 @@ pub(crate) fn start_pinger(
     network: Network,
     interval: Duration,
     cancel: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(interval);
         loop {
             tokio::select! {
@@ -229,7 +231,7 @@ pub(crate) fn start_pinger(
             };
             publish(&monitor, &network, metric).await;
         }
-    })
+    });
 }
 
 #[cfg(test)]

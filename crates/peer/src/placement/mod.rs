@@ -3,6 +3,10 @@
 //! balanced allocator, and which peer is responsible for a CID when a single
 //! peer must act (repinning, expiry): the XOR-closest live trusted peer.
 
+pub(crate) mod allocator;
+pub(crate) mod informer;
+pub(crate) mod monitor;
+
 use std::time::SystemTime;
 
 use cid::Cid;
@@ -10,9 +14,9 @@ use cluster_types::{Pin, PinOptions, Replication, resolve_replication};
 use crdt_dag::WriterId;
 use libp2p::PeerId;
 
-use crate::allocator::{self, AllocError, Candidate};
 use crate::error::PeerError;
 use crate::peer::PeerHandle;
+use allocator::{AllocError, Candidate};
 
 /// Go's XOR distance ordering: peers closer to the CID come first.
 pub(crate) fn by_distance(cid: &Cid, mut peers: Vec<PeerId>) -> Vec<PeerId> {

@@ -24,9 +24,9 @@ use tokio::sync::mpsc;
 
 use crate::backend::IpfsBackend;
 use crate::error::PeerError;
+use crate::network::rpc::{self, Handler, Policy};
 use crate::peer::PeerHandle;
 use crate::pinning::PeerTracker;
-use crate::rpc::{self, Handler, Policy};
 
 /// CIDs per `Tracker.StatusMany` / `Tracker.RecoverMany` call.
 pub(crate) const CHUNK: usize = 1000;

@@ -335,7 +335,7 @@ impl Streams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{read_frame, write_frame};
+    use crate::network::frame::{read_frame, write_frame};
 
     const P: StreamProtocol = StreamProtocol::new("/test/1.0.0");
 
