@@ -37,7 +37,7 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Most bytes of an error answer read for its message.
 const MAX_ERROR_BYTES: usize = 64 << 10;
 
-/// Kubo's HTTP RPC API as an [`IpfsConnector`]; cheap to clone.
+/// Kubo's HTTP RPC API as an [`IpfsConnector`](crate::IpfsConnector); cheap to clone.
 #[derive(Debug, Clone)]
 pub struct KuboConnector {
     inner: Arc<Inner>,
