@@ -24,6 +24,7 @@ mod pinning;
 mod placement;
 pub mod rest;
 pub mod state;
+mod store;
 mod sync;
 
 pub use backend::IpfsBackend;

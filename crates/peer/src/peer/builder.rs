@@ -4,6 +4,8 @@
 use super::*;
 use tokio::task::JoinSet;
 
+use crate::store::Database;
+
 /// Capacity of the pinset event channel; slow subscribers see `Lagged`.
 const EVENT_CAPACITY: usize = 4096;
 /// Longest `start` waits for the listeners to report an address.
@@ -93,7 +95,8 @@ impl PeerBuilder {
                     .filter_map(|p| WriterId::from_peer_id_bytes(&p.to_bytes()).ok()),
             );
         }
-        let replica = open_replica(&keypair, &settings)?;
+        let database = Database::open(settings.data_dir.as_deref())?;
+        let replica = open_replica(&database, &keypair, &settings)?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let monitor = Monitor::default();
         watch_pinset(&replica, &monitor, events.clone());
@@ -114,7 +117,7 @@ impl PeerBuilder {
             cancel.child_token(),
             &mut tasks,
         )?;
-        let ipfs = start_ipfs(&settings, &replica, &cancel, &mut tasks).await?;
+        let ipfs = start_ipfs(&settings, &database, &cancel, &mut tasks).await?;
         let mut glue = consensus::IpfsGlue::default();
         if let Some(c) = &ipfs {
             glue.putter = Some(BlockPutter::start(
@@ -126,13 +129,22 @@ impl PeerBuilder {
         }
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
         let sync_counters = Arc::new(consensus::SyncCounters::default());
+        let batching = settings.consensus.batching() && !settings.consensus.follower;
+        let batch_log = if batching {
+            Some(database.batch_log()?)
+        } else {
+            None
+        };
         let consensus = consensus::start(
-            replica.clone(),
-            network.clone(),
-            settings.consensus.clone(),
-            ann_rx,
-            sync_counters.clone(),
-            glue,
+            consensus::Parts {
+                replica: replica.clone(),
+                network: network.clone(),
+                settings: settings.consensus.clone(),
+                announcements: ann_rx,
+                counters: sync_counters.clone(),
+                ipfs: glue,
+                batch_log,
+            },
             cancel.child_token(),
             &mut tasks,
         );
@@ -159,7 +171,7 @@ impl PeerBuilder {
 
         let tracker = match &ipfs {
             Some(c) => Some(start_tracker(
-                &settings, peer_id, &replica, c, &cancel, &mut tasks,
+                &settings, peer_id, &database, &replica, c, &cancel, &mut tasks,
             )?),
             None => None,
         };
@@ -241,9 +253,12 @@ impl PeerBuilder {
     }
 }
 
-/// Opens the replica (in `data_dir`, else a temporary one) signing with the
-/// peer's ed25519 key.
-fn open_replica(keypair: &Keypair, settings: &PeerSettings) -> Result<Arc<Replica>, PeerError> {
+/// Opens the replica on the peer's database, signing with its ed25519 key.
+fn open_replica(
+    database: &Database,
+    keypair: &Keypair,
+    settings: &PeerSettings,
+) -> Result<Arc<Replica>, PeerError> {
     let signing_key = keypair
         .clone()
         .try_into_ed25519()
@@ -258,10 +273,7 @@ fn open_replica(keypair: &Keypair, settings: &PeerSettings) -> Result<Arc<Replic
         trust: settings.trust.clone(),
         limits: crdt_dag::Limits::default(),
     };
-    let replica = Arc::new(match &settings.data_dir {
-        Some(dir) => Replica::open(dir, signing_key, config)?,
-        None => Replica::temporary(signing_key, config)?,
-    });
+    let replica = database.replica(signing_key, config)?;
     if !settings.consensus.follower && !settings.trust.allows(&replica.writer()) {
         warn!("this peer is not in trusted_peers: its writes will be refused");
     }
@@ -283,7 +295,7 @@ fn watch_pinset(replica: &Replica, monitor: &Monitor, events: broadcast::Sender<
 /// the peer's database.
 async fn start_ipfs(
     settings: &PeerSettings,
-    replica: &Replica,
+    database: &Database,
     cancel: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<Arc<IpfsBackend>>, PeerError> {
@@ -300,8 +312,7 @@ async fn start_ipfs(
         )?))),
         (None, Some(cfg)) => {
             let (node, node_tasks) =
-                ipfs_node::Node::start(replica.database(), cfg.clone(), cancel.child_token())
-                    .await?;
+                ipfs_node::Node::start(database.sled(), cfg.clone(), cancel.child_token()).await?;
             for t in node_tasks {
                 adopt(tasks, t);
             }
@@ -315,15 +326,13 @@ async fn start_ipfs(
 fn start_tracker(
     settings: &PeerSettings,
     peer_id: PeerId,
+    database: &Database,
     replica: &Arc<Replica>,
     ipfs: &Arc<IpfsBackend>,
     cancel: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<pinning::PeerTracker, PeerError> {
-    let store = replica
-        .database()
-        .open_tree("tracker")
-        .map_err(|e| PeerError::Io(std::io::Error::other(e)))?;
+    let store = database.tracker_tree()?;
     let pinset = Arc::new(pinning::ReplicaPinset {
         replica: replica.clone(),
     });

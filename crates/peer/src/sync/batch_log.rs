@@ -4,7 +4,7 @@
 //! acknowledged is lost. At start, what a crash left here is committed.
 
 use cid::Cid;
-use crdt_dag::{Replica, WirePin, Write};
+use crdt_dag::{WirePin, Write};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -35,8 +35,8 @@ pub(crate) struct BatchLog {
 }
 
 impl BatchLog {
-    pub(crate) fn open(replica: &Replica) -> Result<Self, PeerError> {
-        let db = replica.database().clone();
+    pub(crate) fn open(db: &sled::Db) -> Result<Self, PeerError> {
+        let db = db.clone();
         let tree = db.open_tree(TREE).map_err(crdt_dag::DagError::from)?;
         Ok(Self { db, tree })
     }

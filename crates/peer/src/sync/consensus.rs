@@ -52,7 +52,7 @@ pub struct ConsensusSettings {
 }
 
 impl ConsensusSettings {
-    fn batching(&self) -> bool {
+    pub(crate) fn batching(&self) -> bool {
         self.max_batch_size > 0 && !self.max_batch_age.is_zero()
     }
 }
@@ -148,17 +148,31 @@ impl Consensus {
     }
 }
 
+/// What consensus runs on.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) replica: Arc<Replica>,
+    pub(crate) network: Network,
+    pub(crate) settings: ConsensusSettings,
+    /// Head announcements heard on gossip.
+    pub(crate) announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
+    pub(crate) counters: Arc<SyncCounters>,
+    pub(crate) ipfs: IpfsGlue,
+    /// The durable batch queue: batching is on when there is one.
+    pub(crate) batch_log: Option<BatchLog>,
+}
+
 /// Starts the writer, the announcer and the sync loop.
-pub(crate) fn start(
-    replica: Arc<Replica>,
-    network: Network,
-    settings: ConsensusSettings,
-    announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
-    counters: Arc<SyncCounters>,
-    ipfs: IpfsGlue,
-    cancel: CancellationToken,
-    tasks: &mut JoinSet<()>,
-) -> Consensus {
+pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet<()>) -> Consensus {
+    let Parts {
+        replica,
+        network,
+        settings,
+        announcements,
+        counters,
+        ipfs,
+        batch_log,
+    } = parts;
     let (tx, rx) = mpsc::channel(settings.max_queue_size.max(1));
     let changed = Arc::new(Notify::new());
     tasks.spawn(sync_loop(
@@ -176,6 +190,7 @@ pub(crate) fn start(
             rx,
             changed.clone(),
             ipfs.putter,
+            batch_log,
             cancel.clone(),
         ));
         tasks.spawn(announcer(
@@ -199,15 +214,12 @@ async fn writer(
     rx: mpsc::Receiver<WriteReq>,
     changed: Arc<Notify>,
     putter: Option<BlockPutter>,
+    batch_log: Option<BatchLog>,
     cancel: CancellationToken,
 ) {
-    if settings.batching() {
-        match BatchLog::open(&replica) {
-            Ok(log) => batch_writer(replica, settings, rx, log, changed, putter, cancel).await,
-            Err(e) => warn!(error = %e, "cannot open the batch queue: writes are refused"),
-        }
-    } else {
-        group_commit_writer(replica, rx, changed, putter, cancel).await;
+    match batch_log {
+        Some(log) => batch_writer(replica, settings, rx, log, changed, putter, cancel).await,
+        None => group_commit_writer(replica, rx, changed, putter, cancel).await,
     }
 }
 

@@ -1,0 +1,60 @@
+//! The peer's one database: opened here, and its trees handed out to the
+//! replica (`crdt`), the durable batch queue, the pin tracker (`tracker`)
+//! and the embedded IPFS node (its own trees). Nothing else opens it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crdt_dag::{DagError, Replica, ReplicaConfig};
+use ed25519_dalek::SigningKey;
+
+use crate::error::PeerError;
+use crate::sync::batch_log::BatchLog;
+
+/// The tree of the tracker's persisted state.
+const TRACKER_TREE: &str = "tracker";
+
+/// The open database of a running peer.
+#[derive(Clone, Debug)]
+pub(crate) struct Database {
+    db: sled::Db,
+}
+
+impl Database {
+    /// Opens `dir` (created when missing), or a temporary database deleted
+    /// when the peer ends.
+    pub(crate) fn open(dir: Option<&Path>) -> Result<Self, PeerError> {
+        let config = sled::Config::new().cache_capacity(crdt_dag::CACHE_BYTES);
+        let config = match dir {
+            Some(dir) => config.path(dir),
+            None => config.temporary(true),
+        };
+        Ok(Self {
+            db: config.open().map_err(DagError::from)?,
+        })
+    }
+
+    /// The pinset's replica, on its tree.
+    pub(crate) fn replica(
+        &self,
+        key: SigningKey,
+        config: ReplicaConfig,
+    ) -> Result<Arc<Replica>, PeerError> {
+        Ok(Arc::new(Replica::with_db(self.db.clone(), key, config)?))
+    }
+
+    /// The durable queue of batched writes.
+    pub(crate) fn batch_log(&self) -> Result<BatchLog, PeerError> {
+        BatchLog::open(&self.db)
+    }
+
+    /// The tracker's tree.
+    pub(crate) fn tracker_tree(&self) -> Result<sled::Tree, PeerError> {
+        Ok(self.db.open_tree(TRACKER_TREE).map_err(DagError::from)?)
+    }
+
+    /// The database itself, for the embedded node (which opens its trees).
+    pub(crate) fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+}
