@@ -288,7 +288,7 @@ async fn unpin_expired(handle: PeerHandle, interval: Duration, cancel: Cancellat
         }
         let now = SystemTime::now();
         for pin in handle.replica().pins().flatten() {
-            if !pin.options.expire_at.is_some_and(|exp| exp <= now) {
+            if pin.options.expire_at.is_none_or(|exp| exp > now) {
                 continue;
             }
             if handle.closest_trusted(&pin.cid, &[]) != Some(handle.id()) {
