@@ -13,7 +13,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use bytes::Bytes;
 use cid::Cid;
-use serde::{Deserialize, Serialize};
+use cluster_codec::car::{CarDecoder, CarError, Header, write_header, write_section};
 
 use crate::blockstore::IDENTITY;
 use crate::{Block, NodeError, Store};
@@ -36,13 +36,6 @@ const V2_PRAGMA_LEN: u64 = 11;
 /// The CAR v2 fixed header after the pragma.
 const V2_HEADER_LEN: u64 = 40;
 
-#[derive(Serialize, Deserialize)]
-struct Header {
-    #[serde(default)]
-    roots: Vec<Cid>,
-    version: u64,
-}
-
 fn malformed(reason: impl Into<String>) -> NodeError {
     NodeError::Malformed {
         what: "CAR file",
@@ -50,19 +43,24 @@ fn malformed(reason: impl Into<String>) -> NodeError {
     }
 }
 
-fn write_varint<W: Write>(w: &mut W, n: u64) -> io::Result<()> {
-    let mut buf = unsigned_varint::encode::u64_buffer();
-    w.write_all(unsigned_varint::encode::u64(n, &mut buf))
+fn car_error(e: CarError) -> NodeError {
+    match e {
+        CarError::Io(e) => NodeError::Io(e),
+        CarError::Malformed(reason) => malformed(reason),
+        CarError::TooLarge { what, size, max } => NodeError::TooLarge {
+            what,
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            max,
+        },
+    }
 }
 
 /// A streaming CAR reader: the roots, then an iterator of verified blocks.
 /// Stops after the first error.
 #[derive(Debug)]
 pub struct CarReader<R> {
-    reader: io::Take<BufReader<R>>,
+    car: CarDecoder<io::Take<BufReader<R>>>,
     roots: Vec<Cid>,
-    /// Offset of the next byte (for error messages).
-    offset: u64,
     done: bool,
 }
 
@@ -73,20 +71,20 @@ pub struct CarReader<R> {
 /// version; [`NodeError::TooLarge`] for a header over [`MAX_CAR_HEADER`].
 pub fn read_car<R: Read>(reader: R) -> Result<CarReader<R>, NodeError> {
     let mut car = CarReader {
-        reader: BufReader::new(reader).take(u64::MAX),
+        car: CarDecoder::new(BufReader::new(reader).take(u64::MAX)),
         roots: Vec::new(),
-        offset: 0,
         done: false,
     };
     let header = car.read_header()?;
     match header.version {
         1 => car.roots = header.roots,
         2 => {
-            if car.offset != V2_PRAGMA_LEN {
+            if car.car.offset() != V2_PRAGMA_LEN {
                 return Err(malformed("CAR v2 pragma of unexpected length"));
             }
+            let (reader, offset) = car.car.reader_mut();
             let mut fixed = [0u8; V2_HEADER_LEN as usize];
-            car.reader
+            reader
                 .read_exact(&mut fixed)
                 .map_err(|e| malformed(format!("truncated CAR v2 header: {e}")))?;
             let field =
@@ -95,12 +93,12 @@ pub fn read_car<R: Read>(reader: R) -> Result<CarReader<R>, NodeError> {
             let skip = data_offset
                 .checked_sub(V2_PRAGMA_LEN + V2_HEADER_LEN)
                 .ok_or_else(|| malformed(format!("CAR v2 data offset {data_offset}")))?;
-            let skipped = io::copy(&mut (&mut car.reader).take(skip), &mut io::sink())?;
+            let skipped = io::copy(&mut (&mut *reader).take(skip), &mut io::sink())?;
             if skipped != skip {
                 return Err(malformed("truncated before the CAR v2 payload"));
             }
-            car.offset = data_offset;
-            car.reader.set_limit(data_size);
+            *offset = data_offset;
+            reader.set_limit(data_size);
             let inner = car.read_header()?;
             if inner.version != 1 {
                 return Err(malformed(format!(
@@ -122,96 +120,20 @@ impl<R: Read> CarReader<R> {
     }
 
     fn read_header(&mut self) -> Result<Header, NodeError> {
-        let at = self.offset;
-        let len = self.read_varint()?.ok_or_else(|| malformed("empty file"))?;
-        if len > MAX_CAR_HEADER as u64 {
-            return Err(NodeError::TooLarge {
-                what: "CAR header",
-                size: usize::try_from(len).unwrap_or(usize::MAX),
-                max: MAX_CAR_HEADER,
-            });
-        }
-        let bytes = self.read_exact_len(len as usize, "header")?;
-        serde_ipld_dagcbor::from_slice(&bytes)
-            .map_err(|e| malformed(format!("header at byte {at}: {e}")))
-    }
-
-    /// A varint; `Ok(None)` at a clean end of stream before its first byte.
-    fn read_varint(&mut self) -> Result<Option<u64>, NodeError> {
-        let mut buf = [0u8; 10];
-        for i in 0..buf.len() {
-            let mut b = [0u8; 1];
-            let n = loop {
-                match self.reader.read(&mut b) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    r => break r?,
-                }
-            };
-            if n == 0 {
-                return if i == 0 {
-                    Ok(None)
-                } else {
-                    Err(malformed(format!(
-                        "truncated varint at byte {}",
-                        self.offset
-                    )))
-                };
-            }
-            self.offset += 1;
-            buf[i] = b[0];
-            if b[0] & 0x80 == 0 {
-                let (n, _) = unsigned_varint::decode::u64(&buf[..=i])
-                    .map_err(|e| malformed(format!("varint at byte {}: {e}", self.offset)))?;
-                return Ok(Some(n));
-            }
-        }
-        Err(malformed(format!(
-            "varint too long at byte {}",
-            self.offset
-        )))
-    }
-
-    fn read_exact_len(&mut self, len: usize, what: &str) -> Result<Vec<u8>, NodeError> {
-        let mut buf = vec![0u8; len];
-        self.reader.read_exact(&mut buf).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                malformed(format!(
-                    "truncated {what} at byte {}: {len} bytes announced",
-                    self.offset
-                ))
-            } else {
-                NodeError::Io(e)
-            }
-        })?;
-        self.offset += len as u64;
-        Ok(buf)
+        self.car.read_header(MAX_CAR_HEADER).map_err(car_error)
     }
 
     fn next_block(&mut self) -> Result<Option<Block>, NodeError> {
         loop {
-            let at = self.offset;
-            let Some(len) = self.read_varint()? else {
+            let Some((cid, data, _)) = self.car.read_section(MAX_CAR_SECTION).map_err(car_error)?
+            else {
                 return Ok(None);
             };
-            if len == 0 {
-                return Err(malformed(format!("empty section at byte {at}")));
-            }
-            if len > MAX_CAR_SECTION as u64 {
-                return Err(NodeError::TooLarge {
-                    what: "CAR section",
-                    size: usize::try_from(len).unwrap_or(usize::MAX),
-                    max: MAX_CAR_SECTION,
-                });
-            }
-            let section = Bytes::from(self.read_exact_len(len as usize, "section")?);
-            let mut cursor = io::Cursor::new(&section[..]);
-            let cid = Cid::read_bytes(&mut cursor)
-                .map_err(|e| malformed(format!("CID of the section at byte {at}: {e}")))?;
+            // Identity sections carry nothing the CID doesn't.
             if cid.hash().code() == IDENTITY {
                 continue;
             }
-            let data = section.slice(cursor.position() as usize..);
-            return Block::verified(cid, data).map(Some);
+            return Block::verified(cid, Bytes::from(data)).map(Some);
         }
     }
 }
@@ -245,14 +167,8 @@ impl<W: Write> CarWriter<W> {
     /// # Errors
     /// [`NodeError::Io`].
     pub fn new(writer: W, roots: &[Cid]) -> Result<Self, NodeError> {
-        let header = serde_ipld_dagcbor::to_vec(&Header {
-            roots: roots.to_vec(),
-            version: 1,
-        })
-        .map_err(|e| malformed(format!("encoding the header: {e}")))?;
         let mut writer = BufWriter::new(writer);
-        write_varint(&mut writer, header.len() as u64)?;
-        writer.write_all(&header)?;
+        write_header(&mut writer, roots)?;
         Ok(CarWriter {
             writer,
             blocks: 0,
@@ -269,10 +185,7 @@ impl<W: Write> CarWriter<W> {
     }
 
     fn write_raw(&mut self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
-        let cid = cid.to_bytes();
-        write_varint(&mut self.writer, (cid.len() + data.len()) as u64)?;
-        self.writer.write_all(&cid)?;
-        self.writer.write_all(data)?;
+        write_section(&mut self.writer, cid, data)?;
         self.blocks += 1;
         self.bytes += data.len() as u64;
         Ok(())

@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 use cid::Cid;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use multihash::Multihash;
 use multihash_codetable::{Code, MultihashDigest};
 
@@ -457,16 +457,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    cluster_codec::varint::encode(v, out);
 }
 
 fn put_varint_field(out: &mut Vec<u8>, field: u64, v: u64) {
@@ -492,10 +484,7 @@ pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> st
             format!("bitswap message of {} bytes is too large", bytes.len()),
         ));
     }
-    let mut frame = Vec::with_capacity(bytes.len() + 5);
-    put_varint(&mut frame, bytes.len() as u64);
-    frame.extend_from_slice(bytes);
-    w.write_all(&frame).await?;
+    cluster_codec::frame::write_frame(w, bytes).await?;
     w.flush().await
 }
 
@@ -506,32 +495,7 @@ pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> st
 /// I/O errors, a truncated frame, or [`std::io::ErrorKind::InvalidData`]
 /// for a length beyond the limit (nothing of it is read or allocated).
 pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
-    let mut len: u64 = 0;
-    for i in 0..10 {
-        let mut b = [0u8; 1];
-        if r.read(&mut b).await? == 0 {
-            if i == 0 {
-                return Ok(None);
-            }
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        len |= u64::from(b[0] & 0x7f) << (7 * i);
-        if b[0] & 0x80 == 0 {
-            if len > MAX_MESSAGE_SIZE as u64 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("bitswap message of {len} bytes exceeds {MAX_MESSAGE_SIZE}"),
-                ));
-            }
-            let mut buf = vec![0u8; len as usize];
-            r.read_exact(&mut buf).await?;
-            return Ok(Some(buf));
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        "message length varint too long",
-    ))
+    cluster_codec::frame::read_frame(r, MAX_MESSAGE_SIZE).await
 }
 
 #[cfg(test)]

@@ -209,8 +209,7 @@ fn malformed(reason: impl Into<String>) -> NodeError {
 }
 
 fn put_varint(out: &mut Vec<u8>, n: u64) {
-    let mut buf = unsigned_varint::encode::u64_buffer();
-    out.extend_from_slice(unsigned_varint::encode::u64(n, &mut buf));
+    cluster_codec::varint::encode(n, out);
 }
 
 fn put_key(out: &mut Vec<u8>, field: u64, wire: u64) {
