@@ -3,25 +3,18 @@
 //! the other's in), the transport total covers them, totals only grow and
 //! rates follow traffic.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::types::BandwidthStats;
 use api::types::PinOptions;
-use cid::Cid;
-use crdt_dag::{TrustPolicy, WriterId};
+use crdt_dag::TrustPolicy;
 use libp2p::identity::Keypair;
-use multihash_codetable::{Code, MultihashDigest};
 use peer::bandwidth::TRANSPORT_KEY;
 use peer::{Peer, PeerBuilder, RPC_PROTOCOL_VERSION, dagsync};
-
-fn content(n: u32) -> Cid {
-    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
-}
-
-fn writer(k: &Keypair) -> WriterId {
-    WriterId::from_peer_id_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
-}
 
 async fn start(key: &Keypair, trust: TrustPolicy) -> Peer {
     PeerBuilder::local_test(key.clone(), "bandwidth")

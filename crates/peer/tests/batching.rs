@@ -2,17 +2,14 @@
 //! queue (not held for `max_batch_age`), committed as one delta per batch,
 //! and an acknowledged write survives a crash before its batch commits.
 
+mod support;
+
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::types::PinOptions;
-use cid::Cid;
 use libp2p::identity::Keypair;
-use multihash_codetable::{Code, MultihashDigest};
 use peer::{PeerBuilder, PeerError};
-
-fn content(n: u32) -> Cid {
-    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
-}
 
 fn batching(size: usize, age: Duration) -> impl FnOnce(&mut peer::PeerSettings) {
     move |s| {

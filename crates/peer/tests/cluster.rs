@@ -3,30 +3,18 @@
 //! forwarded, late joiners catch up through the bulk sync, deep histories
 //! sync without one round trip per level, and private networks stay closed.
 
-use std::collections::BTreeSet;
+mod support;
+
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::types::{Pin, PinOptions};
-use cid::Cid;
 use crdt_dag::{TrustPolicy, WriterId};
 use libp2p::identity::Keypair;
-use multihash_codetable::{Code, MultihashDigest};
 use peer::{Peer, PeerBuilder, PeerError};
 
 /// These tests measure time and share 2 cores: run them one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn content(n: u32) -> Cid {
-    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
-}
-
-fn writer(k: &Keypair) -> WriterId {
-    WriterId::from_peer_id_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
-}
-
-fn trusting(keys: &[&Keypair]) -> TrustPolicy {
-    TrustPolicy::Only(keys.iter().map(|k| writer(k)).collect::<BTreeSet<_>>())
-}
 
 async fn start(key: &Keypair, cluster: &str, trust: TrustPolicy, follower: bool) -> Peer {
     PeerBuilder::local_test(key.clone(), cluster)

@@ -4,7 +4,10 @@
 //! over Bitswap between the peers' nodes, unpinned, and garbage collected;
 //! the pinset's own history syncs through embedded nodes alone.
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
+use support::*;
 
 use api::service::ClusterApi;
 use api::types::{GlobalPinInfo, PinOptions, TrackerStatus};
@@ -13,8 +16,6 @@ use futures::StreamExt;
 use ipfs::{IpfsConnector, IpfsPinType, PinLsFilter};
 use libp2p::identity::Keypair;
 use peer::{IpfsBackend, Peer, PeerBuilder};
-
-const WAIT: Duration = Duration::from_secs(60);
 
 async fn start() -> Peer {
     PeerBuilder::local_test(Keypair::generate_ed25519(), "embedded")
@@ -36,18 +37,6 @@ async fn start() -> Peer {
 
 fn ipfs(p: &Peer) -> &IpfsBackend {
     p.ipfs().expect("embedded node")
-}
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < WAIT, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A 3 MiB UnixFS file put into `p`'s node block by block (not pinned).

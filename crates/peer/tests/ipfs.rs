@@ -3,7 +3,10 @@
 //! the history through another Kubo (Bitswap), and `GET /id` reports the
 //! peer's IPFS daemon.
 
+mod support;
+
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::service::ClusterApi;
 use api::types::PinOptions;
@@ -12,12 +15,7 @@ use crdt_dag::{Replica, ReplicaConfig};
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, KuboConnector};
 use libp2p::identity::Keypair;
-use multihash_codetable::{Code, MultihashDigest};
 use peer::PeerBuilder;
-
-fn content(n: u32) -> Cid {
-    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_put_into_ipfs_and_read_back_through_it() {

@@ -6,16 +6,17 @@
 //! writing a million pins here would take minutes of CI in the test
 //! profile, so this one uses `PEER_STREAM_PINS`, 200,000 by default.)
 
+mod support;
+
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::types::PinTypeFilter;
 use api::{Client, ClientConfig};
-use cid::Cid;
 use cluster_types::{Pin, PinOptions};
 use crdt_dag::Write;
 use futures::StreamExt;
 use libp2p::identity::Keypair;
-use multihash_codetable::{Code, MultihashDigest};
 use peer::PeerBuilder;
 
 /// Pins written unless `PEER_STREAM_PINS` says otherwise.
@@ -33,10 +34,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
-}
-
-fn content(n: u32) -> Cid {
-    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,14 +4,17 @@
 //! that goes down and comes back, 10,000 pins draining through the tracker,
 //! and repinning when a peer is lost.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::service::ClusterApi;
 use api::types::{GlobalPinInfo, PinOptions, TrackerStatus, TrackerStatusFilter};
 use bytes::Bytes;
 use cid::Cid;
-use crdt_dag::{TrustPolicy, WriterId};
+use crdt_dag::TrustPolicy;
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, KuboConnector};
@@ -21,17 +24,11 @@ use peer::{Peer, PeerBuilder};
 /// Several Kubo daemons and peers per test on 2 cores: one test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const WAIT: Duration = Duration::from_secs(60);
-
 /// A cluster peer with its own Kubo.
 struct Node {
     kubo: KuboDaemon,
     peer: Peer,
     ipfs: KuboConnector,
-}
-
-fn writer(k: &Keypair) -> WriterId {
-    WriterId::from_peer_id_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
 }
 
 async fn node(key: &Keypair, cluster: &str, f: impl FnOnce(&mut peer::PeerSettings)) -> Node {
@@ -75,18 +72,6 @@ async fn mesh(nodes: &[&Node]) {
         true
     })
     .await;
-}
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < WAIT, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Content that exists only in `n`'s Kubo.

@@ -3,21 +3,18 @@
 //! pins written through one peer are listed by the others, with allocations
 //! from the peers' metrics; status merges every peer's answer.
 
+mod support;
+
 use std::time::{Duration, Instant};
+use support::*;
 
 use api::types::{PinMode, PinOptions, PinTypeFilter};
 use api::{Client, ClientConfig};
-use cid::Cid;
 use crdt_dag::TrustPolicy;
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use libp2p::identity::Keypair;
-use multihash_codetable::{Code, MultihashDigest};
 use peer::{Peer, PeerBuilder};
-
-fn content(n: u32) -> Cid {
-    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
-}
 
 /// The peer's REST API on a loopback port, and a client of it.
 async fn client_of(peer: &Peer) -> Client {

@@ -1,0 +1,42 @@
+//! Helpers shared by the peer's integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use crdt_dag::{TrustPolicy, WriterId};
+use libp2p::identity::Keypair;
+use multihash_codetable::{Code, MultihashDigest};
+
+/// How long a test waits for the cluster to get somewhere.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A distinct CIDv1 (raw, sha2-256) per number.
+pub fn content(n: u32) -> Cid {
+    Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
+}
+
+/// The writer identity of a peer key.
+pub fn writer(k: &Keypair) -> WriterId {
+    WriterId::from_peer_id_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
+}
+
+/// A trust list of these keys.
+pub fn trusting(keys: &[&Keypair]) -> TrustPolicy {
+    TrustPolicy::Only(keys.iter().map(|k| writer(k)).collect::<BTreeSet<_>>())
+}
+
+/// Polls `check` every 100 ms until it holds; fails after [`WAIT`].
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < WAIT, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
