@@ -4,6 +4,12 @@
 //!
 //! Routes, parameters, JSON shapes, streaming, auth and CORS are described in
 //! `spec/rest-api.md`, with every difference from Go.
+//!
+//! It owns the HTTP side of the API (Go's JSON, auth, streaming) and a test
+//! fake of a cluster behind the `test-utils` feature; the pin model is
+//! `cluster-types`'s, re-exported. It must not depend on the peer, the
+//! pinset (`crdt-dag`), IPFS or the tracker: a peer plugs in by implementing
+//! [`service::ClusterApi`].
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -1,5 +1,7 @@
 //! `ipfs-cluster-ctl`: the command-line client of the IPFS Cluster REST API,
-//! with Go IPFS Cluster's commands, flags, output and exit codes.
+//! with Go IPFS Cluster's commands, flags, output and exit codes. It talks
+//! to a peer only through `api::Client` (HTTP), so it must not depend on the
+//! peer, the pinset or IPFS.
 //!
 //! This file owns how a run ends: the exit code and how an error is shown.
 //! Go's rules (`checkErr`, `formatResponse` in `cmd/ipfs-cluster-ctl`):

@@ -2,6 +2,11 @@
 //! with reference-counted pins and GC, UnixFS add with Kubo's layouts and
 //! CIDs, CAR v1 import/export, and Bitswap 1.2 on libp2p. Built in parts;
 //! `spec/ipfs-node.md` says what exists.
+//!
+//! It owns its blockstore trees (in the database the peer hands it), its
+//! own libp2p host and the IPFS side of the model (`IpfsConnector`). It
+//! depends on `ipfs` (the trait), `cluster-types` and `cluster-codec`; it
+//! must not depend on the peer, `api` or `crdt-dag`.
 
 pub mod bitswap;
 mod block;

@@ -2,6 +2,11 @@
 //! pinset, as Go IPFS Cluster's stateless tracker does
 //! (`pintracker/stateless`).
 //!
+//! It owns the operations, queues, workers and persisted errors of one
+//! peer's pins; the pinset comes in through the [`Pinset`] trait and IPFS
+//! through `ipfs::IpfsConnector`. It must not depend on `api` (no HTTP
+//! server), `crdt-dag` or the peer.
+//!
 //! # What it does
 //!
 //! [`Tracker::track`] and [`Tracker::untrack`] turn pinset changes into
