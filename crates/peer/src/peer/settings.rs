@@ -65,43 +65,18 @@ pub struct PeerSettings {
 }
 
 impl Default for PeerSettings {
+    /// Go's defaults, read from the default `service.json` (the one place
+    /// they are written), for a peer started from code: named `peer`, no
+    /// private network secret, no IPFS, a temporary store.
     fn default() -> Self {
-        Self {
-            peername: "peer".into(),
-            listen: vec![
-                "/ip4/0.0.0.0/tcp/9096".parse().expect("valid"),
-                "/ip4/0.0.0.0/udp/9096/quic-v1".parse().expect("valid"),
-            ],
-            secret: None,
-            peer_addresses: vec![],
-            mdns_interval: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(15),
-            max_connections: 400,
-            gossip_heartbeat: Duration::from_secs(1),
-            replication_min: -1,
-            replication_max: -1,
-            cluster_name: "ipfs-cluster".into(),
-            trust: TrustPolicy::All,
-            consensus: ConsensusSettings {
-                max_batch_size: 0,
-                max_batch_age: Duration::ZERO,
-                max_queue_size: 50_000,
-                rebroadcast_interval: Duration::from_secs(60),
-                follower: false,
-            },
-            data_dir: None,
-            ipfs: None,
-            embedded: None,
-            connect_swarms_delay: ipfs::DEFAULT_CONNECT_SWARMS_DELAY,
-            tracker: tracker::TrackerConfig::default(),
-            allocate_by: vec!["tag:group".into(), "freespace".into()],
-            informer: crate::config::InformerSection::default(),
-            pin_recover_interval: Duration::from_secs(12 * 60),
-            state_sync_interval: Duration::from_secs(5 * 60),
-            disable_repinning: true,
-            pin_only_on_untrusted_peers: false,
-            monitor_check_interval: Duration::from_secs(15),
-        }
+        let mut cfg = ServiceConfig::default();
+        cfg.cluster.peername = "peer".into();
+        cfg.cluster.secret = None;
+        cfg.ipfs_connector = None;
+        let mut s = Self::from_config(&cfg, Path::new("."), PeerId::random())
+            .expect("the default service.json is valid");
+        s.data_dir = None;
+        s
     }
 }
 
@@ -220,6 +195,21 @@ mod tests {
         edit(&mut v);
         let (cfg, _) = ServiceConfig::from_json_value(v).expect("valid service.json");
         PeerSettings::from_config(&cfg, Path::new("/tmp"), PeerId::random())
+    }
+
+    #[test]
+    fn code_defaults_are_the_service_json_defaults() {
+        let d = PeerSettings::default();
+        let cfg = ServiceConfig::default();
+        assert_eq!(d.listen, cfg.cluster.listen_multiaddress);
+        assert_eq!(d.ping_interval, cfg.cluster.monitor_ping_interval);
+        assert_eq!((d.replication_min, d.replication_max), (-1, -1));
+        assert_eq!(d.cluster_name, "ipfs-cluster");
+        assert_eq!(d.consensus.max_queue_size, 50_000);
+        assert!(matches!(d.trust, TrustPolicy::All));
+        assert!(d.secret.is_none() && d.ipfs.is_none() && d.embedded.is_none());
+        assert!(d.data_dir.is_none());
+        assert_eq!(d.peername, "peer");
     }
 
     #[test]
