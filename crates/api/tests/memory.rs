@@ -11,6 +11,7 @@ use std::time::Instant;
 use api::types::PinTypeFilter;
 use futures::StreamExt;
 
+use api::testing::rss_kib;
 use support::{FakeCluster, PEER, Plan, TestServer};
 
 const PINS: usize = 1_000_000;
@@ -20,15 +21,6 @@ const SAMPLE_EVERY: usize = 10_000;
 /// streaming needs a few socket and hyper buffers, one item at a time, plus
 /// allocator slack.
 const CEILING_MIB: u64 = 64;
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_pin_stream_holds_constant_memory() {

@@ -5,11 +5,9 @@
 use std::time::{Duration, Instant};
 
 use api::types::{GlobalPinInfo, Pin, TrackerStatus};
-use crdt_dag::TrustPolicy;
 use ipfs::IpfsConnector;
 use ipfs::testing::KuboDaemon;
-use libp2p::identity::Keypair;
-use peer::{Peer, PeerBuilder};
+use peer::Peer;
 
 use crate::util::cli::CtlCommand;
 
@@ -18,18 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-ctl");
 async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, String) {
     let mut ipfs = kubo.config();
     ipfs.connect_swarms_delay = Duration::from_millis(200);
-    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "ctl")
-        .settings(|s| {
-            s.trust = TrustPolicy::All;
-            s.ipfs = Some(ipfs);
-            s.informer.disk_ttl = Duration::from_secs(2);
-            s.informer.tags_ttl = Duration::from_secs(2);
-            s.informer.pinqueue_ttl = Duration::from_secs(2);
-        })
-        .start()
-        .await
-        .unwrap();
-    let addr = peer.serve_api_on_loopback().await.unwrap();
+    let (peer, addr) = peer::testing::peer_with_api("ctl", ipfs).await;
     (peer, api::server::multiaddr_of(addr))
 }
 

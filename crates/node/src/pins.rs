@@ -104,6 +104,18 @@ fn links_of(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, NodeError> {
 }
 
 impl Store {
+    /// What every pin change holds: the GC gate (no collection meanwhile)
+    /// and the pin lock (one change of the refcounts at a time).
+    fn pin_guards(&self) -> (crate::gc::GcGuard, std::sync::MutexGuard<'_, ()>) {
+        let gate = self.gc_guard();
+        let lock = self
+            .inner
+            .pin_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (gate, lock)
+    }
+
     /// Walks the DAG of `root` depth-first in link order, calling `visit`
     /// once per distinct stored block (identity CIDs are walked through,
     /// not visited).
@@ -205,12 +217,7 @@ impl Store {
 
     /// Pins several roots recursively in one atomic batch: all or none.
     pub(crate) fn pin_recursive_all(&self, roots: &[Cid]) -> Result<Vec<PinOutcome>, NodeError> {
-        let _gate = self.gc_guard();
-        let _lock = self
-            .inner
-            .pin_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let (_gate, _lock) = self.pin_guards();
         let mut records: HashMap<Cid, Option<Record>> = HashMap::new();
         let mut deltas: HashMap<Vec<u8>, i64> = HashMap::new();
         let mut out = Vec::with_capacity(roots.len());
@@ -250,12 +257,7 @@ impl Store {
     /// # Errors
     /// [`NodeError::MissingBlock`] when it isn't stored; [`NodeError::Db`].
     pub fn pin_direct(&self, cid: &Cid) -> Result<(), NodeError> {
-        let _gate = self.gc_guard();
-        let _lock = self
-            .inner
-            .pin_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let (_gate, _lock) = self.pin_guards();
         let mut rec = self.record(cid)?.unwrap_or_default();
         if rec.flags & DIRECT != 0 {
             return Ok(());
@@ -280,12 +282,7 @@ impl Store {
     /// [`NodeError::Db`]; [`NodeError::MissingBlock`] only for a corrupt
     /// store (pinned blocks are never collected).
     pub fn unpin(&self, cid: &Cid) -> Result<bool, NodeError> {
-        let _gate = self.gc_guard();
-        let _lock = self
-            .inner
-            .pin_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let (_gate, _lock) = self.pin_guards();
         let Some(rec) = self.record(cid)? else {
             return Ok(false);
         };

@@ -26,6 +26,8 @@ pub mod rest;
 pub mod state;
 mod store;
 mod sync;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 
 pub use backend::IpfsBackend;
 pub use error::PeerError;

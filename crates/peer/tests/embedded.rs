@@ -269,22 +269,8 @@ async fn the_history_syncs_over_bitswap_between_embedded_nodes() {
         .expect("a loopback address");
     b.swarm_connect(a_addr).await.unwrap();
 
-    let reader = crdt_dag::Replica::temporary(
-        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
-        crdt_dag::ReplicaConfig::new("embedded"),
-    )
-    .unwrap();
     let source = peer::ipfs_source_of(IpfsBackend::Embedded(b));
-    let report = reader
-        .sync(&a.replica().heads().unwrap(), &source)
-        .await
-        .unwrap();
-    assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.applied, 5);
-    assert_eq!(
-        reader.state_hash().unwrap(),
-        a.replica().state_hash().unwrap()
-    );
+    assert_eq!(read_history_from("embedded", &a, &source).await, 5);
     cancel.cancel();
     a.stop().await;
 }

@@ -11,7 +11,6 @@ use support::*;
 use api::service::ClusterApi;
 use api::types::PinOptions;
 use cid::Cid;
-use crdt_dag::{Replica, ReplicaConfig};
 use ipfs::testing::KuboDaemon;
 use ipfs::{IpfsConnector, KuboConnector};
 use libp2p::identity::Keypair;
@@ -58,22 +57,8 @@ async fn history_is_put_into_ipfs_and_read_back_through_it() {
 
     // A replica with no cluster peer at all syncs the history through the
     // other Kubo, which fetches it from the first over Bitswap.
-    let reader = Replica::temporary(
-        ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
-        ReplicaConfig::new("on-ipfs"),
-    )
-    .unwrap();
     let source = peer::ipfs_source(KuboConnector::new(k2.config()).unwrap());
-    let report = reader
-        .sync(&peer.replica().heads().unwrap(), &source)
-        .await
-        .unwrap();
-    assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.applied, 5);
-    assert_eq!(
-        reader.state_hash().unwrap(),
-        peer.replica().state_hash().unwrap()
-    );
+    assert_eq!(read_history_from("on-ipfs", &peer, &source).await, 5);
     peer.stop().await;
 }
 

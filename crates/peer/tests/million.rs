@@ -11,6 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 use support::*;
 
+use api::testing::rss_kib;
 use api::types::PinTypeFilter;
 use api::{Client, ClientConfig};
 use cluster_types::{Pin, PinOptions};
@@ -26,15 +27,6 @@ const SAMPLE_EVERY: usize = 10_000;
 /// Allowed growth over the baseline: 200,000 pins as JSON are ~80 MB and as
 /// `Pin` values ~60 MB, so collecting them anywhere blows this.
 const CEILING_MIB: u64 = 32;
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_streams_its_allocations_in_constant_memory() {

@@ -39,10 +39,7 @@ async fn node(key: &Keypair, cluster: &str, f: impl FnOnce(&mut peer::PeerSettin
     kcfg.pin_timeout = Duration::from_secs(20);
     let peer = PeerBuilder::local_test(key.clone(), cluster)
         .settings(|s| {
-            s.ipfs = Some(kcfg);
-            s.informer.disk_ttl = Duration::from_secs(2);
-            s.informer.tags_ttl = Duration::from_secs(2);
-            s.informer.pinqueue_ttl = Duration::from_secs(2);
+            peer::testing::on_kubo(s, kcfg);
             s.monitor_check_interval = Duration::from_millis(300);
             s.tracker.retry_backoff = Duration::from_millis(200);
             f(s);

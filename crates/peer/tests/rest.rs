@@ -10,7 +10,6 @@ use support::*;
 
 use api::types::{PinMode, PinOptions, PinTypeFilter};
 use api::{Client, ClientConfig};
-use crdt_dag::TrustPolicy;
 use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use libp2p::identity::Keypair;
@@ -18,7 +17,10 @@ use peer::{Peer, PeerBuilder};
 
 /// The peer's REST API on a loopback port, and a client of it.
 async fn client_of(peer: &Peer) -> Client {
-    let addr = peer.serve_api_on_loopback().await.unwrap();
+    client_at(peer.serve_api_on_loopback().await.unwrap())
+}
+
+fn client_at(addr: std::net::SocketAddr) -> Client {
     Client::new(ClientConfig {
         host: format!("http://{addr}"),
         basic_auth: None,
@@ -28,19 +30,8 @@ async fn client_of(peer: &Peer) -> Client {
 }
 
 async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, Client) {
-    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "rest")
-        .settings(|s| {
-            s.trust = TrustPolicy::All;
-            s.ipfs = Some(kubo.config());
-            s.informer.disk_ttl = Duration::from_secs(2);
-            s.informer.tags_ttl = Duration::from_secs(2);
-            s.informer.pinqueue_ttl = Duration::from_secs(2);
-        })
-        .start()
-        .await
-        .unwrap();
-    let client = client_of(&peer).await;
-    (peer, client)
+    let (peer, addr) = peer::testing::peer_with_api("rest", kubo.config()).await;
+    (peer, client_at(addr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

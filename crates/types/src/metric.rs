@@ -24,3 +24,23 @@ pub struct Metric {
     /// When it was received, in Unix nanoseconds.
     pub received_at: i64,
 }
+
+impl Metric {
+    /// A valid metric `name` of `peer` with `value`, expiring at `expire`
+    /// (Unix nanoseconds), no weight, not partitionable, never received.
+    pub fn new(
+        name: impl Into<String>,
+        peer: impl Into<String>,
+        value: impl Into<String>,
+        expire: i64,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            peer: peer.into(),
+            value: value.into(),
+            expire,
+            valid: true,
+            ..Self::default()
+        }
+    }
+}

@@ -6,10 +6,12 @@ mod add;
 mod calls;
 mod fake;
 pub mod fixtures;
+mod memory;
 mod service;
 mod streams;
 
 pub use calls::{Call, Uploaded};
 pub use fake::FakeCluster;
 pub use fixtures::*;
+pub use memory::rss_kib;
 pub use streams::Plan;

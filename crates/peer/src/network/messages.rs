@@ -82,16 +82,7 @@ mod tests {
     use super::*;
 
     fn metric(name: &str, value: &str, expire: i64) -> Metric {
-        Metric {
-            name: name.into(),
-            peer: "p".into(),
-            value: value.into(),
-            expire,
-            valid: true,
-            weight: 0,
-            partitionable: false,
-            received_at: 0,
-        }
+        Metric::new(name, "p", value, expire)
     }
 
     #[test]

@@ -324,14 +324,9 @@ mod tests {
 
     fn metric(name: &str, peer: &PeerId, value: &str, weight: i64, part: bool) -> Metric {
         Metric {
-            name: name.to_owned(),
-            peer: peer.to_string(),
-            value: value.to_owned(),
-            expire: i64::MAX,
-            valid: true,
             weight,
             partitionable: part,
-            received_at: 0,
+            ..Metric::new(name, peer.to_string(), value, i64::MAX)
         }
     }
 
@@ -398,30 +393,13 @@ mod tests {
             cand(p[4], 10, Some("c")),
             cand(p[5], 20, Some("c")),
         ];
-        let got = allocate(
-            &cid(),
-            3,
-            3,
-            &[],
-            &[],
-            &cands,
-            &by(&["tag:group", "freespace"]),
-            &[],
-        )
-        .unwrap();
-        assert_eq!(got, [p[1], p[2], p[5]]);
+        let grouped = |n| {
+            let by = by(&["tag:group", "freespace"]);
+            allocate(&cid(), n, n, &[], &[], &cands, &by, &[]).unwrap()
+        };
+        assert_eq!(grouped(3), [p[1], p[2], p[5]]);
         // All six: round robin over the groups, twice.
-        let all = allocate(
-            &cid(),
-            6,
-            6,
-            &[],
-            &[],
-            &cands,
-            &by(&["tag:group", "freespace"]),
-            &[],
-        )
-        .unwrap();
+        let all = grouped(6);
         assert_eq!(all, [p[1], p[2], p[5], p[0], p[3], p[4]]);
     }
 

@@ -25,14 +25,8 @@ fn metric(name: String, peer: &PeerId, ttl: Duration) -> Metric {
     let now = now_nanos();
     let ttl = i64::try_from(ttl.as_nanos()).unwrap_or(i64::MAX);
     Metric {
-        name,
-        peer: peer.to_string(),
-        value: String::new(),
-        expire: now.saturating_add(ttl),
-        valid: true,
-        weight: 0,
-        partitionable: false,
         received_at: now,
+        ..Metric::new(name, peer.to_string(), "", now.saturating_add(ttl))
     }
 }
 

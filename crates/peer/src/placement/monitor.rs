@@ -145,14 +145,9 @@ impl Monitor {
         let now = now_nanos();
         self.keep(&[Alert {
             metric: Metric {
-                name: name.to_owned(),
-                peer: peer.to_owned(),
-                value,
-                expire: now,
                 valid: false,
-                weight: 0,
-                partitionable: false,
                 received_at: now,
+                ..Metric::new(name, peer, value, now)
             },
             triggered_at: now,
         }]);
@@ -219,15 +214,10 @@ pub(crate) fn start_pinger(
                 _ = tick.tick() => {}
             }
             let now = now_nanos();
+            let expire = now + 2 * interval.as_nanos() as i64;
             let metric = Metric {
-                name: "ping".into(),
-                peer: network.peer_id().to_string(),
-                value: String::new(),
-                expire: now + 2 * interval.as_nanos() as i64,
-                valid: true,
-                weight: 0,
-                partitionable: false,
                 received_at: now,
+                ..Metric::new("ping", network.peer_id().to_string(), "", expire)
             };
             publish(&monitor, &network, metric).await;
         }
@@ -239,16 +229,7 @@ mod tests {
     use super::*;
 
     fn metric(peer: &str, name: &str, expire: i64) -> Metric {
-        Metric {
-            name: name.into(),
-            peer: peer.into(),
-            value: String::new(),
-            expire,
-            valid: true,
-            weight: 0,
-            partitionable: false,
-            received_at: 0,
-        }
+        Metric::new(name, peer, "", expire)
     }
 
     #[test]

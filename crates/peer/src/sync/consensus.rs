@@ -99,6 +99,10 @@ impl SyncCounters {
     }
 }
 
+fn count(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
 struct WriteReq {
     write: Write,
     respond_to: oneshot::Sender<Result<(), PeerError>>,
@@ -584,15 +588,9 @@ async fn chase(
         )
         .await;
         if let Ok(Ok(r)) = &result {
-            counters
-                .bulk_requests
-                .fetch_add(r.requests as u64, Ordering::Relaxed);
-            counters
-                .bulk_blocks
-                .fetch_add(r.received as u64, Ordering::Relaxed);
-            counters
-                .applied
-                .fetch_add(r.applied as u64, Ordering::Relaxed);
+            count(&counters.bulk_requests, r.requests);
+            count(&counters.bulk_blocks, r.received);
+            count(&counters.applied, r.applied);
         }
         match result {
             Ok(Ok(r)) if r.applied > 0 => info!(
@@ -644,12 +642,8 @@ async fn walk<S: crdt_dag::BlockSource>(
 ) {
     match tokio::time::timeout(SYNC_TIMEOUT, replica.sync(heads, source)).await {
         Ok(Ok(r)) => {
-            counters
-                .walk_fetches
-                .fetch_add(r.fetched as u64, Ordering::Relaxed);
-            counters
-                .applied
-                .fetch_add(r.applied as u64, Ordering::Relaxed);
+            count(&counters.walk_fetches, r.fetched);
+            count(&counters.applied, r.applied);
             if !r.rejected.is_empty() {
                 warn!(from, rejected = r.rejected.len(), "refused deltas");
             }

@@ -40,3 +40,28 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A fresh replica of `cluster` reads `peer`'s whole history from `source`
+/// (IPFS): it must arrive complete and give the same state. Returns how
+/// many deltas it applied.
+pub async fn read_history_from(
+    cluster: &str,
+    peer: &peer::Peer,
+    source: &(impl crdt_dag::BlockSource + Sync),
+) -> usize {
+    let reader = crdt_dag::Replica::temporary(
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        crdt_dag::ReplicaConfig::new(cluster),
+    )
+    .unwrap();
+    let report = reader
+        .sync(&peer.replica().heads().unwrap(), source)
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(
+        reader.state_hash().unwrap(),
+        peer.replica().state_hash().unwrap()
+    );
+    report.applied
+}
