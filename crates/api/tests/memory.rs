@@ -6,12 +6,10 @@
 #[path = "http/support.rs"]
 mod support;
 
-use std::time::Instant;
-
 use api::types::PinTypeFilter;
 use futures::StreamExt;
 
-use api::testing::rss_kib;
+use api::testing::MemoryProbe;
 use support::{FakeCluster, PEER, Plan, TestServer};
 
 const PINS: usize = 1_000_000;
@@ -30,40 +28,21 @@ async fn a_million_pin_stream_holds_constant_memory() {
     let client = s.client();
     assert_eq!(client.allocations(PinTypeFilter::ALL).count().await, 1000);
     *s.fake.plan.lock().unwrap() = Plan::Generated(PINS);
-    let baseline = rss_kib();
-
-    let started = Instant::now();
+    let mut probe = MemoryProbe::start(SAMPLE_EVERY);
     let mut stream = client.allocations(PinTypeFilter::ALL);
-    let (mut count, mut peak, mut bytes) = (0usize, baseline, 0usize);
+    let mut bytes = 0usize;
     while let Some(item) = stream.next().await {
         let pin = item.expect("every item parses");
+        let count = probe.count();
         if count == 0 || count == PINS - 1 {
             assert_eq!(pin.options.name, format!("pin-{count}"));
             assert_eq!(pin.allocations, [PEER]);
         }
         bytes += pin.options.name.len();
-        count += 1;
-        if count % SAMPLE_EVERY == 0 {
-            peak = peak.max(rss_kib());
-        }
+        probe.item();
     }
-    let elapsed = started.elapsed();
-    peak = peak.max(rss_kib());
-    assert_eq!(count, PINS);
+    assert_eq!(probe.count(), PINS);
     assert!(bytes > 0);
-
-    let growth_mib = peak.saturating_sub(baseline) / 1024;
-    println!(
-        "million-pin stream: {count} pins in {:.1}s ({:.0} pins/s); RSS baseline {} MiB, peak {} MiB, growth {growth_mib} MiB (ceiling {CEILING_MIB} MiB)",
-        elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64(),
-        baseline / 1024,
-        peak / 1024,
-    );
-    assert!(
-        growth_mib <= CEILING_MIB,
-        "RSS grew {growth_mib} MiB over {} MiB while streaming",
-        baseline / 1024
-    );
+    probe.check("million-pin stream", CEILING_MIB);
     s.stop().await;
 }

@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 use support::*;
 
-use api::testing::rss_kib;
+use api::testing::MemoryProbe;
 use api::types::PinTypeFilter;
 use api::{Client, ClientConfig};
 use cluster_types::{Pin, PinOptions};
@@ -64,34 +64,14 @@ async fn a_peer_streams_its_allocations_in_constant_memory() {
     // is a meta pin), so the store's pages and the connection are in place.
     let meta = PinTypeFilter::parse("meta-pin").unwrap();
     assert_eq!(client.allocations(meta).count().await, 0);
-    let baseline = rss_kib();
-
-    let started = Instant::now();
+    let mut probe = MemoryProbe::start(SAMPLE_EVERY);
     let mut stream = client.allocations(PinTypeFilter::ALL);
-    let (mut count, mut peak) = (0usize, baseline);
     while let Some(item) = stream.next().await {
         let pin = item.expect("every item parses");
         assert!(pin.options.name.starts_with("pin-"));
-        count += 1;
-        if count % SAMPLE_EVERY == 0 {
-            peak = peak.max(rss_kib());
-        }
+        probe.item();
     }
-    let elapsed = started.elapsed();
-    peak = peak.max(rss_kib());
-    assert_eq!(count, pins as usize);
-    let growth_mib = peak.saturating_sub(baseline) / 1024;
-    println!(
-        "a peer's GET /allocations: {count} pins in {:.1}s ({:.0} pins/s); RSS baseline {} MiB, peak {} MiB, growth {growth_mib} MiB (ceiling {CEILING_MIB} MiB)",
-        elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64(),
-        baseline / 1024,
-        peak / 1024,
-    );
-    assert!(
-        growth_mib <= CEILING_MIB,
-        "RSS grew {growth_mib} MiB over {} MiB while streaming",
-        baseline / 1024
-    );
+    assert_eq!(probe.count(), pins as usize);
+    probe.check("a peer's GET /allocations", CEILING_MIB);
     peer.stop().await;
 }

@@ -13,5 +13,5 @@ mod streams;
 pub use calls::{Call, Uploaded};
 pub use fake::FakeCluster;
 pub use fixtures::*;
-pub use memory::rss_kib;
+pub use memory::{MemoryProbe, rss_kib};
 pub use streams::Plan;
