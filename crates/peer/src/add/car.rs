@@ -173,13 +173,8 @@ mod tests {
         params: &AddParams,
         entries: Vec<Result<AddFile, ApiError>>,
     ) -> (Result<Cid, ApiError>, Vec<AddedOutput>) {
-        let (tx, mut rx) = mpsc::channel(16);
-        let root = add_car(ipfs, params, stream::iter(entries).boxed(), tx).await;
-        let mut outs = Vec::new();
-        while let Ok(o) = rx.try_recv() {
-            outs.push(o.unwrap());
-        }
-        (root, outs)
+        crate::add::tests::drained(|tx| add_car(ipfs, params, stream::iter(entries).boxed(), tx))
+            .await
     }
 
     /// A 1 MiB file's CAR goes into a real Kubo block by block: Kubo cats

@@ -395,9 +395,18 @@ pub(crate) mod tests {
         params: &AddParams,
         entries: Vec<Result<AddFile, ApiError>>,
     ) -> (Result<Cid, ApiError>, Vec<AddedOutput>) {
+        drained(|tx| add(ipfs, params, stream::iter(entries).boxed(), tx)).await
+    }
+
+    /// Runs an add with its outputs drained while it runs (it waits on a
+    /// full channel, as it waits on a slow client): the root and outputs.
+    pub(crate) async fn drained<F>(
+        add: impl FnOnce(mpsc::Sender<Result<AddedOutput, ApiError>>) -> F,
+    ) -> (Result<Cid, ApiError>, Vec<AddedOutput>)
+    where
+        F: std::future::Future<Output = Result<Cid, ApiError>>,
+    {
         let (tx, mut rx) = mpsc::channel::<Result<AddedOutput, ApiError>>(16);
-        // Drained while the add runs: it waits on a full channel, as it
-        // waits on a slow client.
         let collect = tokio::spawn(async move {
             let mut outs = Vec::new();
             while let Some(o) = rx.recv().await {
@@ -405,7 +414,7 @@ pub(crate) mod tests {
             }
             outs
         });
-        let root = add(ipfs, params, stream::iter(entries).boxed(), tx).await;
+        let root = add(tx).await;
         (root, collect.await.unwrap())
     }
 
