@@ -40,12 +40,16 @@ pub enum PeerError {
     /// An RPC was refused by the method's policy.
     #[error("permission denied for {0}")]
     PermissionDenied(String),
-    /// A pin's options can't be met (replication-min above max).
+    /// A pin's replication factors can't be met together.
+    #[error(transparent)]
+    Replication(#[from] cluster_types::ReplicationError),
+    /// A pin that can't be written as given (a bad import line, a pin that
+    /// would be pinned nowhere).
     #[error("{0}")]
     InvalidPin(String),
     /// No allocation could be made for a pin.
-    #[error("{0}")]
-    Allocation(String),
+    #[error(transparent)]
+    Allocation(#[from] crate::placement::allocator::AllocError),
     /// The configuration can't be used (the key is named).
     #[error("config: {0}")]
     Config(#[from] ConfigError),

@@ -36,6 +36,7 @@ pub use peer::{
     FORK_ALERT, IdInfo, IpfsInfo, Peer, PeerBuilder, PeerHandle, PeerSettings,
     RPC_PROTOCOL_VERSION, TrackerStats, VERSION, peer_of,
 };
+pub use placement::allocator::AllocError;
 pub use sync::consensus::{ConsensusSettings, SyncStats};
 pub use sync::dagsync;
 pub use sync::ipfs_glue::{IpfsSource, ipfs_source, ipfs_source_of};

@@ -36,9 +36,9 @@ impl From<PeerError> for ApiError {
                 ApiError::unavailable(e.to_string())
             }
             PeerError::Dag(crdt_dag::DagError::NotPinned(_)) => ApiError::not_found(e.to_string()),
-            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_)) | PeerError::InvalidPin(_) => {
-                ApiError::bad_request(e.to_string())
-            }
+            PeerError::Dag(crdt_dag::DagError::InvalidWrite(_))
+            | PeerError::InvalidPin(_)
+            | PeerError::Replication(_) => ApiError::bad_request(e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }

@@ -32,7 +32,7 @@ pub(crate) struct Candidate {
 
 /// Why no allocation could be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum AllocError {
+pub enum AllocError {
     /// The replication factors are not `-1/-1` nor `0 < min <= max`.
     #[error("bad replication factors: {min}/{max}")]
     BadReplicationFactors {

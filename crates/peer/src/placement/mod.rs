@@ -37,8 +37,7 @@ fn resolve_factors(pin: &mut Pin, defaults: (i32, i32)) -> Result<Replication, P
     let r = resolve_replication(
         (o.replication_factor_min, o.replication_factor_max),
         defaults,
-    )
-    .map_err(|e| PeerError::InvalidPin(e.to_string()))?;
+    )?;
     (o.replication_factor_min, o.replication_factor_max) = r.factors();
     if r == Replication::Everywhere {
         pin.allocations.clear();
@@ -83,15 +82,13 @@ impl PeerHandle {
                 Some(p) => p.allocations,
                 None => updated.map(|p| p.allocations.clone()).unwrap_or_default(),
             };
-            pin.allocations = self
-                .choose_allocations(
-                    &pin.cid,
-                    (min, max),
-                    &current,
-                    &pin.options.user_allocations,
-                    &[],
-                )
-                .map_err(|e| PeerError::Allocation(e.to_string()))?;
+            pin.allocations = self.choose_allocations(
+                &pin.cid,
+                (min, max),
+                &current,
+                &pin.options.user_allocations,
+                &[],
+            )?;
         }
         Ok(r)
     }
@@ -104,7 +101,7 @@ impl PeerHandle {
     /// Returns the pin as stored, once durable here.
     ///
     /// # Errors
-    /// [`PeerError::InvalidPin`] for factors that can't be met,
+    /// [`PeerError::Replication`] for factors that can't be met,
     /// [`PeerError::Allocation`] when too few peers are there, and what a
     /// write can fail with (follower, full queue, store).
     pub async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, PeerError> {
@@ -198,15 +195,13 @@ impl PeerHandle {
             return Ok(());
         }
         let o = &pin.options;
-        let allocations = self
-            .choose_allocations(
-                &pin.cid,
-                (o.replication_factor_min, o.replication_factor_max),
-                &pin.allocations,
-                &o.user_allocations,
-                lost,
-            )
-            .map_err(|e| PeerError::Allocation(e.to_string()))?;
+        let allocations = self.choose_allocations(
+            &pin.cid,
+            (o.replication_factor_min, o.replication_factor_max),
+            &pin.allocations,
+            &o.user_allocations,
+            lost,
+        )?;
         if allocations == pin.allocations {
             return Ok(());
         }
