@@ -50,17 +50,8 @@ pub(super) fn go_default_sections() -> Map<String, Value> {
             "pinsvcapi": http_api("/ip4/127.0.0.1/tcp/9097"),
             "restapi": http_api("/ip4/127.0.0.1/tcp/9094")
         },
-        "ipfs_connector": {
-            "ipfshttp": {
-                "node_multiaddress": "/ip4/127.0.0.1/tcp/5001",
-                "connect_swarms_delay": "30s",
-                "ipfs_request_timeout": "5m0s",
-                "pin_timeout": "2m0s",
-                "unpin_timeout": "3h0m0s",
-                "repogc_timeout": "24h0m0s",
-                "informer_trigger_interval": 0
-            }
-        },
+        // The connector's defaults are written once, by the connector.
+        "ipfs_connector": { "ipfshttp": ipfs::KuboConfig::default().to_json() },
         "pin_tracker": {
             "stateless": {
                 "concurrent_pins": 10,
