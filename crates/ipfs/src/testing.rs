@@ -19,6 +19,20 @@ use tempfile::TempDir;
 
 use crate::KuboConfig;
 
+/// Deterministic bytes that differ chunk to chunk (xorshift of `seed`), for
+/// content whose CIDs a test compares with Kubo's.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// How long a daemon may take to write its `api` file.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
