@@ -22,10 +22,9 @@ use crate::network::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
 use crate::network::{Network, Topic};
 use crate::sync::batch_log::BatchLog;
 use crate::sync::dagsync::{self, PeerSource};
+use crate::sync::group_commit::{GROUP_COMMIT_MAX, WriteReq, commit_group};
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
 
-/// Writes made durable by one flush when batching is off.
-const GROUP_COMMIT_MAX: usize = 256;
 /// Heads waited for at once; older announcements beyond this are dropped
 /// (a rebroadcast brings them back).
 const MAX_WANTED_HEADS: usize = 4096;
@@ -103,25 +102,12 @@ fn count(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }
 
-struct WriteReq {
-    write: Write,
-    respond_to: oneshot::Sender<Result<(), PeerError>>,
-}
-
 /// The write side handed to the API.
 #[derive(Clone, Debug)]
 pub(crate) struct Consensus {
     queue: mpsc::Sender<WriteReq>,
     settings: ConsensusSettings,
     changed: Arc<Notify>,
-}
-
-impl std::fmt::Debug for WriteReq {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteReq")
-            .field("write", &self.write)
-            .finish()
-    }
 }
 
 impl Consensus {
@@ -227,7 +213,7 @@ async fn writer(
     }
 }
 
-/// Batching off: each write its own delta, many made durable by one flush.
+/// Batching off: the writes queued meanwhile become one delta ([`commit_group`]).
 async fn group_commit_writer(
     replica: Arc<Replica>,
     mut rx: mpsc::Receiver<WriteReq>,
@@ -248,7 +234,7 @@ async fn group_commit_writer(
             }
         }
         let r = replica.clone();
-        match tokio::task::spawn_blocking(move || commit_each(&r, reqs)).await {
+        match tokio::task::spawn_blocking(move || commit_group(&r, reqs)).await {
             Ok(blocks) if blocks.is_empty() => {}
             Ok(blocks) => {
                 changed.notify_one();
@@ -436,43 +422,6 @@ async fn commit_queued(
         Ok(Err(e)) => warn!(error = %e, "committing a batch; it stays queued"),
         Err(e) => warn!(error = %e, "batch commit task failed"),
     }
-}
-
-/// Group commit: one signed delta per write, one flush for all of them.
-/// Returns the blocks written (empty when nothing was).
-fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
-    let mut results = Vec::with_capacity(reqs.len());
-    let mut events = Vec::new();
-    let mut blocks = Vec::new();
-    for req in &reqs {
-        match replica.write_unflushed(vec![req.write.clone()]) {
-            Ok(w) => {
-                events.extend(w.events);
-                blocks.push((w.cid, w.block));
-                results.push(Ok(()));
-            }
-            Err(e) => results.push(Err(PeerError::from(e))),
-        }
-    }
-    if !blocks.is_empty() {
-        if let Err(e) = replica.flush() {
-            // Nothing is acknowledged unless it is durable.
-            let msg = e.to_string();
-            for (req, _) in reqs.into_iter().zip(results) {
-                let _ =
-                    req.respond_to
-                        .send(Err(PeerError::Dag(DagError::Io(std::io::Error::other(
-                            msg.clone(),
-                        )))));
-            }
-            return vec![];
-        }
-        replica.notify(&events);
-    }
-    for (req, result) in reqs.into_iter().zip(results) {
-        let _ = req.respond_to.send(result);
-    }
-    blocks
 }
 
 /// `interval` randomised by ±30%, so peers don't rebroadcast in lockstep.

@@ -6,4 +6,5 @@
 pub(crate) mod batch_log;
 pub(crate) mod consensus;
 pub mod dagsync;
+pub(crate) mod group_commit;
 pub(crate) mod ipfs_glue;

@@ -1,0 +1,260 @@
+//! Group commit with batching off: the writes that queued while the
+//! previous delta was being committed become the next delta (one
+//! signature, one store batch, one flush), and each is acknowledged once
+//! that delta is durable. A write alone is still its own delta, with no
+//! added wait.
+
+use std::collections::HashMap;
+
+use cid::Cid;
+use crdt_dag::{DagError, Replica, Write};
+use tokio::sync::oneshot;
+
+use crate::error::PeerError;
+
+/// Most queued writes taken into one delta (well under the per-delta op
+/// limit; a group over the block size falls back to a delta per write).
+pub(crate) const GROUP_COMMIT_MAX: usize = 1024;
+
+/// A queued write and where its answer goes.
+pub(crate) struct WriteReq {
+    pub(crate) write: Write,
+    pub(crate) respond_to: oneshot::Sender<Result<(), PeerError>>,
+}
+
+impl std::fmt::Debug for WriteReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteReq")
+            .field("write", &self.write)
+            .finish()
+    }
+}
+
+/// Commits `reqs` as one delta and answers each once it is durable. Every
+/// write is judged as if it came alone, in order: an unpin of a CID that
+/// is neither pinned nor pinned earlier in the group fails by itself. A
+/// group that can't be one delta (over the block size) is committed as one
+/// delta per write. Returns the blocks written.
+pub(crate) fn commit_group(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
+    let accepted = screen(replica, reqs);
+    if accepted.is_empty() {
+        return vec![];
+    }
+    let net = net_writes(replica, &accepted);
+    if net.is_empty() {
+        // Pins undone later in the group: nothing changes, as in sequence.
+        answer(accepted, |_| Ok(()));
+        return vec![];
+    }
+    match replica.write_unflushed(net) {
+        Ok(w) => durable(replica, accepted, vec![(w.cid, w.block)], w.events),
+        Err(_) => commit_each(replica, accepted),
+    }
+}
+
+/// Refuses, at once, unpins that would fail alone; returns the rest.
+fn screen(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<WriteReq> {
+    let mut pinned: HashMap<Cid, bool> = HashMap::new();
+    let mut accepted = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        let cid = *req.write.cid();
+        let is_pinned = pinned
+            .entry(cid)
+            .or_insert_with(|| replica.get(&cid).ok().flatten().is_some());
+        match &req.write {
+            Write::Pin(_) => *is_pinned = true,
+            Write::Unpin(_) if !*is_pinned => {
+                let _ = req
+                    .respond_to
+                    .send(Err(PeerError::Dag(DagError::NotPinned(cid))));
+                continue;
+            }
+            Write::Unpin(_) => *is_pinned = false,
+        }
+        accepted.push(req);
+    }
+    accepted
+}
+
+/// The group's effect: the last write to each CID, in the order of those
+/// last writes, leaving out unpins of CIDs the replica doesn't hold (a pin
+/// and its unpin in one group cancel out).
+fn net_writes(replica: &Replica, reqs: &[WriteReq]) -> Vec<Write> {
+    let mut last: HashMap<Cid, usize> = HashMap::with_capacity(reqs.len());
+    for (i, r) in reqs.iter().enumerate() {
+        last.insert(*r.write.cid(), i);
+    }
+    reqs.iter()
+        .enumerate()
+        .filter(|(i, r)| last[r.write.cid()] == *i)
+        .map(|(_, r)| r.write.clone())
+        .filter(|w| match w {
+            Write::Unpin(cid) => replica.get(cid).ok().flatten().is_some(),
+            Write::Pin(_) => true,
+        })
+        .collect()
+}
+
+/// One delta per write, one flush for all of them (a group that can't be
+/// one delta).
+fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
+    let mut results = Vec::with_capacity(reqs.len());
+    let mut events = Vec::new();
+    let mut blocks = Vec::new();
+    for req in &reqs {
+        match replica.write_unflushed(vec![req.write.clone()]) {
+            Ok(w) => {
+                events.extend(w.events);
+                blocks.push((w.cid, w.block));
+                results.push(Ok(()));
+            }
+            Err(e) => results.push(Err(PeerError::from(e))),
+        }
+    }
+    if blocks.is_empty() {
+        let mut results = results.into_iter();
+        answer(reqs, |_| results.next().unwrap_or(Ok(())));
+        return blocks;
+    }
+    let mut results = results.into_iter();
+    flush_then(replica, reqs, blocks, events, |_| {
+        results.next().unwrap_or(Ok(()))
+    })
+}
+
+/// Flushes, then answers every request Ok (nothing is acknowledged unless
+/// it is durable).
+fn durable(
+    replica: &Replica,
+    reqs: Vec<WriteReq>,
+    blocks: Vec<(Cid, Vec<u8>)>,
+    events: Vec<crdt_dag::PinEvent>,
+) -> Vec<(Cid, Vec<u8>)> {
+    flush_then(replica, reqs, blocks, events, |_| Ok(()))
+}
+
+fn flush_then(
+    replica: &Replica,
+    reqs: Vec<WriteReq>,
+    blocks: Vec<(Cid, Vec<u8>)>,
+    events: Vec<crdt_dag::PinEvent>,
+    result: impl FnMut(&WriteReq) -> Result<(), PeerError>,
+) -> Vec<(Cid, Vec<u8>)> {
+    if let Err(e) = replica.flush() {
+        let msg = e.to_string();
+        answer(reqs, |_| {
+            Err(PeerError::Dag(DagError::Io(std::io::Error::other(
+                msg.clone(),
+            ))))
+        });
+        return vec![];
+    }
+    replica.notify(&events);
+    answer(reqs, result);
+    blocks
+}
+
+fn answer(reqs: Vec<WriteReq>, mut result: impl FnMut(&WriteReq) -> Result<(), PeerError>) {
+    for req in reqs {
+        let r = result(&req);
+        let _ = req.respond_to.send(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cluster_types::{Pin, PinOptions};
+    use multihash_codetable::{Code, MultihashDigest};
+
+    use super::*;
+
+    fn cid(n: u8) -> Cid {
+        Cid::new_v1(0x55, Code::Sha2_256.digest(&[n]))
+    }
+
+    fn replica() -> Replica {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        Replica::temporary(key, crdt_dag::ReplicaConfig::new("group")).unwrap()
+    }
+
+    fn req(write: Write) -> (WriteReq, oneshot::Receiver<Result<(), PeerError>>) {
+        let (tx, rx) = oneshot::channel();
+        let r = WriteReq {
+            write,
+            respond_to: tx,
+        };
+        (r, rx)
+    }
+
+    fn pin(n: u8, name: &str) -> Write {
+        Write::Pin(Pin::new(cid(n), PinOptions::named(name)))
+    }
+
+    fn run(r: &Replica, writes: Vec<Write>) -> (usize, Vec<Result<(), PeerError>>) {
+        let (reqs, rxs): (Vec<_>, Vec<_>) = writes.into_iter().map(req).unzip();
+        let blocks = commit_group(r, reqs);
+        let answers = rxs
+            .into_iter()
+            .map(|mut rx| rx.try_recv().expect("every write is answered"))
+            .collect();
+        (blocks.len(), answers)
+    }
+
+    #[test]
+    fn queued_writes_become_one_delta() {
+        let r = replica();
+        let (deltas, answers) = run(&r, (0..10).map(|n| pin(n, "p")).collect());
+        assert_eq!(deltas, 1);
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(r.len().unwrap(), 10);
+        assert_eq!(r.height().unwrap(), 1);
+        // One write alone is one delta too.
+        let (deltas, answers) = run(&r, vec![Write::Unpin(cid(0))]);
+        assert_eq!((deltas, answers.len()), (1, 1));
+        assert_eq!(r.len().unwrap(), 9);
+    }
+
+    #[test]
+    fn each_write_is_judged_as_if_alone() {
+        let r = replica();
+        run(&r, vec![pin(1, "one")]);
+        let (deltas, answers) = run(
+            &r,
+            vec![
+                Write::Unpin(cid(9)), // never pinned: fails alone
+                pin(2, "two"),
+                Write::Unpin(cid(1)),
+                Write::Unpin(cid(1)), // already unpinned earlier in the group
+                pin(3, "three"),
+                Write::Unpin(cid(3)), // pinned then unpinned: no trace
+                pin(2, "two again"),  // last write wins
+            ],
+        );
+        assert_eq!(deltas, 1);
+        let failed: Vec<usize> = (0..answers.len())
+            .filter(|i| answers[*i].is_err())
+            .collect();
+        assert_eq!(failed, [0, 3]);
+        assert!(matches!(
+            answers[0],
+            Err(PeerError::Dag(DagError::NotPinned(_)))
+        ));
+        assert!(r.get(&cid(1)).unwrap().is_none());
+        assert!(r.get(&cid(3)).unwrap().is_none());
+        assert_eq!(r.get(&cid(2)).unwrap().unwrap().options.name, "two again");
+        // A group whose writes cancel out writes nothing and acknowledges all.
+        let (deltas, answers) = run(&r, vec![pin(4, "four"), Write::Unpin(cid(4))]);
+        assert_eq!(deltas, 0);
+        assert!(answers.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn a_group_over_the_block_size_is_a_delta_per_write() {
+        let r = replica();
+        let big = "x".repeat(600 * 1024);
+        let (deltas, answers) = run(&r, vec![pin(1, &big), pin(2, &big)]);
+        assert_eq!(deltas, 2);
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(r.len().unwrap(), 2);
+    }
+}
