@@ -226,6 +226,10 @@ async fn group_commit_writer(
             _ = cancel.cancelled() => break,
             r = rx.recv() => match r { Some(r) => r, None => break },
         };
+        // Let the request handlers that are ready run first, so what they
+        // are about to queue joins this delta; a lone client waits for
+        // nothing (no timer: a yield returns at once when nobody else runs).
+        tokio::task::yield_now().await;
         let mut reqs = vec![first];
         while reqs.len() < GROUP_COMMIT_MAX {
             match rx.try_recv() {
