@@ -1,6 +1,7 @@
 //! Batching as configured: writes are acknowledged once durable in the batch
 //! queue (not held for `max_batch_age`), committed as one delta per batch,
 //! and an acknowledged write survives a crash before its batch commits.
+//! Batching off: concurrent writes are group-committed, several per delta.
 
 mod support;
 
@@ -118,5 +119,42 @@ async fn acknowledged_writes_survive_a_crash_before_their_batch_commits() {
         peer.get(&content(3)).unwrap().unwrap().options.name,
         "acked"
     );
+    peer.stop().await;
+}
+
+/// Batching off, 64 writers at once: the writes that queue while a delta
+/// is committed share the next one (group commit), and every acknowledged
+/// pin is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_deltas_when_batching_is_off() {
+    use futures::StreamExt;
+    const PINS: u32 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate_ed25519();
+    let start = |key: Keypair| {
+        let data = dir.path().join("sled");
+        PeerBuilder::local_test(key, "group")
+            .settings(move |s| s.data_dir = Some(data))
+            .start()
+    };
+    let peer = start(key.clone()).await.unwrap();
+    assert_eq!(peer.settings().consensus.max_batch_size, 0);
+    futures::stream::iter(0..PINS)
+        .map(|n| {
+            let p = peer.handle();
+            async move { p.pin(content(n), PinOptions::default()).await.unwrap() }
+        })
+        .buffer_unordered(64)
+        .for_each(|_| async {})
+        .await;
+    let deltas = peer.replica().height().unwrap();
+    println!("{PINS} concurrent pins in {deltas} deltas");
+    assert!(
+        deltas < u64::from(PINS),
+        "{deltas} deltas: no write was grouped"
+    );
+    peer.stop().await;
+    let peer = start(key).await.unwrap();
+    assert_eq!(peer.replica().len().unwrap(), u64::from(PINS));
     peer.stop().await;
 }
