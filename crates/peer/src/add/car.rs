@@ -146,13 +146,13 @@ pub(crate) async fn add_car<C: ipfs::IpfsConnector>(
 
 #[cfg(test)]
 mod tests {
-    use futures::stream;
+    
     use ipfs::KuboConnector;
     use ipfs::testing::KuboDaemon;
     use ipfs_node::unixfs::{self, AddOptions};
 
     use super::*;
-    use crate::add::tests::{dir, file};
+    use crate::add::tests::{dir, file, query, run};
 
     fn car(roots: &[Cid], blocks: Vec<Block>) -> Vec<u8> {
         let mut out = Vec::new();
@@ -161,20 +161,8 @@ mod tests {
     }
 
     fn params(wrap: bool) -> AddParams {
-        let mut q = vec![("format".to_string(), "car".to_string())];
-        if wrap {
-            q.push(("wrap-with-directory".into(), "true".into()));
-        }
-        AddParams::from_query(&q).unwrap()
-    }
-
-    async fn run(
-        ipfs: &KuboConnector,
-        params: &AddParams,
-        entries: Vec<Result<AddFile, ApiError>>,
-    ) -> (Result<Cid, ApiError>, Vec<AddedOutput>) {
-        crate::add::tests::drained(|tx| add_car(ipfs, params, stream::iter(entries).boxed(), tx))
-            .await
+        let wrap = if wrap { "true" } else { "false" };
+        query(&[("format", "car"), ("wrap-with-directory", wrap)])
     }
 
     /// A 1 MiB file's CAR goes into a real Kubo block by block: Kubo cats

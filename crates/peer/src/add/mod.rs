@@ -371,7 +371,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn query(pairs: &[(&str, &str)]) -> AddParams {
+    pub(crate) fn query(pairs: &[(&str, &str)]) -> AddParams {
         let q: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
@@ -379,7 +379,9 @@ pub(crate) mod tests {
         AddParams::from_query(&q).unwrap()
     }
 
-    async fn run(
+    /// Runs an add (a CAR one too: `add` dispatches on `format`), its
+    /// outputs drained as it goes.
+    pub(crate) async fn run(
         ipfs: &KuboConnector,
         params: &AddParams,
         entries: Vec<Result<AddFile, ApiError>>,
