@@ -146,7 +146,6 @@ pub(crate) async fn add_car<C: ipfs::IpfsConnector>(
 
 #[cfg(test)]
 mod tests {
-
     use ipfs::KuboConnector;
     use ipfs::testing::KuboDaemon;
     use ipfs_node::unixfs::{self, AddOptions};
