@@ -34,7 +34,7 @@ struct Run {
 }
 
 /// The outputs of adding `files`. A pin named `fail` fails after the first
-/// output.
+/// output, once the whole upload is read.
 pub(crate) fn add(
     state: Arc<Mutex<State>>,
     peer: String,
@@ -74,6 +74,18 @@ async fn step(mut run: Run) -> Option<(Result<AddedOutput, ApiError>, Run)> {
             return Some((next, run));
         }
         if run.params.pin_options.name == "fail" && run.sent_one {
+            // Read the rest of the upload first, as the old fake did: a
+            // server that stops reading mid-body can make the client's
+            // write fail (broken pipe) before it reads the streamed error.
+            while let Some(file) = run.files.next().await {
+                if let Ok(AddFile {
+                    kind: AddFileKind::File(mut data),
+                    ..
+                }) = file
+                {
+                    while data.next().await.is_some() {}
+                }
+            }
             run.tail = Some(VecDeque::new());
             return Some((Err(ApiError::internal("boom: add failed")), run));
         }
