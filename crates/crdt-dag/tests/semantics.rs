@@ -212,3 +212,13 @@ fn pins_stream_in_cid_order_with_all_options() {
     sync(&other, &r);
     assert_eq!(other.get(&content(77)).unwrap().unwrap(), full);
 }
+
+#[test]
+fn contains_follows_pin_and_unpin() {
+    let r = replica(1);
+    assert!(!r.contains(&content(1)).unwrap());
+    r.write(vec![pin(1, "x")]).unwrap();
+    assert!(r.contains(&content(1)).unwrap());
+    r.write(vec![unpin(1)]).unwrap();
+    assert!(!r.contains(&content(1)).unwrap());
+}

@@ -21,6 +21,12 @@ impl Replica {
         }
     }
 
+    /// Whether `cid` is pinned: one key lookup, nothing decoded (a record
+    /// is stored only while it has a live entry).
+    pub fn contains(&self, cid: &Cid) -> Result<bool> {
+        Ok(self.tree.contains_key(cid_key(prefix::PIN, cid))?)
+    }
+
     /// The pin of `cid` as its winning entry wrote it, if pinned.
     pub fn get(&self, cid: &Cid) -> Result<Option<Pin>> {
         // The winner is the last entry.

@@ -317,8 +317,7 @@ async fn batch_writer(
                     .rev()
                     .find(|(_, w)| w.cid() == cid)
                     .map(|(_, w)| matches!(w, Write::Pin(_)));
-                let pinned =
-                    queued_pin.unwrap_or_else(|| replica.get(cid).ok().flatten().is_some());
+                let pinned = queued_pin.unwrap_or_else(|| replica.contains(cid).unwrap_or(false));
                 if !pinned {
                     let _ = req
                         .respond_to
@@ -391,7 +390,7 @@ async fn commit_queued(
             .filter(|(i, (_, w))| last[w.cid()] == *i)
             .map(|(_, (_, w))| w)
             .filter(|w| match w {
-                Write::Unpin(cid) => r.get(cid).ok().flatten().is_some(),
+                Write::Unpin(cid) => r.contains(cid).unwrap_or(false),
                 Write::Pin(_) => true,
             })
             .collect();

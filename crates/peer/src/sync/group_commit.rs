@@ -60,7 +60,7 @@ fn screen(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<WriteReq> {
         let cid = *req.write.cid();
         let is_pinned = pinned
             .entry(cid)
-            .or_insert_with(|| replica.get(&cid).ok().flatten().is_some());
+            .or_insert_with(|| replica.contains(&cid).unwrap_or(false));
         match &req.write {
             Write::Pin(_) => *is_pinned = true,
             Write::Unpin(_) if !*is_pinned => {
@@ -89,7 +89,7 @@ fn net_writes(replica: &Replica, reqs: &[WriteReq]) -> Vec<Write> {
         .filter(|(i, r)| last[r.write.cid()] == *i)
         .map(|(_, r)| r.write.clone())
         .filter(|w| match w {
-            Write::Unpin(cid) => replica.get(cid).ok().flatten().is_some(),
+            Write::Unpin(cid) => replica.contains(cid).unwrap_or(false),
             Write::Pin(_) => true,
         })
         .collect()
