@@ -47,7 +47,9 @@ pub(crate) fn commit_group(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, 
         return vec![];
     }
     match replica.write_unflushed(net) {
-        Ok(w) => durable(replica, accepted, vec![(w.cid, w.block)], w.events),
+        Ok(w) => flush_then(replica, accepted, vec![(w.cid, w.block)], w.events, |_| {
+            Ok(())
+        }),
         Err(_) => commit_each(replica, accepted),
     }
 }
@@ -122,17 +124,8 @@ fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
     })
 }
 
-/// Flushes, then answers every request Ok (nothing is acknowledged unless
-/// it is durable).
-fn durable(
-    replica: &Replica,
-    reqs: Vec<WriteReq>,
-    blocks: Vec<(Cid, Vec<u8>)>,
-    events: Vec<crdt_dag::PinEvent>,
-) -> Vec<(Cid, Vec<u8>)> {
-    flush_then(replica, reqs, blocks, events, |_| Ok(()))
-}
-
+/// Flushes, then answers each request with `result` (nothing is
+/// acknowledged unless it is durable: a failed flush answers all with it).
 fn flush_then(
     replica: &Replica,
     reqs: Vec<WriteReq>,
