@@ -248,7 +248,7 @@ impl ClusterApi for PeerHandle {
     }
 
     fn allocations(&self, filter: PinTypeFilter) -> BoxStream<'static, Result<Pin, ApiError>> {
-        futures::stream::iter(self.replica().pins())
+        futures::stream::iter(self.pins())
             .filter_map(move |p| {
                 std::future::ready(match p {
                     Ok(pin) => filter.matches(pin.pin_type).then_some(Ok(pin)),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 use api::types::PinOptions;
+use futures::StreamExt;
 use libp2p::identity::Keypair;
 use peer::{PeerBuilder, PeerError};
 
@@ -127,7 +128,6 @@ async fn acknowledged_writes_survive_a_crash_before_their_batch_commits() {
 /// pin is there after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_deltas_when_batching_is_off() {
-    use futures::StreamExt;
     const PINS: u32 = 2000;
     let dir = tempfile::tempdir().unwrap();
     let key = Keypair::generate_ed25519();
@@ -157,4 +157,73 @@ async fn concurrent_writes_share_deltas_when_batching_is_off() {
     let peer = start(key).await.unwrap();
     assert_eq!(peer.replica().len().unwrap(), u64::from(PINS));
     peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_unpins_see_acknowledged_writes_still_queued() {
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "batch")
+        .settings(batching(500, Duration::from_secs(30)))
+        .start()
+        .await
+        .unwrap();
+    let addr = peer.serve_api_on_loopback().await.unwrap();
+    let client = api::Client::new(api::ClientConfig {
+        host: format!("http://{addr}"),
+        basic_auth: None,
+        timeout: Some(Duration::from_secs(10)),
+    })
+    .unwrap();
+    let opts = |name: &str| PinOptions {
+        name: name.into(),
+        ..PinOptions::default()
+    };
+    for i in 0..3 {
+        client
+            .pin(content(i), &opts(&format!("queued {i}")))
+            .await
+            .unwrap();
+    }
+    // Acknowledged, not committed (the batch is 30 s old at the earliest).
+    assert_eq!(peer.replica().len().unwrap(), 0);
+    assert_eq!(
+        client.allocation(content(1)).await.unwrap().options.name,
+        "queued 1"
+    );
+    let listed: Vec<String> = client
+        .allocations(api::types::PinTypeFilter::ALL)
+        .map(|p| p.unwrap().options.name)
+        .collect()
+        .await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    // Unpinned right after its 200: succeeds, and reads see it gone.
+    assert_eq!(client.unpin(content(1)).await.unwrap().options.name, "queued 1");
+    assert_eq!(
+        client.allocation(content(1)).await.unwrap_err().api_code(),
+        Some(404)
+    );
+    assert_eq!(
+        client.unpin(content(1)).await.unwrap_err().api_code(),
+        Some(404)
+    );
+    // pin_update reads the queued pin it updates.
+    let updated = client
+        .pin(
+            content(7),
+            &PinOptions {
+                pin_update: Some(content(2)),
+                ..PinOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.options.name, "queued 2");
+    // Committed at shutdown: the replica says the same.
+    let replica = peer.replica().clone();
+    peer.stop().await;
+    assert_eq!(replica.len().unwrap(), 3);
+    assert!(replica.get(&content(1)).unwrap().is_none());
+    assert_eq!(
+        replica.get(&content(7)).unwrap().unwrap().options.name,
+        "queued 2"
+    );
 }

@@ -36,6 +36,7 @@ use crate::placement::monitor::{self, Monitor};
 use crate::sync::consensus::{self, Consensus, ConsensusSettings};
 use crate::sync::dagsync;
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
+use crate::sync::queued;
 
 /// Longest [`Peer::stop`] waits for the tasks to finish their shutdown.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
@@ -200,9 +201,19 @@ impl PeerHandle {
         self.consensus.submit(Write::Unpin(cid)).await
     }
 
-    /// The pin for `cid`, if pinned.
+    /// The pin for `cid`, if pinned; acknowledged writes still in the batch
+    /// queue count.
     pub fn get(&self, cid: &Cid) -> Result<Option<Pin>, PeerError> {
-        Ok(self.info.replica.get(cid)?)
+        match self.consensus.queued().get(cid) {
+            Some(queued) => Ok(queued),
+            None => Ok(self.info.replica.get(cid)?),
+        }
+    }
+
+    /// Every pin, acknowledged writes still in the batch queue included.
+    pub fn pins(&self) -> impl Iterator<Item = Result<Pin, PeerError>> + Send + 'static {
+        let pins = self.info.replica.pins().map(|p| p.map_err(PeerError::from));
+        queued::overlaid(pins, self.consensus.queued().snapshot())
     }
 
     /// The replicated pinset.

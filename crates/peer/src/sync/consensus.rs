@@ -24,6 +24,7 @@ use crate::sync::batch_log::BatchLog;
 use crate::sync::dagsync::{self, PeerSource};
 use crate::sync::group_commit::{GROUP_COMMIT_MAX, WriteReq, commit_group};
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
+use crate::sync::queued::Queued;
 
 /// Heads waited for at once; older announcements beyond this are dropped
 /// (a rebroadcast brings them back).
@@ -108,9 +109,15 @@ pub(crate) struct Consensus {
     queue: mpsc::Sender<WriteReq>,
     settings: ConsensusSettings,
     changed: Arc<Notify>,
+    queued: Queued,
 }
 
 impl Consensus {
+    /// Acknowledged writes not yet committed (batching on; empty otherwise).
+    pub(crate) fn queued(&self) -> &Queued {
+        &self.queued
+    }
+
     /// Announces our heads now (a peer joined), rather than at the next
     /// rebroadcast.
     pub(crate) fn announce_now(&self) {
@@ -165,6 +172,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
     } = parts;
     let (tx, rx) = mpsc::channel(settings.max_queue_size.max(1));
     let changed = Arc::new(Notify::new());
+    let queued = Queued::default();
     tasks.spawn(sync_loop(
         replica.clone(),
         network.clone(),
@@ -174,15 +182,22 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         cancel.clone(),
     ));
     if !settings.follower {
-        tasks.spawn(writer(
-            replica.clone(),
-            settings.clone(),
-            rx,
-            changed.clone(),
-            ipfs.putter,
-            batch_log,
-            cancel.clone(),
-        ));
+        let writer = Writer {
+            replica: replica.clone(),
+            changed: changed.clone(),
+            putter: ipfs.putter,
+        };
+        match batch_log {
+            Some(log) => tasks.spawn(batch_writer(
+                writer,
+                settings.clone(),
+                rx,
+                log,
+                queued.clone(),
+                cancel.clone(),
+            )),
+            None => tasks.spawn(group_commit_writer(writer, rx, cancel.clone())),
+        };
         tasks.spawn(announcer(
             replica,
             network,
@@ -195,30 +210,37 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         queue: tx,
         settings,
         changed,
+        queued,
     }
 }
 
-async fn writer(
+/// What both writers commit with.
+struct Writer {
     replica: Arc<Replica>,
-    settings: ConsensusSettings,
-    rx: mpsc::Receiver<WriteReq>,
+    /// Wakes the announcer.
     changed: Arc<Notify>,
     putter: Option<BlockPutter>,
-    batch_log: Option<BatchLog>,
-    cancel: CancellationToken,
-) {
-    match batch_log {
-        Some(log) => batch_writer(replica, settings, rx, log, changed, putter, cancel).await,
-        None => group_commit_writer(replica, rx, changed, putter, cancel).await,
+}
+
+impl Writer {
+    /// A delta was committed: announce it and put its block into IPFS.
+    fn committed(&self, blocks: Vec<(Cid, Vec<u8>)>) {
+        if blocks.is_empty() {
+            return;
+        }
+        self.changed.notify_one();
+        if let Some(p) = &self.putter {
+            for (cid, block) in blocks {
+                p.put(cid, block);
+            }
+        }
     }
 }
 
 /// Batching off: the writes queued meanwhile become one delta ([`commit_group`]).
 async fn group_commit_writer(
-    replica: Arc<Replica>,
+    w: Writer,
     mut rx: mpsc::Receiver<WriteReq>,
-    changed: Arc<Notify>,
-    putter: Option<BlockPutter>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -237,17 +259,9 @@ async fn group_commit_writer(
                 Err(_) => break,
             }
         }
-        let r = replica.clone();
+        let r = w.replica.clone();
         match tokio::task::spawn_blocking(move || commit_group(&r, reqs)).await {
-            Ok(blocks) if blocks.is_empty() => {}
-            Ok(blocks) => {
-                changed.notify_one();
-                if let Some(p) = &putter {
-                    for (cid, block) in blocks {
-                        p.put(cid, block);
-                    }
-                }
-            }
+            Ok(blocks) => w.committed(blocks),
             Err(e) => warn!(error = %e, "write task failed"),
         }
     }
@@ -263,15 +277,16 @@ fn refuse_rest(mut rx: mpsc::Receiver<WriteReq>) {
 }
 
 /// Batching on: writes are acknowledged once they are in the durable batch
-/// queue; a batch is committed as one delta when it holds `max_batch_size`
-/// writes or `max_batch_age` after its first write, and at shutdown.
+/// queue (and in `queued`, which reads see); a batch is committed as one
+/// delta when it holds `max_batch_size` writes or `max_batch_age` after its
+/// first write, and at shutdown. A commit that fails is retried a batch age
+/// later, the writes still queued.
 async fn batch_writer(
-    replica: Arc<Replica>,
+    w: Writer,
     settings: ConsensusSettings,
     mut rx: mpsc::Receiver<WriteReq>,
     log: BatchLog,
-    changed: Arc<Notify>,
-    putter: Option<BlockPutter>,
+    queued: Queued,
     cancel: CancellationToken,
 ) {
     // A crash may have left acknowledged writes: commit them first.
@@ -279,20 +294,25 @@ async fn batch_writer(
         warn!(error = %e, "reading the batch queue");
         vec![]
     });
+    queued.record(batch.iter().map(|(_, w)| w));
     let mut deadline = (!batch.is_empty()).then(tokio::time::Instant::now);
     loop {
         let full = batch.len() >= settings.max_batch_size;
         let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
         if full || due {
-            commit_queued(
-                &replica,
-                &log,
-                std::mem::take(&mut batch),
-                &changed,
-                putter.as_ref(),
-            )
-            .await;
             deadline = None;
+            if let Err(kept) = commit_queued(&w, &log, std::mem::take(&mut batch), &queued).await {
+                batch = kept;
+                deadline = Some(tokio::time::Instant::now() + settings.max_batch_age);
+                if full {
+                    // Refuse new writes until the queue commits (they would
+                    // grow it past its size) rather than spin.
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = sleep_until_opt(deadline) => {}
+                    }
+                }
+            }
             continue;
         }
         let first = tokio::select! {
@@ -307,17 +327,19 @@ async fn batch_writer(
                 Err(_) => break,
             }
         }
-        // An unpin of something not pinned (and not pinned earlier in this
-        // batch) fails now, as Go's does.
-        let mut accepted = Vec::with_capacity(reqs.len());
+        // An unpin of something not pinned (and not pinned earlier in the
+        // queue) fails now, as Go's does.
+        let mut accepted: Vec<WriteReq> = Vec::with_capacity(reqs.len());
         for req in reqs {
             if let Write::Unpin(cid) = &req.write {
-                let queued_pin = batch
+                let earlier = accepted
                     .iter()
                     .rev()
-                    .find(|(_, w)| w.cid() == cid)
-                    .map(|(_, w)| matches!(w, Write::Pin(_)));
-                let pinned = queued_pin.unwrap_or_else(|| replica.contains(cid).unwrap_or(false));
+                    .find(|r| r.write.cid() == cid)
+                    .map(|r| matches!(r.write, Write::Pin(_)));
+                let pinned = earlier
+                    .or_else(|| queued.get(cid).map(|q| q.is_some()))
+                    .unwrap_or_else(|| w.replica.contains(cid).unwrap_or(false));
                 if !pinned {
                     let _ = req
                         .respond_to
@@ -336,6 +358,9 @@ async fn batch_writer(
             .await
         {
             Ok(Ok((keys, writes))) => {
+                // Readable before acknowledged: a client that saw its 200
+                // reads its write.
+                queued.record(&writes);
                 for r in accepted {
                     let _ = r.respond_to.send(Ok(()));
                 }
@@ -352,8 +377,10 @@ async fn batch_writer(
             Err(e) => warn!(error = %e, "batch queue task failed"),
         }
     }
-    if !batch.is_empty() {
-        commit_queued(&replica, &log, batch, &changed, putter.as_ref()).await;
+    if !batch.is_empty() && commit_queued(&w, &log, batch, &queued).await.is_err() {
+        warn!(
+            "the batch queue could not be committed at shutdown; it is committed at the next start"
+        );
     }
     refuse_rest(rx);
 }
@@ -365,66 +392,79 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Commits queued writes as one delta, then drops them from the queue.
-/// They were acknowledged already, so an unpin that no longer applies (a
-/// concurrent remote unpin won) is dropped with a log line, not an error.
+/// Commits queued writes as one delta, then drops them from the queue and
+/// from `queued`. They were acknowledged already, so an unpin that no
+/// longer applies (a concurrent remote unpin won) is dropped with a log
+/// line, not an error. On failure the batch is given back, still queued.
 async fn commit_queued(
-    replica: &Arc<Replica>,
+    w: &Writer,
     log: &BatchLog,
     batch: Vec<(u64, Write)>,
-    changed: &Notify,
-    putter: Option<&BlockPutter>,
-) {
-    let (r, l) = (replica.clone(), log.clone());
-    let done = tokio::task::spawn_blocking(move || -> Result<Option<(Cid, Vec<u8>)>, PeerError> {
-        let keys: Vec<u64> = batch.iter().map(|(k, _)| *k).collect();
-        // The last write to a CID wins; an unpin of a CID only pinned
-        // earlier in this batch leaves nothing to write.
-        let mut last: HashMap<Cid, usize> = HashMap::new();
-        for (i, (_, w)) in batch.iter().enumerate() {
-            last.insert(*w.cid(), i);
-        }
-        let mut writes: Vec<Write> = batch
-            .into_iter()
-            .enumerate()
-            .filter(|(i, (_, w))| last[w.cid()] == *i)
-            .map(|(_, (_, w))| w)
-            .filter(|w| match w {
-                Write::Unpin(cid) => r.contains(cid).unwrap_or(false),
-                Write::Pin(_) => true,
-            })
-            .collect();
-        let mut written = None;
-        loop {
-            if writes.is_empty() {
-                break;
-            }
-            match r.write(writes.clone()) {
-                Ok(w) => {
-                    written = Some((w.cid, w.block));
-                    break;
-                }
-                Err(DagError::NotPinned(cid)) => {
-                    debug!(%cid, "queued unpin no longer applies");
-                    writes.retain(|w| !matches!(w, Write::Unpin(c) if *c == cid));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        l.remove(&keys)?;
-        Ok(written)
+    queued: &Queued,
+) -> Result<(), Vec<(u64, Write)>> {
+    let (r, l) = (w.replica.clone(), log.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        let outcome = commit_batch(&r, &l, &batch);
+        (outcome, batch)
     })
     .await;
     match done {
-        Ok(Ok(written)) => {
-            changed.notify_one();
-            if let (Some(p), Some((cid, block))) = (putter, written) {
-                p.put(cid, block);
-            }
+        Ok((Ok(blocks), _)) => {
+            queued.clear();
+            w.committed(blocks);
+            Ok(())
         }
-        Ok(Err(e)) => warn!(error = %e, "committing a batch; it stays queued"),
-        Err(e) => warn!(error = %e, "batch commit task failed"),
+        Ok((Err(e), batch)) => {
+            warn!(error = %e, "committing a batch; it stays queued and is retried");
+            Err(batch)
+        }
+        Err(e) => {
+            // The task panicked with the batch: it is still in the log.
+            warn!(error = %e, "batch commit task failed; the queue is committed at the next start");
+            Ok(())
+        }
     }
+}
+
+/// One delta of the batch's net writes; the batch leaves the log.
+fn commit_batch(
+    r: &Replica,
+    l: &BatchLog,
+    batch: &[(u64, Write)],
+) -> Result<Vec<(Cid, Vec<u8>)>, PeerError> {
+    // The last write to a CID wins; an unpin of a CID only pinned earlier
+    // in this batch leaves nothing to write.
+    let mut last: HashMap<Cid, usize> = HashMap::new();
+    for (i, (_, w)) in batch.iter().enumerate() {
+        last.insert(*w.cid(), i);
+    }
+    let mut writes: Vec<Write> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, w))| last[w.cid()] == *i)
+        .map(|(_, (_, w))| w.clone())
+        .filter(|w| match w {
+            Write::Unpin(cid) => r.contains(cid).unwrap_or(false),
+            Write::Pin(_) => true,
+        })
+        .collect();
+    let mut written = vec![];
+    while !writes.is_empty() {
+        match r.write(writes.clone()) {
+            Ok(w) => {
+                written.push((w.cid, w.block));
+                break;
+            }
+            Err(DagError::NotPinned(cid)) => {
+                debug!(%cid, "queued unpin no longer applies");
+                writes.retain(|w| !matches!(w, Write::Unpin(c) if *c == cid));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let keys: Vec<u64> = batch.iter().map(|(k, _)| *k).collect();
+    l.remove(&keys)?;
+    Ok(written)
 }
 
 /// `interval` randomised by ±30%, so peers don't rebroadcast in lockstep.

@@ -8,3 +8,4 @@ pub(crate) mod consensus;
 pub mod dagsync;
 pub(crate) mod group_commit;
 pub(crate) mod ipfs_glue;
+pub(crate) mod queued;
