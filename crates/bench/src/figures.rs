@@ -1,0 +1,101 @@
+//! The figures of one implementation in one scenario, filled phase by
+//! phase (a phase that failed or timed out leaves its figures empty and
+//! says why in `notes`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::impls::Kind;
+use crate::scenarios::Scenario;
+
+/// Every figure of one run.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Figures {
+    /// Go has no counterpart to the scenario (our embedded node).
+    pub(crate) not_applicable: bool,
+    /// Why the run stopped early, if it did.
+    pub(crate) failed: Option<String>,
+    /// What went wrong or was noticed along the way.
+    pub(crate) notes: Vec<String>,
+
+    /// Ingest: requests sent, 2xx answers, errors by cause.
+    pub(crate) sent: u64,
+    pub(crate) acked: u64,
+    pub(crate) errors: BTreeMap<String, u64>,
+    pub(crate) pins_per_s: Option<f64>,
+    pub(crate) ack_p50_ms: Option<f64>,
+    pub(crate) ack_p99_ms: Option<f64>,
+
+    /// Convergence: seconds from the last ack until every peer listed every
+    /// acknowledged pin; otherwise what each peer still lacked at the limit.
+    pub(crate) converged_s: Option<f64>,
+    pub(crate) converge_missing: Vec<u64>,
+    pub(crate) converge_limit_s: u64,
+
+    /// Footprint after convergence (or its limit), per peer.
+    pub(crate) rss_mib: Vec<f64>,
+    pub(crate) hwm_mib: Vec<f64>,
+    pub(crate) disk_mib: Vec<f64>,
+    pub(crate) disk_bytes_per_pin: Vec<f64>,
+
+    /// List on peer 1: `GET /allocations` and `ipfs-cluster-ctl pin ls`.
+    pub(crate) allocations_s: Option<f64>,
+    pub(crate) allocations_listed: Option<u64>,
+    pub(crate) ctl_pin_ls_s: Option<f64>,
+    pub(crate) ctl_pin_ls_lines: Option<u64>,
+
+    /// Latency, one client: from the ack until peers 2 and 3 list the pin.
+    pub(crate) listed_p50_ms: Option<f64>,
+    pub(crate) listed_p99_ms: Option<f64>,
+    pub(crate) latency_samples: u64,
+    pub(crate) latency_missed: u64,
+
+    /// Join: seconds from starting a 4th peer until it lists every pin
+    /// (otherwise what it lacked at the limit), and its memory then.
+    pub(crate) join_s: Option<f64>,
+    pub(crate) join_missing: Option<u64>,
+    pub(crate) join_limit_s: u64,
+    pub(crate) join_rss_mib: Option<f64>,
+    pub(crate) join_hwm_mib: Option<f64>,
+}
+
+impl Figures {
+    pub(crate) fn not_applicable() -> Figures {
+        Figures {
+            not_applicable: true,
+            ..Figures::default()
+        }
+    }
+
+    /// Records a note and prints it.
+    pub(crate) fn note(&mut self, text: String) {
+        println!("    !! {text}");
+        self.notes.push(text);
+    }
+}
+
+/// One implementation's run of a scenario.
+#[derive(Debug, Serialize)]
+pub(crate) struct Run {
+    pub(crate) implementation: Kind,
+    /// The binary it ran.
+    pub(crate) service: String,
+    pub(crate) figures: Figures,
+}
+
+/// One scenario's figures for each implementation run.
+#[derive(Debug, Serialize)]
+pub(crate) struct ScenarioFigures {
+    pub(crate) scenario: Scenario,
+    pub(crate) runs: Vec<Run>,
+}
+
+impl ScenarioFigures {
+    pub(crate) fn of(&self, kind: Kind) -> Option<&Figures> {
+        self.runs
+            .iter()
+            .find(|r| r.implementation == kind)
+            .map(|r| &r.figures)
+    }
+}

@@ -1,0 +1,100 @@
+//! The benchmark tool runs end to end: a tiny ingest scenario on our peer
+//! only (no Go, no Kubo), and it prints the table and writes the JSON.
+//!
+//! Our `ipfs-cluster-service` and `ipfs-cluster-ctl` are found the way the
+//! tool finds them for users: beside its own executable. Cargo puts
+//! `CARGO_BIN_EXE_bench` in `target/<profile>/`, and the workspace test run
+//! (`scripts/test`, `cargo test --workspace`) builds the other two there as
+//! well (the peer's and ctl's own integration tests need them), before any
+//! test runs. Run alone (`cargo test -p bench`), build them first:
+//! `cargo build -p peer -p ctl`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_bench");
+
+/// The whole run must end within this (it takes about 20 s, most of it
+/// waiting for the peers to list each other).
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// A tiny run of one scenario exits 0, prints every figure and writes
+/// them as JSON with every pin acknowledged and listed everywhere.
+#[test]
+fn tiny_ingest_on_ours() {
+    let dir = Path::new(BENCH).parent().expect("bench's folder");
+    for bin in ["ipfs-cluster-service", "ipfs-cluster-ctl"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{bin} is not in {}: `cargo test --workspace` builds it there; \
+             alone, run `cargo build -p peer -p ctl` first",
+            dir.display()
+        );
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let json = tmp.path().join("figures.json");
+    let started = Instant::now();
+    let mut child = Command::new(BENCH)
+        .args([
+            "ingest",
+            "--scenario",
+            "off-20k-none",
+            "--scale",
+            "0.005",
+            "--clients",
+            "8",
+            "--latency-samples",
+            "10",
+            "--json",
+        ])
+        .arg(&json)
+        .env_remove("BENCH_OURS_SERVICE")
+        .env_remove("BENCH_OURS_CTL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bench");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("bench still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("read stdout");
+    println!("{out}");
+    assert!(status.success(), "bench exited with {status}");
+    for row in [
+        "| ingest: pins/s acknowledged |",
+        "| convergence: every peer lists every pin (s after last ack) |",
+        "| list: ipfs-cluster-ctl pin ls (s) |",
+        "| footprint: RSS, max of 3 peers (MiB) |",
+        "| join: 4th peer lists every pin (s) |",
+    ] {
+        assert!(out.contains(row), "no {row:?} row");
+    }
+
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    let run = &doc["scenarios"][0]["runs"][0];
+    assert_eq!(run["implementation"], "ours");
+    let f = &run["figures"];
+    assert_eq!(f["failed"], serde_json::Value::Null, "{f}");
+    assert_eq!(f["sent"], 100);
+    assert_eq!(f["acked"], 100, "{f}");
+    assert!(f["pins_per_s"].as_f64().expect("pins/s") > 0.0);
+    assert!(f["converged_s"].is_number(), "never converged: {f}");
+    assert!(f["join_s"].is_number(), "the 4th peer never caught up: {f}");
+    assert_eq!(f["ctl_pin_ls_lines"], 100);
+}
