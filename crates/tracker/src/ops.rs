@@ -8,8 +8,6 @@ use cid::Cid;
 use cluster_types::TrackerStatus;
 use tokio_util::sync::CancellationToken;
 
-use cluster_types::Pin;
-
 /// What an operation does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OpKind {
@@ -64,8 +62,10 @@ pub(crate) struct Op {
     pub(crate) priority: bool,
     /// When the phase last changed.
     pub(crate) timestamp: SystemTime,
-    /// The pin, for pin and remote operations.
-    pub(crate) pin: Option<Pin>,
+    /// The pin's timestamp (what makes a pin operation a priority one).
+    /// The pin itself is read from the pinset when the operation runs, so
+    /// that a table of many queued operations stays small.
+    pub(crate) pin_time: Option<SystemTime>,
     /// Cancelled when the operation is replaced: drops its IPFS call and
     /// its pending retry.
     pub(crate) cancel: CancellationToken,

@@ -640,3 +640,36 @@ async fn recover_all_unpins_what_the_pinset_lost() {
     let again: Vec<_> = h.tracker.recover_all().collect().await;
     assert!(again.is_empty(), "done once: {again:?}");
 }
+
+/// A queued pin operation reads its pin from the pinset when it runs (the
+/// table keeps no copy): the pin as updated meanwhile is what IPFS gets,
+/// and an operation whose CID left the pinset is dropped, never pinned.
+#[tokio::test]
+async fn queued_operations_pin_what_the_pinset_holds_when_they_run() {
+    let h = Harness::start(
+        single_worker(),
+        FakeIpfs::with_delay(Duration::from_millis(300)),
+    );
+    h.pin(pin(cid(0), Placement::Here));
+    wait_until(WAIT, "the first pin to start", || async {
+        h.ipfs.in_flight() == 1
+    })
+    .await;
+    // Queued behind it: one updated to a direct pin before it runs, one
+    // that leaves the pinset (as a remote unpin would remove it, its
+    // untrack not yet delivered).
+    h.pin(pin(cid(1), Placement::Here));
+    let mut direct = pin(cid(1), Placement::Here);
+    direct.max_depth = 0;
+    h.pinset.add(direct);
+    h.pin(pin(cid(2), Placement::Here));
+    h.pinset.remove(&cid(2));
+    wait_idle(&h).await;
+    assert_eq!(h.ipfs.pinned(&cid(1)), Some(IpfsPinType::Direct));
+    assert_eq!(h.ipfs.pinned(&cid(2)), None);
+    assert_eq!(*h.ipfs.pin_calls.lock().unwrap(), vec![cid(0), cid(1)]);
+    assert_eq!(
+        h.tracker.status(cid(2)).await.status,
+        TrackerStatus::Unpinned
+    );
+}

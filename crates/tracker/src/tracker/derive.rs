@@ -100,9 +100,8 @@ impl<C: IpfsConnector> Inner<C> {
     /// The status of `cid` from memory, the persisted errors and the
     /// pin's placement; [`Derived::Here`] when only IPFS can tell.
     pub(super) fn derive(&self, cid: Cid, pin: Option<Pin>) -> Result<Derived, TrackerError> {
-        let name = |op_pin: Option<&Pin>| {
+        let name = || {
             pin.as_ref()
-                .or(op_pin)
                 .map(|p| p.options.name.clone())
                 .unwrap_or_default()
         };
@@ -114,13 +113,13 @@ impl<C: IpfsConnector> Inner<C> {
                 attempt_count: op.attempts,
                 priority_pin: op.priority,
                 timestamp: op.timestamp,
-                name: name(op.pin.as_ref()),
+                name: name(),
             }));
         }
         if let Some(record) = self.store.error(&cid)?
             && record_applies(&record, pin.as_ref(), &self.me)
         {
-            return Ok(Derived::Known(record_status(cid, record, name(None))));
+            return Ok(Derived::Known(record_status(cid, record, name())));
         }
         let Some(pin) = pin else {
             return Ok(Derived::Known(simple_status(

@@ -26,13 +26,16 @@ impl<C: IpfsConnector> Inner<C> {
         self.ops.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn is_priority(&self, kind: OpKind, pin: Option<&Pin>, attempts: u32) -> bool {
+    pub(super) fn is_priority(
+        &self,
+        kind: OpKind,
+        pin_time: Option<SystemTime>,
+        attempts: u32,
+    ) -> bool {
         kind == OpKind::Pin
             && attempts <= self.config.priority_pin_max_retries
-            && pin.is_some_and(|p| {
-                p.timestamp
-                    .unwrap_or(SystemTime::UNIX_EPOCH)
-                    .checked_add(self.config.priority_pin_max_age)
+            && pin_time.is_some_and(|t| {
+                t.checked_add(self.config.priority_pin_max_age)
                     .is_some_and(|deadline| SystemTime::now() < deadline)
             })
     }
@@ -43,21 +46,23 @@ impl<C: IpfsConnector> Inner<C> {
     /// and replaced, carrying the attempts over when of the same kind
     /// (`carried` when there is no such operation in memory).
     pub(super) fn submit(&self, kind: OpKind, cid: Cid, pin: Option<Pin>, carried: Option<u32>) {
+        // Only the pin's time is kept (see `Op::pin_time`).
+        let pin_time = pin.map(|p| p.timestamp.unwrap_or(SystemTime::UNIX_EPOCH));
         let mut ops = self.lock();
         let mut attempts = carried.unwrap_or(0);
         if let Some(old) = ops.get_mut(&cid)
             && old.kind == kind
         {
             if old.phase != Phase::Error {
-                if pin.is_some() {
-                    old.pin = pin;
+                if pin_time.is_some() {
+                    old.pin_time = pin_time;
                 }
                 return;
             }
             attempts = old.attempts.max(attempts);
         }
         let generation = self.next_op.fetch_add(1, Ordering::Relaxed);
-        let priority = self.is_priority(kind, pin.as_ref(), attempts);
+        let priority = self.is_priority(kind, pin_time, attempts);
         ops.insert(
             cid,
             Op {
@@ -68,7 +73,7 @@ impl<C: IpfsConnector> Inner<C> {
                 error: String::new(),
                 priority,
                 timestamp: SystemTime::now(),
-                pin,
+                pin_time,
                 cancel: self.cancel.child_token(),
             },
         );
@@ -151,7 +156,7 @@ impl<C: IpfsConnector> Inner<C> {
     /// Runs the operation an entry was queued for, unless it was replaced
     /// since.
     pub(super) async fn process(self: &Arc<Self>, (cid, generation): QueueEntry) {
-        let (kind, pin, cancel) = {
+        let (kind, cancel) = {
             let mut ops = self.lock();
             if ops
                 .get(&cid)
@@ -162,7 +167,23 @@ impl<C: IpfsConnector> Inner<C> {
             let Some(op) = ops.set_phase(&cid, generation, Phase::InProgress) else {
                 return;
             };
-            (op.kind, op.pin.clone(), op.cancel.clone())
+            (op.kind, op.cancel.clone())
+        };
+        // A pin operation pins the pin as the pinset has it now; one whose
+        // CID left the pinset is over (its unpin replaces it).
+        let pin = match kind {
+            OpKind::Pin => match self.pinset.get(&cid) {
+                Ok(Some(pin)) => Some(pin),
+                Ok(None) => {
+                    self.lock().remove(&cid, generation);
+                    return;
+                }
+                Err(e) => {
+                    self.finish(cid, generation, Err(e));
+                    return;
+                }
+            },
+            OpKind::Unpin | OpKind::Remote => None,
         };
         let result = tokio::select! {
             biased;
@@ -267,11 +288,11 @@ impl<C: IpfsConnector> Inner<C> {
     /// Records an operation's outcome: success removes it (and its error
     /// record); failure puts it in error, persists that and schedules an
     /// automatic retry while attempts remain.
-    pub(super) fn finish(
+    pub(super) fn finish<E: std::fmt::Display>(
         self: &Arc<Self>,
         cid: Cid,
         generation: u64,
-        result: Result<Option<IpfsPinType>, IpfsError>,
+        result: Result<Option<IpfsPinType>, E>,
     ) {
         let mut ops = self.lock();
         match result {
@@ -344,7 +365,7 @@ impl<C: IpfsConnector> Inner<C> {
         if op.generation != generation || op.phase != Phase::Error {
             return;
         }
-        let priority = self.is_priority(op.kind, op.pin.as_ref(), op.attempts);
+        let priority = self.is_priority(op.kind, op.pin_time, op.attempts);
         if let Some(op) = ops.set_phase(&cid, generation, Phase::Queued) {
             op.priority = priority;
         }
