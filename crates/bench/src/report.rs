@@ -156,6 +156,13 @@ const ROWS: &[(&str, Better, Figure)] = &[
         Better::Lower,
         |f| Cell::num(f.listed_p99_ms, 1),
     ),
+    ("latency: samples listed / taken", Better::Neither, |f| {
+        Cell::text(format!(
+            "{} / {}",
+            f.latency_samples,
+            f.latency_samples + f.latency_missed
+        ))
+    }),
     (
         "join: 4th peer lists every pin (s)",
         Better::Lower,
