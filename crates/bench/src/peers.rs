@@ -157,7 +157,7 @@ impl Peer {
     /// given) and waits until its REST API answers `GET /version` (not
     /// `GET /id`, which asks IPFS too: both implementations rate-limit an
     /// unreachable IPFS to one request a second, and `/id` queues behind
-    /// the tracker's requests).
+    /// the tracker's requests; ours answers after 5 s then).
     pub(crate) async fn start(
         imp: &Implementation,
         dir: &Path,
