@@ -187,6 +187,8 @@ fn entry_order(e: &StoredEntry) -> (u64, [u8; 32], Vec<u8>, u32) {
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
     writes: HashMap<Vec<u8>, Option<IVec>>,
+    /// Waiting tombs this batch removes (their entries arrived).
+    pub(crate) tombs_taken: u64,
 }
 
 impl<'a> Overlay<'a> {
@@ -194,6 +196,7 @@ impl<'a> Overlay<'a> {
         Self {
             tree,
             writes: HashMap::new(),
+            tombs_taken: 0,
         }
     }
 

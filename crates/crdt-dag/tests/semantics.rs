@@ -139,6 +139,44 @@ fn tombstone_arriving_before_its_add_still_removes_it() {
     assert_eq!(snapshot(&early), snapshot(&late));
 }
 
+/// A tomb stored waiting for its entry is still found after a restart (the
+/// replica counts waiting tombs when it opens, and looks for them only
+/// while there are some).
+#[test]
+fn a_waiting_tomb_survives_a_restart() {
+    let target = forge(1, 1, None, vec![], 1, vec![pin_op(7, "doomed")]);
+    let target_cid = target.to_block().0;
+    let tomb = Op::Unpin {
+        cid: content(7),
+        tombs: vec![Dot {
+            delta: target_cid,
+            index: 0,
+        }],
+    };
+    let remover = forge(2, 1, None, vec![], 1, vec![tomb]);
+    let remover_cid = remover.to_block().0;
+    let dir = tempfile::tempdir().unwrap();
+    let open = || crdt_dag::Replica::open(dir.path(), key(9), ReplicaConfig::new(CLUSTER)).unwrap();
+    let early = open();
+    sync_from(&early, &[remover_cid], &source_of(&[&remover]));
+    early.flush().unwrap();
+    drop(early);
+    let reopened = open();
+    sync_from(&reopened, &[target_cid], &source_of(&[&target]));
+    assert_eq!(reopened.get(&content(7)).unwrap(), None);
+    // Taken: later pins of other CIDs are applied as usual.
+    let other = forge(
+        1,
+        2,
+        Some(target_cid),
+        vec![target_cid],
+        2,
+        vec![pin_op(8, "kept")],
+    );
+    sync_from(&reopened, &[other.to_block().0], &source_of(&[&other]));
+    assert!(reopened.get(&content(8)).unwrap().is_some());
+}
+
 #[test]
 fn tombstone_scoped_to_another_cid_removes_nothing() {
     let target = forge(1, 1, None, vec![], 1, vec![pin_op(7, "keep")]);

@@ -1,6 +1,8 @@
 //! Applying one delta whose dependencies are applied: the causal checks,
 //! fork evidence, the add-wins OR-map rules, heads and indexes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use cid::Cid;
 
 use super::{Fork, Replica};
@@ -32,6 +34,7 @@ impl Replica {
             cid,
             cid_bytes: &cid_bytes,
             delta,
+            waiting_tombs: &self.waiting_tombs,
         };
         note_fork(ov, &this, events)?;
 
@@ -105,6 +108,8 @@ struct Applying<'a> {
     cid: &'a Cid,
     cid_bytes: &'a [u8],
     delta: &'a Delta,
+    /// The replica's count of waiting tombs.
+    waiting_tombs: &'a AtomicU64,
 }
 
 /// Records the delta in its writer's chain; a second delta of one `seq` is
@@ -114,6 +119,7 @@ fn note_fork(ov: &mut Overlay<'_>, this: &Applying<'_>, events: &mut Vec<PinEven
         cid,
         cid_bytes,
         delta,
+        ..
     } = *this;
     let pk = delta.writer.public_key_bytes();
     let seq = delta.seq.to_be_bytes();
@@ -161,13 +167,19 @@ fn apply_op(
             rec.remove(tomb);
         } else {
             let t = tomb_key(&pin_bytes, &tomb.delta.to_bytes(), tomb.index);
-            ov.insert(t, &[][..]);
+            if !ov.contains(&t)? {
+                // Counted now, so later deltas of this batch look for it.
+                this.waiting_tombs.fetch_add(1, Ordering::Relaxed);
+                ov.insert(t, &[][..]);
+            }
         }
     }
     if let Op::Pin { pin, .. } = op {
         let t = tomb_key(&pin_bytes, this.cid_bytes, index);
-        if ov.contains(&t)? {
+        let waits = this.waiting_tombs.load(Ordering::Relaxed) > 0 && ov.contains(&t)?;
+        if waits {
             ov.remove(t);
+            ov.tombs_taken += 1;
         } else {
             rec.insert(StoredEntry {
                 priority: this.delta.priority,

@@ -179,7 +179,7 @@ impl Replica {
         if ov.is_empty() {
             return Ok(());
         }
-        std::mem::replace(ov, Overlay::new(&self.tree)).commit()?;
+        self.commit_overlay(std::mem::replace(ov, Overlay::new(&self.tree)))?;
         self.flush()?;
         self.pending.sub(freed.0, freed.1);
         *freed = (0, 0);

@@ -15,13 +15,14 @@ mod types;
 mod write;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use ed25519_dalek::SigningKey;
 
 use crate::error::{DagError, Result};
 use crate::pin::PinEvent;
-use crate::store::{META_CLUSTER, META_VERSION, prefix, u64_value};
+use crate::store::{META_CLUSTER, META_VERSION, Overlay, prefix, u64_value};
 use crate::writer::WriterId;
 use pending::Pending;
 
@@ -46,6 +47,11 @@ pub struct Replica {
     writer: WriterId,
     config: ReplicaConfig,
     pending: Pending,
+    /// Tombs stored waiting for their entry (spec §4), or more: counted up
+    /// when one is staged, down once its removal is committed. While it is
+    /// 0 (almost always), applying a pin skips looking for a waiting tomb,
+    /// a store lookup per pinned CID.
+    waiting_tombs: AtomicU64,
     /// Serialises every mutation of the store.
     write_lock: Mutex<()>,
     hook: RwLock<Option<EventHook>>,
@@ -113,6 +119,7 @@ impl Replica {
         for kv in tree.scan_prefix([prefix::PENDING]) {
             pending.add(kv?.1.len());
         }
+        let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
         let writer = WriterId::from_public_key(&key.verifying_key());
         Ok(Self {
             db,
@@ -121,6 +128,7 @@ impl Replica {
             writer,
             config,
             pending,
+            waiting_tombs,
             write_lock: Mutex::new(()),
             hook: RwLock::new(None),
         })
@@ -149,6 +157,15 @@ impl Replica {
     /// Sets the function called with every pinset change after it is durable.
     pub fn set_event_hook(&self, hook: Option<EventHook>) {
         *self.hook.write().expect("poisoned") = hook;
+    }
+
+    /// Commits `ov` into the store (not flushed), then counts the waiting
+    /// tombs it removed.
+    fn commit_overlay(&self, ov: Overlay<'_>) -> Result<()> {
+        let taken = ov.tombs_taken;
+        ov.commit()?;
+        self.waiting_tombs.fetch_sub(taken, Ordering::Relaxed);
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {

@@ -109,7 +109,7 @@ impl Replica {
         let mut events = Vec::new();
         self.apply_delta(&mut ov, &cid, &block, &delta, &mut events)?
             .map_err(|reason| DagError::rejected(cid, reason))?;
-        ov.commit()?;
+        self.commit_overlay(ov)?;
         let heads = self.heads()?;
         Ok(Written {
             cid,

@@ -60,6 +60,12 @@ fn screen(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<WriteReq> {
     let mut accepted = Vec::with_capacity(reqs.len());
     for req in reqs {
         let cid = *req.write.cid();
+        if let Write::Pin(_) = req.write {
+            // A pin needs no lookup; an unpin after it in the group applies.
+            pinned.insert(cid, true);
+            accepted.push(req);
+            continue;
+        }
         let is_pinned = pinned
             .entry(cid)
             .or_insert_with(|| replica.contains(&cid).unwrap_or(false));
