@@ -329,13 +329,21 @@ async fn unreachable_daemon_and_rate_limit() {
         started.elapsed() < Duration::from_secs(2),
         "no limit before"
     );
-    // Limited: one request a second.
+    // Limited: one request a second...
     let started = Instant::now();
     for _ in 0..3 {
-        assert!(c.id().await.is_err());
+        assert!(c.repo_stat().await.is_err());
     }
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1900), "{took:?}");
+    // ...but `id` (what `GET /id` shows people) fails at once, unqueued.
+    let started = Instant::now();
+    let err = c.id().await.unwrap_err();
+    assert!(
+        matches!(err, IpfsError::Unreachable { endpoint: "id", .. }),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(200));
     // Errors reach streams too.
     let first = c.pin_ls(PinLsFilter::All).next().await.unwrap();
     assert!(

@@ -19,6 +19,19 @@ use super::wire::*;
 
 impl IpfsConnector for KuboConnector {
     async fn id(&self) -> Result<IpfsId, IpfsError> {
+        // `id` answers people (`GET /id`, `peers ls`): while the daemon is
+        // known down it fails at once instead of queueing for a slot behind
+        // the tracker's requests, which keep probing it once a second.
+        if self.is_rate_limited() {
+            return Err(IpfsError::Unreachable {
+                addr: self.inner.base.clone(),
+                endpoint: "id",
+                reason: format!(
+                    "{} consecutive requests failed; not asked while rate limited",
+                    self.consecutive_failures()
+                ),
+            });
+        }
         let out: IdOut = self.inner.call("id", &[], None).await?;
         Ok(IpfsId {
             id: out.id,
