@@ -196,7 +196,10 @@ async fn reads_and_unpins_see_acknowledged_writes_still_queued() {
         .await;
     assert_eq!(listed.len(), 3, "{listed:?}");
     // Unpinned right after its 200: succeeds, and reads see it gone.
-    assert_eq!(client.unpin(content(1)).await.unwrap().options.name, "queued 1");
+    assert_eq!(
+        client.unpin(content(1)).await.unwrap().options.name,
+        "queued 1"
+    );
     assert_eq!(
         client.allocation(content(1)).await.unwrap_err().api_code(),
         Some(404)
