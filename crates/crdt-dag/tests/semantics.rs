@@ -260,3 +260,28 @@ fn contains_follows_pin_and_unpin() {
     r.write(vec![unpin(1)]).unwrap();
     assert!(!r.contains(&content(1)).unwrap());
 }
+
+/// A walk over the pinset resumes after the last CID it saw.
+#[test]
+fn pins_after_resumes_a_walk_in_cid_order() {
+    let r = replica(1);
+    r.write((0..5).map(|n| pin(n, "p")).collect()).unwrap();
+    let all: Vec<_> = r.pins().map(|p| p.unwrap().cid).collect();
+    assert_eq!(all.len(), 5);
+    let from_none: Vec<_> = r.pins_after(None).map(|p| p.unwrap().cid).collect();
+    assert_eq!(from_none, all);
+    let rest: Vec<_> = r
+        .pins_after(Some(&all[2]))
+        .map(|p| p.unwrap().cid)
+        .collect();
+    assert_eq!(rest, all[3..].to_vec());
+    assert_eq!(r.pins_after(Some(&all[4])).count(), 0);
+    // A CID the pinset doesn't hold resumes at the next one after it.
+    let missing = content(99);
+    let after_missing = r.pins_after(Some(&missing)).count();
+    let greater = all
+        .iter()
+        .filter(|c| c.to_bytes() > missing.to_bytes())
+        .count();
+    assert_eq!(after_missing, greater);
+}

@@ -159,6 +159,11 @@ impl OpTable {
         self.active
     }
 
+    /// Operations held, failed ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
     /// The CIDs with an operation (a snapshot: bounded by the table, which
     /// holds at most the queues' contents plus the failed operations).
     pub(crate) fn cids(&self) -> Vec<Cid> {

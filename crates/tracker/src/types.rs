@@ -29,6 +29,12 @@ pub struct TrackerConfig {
     /// Automatic retries before an operation stays in error until
     /// recovered. **Default:** 3.
     pub max_retries: u32,
+    /// Operations held in memory (queued, in progress, or failed and
+    /// waiting for a retry) past which a new pin is not queued but left in
+    /// the backlog, which is read back from
+    /// the pinset as the queues drain: the memory of a peer that has a
+    /// million pins to pin stays that of this many. **Default:** 10,000.
+    pub max_ops_in_memory: usize,
 }
 
 impl Default for TrackerConfig {
@@ -40,6 +46,7 @@ impl Default for TrackerConfig {
             priority_pin_max_retries: 5,
             retry_backoff: Duration::from_secs(30),
             max_retries: 3,
+            max_ops_in_memory: 10_000,
         }
     }
 }
@@ -56,6 +63,22 @@ pub trait Pinset: Send + Sync + 'static {
     /// Every pin, in a stable order (the peer's store is ordered by CID
     /// bytes), streamed: never collected.
     fn pins(&self) -> Box<dyn Iterator<Item = Result<Pin, TrackerError>> + Send>;
+
+    /// The pins after `after` in the order of [`Pinset::pins`] (all of them
+    /// for `None`), for a walk that resumes. The default filters
+    /// [`Pinset::pins`]; a store ordered by CID bytes seeks instead.
+    fn pins_after(
+        &self,
+        after: Option<&Cid>,
+    ) -> Box<dyn Iterator<Item = Result<Pin, TrackerError>> + Send> {
+        let Some(after) = after.map(Cid::to_bytes) else {
+            return self.pins();
+        };
+        Box::new(
+            self.pins()
+                .filter(move |p| p.as_ref().map_or(true, |p| p.cid.to_bytes() > after)),
+        )
+    }
 }
 
 /// The status of a CID on this peer (what Go's `PinInfoShort` carries).

@@ -182,6 +182,13 @@ async fn failures_are_pin_errors_and_retried() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let s = h.tracker.status(cid(3)).await;
     assert_eq!((s.status, s.attempt_count), (TrackerStatus::PinError, 4));
+    assert!(s.error.contains("boom"), "{s:?}");
+    // Out of retries, it is no longer held in memory: the persisted record
+    // answers its status, and a recover queues it again from there.
+    assert_eq!(h.tracker.operations_in_memory(), 0);
+    h.ipfs.fail_pins(cid(3), 0);
+    h.tracker.recover(cid(3)).await;
+    wait_status(&h, cid(3), TrackerStatus::Pinned).await;
     let calls = h
         .ipfs
         .pin_calls
@@ -190,7 +197,7 @@ async fn failures_are_pin_errors_and_retried() {
         .iter()
         .filter(|c| **c == cid(3))
         .count();
-    assert_eq!(calls, 4);
+    assert_eq!(calls, 5);
 }
 
 /// A pin error (text and attempts) survives a restart on the same tree;
@@ -671,5 +678,58 @@ async fn queued_operations_pin_what_the_pinset_holds_when_they_run() {
     assert_eq!(
         h.tracker.status(cid(2)).await.status,
         TrackerStatus::Unpinned
+    );
+}
+
+/// Past `max_ops_in_memory` active operations, new pins wait in the
+/// backlog (status `pin_queued`, no operation in memory) and are read back
+/// from the pinset as the queues drain: all get pinned, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_past_the_table_bound_wait_in_the_backlog() {
+    const PINS: u64 = 100;
+    const BOUND: usize = 20;
+    let h = Harness::start(
+        TrackerConfig {
+            max_ops_in_memory: BOUND,
+            concurrent_pins: 2,
+            ..fast_config()
+        },
+        FakeIpfs::with_delay(Duration::from_millis(5)),
+    );
+    for n in 0..PINS {
+        h.pin(pin(cid(n), Placement::Here));
+        assert!(h.tracker.operations_in_memory() <= BOUND);
+    }
+    let last = h.tracker.status(cid(PINS - 1)).await;
+    assert_eq!(last.status, TrackerStatus::PinQueued, "{last:?}");
+    assert!(h.tracker.queued() >= PINS as usize - BOUND);
+    // Listed as queued too, though nothing in memory says so.
+    let queued: Vec<_> = h
+        .tracker
+        .status_all(TrackerStatusFilter::only(TrackerStatus::PinQueued))
+        .map(|s| s.unwrap().cid)
+        .collect()
+        .await;
+    assert!(queued.contains(&cid(PINS - 1)), "{} listed", queued.len());
+    wait_until(
+        Duration::from_secs(30),
+        "every pin to be pinned",
+        || async {
+            assert!(h.tracker.operations_in_memory() <= BOUND);
+            h.ipfs.pin_count() == PINS as usize
+        },
+    )
+    .await;
+    wait_idle(&h).await;
+    assert_eq!(h.tracker.operations_in_memory(), 0);
+    let calls = h.ipfs.pin_calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), PINS as usize, "each pinned once");
+    let mut distinct = calls.clone();
+    distinct.sort_by_key(|c| c.to_bytes());
+    distinct.dedup();
+    assert_eq!(distinct.len(), PINS as usize);
+    assert_eq!(
+        h.tracker.status(cid(PINS - 1)).await.status,
+        TrackerStatus::Pinned
     );
 }

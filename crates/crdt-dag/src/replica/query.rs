@@ -50,15 +50,36 @@ impl Replica {
 
     /// All pins in CID byte order, read lazily from disk.
     pub fn pins(&self) -> impl Iterator<Item = Result<Pin>> + use<> {
-        self.tree.scan_prefix([prefix::PIN]).map(|kv| {
-            let (_, v) = kv?;
-            let (cid, mut rec) = Record::decode(&v)?;
-            let w = rec
-                .entries
-                .pop()
-                .ok_or_else(|| DagError::Corrupt("empty pin record".into()))?;
-            Ok(w.wire.into_pin(cid))
-        })
+        self.pins_after(None)
+    }
+
+    /// The pins after `after` in CID byte order (all of them for `None`),
+    /// read lazily from disk: a walk that stops can resume where it was.
+    pub fn pins_after(&self, after: Option<&Cid>) -> impl Iterator<Item = Result<Pin>> + use<> {
+        let start = match after {
+            // The smallest key above `after`'s: its own key plus a 0 byte.
+            Some(cid) => {
+                let mut k = cid_key(prefix::PIN, cid);
+                k.push(0);
+                k
+            }
+            None => vec![prefix::PIN],
+        };
+        self.tree
+            .range(start..)
+            .take_while(|kv| match kv {
+                Ok((k, _)) => k.first() == Some(&prefix::PIN),
+                Err(_) => true,
+            })
+            .map(|kv| {
+                let (_, v) = kv?;
+                let (cid, mut rec) = Record::decode(&v)?;
+                let w = rec
+                    .entries
+                    .pop()
+                    .ok_or_else(|| DagError::Corrupt("empty pin record".into()))?;
+                Ok(w.wire.into_pin(cid))
+            })
     }
 
     /// Number of pinned CIDs.

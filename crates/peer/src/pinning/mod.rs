@@ -52,9 +52,16 @@ impl tracker::Pinset for ReplicaPinset {
     }
 
     fn pins(&self) -> Box<dyn Iterator<Item = Result<Pin, tracker::TrackerError>> + Send> {
+        self.pins_after(None)
+    }
+
+    fn pins_after(
+        &self,
+        after: Option<&Cid>,
+    ) -> Box<dyn Iterator<Item = Result<Pin, tracker::TrackerError>> + Send> {
         Box::new(
             self.replica
-                .pins()
+                .pins_after(after)
                 .map(|p| p.map_err(|e| tracker::TrackerError::Pinset(e.to_string()))),
         )
     }

@@ -136,6 +136,17 @@ impl<C: IpfsConnector> Inner<C> {
         Ok(Derived::Known(simple_status(cid, status, pin.options.name)))
     }
 
+    /// The status of a pin placed here, with no operation or error, that
+    /// IPFS does not have: queued while the backlog holds pins (it is one
+    /// of them, or about to be looked at again), else lost.
+    fn not_pinned(&self) -> TrackerStatus {
+        if self.backlog.pending() {
+            TrackerStatus::PinQueued
+        } else {
+            TrackerStatus::UnexpectedlyUnpinned
+        }
+    }
+
     /// [`Self::derive`], completed from the index.
     pub(super) fn derive_indexed(
         &self,
@@ -147,7 +158,7 @@ impl<C: IpfsConnector> Inner<C> {
             Derived::Here(pin) => {
                 let status = match self.store.indexed(&cid)? {
                     Some(t) if satisfies(pin.ipfs_mode(), t) => TrackerStatus::Pinned,
-                    _ => TrackerStatus::UnexpectedlyUnpinned,
+                    _ => self.not_pinned(),
                 };
                 simple_status(cid, status, pin.options.name)
             }
@@ -189,7 +200,7 @@ impl<C: IpfsConnector> Inner<C> {
                 if let Err(e) = self.store.unindex(&cid) {
                     warn!(%cid, error = %e, "updating the pin index");
                 }
-                simple_status(cid, TrackerStatus::UnexpectedlyUnpinned, pin.options.name)
+                simple_status(cid, self.not_pinned(), pin.options.name)
             }
             Err(e) => cluster_error(cid, &e, pin.options.name),
         }

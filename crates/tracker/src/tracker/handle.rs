@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use cid::Cid;
-use cluster_types::{Pin, Placement, TrackerStatusFilter};
+use cluster_types::{Pin, Placement, TrackerStatus, TrackerStatusFilter};
 use futures::stream::BoxStream;
 use ipfs::IpfsConnector;
 use tokio::sync::mpsc;
@@ -61,6 +61,7 @@ impl<C: IpfsConnector> Tracker<C> {
             unpin_tx,
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            backlog: Default::default(),
             cancel,
         });
         let receivers = Arc::new(tokio::sync::Mutex::new(PinReceivers {
@@ -71,6 +72,7 @@ impl<C: IpfsConnector> Tracker<C> {
             .map(|_| tokio::spawn(Arc::clone(&inner).pin_worker(Arc::clone(&receivers))))
             .collect();
         handles.push(tokio::spawn(Arc::clone(&inner).unpin_worker(unpin_rx)));
+        handles.push(tokio::spawn(Arc::clone(&inner).backlog_task()));
         (Self { inner }, handles)
     }
 
@@ -149,7 +151,11 @@ impl<C: IpfsConnector> Tracker<C> {
         filter: TrackerStatusFilter,
     ) -> BoxStream<'static, Result<LocalStatus, TrackerError>> {
         let inner = Arc::clone(&self.inner);
-        if !needs_index(filter) {
+        // Pins waiting in the backlog are `pin_queued` with no operation:
+        // only the walk over the pinset finds them.
+        let backlog = self.inner.backlog.pending()
+            && (filter.is_all() || filter.bits() & TrackerStatus::PinQueued.bits() != 0);
+        if !needs_index(filter) && !backlog {
             return iter_stream(async move { Ok(inner.operations_iter(filter)) });
         }
         iter_stream(async move {
@@ -235,9 +241,15 @@ impl<C: IpfsConnector> Tracker<C> {
         })
     }
 
-    /// Operations queued or in progress.
+    /// Operations queued or in progress, and pins waiting in the backlog.
     pub fn queued(&self) -> usize {
-        self.inner.lock().active()
+        self.inner.lock().active() + self.inner.backlog.outstanding()
+    }
+
+    /// Operations held in memory (queued, in progress or failed): at most
+    /// `max_ops_in_memory` active ones, whatever the backlog holds.
+    pub fn operations_in_memory(&self) -> usize {
+        self.inner.lock().len()
     }
 
     /// The most IPFS pin calls seen in flight at once since start.

@@ -2,9 +2,11 @@
 //! recover streams.
 //!
 //! By idea: the public handle (`handle`), status derivation (`derive`),
-//! the queues and workers that run operations (`workers`), and the lazy
-//! status and recover streams (`streams`).
+//! the queues and workers that run operations (`workers`), the lazy
+//! status and recover streams (`streams`), and the pins left out of memory
+//! while the table is full (`backlog`).
 
+mod backlog;
 mod derive;
 mod handle;
 mod streams;
@@ -97,6 +99,8 @@ struct Inner<C> {
     unpin_tx: mpsc::Sender<QueueEntry>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// New pins not held in memory while the table is full.
+    backlog: backlog::Backlog,
     cancel: CancellationToken,
 }
 

@@ -49,6 +49,13 @@ impl<C: IpfsConnector> Inner<C> {
         // Only the pin's time is kept (see `Op::pin_time`).
         let pin_time = pin.map(|p| p.timestamp.unwrap_or(SystemTime::UNIX_EPOCH));
         let mut ops = self.lock();
+        if kind == OpKind::Pin
+            && carried.is_none()
+            && self.should_leave_out(ops.len(), ops.get(&cid).is_some())
+        {
+            self.backlog.leave_out();
+            return;
+        }
         let mut attempts = carried.unwrap_or(0);
         if let Some(old) = ops.get_mut(&cid)
             && old.kind == kind
@@ -334,6 +341,11 @@ impl<C: IpfsConnector> Inner<C> {
                 self.persist(&cid, &record);
                 if attempts <= self.config.max_retries {
                     self.schedule_retry(cid, generation, attempts, cancel);
+                } else {
+                    // Out of retries: the persisted record says the rest
+                    // (status, attempts, what a recover requeues), so the
+                    // table doesn't keep every failed pin in memory.
+                    ops.remove(&cid, generation);
                 }
             }
         }
