@@ -1,7 +1,8 @@
 //! Several peers in one process on 127.0.0.1, over real libp2p: trusted
 //! writers and a follower converge, untrusted gossip is refused and not
-//! forwarded, late joiners catch up through the bulk sync, deep histories
-//! sync without one round trip per level, and private networks stay closed.
+//! forwarded (a flooder is graylisted), late joiners catch up through the
+//! bulk sync, deep histories sync without one round trip per level, and
+//! private networks stay closed.
 
 mod support;
 
@@ -183,6 +184,51 @@ async fn untrusted_writer_is_ignored_and_not_forwarded() {
     assert!(stats_c.heads_seen.contains_key(&a.id()));
     // The intruder's own replica refuses nothing of its own but the others never have it.
     assert!(e.get(&content(2)).unwrap().is_some());
+    for p in [a, c, e] {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_flooding_rejected_heads_is_graylisted() {
+    let _serial = SERIAL.lock().await;
+    let (ka, kc, ke) = (
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+    );
+    let trust = trusting(&[&ka, &kc]);
+    let a = start(&ka, "flood", trust.clone(), false).await;
+    let c = start(&kc, "flood", trust, false).await;
+    let e = start(&ke, "flood", TrustPolicy::All, false).await;
+    connect(&c, &a).await;
+    connect(&e, &a).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every pin of the intruder is a delta and an announcement of its heads,
+    // which a rejects: one writer alone gets one pin per delta.
+    const FLOOD: u32 = 300;
+    for i in 0..FLOOD {
+        e.pin(content(1_000 + i), PinOptions::default())
+            .await
+            .unwrap();
+    }
+    let score = a.gossip_score(e.id()).await.unwrap();
+    assert!(
+        score.is_some_and(|s| s < -80.0),
+        "the flooder is graylisted: score {score:?}"
+    );
+    let stats = a.gossip_stats().await.unwrap();
+    assert!(
+        stats.rejected > 0 && stats.rejected < u64::from(FLOOD),
+        "once graylisted, the flooder's messages are dropped unvalidated: {} of {FLOOD} rejected",
+        stats.rejected
+    );
+    // Honest gossip still flows.
+    c.pin(content(1), PinOptions::named("legit")).await.unwrap();
+    converged(&[&a, &c], Duration::from_secs(20)).await;
+    assert!(a.get(&content(1_000)).unwrap().is_none());
+    let honest = a.gossip_score(c.id()).await.unwrap();
+    assert!(honest.is_some_and(|s| s >= 0.0), "c's score: {honest:?}");
     for p in [a, c, e] {
         p.stop().await;
     }

@@ -2,100 +2,15 @@
 //! folders, import pins offline into one, run both daemons bootstrapped to
 //! each other, stop them with SIGTERM, and compare `state export`.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use support::daemon::{BIN, Daemon, ok, service};
+
 use multihash_codetable::{Code, MultihashDigest};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-service");
-const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-fn service(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--config")
-        .arg(dir)
-        .env("CLUSTER_SECRET", SECRET)
-        .env("CLUSTER_MDNSINTERVAL", "0s");
-    c
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A running daemon whose output lines arrive on a channel.
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn start(dir: &Path, args: &[&str]) -> Self {
-        let mut child = service(dir)
-            .arg("daemon")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("daemon starts");
-        let (tx, lines) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Self { child, lines }
-    }
-
-    /// Waits for a line containing `needle`; returns it.
-    fn wait_for(&self, needle: &str, within: Duration) -> String {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no line with {needle:?} within {within:?}"),
-            }
-        }
-    }
-
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let code = self.child.wait().unwrap();
-        assert!(code.success(), "daemon exited with {code:?}");
-    }
-}
-
-/// A test that fails half way must not leave daemons running.
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 #[test]
 fn two_daemons_share_one_pinset() {

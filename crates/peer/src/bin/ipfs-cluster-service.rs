@@ -260,21 +260,6 @@ fn init(dir: &Path, force: bool, args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-fn peerstore(cfg: &ServiceConfig, dir: &Path) -> Result<Vec<Multiaddr>> {
-    let path = cfg.peerstore_path(dir);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(vec![]);
-    };
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            l.parse()
-                .with_context(|| format!("{}: bad address {l:?}", path.display()))
-        })
-        .collect()
-}
-
 async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     if !dir.join(SERVICE_FILE).exists() {
         // Unlike Go, a first `daemon` needs no separate `init`: it writes
@@ -299,20 +284,10 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     let _lock = FolderLock::acquire(dir)?;
     let (cfg, identity) = load(dir)?;
     let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id())?;
-    let known = peerstore(&cfg, dir)?;
     let peer = PeerBuilder::new(identity.keypair.clone(), settings)
         .bootstrap(args.bootstrap, !args.no_trust)
         .start()
         .await?;
-    // Addresses remembered in the peerstore are dialed, not trusted.
-    for addr in &known {
-        if peer_of(addr).is_some_and(|p| p == peer.id()) {
-            continue;
-        }
-        if let Err(e) = peer.dial(addr.clone()).await {
-            tracing::warn!(%addr, error = %e, "dialing");
-        }
-    }
     for a in peer.addresses().await? {
         println!("listening on {a}");
     }

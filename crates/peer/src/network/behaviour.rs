@@ -53,11 +53,14 @@ fn behaviour(key: &Keypair, cfg: &NetworkConfig) -> Result<Behaviour, PeerError>
         .duplicate_cache_time(Duration::from_secs(30))
         .build()
         .map_err(|e| PeerError::Network(format!("gossipsub config: {e}")))?;
-    let gossipsub = gossipsub::Behaviour::new(
+    let mut gossipsub = gossipsub::Behaviour::new(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
         gossip_config,
     )
     .map_err(|e| PeerError::Network(format!("gossipsub: {e}")))?;
+    gossipsub
+        .with_peer_score(score_params(cfg), gossipsub::PeerScoreThresholds::default())
+        .map_err(|e| PeerError::Network(format!("gossipsub scoring: {e}")))?;
 
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
     kad_config.set_query_timeout(Duration::from_secs(30));
@@ -95,6 +98,49 @@ fn behaviour(key: &Keypair, cfg: &NetworkConfig) -> Result<Behaviour, PeerError>
         mdns: mdns.into(),
         streams: libp2p_stream::Behaviour::new(),
     })
+}
+
+/// Weight of each rejected message, squared over the decaying count of a
+/// peer's rejections (gossipsub's P4): a peer whose rejected messages keep
+/// coming at about 2 a second or more sinks below the graylist threshold
+/// (-80) and is ignored; one stray rejection (-10) only stops gossip to it.
+pub(crate) const INVALID_MESSAGE_WEIGHT: f64 = -10.0;
+
+/// Peer scoring: a peer is judged by the messages it sends that we reject
+/// (heads of untrusted authors, junk, metrics about others). What could
+/// earn a flooder credit first is kept small: time in the mesh and first
+/// deliveries add at most a few points, and the whole topic score is capped.
+/// No penalty for quiet mesh peers (heads are rare by design) nor for peers
+/// sharing an IP (a cluster on one host is normal).
+fn score_params(cfg: &NetworkConfig) -> gossipsub::PeerScoreParams {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        first_message_deliveries_weight: 0.1,
+        first_message_deliveries_decay: 0.5,
+        first_message_deliveries_cap: 20.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: INVALID_MESSAGE_WEIGHT,
+        invalid_message_deliveries_decay: 0.3,
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams {
+        topic_score_cap: 10.0,
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    for name in [
+        super::heads_topic(&cfg.cluster_name),
+        super::metrics_topic(&cfg.cluster_name),
+    ] {
+        params
+            .topics
+            .insert(gossipsub::IdentTopic::new(name).hash(), topic.clone());
+    }
+    params
 }
 
 /// The `Transport::map` step that counts a connection's substreams.

@@ -1,6 +1,7 @@
 //! The task that owns the swarm: runs commands, validates gossip (heads only
-//! from trusted writers, metrics only about their author) and feeds peer
-//! discovery (identify, mDNS) into Kademlia.
+//! from trusted writers, metrics only about their author), feeds peer
+//! discovery (identify, mDNS) into Kademlia and redials the cluster peers it
+//! lost (the peer book, saved to the peerstore file).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +10,9 @@ use crdt_dag::WriterId;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{PeerId, Swarm, identify, mdns};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -23,11 +25,17 @@ use super::{
 use crate::error::PeerError;
 use crate::network::bandwidth::{Bandwidth, RATE_TICK, Streams};
 use crate::network::messages::{HeadsMessage, Metric, now_nanos};
+use crate::network::peer_book::{self, PeerBook};
 use crate::network::rpc;
 use crate::sync::dagsync;
 
 /// How often Kademlia refreshes its routing table.
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the peer book is asked for peers due a redial.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// Changes of the peer book within this wait are written to the peerstore
+/// file together.
+const PEERSTORE_WRITE_DELAY: Duration = Duration::from_millis(500);
 
 struct Driver {
     swarm: Swarm<Behaviour>,
@@ -38,6 +46,10 @@ struct Driver {
     stats: GossipStats,
     /// Byte counters; their rates move on every [`RATE_TICK`].
     bandwidth: Arc<Bandwidth>,
+    /// Cluster peers met, redialed when lost.
+    book: PeerBook,
+    /// The book's lines, for the peerstore file's writer.
+    peerstore: Option<watch::Sender<String>>,
 }
 
 /// Builds the swarm, starts listening and spawns its task. Must run inside a
@@ -80,6 +92,23 @@ pub(crate) fn spawn(
             }
         }
     }
+    let mut book = PeerBook::new(*swarm.local_peer_id());
+    let peerstore = match &config.peerstore {
+        Some(path) => {
+            match peer_book::read_peerstore(path) {
+                Ok(text) => {
+                    for line in book.load(&text, std::time::Instant::now()) {
+                        warn!(path = %path.display(), line = %line, "ignoring a peerstore line: not <multiaddr>/p2p/<peer id>");
+                    }
+                }
+                Err(e) => warn!(path = %path.display(), error = %e, "could not read the peerstore"),
+            }
+            let (tx, rx) = watch::channel(String::new());
+            tasks.spawn(write_peerstore(path.clone(), rx, cancel.child_token()));
+            Some(tx)
+        }
+        None => None,
+    };
     let streams = Streams::new(swarm.behaviour().streams.new_control(), bandwidth.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(CMD_CHANNEL_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
@@ -97,6 +126,8 @@ pub(crate) fn spawn(
         events: ev_tx,
         stats: GossipStats::default(),
         bandwidth,
+        book,
+        peerstore,
     };
     tasks.spawn(driver.run(cmd_rx, cancel));
     Ok((network, ev_rx))
@@ -107,6 +138,8 @@ impl Driver {
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP_INTERVAL);
         let mut rate_tick = tokio::time::interval(RATE_TICK);
         rate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut redial_tick = tokio::time::interval(REDIAL_TICK);
+        redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -114,6 +147,7 @@ impl Driver {
                 Some(cmd) = cmds.recv() => self.on_cmd(cmd),
                 event = self.swarm.select_next_some() => self.on_event(event),
                 _ = rate_tick.tick() => self.bandwidth.tick(),
+                _ = redial_tick.tick() => self.redial(),
                 _ = kad_tick.tick() => {
                     if self.swarm.connected_peers().next().is_some() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -122,6 +156,29 @@ impl Driver {
             }
         }
         debug!("network task stopped");
+    }
+
+    /// Dials the lost cluster peers whose wait is over.
+    fn redial(&mut self) {
+        let now = std::time::Instant::now();
+        for (peer, addrs) in self.book.due(now) {
+            debug!(%peer, "redialing a cluster peer");
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!(%peer, error = %e, "redial not started");
+                self.book.dial_failed(&peer, now);
+            }
+        }
+    }
+
+    /// Hands the book's lines to the peerstore writer if they changed.
+    fn save_book(&mut self) {
+        if let (Some(tx), Some(lines)) = (&self.peerstore, self.book.take_changes()) {
+            let _ = tx.send(lines);
+        }
     }
 
     fn on_cmd(&mut self, cmd: NetworkCmd) {
@@ -160,6 +217,9 @@ impl Driver {
             NetworkCmd::Stats { respond_to } => {
                 let _ = respond_to.send(self.stats.clone());
             }
+            NetworkCmd::Score { peer, respond_to } => {
+                let _ = respond_to.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
             NetworkCmd::ConnectedPeers { respond_to } => {
                 let _ = respond_to.send(self.swarm.connected_peers().copied().collect());
             }
@@ -193,6 +253,8 @@ impl Driver {
                 info,
                 ..
             })) if info.protocol_version == PROTOCOL_VERSION => {
+                self.book.met(peer_id, info.listen_addrs.clone());
+                self.save_book();
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
@@ -209,9 +271,25 @@ impl Driver {
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => debug!(%peer_id, "connected"),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                debug!(%peer_id, "connected");
+                self.book.connected(&peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                debug!(%peer_id, "disconnected");
+                self.book.disconnected(&peer_id, std::time::Instant::now());
+            }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(?peer_id, %error, "dial failed");
+                if let Some(p) = peer_id
+                    && !self.swarm.is_connected(&p)
+                {
+                    self.book.dial_failed(&p, std::time::Instant::now());
+                }
             }
             _ => {}
         }
@@ -220,7 +298,8 @@ impl Driver {
     /// Gossip validation: heads are accepted only from trusted writers, and
     /// metrics only when they describe their author and are bounded
     /// ([`Metric::received`]). Rejected messages are neither handed on nor
-    /// forwarded (no peer scoring: spec/threat-model.md §4).
+    /// forwarded, and count against their relay's score (`behaviour.rs`
+    /// `score_params`).
     fn validate(&mut self, message: gossipsub::Message, relay: PeerId) -> MessageAcceptance {
         let Some(author) = message.source else {
             return MessageAcceptance::Reject;
@@ -268,6 +347,40 @@ impl Driver {
             MessageAcceptance::Accept
         } else {
             MessageAcceptance::Ignore
+        }
+    }
+}
+
+/// Writes the peer book's lines to the peerstore file as they change
+/// (grouped over [`PEERSTORE_WRITE_DELAY`]), and once more at shutdown.
+async fn write_peerstore(
+    path: std::path::PathBuf,
+    mut lines: watch::Receiver<String>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let stopping = tokio::select! {
+            _ = cancel.cancelled() => true,
+            r = lines.changed() => r.is_err(),
+        };
+        if !stopping {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(PEERSTORE_WRITE_DELAY) => {}
+            }
+        }
+        if stopping && !lines.has_changed().unwrap_or(false) {
+            return;
+        }
+        let text = lines.borrow_and_update().clone();
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || peer_book::write_peerstore(&p, &text)).await {
+            Ok(Ok(())) => debug!(path = %path.display(), "peerstore saved"),
+            Ok(Err(e)) => warn!(path = %path.display(), error = %e, "could not save the peerstore"),
+            Err(e) => warn!(error = %e, "peerstore writer failed"),
+        }
+        if stopping || cancel.is_cancelled() {
+            return;
         }
     }
 }

@@ -9,6 +9,7 @@ mod behaviour;
 mod driver;
 pub(crate) mod frame;
 pub mod messages;
+mod peer_book;
 pub mod rpc;
 pub(crate) mod slots;
 
@@ -50,6 +51,9 @@ pub struct NetworkConfig {
     pub gossip_heartbeat: Duration,
     /// Most established connections (`connection_manager.high_water`).
     pub max_connections: u32,
+    /// The peerstore file: read at start (its peers are dialed), rewritten
+    /// as cluster peers are met. `None`: the book lives in memory only.
+    pub peerstore: Option<std::path::PathBuf>,
 }
 
 /// Gossip topic names of a cluster.
@@ -98,6 +102,10 @@ pub(crate) enum NetworkCmd {
     Stats {
         respond_to: oneshot::Sender<GossipStats>,
     },
+    Score {
+        peer: PeerId,
+        respond_to: oneshot::Sender<Option<f64>>,
+    },
 }
 
 /// Authors remembered in [`GossipStats::heads_seen`] (peer IDs cost
@@ -134,6 +142,7 @@ impl std::fmt::Debug for NetworkCmd {
             Self::ListenAddrs { .. } => "ListenAddrs",
             Self::ConnectedPeers { .. } => "ConnectedPeers",
             Self::Stats { .. } => "Stats",
+            Self::Score { .. } => "Score",
         })
     }
 }
@@ -194,6 +203,13 @@ impl Network {
     /// Gossip counters.
     pub async fn stats(&self) -> Result<GossipStats, PeerError> {
         self.ask(|respond_to| NetworkCmd::Stats { respond_to })
+            .await
+    }
+
+    /// Gossipsub's score of a connected peer (below -80 it is graylisted:
+    /// its messages are ignored).
+    pub async fn score(&self, peer: PeerId) -> Result<Option<f64>, PeerError> {
+        self.ask(|respond_to| NetworkCmd::Score { peer, respond_to })
             .await
     }
 

@@ -113,6 +113,7 @@ impl PeerBuilder {
                 mdns_interval: settings.mdns_interval,
                 gossip_heartbeat: settings.gossip_heartbeat,
                 max_connections: settings.max_connections,
+                peerstore: settings.peerstore.clone(),
             },
             cancel.child_token(),
             &mut tasks,
@@ -129,8 +130,9 @@ impl PeerBuilder {
         }
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
         let sync_counters = Arc::new(consensus::SyncCounters::default());
-        let batching = settings.consensus.batching() && !settings.consensus.follower;
-        let batch_log = if batching {
+        // Opened with batching off too: a queue left by a run with batching
+        // on holds acknowledged writes to commit.
+        let batch_log = if !settings.consensus.follower {
             Some(database.batch_log()?)
         } else {
             None

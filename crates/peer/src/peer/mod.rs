@@ -273,6 +273,11 @@ impl PeerHandle {
         self.info.network.stats().await
     }
 
+    /// Gossipsub's score of a connected peer (`None`: not connected).
+    pub async fn gossip_score(&self, peer: PeerId) -> Result<Option<f64>, PeerError> {
+        self.info.network.score(peer).await
+    }
+
     /// Bytes in and out of this peer's libp2p host and their rates, per
     /// protocol ID, plus the all-substreams total under
     /// [`crate::network::bandwidth::TRANSPORT_KEY`] (`GET /health/bandwidth`).

@@ -35,6 +35,10 @@ pub struct PeerSettings {
     pub consensus: ConsensusSettings,
     /// Where the pinset lives; `None` keeps it in a temporary store.
     pub data_dir: Option<PathBuf>,
+    /// The peerstore file (`cluster.peerstore_file`): its peers are dialed
+    /// at start, and the cluster peers met are written back to it; `None`
+    /// (a peer started from code, by default) remembers them in memory.
+    pub peerstore: Option<PathBuf>,
     /// `ipfs_connector.ipfshttp`: the Kubo daemon that pins the pinset, and
     /// that deltas are put into and read from when no peer serves them;
     /// `None`: no IPFS (the peer keeps the pinset but pins nothing).
@@ -76,6 +80,7 @@ impl Default for PeerSettings {
         let mut s = Self::from_config(&cfg, Path::new("."), PeerId::random())
             .expect("the default service.json is valid");
         s.data_dir = None;
+        s.peerstore = None;
         s
     }
 }
@@ -167,6 +172,7 @@ impl PeerSettings {
                 follower: c.follower_mode,
             },
             data_dir: Some(cfg.sled_path(config_dir)),
+            peerstore: Some(cfg.peerstore_path(config_dir)),
             ipfs,
             connect_swarms_delay: embedded
                 .as_ref()
@@ -208,7 +214,7 @@ mod tests {
         assert_eq!(d.consensus.max_queue_size, 50_000);
         assert!(matches!(d.trust, TrustPolicy::All));
         assert!(d.secret.is_none() && d.ipfs.is_none() && d.embedded.is_none());
-        assert!(d.data_dir.is_none());
+        assert!(d.data_dir.is_none() && d.peerstore.is_none());
         assert_eq!(d.peername, "peer");
     }
 

@@ -155,7 +155,8 @@ pub(crate) struct Parts {
     pub(crate) announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
     pub(crate) counters: Arc<SyncCounters>,
     pub(crate) ipfs: IpfsGlue,
-    /// The durable batch queue: batching is on when there is one.
+    /// The durable batch queue (none for a follower). With batching off,
+    /// what a run with batching on left in it is committed at start.
     pub(crate) batch_log: Option<BatchLog>,
 }
 
@@ -188,7 +189,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
             putter: ipfs.putter,
         };
         match batch_log {
-            Some(log) => tasks.spawn(batch_writer(
+            Some(log) if settings.batching() => tasks.spawn(batch_writer(
                 writer,
                 settings.clone(),
                 rx,
@@ -196,7 +197,13 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
                 queued.clone(),
                 cancel.clone(),
             )),
-            None => tasks.spawn(group_commit_writer(writer, rx, cancel.clone())),
+            left => tasks.spawn(group_commit_writer(
+                writer,
+                rx,
+                left,
+                queued.clone(),
+                cancel.clone(),
+            )),
         };
         tasks.spawn(announcer(
             replica,
@@ -241,8 +248,13 @@ impl Writer {
 async fn group_commit_writer(
     w: Writer,
     mut rx: mpsc::Receiver<WriteReq>,
+    left: Option<BatchLog>,
+    queued: Queued,
     cancel: CancellationToken,
 ) {
+    if let Some(log) = left {
+        commit_left_over(&w, &log, &queued, &cancel).await;
+    }
     loop {
         let first = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -422,6 +434,36 @@ async fn commit_queued(
             // The task panicked with the batch: it is still in the log.
             warn!(error = %e, "batch commit task failed; the queue is committed at the next start");
             Ok(())
+        }
+    }
+}
+
+/// Batching was on in an earlier run and is off now: the writes it
+/// acknowledged from the durable queue are committed before any new one
+/// (retried every second while the store refuses them: they stay readable
+/// through `queued` meanwhile).
+async fn commit_left_over(w: &Writer, log: &BatchLog, queued: &Queued, cancel: &CancellationToken) {
+    let mut batch = match log.load() {
+        Ok(b) if b.is_empty() => return,
+        Ok(b) => b,
+        Err(e) => {
+            warn!(error = %e, "reading the batch queue; it is read again at the next start");
+            return;
+        }
+    };
+    info!(
+        writes = batch.len(),
+        "committing the batch queue an earlier run left"
+    );
+    queued.record(batch.iter().map(|(_, w)| w));
+    loop {
+        match commit_queued(w, log, batch, queued).await {
+            Ok(()) => return,
+            Err(kept) => batch = kept,
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }

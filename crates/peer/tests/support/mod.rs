@@ -1,6 +1,8 @@
 //! Helpers shared by the peer's integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod daemon;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,0 +1,139 @@
+//! `ipfs-cluster-service` run as a user runs it, for the tests that drive
+//! real processes: a command on a config folder, and a running daemon whose
+//! output lines arrive on a channel.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-service");
+/// One private network for every test cluster.
+pub const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// `ipfs-cluster-service --config <dir>`, with the test secret and mDNS off
+/// (peers find each other only as told).
+pub fn service(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config")
+        .arg(dir)
+        .env("CLUSTER_SECRET", SECRET)
+        .env("CLUSTER_MDNSINTERVAL", "0s");
+    c
+}
+
+/// Runs `c`, which must succeed; returns its output.
+pub fn ok(c: &mut Command) -> String {
+    let out = c.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Edits a folder's `service.json`.
+pub fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("service.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut cfg);
+    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+}
+
+/// A running daemon whose output lines arrive on a channel.
+pub struct Daemon {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// `daemon <args>` on `dir`.
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        let mut child = service(dir)
+            .arg("daemon")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("daemon starts");
+        let (tx, lines) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self { child, lines }
+    }
+
+    /// Waits for a line containing `needle`; returns it.
+    pub fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {needle:?} within {within:?}"),
+            }
+        }
+    }
+
+    /// Waits until the daemon is ready; returns its REST API's
+    /// `host:port` and its cluster addresses (`.../p2p/<id>`).
+    pub fn wait_ready(&self, within: Duration) -> (String, Vec<String>) {
+        let deadline = Instant::now() + within;
+        let (mut api, mut addrs) = (None, vec![]);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("daemon not ready within {within:?}"));
+            if let Some(a) = line.strip_prefix("listening on ") {
+                addrs.push(a.trim().to_owned());
+            } else if let Some(m) = line.strip_prefix("REST API listening on ") {
+                let parts: Vec<&str> = m.trim().split('/').collect();
+                api = Some(format!("{}:{}", parts[2], parts[4]));
+            } else if line.contains("IPFS Cluster is READY") {
+                return (api.expect("a REST API"), addrs);
+            }
+        }
+    }
+
+    /// SIGTERM; the daemon must exit cleanly.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap();
+        assert!(code.success(), "daemon exited with {code:?}");
+    }
+
+    /// SIGKILL: a crash, nothing flushed on the way out.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// A test that fails half way must not leave daemons running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
