@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod cid_text;
 pub mod duration;
 mod ipfs_pin;
 mod metric;
@@ -21,6 +22,7 @@ pub mod wire;
 
 use std::fmt;
 
+pub use cid_text::{CidTextError, parse_cid};
 pub use duration::{DurationError, format_go_duration, parse_go_duration, parse_go_duration_nanos};
 pub use ipfs_pin::IpfsPinType;
 pub use metric::Metric;

@@ -1,7 +1,8 @@
 //! Serde helpers for Go's JSON conventions, shared by the model's types and
-//! the REST API's: CIDs as strings (`null` when
-//! undefined), times as RFC 3339 (the zero time when unset), slices and maps
-//! that Go writes as `null` when nil, floats without a trailing `.0`.
+//! the REST API's: CIDs as strings (`null` when undefined; read strictly,
+//! as Go, with [`crate::parse_cid`]), times as RFC 3339 (the zero time when
+//! unset), slices and maps that Go writes as `null` when nil, floats
+//! without a trailing `.0`.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -22,8 +23,7 @@ pub mod cid_string {
     /// Reads what Go writes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse()
-            .map_err(|e| D::Error::custom(format!("invalid CID {text:?}: {e}")))
+        crate::parse_cid(&text).map_err(|e| D::Error::custom(format!("invalid CID {text:?}: {e}")))
     }
 }
 
@@ -45,8 +45,7 @@ pub mod opt_cid {
         match text {
             None => Ok(None),
             Some(t) if t.is_empty() => Ok(None),
-            Some(t) => t
-                .parse()
+            Some(t) => crate::parse_cid(&t)
                 .map(Some)
                 .map_err(|e| D::Error::custom(format!("invalid CID {t:?}: {e}"))),
         }
