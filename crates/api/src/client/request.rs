@@ -2,7 +2,6 @@
 //! one request with its whole answer.
 
 use bytes::Bytes;
-use cid::Cid;
 use http::{Method, Request, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -68,7 +67,7 @@ pub(super) fn local_q(local: bool) -> String {
 pub(super) fn pin_path_of(path: &str) -> Result<String, ClientError> {
     let path = if path.starts_with('/') {
         path.to_string()
-    } else if path.parse::<Cid>().is_ok() {
+    } else if cluster_types::parse_cid(path).is_ok() {
         format!("/ipfs/{path}")
     } else {
         return Err(ClientError::InvalidRequest(format!(

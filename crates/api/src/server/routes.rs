@@ -85,9 +85,11 @@ fn path_param<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error parsing the path: {e}")))
 }
 
-/// Go's `ParseCidOrFail` message.
+/// Go's `ParseCidOrFail` message. Strict as Go's `cid.Decode`: trailing
+/// bytes after the multihash and multibases Go doesn't decode (base10, ..)
+/// are 400s ([`cluster_types::parse_cid`]).
 fn parse_cid(hash: &str) -> Result<Cid, ApiError> {
-    hash.parse::<Cid>()
+    cluster_types::parse_cid(hash)
         .map_err(|e| ApiError::bad_request(format!("error decoding Cid {hash:?}: {e}")))
 }
 
@@ -102,7 +104,7 @@ fn parse_pin_path(key_type: &str, rest: &str) -> Result<String, ApiError> {
         )));
     }
     if key_type != "ipns" {
-        first.parse::<Cid>().map_err(|e| {
+        cluster_types::parse_cid(first).map_err(|e| {
             ApiError::bad_request(format!(
                 "error parsing path \"/{key_type}/{rest}\": invalid CID {first:?}: {e}"
             ))

@@ -5,7 +5,6 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use cid::Cid;
 use multiaddr::{Multiaddr, Protocol};
 
 use super::{PinMode, PinOptions, parse_peer_id};
@@ -153,8 +152,9 @@ impl PinQuery for PinOptions {
 
         let update = get(query, "pin-update");
         if !update.is_empty() {
-            opts.pin_update =
-                Some(Cid::from_str(update).map_err(|e| invalid("pin-update", update, e))?);
+            opts.pin_update = Some(
+                cluster_types::parse_cid(update).map_err(|e| invalid("pin-update", update, e))?,
+            );
         }
 
         let origins = get(query, "origins");

@@ -4,6 +4,7 @@
 
 mod add;
 mod auth;
+mod bad_input;
 mod client;
 mod routes;
 mod rules;
