@@ -27,6 +27,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
+/// The bounds of `POST /add`'s multipart reader: past one, a 400.
+pub use crate::multipart::{
+    MAX_BOUNDARY_BYTES, MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, MAX_PARTS, MAX_PREAMBLE_BYTES,
+};
 pub use config::{DEFAULT_LISTEN_MULTIADDRESS, RestConfig, listen_addr_of, multiaddr_of};
 
 pub(crate) use auth::basic_header as auth_header;

@@ -166,7 +166,8 @@ async fn openapi() -> Response {
 }
 
 /// `POST /add` (Go's `addHandler`): the multipart body is checked first,
-/// then the parameters (400s), then the upload is read as a stream of
+/// then the parameters (400s), then the first part's headers (a 400 when
+/// the body is malformed), then the upload is read as a stream of
 /// entries while the service's [`AddedOutput`](crate::types::AddedOutput)s
 /// are written: NDJSON with a trailer (`stream-channels=true`, the
 /// default), or one JSON array once the add is over (500 with Go's error
@@ -189,7 +190,19 @@ async fn add<S: ClusterApi>(
         Err(e) => return e.into_response(),
     };
     let stream_channels = params.stream_channels;
-    let files = multipart::read_upload(req.into_body().into_data_stream(), boundary);
+    let mut files = multipart::read_upload(req.into_body().into_data_stream(), boundary);
+    // The first part's headers are read before answering: a body that is
+    // not the multipart it claims to be is a 400, not a 200 whose trailer
+    // says so.
+    let first = files.next().await;
+    if let Some(Err(e)) = &first
+        && e.status == StatusCode::BAD_REQUEST.as_u16()
+    {
+        let mut resp = e.clone().into_response();
+        add_headers(&mut resp);
+        return resp;
+    }
+    let files = futures::stream::iter(first).chain(files).boxed();
     let outputs = app.api.add(params, files);
     if stream_channels {
         return add_stream_response(outputs);
@@ -202,7 +215,14 @@ async fn add<S: ClusterApi>(
         match item {
             Ok(o) => items.push(o),
             Err(e) => {
-                let mut resp = ApiError::internal(e.message).into_response();
+                // Go: a 500 whatever went wrong; a malformed upload (a
+                // 400 from the multipart reader) stays a 400.
+                let e = if e.status == StatusCode::BAD_REQUEST.as_u16() {
+                    e
+                } else {
+                    ApiError::internal(e.message)
+                };
+                let mut resp = e.into_response();
                 add_headers(&mut resp);
                 return resp;
             }
