@@ -52,9 +52,14 @@ pub struct Daemon {
 impl Daemon {
     /// `daemon <args>` on `dir`.
     pub fn start(dir: &Path, args: &[&str]) -> Self {
-        let mut child = service(dir)
-            .arg("daemon")
-            .args(args)
+        let mut c = service(dir);
+        c.arg("daemon").args(args);
+        Self::spawn(c)
+    }
+
+    /// Runs `c` (a daemon command, perhaps wrapped, e.g. in `ip netns exec`).
+    pub fn spawn(mut c: Command) -> Self {
+        let mut child = c
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
