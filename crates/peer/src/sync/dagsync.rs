@@ -19,6 +19,7 @@ use crdt_dag::{BlockSource, Replica, SourceError};
 use futures::StreamExt;
 use libp2p::{PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -40,7 +41,11 @@ const MAX_REQUEST: usize = 256 * 1024;
 const MAX_CONCURRENT_ANSWERS: usize = 16;
 /// ...and to any one peer.
 const MAX_ANSWERS_PER_PEER: usize = 4;
-/// How long a request waits for an answer slot.
+/// `since` answers walking the DAG at once, for all peers together: each
+/// walks the history back from our heads to the asker's frontier (all of it
+/// for an empty frontier), so they are capped apart from the answer slots.
+pub(crate) const MAX_CONCURRENT_WALKS: usize = 2;
+/// How long a request waits for an answer slot (and a `since` for a walk).
 const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed between two frames.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,6 +82,7 @@ pub(crate) async fn serve(
         .accept(PROTOCOL)
         .map_err(|_| PeerError::Network("dagsync protocol registered twice".into()))?;
     let slots = Slots::new(MAX_CONCURRENT_ANSWERS, MAX_ANSWERS_PER_PEER);
+    let walks = Arc::new(Semaphore::new(MAX_CONCURRENT_WALKS));
     loop {
         let (peer, stream) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -92,7 +98,7 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        let replica = replica.clone();
+        let (replica, walks) = (replica.clone(), walks.clone());
         tokio::spawn(async move {
             let slot = match claim.slot(SLOT_WAIT).await {
                 Ok(slot) => slot,
@@ -101,7 +107,7 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            if let Err(e) = answer(replica, stream).await {
+            if let Err(e) = answer(replica, &walks, stream).await {
                 debug!(%peer, error = %e, "sync answer failed");
             }
             drop(slot);
@@ -109,7 +115,11 @@ pub(crate) async fn serve(
     }
 }
 
-async fn answer(replica: Arc<Replica>, mut stream: CountedStream) -> Result<(), PeerError> {
+async fn answer(
+    replica: Arc<Replica>,
+    walks: &Semaphore,
+    mut stream: CountedStream,
+) -> Result<(), PeerError> {
     let req = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut stream, MAX_REQUEST))
         .await
         .map_err(|_| PeerError::Network("request timed out".into()))??
@@ -118,6 +128,7 @@ async fn answer(replica: Arc<Replica>, mut stream: CountedStream) -> Result<(), 
         .map_err(|e| PeerError::Network(format!("bad sync request: {e}")))?;
     let cids = match req.kind.as_str() {
         "since" => {
+            let _walk = walk_permit(walks, SLOT_WAIT).await?;
             let r = replica.clone();
             tokio::task::spawn_blocking(move || r.missing_for(&req.have, MAX_ANSWER_BLOCKS))
                 .await
@@ -143,6 +154,19 @@ async fn answer(replica: Arc<Replica>, mut stream: CountedStream) -> Result<(), 
     write_frame_within(&mut stream, &[], FRAME_TIMEOUT).await?;
     futures::AsyncWriteExt::close(&mut stream).await?;
     Ok(())
+}
+
+/// A permit to walk the DAG for a `since` answer, waiting at most `wait`.
+async fn walk_permit(
+    walks: &Semaphore,
+    wait: Duration,
+) -> Result<tokio::sync::SemaphorePermit<'_>, PeerError> {
+    match tokio::time::timeout(wait, walks.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(PeerError::Network(format!(
+            "busy: {MAX_CONCURRENT_WALKS} sync walks already running"
+        ))),
+    }
 }
 
 async fn request(
@@ -369,5 +393,26 @@ impl BlockSource for PeerSource {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn since_walks_beyond_the_cap_wait_then_give_up() {
+        let walks = Semaphore::new(MAX_CONCURRENT_WALKS);
+        let mut held = vec![];
+        for _ in 0..MAX_CONCURRENT_WALKS {
+            held.push(walk_permit(&walks, Duration::ZERO).await.unwrap());
+        }
+        let refused = walk_permit(&walks, Duration::from_millis(20)).await;
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("busy")),
+            "a walk past the cap is refused"
+        );
+        drop(held.pop());
+        assert!(walk_permit(&walks, Duration::ZERO).await.is_ok());
     }
 }
