@@ -129,6 +129,21 @@ pub enum DagError {
 }
 
 impl DagError {
+    /// Whether the store failed because its disk is full or over quota
+    /// (`ENOSPC`, `EDQUOT`): writes can't succeed until space is freed.
+    /// After such an error sled 0.34 refuses every later write of the same
+    /// open database with it (its error is sticky until the database is
+    /// opened again).
+    pub fn is_disk_full(&self) -> bool {
+        let (Self::Store(sled::Error::Io(io)) | Self::Io(io)) = self else {
+            return false;
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+    }
+
     pub(crate) fn rejected(cid: Cid, reason: Rejection) -> Self {
         Self::Rejected {
             cid,

@@ -59,6 +59,7 @@ pub use replica::{
     Written,
 };
 pub use source::{BlockSource, MemoryBlockSource, SourceError};
+pub use store::{open_database, remove_unfinished_snapshots};
 pub use wire_pin::{WirePin, as_stored};
 pub use writer::{TrustPolicy, WRITER_ID_LEN, WriterId};
 

@@ -3,6 +3,7 @@
 //! batch.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use cid::Cid;
 use serde_bytes::ByteBuf;
@@ -46,6 +47,68 @@ pub(crate) fn cid_key(prefix: u8, cid: &Cid) -> Vec<u8> {
 /// not parse means the store is corrupt.
 pub(crate) fn stored_cid(bytes: &[u8]) -> Result<Cid> {
     Cid::try_from(bytes).map_err(|e| DagError::Corrupt(e.to_string()))
+}
+
+/// `iter` up to and including its first error, then nothing: sled's
+/// iterators may yield the same error forever (a read that must split a
+/// node fails again and again once the store can't write, e.g. on a full
+/// disk), so a caller that skips errors would spin.
+pub(crate) fn until_error<T, E>(
+    iter: impl Iterator<Item = std::result::Result<T, E>>,
+) -> impl Iterator<Item = std::result::Result<T, E>> {
+    let mut failed = false;
+    iter.map_while(move |item| {
+        if failed {
+            return None;
+        }
+        failed = item.is_err();
+        Some(item)
+    })
+}
+
+/// Opens the sled database at `path` (created when missing) with a page
+/// cache of `cache_bytes`, after removing the snapshots sled left
+/// unfinished ([`remove_unfinished_snapshots`]).
+///
+/// # Errors
+///
+/// [`DagError::Store`] when sled can't open it (on a full disk: an I/O
+/// error that [`DagError::is_disk_full`] recognises).
+pub fn open_database(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    remove_unfinished_snapshots(path)?;
+    Ok(sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .open()?)
+}
+
+/// Removes the `snap.*.generating` files of the sled database at `path`;
+/// returns how many there were.
+///
+/// Why: sled 0.34 writes a snapshot to `snap.<lsn>.generating` and renames
+/// it to `snap.<lsn>` once complete. A write that fails (a full disk, at
+/// open or later) leaves the file behind, and the next open takes it as
+/// the latest snapshot and refuses the whole database as corrupt ("Read
+/// corrupted data"), even once space is back. An unfinished snapshot is
+/// never used by sled otherwise (the log and the previous snapshot hold
+/// everything), so removing it loses nothing.
+pub fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Metadata keys (prefix `m`).
@@ -233,5 +296,43 @@ impl<'a> Overlay<'a> {
         }
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_error_stops_after_the_first_error() {
+        // What sled does on a store that can't write: the same error forever.
+        let items = [Ok(1), Ok(2)]
+            .into_iter()
+            .chain(std::iter::repeat_with(|| Err("can't split")));
+        let seen: Vec<_> = until_error(items).collect();
+        assert_eq!(seen, [Ok(1), Ok(2), Err("can't split")]);
+        // Skipping errors ends too, rather than spinning.
+        let items = [Ok(1)]
+            .into_iter()
+            .chain(std::iter::repeat_with(|| Err("can't split")));
+        assert_eq!(until_error(items).flatten().collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn a_snapshot_left_unfinished_does_not_lock_the_database_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = open_database(&path, 1 << 20).unwrap();
+            db.insert(b"kept", b"value").unwrap();
+            db.flush().unwrap();
+        }
+        // What a snapshot write that hit a full disk leaves behind.
+        std::fs::write(path.join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
+        let refused = sled::Config::new().path(&path).open();
+        assert!(refused.is_err(), "sled alone refuses the database");
+        let db = open_database(&path, 1 << 20).unwrap();
+        assert_eq!(db.get(b"kept").unwrap().unwrap(), b"value");
+        assert_eq!(remove_unfinished_snapshots(&path).unwrap(), 0);
     }
 }

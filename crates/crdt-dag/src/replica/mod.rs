@@ -70,10 +70,7 @@ impl Replica {
     /// Opens (or creates) a replica in the sled database at `path`, with a
     /// page cache of [`CACHE_BYTES`] (sled's own default is 1 GiB).
     pub fn open(path: impl AsRef<Path>, key: SigningKey, config: ReplicaConfig) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
+        let db = crate::store::open_database(path.as_ref(), CACHE_BYTES)?;
         Self::with_db(db, key, config)
     }
 

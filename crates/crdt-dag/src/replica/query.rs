@@ -9,7 +9,7 @@ use super::{Fork, Replica};
 use crate::error::{DagError, Result};
 use crate::pin::PinEntry;
 use crate::source::{BlockSource, SourceError};
-use crate::store::{META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value};
+use crate::store::{META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value, until_error};
 use crate::writer::WriterId;
 
 impl Replica {
@@ -55,6 +55,7 @@ impl Replica {
 
     /// The pins after `after` in CID byte order (all of them for `None`),
     /// read lazily from disk: a walk that stops can resume where it was.
+    /// A read error is the last item (sled would repeat it forever).
     pub fn pins_after(&self, after: Option<&Cid>) -> impl Iterator<Item = Result<Pin>> + use<> {
         let start = match after {
             // The smallest key above `after`'s: its own key plus a 0 byte.
@@ -65,8 +66,7 @@ impl Replica {
             }
             None => vec![prefix::PIN],
         };
-        self.tree
-            .range(start..)
+        until_error(self.tree.range(start..))
             .take_while(|kv| match kv {
                 Ok((k, _)) => k.first() == Some(&prefix::PIN),
                 Err(_) => true,
