@@ -61,6 +61,23 @@ fn corrupt(key: &[u8], reason: impl ToString) -> TrackerError {
     }
 }
 
+/// `iter` up to and including its first error, then nothing: a sled
+/// iterator may yield the same error forever (a read that must split a
+/// node fails again and again once the store can't write, e.g. on a full
+/// disk), and a caller that skips errors would spin.
+fn until_error<T, E>(
+    iter: impl Iterator<Item = Result<T, E>>,
+) -> impl Iterator<Item = Result<T, E>> {
+    let mut failed = false;
+    iter.map_while(move |item| {
+        if failed {
+            return None;
+        }
+        failed = item.is_err();
+        Some(item)
+    })
+}
+
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -99,11 +116,12 @@ impl Store {
         Ok(())
     }
 
-    /// Every error record, in CID-byte order (lazily: sled iterates).
+    /// Every error record, in CID-byte order (lazily: sled iterates); a
+    /// read error is the last item.
     pub(crate) fn errors(
         &self,
     ) -> impl Iterator<Item = Result<(Cid, ErrorRecord), TrackerError>> + Send + use<> {
-        self.tree.scan_prefix([ERROR_PREFIX]).map(|item| {
+        until_error(self.tree.scan_prefix([ERROR_PREFIX])).map(|item| {
             let (k, v) = item?;
             let cid = Cid::try_from(&k[1..]).map_err(|e| corrupt(&k, e))?;
             Ok((cid, decode_record(&k, &v)?))
@@ -121,9 +139,9 @@ impl Store {
     }
 
     /// Every CID this tracker pinned in IPFS and has not unpinned, in
-    /// CID-byte order (lazily).
+    /// CID-byte order (lazily); a read error is the last item.
     pub(crate) fn ours(&self) -> impl Iterator<Item = Result<Cid, TrackerError>> + Send + use<> {
-        self.tree.scan_prefix([OURS_PREFIX]).map(|item| {
+        until_error(self.tree.scan_prefix([OURS_PREFIX])).map(|item| {
             let (k, _) = item?;
             Cid::try_from(&k[1..]).map_err(|e| corrupt(&k, e))
         })
@@ -233,6 +251,15 @@ mod tests {
     fn cid(n: u8) -> Cid {
         let mh = cid::multihash::Multihash::<64>::wrap(0x12, &[n; 32]).unwrap();
         Cid::new_v1(0x55, mh)
+    }
+
+    #[test]
+    fn an_iterator_ends_at_its_first_error() {
+        // What sled yields once its store can't write: one error forever.
+        let items = [Ok(1)]
+            .into_iter()
+            .chain(std::iter::repeat_with(|| Err("io")));
+        assert_eq!(until_error(items).collect::<Vec<_>>(), [Ok(1), Err("io")]);
     }
 
     #[test]
