@@ -13,7 +13,12 @@ use crate::config::ConfigError;
 pub enum PeerError {
     /// The pinset refused or failed.
     #[error(transparent)]
-    Dag(#[from] DagError),
+    Dag(DagError),
+    /// The store can't write: the disk of the data folder is full (or over
+    /// quota). Writes are refused until space is freed; what was
+    /// acknowledged before is on disk. The REST API answers 507.
+    #[error("the data folder's disk is full: the store can't write until space is freed ({0})")]
+    DiskFull(String),
     /// This peer is a follower: it never changes the pinset.
     #[error("this peer is in follower mode and cannot modify the pinset")]
     FollowerMode,
@@ -77,4 +82,28 @@ pub enum PeerError {
     /// Local I/O.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A store error is [`PeerError::DiskFull`] when the disk is full
+/// ([`DagError::is_disk_full`]), [`PeerError::Dag`] otherwise.
+impl From<DagError> for PeerError {
+    fn from(e: DagError) -> Self {
+        if e.is_disk_full() {
+            Self::DiskFull(e.to_string())
+        } else {
+            Self::Dag(e)
+        }
+    }
+}
+
+impl PeerError {
+    /// Whether this is [`PeerError::DiskFull`], also as the cause of a
+    /// refused queue write.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::DiskFull(_) => true,
+            Self::Queue(cause) => cause.is_disk_full(),
+            _ => false,
+        }
+    }
 }

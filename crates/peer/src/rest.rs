@@ -32,6 +32,9 @@ impl From<PeerError> for ApiError {
     fn from(e: PeerError) -> Self {
         match e {
             PeerError::QueueFull(_) => ApiError::too_many_requests(e.to_string()),
+            // 507 Insufficient Storage: the store can't write until space
+            // is freed in the data folder.
+            e if e.is_disk_full() => ApiError::new(507, e.to_string()),
             PeerError::ShuttingDown | PeerError::NetworkStopped => {
                 ApiError::unavailable(e.to_string())
             }
@@ -248,6 +251,15 @@ impl ClusterApi for PeerHandle {
     }
 
     fn allocations(&self, filter: PinTypeFilter) -> BoxStream<'static, Result<Pin, ApiError>> {
+        // A store that failed to write (a full disk) fails a listing part
+        // way through (sled rewrites nodes as it reads them): say so before
+        // the first byte rather than in the trailer of a 200. Its flush
+        // fails then; otherwise it is a no-op or what sled's flusher does
+        // within 500 ms anyway.
+        if let Err(e) = self.replica().flush() {
+            let e = ApiError::from(PeerError::from(e));
+            return futures::stream::once(std::future::ready(Err(e))).boxed();
+        }
         futures::stream::iter(self.pins())
             .filter_map(move |p| {
                 std::future::ready(match p {

@@ -22,16 +22,24 @@ pub(crate) struct Database {
 
 impl Database {
     /// Opens `dir` (created when missing), or a temporary database deleted
-    /// when the peer ends.
+    /// when the peer ends. A snapshot that a full disk left unfinished is
+    /// removed first ([`crdt_dag::remove_unfinished_snapshots`]): sled
+    /// would refuse the database as corrupt.
+    ///
+    /// # Errors
+    ///
+    /// [`PeerError::DiskFull`] when there is no room to open it (sled
+    /// writes a snapshot at open), [`PeerError::Dag`] otherwise.
     pub(crate) fn open(dir: Option<&Path>) -> Result<Self, PeerError> {
-        let config = sled::Config::new().cache_capacity(crdt_dag::CACHE_BYTES);
-        let config = match dir {
-            Some(dir) => config.path(dir),
-            None => config.temporary(true),
+        let db = match dir {
+            Some(dir) => crdt_dag::open_database(dir, crdt_dag::CACHE_BYTES)?,
+            None => sled::Config::new()
+                .cache_capacity(crdt_dag::CACHE_BYTES)
+                .temporary(true)
+                .open()
+                .map_err(DagError::from)?,
         };
-        Ok(Self {
-            db: config.open().map_err(DagError::from)?,
-        })
+        Ok(Self { db })
     }
 
     /// The pinset's replica, on its tree.

@@ -315,23 +315,145 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     }
     println!("IPFS Cluster is READY");
     std::io::stdout().flush()?;
-    wait_for_signal().await?;
-    println!("shutting down");
+    let store = cfg.sled_path(dir);
+    let stop = wait_for_stop(peer.replica().clone(), &store).await?;
+    match stop {
+        Stop::Signal => println!("shutting down"),
+        Stop::ReopenStore => println!("restarting to reopen the store"),
+    }
+    std::io::stdout().flush()?;
+    exit_if_shutdown_hangs();
     stop_api.cancel();
     if let Some(t) = api_task {
         let _ = t.await;
     }
     peer.stop().await;
-    Ok(())
+    match stop {
+        Stop::Signal => Ok(()),
+        Stop::ReopenStore => Err(restart()).context("restarting to reopen the store"),
+    }
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// Why the daemon stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The store failed to write and there is room again: it must be
+    /// opened again ([`store_needs_reopening`]).
+    ReopenStore,
+}
+
+/// How often the store is checked for a failed write.
+const STORE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Room the data folder must have (written, then removed) before a store
+/// that failed is opened again: sled writes a snapshot at open, then logs
+/// in 512 KiB segments.
+const REOPEN_ROOM: usize = 8 << 20;
+/// Longest wait between two probes for room ([`REOPEN_ROOM`]).
+const SPACE_PROBE_MAX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(16);
+/// Longest a shutdown may take once asked; then the process exits anyway
+/// (every acknowledged write is on disk already).
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Waits for SIGINT/SIGTERM, or for the store to need reopening.
+async fn wait_for_stop(replica: std::sync::Arc<Replica>, store: &Path) -> Result<Stop> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r.map(|()| Stop::Signal).map_err(Into::into),
+        _ = term.recv() => Ok(Stop::Signal),
+        () = store_needs_reopening(replica, store.to_owned()) => Ok(Stop::ReopenStore),
     }
-    Ok(())
+}
+
+/// Returns once the store has failed to write and the data folder has
+/// room again ([`REOPEN_ROOM`]).
+///
+/// Why: after an I/O error (a full disk) sled 0.34 refuses every later
+/// write of the open database with that error, also once space is back,
+/// until the database is opened again; and its handles are shared by the
+/// replica, the tracker and the embedded IPFS node. So the peer stays up,
+/// answering writes with the error (the REST API's 507), and restarts
+/// itself, same process, once there is room. A flush fails exactly when
+/// sled holds such an error (it has unwritten data), so checking costs no
+/// write.
+async fn store_needs_reopening(replica: std::sync::Arc<Replica>, store: PathBuf) {
+    let mut tick = tokio::time::interval(STORE_CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let r = replica.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || r.flush()).await {
+            tracing::error!(
+                error = %e,
+                "the store can't write: writes are refused until there is room in {}; the peer then restarts itself to reopen it",
+                store.display()
+            );
+            break;
+        }
+    }
+    // The probe writes: every 2 s at first, then less and less often.
+    let mut wait = STORE_CHECK_INTERVAL;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(SPACE_PROBE_MAX_INTERVAL);
+        let probe = store.join("space-probe");
+        match tokio::task::spawn_blocking(move || has_room(&probe, REOPEN_ROOM)).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => tracing::debug!(error = %e, "no room yet to reopen the store"),
+            Err(e) => tracing::debug!(error = %e, "space probe task failed"),
+        }
+    }
+}
+
+/// Whether `bytes` can be written (and synced) at `probe`; removes it.
+fn has_room(probe: &Path, bytes: usize) -> std::io::Result<()> {
+    let written = (|| {
+        let mut f = std::fs::File::create(probe)?;
+        f.write_all(&vec![0; bytes])?;
+        f.sync_all()
+    })();
+    let removed = std::fs::remove_file(probe);
+    written.and(removed)
+}
+
+/// Exits the process if the shutdown takes longer than
+/// [`SHUTDOWN_DEADLINE`], or at a second SIGINT/SIGTERM: a task that hangs
+/// (a store that can't write, an IPFS call that never answers) must not
+/// keep the daemon from stopping. Acknowledged writes are on disk already.
+fn exit_if_shutdown_hangs() {
+    std::thread::spawn(|| {
+        std::thread::sleep(SHUTDOWN_DEADLINE);
+        eprintln!("shutdown not done after {SHUTDOWN_DEADLINE:?}: exiting now");
+        std::process::exit(1);
+    });
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("second signal: exiting now");
+            std::process::exit(1);
+        });
+    }
+}
+
+/// Runs the daemon again in this process (same pid, arguments and
+/// environment), which opens the store afresh; returns only on failure.
+fn restart() -> std::io::Error {
+    use std::os::unix::process::CommandExt as _;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return e,
+    };
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    std::process::Command::new(&exe)
+        .arg0(argv0)
+        .args(args)
+        .exec()
 }
 
 fn confirm(force: bool, question: &str) -> Result<()> {

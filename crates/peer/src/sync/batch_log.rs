@@ -43,7 +43,7 @@ impl BatchLog {
 
     /// Appends writes and flushes; returns their keys.
     pub(crate) fn append(&self, writes: &[Write]) -> Result<Vec<u64>, PeerError> {
-        let store = |e: sled::Error| PeerError::Dag(e.into());
+        let store = |e: sled::Error| PeerError::from(crdt_dag::DagError::from(e));
         let mut keys = Vec::with_capacity(writes.len());
         let mut batch = sled::Batch::default();
         for w in writes {
@@ -75,14 +75,14 @@ impl BatchLog {
         }
         self.tree
             .apply_batch(batch)
-            .map_err(|e| PeerError::Dag(e.into()))
+            .map_err(|e| PeerError::from(crdt_dag::DagError::from(e)))
     }
 
     /// Everything still queued, oldest first.
     pub(crate) fn load(&self) -> Result<Vec<(u64, Write)>, PeerError> {
         let mut out = Vec::new();
         for kv in self.tree.iter() {
-            let (k, v) = kv.map_err(|e| PeerError::Dag(e.into()))?;
+            let (k, v) = kv.map_err(|e| PeerError::from(crdt_dag::DagError::from(e)))?;
             let key = u64::from_be_bytes(
                 k.as_ref()
                     .try_into()

@@ -35,6 +35,8 @@ pub(crate) const ANNOUNCE_CHANNEL_CAPACITY: usize = 256;
 const SYNC_RETRY_INTERVAL: Duration = Duration::from_secs(3);
 /// Longest a single sync from one peer may take before another is tried.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest wait between two tries of a batch commit that keeps failing.
+const COMMIT_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Settings of the consensus component (`consensus.crdt` and follower mode).
 #[derive(Clone, Debug)]
@@ -308,20 +310,27 @@ async fn batch_writer(
     });
     queued.record(batch.iter().map(|(_, w)| w));
     let mut deadline = (!batch.is_empty()).then(tokio::time::Instant::now);
+    // Wait before retrying a failed commit: a batch age, doubled at each
+    // failure up to COMMIT_RETRY_MAX (a full disk fails every try).
+    let mut retry_in = settings.max_batch_age;
     loop {
         let full = batch.len() >= settings.max_batch_size;
         let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
         if full || due {
             deadline = None;
-            if let Err(kept) = commit_queued(&w, &log, std::mem::take(&mut batch), &queued).await {
-                batch = kept;
-                deadline = Some(tokio::time::Instant::now() + settings.max_batch_age);
-                if full {
-                    // Refuse new writes until the queue commits (they would
-                    // grow it past its size) rather than spin.
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = sleep_until_opt(deadline) => {}
+            match commit_queued(&w, &log, std::mem::take(&mut batch), &queued).await {
+                Ok(()) => retry_in = settings.max_batch_age,
+                Err(kept) => {
+                    batch = kept;
+                    deadline = Some(tokio::time::Instant::now() + retry_in);
+                    retry_in = (retry_in * 2).min(COMMIT_RETRY_MAX.max(settings.max_batch_age));
+                    if full {
+                        // Refuse new writes until the queue commits (they
+                        // would grow it past its size) rather than spin.
+                        tokio::select! {
+                            _ = cancel.cancelled() => break,
+                            _ = sleep_until_opt(deadline) => {}
+                        }
                     }
                 }
             }
@@ -349,9 +358,17 @@ async fn batch_writer(
                     .rev()
                     .find(|r| r.write.cid() == cid)
                     .map(|r| matches!(r.write, Write::Pin(_)));
-                let pinned = earlier
-                    .or_else(|| queued.get(cid).map(|q| q.is_some()))
-                    .unwrap_or_else(|| w.replica.contains(cid).unwrap_or(false));
+                let pinned = match earlier.or_else(|| queued.get(cid).map(|q| q.is_some())) {
+                    Some(p) => p,
+                    None => match w.replica.contains(cid) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            // Not known to be unpinned: the store's error.
+                            let _ = req.respond_to.send(Err(PeerError::from(e)));
+                            continue;
+                        }
+                    },
+                };
                 if !pinned {
                     let _ = req
                         .respond_to
@@ -486,7 +503,9 @@ fn commit_batch(
         .filter(|(i, (_, w))| last[w.cid()] == *i)
         .map(|(_, (_, w))| w.clone())
         .filter(|w| match w {
-            Write::Unpin(cid) => r.contains(cid).unwrap_or(false),
+            // Kept when the store can't say: the write below then fails
+            // (the batch stays queued) or drops it as no longer applying.
+            Write::Unpin(cid) => r.contains(cid).unwrap_or(true),
             Write::Pin(_) => true,
         })
         .collect();
@@ -527,6 +546,22 @@ async fn announcer(
             _ = cancel.cancelled() => return,
             _ = changed.notified() => {}
             _ = tokio::time::sleep(jittered(rebroadcast)) => {}
+        }
+        // Only durable heads: a delta whose flush failed (a full disk) is
+        // in the store's memory but would not survive a restart, so no
+        // other peer must take it (its writer would sign another delta
+        // with the same seq after the restart).
+        let r = replica.clone();
+        match tokio::task::spawn_blocking(move || r.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(error = %e, "heads not announced: the store can't flush");
+                continue;
+            }
+            Err(e) => {
+                warn!(error = %e, "flush task failed");
+                continue;
+            }
         }
         let msg = match (replica.heads(), replica.height()) {
             (Ok(mut heads), Ok(height)) if !heads.is_empty() => {

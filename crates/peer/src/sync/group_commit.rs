@@ -5,6 +5,7 @@
 //! added wait.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use cid::Cid;
 use crdt_dag::{DagError, Replica, Write};
@@ -50,7 +51,23 @@ pub(crate) fn commit_group(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, 
         Ok(w) => flush_then(replica, accepted, vec![(w.cid, w.block)], w.events, |_| {
             Ok(())
         }),
+        // A full disk fails every write alike: no delta per write.
+        Err(e) if e.is_disk_full() => {
+            let e = PeerError::from(e);
+            answer(accepted, |_| Err(copy_error(&e)));
+            vec![]
+        }
         Err(_) => commit_each(replica, accepted),
+    }
+}
+
+/// The same failure for each waiter of a group (store errors are not
+/// `Clone`): a full disk stays [`PeerError::DiskFull`], the rest keeps its
+/// message.
+fn copy_error(e: &PeerError) -> PeerError {
+    match e {
+        PeerError::DiskFull(m) => PeerError::DiskFull(m.clone()),
+        e => PeerError::Dag(DagError::Io(std::io::Error::other(e.to_string()))),
     }
 }
 
@@ -66,9 +83,17 @@ fn screen(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<WriteReq> {
             accepted.push(req);
             continue;
         }
-        let is_pinned = pinned
-            .entry(cid)
-            .or_insert_with(|| replica.contains(&cid).unwrap_or(false));
+        let is_pinned = match pinned.entry(cid) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => match replica.contains(&cid) {
+                Ok(p) => unknown.insert(p),
+                Err(e) => {
+                    // Not known to be unpinned: the store's error, not a 404.
+                    let _ = req.respond_to.send(Err(PeerError::from(e)));
+                    continue;
+                }
+            },
+        };
         match &req.write {
             Write::Pin(_) => *is_pinned = true,
             Write::Unpin(_) if !*is_pinned => {
@@ -97,7 +122,9 @@ fn net_writes(replica: &Replica, reqs: &[WriteReq]) -> Vec<Write> {
         .filter(|(i, r)| last[r.write.cid()] == *i)
         .map(|(_, r)| r.write.clone())
         .filter(|w| match w {
-            Write::Unpin(cid) => replica.contains(cid).unwrap_or(false),
+            // Kept when the store can't say: the write then fails (or
+            // applies) rather than being acknowledged unwritten.
+            Write::Unpin(cid) => replica.contains(cid).unwrap_or(true),
             Write::Pin(_) => true,
         })
         .collect()
@@ -140,12 +167,8 @@ fn flush_then(
     result: impl FnMut(&WriteReq) -> Result<(), PeerError>,
 ) -> Vec<(Cid, Vec<u8>)> {
     if let Err(e) = replica.flush() {
-        let msg = e.to_string();
-        answer(reqs, |_| {
-            Err(PeerError::Dag(DagError::Io(std::io::Error::other(
-                msg.clone(),
-            ))))
-        });
+        let e = PeerError::from(e);
+        answer(reqs, |_| Err(copy_error(&e)));
         return vec![];
     }
     replica.notify(&events);
