@@ -24,7 +24,7 @@ use crate::network::slots::Slots;
 /// The protocol ID (Go's is `/ipfscluster/1.0/rpc`; ours carries other frames).
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/rpc/1.0.0");
 /// Largest request or answer frame.
-const MAX_FRAME: usize = 4 << 20;
+pub const MAX_FRAME: usize = 4 << 20;
 /// Requests served at once...
 const MAX_CONCURRENT_CALLS: usize = 64;
 /// ...and for any one peer.
@@ -152,10 +152,9 @@ pub(crate) async fn serve(
                     .map_err(|_| "request timed out".to_string())?
                     .map_err(|e| e.to_string())?
                     .ok_or("empty request")?;
-                let req: Request =
-                    serde_ipld_dagcbor::from_slice(&req).map_err(|e| e.to_string())?;
-                let answer = match registry.authorize(&req.method, &peer, &trust) {
-                    Ok(handler) => handler(peer, req.args.into_vec()).await,
+                let (method, args) = decode_request(&req)?;
+                let answer = match registry.authorize(&method, &peer, &trust) {
+                    Ok(handler) => handler(peer, args).await,
                     Err(e) => Err(e.to_string()),
                 };
                 let frames: Vec<Frame> = match answer {
@@ -221,18 +220,44 @@ pub(crate) async fn call(
             .await
             .map_err(|_| remote(format!("{method} timed out")))??
             .ok_or_else(|| remote(format!("{method}: answer ended early")))?;
-        if frame.is_empty() {
-            return Ok(out);
+        match decode_answer(&frame, peer, method)? {
+            Some(item) => out.push(item),
+            None => return Ok(out),
         }
-        let f: Frame = serde_ipld_dagcbor::from_slice(&frame).map_err(|e| remote(e.to_string()))?;
-        match (f.ok, f.err) {
-            (Some(b), None) => out.push(b.into_vec()),
-            (None, Some(e)) if e.starts_with("permission denied") => {
-                return Err(PeerError::PermissionDenied(method.to_owned()));
-            }
-            (None, Some(e)) => return Err(remote(e)),
-            _ => return Err(remote("malformed answer frame".into())),
+    }
+}
+
+/// A request frame as [`serve`] reads it: the method and its CBOR args.
+/// Public for the fuzz targets (`fuzz/`) only.
+#[doc(hidden)]
+pub fn decode_request(frame: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let req: Request = serde_ipld_dagcbor::from_slice(frame).map_err(|e| e.to_string())?;
+    Ok((req.method, req.args.into_vec()))
+}
+
+/// An answer frame of `method` from `peer` as [`call`] reads it: an item,
+/// or `None` for the empty end frame. Public for the fuzz targets only.
+#[doc(hidden)]
+pub fn decode_answer(
+    frame: &[u8],
+    peer: PeerId,
+    method: &str,
+) -> Result<Option<Vec<u8>>, PeerError> {
+    let remote = |message: String| PeerError::Remote {
+        peer: peer.to_string(),
+        message,
+    };
+    if frame.is_empty() {
+        return Ok(None);
+    }
+    let f: Frame = serde_ipld_dagcbor::from_slice(frame).map_err(|e| remote(e.to_string()))?;
+    match (f.ok, f.err) {
+        (Some(b), None) => Ok(Some(b.into_vec())),
+        (None, Some(e)) if e.starts_with("permission denied") => {
+            Err(PeerError::PermissionDenied(method.to_owned()))
         }
+        (None, Some(e)) => Err(remote(e)),
+        _ => Err(remote("malformed answer frame".into())),
     }
 }
 

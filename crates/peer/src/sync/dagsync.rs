@@ -34,9 +34,9 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/dagsy
 /// Most blocks in one answer; an asker that got this many asks again.
 pub const MAX_ANSWER_BLOCKS: usize = 100_000;
 /// Largest frame: a block plus its CID.
-const MAX_FRAME: usize = crdt_dag::limits::MAX_BLOCK_SIZE + 128;
+pub const MAX_FRAME: usize = crdt_dag::limits::MAX_BLOCK_SIZE + 128;
 /// Largest request frame.
-const MAX_REQUEST: usize = 256 * 1024;
+pub const MAX_REQUEST: usize = 256 * 1024;
 /// Answers served at once...
 const MAX_CONCURRENT_ANSWERS: usize = 16;
 /// ...and to any one peer.
@@ -60,16 +60,17 @@ const INGEST_CHUNK_BYTES: usize = 256 << 10;
 /// Chunks verified ahead of the one being applied.
 const VERIFY_AHEAD: usize = 2;
 
-/// A request.
+/// A request (public for the fuzz targets only).
+#[doc(hidden)]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Request {
+pub struct Request {
     /// `"since"`: what I lack given my frontier `have`; `"get"`: these `cids`.
-    kind: String,
+    pub kind: String,
     #[serde(default)]
-    have: Vec<Cid>,
+    pub have: Vec<Cid>,
     #[serde(default)]
-    cids: Vec<Cid>,
+    pub cids: Vec<Cid>,
 }
 
 /// Serves the protocol until cancelled.
@@ -124,8 +125,7 @@ async fn answer(
         .await
         .map_err(|_| PeerError::Network("request timed out".into()))??
         .ok_or_else(|| PeerError::Network("empty request".into()))?;
-    let req: Request = serde_ipld_dagcbor::from_slice(&req)
-        .map_err(|e| PeerError::Network(format!("bad sync request: {e}")))?;
+    let req = decode_request(&req)?;
     let cids = match req.kind.as_str() {
         "since" => {
             let _walk = walk_permit(walks, SLOT_WAIT).await?;
@@ -301,12 +301,26 @@ async fn next_block(
         .await
         .map_err(|_| remote("sync answer stalled".into()))??
         .ok_or_else(|| remote("sync answer ended without its end marker".into()))?;
+    decode_answer(&frame).map_err(remote)
+}
+
+/// A request frame as [`answer`] reads it. Public for the fuzz targets
+/// (`fuzz/`) only.
+#[doc(hidden)]
+pub fn decode_request(frame: &[u8]) -> Result<Request, PeerError> {
+    serde_ipld_dagcbor::from_slice(frame)
+        .map_err(|e| PeerError::Network(format!("bad sync request: {e}")))
+}
+
+/// An answer frame as the asker reads it: `CID bytes || block bytes`, or
+/// `None` for the empty end frame. Public for the fuzz targets only.
+#[doc(hidden)]
+pub fn decode_answer(frame: &[u8]) -> Result<Option<(Cid, Vec<u8>)>, String> {
     if frame.is_empty() {
         return Ok(None);
     }
-    let mut cursor = std::io::Cursor::new(&frame[..]);
-    let cid =
-        Cid::read_bytes(&mut cursor).map_err(|e| remote(format!("bad CID in answer: {e}")))?;
+    let mut cursor = std::io::Cursor::new(frame);
+    let cid = Cid::read_bytes(&mut cursor).map_err(|e| format!("bad CID in answer: {e}"))?;
     let block = frame[cursor.position() as usize..].to_vec();
     Ok(Some((cid, block)))
 }
