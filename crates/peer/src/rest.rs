@@ -27,6 +27,8 @@ const ADD_OUTPUT_BUFFER: usize = 64;
 const PEERS_CONCURRENCY: usize = 16;
 
 const NEEDS_IPFS: &str = "this peer has no IPFS connector yet";
+/// Go's `state.ErrNotFound`.
+const PIN_NOT_FOUND: &str = "pin is not part of the pinset";
 
 impl From<PeerError> for ApiError {
     fn from(e: PeerError) -> Self {
@@ -184,6 +186,15 @@ impl PeerHandle {
         }
     }
 
+    /// Go's `PinUpdate`: the pin updated from must be in the pinset, else
+    /// a 404 with Go's `state.ErrNotFound` message (a pin is not made).
+    fn check_pin_update(&self, options: &PinOptions) -> Result<(), ApiError> {
+        match options.pin_update {
+            Some(from) if self.get(&from)?.is_none() => Err(ApiError::not_found(PIN_NOT_FOUND)),
+            _ => Ok(()),
+        }
+    }
+
     async fn do_unpin(&self, cid: Cid) -> Result<Pin, ApiError> {
         let pin = self
             .get(&cid)?
@@ -199,9 +210,10 @@ fn path_cid(path: &str) -> Result<Cid, ApiError> {
     let trimmed = path.trim_matches('/');
     let mut parts = trimmed.splitn(2, '/');
     match (parts.next(), parts.next()) {
-        (Some("ipfs" | "ipld"), Some(rest)) if !rest.contains('/') => rest
-            .parse()
-            .map_err(|e| ApiError::bad_request(format!("invalid CID in path {path}: {e}"))),
+        (Some("ipfs" | "ipld"), Some(rest)) if !rest.contains('/') => {
+            cluster_types::parse_cid(rest)
+                .map_err(|e| ApiError::bad_request(format!("invalid CID in path {path}: {e}")))
+        }
         _ => Err(ApiError::not_implemented(format!(
             "resolving {path} needs IPFS: {NEEDS_IPFS}"
         ))),
@@ -280,10 +292,12 @@ impl ClusterApi for PeerHandle {
     }
 
     async fn pin(&self, cid: Cid, options: PinOptions) -> Result<Pin, ApiError> {
+        self.check_pin_update(&options)?;
         Ok(PeerHandle::pin(self, cid, options).await?)
     }
 
     async fn pin_path(&self, path: String, options: PinOptions) -> Result<Pin, ApiError> {
+        self.check_pin_update(&options)?;
         let cid = self.resolve_path(&path).await?;
         Ok(PeerHandle::pin(self, cid, options).await?)
     }
