@@ -93,15 +93,13 @@ async fn missing(api: &str, acked: &BTreeSet<Cid>) -> usize {
     }
 }
 
-/// Waits until every peer lists every acknowledged pin; returns how long
-/// that took, or what each still misses after [`CONVERGED_WITHIN`].
+/// Waits until every peer lists every acknowledged pin (the peers listed at
+/// once: at 100k pins a listing takes a while); returns how long that took,
+/// or what each still misses after [`CONVERGED_WITHIN`].
 async fn converged(apis: &[String], acked: &BTreeSet<Cid>) -> Result<Duration, Vec<usize>> {
     let started = Instant::now();
     loop {
-        let mut gaps = vec![];
-        for api in apis {
-            gaps.push(missing(api, acked).await);
-        }
+        let gaps = futures::future::join_all(apis.iter().map(|api| missing(api, acked))).await;
         if gaps.iter().all(|g| *g == 0) {
             return Ok(started.elapsed());
         }
@@ -188,12 +186,20 @@ async fn peers_killed_under_load_lose_nothing_and_everyone_converges_after_resta
                     acked.len()
                 );
             }
-            Err(gaps) => panic!(
-                "cycle {i} (peer {victim} killed, batching {batch:?}, peerstore removed: \
+            Err(gaps) => {
+                // With IPFS_CLUSTER_LOG_LEVEL=info,peer=debug the peers say why.
+                for (n, d) in daemons.iter().enumerate() {
+                    for l in d.unread_lines().iter().rev().take(60).rev() {
+                        eprintln!("peer {n}: {l}");
+                    }
+                }
+                panic!(
+                    "cycle {i} (peer {victim} killed, batching {batch:?}, peerstore removed: \
                  {forget_peers}): {CONVERGED_WITHIN:?} after the restart the peers miss \
                  {gaps:?} of {} acknowledged pins",
-                acked.len()
-            ),
+                    acked.len()
+                )
+            }
         }
     }
     eprintln!(

@@ -243,10 +243,15 @@ impl Driver {
                     .report_message_validation_result(&message_id, &propagation_source, acceptance);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                peer_id,
                 topic,
-                ..
             })) if topic == self.heads.hash() => {
-                let _ = self.events.try_send(NetEvent::Joined);
+                let trusted = WriterId::from_peer_id_bytes(&peer_id.to_bytes())
+                    .is_ok_and(|w| self.config.trust.allows(&w));
+                let _ = self.events.try_send(NetEvent::Joined {
+                    peer: peer_id,
+                    trusted,
+                });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,

@@ -79,8 +79,10 @@ pub(crate) enum NetEvent {
     Heads { author: PeerId, msg: HeadsMessage },
     /// A peer published a metric about itself.
     Metric(Metric),
-    /// A peer joined the heads topic: it wants to hear our heads now.
-    Joined,
+    /// A peer joined the heads topic: it wants to hear our heads now, and,
+    /// when it may write (`trusted`), it may hold deltas we lack (it was
+    /// down or cut off while it wrote).
+    Joined { peer: PeerId, trusted: bool },
 }
 
 pub(crate) enum NetworkCmd {

@@ -129,6 +129,7 @@ impl PeerBuilder {
             glue.source = Some(IpfsSource(c.clone()));
         }
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
+        let (pull_tx, pull_rx) = mpsc::channel(consensus::PULL_CHANNEL_CAPACITY);
         let sync_counters = Arc::new(consensus::SyncCounters::default());
         // Opened with batching off too: a queue left by a run with batching
         // on holds acknowledged writes to commit.
@@ -143,6 +144,7 @@ impl PeerBuilder {
                 network: network.clone(),
                 settings: settings.consensus.clone(),
                 announcements: ann_rx,
+                pulls: pull_rx,
                 counters: sync_counters.clone(),
                 ipfs: glue,
                 batch_log,
@@ -153,6 +155,7 @@ impl PeerBuilder {
         tasks.spawn(route_net_events(
             net_events,
             ann_tx,
+            pull_tx,
             monitor.clone(),
             consensus.clone(),
             cancel.child_token(),
@@ -368,10 +371,12 @@ fn adopt(tasks: &mut JoinSet<()>, handle: tokio::task::JoinHandle<()>) {
 }
 
 /// Gossip from the network: head announcements to consensus, metrics to
-/// the monitor; a newly joined peer gets our heads at once.
+/// the monitor; a newly joined peer gets our heads at once and, if it may
+/// write, is asked for what we lack.
 async fn route_net_events(
     mut net_events: mpsc::Receiver<NetEvent>,
     announcements: mpsc::Sender<(PeerId, crate::network::messages::HeadsMessage)>,
+    pulls: mpsc::Sender<PeerId>,
     monitor: Monitor,
     consensus: Consensus,
     cancel: CancellationToken,
@@ -386,7 +391,12 @@ async fn route_net_events(
                 let _ = announcements.try_send((author, msg));
             }
             NetEvent::Metric(metric) => monitor.record(metric),
-            NetEvent::Joined => consensus.announce_now(),
+            NetEvent::Joined { peer, trusted } => {
+                consensus.announce_now();
+                if trusted {
+                    let _ = pulls.try_send(peer);
+                }
+            }
         }
     }
 }

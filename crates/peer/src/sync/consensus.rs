@@ -3,7 +3,7 @@
 //! jittered rebroadcast, and the sync loop that chases announced heads until
 //! they apply.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,6 +31,9 @@ use crate::sync::queued::Queued;
 const MAX_WANTED_HEADS: usize = 4096;
 /// Capacity of the announcement channel into the sync loop.
 pub(crate) const ANNOUNCE_CHANNEL_CAPACITY: usize = 256;
+/// Capacity of the channel of peers to pull from (trusted peers that just
+/// joined the heads topic); more are dropped, their announcements remain.
+pub(crate) const PULL_CHANNEL_CAPACITY: usize = 64;
 /// How often unapplied announced heads are chased again.
 const SYNC_RETRY_INTERVAL: Duration = Duration::from_secs(3);
 /// Longest a single sync from one peer may take before another is tried.
@@ -155,6 +158,8 @@ pub(crate) struct Parts {
     pub(crate) settings: ConsensusSettings,
     /// Head announcements heard on gossip.
     pub(crate) announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
+    /// Trusted peers that (re)joined: asked for what we lack.
+    pub(crate) pulls: mpsc::Receiver<PeerId>,
     pub(crate) counters: Arc<SyncCounters>,
     pub(crate) ipfs: IpfsGlue,
     /// The durable batch queue (none for a follower). With batching off,
@@ -169,6 +174,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         network,
         settings,
         announcements,
+        pulls,
         counters,
         ipfs,
         batch_log,
@@ -180,6 +186,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         replica.clone(),
         network.clone(),
         announcements,
+        pulls,
         counters,
         ipfs.source.clone(),
         cancel.clone(),
@@ -582,11 +589,15 @@ async fn announcer(
 
 /// Chases announced heads: a bulk fetch from the announcer, then a walk that
 /// asks single blocks of any peer that announced them. Heads that don't apply
-/// stay wanted and are retried; nothing is given up.
+/// stay wanted and are retried; nothing is given up. A trusted peer that
+/// (re)joins is asked for what we lack at once: an announcement lost while
+/// it was down or cut off (or dropped here under load) does not wait for
+/// the next rebroadcast.
 async fn sync_loop(
     replica: Arc<Replica>,
     network: Network,
     mut announcements: mpsc::Receiver<(PeerId, HeadsMessage)>,
+    mut pulls: mpsc::Receiver<PeerId>,
     counters: Arc<SyncCounters>,
     ipfs: Option<IpfsSource>,
     cancel: CancellationToken,
@@ -596,6 +607,19 @@ async fn sync_loop(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
+            Some(peer) = pulls.recv() => {
+                let mut peers = BTreeSet::from([peer]);
+                while let Ok(p) = pulls.try_recv() {
+                    peers.insert(p);
+                }
+                for peer in peers {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        () = pull(&replica, &network, peer, &counters) => {}
+                    }
+                }
+                continue;
+            }
             a = announcements.recv() => match a {
                 Some((author, msg)) => {
                     for h in msg.heads {
@@ -626,6 +650,32 @@ async fn sync_loop(
             _ = cancel.cancelled() => return,
             _ = chase(&replica, &network, &mut wanted, &counters, ipfs.as_ref()) => {}
         }
+    }
+}
+
+/// One bulk fetch of what `peer` has and we lack.
+async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters: &SyncCounters) {
+    let mut control = network.streams();
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(
+        SYNC_TIMEOUT,
+        dagsync::fetch_all(replica, &mut control, peer),
+    )
+    .await
+    {
+        Ok(Ok(r)) => {
+            count(&counters.bulk_requests, r.requests);
+            count(&counters.bulk_blocks, r.received);
+            count(&counters.applied, r.applied);
+            if r.applied > 0 {
+                info!(
+                    %peer, received = r.received, applied = r.applied,
+                    ms = started.elapsed().as_millis() as u64, "pulled from a peer that joined"
+                );
+            }
+        }
+        Ok(Err(e)) => debug!(%peer, error = %e, "pull from a peer that joined failed"),
+        Err(_) => debug!(%peer, "pull from a peer that joined timed out"),
     }
 }
 

@@ -114,6 +114,11 @@ impl Daemon {
         }
     }
 
+    /// The output lines that arrived and were not read yet.
+    pub fn unread_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// SIGTERM; the daemon must exit cleanly.
     pub fn stop(mut self) {
         let status = Command::new("kill")
