@@ -24,6 +24,7 @@
 //! Pins, unpins and GC are flushed before they return. Puts are not: call
 //! [`Store::flush`] (or pin) before telling anyone a block is stored.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -81,6 +82,9 @@ pub(crate) struct Inner {
     pub(crate) pin_lock: Mutex<()>,
     /// Keeps GC and holders apart (see [`crate::gc`]).
     pub(crate) gate: Gate,
+    /// Blocks that fetches in flight will pin, by key, with how many
+    /// [`crate::GcMarks`] hold each: GC skips them (see [`crate::gc`]).
+    pub(crate) marks: Mutex<HashMap<Vec<u8>, usize>>,
 }
 
 /// The GC gate: any number of holders, or one collecting GC batch.
@@ -177,6 +181,7 @@ impl Store {
                 storage_max,
                 pin_lock: Mutex::new(()),
                 gate: Gate::default(),
+                marks: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -185,8 +190,9 @@ impl Store {
     /// construction ([`Block::verified`] / [`Block::new`]). Identity CIDs are
     /// not stored.
     ///
-    /// A block put without a [`crate::GcGuard`] held and not pinned may be
-    /// removed by a GC running at any time after the put.
+    /// A block put without a [`crate::GcGuard`] held or a
+    /// [`crate::GcMarks`] covering it, and not pinned, may be removed by a
+    /// GC running at any time after the put.
     ///
     /// # Errors
     /// [`NodeError::Db`].

@@ -28,7 +28,7 @@ pub use car::{
     import_car, read_car, write_car,
 };
 pub use error::NodeError;
-pub use gc::{GC_BATCH, GcGuard, GcReport};
+pub use gc::{GC_BATCH, GcGuard, GcMarks, GcReport};
 pub use links::links;
 pub use node::{KUBO_SWARM_PORT, Node, NodeConfig};
 pub use pins::PinOutcome;

@@ -206,7 +206,8 @@ impl Store {
 
     /// Pins `root` and its whole DAG. Idempotent. Every block must be
     /// stored already (fetching belongs to Bitswap: the caller fetches
-    /// first, under a [`crate::GcGuard`]). Durable on return.
+    /// first, under a [`crate::GcGuard`] or [`crate::GcMarks`]). Durable
+    /// on return.
     ///
     /// # Errors
     /// [`NodeError::MissingBlock`] naming the first block not stored

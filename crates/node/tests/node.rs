@@ -403,6 +403,95 @@ async fn an_embedded_node_pins_from_another() {
     .await;
 }
 
+/// GC runs while a pin is fetching, and keeps the fetch's blocks: B pins a
+/// DAG of which A holds the root and one leaf; while B waits for the other
+/// leaf, B's GC answers at once, takes B's loose block and leaves the root
+/// and leaf it fetched (marked, not yet pinned); once A gets the missing
+/// leaf, the pin completes and the marks are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_runs_while_a_pin_is_fetching_and_keeps_its_blocks() {
+    use ipfs_node::dagpb::{PbLink, PbNode};
+    use ipfs_node::{Block, DAG_PB, RAW};
+    within(async {
+        let a = start(loopback_config()).await;
+        let b = start(NodeConfig {
+            pin_timeout: Duration::from_secs(60),
+            ..loopback_config()
+        })
+        .await;
+        let leaf = |seed| Block::new(RAW, Bytes::from(pseudo_random(500, seed)), false);
+        let (held, missing) = (leaf(21), leaf(22));
+        let root = Block::new(
+            DAG_PB,
+            Bytes::from(
+                PbNode {
+                    links: [&held, &missing]
+                        .iter()
+                        .map(|l| PbLink {
+                            cid: *l.cid(),
+                            name: None,
+                            tsize: Some(500),
+                        })
+                        .collect(),
+                    data: Some(Bytes::from_static(b"\x08\x01")),
+                }
+                .encode(),
+            ),
+            false,
+        );
+        a.store().put(&root).unwrap();
+        a.store().put(&held).unwrap();
+        let loose = b
+            .block_put(Bytes::from_static(b"loose block"), 0x55)
+            .await
+            .unwrap();
+        b.swarm_connect(loopback_addr(&a).await).await.unwrap();
+
+        let pin = tokio::spawn({
+            let node = b.node.clone();
+            let root = *root.cid();
+            async move { node.pin(root, PinMode::Recursive).await }
+        });
+        let started = Instant::now();
+        while !(b.store().has(root.cid()).unwrap() && b.store().has(held.cid()).unwrap()) {
+            assert!(started.elapsed() < Duration::from_secs(30), "never fetched");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(b.store().gc_marked() >= 3, "root and both leaves marked");
+
+        let started = Instant::now();
+        let removed: Vec<Cid> = tokio::time::timeout(
+            Duration::from_secs(10),
+            b.repo_gc().map(|r| r.unwrap()).collect(),
+        )
+        .await
+        .expect("GC answered while the pin was fetching");
+        println!("GC with a pin in flight took {:.2?}", started.elapsed());
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert_eq!(removed[0].hash(), loose.hash());
+        assert!(b.store().has(root.cid()).unwrap(), "fetched root kept");
+        assert!(b.store().has(held.cid()).unwrap(), "fetched leaf kept");
+        assert!(!pin.is_finished(), "the pin is still waiting");
+
+        a.block_put(missing.data().clone(), 0x55).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), pin)
+            .await
+            .expect("pin done once the leaf exists")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b.pin_ls_cid(*root.cid(), PinLsFilter::Recursive)
+                .await
+                .unwrap(),
+            Some(IpfsPinType::Recursive)
+        );
+        assert_eq!(b.store().gc_marked(), 0, "marks released after the pin");
+        let removed: Vec<Cid> = b.repo_gc().map(|r| r.unwrap()).collect().await;
+        assert!(removed.is_empty(), "{removed:?}");
+    })
+    .await;
+}
+
 /// A node told to listen on a Kubo's swarm port refuses to start, and says
 /// a Kubo may hold it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -398,6 +398,123 @@ fn gc_concurrent_with_guarded_put_then_pin() {
     assert_eq!(s.stat().unwrap().num_objects, 200 * 13);
 }
 
+/// Marks (what a fetch in flight holds) keep blocks from GC without
+/// holding GC up: GC runs with marks alive, takes the unmarked garbage and
+/// leaves the marked blocks, stored before or after the mark; a block two
+/// fetches marked stays until both are dropped.
+#[test]
+fn gc_runs_beside_marks_and_skips_marked_blocks() {
+    let s = temp_store();
+    let dag = Dag::new("m");
+    let garbage = raw(b"garbage");
+    s.put(&garbage).unwrap();
+    s.put(&dag.root).unwrap(); // already held when the fetch starts
+    let marks = s.gc_marks();
+    let cids: Vec<Cid> = dag.blocks().iter().map(|b| *b.cid()).collect();
+    marks.mark(&cids);
+    marks.mark(&cids); // marking again counts once
+    assert_eq!((marks.len(), s.gc_marked()), (13, 13));
+    s.put_many(dag.blocks().into_iter().skip(1).take(6))
+        .unwrap(); // fetched so far
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let gc = {
+        let s = s.clone();
+        std::thread::spawn(move || tx.send(s.gc().unwrap()).unwrap())
+    };
+    let report = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("GC ran while the marks were alive");
+    gc.join().unwrap();
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    assert_eq!(report.removed[0].hash(), garbage.cid().hash());
+    for b in dag.blocks().iter().take(7) {
+        assert!(s.has(b.cid()).unwrap(), "marked block {} kept", b.cid());
+    }
+
+    // The rest arrive, and a second fetch marks the same DAG.
+    s.put_many(dag.blocks()).unwrap();
+    let other = s.gc_marks();
+    other.mark(&cids);
+    assert_eq!(s.gc_marked(), 13);
+    drop(marks);
+    assert!(s.gc().unwrap().removed.is_empty(), "the other marks hold");
+    s.pin_recursive(dag.root.cid()).unwrap();
+    drop(other);
+    assert_eq!(s.gc_marked(), 0);
+    assert!(s.gc().unwrap().removed.is_empty(), "pinned now");
+    assert!(s.unpin(dag.root.cid()).unwrap());
+    assert_eq!(s.gc().unwrap().removed.len(), 13);
+}
+
+/// A failed fetch's marks go with it: its blocks are then garbage.
+#[test]
+fn dropped_marks_leave_garbage() {
+    let s = temp_store();
+    let dag = Dag::new("f");
+    let marks = s.gc_marks();
+    let cids: Vec<Cid> = dag.blocks().iter().map(|b| *b.cid()).collect();
+    marks.mark(&cids);
+    s.put_many(dag.blocks()).unwrap();
+    assert!(s.gc().unwrap().removed.is_empty());
+    drop(marks);
+    assert_eq!(s.gc().unwrap().removed.len(), 13);
+}
+
+/// GC running in a loop never takes a block a writer marked before its
+/// put and then pinned (a fetch's marks, no guard); unmarked unpinned
+/// blocks are fair game.
+#[test]
+fn gc_concurrent_with_marked_put_then_pin() {
+    let s = temp_store();
+    let stop = Arc::new(AtomicBool::new(false));
+    let gc = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(Ordering::Relaxed) {
+                s.gc().unwrap();
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let dag = Dag::new(&format!("w{w}-{i}"));
+                    // Half the DAGs share their leaves with an earlier,
+                    // unpinned put: found "local", then marked.
+                    if i % 2 == 0 {
+                        s.put_many(dag.leaves.iter().cloned()).unwrap();
+                    }
+                    let marks = s.gc_marks();
+                    for b in dag.blocks() {
+                        marks.mark([b.cid()]);
+                        if !s.has(b.cid()).unwrap() {
+                            s.put(&b).unwrap();
+                        }
+                    }
+                    s.pin_recursive(dag.root.cid()).unwrap();
+                    drop(marks);
+                    s.put(&raw(format!("garbage {w} {i}").as_bytes())).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(gc.join().unwrap() > 0);
+    s.gc().unwrap();
+    assert_eq!(s.gc_marked(), 0);
+    assert_eq!(pins(&s).len(), 200);
+    assert_eq!(s.stat().unwrap().num_objects, 200 * 13);
+}
+
 /// CIDv0 and CIDv1 of one dag-pb node are one stored block.
 #[test]
 fn cid_versions_share_a_block() {

@@ -40,8 +40,12 @@ const MAX_GOOD_PEERS: usize = 16;
 /// Identity multihash: the data is in the CID, nothing to fetch.
 const IDENTITY: u64 = 0x00;
 
+/// Called with CIDs before [`Session::fetch_dag`] looks for them in the
+/// store or wants them (see [`DagFetch::before_lookup`]).
+pub type BeforeLookup = Arc<dyn Fn(&[Cid]) + Send + Sync>;
+
 /// Options of [`Session::fetch_dag`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct DagFetch {
     /// How long one block may take. **Default:** 60 s.
@@ -52,6 +56,23 @@ pub struct DagFetch {
     /// Blocks done so far (fetched or found locally), updated after each
     /// one: what a pin's no-progress timeout watches.
     pub progress: Option<watch::Sender<u64>>,
+    /// Told every CID of the DAG (the root first, then each block's new
+    /// links) before the fetch looks for it in the store or wants it: how
+    /// a pin marks the blocks it will pin against GC
+    /// ([`crate::GcMarks::mark`]). It runs on the fetch's task and may
+    /// block briefly.
+    pub before_lookup: Option<BeforeLookup>,
+}
+
+impl std::fmt::Debug for DagFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DagFetch")
+            .field("block_timeout", &self.block_timeout)
+            .field("concurrency", &self.concurrency)
+            .field("progress", &self.progress)
+            .field("before_lookup", &self.before_lookup.is_some())
+            .finish()
+    }
 }
 
 impl Default for DagFetch {
@@ -60,6 +81,7 @@ impl Default for DagFetch {
             block_timeout: Duration::from_secs(60),
             concurrency: None,
             progress: None,
+            before_lookup: None,
         }
     }
 }
@@ -80,6 +102,12 @@ impl DagFetch {
     /// Sets [`DagFetch::progress`].
     pub fn with_progress(mut self, tx: watch::Sender<u64>) -> Self {
         self.progress = Some(tx);
+        self
+    }
+
+    /// Sets [`DagFetch::before_lookup`].
+    pub fn with_before_lookup(mut self, f: BeforeLookup) -> Self {
+        self.before_lookup = Some(f);
         self
     }
 }
@@ -371,6 +399,9 @@ impl Session {
             .unwrap_or(self.inner.config.dag_concurrency)
             .max(1);
         let mut stats = DagStats::default();
+        if let Some(f) = &opts.before_lookup {
+            f(&[root]);
+        }
         let mut seen: HashSet<Cid> = HashSet::from([root]);
         let mut queue: VecDeque<Cid> = VecDeque::from([root]);
         let mut in_flight = FuturesUnordered::new();
@@ -394,11 +425,16 @@ impl Session {
             if let Some(p) = &opts.progress {
                 p.send_replace(stats.blocks);
             }
-            for link in crate::links(&block)? {
-                if seen.insert(link) {
-                    queue.push_back(link);
-                }
+            let new: Vec<Cid> = crate::links(&block)?
+                .into_iter()
+                .filter(|link| seen.insert(*link))
+                .collect();
+            if let Some(f) = &opts.before_lookup
+                && !new.is_empty()
+            {
+                f(&new);
             }
+            queue.extend(new);
         }
         Ok(stats)
     }

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::host::HostHandle;
 use crate::{Block, NodeError};
 
-pub use client::{DagFetch, DagStats, Session};
+pub use client::{BeforeLookup, DagFetch, DagStats, Session};
 pub use message::{MAX_BLOCK_SIZE, MAX_MESSAGE_SIZE, Version};
 
 /// The protocol IDs we speak, newest first, with their versions.

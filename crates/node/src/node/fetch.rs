@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::bitswap::{DagFetch, DagStats};
-use crate::{Block, NodeError};
+use crate::{Block, GcMarks, NodeError};
 
 use super::*;
 
@@ -46,14 +46,20 @@ impl Node {
             .map_err(|e| to_ipfs(endpoint, e))
     }
 
-    /// Fetches the DAG of `root` under the no-progress watchdog.
-    pub(super) async fn fetch_dag(&self, root: Cid) -> Result<DagStats, IpfsError> {
+    /// Fetches the DAG of `root` under the no-progress watchdog, marking
+    /// each block in `marks` before it is looked up or wanted.
+    pub(super) async fn fetch_dag(
+        &self,
+        root: Cid,
+        marks: Arc<GcMarks>,
+    ) -> Result<DagStats, IpfsError> {
         const EP: &str = "pin/add";
         let no_progress = self.inner.cfg.pin_timeout;
         let (tx, mut rx) = watch::channel(0u64);
         let opts = DagFetch::default()
             .with_block_timeout(PIN_BLOCK_TIMEOUT)
-            .with_progress(tx);
+            .with_progress(tx)
+            .with_before_lookup(Arc::new(move |cids: &[Cid]| marks.mark(cids)));
         let fetch = self.inner.bitswap.fetch_dag(root, opts);
         tokio::pin!(fetch);
         loop {
@@ -78,22 +84,21 @@ impl Node {
     }
 
     /// Fetches and pins `cid` recursively (already pinned: nothing to do).
+    /// The fetch holds no GC guard (GC would wait for it): it marks every
+    /// block of the DAG before looking it up or wanting it
+    /// ([`crate::GcMarks`]), and the marks go once the pin is written.
     pub(super) async fn pin_recursive(&self, cid: Cid) -> Result<(), IpfsError> {
         const EP: &str = "pin/add";
         let store = self.inner.store.clone();
         if store.pin_type(&cid).map_err(|e| to_ipfs(EP, e))? == Some(IpfsPinType::Recursive) {
             return Ok(());
         }
-        let guard = blocking(EP, {
-            let store = store.clone();
-            move || Ok(store.gc_guard())
-        })
-        .await?;
+        let marks = Arc::new(store.gc_marks());
         let started = tokio::time::Instant::now();
-        let stats = self.fetch_dag(cid).await?;
+        let stats = self.fetch_dag(cid, marks.clone()).await?;
         let outcome = blocking(EP, move || {
             let outcome = store.pin_recursive(&cid);
-            drop(guard);
+            drop(marks);
             outcome
         })
         .await?;
@@ -102,7 +107,8 @@ impl Node {
         Ok(())
     }
 
-    /// Fetches and pins the one block `cid`.
+    /// Fetches and pins the one block `cid` (marked against GC meanwhile,
+    /// as for a recursive pin).
     pub(super) async fn pin_direct(&self, cid: Cid) -> Result<(), IpfsError> {
         const EP: &str = "pin/add";
         let store = self.inner.store.clone();
@@ -110,11 +116,8 @@ impl Node {
         if kinds.contains(&IpfsPinType::Direct) || kinds.contains(&IpfsPinType::Recursive) {
             return Ok(());
         }
-        let guard = blocking(EP, {
-            let store = store.clone();
-            move || Ok(store.gc_guard())
-        })
-        .await?;
+        let marks = store.gc_marks();
+        marks.mark([&cid]);
         let timeout = self.inner.cfg.pin_timeout;
         self.inner
             .bitswap
@@ -130,7 +133,7 @@ impl Node {
             })?;
         blocking(EP, move || {
             let r = store.pin_direct(&cid);
-            drop(guard);
+            drop(marks);
             r
         })
         .await

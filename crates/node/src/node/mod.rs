@@ -6,8 +6,11 @@
 //! # What each connector call does
 //! - `pin` (recursive): nothing when already pinned recursively; else the
 //!   whole DAG is fetched through Bitswap ([`Bitswap::fetch_dag`], many
-//!   blocks in flight; blocks already held are walked, not fetched) under a
-//!   [`crate::GcGuard`], then pinned with [`Store::pin_recursive`]. The fetch
+//!   blocks in flight; blocks already held are walked, not fetched), each
+//!   block marked against GC before it is looked up or wanted
+//!   ([`crate::GcMarks`]: GC goes on meanwhile and skips them; no
+//!   [`crate::GcGuard`], which GC would wait for), then pinned with
+//!   [`Store::pin_recursive`] and the marks released. The fetch
 //!   is cancelled when no new block arrives for
 //!   [`NodeConfig::pin_timeout`] ([`IpfsError::PinTimeout`]), Kubo's
 //!   connector's no-progress rule. Direct: the one block, then
