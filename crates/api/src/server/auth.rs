@@ -4,7 +4,7 @@
 //! with that user's password. Tokens are made by `POST /token`.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -33,6 +33,8 @@ pub(crate) struct Denied {
     pub(crate) message: &'static str,
     /// `WWW-Authenticate` values, in order.
     pub(crate) challenges: Vec<HeaderValue>,
+    /// Credentials were given and were wrong (counted as a failed login).
+    pub(crate) guessed: bool,
 }
 
 /// The credentials of `Authorization: Basic ...` (Go's `Request.BasicAuth`).
@@ -91,6 +93,7 @@ pub(crate) fn check(creds: &BTreeMap<String, String>, headers: &HeaderMap) -> Re
             Err(Denied {
                 message: "unauthorized: access denied",
                 challenges: vec![challenge("Basic", None)],
+                guessed: true,
             })
         };
     }
@@ -102,6 +105,7 @@ pub(crate) fn check(creds: &BTreeMap<String, String>, headers: &HeaderMap) -> Re
                 Err(Denied {
                     message: "unauthorized: invalid token",
                     challenges: vec![challenge("Bearer", Some("invalid_token"))],
+                    guessed: true,
                 })
             }
         };
@@ -109,6 +113,7 @@ pub(crate) fn check(creds: &BTreeMap<String, String>, headers: &HeaderMap) -> Re
     Err(Denied {
         message: "unauthorized: no auth provided",
         challenges: vec![challenge("Bearer", None), challenge("Basic", None)],
+        guessed: false,
     })
 }
 
@@ -127,10 +132,18 @@ fn hmac_sign(alg: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The token Go's `POST /token` makes: header `{"alg":"HS256","typ":"JWT"}`,
-/// claims `{"iss":<user>}`, HS256 with the user's password.
-pub(crate) fn sign_token(issuer: &str, password: &str) -> String {
+/// claims `{"iss":<user>}`, HS256 with the user's password; with a `ttl`
+/// (`token_ttl`, ours) the claims also say when it was issued and expires.
+pub(crate) fn sign_token(issuer: &str, password: &str, ttl: Duration, now: SystemTime) -> String {
     let header = JWT_B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = JWT_B64.encode(serde_json::json!({ "iss": issuer }).to_string());
+    let claims = if ttl.is_zero() {
+        serde_json::json!({ "iss": issuer })
+    } else {
+        let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let exp = iat.saturating_add(ttl.as_secs().max(1));
+        serde_json::json!({ "iss": issuer, "iat": iat, "exp": exp })
+    };
+    let claims = JWT_B64.encode(claims.to_string());
     let signing_input = format!("{header}.{claims}");
     let sig = hmac_sign("HS256", password.as_bytes(), signing_input.as_bytes()).unwrap_or_default();
     format!("{signing_input}.{}", JWT_B64.encode(sig))
@@ -237,7 +250,7 @@ mod tests {
     #[test]
     fn token_is_what_golang_jwt_v4_makes() {
         // Header and claims are fixed JSON, so the token is deterministic.
-        let t = sign_token("alice", "secret");
+        let t = sign_token("alice", "secret", Duration::ZERO, SystemTime::now());
         let parts: Vec<&str> = t.split('.').collect();
         assert_eq!(parts[0], "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9");
         assert_eq!(
@@ -251,11 +264,37 @@ mod tests {
     }
 
     #[test]
+    fn tokens_with_a_lifetime_expire() {
+        let now = SystemTime::now();
+        let t = sign_token("alice", "secret", Duration::from_secs(60), now);
+        assert_eq!(verify_token(&creds(), &t, now).unwrap(), "alice");
+        let later = now + Duration::from_secs(61);
+        assert_eq!(
+            verify_token(&creds(), &t, later).unwrap_err(),
+            "token is expired"
+        );
+    }
+
+    #[test]
     fn bad_tokens_are_refused() {
         let now = SystemTime::now();
-        let good = sign_token("alice", "secret");
-        assert!(verify_token(&creds(), &sign_token("alice", "wrong"), now).is_err());
-        assert!(verify_token(&creds(), &sign_token("bob", "secret"), now).is_err());
+        let good = sign_token("alice", "secret", Duration::ZERO, SystemTime::now());
+        assert!(
+            verify_token(
+                &creds(),
+                &sign_token("alice", "wrong", Duration::ZERO, now),
+                now
+            )
+            .is_err()
+        );
+        assert!(
+            verify_token(
+                &creds(),
+                &sign_token("bob", "secret", Duration::ZERO, now),
+                now
+            )
+            .is_err()
+        );
         assert!(verify_token(&creds(), "a.b", now).is_err());
         assert!(verify_token(&creds(), &format!("{good}x"), now).is_err());
         // alg none is not HMAC.
@@ -287,7 +326,10 @@ mod tests {
         );
         let denied = check(&creds(), &headers(&basic_header("alice", "nope"))).unwrap_err();
         assert_eq!(denied.message, "unauthorized: access denied");
-        let bearer = format!("Bearer {}", sign_token("alice", "secret"));
+        let bearer = format!(
+            "Bearer {}",
+            sign_token("alice", "secret", Duration::ZERO, SystemTime::now())
+        );
         assert_eq!(check(&creds(), &headers(&bearer)), Ok(()));
         let bad = check(&creds(), &headers("Bearer nonsense")).unwrap_err();
         assert_eq!(bad.message, "unauthorized: invalid token");

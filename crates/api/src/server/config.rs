@@ -49,7 +49,16 @@ pub struct RestConfig {
     pub idle_timeout: Duration,
     /// `max_header_bytes` (default and minimum 4096).
     pub max_header_bytes: usize,
+    /// `token_ttl` (ours): how long a token from `POST /token` is valid;
+    /// zero, the default, makes tokens that never expire, as Go's.
+    pub token_ttl: Duration,
+    /// `max_failed_logins` (ours): failed logins an address may make in a
+    /// minute before it is refused (429) for the rest of it; 0 disables.
+    pub max_failed_logins: u32,
 }
+
+/// Failed logins an address may make in a minute, by default.
+pub(crate) const DEFAULT_MAX_FAILED_LOGINS: u32 = 20;
 
 impl Default for RestConfig {
     fn default() -> Self {
@@ -71,6 +80,8 @@ impl Default for RestConfig {
             read_header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
             max_header_bytes: MIN_MAX_HEADER_BYTES,
+            token_ttl: Duration::ZERO,
+            max_failed_logins: DEFAULT_MAX_FAILED_LOGINS,
         }
     }
 }
@@ -196,6 +207,15 @@ impl RestConfig {
         if let Some(v) = get("idle_timeout") {
             cfg.idle_timeout = duration("idle_timeout", v)?;
         }
+        if let Some(v) = get("token_ttl") {
+            cfg.token_ttl = duration("token_ttl", v)?;
+        }
+        if let Some(v) = get("max_failed_logins") {
+            cfg.max_failed_logins = v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| config_err("max_failed_logins", "expected a whole number"))?;
+        }
         if let Some(v) = get("max_header_bytes") {
             let n = v
                 .as_u64()
@@ -277,7 +297,7 @@ impl RestConfig {
 
     /// The section as Go writes it in a fresh `service.json`.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut section = json!({
             "http_listen_multiaddress": multiaddr_of(self.listen),
             "read_timeout": "0s",
             "read_header_timeout": format_go_duration(self.read_header_timeout),
@@ -293,7 +313,16 @@ impl RestConfig {
             "cors_exposed_headers": self.cors_exposed_headers,
             "cors_allow_credentials": self.cors_allow_credentials,
             "cors_max_age": format_go_duration(self.cors_max_age),
-        })
+        });
+        // Our keys only when set apart from their defaults: a default
+        // section stays the one Go writes.
+        if !self.token_ttl.is_zero() {
+            section["token_ttl"] = format_go_duration(self.token_ttl).into();
+        }
+        if self.max_failed_logins != DEFAULT_MAX_FAILED_LOGINS {
+            section["max_failed_logins"] = self.max_failed_logins.into();
+        }
+        section
     }
 }
 

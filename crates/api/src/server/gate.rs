@@ -1,9 +1,11 @@
 //! The middleware in front of every route, in Go's order: authentication
-//! (OPTIONS and `GET /health` exempt), then CORS (preflights answered
-//! here), then the trailing-slash 307 redirect, then the route; configured
-//! headers are added to route answers.
+//! (OPTIONS and `GET /health` exempt; an address past its failed logins
+//! refused with 429 first), then CORS (preflights answered here), then the
+//! trailing-slash 307 redirect, then the route; configured headers are
+//! added to route answers.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -14,7 +16,13 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use super::RestConfig;
 use super::auth::{self, Denied};
 use super::cors::Cors;
+use super::logins::FailedLogins;
 use crate::ApiError;
+
+/// The address of the connection a request came on (a request extension
+/// the server adds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) SocketAddr);
 
 /// What the middleware needs from the config.
 #[derive(Debug)]
@@ -22,6 +30,7 @@ pub(crate) struct Gate {
     pub(crate) credentials: Option<BTreeMap<String, String>>,
     cors: Cors,
     headers: Vec<(HeaderName, HeaderValue)>,
+    logins: FailedLogins,
 }
 
 impl Gate {
@@ -41,6 +50,7 @@ impl Gate {
             credentials: cfg.basic_auth_credentials.clone(),
             cors: Cors::new(cfg),
             headers,
+            logins: FailedLogins::new(cfg.max_failed_logins),
         }
     }
 
@@ -56,6 +66,20 @@ impl Gate {
                 HeaderValue::from_static("application/json"),
             );
         }
+    }
+
+    fn locked_out(&self, wait: std::time::Duration) -> Response {
+        let secs = wait.as_secs().max(1);
+        let mut resp = ApiError::new(
+            429,
+            format!("too many failed logins from this address: try again in {secs} s"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        self.set_headers(&mut resp);
+        resp
     }
 
     fn denied(&self, d: Denied) -> Response {
@@ -115,9 +139,28 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next
     let path = req.uri().path().to_string();
     if let Some(creds) = &gate.credentials {
         let exempt = method == Method::OPTIONS || (method == Method::GET && path == "/health");
-        if !exempt && let Err(d) = auth::check(creds, req.headers()) {
-            tracing::debug!(%method, %path, "401: {}", d.message);
-            return gate.denied(d);
+        let client = req.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+        let now = std::time::Instant::now();
+        if !exempt {
+            if let Some(wait) = client.and_then(|ip| gate.logins.locked(ip, now)) {
+                tracing::debug!(%method, %path, ?client, "429: too many failed logins");
+                return gate.locked_out(wait);
+            }
+            match auth::check(creds, req.headers()) {
+                Ok(()) => {
+                    if let Some(ip) = client {
+                        gate.logins.succeeded(ip);
+                    }
+                }
+                Err(d) => {
+                    // A request without credentials is not a guess.
+                    if let (Some(ip), true) = (client, d.guessed) {
+                        gate.logins.failed(ip, now);
+                    }
+                    tracing::debug!(%method, %path, "401: {}", d.message);
+                    return gate.denied(d);
+                }
+            }
         }
     }
     if Cors::is_preflight(&method, req.headers()) {

@@ -11,6 +11,7 @@ mod auth;
 mod config;
 mod cors;
 mod gate;
+mod logins;
 mod routes;
 mod stream;
 mod trailers;
@@ -63,6 +64,7 @@ pub fn router<S: ClusterApi>(api: Arc<S>, cfg: &RestConfig) -> Router {
     let app = Arc::new(routes::App {
         api,
         credentials: gate.credentials.clone(),
+        token_ttl: cfg.token_ttl,
     });
     routes::routes(app).layer(axum::middleware::from_fn_with_state(gate, gate::gate))
 }
@@ -134,7 +136,11 @@ async fn accept_loop(
                     tracing::debug!("set_nodelay: {e}");
                 }
                 let io = TokioIo::new(trailers::TrailerIo::new(stream));
-                let conn = http.serve_connection(io, TowerToHyperService::new(app.clone()));
+                // The gate counts failed logins by client address.
+                let svc = app
+                    .clone()
+                    .layer(axum::Extension(gate::ClientAddr(peer)));
+                let conn = http.serve_connection(io, TowerToHyperService::new(svc));
                 let conn = graceful.watch(conn);
                 conns.spawn(async move {
                     if let Err(e) = conn.await {

@@ -36,6 +36,8 @@ pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 pub(crate) struct App<S> {
     pub(crate) api: Arc<S>,
     pub(crate) credentials: Option<BTreeMap<String, String>>,
+    /// Tokens' lifetime (`token_ttl`; zero: no `exp`, as Go's).
+    pub(crate) token_ttl: std::time::Duration,
 }
 
 type AppState<S> = State<Arc<App<S>>>;
@@ -473,6 +475,11 @@ async fn token<S: ClusterApi>(State(app): AppState<S>, req: Request) -> Response
         return ApiError::unauthorized().into_response();
     };
     json(&TokenBody {
-        token: auth::sign_token(&issuer, password),
+        token: auth::sign_token(
+            &issuer,
+            password,
+            app.token_ttl,
+            std::time::SystemTime::now(),
+        ),
     })
 }

@@ -191,3 +191,62 @@ async fn token_round_trip() {
     assert_eq!(e.api_code(), Some(401));
     anonymous.health().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_address_guessing_passwords_is_held_off() {
+    let cfg = RestConfig {
+        basic_auth_credentials: Some(BTreeMap::from([(
+            "alice".to_string(),
+            "secret".to_string(),
+        )])),
+        max_failed_logins: 3,
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let (wrong, right) = (basic("alice", "guess"), basic("alice", "secret"));
+    // Requests without credentials are not guesses.
+    for _ in 0..5 {
+        assert_eq!(request(s.addr, "GET", "/id", &[]).await.status, 401);
+    }
+    assert_eq!(request(s.addr, "GET", "/id", &[&right]).await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(request(s.addr, "GET", "/id", &[&wrong]).await.status, 401);
+    }
+    let r = request(s.addr, "GET", "/id", &[&right]).await;
+    assert_eq!(r.status, 429, "even the right password waits: {}", r.text());
+    assert!(r.text().contains("too many failed logins"), "{}", r.text());
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let health = request(s.addr, "GET", "/health", &[]).await.status;
+    assert!(health != 429 && health != 401, "{health}");
+}
+
+#[tokio::test]
+async fn tokens_carry_the_configured_lifetime() {
+    use base64::Engine as _;
+    let cfg = RestConfig {
+        basic_auth_credentials: Some(BTreeMap::from([(
+            "alice".to_string(),
+            "secret".to_string(),
+        )])),
+        token_ttl: std::time::Duration::from_secs(3600),
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let r = request(s.addr, "POST", "/token", &[&basic("alice", "secret")]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    let claims = token.split('.').nth(1).unwrap();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
+    assert_eq!(exp - iat, 3600, "{claims}");
+    let bearer = format!("Authorization: Bearer {token}");
+    assert_eq!(request(s.addr, "GET", "/id", &[&bearer]).await.status, 200);
+}
