@@ -212,12 +212,10 @@ impl Delta {
         let writer = WriterId::from_peer_id_bytes(&w.writer)?;
         let mut ops = Vec::with_capacity(w.ops.len());
         for op in w.ops {
-            let cid = Cid::try_from(op.cid.as_slice())
-                .map_err(|e| Rejection::Malformed(format!("pinned cid: {e}")))?;
+            let cid = cid_of_bytes(&op.cid, "pinned cid")?;
             let mut tombs = Vec::with_capacity(op.tombs.len());
             for (d, index) in op.tombs {
-                let delta = Cid::try_from(d.as_slice())
-                    .map_err(|e| Rejection::Malformed(format!("tomb cid: {e}")))?;
+                let delta = cid_of_bytes(&d, "tomb cid")?;
                 tombs.push(Dot { delta, index });
             }
             ops.push(match (op.op.as_str(), op.opts) {
@@ -352,6 +350,19 @@ impl Delta {
     }
 }
 
+/// The CID in a byte string that must hold exactly its binary form: the
+/// signature covers the CID re-encoded, so bytes after it (or another
+/// spelling of it) would make another block with the same valid signature.
+fn cid_of_bytes(bytes: &[u8], what: &str) -> Result<Cid, Rejection> {
+    let cid = Cid::try_from(bytes).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))?;
+    if cid.to_bytes() != bytes {
+        return Err(Rejection::Malformed(format!(
+            "{what}: trailing bytes or a non-canonical encoding after {cid}"
+        )));
+    }
+    Ok(cid)
+}
+
 /// Sort key of a dot: its delta CID's bytes, then the index.
 pub(crate) fn dot_key(d: &Dot) -> (Vec<u8>, u32) {
     (d.delta.to_bytes(), d.index)
@@ -362,5 +373,55 @@ fn too_many(what: &'static str, count: usize, max: usize) -> Result<(), Rejectio
         Err(Rejection::TooMany { what, count, max })
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_types::PinOptions;
+
+    /// Found by the `delta` fuzz target: bytes after the CID in an op's
+    /// `cid` or in a tomb were ignored, so a relay could append some and get
+    /// another block (another CID, a second delta of the same `seq`: a fork
+    /// the writer never made) still carrying the writer's valid signature.
+    #[test]
+    fn cid_bytes_with_trailing_bytes_are_malformed() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut delta = Delta {
+            ts: 1,
+            ops: vec![Op::Pin {
+                pin: Pin::new(block_cid(b"content"), PinOptions::default()),
+                tombs: vec![Dot {
+                    delta: block_cid(b"older delta"),
+                    index: 0,
+                }],
+            }],
+            seq: 1,
+            prev: None,
+            writer: WriterId::from_public_key(&key.verifying_key()),
+            cluster: "c".into(),
+            parents: vec![],
+            priority: 1,
+            sig: [0; 64],
+        };
+        delta.sign(&key);
+        let (cid, bytes) = delta.to_block();
+        assert!(Delta::verify(&cid, &bytes, "c", &TrustPolicy::All).is_ok());
+
+        let tampers: [fn(&mut WireDelta); 2] = [
+            |w| w.ops[0].cid.extend_from_slice(b"xx"),
+            |w| w.ops[0].tombs[0].0.extend_from_slice(b"xx"),
+        ];
+        for tamper in tampers {
+            let mut wire: WireDelta = serde_ipld_dagcbor::from_slice(&bytes).unwrap();
+            tamper(&mut wire);
+            let tampered = to_cbor(&wire).unwrap();
+            let got = Delta::verify(&block_cid(&tampered), &tampered, "c", &TrustPolicy::All);
+            assert!(
+                matches!(&got, Err(Rejection::Malformed(m)) if m.contains("trailing bytes")),
+                "{got:?}"
+            );
+        }
     }
 }
