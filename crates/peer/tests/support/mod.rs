@@ -13,7 +13,7 @@ use libp2p::identity::Keypair;
 use multihash_codetable::{Code, MultihashDigest};
 
 /// How long a test waits for the cluster to get somewhere.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub const WAIT: Duration = Duration::from_secs(120);
 
 /// A distinct CIDv1 (raw, sha2-256) per number.
 pub fn content(n: u32) -> Cid {
