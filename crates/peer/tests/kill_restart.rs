@@ -13,11 +13,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::client::{Client, ClientConfig};
 use api::types::{PinOptions, PinTypeFilter};
 use cid::Cid;
 use futures::StreamExt;
-use support::daemon::{Daemon, edit_config, ok, service};
+use support::daemon::{Daemon, client, edit_config, ok, service};
 
 const CLIENTS: usize = 16;
 /// How long the clients write before the kill.
@@ -25,15 +24,6 @@ const LOAD_FOR: Duration = Duration::from_secs(2);
 /// The bound: every acknowledged pin everywhere, after the restart.
 const CONVERGED_WITHIN: Duration = Duration::from_secs(5);
 const START_WITHIN: Duration = Duration::from_secs(60);
-
-fn client(api: &str) -> Client {
-    Client::new(ClientConfig {
-        host: api.to_owned(),
-        timeout: Some(Duration::from_secs(30)),
-        ..ClientConfig::default()
-    })
-    .unwrap()
-}
 
 /// A peer with no IPFS (the pinset is what's checked), every peer trusted,
 /// and `batch` (size, age) if batching is on.

@@ -14,11 +14,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::client::{Client, ClientConfig};
 use api::types::{PinOptions, PinTypeFilter};
 use cid::Cid;
 use futures::StreamExt;
-use support::daemon::{BIN, Daemon, SECRET, edit_config, ok, service};
+use support::daemon::{BIN, Daemon, SECRET, client, edit_config, ok, service};
 
 const PEERS: usize = 5;
 const CYCLES: usize = 10;
@@ -138,15 +137,6 @@ impl Drop for Net {
         }
         run(&["ip", "link", "del", &self.bridge()]);
     }
-}
-
-fn client(api: &str) -> Client {
-    Client::new(ClientConfig {
-        host: api.to_owned(),
-        timeout: Some(Duration::from_secs(30)),
-        ..ClientConfig::default()
-    })
-    .unwrap()
 }
 
 /// What the clients were told: pins acknowledged, and the pins whose unpin

@@ -34,6 +34,16 @@ pub fn ok(c: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A REST client of a daemon's API (`host:port`), 30 s per call.
+pub fn client(api: &str) -> api::client::Client {
+    api::client::Client::new(api::client::ClientConfig {
+        host: api.to_owned(),
+        timeout: Some(Duration::from_secs(30)),
+        ..api::client::ClientConfig::default()
+    })
+    .unwrap()
+}
+
 /// Edits a folder's `service.json`.
 pub fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("service.json");
