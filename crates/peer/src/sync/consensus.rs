@@ -670,7 +670,7 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
             if r.applied > 0 {
                 info!(
                     %peer, received = r.received, applied = r.applied,
-                    ms = started.elapsed().as_millis() as u64, "pulled from a peer that joined"
+                    ms = started.elapsed().as_millis() as u64, on = "join", "synced"
                 );
             }
         }
