@@ -138,22 +138,28 @@ async fn trusted_writers_and_a_follower_converge() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn untrusted_writer_is_ignored_and_not_forwarded() {
-    let _serial = SERIAL.lock().await;
+/// Two peers trusting each other (a, c) and an intruder (e) connected to a;
+/// the intruder trusts itself, so its own replica takes its writes.
+async fn with_intruder(cluster: &str) -> (Peer, Peer, Peer) {
     let (ka, kc, ke) = (
         Keypair::generate_ed25519(),
         Keypair::generate_ed25519(),
         Keypair::generate_ed25519(),
     );
     let trust = trusting(&[&ka, &kc]);
-    let a = start(&ka, "untrusted", trust.clone(), false).await;
-    let c = start(&kc, "untrusted", trust, false).await;
-    // The intruder trusts itself, so its own replica takes its writes.
-    let e = start(&ke, "untrusted", TrustPolicy::All, false).await;
+    let a = start(&ka, cluster, trust.clone(), false).await;
+    let c = start(&kc, cluster, trust, false).await;
+    let e = start(&ke, cluster, TrustPolicy::All, false).await;
     connect(&c, &a).await;
     connect(&e, &a).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    (a, c, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_writer_is_ignored_and_not_forwarded() {
+    let _serial = SERIAL.lock().await;
+    let (a, c, e) = with_intruder("untrusted").await;
     a.pin(content(1), PinOptions::named("legit")).await.unwrap();
     e.pin(content(2), PinOptions::named("intruder"))
         .await
@@ -192,18 +198,7 @@ async fn untrusted_writer_is_ignored_and_not_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_flooding_rejected_heads_is_graylisted() {
     let _serial = SERIAL.lock().await;
-    let (ka, kc, ke) = (
-        Keypair::generate_ed25519(),
-        Keypair::generate_ed25519(),
-        Keypair::generate_ed25519(),
-    );
-    let trust = trusting(&[&ka, &kc]);
-    let a = start(&ka, "flood", trust.clone(), false).await;
-    let c = start(&kc, "flood", trust, false).await;
-    let e = start(&ke, "flood", TrustPolicy::All, false).await;
-    connect(&c, &a).await;
-    connect(&e, &a).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (a, c, e) = with_intruder("flood").await;
     // Every pin of the intruder is a delta and an announcement of its heads,
     // which a rejects: one writer alone gets one pin per delta.
     const FLOOD: u32 = 300;
