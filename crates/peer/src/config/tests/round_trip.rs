@@ -158,3 +158,20 @@ fn two_defaults_have_different_secrets() {
         ServiceConfig::default().cluster.secret
     );
 }
+
+/// Found by the `service_json` fuzz target: numbers of the sections kept
+/// as read (here Go's pebble options) went through serde_json's fast
+/// float parsing, which can be an ULP off (an integer past `u64` is read as
+/// a float), so a save and a load could give another config.
+#[test]
+fn numbers_kept_as_read_survive_save_and_load() {
+    let text = GO_SERVICE_JSON.replace(
+        "\"bytes_per_sync\": 1048576",
+        "\"bytes_per_sync\": 1048555551555555555555555555555555555555555555555555555555576",
+    );
+    let (cfg, _) = ServiceConfig::from_json_str(&text).unwrap();
+    let saved = cfg.to_json_string();
+    let (back, _) = ServiceConfig::from_json_str(&saved).unwrap();
+    assert_eq!(back, cfg);
+    assert_eq!(back.to_json_string(), saved);
+}
