@@ -38,6 +38,10 @@ pub(crate) const PULL_CHANNEL_CAPACITY: usize = 64;
 const SYNC_RETRY_INTERVAL: Duration = Duration::from_secs(3);
 /// Longest a single sync from one peer may take before another is tried.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+/// Heads are announced once more when no write has been announced for this
+/// long: gossip under load may drop an announcement (a send queue that
+/// stays full), and the last one of a burst has no successor to cover it.
+const SETTLE_ANNOUNCE: Duration = Duration::from_secs(1);
 /// Longest wait between two tries of a batch commit that keeps failing.
 const COMMIT_RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -548,12 +552,19 @@ async fn announcer(
     changed: Arc<Notify>,
     cancel: CancellationToken,
 ) {
+    // Set after an announcement a change woke: the next is the settling one.
+    let mut settling = false;
     loop {
-        tokio::select! {
+        let wait = if settling {
+            SETTLE_ANNOUNCE
+        } else {
+            jittered(rebroadcast)
+        };
+        settling = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = changed.notified() => {}
-            _ = tokio::time::sleep(jittered(rebroadcast)) => {}
-        }
+            _ = changed.notified() => true,
+            _ = tokio::time::sleep(wait) => false,
+        };
         // Only durable heads: a delta whose flush failed (a full disk) is
         // in the store's memory but would not survive a restart, so no
         // other peer must take it (its writer would sign another delta
@@ -602,54 +613,103 @@ async fn sync_loop(
     ipfs: Option<IpfsSource>,
     cancel: CancellationToken,
 ) {
-    let mut wanted: HashMap<Cid, HashSet<PeerId>> = HashMap::new();
+    let mut wanted: Wanted = HashMap::new();
     let mut retry = tokio::time::interval(SYNC_RETRY_INTERVAL);
+    // Set when heads arrived during a chase: chase again at once.
+    let mut fresh = false;
     loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            Some(peer) = pulls.recv() => {
-                let mut peers = BTreeSet::from([peer]);
-                while let Ok(p) = pulls.try_recv() {
-                    peers.insert(p);
-                }
-                for peer in peers {
-                    tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        () = pull(&replica, &network, peer, &counters) => {}
+        if !fresh {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                Some(peer) = pulls.recv() => {
+                    let mut peers = BTreeSet::from([peer]);
+                    while let Ok(p) = pulls.try_recv() {
+                        peers.insert(p);
                     }
+                    for peer in peers {
+                        let pulling = pull(&replica, &network, peer, &counters);
+                        if !taking(pulling, &replica, &mut announcements, &mut wanted, &cancel).await {
+                            return;
+                        }
+                    }
+                    fresh = !wanted.is_empty();
+                    continue;
                 }
-                continue;
+                a = announcements.recv() => match a {
+                    Some((author, msg)) => want(&replica, &mut wanted, author, msg.heads),
+                    None => return,
+                },
+                _ = retry.tick() => {}
             }
-            a = announcements.recv() => match a {
-                Some((author, msg)) => {
-                    for h in msg.heads {
-                        if wanted.len() >= MAX_WANTED_HEADS && !wanted.contains_key(&h) {
-                            break;
-                        }
-                        if !replica.is_applied(&h).unwrap_or(false) {
-                            wanted.entry(h).or_default().insert(author);
-                        }
-                    }
-                    // Take whatever else queued up before syncing once for all.
-                    while let Ok((author, msg)) = announcements.try_recv() {
-                        for h in msg.heads {
-                            if wanted.len() < MAX_WANTED_HEADS && !replica.is_applied(&h).unwrap_or(false) {
-                                wanted.entry(h).or_default().insert(author);
-                            }
-                        }
-                    }
-                }
-                None => return,
-            },
-            _ = retry.tick() => {}
+        }
+        fresh = false;
+        // Take whatever else queued up before syncing once for all.
+        while let Ok((author, msg)) = announcements.try_recv() {
+            want(&replica, &mut wanted, author, msg.heads);
         }
         if wanted.is_empty() {
             continue;
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = chase(&replica, &network, &mut wanted, &counters, ipfs.as_ref()) => {}
+        // Announcements keep being taken while the chase runs: one slow or
+        // dead announcer must not make the channel overflow and lose the
+        // live writers' heads.
+        let mut incoming: Wanted = HashMap::new();
+        let chasing = chase(&replica, &network, &mut wanted, &counters, ipfs.as_ref());
+        if !taking(
+            chasing,
+            &replica,
+            &mut announcements,
+            &mut incoming,
+            &cancel,
+        )
+        .await
+        {
+            return;
         }
+        for (head, announcers) in incoming {
+            fresh = true;
+            want_from(&replica, &mut wanted, head, announcers);
+        }
+    }
+}
+
+/// Runs `work` while adding the announcements that arrive to `wanted`;
+/// false if cancelled first.
+async fn taking(
+    work: impl std::future::Future<Output = ()>,
+    replica: &Replica,
+    announcements: &mut mpsc::Receiver<(PeerId, HeadsMessage)>,
+    wanted: &mut Wanted,
+    cancel: &CancellationToken,
+) -> bool {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            () = &mut work => return true,
+            Some((author, msg)) = announcements.recv() => want(replica, wanted, author, msg.heads),
+        }
+    }
+}
+
+/// Announced heads not applied yet, each with the peers that announced it.
+type Wanted = HashMap<Cid, HashSet<PeerId>>;
+
+/// Adds the `heads` `author` announced that are not applied to `wanted`.
+fn want(replica: &Replica, wanted: &mut Wanted, author: PeerId, heads: Vec<Cid>) {
+    for h in heads {
+        want_from(replica, wanted, h, HashSet::from([author]));
+    }
+}
+
+/// Adds `head` as announced by `announcers` unless it is applied or
+/// `wanted` is full ([`MAX_WANTED_HEADS`]; a rebroadcast brings it back).
+fn want_from(replica: &Replica, wanted: &mut Wanted, head: Cid, announcers: HashSet<PeerId>) {
+    if wanted.len() >= MAX_WANTED_HEADS && !wanted.contains_key(&head) {
+        return;
+    }
+    if !replica.is_applied(&head).unwrap_or(false) {
+        wanted.entry(head).or_default().extend(announcers);
     }
 }
 
@@ -717,8 +777,17 @@ async fn chase(
                 ms = started.elapsed().as_millis() as u64, "synced"
             ),
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => debug!(%peer, error = %e, "bulk sync failed"),
-            Err(_) => debug!(%peer, "bulk sync timed out"),
+            // A peer that can't answer (gone, cut off, too busy) would fail
+            // every block of a walk too, one retry each: its heads stay
+            // wanted, from whoever else announces them or from it later.
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "bulk sync failed");
+                continue;
+            }
+            Err(_) => {
+                debug!(%peer, "bulk sync timed out");
+                continue;
+            }
         }
         // Whatever the bulk answer missed, walk for it block by block.
         let heads: Vec<Cid> = wanted
