@@ -11,8 +11,9 @@ use crate::server::DEFAULT_LISTEN_MULTIADDRESS;
 /// How to reach the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// A multiaddress (`/ip4/127.0.0.1/tcp/9094`, `/dns4/host/tcp/9094`), an
-    /// `http://host:port` URL, or `host:port`.
+    /// A multiaddress (`/ip4/127.0.0.1/tcp/9094`, `/dns4/host/tcp/9094`,
+    /// `/unix/<path>` for a unix socket), an `http://host:port` URL, or
+    /// `host:port`.
     pub host: String,
     /// User and password for Basic authentication.
     pub basic_auth: Option<(String, String)>,
@@ -30,7 +31,8 @@ impl Default for ClientConfig {
     }
 }
 
-/// `http://host:port` of a host setting.
+/// `http://host:port` of a host setting (a `/unix/` host is read before:
+/// see `Client::new`).
 pub(super) fn base_url(host: &str) -> Result<String, ClientError> {
     let invalid = |reason: &str| ClientError::InvalidHost {
         host: host.to_string(),

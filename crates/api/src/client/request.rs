@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::error::{api_error, decode, transport};
-use super::{Client, ClientError};
+use super::{Client, ClientError, Transport};
 
 /// Characters kept as they are in a path segment (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -125,11 +125,10 @@ impl Client {
             req.headers_mut()
                 .insert(header::AUTHORIZATION, auth.clone());
         }
-        self.inner
-            .http
-            .request(req)
-            .await
-            .map_err(|e| transport(&e))
+        match &self.inner.transport {
+            Transport::Tcp(http) => http.request(req).await.map_err(|e| transport(&e)),
+            Transport::Unix(path) => super::unix::request(path, req).await,
+        }
     }
 
     /// One request, its whole answer, the status checked.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,8 +23,14 @@ pub const DEFAULT_LISTEN_MULTIADDRESS: &str = "/ip4/127.0.0.1/tcp/9094";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestConfig {
     /// Where to listen (`http_listen_multiaddress`; default
-    /// `/ip4/127.0.0.1/tcp/9094`; port 0 picks a free port).
+    /// `/ip4/127.0.0.1/tcp/9094`; port 0 picks a free port). Unused when
+    /// `listen_unix` is set.
     pub listen: SocketAddr,
+    /// The unix socket to listen on instead of TCP, from a
+    /// `/unix/<absolute path>` `http_listen_multiaddress` (as
+    /// `ipfs-cluster-follow` serves its API on `<folder>/api-socket`;
+    /// default `None`).
+    pub listen_unix: Option<PathBuf>,
     /// User to password (`basic_auth_credentials`; `None`, the default,
     /// turns authentication off).
     pub basic_auth_credentials: Option<BTreeMap<String, String>>,
@@ -64,6 +71,7 @@ impl Default for RestConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9094),
+            listen_unix: None,
             basic_auth_credentials: None,
             cors_allowed_origins: vec!["*".into()],
             cors_allowed_methods: vec!["GET".into()],
@@ -93,11 +101,29 @@ fn config_err(key: &'static str, message: impl Into<String>) -> ServerError {
     }
 }
 
+/// The path of a `/unix/<path>` multiaddress: as in Go's multiaddr, the
+/// `/unix` protocol takes the rest of the address, so `/unix/run/api` is
+/// `/run/api` (taken as written: no percent-decoding). `None` for other
+/// multiaddresses and for `/unix/` without a path.
+pub fn unix_path_of(multiaddr: &str) -> Option<PathBuf> {
+    let path = multiaddr.strip_prefix("/unix")?;
+    (path.len() > 1 && path.starts_with('/')).then(|| PathBuf::from(path))
+}
+
+/// The multiaddress of a unix socket path (`/unix/run/api`).
+pub fn unix_multiaddr_of(path: &Path) -> String {
+    let path = path.to_string_lossy();
+    match path.strip_prefix('/') {
+        Some(rest) => format!("/unix/{rest}"),
+        None => format!("/unix/{path}"),
+    }
+}
+
 /// The TCP socket address of `/ip4/<a>/tcp/<p>`, `/ip6/<a>/tcp/<p>` or
 /// `/dns*/localhost/tcp/<p>`.
 ///
 /// # Errors
-/// For any other multiaddress (the REST API listens on TCP only).
+/// For any other multiaddress (`/unix/<path>` is read by [`unix_path_of`]).
 pub fn listen_addr_of(multiaddr: &str) -> Result<SocketAddr, ServerError> {
     let key = "http_listen_multiaddress";
     let ma = Multiaddr::from_str(multiaddr)
@@ -113,7 +139,9 @@ pub fn listen_addr_of(multiaddr: &str) -> Result<SocketAddr, ServerError> {
         _ => {
             return Err(config_err(
                 key,
-                format!("{multiaddr:?}: expected /ip4/<address>/tcp/<port> or /ip6/..."),
+                format!(
+                    "{multiaddr:?}: expected /ip4/<address>/tcp/<port>, /ip6/... or /unix/<path>"
+                ),
             ));
         }
     };
@@ -183,7 +211,10 @@ impl RestConfig {
             let first = addrs
                 .first()
                 .ok_or_else(|| config_err("http_listen_multiaddress", "no address"))?;
-            cfg.listen = listen_addr_of(first)?;
+            match unix_path_of(first) {
+                Some(path) => cfg.listen_unix = Some(path),
+                None => cfg.listen = listen_addr_of(first)?,
+            }
         }
         for key in ["ssl_cert_file", "ssl_key_file"] {
             if get(key)
@@ -298,7 +329,10 @@ impl RestConfig {
     /// The section as Go writes it in a fresh `service.json`.
     pub fn to_json(&self) -> Value {
         let mut section = json!({
-            "http_listen_multiaddress": multiaddr_of(self.listen),
+            "http_listen_multiaddress": match &self.listen_unix {
+                Some(path) => unix_multiaddr_of(path),
+                None => multiaddr_of(self.listen),
+            },
             "read_timeout": "0s",
             "read_header_timeout": format_go_duration(self.read_header_timeout),
             "write_timeout": "0s",
@@ -416,6 +450,26 @@ mod tests {
         ] {
             let e = RestConfig::from_json(&section).unwrap_err();
             assert!(e.to_string().contains(key), "{section}: {e}");
+        }
+    }
+
+    /// `/unix/<path>` (Go's `ipfs-cluster-follow` API socket) is read into
+    /// `listen_unix` and written back as it was.
+    #[test]
+    fn unix_listen_address_round_trips() {
+        let ma = "/unix/home/u/.ipfs-cluster-follow/c/api-socket";
+        let cfg = RestConfig::from_json(&json!({ "http_listen_multiaddress": ma })).unwrap();
+        assert_eq!(
+            cfg.listen_unix.as_deref(),
+            Some(Path::new("/home/u/.ipfs-cluster-follow/c/api-socket"))
+        );
+        assert_eq!(cfg.listen, RestConfig::default().listen);
+        let section = cfg.to_json();
+        assert_eq!(section["http_listen_multiaddress"], ma);
+        assert_eq!(RestConfig::from_json(&section).unwrap(), cfg);
+        for bad in ["/unix", "/unix/", "/unixy/a"] {
+            let e = RestConfig::from_json(&json!({ "http_listen_multiaddress": bad }));
+            assert!(e.is_err(), "{bad}");
         }
     }
 

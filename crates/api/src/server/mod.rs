@@ -3,21 +3,24 @@
 //! trailing slash, JSON 404), NDJSON streaming with the `X-Stream-Error`
 //! trailer, and `GET /openapi.json`.
 //!
-//! [`serve`] binds and runs it; [`router`] gives the bare axum router for
-//! embedding (trailers then reach only clients that send `TE: trailers`;
-//! see `trailers.rs`).
+//! [`serve`] binds (TCP or a unix socket) and runs it; [`router`] gives the
+//! bare axum router for embedding (trailers then reach only clients that
+//! send `TE: trailers`; see `trailers.rs`).
 
 mod auth;
 mod config;
 mod cors;
 mod gate;
+mod listen;
 mod logins;
 mod routes;
 mod stream;
 mod trailers;
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +35,10 @@ use tokio::task::{JoinHandle, JoinSet};
 pub use crate::multipart::{
     MAX_BOUNDARY_BYTES, MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, MAX_PARTS, MAX_PREAMBLE_BYTES,
 };
-pub use config::{DEFAULT_LISTEN_MULTIADDRESS, RestConfig, listen_addr_of, multiaddr_of};
+pub use config::{
+    DEFAULT_LISTEN_MULTIADDRESS, RestConfig, listen_addr_of, multiaddr_of, unix_multiaddr_of,
+    unix_path_of,
+};
 
 pub(crate) use auth::basic_header as auth_header;
 
@@ -69,36 +75,80 @@ pub fn router<S: ClusterApi>(api: Arc<S>, cfg: &RestConfig) -> Router {
     routes::routes(app).layer(axum::middleware::from_fn_with_state(gate, gate::gate))
 }
 
-/// Binds `cfg.listen` and serves the REST API until `shutdown` completes;
-/// answers in flight then get [`SHUTDOWN_GRACE`] to finish.
+/// Where a server listens (see [`serve`]). Displays as a multiaddress:
+/// `/ip4/127.0.0.1/tcp/9094` or `/unix/<path>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listening {
+    /// A TCP address (the bound one: a port 0 is resolved).
+    Tcp(SocketAddr),
+    /// A unix socket.
+    Unix(PathBuf),
+}
+
+impl Listening {
+    /// The TCP address, unless this is a unix socket.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            Listening::Tcp(addr) => Some(*addr),
+            Listening::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Listening {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listening::Tcp(addr) => f.write_str(&multiaddr_of(*addr)),
+            Listening::Unix(path) => f.write_str(&unix_multiaddr_of(path)),
+        }
+    }
+}
+
+/// Binds `cfg.listen_unix` when set, else `cfg.listen`, and serves the REST
+/// API until `shutdown` completes; answers in flight then get
+/// [`SHUTDOWN_GRACE`] to finish.
 ///
-/// Returns the bound address (port 0 picks a free one) and the server task.
+/// A unix socket file left by a crashed run (a socket nothing answers on)
+/// is replaced; the file is removed when the server task ends.
+///
+/// Returns where it listens (port 0 picks a free one) and the server task.
 ///
 /// # Errors
-/// When the address can't be bound.
+/// When the address can't be bound; for a unix socket also when its folder
+/// is missing, when its path exists and is not a socket, or when a server
+/// answers on it (`AddrInUse`).
 pub async fn serve<S: ClusterApi>(
     api: Arc<S>,
     cfg: RestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, JoinHandle<()>), std::io::Error> {
-    let listener = TcpListener::bind(cfg.listen).await?;
-    let addr = listener.local_addr()?;
+) -> Result<(Listening, JoinHandle<()>), std::io::Error> {
     let app = router(api, &cfg);
-    tracing::info!(
-        "REST API (HTTP{}): {}",
-        if cfg.basic_auth_credentials.is_some() {
-            " - authenticated"
-        } else {
-            ""
-        },
-        multiaddr_of(addr)
-    );
-    let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
-    Ok((addr, handle))
+    let authenticated = if cfg.basic_auth_credentials.is_some() {
+        " - authenticated"
+    } else {
+        ""
+    };
+    let (listening, handle) = match cfg.listen_unix.clone() {
+        Some(path) => {
+            let listener = listen::UnixSocket::bind(path.clone()).await?;
+            let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
+            (Listening::Unix(path), handle)
+        }
+        None => {
+            let listener = TcpListener::bind(cfg.listen).await?;
+            let addr = listener.local_addr()?;
+            let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
+            (Listening::Tcp(addr), handle)
+        }
+    };
+    tracing::info!("REST API (HTTP{authenticated}): {listening}");
+    Ok((listening, handle))
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// Accepts connections on `listener` (TCP or a unix socket) and serves
+/// each until `shutdown`; then drains them.
+async fn accept_loop<L: listen::Listener>(
+    listener: L,
     app: Router,
     cfg: RestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -132,9 +182,6 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!("set_nodelay: {e}");
-                }
                 let io = TokioIo::new(trailers::TrailerIo::new(stream));
                 // The gate counts failed logins by client address.
                 let svc = app
@@ -150,6 +197,7 @@ async fn accept_loop(
             }
         }
     }
+    // Stops accepting (and removes a unix socket file).
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}

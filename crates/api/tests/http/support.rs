@@ -71,13 +71,13 @@ impl TestServer {
         };
         let fake = Arc::new(fake);
         let (stop, stopped) = oneshot::channel::<()>();
-        let (addr, task) = server::serve(fake.clone(), cfg, async move {
+        let (listening, task) = server::serve(fake.clone(), cfg, async move {
             let _ = stopped.await;
         })
         .await
         .unwrap();
         Self {
-            addr,
+            addr: listening.tcp().expect("a TCP address"),
             fake,
             stop: Some(stop),
             task: Some(task),

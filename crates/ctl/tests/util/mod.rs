@@ -62,13 +62,13 @@ impl TestServer {
         };
         configure(&mut cfg);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr, _task) = runtime
+        let (listening, _task) = runtime
             .block_on(api::server::serve(fake.clone(), cfg, async move {
                 let _ = stopped.await;
             }))
             .expect("serving the REST API");
         Self {
-            addr,
+            addr: listening.tcp().expect("a TCP address"),
             fake,
             stop: Some(stop),
             runtime: Some(runtime),

@@ -306,11 +306,11 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
         }
         let rest = api::server::RestConfig::from_json(&section)?;
         let token = stop_api.clone();
-        let (addr, task) = peer
+        let (listening, task) = peer
             .serve_api(rest, async move { token.cancelled().await })
             .await
             .context("starting the REST API")?;
-        println!("REST API listening on {}", api::server::multiaddr_of(addr));
+        println!("REST API listening on {listening}");
         api_task = Some(task);
     }
     println!("IPFS Cluster is READY");

@@ -128,12 +128,13 @@ impl Peer {
 
 impl PeerHandle {
     /// Serves the REST API of this peer (`api.restapi`) until `shutdown`
-    /// completes; returns the bound address (port 0 picks one) and the task.
+    /// completes; returns where it listens (the bound TCP address, port 0
+    /// picking one, or the unix socket) and the task.
     pub async fn serve_api(
         &self,
         cfg: api::server::RestConfig,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<(std::net::SocketAddr, JoinHandle<()>)> {
+    ) -> std::io::Result<(api::server::Listening, JoinHandle<()>)> {
         api::server::serve(Arc::new(self.clone()), cfg, shutdown).await
     }
 
@@ -144,7 +145,10 @@ impl PeerHandle {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             ..api::server::RestConfig::default()
         };
-        Ok(self.serve_api(cfg, std::future::pending()).await?.0)
+        let (listening, _task) = self.serve_api(cfg, std::future::pending()).await?;
+        listening
+            .tcp()
+            .ok_or_else(|| std::io::Error::other(format!("listening on {listening}, not TCP")))
     }
 
     /// What this peer answers status requests with.
