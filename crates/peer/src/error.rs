@@ -20,7 +20,7 @@ pub enum PeerError {
     #[error("the data folder's disk is full: the store can't write until space is freed ({0})")]
     DiskFull(String),
     /// This peer is a follower: it never changes the pinset.
-    #[error("this peer is in follower mode and cannot modify the pinset")]
+    #[error("this peer is configured to be in follower mode. Write operations are disabled")]
     FollowerMode,
     /// The write queue is full (`consensus.crdt.batching.max_queue_size`).
     #[error("the write queue is full ({0} items): try again later")]

@@ -16,6 +16,7 @@ mod add;
 mod backend;
 pub mod config;
 mod error;
+pub mod follow;
 pub mod identity;
 pub mod lock;
 pub mod network;

@@ -65,11 +65,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod error;
+mod offline;
 mod ops;
 mod store;
 mod tracker;
 mod types;
 
 pub use error::TrackerError;
+pub use offline::{RecordedStatus, recorded_status};
 pub use tracker::Tracker;
 pub use types::{LocalStatus, Pinset, TrackerConfig};

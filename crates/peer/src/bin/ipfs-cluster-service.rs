@@ -1,7 +1,7 @@
 //! `ipfs-cluster-service`: initialise a peer's config folder, run the peer
 //! daemon, and manage its pinset offline (Go IPFS Cluster's commands).
 
-use std::io::{BufRead, BufReader, IsTerminal as _, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +12,10 @@ use libp2p::Multiaddr;
 use peer::config::{IDENTITY_FILE, SERVICE_FILE, ServiceConfig, default_config_dir};
 use peer::identity::Identity;
 use peer::lock::FolderLock;
-use peer::{PeerBuilder, PeerSettings, VERSION, peer_of};
+use peer::{PeerSettings, VERSION, peer_of};
+
+#[path = "shared/daemon.rs"]
+mod daemon;
 
 #[derive(Parser, Debug)]
 #[command(name = "ipfs-cluster-service", version = VERSION, about = "IPFS Cluster peer daemon")]
@@ -45,8 +48,21 @@ enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Prints a follower template of this peer's cluster (a service.json
+    /// that `ipfs-cluster-follow <name> init` takes): its name, trusted
+    /// peers, this peer's addresses and, for a closed cluster, the secret.
+    FollowerTemplate(TemplateArgs),
     /// Prints the version.
     Version,
+}
+
+#[derive(Args, Debug)]
+struct TemplateArgs {
+    /// Addresses followers dial this peer at (`/ip4/x/tcp/9096`; its peer
+    /// ID is added). Default: `announce_multiaddress`, else the listen
+    /// addresses (0.0.0.0 read as 127.0.0.1).
+    #[arg(long = "peer-address", value_delimiter = ',')]
+    peer_addresses: Vec<Multiaddr>,
 }
 
 #[derive(Args, Debug)]
@@ -121,17 +137,7 @@ enum StateCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = match (&cli.loglevel, cli.debug) {
-        (_, true) => "debug".to_string(),
-        (Some(l), false) => l.clone(),
-        (None, false) => "info".to_string(),
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: a file or journald gets plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    daemon::init_tracing(cli.loglevel.as_deref(), cli.debug);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -150,48 +156,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Init(args) => init(&dir, cli.force || args.force, args),
         Command::Daemon(args) => {
-            cap_malloc_arenas();
+            daemon::cap_malloc_arenas();
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(daemon(&dir, args))
         }
         Command::State { command } => state(&dir, cli.force, command),
-    }
-}
-
-/// The environment variable glibc reads for its number of malloc arenas.
-const ARENA_ENV: &str = "MALLOC_ARENA_MAX";
-
-/// Runs the daemon again (same PID, same arguments) with glibc's malloc
-/// held to one arena, unless the environment already says how many.
-///
-/// Why: glibc gives the threads that allocate their own arenas (up to 8 per
-/// core: tokio's workers and blocking threads, sled's IO threads) and
-/// seldom returns an arena's free memory, so RSS grows to several times the
-/// live heap. A new peer syncing 100k pins (no IPFS) held 477 MiB by default
-/// against 196 MiB with one arena (268 MiB with two, 400 MiB with four);
-/// mimalloc and jemalloc held 350 and 500 MiB. The variable is only read at
-/// start, and setting it from the process (`mallopt`) would need unsafe
-/// code, hence the re-exec before any thread exists. Not glibc: nothing.
-fn cap_malloc_arenas() {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) || std::env::var_os(ARENA_ENV).is_some()
-    {
-        return;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        let mut args = std::env::args_os();
-        let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-        // `exec` returns only when it failed: carry on with glibc's default.
-        let err = std::process::Command::new(&exe)
-            .arg0(argv0)
-            .args(args)
-            .env(ARENA_ENV, "1")
-            .exec();
-        tracing::debug!(error = %err, "re-running with one malloc arena");
+        Command::FollowerTemplate(args) => follower_template(&dir, args),
     }
 }
 
@@ -283,177 +253,77 @@ async fn daemon(dir: &Path, args: DaemonArgs) -> Result<()> {
     }
     let _lock = FolderLock::acquire(dir)?;
     let (cfg, identity) = load(dir)?;
-    let settings = PeerSettings::from_config(&cfg, dir, identity.peer_id())?;
-    let peer = PeerBuilder::new(identity.keypair.clone(), settings)
-        .bootstrap(args.bootstrap, !args.no_trust)
-        .start()
-        .await?;
-    for a in peer.addresses().await? {
-        println!("listening on {a}");
-    }
-    let stop_api = tokio_util::sync::CancellationToken::new();
-    let mut api_task = None;
-    if let Some(mut section) = cfg.api.as_ref().and_then(|a| a.get("restapi")).cloned() {
-        // Go's envconfig override of the REST listen address.
-        if let (Ok(addr), Some(obj)) = (
-            std::env::var("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS"),
-            section.as_object_mut(),
-        ) {
-            obj.insert(
-                "http_listen_multiaddress".into(),
-                serde_json::Value::String(addr),
-            );
-        }
-        let rest = api::server::RestConfig::from_json(&section)?;
-        let token = stop_api.clone();
-        let (listening, task) = peer
-            .serve_api(rest, async move { token.cancelled().await })
-            .await
-            .context("starting the REST API")?;
-        println!("REST API listening on {listening}");
-        api_task = Some(task);
-    }
-    println!("IPFS Cluster is READY");
-    std::io::stdout().flush()?;
-    let store = cfg.sled_path(dir);
-    let stop = wait_for_stop(peer.replica().clone(), &store).await?;
-    match stop {
-        Stop::Signal => println!("shutting down"),
-        Stop::ReopenStore => println!("restarting to reopen the store"),
-    }
-    std::io::stdout().flush()?;
-    exit_if_shutdown_hangs();
-    stop_api.cancel();
-    if let Some(t) = api_task {
-        let _ = t.await;
-    }
-    peer.stop().await;
-    match stop {
-        Stop::Signal => Ok(()),
-        Stop::ReopenStore => Err(restart()).context("restarting to reopen the store"),
-    }
+    daemon::run_peer(&cfg, &identity, dir, args.bootstrap, !args.no_trust).await
 }
 
-/// Why the daemon stops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stop {
-    /// SIGINT or SIGTERM.
-    Signal,
-    /// The store failed to write and there is room again: it must be
-    /// opened again ([`store_needs_reopening`]).
-    ReopenStore,
-}
-
-/// How often the store is checked for a failed write.
-const STORE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
-/// Room the data folder must have (written, then removed) before a store
-/// that failed is opened again: sled writes a snapshot at open, then logs
-/// in 512 KiB segments.
-const REOPEN_ROOM: usize = 8 << 20;
-/// Longest wait between two probes for room ([`REOPEN_ROOM`]).
-const SPACE_PROBE_MAX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(16);
-/// Longest a shutdown may take once asked; then the process exits anyway
-/// (every acknowledged write is on disk already).
-const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// Waits for SIGINT/SIGTERM, or for the store to need reopening.
-async fn wait_for_stop(replica: std::sync::Arc<Replica>, store: &Path) -> Result<Stop> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map(|()| Stop::Signal).map_err(Into::into),
-        _ = term.recv() => Ok(Stop::Signal),
-        () = store_needs_reopening(replica, store.to_owned()) => Ok(Stop::ReopenStore),
+fn follower_template(dir: &Path, args: TemplateArgs) -> Result<()> {
+    let (cfg, identity) = load(dir)?;
+    let me = identity.peer_id();
+    let mut addrs = args.peer_addresses;
+    if addrs.is_empty() {
+        addrs = if cfg.cluster.announce_multiaddress.is_empty() {
+            cfg.cluster.listen_multiaddress.clone()
+        } else {
+            cfg.cluster.announce_multiaddress.clone()
+        };
     }
-}
-
-/// Returns once the store has failed to write and the data folder has
-/// room again ([`REOPEN_ROOM`]).
-///
-/// Why: after an I/O error (a full disk) sled 0.34 refuses every later
-/// write of the open database with that error, also once space is back,
-/// until the database is opened again; and its handles are shared by the
-/// replica, the tracker and the embedded IPFS node. So the peer stays up,
-/// answering writes with the error (the REST API's 507), and restarts
-/// itself, same process, once there is room. A flush fails exactly when
-/// sled holds such an error (it has unwritten data), so checking costs no
-/// write.
-async fn store_needs_reopening(replica: std::sync::Arc<Replica>, store: PathBuf) {
-    let mut tick = tokio::time::interval(STORE_CHECK_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let r = replica.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || r.flush()).await {
-            tracing::error!(
-                error = %e,
-                "the store can't write: writes are refused until there is room in {}; the peer then restarts itself to reopen it",
-                store.display()
-            );
-            break;
-        }
+    let mut unspecified = false;
+    // A closed cluster is TCP only (QUIC can't carry the pre-shared key).
+    let closed = cfg.cluster.secret.is_some();
+    let addrs: Vec<String> = addrs
+        .into_iter()
+        .filter(|a| {
+            !(closed
+                && a.iter()
+                    .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1)))
+        })
+        .map(|a| {
+            let a: Multiaddr = a
+                .into_iter()
+                .map(|p| match p {
+                    libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified() => {
+                        unspecified = true;
+                        libp2p::multiaddr::Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST)
+                    }
+                    p => p,
+                })
+                .collect();
+            let a = if peer_of(&a).is_some() {
+                a
+            } else {
+                a.with(libp2p::multiaddr::Protocol::P2p(me))
+            };
+            a.to_string()
+        })
+        .collect();
+    if unspecified {
+        eprintln!(
+            "note: this peer listens on every interface; followers elsewhere need --peer-address <its public /ip4/.../tcp/...>"
+        );
     }
-    // The probe writes: every 2 s at first, then less and less often.
-    let mut wait = STORE_CHECK_INTERVAL;
-    loop {
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(SPACE_PROBE_MAX_INTERVAL);
-        let probe = store.join("space-probe");
-        match tokio::task::spawn_blocking(move || has_room(&probe, REOPEN_ROOM)).await {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => tracing::debug!(error = %e, "no room yet to reopen the store"),
-            Err(e) => tracing::debug!(error = %e, "space probe task failed"),
-        }
+    let mut trusted = cfg.consensus.crdt.trusted_peers.clone();
+    if trusted.iter().any(|t| t.trim() == "*") {
+        // A follower trusting everyone would take anyone's writes.
+        eprintln!("note: this cluster trusts every peer; the template trusts only this one");
+        trusted = vec![me.to_string()];
     }
-}
-
-/// Whether `bytes` can be written (and synced) at `probe`; removes it.
-fn has_room(probe: &Path, bytes: usize) -> std::io::Result<()> {
-    let written = (|| {
-        let mut f = std::fs::File::create(probe)?;
-        f.write_all(&vec![0; bytes])?;
-        f.sync_all()
-    })();
-    let removed = std::fs::remove_file(probe);
-    written.and(removed)
-}
-
-/// Exits the process if the shutdown takes longer than
-/// [`SHUTDOWN_DEADLINE`], or at a second SIGINT/SIGTERM: a task that hangs
-/// (a store that can't write, an IPFS call that never answers) must not
-/// keep the daemon from stopping. Acknowledged writes are on disk already.
-fn exit_if_shutdown_hangs() {
-    std::thread::spawn(|| {
-        std::thread::sleep(SHUTDOWN_DEADLINE);
-        eprintln!("shutdown not done after {SHUTDOWN_DEADLINE:?}: exiting now");
-        std::process::exit(1);
+    let mut cluster = serde_json::json!({
+        "peername": "",
+        "peer_addresses": addrs,
+        "follower_mode": true,
     });
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            eprintln!("second signal: exiting now");
-            std::process::exit(1);
-        });
+    if let Some(secret) = cfg.cluster.secret {
+        cluster["secret"] = serde_json::Value::String(hex::encode(secret));
     }
-}
-
-/// Runs the daemon again in this process (same pid, arguments and
-/// environment), which opens the store afresh; returns only on failure.
-fn restart() -> std::io::Error {
-    use std::os::unix::process::CommandExt as _;
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return e,
-    };
-    let mut args = std::env::args_os();
-    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-    std::process::Command::new(&exe)
-        .arg0(argv0)
-        .args(args)
-        .exec()
+    let template = serde_json::json!({
+        "cluster": cluster,
+        "consensus": { "crdt": {
+            "cluster_name": cfg.consensus.crdt.cluster_name,
+            "trusted_peers": trusted,
+        } },
+    });
+    println!("{}", serde_json::to_string_pretty(&template)?);
+    Ok(())
 }
 
 fn confirm(force: bool, question: &str) -> Result<()> {

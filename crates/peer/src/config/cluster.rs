@@ -115,7 +115,8 @@ pub struct PubSubConfig {
     pub extra: Map<String, Value>,
 }
 
-pub(super) const DEFAULT_LISTEN: [&str; 2] =
+/// Go's `cluster.listen_multiaddress`.
+pub(crate) const DEFAULT_LISTEN: [&str; 2] =
     ["/ip4/0.0.0.0/tcp/9096", "/ip4/0.0.0.0/udp/9096/quic-v1"];
 
 impl Default for ClusterConfig {

@@ -13,7 +13,7 @@
 //!
 //! Also here: [`default_config_dir`], and the file names of the folder.
 
-mod cluster;
+pub(crate) mod cluster;
 mod components;
 mod consensus;
 mod datastore;
