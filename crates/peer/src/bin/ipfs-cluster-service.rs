@@ -270,13 +270,14 @@ fn follower_template(dir: &Path, args: TemplateArgs) -> Result<()> {
     let mut unspecified = false;
     // A closed cluster is TCP only (QUIC can't carry the pre-shared key).
     let closed = cfg.cluster.secret.is_some();
+    let usable = |a: &Multiaddr| {
+        !(closed
+            && a.iter()
+                .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1)))
+    };
     let addrs: Vec<String> = addrs
         .into_iter()
-        .filter(|a| {
-            !(closed
-                && a.iter()
-                    .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1)))
-        })
+        .filter(|a| usable(a))
         .map(|a| {
             let a: Multiaddr = a
                 .into_iter()
@@ -307,8 +308,31 @@ fn follower_template(dir: &Path, args: TemplateArgs) -> Result<()> {
         eprintln!("note: this cluster trusts every peer; the template trusts only this one");
         trusted = vec![me.to_string()];
     }
+    // Go's follower refuses a template without these three: a listen
+    // address ("cluster.listen_multiaddress is undefined"), one of its
+    // datastores ("unknown datastore") and an informer ("no informers are
+    // passed"). Go's default listen address (TCP only for a closed
+    // cluster); its default datastore; the cluster's informers, which the
+    // trusted peers' allocator reads, else Go's defaults.
+    let defaults = ServiceConfig::default();
+    let listen: Vec<String> = defaults
+        .cluster
+        .listen_multiaddress
+        .iter()
+        .filter(|a| usable(a))
+        .map(ToString::to_string)
+        .collect();
+    let informer = cfg
+        .informer
+        .filter(|i| {
+            ["disk", "tags", "pinqueue"]
+                .iter()
+                .any(|k| i.get(k).is_some())
+        })
+        .or(defaults.informer);
     let mut cluster = serde_json::json!({
         "peername": "",
+        "listen_multiaddress": listen,
         "peer_addresses": addrs,
         "follower_mode": true,
     });
@@ -321,6 +345,8 @@ fn follower_template(dir: &Path, args: TemplateArgs) -> Result<()> {
             "cluster_name": cfg.consensus.crdt.cluster_name,
             "trusted_peers": trusted,
         } },
+        "informer": informer,
+        "datastore": { "pebble": {} },
     });
     println!("{}", serde_json::to_string_pretty(&template)?);
     Ok(())

@@ -140,12 +140,18 @@ pub fn follower_config(
             "the template points to another source: it must be a whole service.json".into(),
         ));
     }
-    // Go reads a missing listen address as its default; our parser asks
-    // for one (an operator's service.json always has it, a template may not).
+    // A missing listen address is Go's default here (Go's follower refuses
+    // such a template: "cluster.listen_multiaddress is undefined").
     if let Some(Value::Object(cluster)) = value.get_mut("cluster") {
         cluster
             .entry("listen_multiaddress")
             .or_insert_with(|| json!(DEFAULT_LISTEN));
+    }
+    // The template names a datastore for Go's followers (Go's needs one of
+    // its own); a follower here keeps its state in sled, so the rest of
+    // the section is dropped rather than warned about at every start.
+    if let Some(Value::Object(datastore)) = value.get_mut("datastore") {
+        datastore.retain(|k, _| k == "sled");
     }
     for (k, v) in &source.local {
         merge(value.entry(k.clone()).or_insert(Value::Null), v);
@@ -296,6 +302,25 @@ mod tests {
         assert_eq!(read.local, source.local);
         std::fs::write(tmp.path().join(SERVICE_FILE), "{}").unwrap();
         assert!(Source::load(tmp.path()).is_err());
+    }
+
+    #[test]
+    fn the_templates_go_datastore_is_dropped_without_a_warning() {
+        let mut template: Value = serde_json::from_str(TEMPLATE).unwrap();
+        template["datastore"] = json!({ "pebble": { "pebble_options": {} }, "badger": {} });
+        let (cfg, warnings) = follower_config(
+            &template.to_string(),
+            &Source::new("t", false).unwrap(),
+            Path::new("/f"),
+            std::iter::empty(),
+        )
+        .unwrap();
+        assert!(
+            warnings.iter().all(|w| !w.key.starts_with("datastore")),
+            "{warnings:?}"
+        );
+        assert!(cfg.datastore.extra.is_empty());
+        assert_eq!(cfg.datastore.sled.folder, "sled");
     }
 
     #[test]
