@@ -1,7 +1,8 @@
 //! The task that owns the swarm: runs commands, validates gossip (heads only
 //! from trusted writers, metrics only about their author), feeds peer
-//! discovery (identify, mDNS) into Kademlia and redials the cluster peers it
-//! lost (the peer book, saved to the peerstore file).
+//! discovery (identify, mDNS) into Kademlia, finds the cluster by its name
+//! on the DHT (`rendezvous.rs`) and redials the cluster peers it lost (the
+//! peer book, saved to the peerstore file).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{PeerId, Swarm, identify, mdns};
+use libp2p::{PeerId, Swarm, identify, kad, mdns};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -26,11 +27,15 @@ use crate::error::PeerError;
 use crate::network::bandwidth::{Bandwidth, RATE_TICK, Streams};
 use crate::network::messages::{HeadsMessage, Metric, now_nanos};
 use crate::network::peer_book::{self, PeerBook};
+use crate::network::rendezvous::Rendezvous;
 use crate::network::rpc;
 use crate::sync::dagsync;
 
 /// How often Kademlia refreshes its routing table.
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the rendezvous key is provided when due, and looked up while
+/// no cluster peer is connected.
+const RENDEZVOUS_TICK: Duration = Duration::from_secs(3);
 /// How often the peer book is asked for peers due a redial.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
 /// Changes of the peer book within this wait are written to the peerstore
@@ -50,6 +55,8 @@ struct Driver {
     book: PeerBook,
     /// The book's lines, for the peerstore file's writer.
     peerstore: Option<watch::Sender<String>>,
+    /// The cluster's name on the DHT.
+    rendezvous: Rendezvous,
 }
 
 /// Builds the swarm, starts listening and spawns its task. Must run inside a
@@ -118,6 +125,7 @@ pub(crate) fn spawn(
         streams,
         bandwidth: bandwidth.clone(),
     };
+    let rendezvous = Rendezvous::new(&config.cluster_name, std::time::Instant::now());
     let driver = Driver {
         swarm,
         config,
@@ -128,6 +136,7 @@ pub(crate) fn spawn(
         bandwidth,
         book,
         peerstore,
+        rendezvous,
     };
     tasks.spawn(driver.run(cmd_rx, cancel));
     Ok((network, ev_rx))
@@ -140,6 +149,8 @@ impl Driver {
         rate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
         redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rendezvous_tick = tokio::time::interval(RENDEZVOUS_TICK);
+        rendezvous_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -148,6 +159,7 @@ impl Driver {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 _ = rate_tick.tick() => self.bandwidth.tick(),
                 _ = redial_tick.tick() => self.redial(),
+                _ = rendezvous_tick.tick() => self.rendezvous(),
                 _ = kad_tick.tick() => {
                     if self.swarm.connected_peers().next().is_some() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -172,6 +184,27 @@ impl Driver {
                 self.book.dial_failed(&peer, now);
             }
         }
+    }
+
+    /// Provides the cluster's rendezvous key when due and, while no peer
+    /// of the cluster (a subscriber of its heads topic) is connected, looks
+    /// its providers up.
+    fn rendezvous(&mut self) {
+        let dht_connected = self.swarm.connected_peers().next().is_some();
+        let heads = self.heads.hash();
+        let cluster_connected = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&&heads));
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        self.rendezvous.tick(
+            kad,
+            dht_connected,
+            cluster_connected,
+            std::time::Instant::now(),
+        );
     }
 
     /// Hands the book's lines to the peerstore writer if they changed.
@@ -275,10 +308,46 @@ impl Driver {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => {
+                let me = *self.swarm.local_peer_id();
+                let found = self.rendezvous.on_query(
+                    id,
+                    &result,
+                    step.last,
+                    &me,
+                    std::time::Instant::now(),
+                );
+                if !found.is_empty() {
+                    debug!(
+                        providers = found.len(),
+                        "peers of the cluster found on the DHT"
+                    );
+                }
+                for peer in found {
+                    if !self.swarm.is_connected(&peer) {
+                        debug!(%peer, "dialing a peer of the cluster found on the DHT");
+                        // Kademlia knows its addresses while the query runs.
+                        let opts = DialOpts::peer_id(peer)
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build();
+                        if let Err(e) = self.swarm.dial(opts) {
+                            debug!(%peer, error = %e, "dial not started");
+                        }
+                    }
+                }
+            }
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 debug!(%peer_id, "connected");
                 self.book.connected(&peer_id);
+                // The first peer of the DHT: provide and look the cluster
+                // up at once rather than at the next tick.
+                self.rendezvous();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,

@@ -10,6 +10,7 @@ mod driver;
 pub(crate) mod frame;
 pub mod messages;
 mod peer_book;
+mod rendezvous;
 pub mod rpc;
 pub(crate) mod slots;
 
