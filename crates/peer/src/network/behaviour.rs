@@ -1,6 +1,8 @@
 //! The libp2p protocols a cluster peer speaks, composed into one behaviour,
 //! and the transport under them (TCP + noise + yamux, QUIC for open
-//! clusters, a pre-shared-key private network for closed ones).
+//! clusters, a pre-shared-key private network for closed ones, circuit
+//! relay v2 over either), with AutoNAT and DCUtR hole punching for peers
+//! behind NATs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport, connection_limits, gossipsub, identify,
-    kad, mdns, noise, ping, quic, tcp, yamux,
+    PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport, autonat, connection_limits, dcutr,
+    gossipsub, identify, kad, mdns, noise, ping, quic, relay, tcp, yamux,
 };
 
 use super::NetworkConfig;
@@ -38,9 +40,22 @@ pub(crate) struct Behaviour {
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) streams: libp2p_stream::Behaviour,
+    /// Reaching and being reached through a relay (`/p2p-circuit`).
+    pub(crate) relay_client: relay::client::Behaviour,
+    /// Relaying for others (`cluster.enable_relay_hop`).
+    pub(crate) relay: Toggle<relay::Behaviour>,
+    /// Whether our addresses are reachable, asked of connected peers (and
+    /// answered for them).
+    pub(crate) autonat: autonat::Behaviour,
+    /// Upgrades a relayed connection to a direct one (hole punching).
+    pub(crate) dcutr: dcutr::Behaviour,
 }
 
-fn behaviour(key: &Keypair, cfg: &NetworkConfig) -> Result<Behaviour, PeerError> {
+fn behaviour(
+    key: &Keypair,
+    cfg: &NetworkConfig,
+    relay_client: relay::client::Behaviour,
+) -> Result<Behaviour, PeerError> {
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
@@ -97,6 +112,19 @@ fn behaviour(key: &Keypair, cfg: &NetworkConfig) -> Result<Behaviour, PeerError>
         kad,
         mdns: mdns.into(),
         streams: libp2p_stream::Behaviour::new(),
+        relay_client,
+        relay: cfg
+            .relay_hop
+            .then(|| {
+                let mut relay = relay::Behaviour::new(peer_id, relay::Config::default());
+                // rust-libp2p relays only once an external address is
+                // confirmed; Go's enable_relay_hop relays regardless.
+                relay.set_status(Some(relay::Status::Enable));
+                relay
+            })
+            .into(),
+        autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+        dcutr: dcutr::Behaviour::new(peer_id),
     })
 }
 
@@ -183,7 +211,9 @@ pub(crate) fn build_swarm(
             .map_err(|e| net_err(&e))?
             .with_dns()
             .map_err(|e| net_err(&e))?
-            .with_behaviour(|key| behaviour(key, cfg).map_err(BoxError::from))
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| net_err(&e))?
+            .with_behaviour(|key, relay| behaviour(key, cfg, relay).map_err(BoxError::from))
             .map_err(|e| net_err(&e))?
             .with_swarm_config(idle)
             .build(),
@@ -204,7 +234,9 @@ pub(crate) fn build_swarm(
                 .map_err(|e| net_err(&e))?
                 .with_dns()
                 .map_err(|e| net_err(&e))?
-                .with_behaviour(|key| behaviour(key, cfg).map_err(BoxError::from))
+                .with_relay_client(noise::Config::new, yamux::Config::default)
+                .map_err(|e| net_err(&e))?
+                .with_behaviour(|key, relay| behaviour(key, cfg, relay).map_err(BoxError::from))
                 .map_err(|e| net_err(&e))?
                 .with_swarm_config(idle)
                 .build()

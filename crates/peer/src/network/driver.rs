@@ -12,7 +12,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{PeerId, Swarm, identify, kad, mdns};
+use libp2p::{PeerId, Swarm, autonat, dcutr, identify, kad, mdns, relay};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +79,9 @@ pub(crate) fn spawn(
         swarm
             .listen_on(addr.clone())
             .map_err(|e| PeerError::Network(format!("listen on {addr}: {e}")))?;
+    }
+    for addr in &config.announce {
+        swarm.add_external_address(addr.clone());
     }
     let heads = IdentTopic::new(heads_topic(&config.cluster_name));
     let metrics = IdentTopic::new(metrics_topic(&config.cluster_name));
@@ -341,6 +344,21 @@ impl Driver {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
+                relay::client::Event::ReservationReqAccepted {
+                    relay_peer_id,
+                    renewal: false,
+                    ..
+                },
+            )) => info!(relay = %relay_peer_id, "reachable through a relay (reservation accepted)"),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::StatusChanged {
+                new,
+                ..
+            })) => info!(status = ?new, "NAT status"),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => debug!(peer = %remote_peer_id, ok = result.is_ok(), "hole punch"),
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 debug!(%peer_id, "connected");

@@ -52,6 +52,12 @@ pub struct NetworkConfig {
     pub gossip_heartbeat: Duration,
     /// Most established connections (`connection_manager.high_water`).
     pub max_connections: u32,
+    /// Serve circuit relay v2 reservations for other peers
+    /// (`cluster.enable_relay_hop`).
+    pub relay_hop: bool,
+    /// External addresses (`cluster.announce_multiaddress`): told to peers
+    /// by identify, and what a relay hands out in its reservations.
+    pub announce: Vec<Multiaddr>,
     /// The peerstore file: read at start (its peers are dialed), rewritten
     /// as cluster peers are met. `None`: the book lives in memory only.
     pub peerstore: Option<std::path::PathBuf>,

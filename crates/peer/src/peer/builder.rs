@@ -113,6 +113,8 @@ impl PeerBuilder {
                 mdns_interval: settings.mdns_interval,
                 gossip_heartbeat: settings.gossip_heartbeat,
                 max_connections: settings.max_connections,
+                relay_hop: settings.relay_hop,
+                announce: settings.announce.clone(),
                 peerstore: settings.peerstore.clone(),
             },
             cancel.child_token(),

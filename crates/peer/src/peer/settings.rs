@@ -21,6 +21,10 @@ pub struct PeerSettings {
     pub ping_interval: Duration,
     /// `cluster.connection_manager.high_water`.
     pub max_connections: u32,
+    /// `cluster.enable_relay_hop`: relay circuits for other peers.
+    pub relay_hop: bool,
+    /// `cluster.announce_multiaddress`: this peer's external addresses.
+    pub announce: Vec<Multiaddr>,
     /// `cluster.pubsub.heartbeat_interval`.
     pub gossip_heartbeat: Duration,
     /// `cluster.replication_factor_min`: used when a pin asks for 0.
@@ -159,6 +163,8 @@ impl PeerSettings {
             mdns_interval: c.mdns_interval,
             ping_interval: c.monitor_ping_interval,
             max_connections: c.connection_manager.high_water,
+            relay_hop: c.enable_relay_hop,
+            announce: c.announce_multiaddress.clone(),
             gossip_heartbeat: c.pubsub.heartbeat_interval,
             replication_min: c.replication_factor_min,
             replication_max: c.replication_factor_max,
