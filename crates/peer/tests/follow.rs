@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -26,25 +24,6 @@ fn follow(base: &Path) -> Command {
         .env("CLUSTER_MDNSINTERVAL", "0s")
         .env_remove("CLUSTER_IPFSHTTP_NODEMULTIADDRESS");
     c
-}
-
-/// Serves `body` to every GET on a loopback port; returns its URL.
-fn serve_http(body: String) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/template.json", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
 }
 
 /// A unix-socket client of the follower in `folder`.
@@ -70,7 +49,7 @@ async fn a_follower_from_the_clusters_template_follows_lists_and_cannot_write() 
 
     // init from http, from a file and from IPFS (Kubo's API).
     let base = tmp.path().join("follow");
-    let url = serve_http(template.clone());
+    let url = support::http::serve_http(template.clone());
     let out = ok(follow(&base).args(["web", "init", &url, "--randomports"]));
     assert!(out.contains("cluster web configured"), "{out}");
     let service_json: serde_json::Value =

@@ -19,8 +19,6 @@
 
 mod support;
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -90,25 +88,6 @@ fn follow(base: &Path, kubo: &KuboDaemon) -> Command {
         .env("CLUSTER_MDNSINTERVAL", "0s")
         .env_remove("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS");
     c
-}
-
-/// Serves `body` to every GET on a loopback port; returns its URL.
-fn serve_http(body: String) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/template.json", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
 }
 
 /// The output lines of `d` up to the first containing `needle`, which
@@ -185,7 +164,7 @@ fn gos_follower_inits_and_runs_with_our_template() {
     let template = ok(service(&trusted_dir).arg("follower-template"));
     let parsed: serde_json::Value = serde_json::from_str(&template).unwrap();
     assert_eq!(parsed["consensus"]["crdt"]["trusted_peers"][0], trusted_id);
-    let url = serve_http(template);
+    let url = support::http::serve_http(template);
     let kubo = KuboDaemon::start();
 
     // init: a fresh identity and a service.json holding only the source.
@@ -264,7 +243,7 @@ async fn our_follower_inits_and_follows_with_a_template_written_by_go() {
         "Go's init writes its pebble datastore: {}",
         parsed["datastore"]
     );
-    let url = serve_http(template);
+    let url = support::http::serve_http(template);
     let kubo = KuboDaemon::start();
 
     let base = tmp.path().join("follow");

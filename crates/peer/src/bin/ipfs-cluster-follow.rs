@@ -74,13 +74,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     daemon::init_tracing(cli.loglevel.as_deref(), false);
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit_code(run(cli))
 }
 
 fn run(cli: Cli) -> Result<()> {

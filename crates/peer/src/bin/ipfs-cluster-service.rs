@@ -138,13 +138,7 @@ enum StateCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     daemon::init_tracing(cli.loglevel.as_deref(), cli.debug);
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit_code(run(cli))
 }
 
 fn run(cli: Cli) -> Result<()> {

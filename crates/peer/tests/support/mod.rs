@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod daemon;
+pub mod http;
 
 use std::collections::BTreeSet;
 use std::future::Future;

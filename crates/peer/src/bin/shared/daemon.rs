@@ -12,6 +12,18 @@ use peer::config::ServiceConfig;
 use peer::identity::Identity;
 use peer::{PeerBuilder, PeerSettings};
 
+/// The exit of a command: its error printed as `error: ...` with its
+/// causes.
+pub(crate) fn exit_code(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Logs to stderr at `loglevel` (`info` by default, `debug` with `debug`).
 pub(crate) fn init_tracing(loglevel: Option<&str>, debug: bool) {
     let filter = match (loglevel, debug) {
