@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cid::Cid;
-use crdt_dag::{DagError, Replica, Write};
+use crdt_dag::{DagError, Replica, Write, WriterId};
 use libp2p::PeerId;
 use rand::Rng;
+use rand::seq::SliceRandom;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -106,6 +107,13 @@ impl SyncCounters {
             applied: self.applied.load(Ordering::Relaxed),
         }
     }
+
+    /// Counts a bulk fetch.
+    fn add_bulk(&self, r: &dagsync::FetchReport) {
+        count(&self.bulk_requests, r.requests);
+        count(&self.bulk_blocks, r.received);
+        count(&self.applied, r.applied);
+    }
 }
 
 fn count(counter: &AtomicU64, n: usize) {
@@ -193,6 +201,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         pulls,
         counters,
         ipfs.source.clone(),
+        settings.follower,
         cancel.clone(),
     ));
     if !settings.follower {
@@ -603,7 +612,9 @@ async fn announcer(
 /// stay wanted and are retried; nothing is given up. A trusted peer that
 /// (re)joins is asked for what we lack at once: an announcement lost while
 /// it was down or cut off (or dropped here under load) does not wait for
-/// the next rebroadcast.
+/// the next rebroadcast. A `follower` asks other followers first, both
+/// times ([`from_followers`]).
+#[allow(clippy::too_many_arguments)] // what it runs on, each used apart
 async fn sync_loop(
     replica: Arc<Replica>,
     network: Network,
@@ -611,6 +622,7 @@ async fn sync_loop(
     mut pulls: mpsc::Receiver<PeerId>,
     counters: Arc<SyncCounters>,
     ipfs: Option<IpfsSource>,
+    follower: bool,
     cancel: CancellationToken,
 ) {
     let mut wanted: Wanted = HashMap::new();
@@ -626,11 +638,16 @@ async fn sync_loop(
                     while let Ok(p) = pulls.try_recv() {
                         peers.insert(p);
                     }
-                    for peer in peers {
-                        let pulling = pull(&replica, &network, peer, &counters);
-                        if !taking(pulling, &replica, &mut announcements, &mut wanted, &cancel).await {
-                            return;
+                    let pulling = async {
+                        if follower {
+                            from_followers(&replica, &network, &[], &counters).await;
                         }
+                        for peer in peers {
+                            pull(&replica, &network, peer, &counters).await;
+                        }
+                    };
+                    if !taking(pulling, &replica, &mut announcements, &mut wanted, &cancel).await {
+                        return;
                     }
                     fresh = !wanted.is_empty();
                     continue;
@@ -654,7 +671,14 @@ async fn sync_loop(
         // dead announcer must not make the channel overflow and lose the
         // live writers' heads.
         let mut incoming: Wanted = HashMap::new();
-        let chasing = chase(&replica, &network, &mut wanted, &counters, ipfs.as_ref());
+        let chasing = chase(
+            &replica,
+            &network,
+            &mut wanted,
+            &counters,
+            ipfs.as_ref(),
+            follower,
+        );
         if !taking(
             chasing,
             &replica,
@@ -724,9 +748,7 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
     .await
     {
         Ok(Ok(r)) => {
-            count(&counters.bulk_requests, r.requests);
-            count(&counters.bulk_blocks, r.received);
-            count(&counters.applied, r.applied);
+            counters.add_bulk(&r);
             if r.applied > 0 {
                 info!(
                     %peer, received = r.received, applied = r.applied,
@@ -739,13 +761,21 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
     }
 }
 
+/// Chases `wanted`: a follower first asks other followers
+/// ([`from_followers`]); then each announcer of a head still missing is
+/// asked for a bulk answer and walked; IPFS last.
 async fn chase(
     replica: &Arc<Replica>,
     network: &Network,
-    wanted: &mut HashMap<Cid, HashSet<PeerId>>,
+    wanted: &mut Wanted,
     counters: &SyncCounters,
     ipfs: Option<&IpfsSource>,
+    follower: bool,
 ) {
+    if follower {
+        let heads: Vec<Cid> = wanted.keys().copied().collect();
+        from_followers(replica, network, &heads, counters).await;
+    }
     let mut peers: Vec<PeerId> = wanted
         .values()
         .flatten()
@@ -767,9 +797,7 @@ async fn chase(
         )
         .await;
         if let Ok(Ok(r)) = &result {
-            count(&counters.bulk_requests, r.requests);
-            count(&counters.bulk_blocks, r.received);
-            count(&counters.applied, r.applied);
+            counters.add_bulk(r);
         }
         match result {
             Ok(Ok(r)) if r.applied > 0 => info!(
@@ -817,6 +845,97 @@ async fn chase(
     wanted.retain(|h, _| {
         !replica.is_applied(h).unwrap_or(false) && replica.rejection(h).ok().flatten().is_none()
     });
+}
+
+/// Followers asked at a time...
+const FOLLOWERS_ASKED: usize = 2;
+/// ...after a random wait up to this long (followers that heard the same
+/// announcement don't ask in lockstep)...
+const FOLLOWER_ROUND: Duration = Duration::from_millis(500);
+/// ...until a random patience has passed, up to this long per follower
+/// connected (at most [`FOLLOWER_PATIENCE_MAX`]): the first followers out
+/// of patience fetch from the writers and the others find it at them, and
+/// about as many run out first however many followers there are.
+const FOLLOWER_PATIENCE_EACH: Duration = Duration::from_millis(500);
+/// The longest patience, however many followers are connected.
+const FOLLOWER_PATIENCE_MAX: Duration = Duration::from_secs(10);
+
+/// A follower first asks other followers (connected peers that may not
+/// write), [`FOLLOWERS_ASKED`] picked at random each round so the load
+/// spreads, for a bulk answer of what they hold, until `heads` apply (one
+/// follower at least is asked) or its patience runs out; the trusted peers
+/// then serve only what is still missing. All of it within
+/// [`SYNC_TIMEOUT`]; a follower that fails is not asked again here (every
+/// block is verified whoever serves it, and the trusted peers remain the
+/// fallback).
+async fn from_followers(
+    replica: &Arc<Replica>,
+    network: &Network,
+    heads: &[Cid],
+    counters: &SyncCounters,
+) {
+    let trust = &replica.config().trust;
+    let missing = || {
+        heads
+            .iter()
+            .any(|h| !replica.is_applied(h).unwrap_or(false))
+    };
+    let started = tokio::time::Instant::now();
+    let mut patience = None;
+    let mut control = network.streams();
+    let mut failed = HashSet::new();
+    let asking = async {
+        loop {
+            let Ok(peers) = network.connected_peers().await else {
+                return;
+            };
+            let mut followers: Vec<PeerId> = peers
+                .into_iter()
+                .filter(|p| {
+                    !failed.contains(p)
+                        && WriterId::from_peer_id_bytes(&p.to_bytes())
+                            .map_or(true, |w| !trust.allows(&w))
+                })
+                .collect();
+            if followers.is_empty() {
+                return;
+            }
+            let patience = *patience.get_or_insert_with(|| {
+                let n = u32::try_from(followers.len()).unwrap_or(u32::MAX);
+                let most = FOLLOWER_PATIENCE_EACH.saturating_mul(n);
+                rand::thread_rng().gen_range(Duration::ZERO..most.min(FOLLOWER_PATIENCE_MAX))
+            });
+            followers.shuffle(&mut rand::thread_rng());
+            let wait = rand::thread_rng().gen_range(Duration::ZERO..FOLLOWER_ROUND);
+            tokio::time::sleep(wait).await;
+            for peer in followers.into_iter().take(FOLLOWERS_ASKED) {
+                match dagsync::fetch_newer(replica, &mut control, peer).await {
+                    Ok(r) => {
+                        counters.add_bulk(&r);
+                        if r.applied > 0 {
+                            info!(
+                                %peer, received = r.received, applied = r.applied,
+                                from = "follower", "synced"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        debug!(%peer, error = %e, "bulk sync from a follower failed");
+                        failed.insert(peer);
+                    }
+                }
+                if !missing() {
+                    return;
+                }
+            }
+            if started.elapsed() >= patience {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(SYNC_TIMEOUT, asking).await.is_err() {
+        debug!("bulk sync from followers timed out");
+    }
 }
 
 /// A block-by-block walk for `heads` from `source` (named `from` in logs),

@@ -65,7 +65,9 @@ const VERIFY_AHEAD: usize = 2;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
-    /// `"since"`: what I lack given my frontier `have`; `"get"`: these `cids`.
+    /// `"since"`: what I lack given my frontier `have`; `"newer"`: the same
+    /// unless the answerer has applied none of a non-empty `have` (then
+    /// nothing: it is behind the asker); `"get"`: these `cids`.
     pub kind: String,
     #[serde(default)]
     pub have: Vec<Cid>,
@@ -127,12 +129,20 @@ async fn answer(
         .ok_or_else(|| PeerError::Network("empty request".into()))?;
     let req = decode_request(&req)?;
     let cids = match req.kind.as_str() {
-        "since" => {
+        kind @ ("since" | "newer") => {
+            let newer = kind == "newer";
             let _walk = walk_permit(walks, SLOT_WAIT).await?;
             let r = replica.clone();
-            tokio::task::spawn_blocking(move || r.missing_for(&req.have, MAX_ANSWER_BLOCKS))
-                .await
-                .map_err(|e| PeerError::Network(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                // A frontier we know nothing of: `since` would walk our
+                // whole history back for it.
+                if newer && !knows_any(&r, &req.have)? {
+                    return Ok(vec![]);
+                }
+                r.missing_for(&req.have, MAX_ANSWER_BLOCKS)
+            })
+            .await
+            .map_err(|e| PeerError::Network(e.to_string()))??
         }
         "get" => req.cids.into_iter().take(MAX_ANSWER_BLOCKS).collect(),
         other => {
@@ -154,6 +164,16 @@ async fn answer(
     write_frame_within(&mut stream, &[], FRAME_TIMEOUT).await?;
     futures::AsyncWriteExt::close(&mut stream).await?;
     Ok(())
+}
+
+/// Whether `have` is empty or holds a delta applied here.
+fn knows_any(replica: &Replica, have: &[Cid]) -> Result<bool, crdt_dag::DagError> {
+    for cid in have {
+        if replica.is_applied(cid)? {
+            return Ok(true);
+        }
+    }
+    Ok(have.is_empty())
 }
 
 /// A permit to walk the DAG for a `since` answer, waiting at most `wait`.
@@ -209,6 +229,28 @@ pub(crate) async fn fetch_all(
     control: &mut Streams,
     peer: PeerId,
 ) -> Result<FetchReport, PeerError> {
+    fetch(replica, control, peer, false).await
+}
+
+/// [`fetch_all`] from a peer that may be behind us or not in the cluster
+/// (any connected follower): asks `newer`, so a peer that can't place our
+/// frontier answers nothing rather than its whole history, and gives up on
+/// the answer at the first chunk holding a block we refuse (a peer of
+/// another cluster, or trusting other writers).
+pub(crate) async fn fetch_newer(
+    replica: &Arc<Replica>,
+    control: &mut Streams,
+    peer: PeerId,
+) -> Result<FetchReport, PeerError> {
+    fetch(replica, control, peer, true).await
+}
+
+async fn fetch(
+    replica: &Arc<Replica>,
+    control: &mut Streams,
+    peer: PeerId,
+    newer: bool,
+) -> Result<FetchReport, PeerError> {
     let mut report = FetchReport::default();
     loop {
         let r = replica.clone();
@@ -217,7 +259,7 @@ pub(crate) async fn fetch_all(
             control,
             peer,
             &Request {
-                kind: "since".into(),
+                kind: if newer { "newer" } else { "since" }.into(),
                 have,
                 cids: vec![],
             },
@@ -264,6 +306,12 @@ pub(crate) async fn fetch_all(
                 let applied = blocking(move || Ok(r.apply_verified(ok)?)).await?;
                 report.rejected += applied.rejected.len();
                 applied_now += applied.applied;
+                if newer && report.rejected > 0 {
+                    return Err(PeerError::Remote {
+                        peer: peer.to_string(),
+                        message: "it sent deltas we refuse".into(),
+                    });
+                }
             }
             if done {
                 break;
@@ -412,7 +460,32 @@ impl BlockSource for PeerSource {
 
 #[cfg(test)]
 mod tests {
+    use cluster_types::{Pin, PinOptions};
+    use crdt_dag::Write;
+    use multihash_codetable::{Code, MultihashDigest};
+
     use super::*;
+
+    fn pin(n: u8) -> Write {
+        let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(&[n]));
+        Write::Pin(Pin::new(cid, PinOptions::named("p")))
+    }
+
+    /// `newer` answers a frontier it knows part of (or an empty one, a new
+    /// peer's) and nothing for one it knows none of: the asker is ahead.
+    #[test]
+    fn newer_places_the_frontier_or_answers_nothing() {
+        let behind = Replica::temporary(
+            ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+            crdt_dag::ReplicaConfig::new("newer"),
+        )
+        .unwrap();
+        let first = behind.write(vec![pin(1)]).unwrap().cid;
+        let ahead = Cid::new_v1(0x71, Code::Sha2_256.digest(b"a delta written since"));
+        assert!(knows_any(&behind, &[]).unwrap());
+        assert!(knows_any(&behind, &[ahead, first]).unwrap());
+        assert!(!knows_any(&behind, &[ahead]).unwrap());
+    }
 
     #[tokio::test]
     async fn since_walks_beyond_the_cap_wait_then_give_up() {
