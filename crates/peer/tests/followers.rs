@@ -29,8 +29,10 @@ const BATCH_EVERY: Duration = Duration::from_millis(250);
 /// Most of the followers' dagsync bytes the writer may serve: all of them
 /// when followers ask only the writers; 10 to 25% here, up to 40% when
 /// other builds load the machine (every fetch is slower, so more followers
-/// run out of patience before another follower holds the delta).
-const MAX_WRITER_SHARE: f64 = 0.6;
+/// run out of patience before another follower holds the delta), 82% once
+/// on a badly overloaded one. The bound tells the two designs apart
+/// without failing on a busy CI machine; the figures are printed.
+const MAX_WRITER_SHARE: f64 = 0.9;
 
 async fn start(key: &Keypair, trust: TrustPolicy, follower: bool, boot: Vec<Multiaddr>) -> Peer {
     PeerBuilder::local_test(key.clone(), CLUSTER)
