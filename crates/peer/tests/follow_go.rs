@@ -59,10 +59,10 @@ fn go_dir() -> &'static Path {
     })
 }
 
-/// Go's `ipfs-cluster-follow --config <base>`: Kubo at `kubo`, its cluster
-/// swarm on a free loopback port, no mDNS.
-fn go_follow(base: &Path, kubo: &KuboDaemon) -> Command {
-    let mut c = Command::new(go_dir().join("ipfs-cluster-follow"));
+/// `bin --config <base>` (Go's or our `ipfs-cluster-follow`): Kubo at
+/// `kubo`, its cluster swarm on a free loopback port, no mDNS.
+fn follower(bin: &Path, base: &Path, kubo: &KuboDaemon) -> Command {
+    let mut c = Command::new(bin);
     c.arg("--config")
         .arg(base)
         .env(
@@ -75,19 +75,14 @@ fn go_follow(base: &Path, kubo: &KuboDaemon) -> Command {
     c
 }
 
-/// Our `ipfs-cluster-follow --config <base>`, likewise.
+/// Go's `ipfs-cluster-follow`.
+fn go_follow(base: &Path, kubo: &KuboDaemon) -> Command {
+    follower(&go_dir().join("ipfs-cluster-follow"), base, kubo)
+}
+
+/// Our `ipfs-cluster-follow`.
 fn follow(base: &Path, kubo: &KuboDaemon) -> Command {
-    let mut c = Command::new(FOLLOW);
-    c.arg("--config")
-        .arg(base)
-        .env(
-            "CLUSTER_IPFSHTTP_NODEMULTIADDRESS",
-            kubo.api_multiaddr().to_string(),
-        )
-        .env("CLUSTER_LISTENMULTIADDRESS", "/ip4/127.0.0.1/tcp/0")
-        .env("CLUSTER_MDNSINTERVAL", "0s")
-        .env_remove("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS");
-    c
+    follower(Path::new(FOLLOW), base, kubo)
 }
 
 /// The output lines of `d` up to the first containing `needle`, which
