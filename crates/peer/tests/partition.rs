@@ -9,15 +9,13 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::types::{PinOptions, PinTypeFilter};
-use cid::Cid;
-use futures::StreamExt;
+use api::types::PinOptions;
 use support::daemon::{BIN, Daemon, SECRET, client, edit_config, ok, service};
+use support::load::{self, Acked};
 
 const PEERS: usize = 5;
 const CYCLES: usize = 10;
@@ -139,44 +137,6 @@ impl Drop for Net {
     }
 }
 
-/// What the clients were told: pins acknowledged, and the pins whose unpin
-/// was acknowledged after them (through the same peer, so in that order).
-#[derive(Debug, Default)]
-struct Acked {
-    pinned: BTreeSet<Cid>,
-    unpinned: BTreeSet<Cid>,
-}
-
-/// One client: pins distinct CIDs through `api` until `stop`, and unpins
-/// every third of its own pins right after it.
-async fn write(api: String, first: u32, stop: Instant, acked: Arc<Mutex<Acked>>) {
-    let client = client(&api);
-    let mut n = first;
-    while Instant::now() < stop {
-        let cid = support::content(n);
-        n += 1;
-        if client.pin(cid, &PinOptions::default()).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        }
-        acked.lock().unwrap().pinned.insert(cid);
-        if n.is_multiple_of(3) && client.unpin(cid).await.is_ok() {
-            acked.lock().unwrap().unpinned.insert(cid);
-        }
-    }
-}
-
-async fn listed(api: &str) -> Option<BTreeSet<Cid>> {
-    client(api)
-        .allocations(PinTypeFilter::ALL)
-        .map(|p| p.map(|p| p.cid))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_peers_cut_and_healed_ten_times_converge() {
     let Some(net) = Net::new() else {
@@ -228,7 +188,7 @@ async fn five_peers_cut_and_healed_ten_times_converge() {
         apis.push(api);
         daemons.push(d);
     }
-    wait_all_connected(&apis).await;
+    load::wait_all_connected(&apis).await;
 
     let acked = Arc::new(Mutex::new(Acked::default()));
     let stop = Instant::now() + (CUT_FOR + WHOLE_FOR) * CYCLES as u32;
@@ -236,7 +196,16 @@ async fn five_peers_cut_and_healed_ten_times_converge() {
     for (p, api) in apis.iter().enumerate() {
         for c in 0..CLIENTS_PER_PEER {
             let first = (p as u32 * CLIENTS_PER_PEER + c) * 10_000_000;
-            clients.push(tokio::spawn(write(api.clone(), first, stop, acked.clone())));
+            let mut n = first;
+            let next = move || {
+                n += 1;
+                (Instant::now() < stop).then_some(n)
+            };
+            clients.push(tokio::spawn(load::pin_and_unpin(
+                api.clone(),
+                next,
+                acked.clone(),
+            )));
         }
     }
     let mut last_heal = Instant::now();
@@ -268,65 +237,28 @@ async fn five_peers_cut_and_healed_ten_times_converge() {
     }
     let last_ack = Instant::now();
     let acked = Arc::try_unwrap(acked).unwrap().into_inner().unwrap();
-    let want: BTreeSet<Cid> = acked.pinned.difference(&acked.unpinned).copied().collect();
-    assert!(!want.is_empty());
-    loop {
-        let mut sets = vec![];
-        for api in &apis {
-            sets.push(listed(api).await.unwrap_or_default());
-        }
-        let same = sets.windows(2).all(|w| w[0] == w[1]);
-        if same && sets[0] == want {
-            eprintln!(
-                "{CYCLES} cuts: {} pins and {} unpins acknowledged; all {PEERS} peers list the same {} pins {:?} after the last heal ({:?} after the last acknowledgement)",
-                acked.pinned.len(),
-                acked.unpinned.len(),
-                want.len(),
-                last_heal.elapsed(),
-                last_ack.elapsed()
-            );
-            break;
-        }
-        if last_heal.elapsed() > CONVERGED_WITHIN {
-            let report: Vec<String> = sets
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{} listed, {} acknowledged missing, {} unpinned present",
-                        s.len(),
-                        want.difference(s).count(),
-                        s.intersection(&acked.unpinned).count()
-                    )
-                })
-                .collect();
+    assert!(!acked.want().is_empty());
+    let within = CONVERGED_WITHIN.saturating_sub(last_heal.elapsed());
+    match load::converged(&apis, &acked, within).await {
+        Ok(_) => eprintln!(
+            "{CYCLES} cuts: {} pins and {} unpins acknowledged; all {PEERS} peers list the same {} pins {:?} after the last heal ({:?} after the last acknowledgement)",
+            acked.pinned.len(),
+            acked.unpinned.len(),
+            acked.want().len(),
+            last_heal.elapsed(),
+            last_ack.elapsed()
+        ),
+        Err(report) => {
+            // With IPFS_CLUSTER_LOG_LEVEL=info,peer=debug the peers say why.
+            for (n, d) in daemons.iter().enumerate() {
+                for l in d.unread_lines().iter().rev().take(80).rev() {
+                    eprintln!("peer {}: {l}", n + 1);
+                }
+            }
             panic!("{CONVERGED_WITHIN:?} after the last heal: {report:#?}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for d in daemons {
         d.stop();
-    }
-}
-
-/// Waits until every peer sees the other four (ping metrics), so the cuts
-/// start from a whole cluster.
-async fn wait_all_connected(apis: &[String]) {
-    let started = Instant::now();
-    for api in apis {
-        loop {
-            let peers = client(api).peers().collect::<Vec<_>>().await;
-            let answering = peers
-                .iter()
-                .filter(|p| p.as_ref().is_ok_and(|id| id.error.is_empty()))
-                .count();
-            if answering == PEERS {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{api} never saw all {PEERS} peers"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }

@@ -762,8 +762,10 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
 }
 
 /// Chases `wanted`: a follower first asks other followers
-/// ([`from_followers`]); then each announcer of a head still missing is
-/// asked for a bulk answer and walked; IPFS last.
+/// ([`from_followers`]); then the announcers of heads still missing are each
+/// asked for a bulk answer and walked ([`from_announcer`]), most heads
+/// first, the next one also asked whenever those asked so far have not
+/// brought every head within [`HEDGE_AFTER`]; IPFS last.
 async fn chase(
     replica: &Arc<Replica>,
     network: &Network,
@@ -776,61 +778,57 @@ async fn chase(
         let heads: Vec<Cid> = wanted.keys().copied().collect();
         from_followers(replica, network, &heads, counters).await;
     }
-    let mut peers: Vec<PeerId> = wanted
-        .values()
-        .flatten()
-        .copied()
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    peers.sort();
-    let mut control = network.streams();
-    for peer in peers {
-        wanted.retain(|h, _| !replica.is_applied(h).unwrap_or(false));
-        if !wanted.values().any(|ps| ps.contains(&peer)) {
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let result = tokio::time::timeout(
-            SYNC_TIMEOUT,
-            dagsync::fetch_all(replica, &mut control, peer),
-        )
-        .await;
-        if let Ok(Ok(r)) = &result {
-            counters.add_bulk(r);
-        }
-        match result {
-            Ok(Ok(r)) if r.applied > 0 => info!(
-                %peer, received = r.received, applied = r.applied, rejected = r.rejected,
-                ms = started.elapsed().as_millis() as u64, "synced"
-            ),
-            Ok(Ok(_)) => {}
-            // A peer that can't answer (gone, cut off, too busy) would fail
-            // every block of a walk too, one retry each: its heads stay
-            // wanted, from whoever else announces them or from it later.
-            Ok(Err(e)) => {
-                debug!(%peer, error = %e, "bulk sync failed");
-                continue;
-            }
-            Err(_) => {
-                debug!(%peer, "bulk sync timed out");
-                continue;
-            }
-        }
-        // Whatever the bulk answer missed, walk for it block by block.
-        let heads: Vec<Cid> = wanted
+    wanted.retain(|h, _| !replica.is_applied(h).unwrap_or(false));
+    let announced: &Wanted = wanted;
+    let missing_from = |peer: &PeerId| {
+        announced
             .iter()
-            .filter(|(h, ps)| ps.contains(&peer) && !replica.is_applied(h).unwrap_or(false))
-            .map(|(h, _)| *h)
-            .collect();
-        if !heads.is_empty() {
-            let source = PeerSource {
-                control: network.streams(),
-                peer,
-            };
-            walk(replica, &heads, &source, counters, &peer.to_string()).await;
+            .any(|(h, ps)| ps.contains(peer) && !replica.is_applied(h).unwrap_or(false))
+    };
+    let mut peers: HashMap<PeerId, usize> = HashMap::new();
+    for p in announced.values().flatten() {
+        *peers.entry(*p).or_default() += 1;
+    }
+    let mut peers: Vec<(PeerId, usize)> = peers.into_iter().collect();
+    peers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut next = peers.into_iter().map(|(p, _)| p);
+    let mut asking = futures::stream::FuturesUnordered::new();
+    let mut hedge = tokio::time::Instant::now();
+    let mut exhausted = false;
+    loop {
+        if announced
+            .keys()
+            .all(|h| replica.is_applied(h).unwrap_or(false))
+        {
+            // What is still being answered is not wanted any more.
+            break;
+        }
+        if !exhausted
+            && asking.len() < MAX_ASKED_AT_ONCE
+            && (asking.is_empty() || tokio::time::Instant::now() >= hedge)
+        {
+            match next.by_ref().find(&missing_from) {
+                Some(peer) => {
+                    if !asking.is_empty() {
+                        debug!(%peer, asked = asking.len(), "announcers slow to answer; asking another too");
+                    }
+                    asking.push(from_announcer(replica, network, announced, peer, counters));
+                    hedge = tokio::time::Instant::now() + HEDGE_AFTER;
+                    continue;
+                }
+                None => exhausted = true,
+            }
+        }
+        if asking.is_empty() {
+            break;
+        }
+        let may_hedge = !exhausted && asking.len() < MAX_ASKED_AT_ONCE;
+        tokio::select! {
+            _ = futures::StreamExt::next(&mut asking) => {}
+            _ = tokio::time::sleep_until(hedge), if may_hedge => {}
         }
     }
+    drop(asking);
     // What no cluster peer could serve, IPFS may have: every delta is put
     // into its writer's IPFS daemon.
     let left: Vec<Cid> = wanted
@@ -845,6 +843,68 @@ async fn chase(
     wanted.retain(|h, _| {
         !replica.is_applied(h).unwrap_or(false) && replica.rejection(h).ok().flatten().is_none()
     });
+}
+
+/// A chase asks another announcer too when those asked have not brought
+/// every wanted head within this long: a peer cut off (or dead) mid-answer
+/// holds its request until the connection or a frame timeout gives up, and
+/// must not hold back the heads the others can serve at once...
+const HEDGE_AFTER: Duration = Duration::from_secs(2);
+/// ...up to this many announcers at once.
+const MAX_ASKED_AT_ONCE: usize = 3;
+
+/// One announcer's bulk answer, then a walk for the heads it announced that
+/// the answer missed.
+async fn from_announcer(
+    replica: &Arc<Replica>,
+    network: &Network,
+    announced: &Wanted,
+    peer: PeerId,
+    counters: &SyncCounters,
+) {
+    let mut control = network.streams();
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(
+        SYNC_TIMEOUT,
+        dagsync::fetch_all(replica, &mut control, peer),
+    )
+    .await;
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(Ok(r)) => {
+            counters.add_bulk(&r);
+            if r.applied > 0 {
+                info!(
+                    %peer, received = r.received, applied = r.applied, rejected = r.rejected,
+                    ms, "synced"
+                );
+            }
+        }
+        // A peer that can't answer (gone, cut off, too busy) would fail
+        // every block of a walk too, one retry each: its heads stay
+        // wanted, from whoever else announces them or from it later.
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, ms, "bulk sync failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "bulk sync timed out");
+            return;
+        }
+    }
+    // Whatever the bulk answer missed, walk for it block by block.
+    let heads: Vec<Cid> = announced
+        .iter()
+        .filter(|(h, ps)| ps.contains(&peer) && !replica.is_applied(h).unwrap_or(false))
+        .map(|(h, _)| *h)
+        .collect();
+    if !heads.is_empty() {
+        let source = PeerSource {
+            control: network.streams(),
+            peer,
+        };
+        walk(replica, &heads, &source, counters, &peer.to_string()).await;
+    }
 }
 
 /// Followers asked at a time...

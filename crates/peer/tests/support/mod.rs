@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod http;
+pub mod load;
 
 use std::collections::BTreeSet;
 use std::future::Future;
