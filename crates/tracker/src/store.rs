@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cid::Cid;
+use cluster_types::iter::until_error;
 use ipfs::IpfsPinType;
 use serde::{Deserialize, Serialize};
 
@@ -59,23 +60,6 @@ fn corrupt(key: &[u8], reason: impl ToString) -> TrackerError {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: reason.to_string(),
     }
-}
-
-/// `iter` up to and including its first error, then nothing: a sled
-/// iterator may yield the same error forever (a read that must split a
-/// node fails again and again once the store can't write, e.g. on a full
-/// disk), and a caller that skips errors would spin.
-fn until_error<T, E>(
-    iter: impl Iterator<Item = Result<T, E>>,
-) -> impl Iterator<Item = Result<T, E>> {
-    let mut failed = false;
-    iter.map_while(move |item| {
-        if failed {
-            return None;
-        }
-        failed = item.is_err();
-        Some(item)
-    })
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -251,15 +235,6 @@ mod tests {
     fn cid(n: u8) -> Cid {
         let mh = cid::multihash::Multihash::<64>::wrap(0x12, &[n; 32]).unwrap();
         Cid::new_v1(0x55, mh)
-    }
-
-    #[test]
-    fn an_iterator_ends_at_its_first_error() {
-        // What sled yields once its store can't write: one error forever.
-        let items = [Ok(1)]
-            .into_iter()
-            .chain(std::iter::repeat_with(|| Err("io")));
-        assert_eq!(until_error(items).collect::<Vec<_>>(), [Ok(1), Err("io")]);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod cid_text;
 pub mod duration;
 mod ipfs_pin;
+pub mod iter;
 mod metric;
 pub mod pin;
 pub mod placement;

@@ -3,13 +3,14 @@
 
 use cid::Cid;
 use cluster_types::Pin;
+use cluster_types::iter::until_error;
 use sha2::{Digest, Sha256};
 
 use super::{Fork, Replica};
 use crate::error::{DagError, Result};
 use crate::pin::PinEntry;
 use crate::source::{BlockSource, SourceError};
-use crate::store::{META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value, until_error};
+use crate::store::{META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value};
 use crate::writer::WriterId;
 
 impl Replica {

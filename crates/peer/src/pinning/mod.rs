@@ -130,6 +130,18 @@ pub(crate) fn start_ipfs_tasks(
 
 /// Pin events become tracker operations; everything is recovered at start
 /// (Go's `RecoverAllLocal`) and every `interval`.
+/// The pinset's pins up to a store read error, which is logged as what
+/// stopped `doing` (the replica's iterator ends at its first error).
+fn readable_pins<'a>(replica: &Replica, doing: &'a str) -> impl Iterator<Item = Pin> + use<'a> {
+    replica.pins().map_while(move |p| match p {
+        Ok(pin) => Some(pin),
+        Err(e) => {
+            warn!(error = %e, "reading the pinset stopped {doing}");
+            None
+        }
+    })
+}
+
 async fn feed_tracker(
     handle: PeerHandle,
     tracker: PeerTracker,
@@ -177,7 +189,7 @@ async fn feed_tracker(
                     missed = n,
                     "pin events lagged: tracking the whole pinset again"
                 );
-                for pin in handle.replica().pins().flatten() {
+                for pin in readable_pins(handle.replica(), "tracking the pinset again") {
                     tracker.track(pin);
                 }
                 start_recovery(&mut recovering);
@@ -262,7 +274,7 @@ async fn repin_lost_peers(
             continue;
         }
         let mut moved = 0usize;
-        for pin in handle.replica().pins().flatten() {
+        for pin in readable_pins(handle.replica(), "repinning a lost peer's pins") {
             if !pin.allocations.contains(&alert.metric.peer) {
                 continue;
             }
@@ -294,7 +306,7 @@ async fn unpin_expired(handle: PeerHandle, interval: Duration, cancel: Cancellat
             continue;
         }
         let now = SystemTime::now();
-        for pin in handle.replica().pins().flatten() {
+        for pin in readable_pins(handle.replica(), "unpinning expired pins") {
             if pin.options.expire_at.is_none_or(|exp| exp > now) {
                 continue;
             }
