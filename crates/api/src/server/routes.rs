@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, Request, State};
+use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use cid::Cid;
 use futures::StreamExt;
 use futures::future::ready;
@@ -122,32 +123,47 @@ fn is_key_type(s: &str) -> bool {
 /// Every route of Go's REST API plus `GET /openapi.json`.
 pub(crate) fn routes<S: ClusterApi>(app: Arc<App<S>>) -> Router {
     Router::new()
-        .route("/id", get(id::<S>))
-        .route("/version", get(version::<S>))
-        .route("/peers", get(peers::<S>).post(peer_add))
+        .route("/id", get_only(id::<S>))
+        .route("/version", get_only(version::<S>))
+        .route("/peers", get_only(peers::<S>).post(peer_add))
         .route("/peers/{peer}", axum::routing::delete(peer_rm::<S>))
         .route("/add", post(add::<S>))
-        .route("/allocations", get(allocations::<S>))
-        .route("/allocations/{hash}", get(allocation::<S>))
-        .route("/pins", get(status_all::<S>))
+        .route("/allocations", get_only(allocations::<S>))
+        .route("/allocations/{hash}", get_only(allocation::<S>))
+        .route("/pins", get_only(status_all::<S>))
         .route(
             "/pins/{hash}",
-            get(status::<S>)
+            get_only(status::<S>)
                 .post(pin_or_recover_all::<S>)
                 .delete(unpin::<S>),
         )
         .route("/pins/{hash}/{*rest}", any(pins_nested::<S>))
         .route("/ipfs/gc", post(repo_gc::<S>))
-        .route("/health", get(health))
-        .route("/health/graph", get(graph::<S>))
-        .route("/health/alerts", get(alerts::<S>))
-        .route("/health/bandwidth", get(bandwidth::<S>))
-        .route("/monitor/metrics", get(metric_names::<S>))
-        .route("/monitor/metrics/{name}", get(metrics::<S>))
+        .route("/health", get_only(health))
+        .route("/health/graph", get_only(graph::<S>))
+        .route("/health/alerts", get_only(alerts::<S>))
+        .route("/health/bandwidth", get_only(bandwidth::<S>))
+        .route("/monitor/metrics", get_only(metric_names::<S>))
+        .route("/monitor/metrics/{name}", get_only(metrics::<S>))
         .route("/token", post(token::<S>))
-        .route("/openapi.json", get(openapi))
+        .route("/openapi.json", get_only(openapi))
         .fallback(not_found)
         .with_state(app)
+}
+
+/// `GET` alone: axum answers `HEAD` with the `get` handler, Go's router
+/// refuses it (405).
+fn get_only<H, T, St>(handler: H) -> MethodRouter<St>
+where
+    H: Handler<T, St>,
+    T: 'static,
+    St: Clone + Send + Sync + 'static,
+{
+    get(handler).head(method_not_allowed)
+}
+
+async fn method_not_allowed() -> StatusCode {
+    StatusCode::METHOD_NOT_ALLOWED
 }
 
 async fn not_found() -> Response {
@@ -254,12 +270,18 @@ async fn peers<S: ClusterApi>(State(app): AppState<S>) -> Response {
 
 /// `POST /peers`: the body is checked as Go does, then 501 (peers join with
 /// `ipfs-cluster-service daemon --bootstrap`).
-async fn peer_add(body: Bytes) -> Response {
+async fn peer_add(body: Result<Bytes, BytesRejection>) -> Response {
     #[derive(serde::Deserialize)]
     struct PeerAddBody {
         #[serde(default)]
         peer_id: String,
     }
+    // axum's rejection (a 413 past its 2 MB limit) is plain text: clients
+    // read Go's error body.
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return ApiError::new(e.status().as_u16(), e.body_text()).into_response(),
+    };
     let Ok(parsed) = serde_json::from_slice::<PeerAddBody>(&body) else {
         return ApiError::bad_request("error decoding request body").into_response();
     };

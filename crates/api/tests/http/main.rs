@@ -10,4 +10,5 @@ mod routes;
 mod rules;
 mod streaming;
 mod support;
+mod sweep;
 mod unix;
