@@ -9,6 +9,7 @@
 
 mod auth;
 mod config;
+mod conns;
 mod cors;
 mod gate;
 mod listen;
@@ -166,6 +167,7 @@ async fn accept_loop<L: listen::Listener>(
         http.header_read_timeout(header_timeout);
     }
     let graceful = GracefulShutdown::new();
+    let per_ip = conns::Connections::new(cfg.max_connections_per_ip);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -182,6 +184,11 @@ async fn accept_loop<L: listen::Listener>(
                         continue;
                     }
                 };
+                let Some(counted) = per_ip.open(peer.ip()) else {
+                    tracing::debug!(%peer, "REST API: too many connections from this address");
+                    conns.spawn(conns::refuse(stream));
+                    continue;
+                };
                 let io = TokioIo::new(trailers::TrailerIo::new(stream));
                 // The gate counts failed logins by client address.
                 let svc = app
@@ -193,6 +200,7 @@ async fn accept_loop<L: listen::Listener>(
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, "REST API connection: {e}");
                     }
+                    drop(counted);
                 });
             }
         }

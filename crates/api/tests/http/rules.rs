@@ -1,5 +1,6 @@
 //! Go's HTTP rules: JSON 404, 405, 307 on a trailing slash (query kept),
-//! CORS preflight and actual requests, configured headers, every 400.
+//! CORS preflight and actual requests, configured headers, every 400, the
+//! per-address connection limit.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -270,4 +271,40 @@ async fn every_bad_request_is_a_400_naming_the_parameter() {
         "no bad request reached the service: {:?}",
         s.calls()
     );
+}
+
+/// Past `max_connections_per_ip` open connections, one more from the same
+/// address gets a 429 with a JSON body and is closed; once one closes, a
+/// new one is served. The open ones are not disturbed.
+#[tokio::test]
+async fn an_address_past_its_connections_gets_429() {
+    let cfg = RestConfig {
+        max_connections_per_ip: 3,
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut c = RawConn::connect(s.addr).await;
+        c.send("GET", "/version", &[], b"").await;
+        assert_eq!(c.response().await.status, 200);
+        open.push(c);
+    }
+    let r = request(s.addr, "GET", "/version", &[]).await;
+    assert_error(&r, 429, "too many connections from this address");
+    // The kept-alive ones still answer.
+    open[0].send("GET", "/version", &[], b"").await;
+    assert_eq!(open[0].response().await.status, 200);
+    drop(open.pop());
+    // The server notices the close on its next read; then a slot is free.
+    let started = std::time::Instant::now();
+    loop {
+        let r = request(s.addr, "GET", "/version", &[]).await;
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 429);
+        assert!(started.elapsed() < Duration::from_secs(5), "no slot freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
