@@ -1,8 +1,8 @@
 //! Several peers in one process on 127.0.0.1, over real libp2p: trusted
 //! writers and a follower converge, untrusted gossip is refused and not
-//! forwarded (a flooder is graylisted), late joiners catch up through the
-//! bulk sync, deep histories sync without one round trip per level, and
-//! private networks stay closed.
+//! forwarded (a flooder of rejected heads or of junk is graylisted), late
+//! joiners catch up through the bulk sync, deep histories sync without one
+//! round trip per level, and private networks stay closed.
 
 mod support;
 
@@ -224,6 +224,98 @@ async fn a_peer_flooding_rejected_heads_is_graylisted() {
     assert!(a.get(&content(1_000)).unwrap().is_none());
     let honest = a.gossip_score(c.id()).await.unwrap();
     assert!(honest.is_some_and(|s| s >= 0.0), "c's score: {honest:?}");
+    for p in [a, c, e] {
+        p.stop().await;
+    }
+}
+
+/// Resident memory of this process in KiB (Linux), 0 where unknown.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_gossip_changes_nothing_and_its_sender_is_graylisted() {
+    use peer::messages::{HeadsMessage, MAX_GOSSIP_SIZE};
+    use rand::{Rng, SeedableRng};
+    let _serial = SERIAL.lock().await;
+    let (a, c, e) = with_intruder("junk").await;
+    c.pin(content(1), PinOptions::named("before"))
+        .await
+        .unwrap();
+    converged(&[&a, &c], Duration::from_secs(20)).await;
+    let (heads, hash) = (
+        a.replica().heads().unwrap(),
+        a.replica().state_hash().unwrap(),
+    );
+    let rss_before = rss_kib();
+    // Junk of every kind, as fast as the intruder can send it: random
+    // bytes up to the largest message gossip carries, heads messages
+    // naming CIDs nobody has (with lying heights), and CBOR of the wrong
+    // shape.
+    const FLOOD: u32 = 3_000;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut sent = 0u64;
+    let mut refused = std::collections::BTreeMap::new();
+    let started = Instant::now();
+    for i in 0..FLOOD {
+        let data = match i % 3 {
+            0 => {
+                let len = rng.gen_range(1..MAX_GOSSIP_SIZE - 1024);
+                (0..len).map(|_| rng.r#gen::<u8>()).collect()
+            }
+            1 => HeadsMessage {
+                heads: (0..rng.gen_range(1..64))
+                    .map(|n| content(2_000_000 + i * 64 + n))
+                    .collect(),
+                height: rng.r#gen(),
+            }
+            .encode(),
+            _ => serde_ipld_dagcbor::to_vec(&(i, "not heads", vec![i; 16])).unwrap(),
+        };
+        sent += data.len() as u64;
+        // The intruder's own gossip refuses nothing; a full send queue may
+        // drop some, which is the flooder's loss.
+        if let Err(err) = e.publish_raw_heads(data).await {
+            *refused.entry(err.to_string()).or_insert(0u32) += 1;
+        }
+    }
+    let flooded = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Graylisting is what keeps junk from costing a validation each: the
+    // first few rejections sink the sender below -80, its messages are then
+    // dropped on arrival, and as the penalty decays (within seconds) the
+    // next one it sends sinks it again. So few ever reach validation.
+    let stats = a.gossip_stats().await.unwrap();
+    assert!(
+        stats.rejected < u64::from(FLOOD / 20),
+        "once graylisted, its messages are dropped unvalidated: {} of {FLOOD} validated \
+         (publish errors {refused:?})",
+        stats.rejected
+    );
+    // Nothing changed, honest gossip still flows.
+    assert_eq!(a.replica().heads().unwrap(), heads);
+    assert_eq!(a.replica().state_hash().unwrap(), hash);
+    c.pin(content(2), PinOptions::named("after")).await.unwrap();
+    let took = converged(&[&a, &c], Duration::from_secs(20)).await;
+    let grown = rss_kib().saturating_sub(rss_before);
+    println!(
+        "{FLOOD} junk messages ({} MiB) in {flooded:?}: {} validated and rejected, the rest \
+         dropped unvalidated (graylisted); state unchanged; honest pin converged {took:?} \
+         later; process RSS +{} MiB",
+        sent >> 20,
+        stats.rejected,
+        grown >> 10
+    );
+    // Three peers share this process; the junk must not pile up anywhere.
+    assert!(grown < 256 << 10, "RSS grew by {} MiB", grown >> 10);
     for p in [a, c, e] {
         p.stop().await;
     }

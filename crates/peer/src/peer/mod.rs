@@ -277,6 +277,13 @@ impl PeerHandle {
         self.info.network.stats().await
     }
 
+    /// Publishes `data` as it is on the heads topic, as a hostile peer
+    /// would: for tests of what honest peers do with junk.
+    #[cfg(feature = "test-utils")]
+    pub async fn publish_raw_heads(&self, data: Vec<u8>) -> Result<(), PeerError> {
+        self.info.network.publish(network::Topic::Heads, data).await
+    }
+
     /// Gossipsub's score of a connected peer (`None`: not connected).
     pub async fn gossip_score(&self, peer: PeerId) -> Result<Option<f64>, PeerError> {
         self.info.network.score(peer).await
