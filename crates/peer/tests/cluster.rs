@@ -229,18 +229,6 @@ async fn a_peer_flooding_rejected_heads_is_graylisted() {
     }
 }
 
-/// Resident memory of this process in KiB (Linux), 0 where unknown.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_gossip_changes_nothing_and_its_sender_is_graylisted() {
     use peer::messages::{HeadsMessage, MAX_GOSSIP_SIZE};

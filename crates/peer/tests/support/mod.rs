@@ -22,6 +22,18 @@ pub fn content(n: u32) -> Cid {
     Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
 }
 
+/// Resident memory of this process in KiB (Linux), 0 where unknown.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// The writer identity of a peer key.
 pub fn writer(k: &Keypair) -> WriterId {
     WriterId::from_peer_id_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
