@@ -1,0 +1,484 @@
+//! Crashes half way through long operations, with real processes (issue
+//! 14): an `ipfs-cluster-service` is killed with SIGKILL in the middle of
+//! its first bulk sync, of a `POST /add` and of a CAR import
+//! (`POST /add?format=car`), then restarted with the same command. It must
+//! start cleanly, say nothing of corruption, and carry on: the sync ends on
+//! exactly the source's pinset; after an add or import the pinset holds no
+//! half-added pin (one never acknowledged may be missing; if present it is
+//! complete and pinned), an acknowledged one survives, and the same upload
+//! again gives the same CID (spec/threat-model.md §6).
+
+mod support;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use api::service::{AddFile, AddFileKind};
+use api::types::{AddFormat, AddParams, AddedOutput, Pin, PinTypeFilter, TrackerStatus};
+use bytes::Bytes;
+use cid::Cid;
+use futures::StreamExt;
+use ipfs_node::unixfs::{self, AddOptions};
+use support::daemon::{Daemon, client, edit_config, ok, service};
+use tokio::sync::watch;
+
+const START_WITHIN: Duration = Duration::from_secs(60);
+
+/// Reads a daemon's output until it is ready, keeping every line in `log`
+/// (`Daemon::wait_ready` drops them, and a store that recovers badly
+/// speaks before READY); its REST API's `host:port` and its cluster
+/// addresses. A daemon that exits first fails the test with its exit
+/// status and output.
+fn ready(d: &mut Daemon, who: &str, log: &mut Vec<String>) -> (String, Vec<String>) {
+    let deadline = Instant::now() + START_WITHIN;
+    let (mut api, mut addrs) = (None, vec![]);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = d.lines.recv_timeout(left) else {
+            // The output closed (it exited) or the deadline passed.
+            let status = d.child.try_wait();
+            panic!(
+                "{who} not ready (exit status: {status:?}); its output:\n{}",
+                log.join("\n")
+            );
+        };
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addrs.push(a.trim().to_owned());
+        } else if let Some(m) = line.strip_prefix("REST API listening on ") {
+            let parts: Vec<&str> = m.trim().split('/').collect();
+            api = Some(format!("{}:{}", parts[2], parts[4]));
+        }
+        let done = line.contains("IPFS Cluster is READY");
+        log.push(line);
+        if done {
+            return (api.expect("a REST API"), addrs);
+        }
+    }
+}
+
+/// What a store that came back damaged, or a task that died, would print.
+fn assert_clean(what: &str, log: &[String]) {
+    let bad: Vec<&String> = log
+        .iter()
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            lower.contains("corrupt") || l.contains(" ERROR ") || lower.contains("panicked")
+        })
+        .collect();
+    assert!(bad.is_empty(), "{what} logged: {bad:#?}");
+}
+
+/// Pins, sorted by CID, as `GET /allocations` lists them.
+async fn pinset(api: &str) -> Vec<Pin> {
+    let mut pins: Vec<Pin> = client(api)
+        .allocations(PinTypeFilter::ALL)
+        .map(|p| p.expect("the listing streams"))
+        .collect()
+        .await;
+    pins.sort_by_key(|p| p.cid.to_bytes());
+    pins
+}
+
+async fn has(api: &str, cid: Cid) -> bool {
+    client(api).allocation(cid).await.is_ok()
+}
+
+// ---------------------------------------------------------------------------
+// 1. A bulk sync
+// ---------------------------------------------------------------------------
+
+/// The source's history: imported offline as A's own signed deltas (1000
+/// pins each, oldest first), the quickest real history to make.
+const PINS: u32 = 40_000;
+/// SIGKILLs of the syncing peer before it is let finish.
+const SYNC_KILLS: u32 = 2;
+/// The bound on the sync after the last restart.
+const SYNCED_WITHIN: Duration = Duration::from_secs(60);
+
+/// No IPFS (the pinset is what's checked) and every writer trusted.
+fn without_ipfs(dir: &Path) {
+    edit_config(dir, |cfg| {
+        cfg.as_object_mut().unwrap().remove("ipfs_connector");
+        cfg["consensus"]["crdt"]["trusted_peers"] = serde_json::json!(["*"]);
+    });
+}
+
+/// Pins in the folder's store, read offline: what survived the crash.
+fn durable_pins(dir: &Path) -> usize {
+    ok(service(dir).args(["state", "export"])).lines().count()
+}
+
+/// B joins A, which holds [`PINS`] pins; B is killed [`SYNC_KILLS`] times
+/// while `GET /allocations/<cid>` shows it holding part of A's history
+/// (the history applies oldest first: the pin a third, then two thirds of
+/// the way in is there and the last one is not), each time restarted with
+/// the same command. After each kill B's store opens offline and holds no
+/// fewer pins than after the kill before (a restart resumes, it loses
+/// nothing that was on disk); the last start must end with exactly A's
+/// pinset, listed and exported, and B's output never mentions corruption
+/// or an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_during_its_first_sync_resumes_to_the_exact_pinset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for dir in [&a, &b] {
+        ok(service(dir).args(["init", "--randomports"]));
+        without_ipfs(dir);
+    }
+    let built = Instant::now();
+    let lines: String = (0..PINS)
+        .map(|n| {
+            format!(
+                r#"{{"cid":"{}","name":"pin-{n}","replication_factor_min":-1,"replication_factor_max":-1}}"#,
+                support::content(n)
+            ) + "\n"
+        })
+        .collect();
+    let file = tmp.path().join("pins.json");
+    std::fs::write(&file, lines).unwrap();
+    ok(service(&a).args(["--force", "state", "import"]).arg(&file));
+    let built = built.elapsed();
+
+    let mut log_a = vec![];
+    let mut da = Daemon::start(&a, &[]);
+    let (api_a, addrs) = ready(&mut da, "A", &mut log_a);
+    let boot = addrs[0].clone();
+    let last = support::content(PINS - 1);
+
+    let mut log_b = vec![];
+    let mut kills = vec![];
+    for k in 1..=SYNC_KILLS {
+        let mut db = Daemon::start(&b, &["--bootstrap", &boot]);
+        let (api_b, _) = ready(&mut db, &format!("B before kill {k}"), &mut log_b);
+        // Waits for B to hold the history up to `mark` but not its end,
+        // polling single pins: listing 40k pins would take longer than
+        // the sync.
+        let mark = support::content(PINS * k / (SYNC_KILLS + 1));
+        let started = Instant::now();
+        loop {
+            if has(&api_b, mark).await {
+                assert!(
+                    !has(&api_b, last).await,
+                    "kill {k}: B synced the whole history before it could be killed mid-way"
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < SYNCED_WITHIN,
+                "kill {k}: B never got {mark}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        log_b.extend(db.unread_lines());
+        db.kill9();
+        // The store must open after the crash; what it holds is what the
+        // restart resumes from.
+        let kept = durable_pins(&b);
+        assert!(
+            kept < PINS as usize,
+            "kill {k}: B held all {PINS} pins already"
+        );
+        assert!(
+            kept >= kills.last().copied().unwrap_or(0),
+            "kill {k}: B holds {kept} pins, fewer than at the kill before ({kills:?})"
+        );
+        kills.push(kept);
+    }
+
+    let mut db = Daemon::start(&b, &["--bootstrap", &boot]);
+    let (api_b, _) = ready(&mut db, "B after the last kill", &mut log_b);
+    let restarted = Instant::now();
+    while !has(&api_b, last).await {
+        assert!(
+            restarted.elapsed() < SYNCED_WITHIN,
+            "B never got the end of A's history after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (listed_a, listed_b) = (pinset(&api_a).await, pinset(&api_b).await);
+    let synced = restarted.elapsed();
+    assert_eq!(listed_a.len(), PINS as usize);
+    if listed_a != listed_b {
+        let of_a: std::collections::HashMap<Cid, &Pin> =
+            listed_a.iter().map(|p| (p.cid, p)).collect();
+        let only_b = listed_b
+            .iter()
+            .filter(|p| of_a.get(&p.cid) != Some(p))
+            .count();
+        panic!(
+            "B lists {} pins, {only_b} of them not as A lists them",
+            listed_b.len()
+        );
+    }
+    log_b.extend(db.unread_lines());
+    db.stop();
+    da.stop();
+    // The stores themselves, not only what the APIs say.
+    assert_eq!(
+        ok(service(&a).args(["state", "export"])),
+        ok(service(&b).args(["state", "export"]))
+    );
+    assert_clean("B", &log_b);
+    let at: Vec<String> = kills
+        .iter()
+        .map(|k| format!("{:.1}k/{}k", *k as f64 / 1000.0, PINS / 1000))
+        .collect();
+    eprintln!(
+        "bulk sync: {} kill -9 of B mid-sync applied, B holding {} then; B lists all {PINS} pins, \
+         as A, {synced:.1?} after the last restart (history built in {built:.1?})",
+        kills.len(),
+        at.join(" and ")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2 and 3. An add and a CAR import
+// ---------------------------------------------------------------------------
+
+/// Bytes per piece of an upload body.
+const PIECE: usize = 256 << 10;
+/// Bytes per uploaded file.
+const FILE_BYTES: usize = 8 << 20;
+/// How long the peer is given to take in what was sent before it is killed.
+const TAKE_IN: Duration = Duration::from_millis(500);
+/// How long a pin present after a restart may take to show `pinned`.
+const PINNED_WITHIN: Duration = Duration::from_secs(30);
+
+/// When the peer is killed.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// Half the upload sent, the rest held back: the import is mid-way.
+    HalfSent,
+    /// As soon as the root's output arrived: the pin was acknowledged.
+    Answered,
+    /// This long after the client handed over the last byte: the peer is
+    /// finishing the DAG, or pinning the root, or has just pinned it.
+    AfterLastByte(Duration),
+}
+
+/// What is uploaded: a file of `FILE_BYTES`, as UnixFS or as a CAR of it.
+#[derive(Clone, Copy, Debug)]
+enum Upload {
+    File,
+    Car,
+}
+
+/// The bytes to upload and the root the peer must answer for them.
+fn payload(kind: Upload, seed: u8) -> (Bytes, Cid) {
+    let data: Vec<u8> = (0..FILE_BYTES as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+        .collect();
+    // The add's defaults (CIDv0, 256 KiB chunks, balanced) are Kubo's and
+    // the importer's: the CID any IPFS gives this file.
+    let (root, blocks) = unixfs::add_bytes(&data, &AddOptions::default()).unwrap();
+    match kind {
+        Upload::File => (data.into(), root.cid),
+        Upload::Car => {
+            let mut car = Vec::new();
+            ipfs_node::write_car(&[root.cid], blocks, &mut car).unwrap();
+            (car.into(), root.cid)
+        }
+    }
+}
+
+fn params(kind: Upload) -> AddParams {
+    AddParams {
+        format: match kind {
+            Upload::File => AddFormat::Unixfs,
+            Upload::Car => AddFormat::Car,
+        },
+        ..AddParams::default()
+    }
+}
+
+/// An upload under way: how many bytes the client has taken from the body
+/// (and whether it has taken all), and the request's outputs once done.
+struct Uploading {
+    taken: watch::Receiver<(usize, bool)>,
+    outputs: tokio::task::JoinHandle<Vec<Result<AddedOutput, api::client::ClientError>>>,
+}
+
+/// Starts `POST /add` of `data` as one file, handed to the client a
+/// [`PIECE`] at a time; with `hold_at`, the body stops there and never
+/// ends.
+fn upload(api: &str, kind: Upload, data: Bytes, hold_at: Option<usize>) -> Uploading {
+    let (tx, taken) = watch::channel((0, false));
+    let body = futures::stream::unfold((0usize, tx), move |(sent, tx)| {
+        let data = data.clone();
+        async move {
+            if hold_at.is_some_and(|h| sent >= h) {
+                futures::future::pending::<()>().await;
+            }
+            if sent == data.len() {
+                tx.send_replace((sent, true));
+                return None;
+            }
+            let end = (sent + PIECE).min(data.len());
+            tx.send_replace((end, false));
+            Some((Ok(data.slice(sent..end)), (end, tx)))
+        }
+    });
+    let name = match kind {
+        Upload::File => "big.bin",
+        Upload::Car => "big.car",
+    };
+    let file = AddFile {
+        path: name.into(),
+        kind: AddFileKind::File(body.boxed()),
+    };
+    let client = client(api);
+    let params = params(kind);
+    let outputs = tokio::spawn(async move {
+        client
+            .add(&params, futures::stream::iter([Ok(file)]).boxed())
+            .collect()
+            .await
+    });
+    Uploading { taken, outputs }
+}
+
+/// The root an upload's outputs end with.
+fn root_of(outputs: &[Result<AddedOutput, api::client::ClientError>]) -> Cid {
+    match outputs.last() {
+        Some(Ok(o)) => o.cid,
+        other => panic!("the upload failed: {other:?} (outputs: {outputs:?})"),
+    }
+}
+
+/// Waits until the single peer says `cid` is pinned; how long that took.
+async fn pinned(api: &str, cid: Cid) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Ok(st) = client(api).status(cid, false).await
+            && !st.peer_map.is_empty()
+            && st
+                .peer_map
+                .values()
+                .all(|p| p.status == TrackerStatus::Pinned)
+        {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PINNED_WITHIN,
+            "{cid} is in the pinset but not pinned after {PINNED_WITHIN:?}: {:?}",
+            client(api).status(cid, false).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One peer from `init` (the embedded IPFS node), killed with SIGKILL
+/// during uploads of fresh files (or CARs): half way, right after the
+/// answer (which also times the tail of an upload: last byte to answer),
+/// then at 0, 1/4, 1/2 and 3/4 of that tail after the last byte; each time
+/// restarted with the same command. The peer must get ready, answer REST,
+/// log nothing of corruption; its pinset holds the roots acknowledged
+/// before plus, maybe, this one (never after half an upload), and a root
+/// present is pinned (its whole DAG in the node). The same upload again
+/// must answer the root computed here and get pinned.
+async fn crash_uploads(kind: Upload) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    ok(service(&dir).args(["init", "--randomports"]));
+    let mut log = vec![];
+    let mut daemon = Daemon::start(&dir, &[]);
+    let (api, _) = ready(&mut daemon, "the peer", &mut log);
+    let mut acked: BTreeSet<Cid> = BTreeSet::new();
+    let mut tail = Duration::ZERO;
+    let mut plan = VecDeque::from([KillAt::HalfSent, KillAt::Answered]);
+    let (mut kept_unacked, mut slowest_start) = (vec![], Duration::ZERO);
+    let mut seed = 0u8;
+    while let Some(at) = plan.pop_front() {
+        seed += 1;
+        let (data, root) = payload(kind, seed);
+        let len = data.len();
+        let hold_at = matches!(at, KillAt::HalfSent).then_some(len / 2);
+        let mut up = upload(&api, kind, data.clone(), hold_at);
+        match at {
+            KillAt::HalfSent => {
+                up.taken.wait_for(|(n, _)| *n >= len / 2).await.unwrap();
+                tokio::time::sleep(TAKE_IN).await;
+            }
+            KillAt::Answered => {
+                up.taken.wait_for(|(_, all)| *all).await.unwrap();
+                let last_byte = Instant::now();
+                let outputs = (&mut up.outputs).await.unwrap();
+                tail = last_byte.elapsed();
+                assert_eq!(root_of(&outputs), root);
+                acked.insert(root);
+                plan.extend((0..4).map(|q| KillAt::AfterLastByte(tail * q / 4)));
+            }
+            KillAt::AfterLastByte(after) => {
+                up.taken.wait_for(|(_, all)| *all).await.unwrap();
+                tokio::time::sleep(after).await;
+            }
+        }
+        log.extend(daemon.unread_lines());
+        daemon.kill9();
+        up.outputs.abort();
+
+        daemon = Daemon::start(&dir, &[]);
+        let restarted = Instant::now();
+        let (api_now, _) = ready(&mut daemon, &format!("the peer after {at:?}"), &mut log);
+        slowest_start = slowest_start.max(restarted.elapsed());
+        assert_eq!(api_now, api);
+        client(&api).id().await.expect("GET /id after the restart");
+        let listed: BTreeSet<Cid> = pinset(&api).await.into_iter().map(|p| p.cid).collect();
+        let unexpected: Vec<&Cid> = listed
+            .iter()
+            .filter(|c| !acked.contains(c) && **c != root)
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "{at:?}: pins nobody made: {unexpected:?}"
+        );
+        assert!(
+            acked.is_subset(&listed),
+            "{at:?}: acknowledged roots lost: {:?}",
+            acked.difference(&listed).collect::<Vec<_>>()
+        );
+        let kept = listed.contains(&root);
+        if matches!(at, KillAt::HalfSent) {
+            assert!(!kept, "half an upload is pinned as {root}");
+        }
+        if kept {
+            pinned(&api, root).await;
+            if let KillAt::AfterLastByte(after) = at {
+                kept_unacked.push(after);
+            }
+        }
+
+        // The same upload again, on the store the crash left.
+        let again = upload(&api, kind, data, None).outputs.await.unwrap();
+        assert_eq!(root_of(&again), root, "{at:?}: the upload again");
+        pinned(&api, root).await;
+        acked.insert(root);
+    }
+    log.extend(daemon.unread_lines());
+    daemon.stop();
+    assert_clean("the peer", &log);
+    eprintln!(
+        "{kind:?} upload of {} MiB: {seed} kill -9 applied (half sent; on the answer; 0, 1/4, 1/2, 3/4 \
+         of the {tail:.0?} from last byte to answer after the last byte); ready again within \
+         {slowest_start:.0?}; never a half pin; the acknowledged root kept; unacknowledged roots \
+         kept (complete and pinned) when killed {kept_unacked:.0?} after the last byte; every upload \
+         again gave the computed CID and got pinned",
+        FILE_BYTES >> 20,
+    );
+}
+
+/// A `POST /add` of an 8 MiB file killed half way, right after its answer
+/// and at points between its last byte and its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_during_an_add_restarts_without_a_half_pin() {
+    crash_uploads(Upload::File).await;
+}
+
+/// A CAR import (`POST /add?format=car`) of an 8 MiB file's DAG killed
+/// half way, right after its answer and at points between its last byte
+/// and its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_during_a_car_import_restarts_without_a_half_pin() {
+    crash_uploads(Upload::Car).await;
+}
