@@ -87,3 +87,44 @@ fn empty_or_unknown_heads_get_everything_and_limit_is_respected() {
     let rest = a.missing_for(&b.frontier().unwrap(), usize::MAX).unwrap();
     assert_eq!(rest.len(), all_sorted.len() - 4);
 }
+
+/// An answerer behind the asker on a writer doesn't know the asker's latest
+/// delta of it, but knows one of the older ones the frontier also lists,
+/// so it leaves out that writer's chain up to there instead of sending the
+/// asker its whole history back.
+#[test]
+fn an_answerer_behind_the_asker_sends_little_it_already_has() {
+    let (a, b, c) = (replica(1), replica(2), replica(3));
+    for i in 0..150 {
+        a.write(vec![pin(i, "a")]).unwrap();
+    }
+    sync(&c, &a);
+    for i in 150..200 {
+        a.write(vec![pin(i, "a")]).unwrap();
+    }
+    sync(&b, &a);
+    for i in 0..10 {
+        c.write(vec![pin(1000 + i, "c")]).unwrap();
+    }
+    for i in 0..3 {
+        b.write(vec![pin(2000 + i, "b")]).unwrap();
+    }
+    // c is 50 of a's deltas behind b, and b lacks c's 10.
+    let answer = c.missing_for(&b.frontier().unwrap(), usize::MAX).unwrap();
+    let has = applied_set(&b);
+    let redundant = answer.iter().filter(|cid| has.contains(cid)).count();
+    let new = answer.len() - redundant;
+    assert_eq!(new, 10, "c's own deltas");
+    // Without the older entries, all 150 of a's deltas c has would come.
+    assert!(
+        redundant <= 32,
+        "{redundant} of {} already at b",
+        answer.len()
+    );
+    // And what comes is enough.
+    for cid in &answer {
+        b.ingest(cid, &c.block(cid).unwrap().unwrap()).unwrap();
+    }
+    b.apply_pending().unwrap();
+    assert!(c.heads().unwrap().iter().all(|h| b.is_applied(h).unwrap()));
+}

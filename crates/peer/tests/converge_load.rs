@@ -53,6 +53,7 @@ async fn phase(apis: &[String], first: u32, acked: &Arc<Mutex<Acked>>) {
             tokio::spawn(load::pin_and_unpin(
                 apis[c % apis.len()].clone(),
                 next,
+                None,
                 acked.clone(),
             ))
         })

@@ -13,38 +13,71 @@ use futures::StreamExt;
 use super::daemon::client;
 
 /// What the clients were told: pins acknowledged, and the pins whose unpin
-/// was acknowledged after them (through the same peer, so in that order).
+/// was acknowledged after them (through the same peer, so in that order);
+/// and the CIDs whose pin or unpin failed at the client, which the peer
+/// may or may not have applied (an answer lost after the write), so their
+/// end state is not checked.
 #[derive(Debug, Default, Clone)]
 pub struct Acked {
     pub pinned: BTreeSet<Cid>,
     pub unpinned: BTreeSet<Cid>,
+    pub unsure: BTreeSet<Cid>,
+    /// The first error a client saw, and how many it saw in all.
+    pub first_error: Option<String>,
+    pub errors: usize,
 }
 
 impl Acked {
-    /// The pinset every peer must end with.
+    /// The pinset every peer must end with (unsure CIDs aside).
     pub fn want(&self) -> BTreeSet<Cid> {
-        self.pinned.difference(&self.unpinned).copied().collect()
+        self.pinned
+            .difference(&self.unpinned)
+            .filter(|c| !self.unsure.contains(c))
+            .copied()
+            .collect()
+    }
+
+    fn failed(&mut self, cid: Cid, e: impl std::fmt::Display) {
+        self.unsure.insert(cid);
+        self.errors += 1;
+        self.first_error.get_or_insert_with(|| e.to_string());
     }
 }
 
 /// One client: pins [`super::content`] of each number `next` hands out
-/// through `api`, and unpins every third right after it. A write the peer
-/// refuses (or can't answer) is not acknowledged and not retried.
+/// through `api`, and unpins every third right after it, one CID per
+/// `pace` at most. A write that fails at the client is not retried; its
+/// CID is unsure.
 pub async fn pin_and_unpin(
     api: String,
     mut next: impl FnMut() -> Option<u32>,
+    pace: Option<Duration>,
     acked: Arc<Mutex<Acked>>,
 ) {
     let client = client(&api);
+    let mut tick = pace.map(|p| {
+        let mut t = tokio::time::interval(p);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     while let Some(n) = next() {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        }
         let cid = super::content(n);
-        if client.pin(cid, &PinOptions::default()).await.is_err() {
+        if let Err(e) = client.pin(cid, &PinOptions::default()).await {
+            acked.lock().unwrap().failed(cid, e);
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         acked.lock().unwrap().pinned.insert(cid);
-        if n.is_multiple_of(3) && client.unpin(cid).await.is_ok() {
-            acked.lock().unwrap().unpinned.insert(cid);
+        if n.is_multiple_of(3) {
+            match client.unpin(cid).await {
+                Ok(_) => {
+                    acked.lock().unwrap().unpinned.insert(cid);
+                }
+                Err(e) => acked.lock().unwrap().failed(cid, e),
+            }
         }
     }
 }
@@ -75,7 +108,11 @@ pub async fn converged(
         let sets: Vec<BTreeSet<Cid>> = futures::future::join_all(apis.iter().map(|a| listed(a)))
             .await
             .into_iter()
-            .map(Option::unwrap_or_default)
+            .map(|s| {
+                let mut s = s.unwrap_or_default();
+                s.retain(|c| !acked.unsure.contains(c));
+                s
+            })
             .collect();
         if sets.iter().all(|s| *s == want) {
             return Ok(started.elapsed());
@@ -85,10 +122,14 @@ pub async fn converged(
                 .iter()
                 .map(|s| {
                     format!(
-                        "{} listed, {} acknowledged missing, {} unpinned present",
+                        "{} listed, {} acknowledged missing, {} unpinned present, {} never \
+                         acknowledged present ({} client errors, first: {:?})",
                         s.len(),
                         want.difference(s).count(),
-                        s.intersection(&acked.unpinned).count()
+                        s.intersection(&acked.unpinned).count(),
+                        s.difference(&want).count(),
+                        acked.errors,
+                        acked.first_error
                     )
                 })
                 .collect());
