@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::daemon::{Daemon, edit_config, ok, service};
+use support::daemon::{edit_config, ok, service, start_cluster};
 use support::load::{self, Acked};
 
 const PEERS: usize = 3;
@@ -73,14 +73,7 @@ async fn three_peers_under_64_writers_list_the_same_pinset_at_once() {
         ok(service(dir).args(["init", "--randomports"]));
         configure(dir);
     }
-    let first = Daemon::start(&dirs[0], &[]);
-    let (api, addrs) = first.wait_ready(START_WITHIN);
-    let (mut daemons, mut apis) = (vec![first], vec![api]);
-    for dir in &dirs[1..] {
-        let d = Daemon::start(dir, &["--bootstrap", &addrs[0]]);
-        apis.push(d.wait_ready(START_WITHIN).0);
-        daemons.push(d);
-    }
+    let (daemons, apis) = start_cluster(&dirs, START_WITHIN);
     load::wait_all_connected(&apis).await;
 
     let acked = Arc::new(Mutex::new(Acked::default()));

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use api::types::{PinOptions, PinTypeFilter};
 use cid::Cid;
 use futures::StreamExt;
-use support::daemon::{Daemon, client, edit_config, ok, service};
+use support::daemon::{Daemon, client, edit_config, ok, service, start_cluster};
 
 const CLIENTS: usize = 16;
 /// How long the clients write before the kill.
@@ -115,14 +115,7 @@ async fn peers_killed_under_load_lose_nothing_and_everyone_converges_after_resta
     // The others meet the first peer once, on their first start; afterwards
     // every peer is restarted with its usual command and must find the
     // others from what it remembered (or be found by them).
-    let first = Daemon::start(&dirs[0], &[]);
-    let (api, addrs) = first.wait_ready(START_WITHIN);
-    let (mut daemons, mut apis) = (vec![first], vec![api]);
-    for dir in &dirs[1..] {
-        let d = Daemon::start(dir, &["--bootstrap", &addrs[0]]);
-        apis.push(d.wait_ready(START_WITHIN).0);
-        daemons.push(d);
-    }
+    let (mut daemons, mut apis) = start_cluster(&dirs, START_WITHIN);
 
     // Each cycle kills the next peer; its load runs with the settings the
     // previous restarts set. Batching goes off, off, on (acknowledged from

@@ -59,6 +59,21 @@ pub struct Daemon {
     pub lines: mpsc::Receiver<String>,
 }
 
+/// Starts a daemon on each of `dirs`, the first alone and the others
+/// bootstrapped to it, each ready within `within`; returns them and their
+/// REST APIs (`host:port`).
+pub fn start_cluster(dirs: &[std::path::PathBuf], within: Duration) -> (Vec<Daemon>, Vec<String>) {
+    let first = Daemon::start(&dirs[0], &[]);
+    let (api, addrs) = first.wait_ready(within);
+    let (mut daemons, mut apis) = (vec![first], vec![api]);
+    for dir in &dirs[1..] {
+        let d = Daemon::start(dir, &["--bootstrap", &addrs[0]]);
+        apis.push(d.wait_ready(within).0);
+        daemons.push(d);
+    }
+    (daemons, apis)
+}
+
 impl Daemon {
     /// `daemon <args>` on `dir`.
     pub fn start(dir: &Path, args: &[&str]) -> Self {
