@@ -1,6 +1,28 @@
 //! `init --randomports`: free random ports for every listen address.
 
+use rand::Rng;
+
 use super::*;
+
+/// Where random ports are picked: below Linux's default ephemeral range
+/// (32768-60999), from which the kernel gives outgoing connections their
+/// local ports. A port picked there is released after `init` and bound
+/// again at the daemon's start: meanwhile any connection may take it.
+const RANDOM_PORTS: std::ops::Range<u16> = 10_000..32_768;
+/// Ports tried in that range before letting the kernel choose.
+const TRIES: usize = 64;
+
+/// Binds `bind` to a free random port of [`RANDOM_PORTS`] (the kernel's
+/// choice if none of [`TRIES`] is free).
+fn random_port<S>(bind: impl Fn(u16) -> std::io::Result<S>) -> std::io::Result<S> {
+    let mut rng = rand::thread_rng();
+    for _ in 0..TRIES {
+        if let Ok(s) = bind(rng.gen_range(RANDOM_PORTS)) {
+            return Ok(s);
+        }
+    }
+    bind(0)
+}
 
 /// Sockets bound while picking random ports, so no port is picked twice;
 /// released when dropped.
@@ -29,12 +51,12 @@ impl HeldPorts {
                     out.push(p);
                 }
                 Protocol::Tcp(_) => {
-                    let l = TcpListener::bind((ip, 0)).map_err(io_err)?;
+                    let l = random_port(|port| TcpListener::bind((ip, port))).map_err(io_err)?;
                     out.push(Protocol::Tcp(l.local_addr().map_err(io_err)?.port()));
                     self.tcp.push(l);
                 }
                 Protocol::Udp(_) => {
-                    let s = UdpSocket::bind((ip, 0)).map_err(io_err)?;
+                    let s = random_port(|port| UdpSocket::bind((ip, port))).map_err(io_err)?;
                     out.push(Protocol::Udp(s.local_addr().map_err(io_err)?.port()));
                     self.udp.push(s);
                 }
