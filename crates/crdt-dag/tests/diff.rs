@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use common::*;
 use crdt_dag::Replica;
+use proptest::prelude::*;
 
 fn applied_set(r: &Replica) -> HashSet<crdt_dag::Cid> {
     r.blocks().map(|b| b.unwrap().0).collect()
@@ -127,4 +128,90 @@ fn an_answerer_behind_the_asker_sends_little_it_already_has() {
     }
     b.apply_pending().unwrap();
     assert!(c.heads().unwrap().iter().all(|h| b.is_applied(h).unwrap()));
+}
+
+/// One step of a random history: replica `at` writes `n` one-pin deltas,
+/// or `to` syncs everything `from` has.
+#[derive(Clone, Debug)]
+enum Step {
+    Write { at: usize, n: u32 },
+    Sync { to: usize, from: usize },
+}
+
+fn step(replicas: usize) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..replicas, 1u32..6).prop_map(|(at, n)| Step::Write { at, n }),
+        2 => (0..replicas, 0..replicas).prop_map(|(to, from)| Step::Sync { to, from }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The chain index answers what the walk answers, and more only where
+    /// the asker already has it: any writers, any delivery, any limit.
+    #[test]
+    fn the_chain_answer_is_complete_ordered_and_adds_only_what_the_asker_has(
+        steps in prop::collection::vec(step(4), 1..60),
+        limit in 1usize..40,
+    ) {
+        let replicas: Vec<Replica> = (1..=4).map(replica).collect();
+        let mut next = 0u32;
+        for s in &steps {
+            match *s {
+                Step::Write { at, n } => {
+                    for _ in 0..n {
+                        replicas[at].write(vec![pin(next, "p")]).unwrap();
+                        next += 1;
+                    }
+                }
+                Step::Sync { to, from } if to != from => {
+                    sync(&replicas[to], &replicas[from]);
+                }
+                Step::Sync { .. } => {}
+            }
+        }
+        for answerer in &replicas {
+            for asker in &replicas {
+                let frontier = asker.frontier().unwrap();
+                let chain = answerer.missing_by_chain(&frontier, usize::MAX).unwrap();
+                let walk = answerer.missing_by_walk(&frontier, usize::MAX).unwrap();
+                prop_assert_eq!(&answerer.missing_for(&frontier, usize::MAX).unwrap(), &chain);
+                let (ours, has) = (applied_set(answerer), applied_set(asker));
+                let lacks: HashSet<_> = ours.difference(&has).copied().collect();
+                let chain_set: HashSet<_> = chain.iter().copied().collect();
+                prop_assert_eq!(chain_set.len(), chain.len(), "no duplicates");
+                prop_assert!(lacks.is_subset(&chain_set), "complete");
+                prop_assert!(walk.iter().all(|c| chain_set.contains(c)), "what the walk sends");
+                prop_assert!(
+                    chain_set.iter().all(|c| lacks.contains(c) || has.contains(c)),
+                    "only deltas the answerer has"
+                );
+                // Oldest first, and a cut answer is the oldest part.
+                let priorities: Vec<u64> = chain
+                    .iter()
+                    .map(|c| crdt_dag::Delta::decode(&answerer.block(c).unwrap().unwrap()).unwrap().priority)
+                    .collect();
+                prop_assert!(priorities.windows(2).all(|w| w[0] <= w[1]), "{:?}", priorities);
+                let cut = answerer.missing_by_chain(&frontier, limit).unwrap();
+                prop_assert_eq!(&cut[..], &chain[..limit.min(chain.len())]);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_forked_writer_is_answered_by_the_walk_with_both_branches() {
+    let r = replica(9);
+    let a = forge(1, 1, None, vec![], 1, vec![pin_op(1, "a")]);
+    let b = forge(1, 1, None, vec![], 1, vec![pin_op(2, "b")]);
+    let (ca, cb) = (a.to_block().0, b.to_block().0);
+    sync_from(&r, &[ca, cb], &source_of(&[&a, &b]));
+    // The chain index holds one delta per seq: it can't see the other branch.
+    assert_eq!(r.missing_by_chain(&[], usize::MAX).unwrap().len(), 1);
+    let mut answer = r.missing_for(&[], usize::MAX).unwrap();
+    answer.sort();
+    let mut both = vec![ca, cb];
+    both.sort();
+    assert_eq!(answer, both);
 }
