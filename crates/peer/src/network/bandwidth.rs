@@ -29,6 +29,8 @@ use futures::{Stream, StreamExt};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerBox, StreamMuxerEvent, SubstreamBox};
 use libp2p::{PeerId, StreamProtocol};
 
+use crate::network::ip_limits::PeerIps;
+
 /// The key of the all-substreams total (not a protocol ID).
 pub const TRANSPORT_KEY: &str = "transport";
 /// How often the driver updates the rates.
@@ -287,16 +289,32 @@ impl StreamMuxer for CountingMuxer {
 /// A libp2p stream whose bytes are counted under its protocol.
 pub(crate) type CountedStream = Counted<libp2p::Stream>;
 
-/// [`libp2p_stream::Control`] whose streams are counted. Cheap to clone.
+/// [`libp2p_stream::Control`] whose streams are counted, and which knows
+/// the address each connected peer is counted under (for the per-address
+/// caps of the protocols that serve streams). Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Streams {
     control: libp2p_stream::Control,
     bandwidth: Arc<Bandwidth>,
+    peer_ips: PeerIps,
 }
 
 impl Streams {
-    pub(crate) fn new(control: libp2p_stream::Control, bandwidth: Arc<Bandwidth>) -> Self {
-        Self { control, bandwidth }
+    pub(crate) fn new(
+        control: libp2p_stream::Control,
+        bandwidth: Arc<Bandwidth>,
+        peer_ips: PeerIps,
+    ) -> Self {
+        Self {
+            control,
+            bandwidth,
+            peer_ips,
+        }
+    }
+
+    /// The address `peer`'s streams are counted under (`ip_limits.rs`).
+    pub(crate) fn peer_ip(&self, peer: &PeerId) -> Option<std::net::IpAddr> {
+        self.peer_ips.get(peer)
     }
 
     /// Opens a counted stream of `protocol` to `peer`.

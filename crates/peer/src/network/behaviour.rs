@@ -22,6 +22,7 @@ use libp2p::{
 use super::NetworkConfig;
 use crate::error::PeerError;
 use crate::network::bandwidth::Bandwidth;
+use crate::network::ip_limits::{self, MAX_INBOUND_PER_IP, PeerIps};
 use crate::network::messages::MAX_GOSSIP_SIZE;
 
 /// Identify's protocol version: peers of other networks tell themselves apart.
@@ -34,6 +35,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) limits: connection_limits::Behaviour,
+    /// Inbound connections per address (`ip_limits.rs`).
+    pub(crate) ip_limits: ip_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -51,10 +54,16 @@ pub(crate) struct Behaviour {
     pub(crate) dcutr: dcutr::Behaviour,
 }
 
+/// Established connections at most, as a multiple of `high_water`: the
+/// connection manager trims back to `low_water` above `high_water`, but
+/// only peers past their grace period, so a burst needs a ceiling too.
+const MAX_ESTABLISHED_PER_HIGH_WATER: u32 = 2;
+
 fn behaviour(
     key: &Keypair,
     cfg: &NetworkConfig,
     relay_client: relay::client::Behaviour,
+    peer_ips: PeerIps,
 ) -> Result<Behaviour, PeerError> {
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -96,13 +105,30 @@ fn behaviour(
         )
     };
 
+    let high_water = cfg.connection_manager.high_water;
     let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established(Some(cfg.max_connections))
+        .with_max_established(Some(
+            high_water.saturating_mul(MAX_ESTABLISHED_PER_HIGH_WATER),
+        ))
         .with_max_established_per_peer(Some(4))
-        .with_max_pending_incoming(Some(cfg.max_connections / 2 + 1));
+        .with_max_pending_incoming(Some(high_water / 2 + 1));
+    let mut limits = connection_limits::Behaviour::new(limits);
+    if let crdt_dag::TrustPolicy::Only(trusted) = &cfg.trust {
+        // Room for trusted writers however many others are connected.
+        for w in trusted {
+            if let Ok(p) = PeerId::from_bytes(&w.to_peer_id_bytes()) {
+                limits.bypass_peer_id(&p);
+            }
+        }
+    }
 
     Ok(Behaviour {
-        limits: connection_limits::Behaviour::new(limits),
+        limits,
+        ip_limits: ip_limits::Behaviour::new(
+            cfg.limit_inbound_per_ip.then_some(MAX_INBOUND_PER_IP),
+            false,
+            peer_ips,
+        ),
         gossipsub,
         identify: identify::Behaviour::new(
             identify::Config::new(PROTOCOL_VERSION.into(), key.public())
@@ -191,6 +217,7 @@ where
 pub(crate) fn build_swarm(
     cfg: &NetworkConfig,
     bandwidth: &Arc<Bandwidth>,
+    peer_ips: &PeerIps,
 ) -> Result<Swarm<Behaviour>, PeerError> {
     let net_err = |e: &dyn std::fmt::Display| PeerError::Network(e.to_string());
     let builder = SwarmBuilder::with_existing_identity(cfg.keypair.clone()).with_tokio();
@@ -213,7 +240,9 @@ pub(crate) fn build_swarm(
             .map_err(|e| net_err(&e))?
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(|e| net_err(&e))?
-            .with_behaviour(|key, relay| behaviour(key, cfg, relay).map_err(BoxError::from))
+            .with_behaviour(|key, relay| {
+                behaviour(key, cfg, relay, peer_ips.clone()).map_err(BoxError::from)
+            })
             .map_err(|e| net_err(&e))?
             .with_swarm_config(idle)
             .build(),
@@ -236,7 +265,9 @@ pub(crate) fn build_swarm(
                 .map_err(|e| net_err(&e))?
                 .with_relay_client(noise::Config::new, yamux::Config::default)
                 .map_err(|e| net_err(&e))?
-                .with_behaviour(|key, relay| behaviour(key, cfg, relay).map_err(BoxError::from))
+                .with_behaviour(|key, relay| {
+                    behaviour(key, cfg, relay, peer_ips.clone()).map_err(BoxError::from)
+                })
                 .map_err(|e| net_err(&e))?
                 .with_swarm_config(idle)
                 .build()
@@ -244,3 +275,4 @@ pub(crate) fn build_swarm(
     };
     Ok(swarm)
 }
+

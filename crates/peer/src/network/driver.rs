@@ -1,9 +1,11 @@
 //! The task that owns the swarm: runs commands, validates gossip (heads only
 //! from trusted writers, metrics only about their author), feeds peer
 //! discovery (identify, mDNS) into Kademlia, finds the cluster by its name
-//! on the DHT (`rendezvous.rs`) and redials the cluster peers it lost (the
-//! peer book, saved to the peerstore file).
+//! on the DHT (`rendezvous.rs`), redials the cluster peers it lost (the
+//! peer book, saved to the peerstore file) and trims the connections we
+//! don't need (`conn_manager.rs`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ use super::{
 };
 use crate::error::PeerError;
 use crate::network::bandwidth::{Bandwidth, RATE_TICK, Streams};
+use crate::network::conn_manager::{ConnManager, TRIM_INTERVAL};
+use crate::network::ip_limits::PeerIps;
 use crate::network::messages::{HeadsMessage, Metric, now_nanos};
 use crate::network::peer_book::{self, PeerBook};
 use crate::network::rendezvous::Rendezvous;
@@ -57,6 +61,10 @@ struct Driver {
     peerstore: Option<watch::Sender<String>>,
     /// The cluster's name on the DHT.
     rendezvous: Rendezvous,
+    /// Open connections, trimmed above `high_water`.
+    conns: ConnManager,
+    /// Trusted writers (an explicit list): never trimmed.
+    trusted: HashSet<PeerId>,
 }
 
 /// Builds the swarm, starts listening and spawns its task. Must run inside a
@@ -67,7 +75,8 @@ pub(crate) fn spawn(
     tasks: &mut JoinSet<()>,
 ) -> Result<(Network, mpsc::Receiver<NetEvent>), PeerError> {
     let bandwidth = Arc::new(Bandwidth::new(&[rpc::PROTOCOL, dagsync::PROTOCOL]));
-    let mut swarm = build_swarm(&config, &bandwidth)?;
+    let peer_ips = PeerIps::default();
+    let mut swarm = build_swarm(&config, &bandwidth, &peer_ips)?;
     for addr in &config.listen {
         let is_quic = addr
             .iter()
@@ -92,13 +101,15 @@ pub(crate) fn spawn(
             .subscribe(t)
             .map_err(|e| PeerError::Network(format!("subscribe: {e}")))?;
     }
-    if let crdt_dag::TrustPolicy::Only(trusted) = &config.trust {
+    let mut trusted = HashSet::new();
+    if let crdt_dag::TrustPolicy::Only(writers) = &config.trust {
         // Trusted writers always get our announcements and we theirs.
-        for w in trusted {
+        for w in writers {
             if let Ok(p) = PeerId::from_bytes(&w.to_peer_id_bytes())
                 && p != *swarm.local_peer_id()
             {
                 swarm.behaviour_mut().gossipsub.add_explicit_peer(&p);
+                trusted.insert(p);
             }
         }
     }
@@ -119,7 +130,11 @@ pub(crate) fn spawn(
         }
         None => None,
     };
-    let streams = Streams::new(swarm.behaviour().streams.new_control(), bandwidth.clone());
+    let streams = Streams::new(
+        swarm.behaviour().streams.new_control(),
+        bandwidth.clone(),
+        peer_ips,
+    );
     let (cmd_tx, cmd_rx) = mpsc::channel(CMD_CHANNEL_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let network = Network {
@@ -129,8 +144,11 @@ pub(crate) fn spawn(
         bandwidth: bandwidth.clone(),
     };
     let rendezvous = Rendezvous::new(&config.cluster_name, std::time::Instant::now());
+    let conns = ConnManager::new(config.connection_manager);
     let driver = Driver {
         swarm,
+        conns,
+        trusted,
         config,
         heads,
         metrics,
@@ -154,6 +172,8 @@ impl Driver {
         redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rendezvous_tick = tokio::time::interval(RENDEZVOUS_TICK);
         rendezvous_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut trim_tick = tokio::time::interval(TRIM_INTERVAL);
+        trim_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -163,6 +183,7 @@ impl Driver {
                 _ = rate_tick.tick() => self.bandwidth.tick(),
                 _ = redial_tick.tick() => self.redial(),
                 _ = rendezvous_tick.tick() => self.rendezvous(),
+                _ = trim_tick.tick() => self.trim_connections(),
                 _ = kad_tick.tick() => {
                     if self.swarm.connected_peers().next().is_some() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -186,6 +207,28 @@ impl Driver {
                 debug!(%peer, error = %e, "redial not started");
                 self.book.dial_failed(&peer, now);
             }
+        }
+    }
+
+    /// Closes the connections the connection manager picks when a trim is
+    /// due, sparing trusted writers and the book's cluster peers (the book
+    /// would redial those at once).
+    fn trim_connections(&mut self) {
+        let now = std::time::Instant::now();
+        if !self.conns.trim_due(now) {
+            return;
+        }
+        let (trusted, book) = (&self.trusted, &self.book);
+        let closing = self
+            .conns
+            .trim(now, |p| trusted.contains(p) || book.contains(p));
+        info!(
+            closing = closing.len(),
+            high_water = self.config.connection_manager.high_water,
+            "too many connections: closing those of peers we don't need"
+        );
+        for id in closing {
+            self.swarm.close_connection(id);
         }
     }
 
@@ -360,8 +403,15 @@ impl Driver {
                 result,
             })) => debug!(peer = %remote_peer_id, ok = result.is_ok(), "hole punch"),
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                ..
+            } => {
                 debug!(%peer_id, "connected");
+                self.conns
+                    .opened(connection_id, peer_id, std::time::Instant::now());
+                self.trim_connections();
                 self.book.connected(&peer_id);
                 // The first peer of the DHT: provide and look the cluster
                 // up at once rather than at the next tick.
@@ -369,11 +419,15 @@ impl Driver {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                debug!(%peer_id, "disconnected");
-                self.book.disconnected(&peer_id, std::time::Instant::now());
+                self.conns.closed(connection_id);
+                if num_established == 0 {
+                    debug!(%peer_id, "disconnected");
+                    self.book.disconnected(&peer_id, std::time::Instant::now());
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(?peer_id, %error, "dial failed");

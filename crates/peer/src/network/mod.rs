@@ -2,12 +2,16 @@
 //! else holds a [`Network`] handle and sends it commands with oneshot replies.
 //! Validated gossip comes out as [`NetEvent`]s on a bounded channel. The
 //! protocols on its streams live here too: framing, inter-peer RPC with
-//! bounded answering slots, gossip messages, byte accounting.
+//! bounded answering slots, gossip messages, byte accounting. Connections
+//! are bounded in total, per peer and per address, and trimmed as Go's
+//! connection manager does.
 
 pub mod bandwidth;
 mod behaviour;
+mod conn_manager;
 mod driver;
 pub(crate) mod frame;
+mod ip_limits;
 pub mod messages;
 mod peer_book;
 mod rendezvous;
@@ -26,6 +30,7 @@ use crate::error::PeerError;
 use crate::network::bandwidth::{Bandwidth, Streams};
 use crate::network::messages::{HeadsMessage, Metric};
 
+pub use conn_manager::ConnManagerConfig;
 pub(crate) use driver::spawn;
 
 /// Capacity of the command channel into the swarm task.
@@ -50,8 +55,13 @@ pub struct NetworkConfig {
     pub mdns_interval: Duration,
     /// Gossipsub heartbeat.
     pub gossip_heartbeat: Duration,
-    /// Most established connections (`connection_manager.high_water`).
-    pub max_connections: u32,
+    /// `cluster.connection_manager`: above `high_water` connections, peers
+    /// we don't need are closed down to `low_water`; twice `high_water` is
+    /// a hard limit (trusted peers may pass it).
+    pub connection_manager: ConnManagerConfig,
+    /// `cluster.resource_manager.enabled`: refuse an address's inbound
+    /// connections past 8 (loopback excepted), as Go's resource manager.
+    pub limit_inbound_per_ip: bool,
     /// Serve circuit relay v2 reservations for other peers
     /// (`cluster.enable_relay_hop`).
     pub relay_hop: bool,

@@ -166,6 +166,11 @@ impl PeerBook {
         }
     }
 
+    /// Whether `peer` is remembered (a cluster peer we redial when lost).
+    pub(crate) fn contains(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
     /// A connection to `peer` was established.
     pub(crate) fn connected(&mut self, peer: &PeerId) {
         if let Some(e) = self.peers.get_mut(peer) {

@@ -27,8 +27,10 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/rpc/1
 pub const MAX_FRAME: usize = 4 << 20;
 /// Requests served at once...
 const MAX_CONCURRENT_CALLS: usize = 64;
-/// ...and for any one peer.
+/// ...for any one peer...
 const MAX_CALLS_PER_PEER: usize = 16;
+/// ...and for any one address (its peer IDs together).
+const MAX_CALLS_PER_IP: usize = 32;
 /// How long a call waits for a slot.
 const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed for a call's next frame.
@@ -124,13 +126,13 @@ pub(crate) async fn serve(
     let mut incoming = control
         .accept(PROTOCOL)
         .map_err(|_| PeerError::Network("rpc protocol registered twice".into()))?;
-    let slots = Slots::new(MAX_CONCURRENT_CALLS, MAX_CALLS_PER_PEER);
+    let slots = Slots::new(MAX_CONCURRENT_CALLS, MAX_CALLS_PER_PEER, MAX_CALLS_PER_IP);
     loop {
         let (peer, mut stream) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             next = incoming.next() => match next { Some(s) => s, None => return Ok(()) },
         };
-        let claim = match slots.claim(peer) {
+        let claim = match slots.claim(peer, control.peer_ip(&peer)) {
             Ok(claim) => claim,
             Err(busy) => {
                 debug!(%peer, ?busy, "too many rpc calls; dropping one");

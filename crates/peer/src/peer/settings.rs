@@ -19,8 +19,11 @@ pub struct PeerSettings {
     pub mdns_interval: Duration,
     /// `cluster.monitor_ping_interval`.
     pub ping_interval: Duration,
-    /// `cluster.connection_manager.high_water`.
-    pub max_connections: u32,
+    /// `cluster.connection_manager`.
+    pub connection_manager: crate::network::ConnManagerConfig,
+    /// `cluster.resource_manager.enabled`: at most 8 inbound connections
+    /// per address (loopback excepted).
+    pub limit_inbound_per_ip: bool,
     /// `cluster.enable_relay_hop`: relay circuits for other peers.
     pub relay_hop: bool,
     /// `cluster.announce_multiaddress`: this peer's external addresses.
@@ -162,7 +165,12 @@ impl PeerSettings {
             peer_addresses: c.peer_addresses.clone(),
             mdns_interval: c.mdns_interval,
             ping_interval: c.monitor_ping_interval,
-            max_connections: c.connection_manager.high_water,
+            connection_manager: crate::network::ConnManagerConfig {
+                high_water: c.connection_manager.high_water,
+                low_water: c.connection_manager.low_water,
+                grace_period: c.connection_manager.grace_period,
+            },
+            limit_inbound_per_ip: c.resource_manager.enabled,
             relay_hop: c.enable_relay_hop,
             announce: c.announce_multiaddress.clone(),
             gossip_heartbeat: c.pubsub.heartbeat_interval,

@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 use crate::error::PeerError;
 use crate::network::bandwidth::{CountedStream, Streams};
 use crate::network::frame::{read_frame, write_frame, write_frame_within};
-use crate::network::slots::Slots;
+use crate::network::slots::{Asker, Budget, Slots};
 
 /// The protocol ID.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs-cluster-rs/dagsync/1.0.0");
@@ -39,12 +39,22 @@ pub const MAX_FRAME: usize = crdt_dag::limits::MAX_BLOCK_SIZE + 128;
 pub const MAX_REQUEST: usize = 256 * 1024;
 /// Answers served at once...
 const MAX_CONCURRENT_ANSWERS: usize = 16;
-/// ...and to any one peer.
+/// ...to any one peer...
 const MAX_ANSWERS_PER_PEER: usize = 4;
+/// ...and to any one address (its peer IDs together).
+const MAX_ANSWERS_PER_IP: usize = 8;
 /// `since` answers walking the DAG at once, for all peers together: each
 /// walks the history back from our heads to the asker's frontier (all of it
 /// for an empty frontier), so they are capped apart from the answer slots.
 pub(crate) const MAX_CONCURRENT_WALKS: usize = 2;
+/// Walking time one asker (an address, or a peer without one) may use at
+/// once...
+const WALK_BURST: Duration = Duration::from_secs(30);
+/// ...and the share of the time it may keep walking after that: whatever
+/// it asks, one asker holds one of the two walk permits at most a tenth of
+/// the time, and honest askers, whose walks are short after their first
+/// sync, are not slowed.
+const WALK_RATE: f64 = 0.1;
 /// How long a request waits for an answer slot (and a `since` for a walk).
 const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed between two frames.
@@ -84,8 +94,15 @@ pub(crate) async fn serve(
     let mut incoming = control
         .accept(PROTOCOL)
         .map_err(|_| PeerError::Network("dagsync protocol registered twice".into()))?;
-    let slots = Slots::new(MAX_CONCURRENT_ANSWERS, MAX_ANSWERS_PER_PEER);
-    let walks = Arc::new(Semaphore::new(MAX_CONCURRENT_WALKS));
+    let slots = Slots::new(
+        MAX_CONCURRENT_ANSWERS,
+        MAX_ANSWERS_PER_PEER,
+        MAX_ANSWERS_PER_IP,
+    );
+    let walks = Arc::new(Walks {
+        permits: Semaphore::new(MAX_CONCURRENT_WALKS),
+        budget: Budget::new(WALK_BURST, WALK_RATE),
+    });
     loop {
         let (peer, stream) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -94,7 +111,8 @@ pub(crate) async fn serve(
                 None => return Ok(()),
             },
         };
-        let claim = match slots.claim(peer) {
+        let ip = control.peer_ip(&peer);
+        let claim = match slots.claim(peer, ip) {
             Ok(claim) => claim,
             Err(busy) => {
                 debug!(%peer, ?busy, "too many sync requests; dropping one");
@@ -110,7 +128,7 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            if let Err(e) = answer(replica, &walks, stream).await {
+            if let Err(e) = answer(replica, &walks, Asker::of(peer, ip), stream).await {
                 debug!(%peer, error = %e, "sync answer failed");
             }
             drop(slot);
@@ -118,9 +136,16 @@ pub(crate) async fn serve(
     }
 }
 
+/// What `since` walks of the DAG may use: permits, and each asker's time.
+struct Walks {
+    permits: Semaphore,
+    budget: Budget,
+}
+
 async fn answer(
     replica: Arc<Replica>,
-    walks: &Semaphore,
+    walks: &Walks,
+    asker: Asker,
     mut stream: CountedStream,
 ) -> Result<(), PeerError> {
     let req = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut stream, MAX_REQUEST))
@@ -131,9 +156,15 @@ async fn answer(
     let cids = match req.kind.as_str() {
         kind @ ("since" | "newer") => {
             let newer = kind == "newer";
-            let _walk = walk_permit(walks, SLOT_WAIT).await?;
+            if !walks.budget.allows(asker, std::time::Instant::now()) {
+                return Err(PeerError::Network(format!(
+                    "busy: {asker:?} has used its share of sync walks"
+                )));
+            }
+            let _walk = walk_permit(&walks.permits, SLOT_WAIT).await?;
             let r = replica.clone();
-            tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let walked = tokio::task::spawn_blocking(move || {
                 // A frontier we know nothing of: `since` would walk our
                 // whole history back for it.
                 if newer && !knows_any(&r, &req.have)? {
@@ -141,8 +172,10 @@ async fn answer(
                 }
                 r.missing_for(&req.have, MAX_ANSWER_BLOCKS)
             })
-            .await
-            .map_err(|e| PeerError::Network(e.to_string()))??
+            .await;
+            let now = std::time::Instant::now();
+            walks.budget.charge(asker, now - started, now);
+            walked.map_err(|e| PeerError::Network(e.to_string()))??
         }
         "get" => req.cids.into_iter().take(MAX_ANSWER_BLOCKS).collect(),
         other => {
