@@ -309,6 +309,107 @@ async fn junk_gossip_changes_nothing_and_its_sender_is_graylisted() {
     }
 }
 
+/// A slow flooder (one rejected message every 2 s, far under the ~2 a
+/// second the first scoring caught) sinks under the graylist threshold
+/// within a minute, while an honest relay of a writer the observer does not
+/// trust (a follower of it: rebroadcasts every ~10 s and two writes) stays
+/// above it. Expected from the P4 figures (`behaviour.rs`
+/// `INVALID_MESSAGE_WEIGHT`): the flooder graylisted ~20 s in, the relay's
+/// lowest score around -10 to -60.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_flooder_is_graylisted_and_an_honest_relay_is_not() {
+    use peer::messages::HeadsMessage;
+    let _serial = SERIAL.lock().await;
+    let (ka, kh, kw, kf) = (
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+    );
+    let cluster = "slowflood";
+    // a trusts only itself: everything w writes is rejected there.
+    let a = start(&ka, cluster, trusting(&[&ka]), false).await;
+    // h follows w (announces nothing of its own) and relays its heads to a.
+    let h = start(&kh, cluster, trusting(&[&kw]), true).await;
+    let w = PeerBuilder::local_test(kw.clone(), cluster)
+        .settings(|s| {
+            s.trust = trusting(&[&kw]);
+            s.consensus.rebroadcast_interval = Duration::from_secs(10);
+        })
+        .start()
+        .await
+        .unwrap();
+    let f = start(&kf, cluster, trusting(&[&kf]), false).await;
+    connect(&h, &a).await;
+    connect(&w, &h).await;
+    connect(&f, &a).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    let (mut flooder_graylisted, mut relay_lowest) = (None, 0.0f64);
+    let mut next_junk = started;
+    let mut writes = 0u32;
+    let mut sent = 0u32;
+    // At least 30 s of the relay's traffic; the flooder must sink within 55.
+    while started.elapsed() < Duration::from_secs(30)
+        || (flooder_graylisted.is_none() && started.elapsed() < Duration::from_secs(55))
+    {
+        if Instant::now() >= next_junk {
+            let junk = HeadsMessage {
+                heads: vec![content(5_000 + sent)],
+                height: 1,
+            };
+            // A full send queue is the flooder's loss, not a failure here.
+            let _ = f.publish_raw_heads(junk.encode()).await;
+            sent += 1;
+            next_junk += Duration::from_secs(2);
+        }
+        // w writes twice: each an announcement and a settling one 1 s later.
+        if writes < 2 && started.elapsed() > Duration::from_secs(3 + 12 * u64::from(writes)) {
+            w.pin(content(100 + writes), PinOptions::default())
+                .await
+                .unwrap();
+            writes += 1;
+        }
+        let score_f = a.gossip_score(f.id()).await.unwrap();
+        if flooder_graylisted.is_none() && score_f.is_some_and(|s| s < -80.0) {
+            flooder_graylisted = Some(started.elapsed());
+        }
+        if let Some(s) = a.gossip_score(h.id()).await.unwrap() {
+            relay_lowest = relay_lowest.min(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = a.gossip_stats().await.unwrap();
+    let relays_of_w = stats.heads_seen.get(&w.id()).cloned().unwrap_or_default();
+    println!(
+        "slow flooder ({sent} junk messages, one every 2 s) graylisted after {flooder_graylisted:?}; \
+         honest relay's lowest score {relay_lowest:.1} over {:?}; {} messages rejected at a",
+        started.elapsed(),
+        stats.rejected
+    );
+    assert!(
+        flooder_graylisted.is_some(),
+        "the slow flooder was never graylisted in {:?}",
+        started.elapsed()
+    );
+    // w's heads reached a (through h, or straight from w once the DHT
+    // connects them: h's copies are then duplicates of a rejected message,
+    // which count against h all the same).
+    assert!(!relays_of_w.is_empty(), "w's heads never reached a");
+    assert!(
+        relay_lowest < 0.0,
+        "h relays w's heads, which a rejects, so it is penalised: {relay_lowest}"
+    );
+    assert!(
+        relay_lowest > -80.0,
+        "the honest relay was graylisted: lowest score {relay_lowest}"
+    );
+    for p in [a, h, w, f] {
+        p.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_catches_up_through_bulk_sync() {
     let _serial = SERIAL.lock().await;

@@ -154,11 +154,35 @@ fn behaviour(
     })
 }
 
-/// Weight of each rejected message, squared over the decaying count of a
-/// peer's rejections (gossipsub's P4): a peer whose rejected messages keep
-/// coming at about 2 a second or more sinks below the graylist threshold
-/// (-80) and is ignored; one stray rejection (-10) only stops gossip to it.
-pub(crate) const INVALID_MESSAGE_WEIGHT: f64 = -10.0;
+/// Weight of each rejected message (gossipsub's P4): the penalty is
+/// `weight * count²`, where `count` is the peer's rejected messages, each
+/// adding 1 and the sum multiplied by [`INVALID_MESSAGE_DECAY`] every second
+/// (the score's `decay_interval`). Graylisting (everything the peer sends
+/// dropped unread) starts at -80, so at `count ≥ √(80/2) ≈ 6.3`.
+///
+/// Why these two numbers. A rejection every `T` seconds peaks at
+/// `count = 1 / (1 - 0.94^T)`:
+/// - a slow flooder, one every 2 s: `count` tends to 8.6 (-148); it passes
+///   6.3 at its 11th message, so it is graylisted ~20 s in, and stays
+///   graylisted but for one message let through each time the count
+///   decays back under 6.3 (~1 in 3 s).
+/// - one every 3 s peaks at 5.9 (-70) and one every 10 s at 2.2 (-9):
+///   never graylisted. That is the room left to an honest relay of a writer
+///   we don't trust (3.2 of spec/threat-model.md): its rebroadcasts (1 a
+///   minute by default) and the announcements of its bursts of writes.
+///   Six rejections at once from a clean slate (-72) don't graylist either.
+/// - one stray rejection is -2: the peer leaves our mesh (negative score)
+///   until it decays or its first deliveries make up for it; it takes three
+///   in quick succession to stop gossip (IHAVE/IWANT) with it (under -10).
+///
+/// The old -10 at 30%/s (`√8 ≈ 2.8` at once) graylisted bursts of 3 and
+/// never a flooder slower than ~2 a second. Rate is all P4 sees: a peer
+/// relaying a busy writer we distrust at one announcement a second or more
+/// is graylisted like a flooder (spec/threat-model.md §4).
+pub(crate) const INVALID_MESSAGE_WEIGHT: f64 = -2.0;
+/// Kept by a peer's rejected-message count each second (see
+/// [`INVALID_MESSAGE_WEIGHT`]): a count halves in ~11 s.
+pub(crate) const INVALID_MESSAGE_DECAY: f64 = 0.94;
 
 /// Peer scoring: a peer is judged by the messages it sends that we reject
 /// (heads of untrusted authors, junk, metrics about others). What could
@@ -178,7 +202,7 @@ fn score_params(cfg: &NetworkConfig) -> gossipsub::PeerScoreParams {
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
         invalid_message_deliveries_weight: INVALID_MESSAGE_WEIGHT,
-        invalid_message_deliveries_decay: 0.3,
+        invalid_message_deliveries_decay: INVALID_MESSAGE_DECAY,
         ..Default::default()
     };
     let mut params = gossipsub::PeerScoreParams {
@@ -276,3 +300,54 @@ pub(crate) fn build_swarm(
     Ok(swarm)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gossipsub's graylist threshold (`PeerScoreThresholds::default`).
+    const GRAYLIST: f64 = -80.0;
+
+    /// The P4 penalty of a peer rejected once every `every` seconds, as
+    /// gossipsub counts it (the count decays once a second), over `secs`:
+    /// the second it first falls under the graylist threshold, and its
+    /// lowest score. Graylisted messages are dropped unread, so not counted.
+    fn rejected_every(every: f64, secs: u32) -> (Option<f64>, f64) {
+        let (mut count, mut lowest, mut graylisted) = (0.0f64, 0.0f64, None);
+        let mut next = 0.5;
+        for tick in 0..secs {
+            let end = f64::from(tick + 1);
+            while next < end {
+                if INVALID_MESSAGE_WEIGHT * count * count >= GRAYLIST {
+                    count += 1.0;
+                }
+                let score = INVALID_MESSAGE_WEIGHT * count * count;
+                if score < GRAYLIST && graylisted.is_none() {
+                    graylisted = Some(next);
+                }
+                lowest = lowest.min(score);
+                next += every;
+            }
+            count *= INVALID_MESSAGE_DECAY;
+        }
+        (graylisted, lowest)
+    }
+
+    #[test]
+    fn a_slow_flooder_is_graylisted_and_occasional_rejections_are_not() {
+        let (when, _) = rejected_every(2.0, 120);
+        assert!(
+            when.is_some_and(|t| t < 30.0),
+            "one every 2 s graylisted at {when:?}"
+        );
+        for every in [3.0, 10.0, 60.0] {
+            let (when, lowest) = rejected_every(every, 600);
+            assert_eq!(when, None, "one every {every} s: lowest score {lowest}");
+        }
+        // A burst from a clean slate: six pass, a seventh graylists.
+        let at_once = |n: f64| INVALID_MESSAGE_WEIGHT * n * n;
+        assert!(at_once(6.0) > GRAYLIST && at_once(7.0) < GRAYLIST);
+        // One stray rejection takes a peer out of the mesh (score under 0)
+        // and stops no gossip (the gossip threshold is -10).
+        assert!(at_once(1.0) < 0.0 && at_once(1.0) > -10.0);
+    }
+}
