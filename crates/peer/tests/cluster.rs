@@ -207,11 +207,20 @@ async fn a_peer_flooding_rejected_heads_is_graylisted() {
             .await
             .unwrap();
     }
-    let score = a.gossip_score(e.id()).await.unwrap();
-    assert!(
-        score.is_some_and(|s| s < -80.0),
-        "the flooder is graylisted: score {score:?}"
-    );
+    // The score is recomputed at gossipsub's heartbeats: it may take one
+    // to sink past the threshold.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let score = a.gossip_score(e.id()).await.unwrap();
+        if score.is_some_and(|s| s < -80.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flooder is graylisted: score {score:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let stats = a.gossip_stats().await.unwrap();
     assert!(
         stats.rejected > 0 && stats.rejected < u64::from(FLOOD),
