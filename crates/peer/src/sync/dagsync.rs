@@ -43,9 +43,10 @@ const MAX_CONCURRENT_ANSWERS: usize = 16;
 const MAX_ANSWERS_PER_PEER: usize = 4;
 /// ...and to any one address (its peer IDs together).
 const MAX_ANSWERS_PER_IP: usize = 8;
-/// `since` answers walking the DAG at once, for all peers together: each
-/// walks the history back from our heads to the asker's frontier (all of it
-/// for an empty frontier), so they are capped apart from the answer slots.
+/// `since` answers being worked out at once, for all peers together: most
+/// read one writer-chain entry per delta sent, but a frontier of 1,024 CIDs
+/// or a forked writer makes one walk the history back from our heads to
+/// the asker's frontier, so they are capped apart from the answer slots.
 pub(crate) const MAX_CONCURRENT_WALKS: usize = 2;
 /// Walking time one asker (an address, or a peer without one) may use at
 /// once...
