@@ -2,11 +2,11 @@
 //! before any of its links is followed (spec/crdt.md §2-3).
 
 use cid::Cid;
-use ed25519_dalek::{Signature, Signer, SigningKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::codec::{block_cid, is_delta_cid, to_cbor};
+use crate::codec::{block_cid, canonicalize, exact_cid, is_delta_cid, to_cbor};
 use crate::error::Rejection;
 use crate::limits::{MAX_BLOCK_SIZE, MAX_OPS_PER_DELTA, MAX_PARENTS_PER_DELTA, MAX_TOMBS_PER_OP};
 use crate::pin::Dot;
@@ -90,11 +90,21 @@ struct WireDelta {
     seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     sig: Option<ByteBuf>,
+    // With `deserialize_with`, serde reports a missing `prev` instead of
+    // reading it as null: the key is required (`Malformed` if absent).
+    #[serde(deserialize_with = "Option::deserialize")]
     prev: Option<Cid>,
     writer: ByteBuf,
     cluster: String,
     parents: Vec<Cid>,
     priority: u64,
+}
+
+/// Only the version of a block, read on the failure path so that a later
+/// version's delta, whatever its keys, is `UnsupportedVersion`.
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -179,16 +189,19 @@ impl Delta {
         (block_cid(&bytes), bytes)
     }
 
-    /// Decodes a block without any check but well-formedness and canonical
-    /// form (used for blocks this replica already verified and stored).
+    /// Decodes a block with the checks of spec §3 step 3 (form, version,
+    /// schema, canonical encoding, field values, writer), and none that
+    /// needs a cluster, a trust policy or the signature.
     pub fn decode(bytes: &[u8]) -> Result<Self, Rejection> {
-        let wire: WireDelta = serde_ipld_dagcbor::from_slice(bytes)
-            .map_err(|e| Rejection::Malformed(e.to_string()))?;
-        let canonical = to_cbor(&wire).map_err(Rejection::Malformed)?;
-        if canonical != bytes {
-            return Err(Rejection::NonCanonical);
-        }
-        Self::from_wire(wire)
+        Self::decode_with_key(bytes).map(|(delta, _)| delta)
+    }
+
+    /// [`Delta::decode`], with the writer's key (decompressed once, for the
+    /// signature check).
+    fn decode_with_key(bytes: &[u8]) -> Result<(Self, VerifyingKey), Rejection> {
+        let delta = Self::from_wire(decode_wire(bytes)?)?;
+        let key = delta.writer.verifying_key()?;
+        Ok((delta, key))
     }
 
     /// Decodes a block this replica verified before storing it: skips the
@@ -199,17 +212,15 @@ impl Delta {
         Self::from_wire(wire)
     }
 
+    /// Spec §3 steps 3.5-3.6 on a decoded block: the values of the fields
+    /// (`Malformed`), then the writer's form (`InvalidWriter`).
     fn from_wire(w: WireDelta) -> Result<Self, Rejection> {
-        if w.v != FORMAT_VERSION {
-            return Err(Rejection::UnsupportedVersion(w.v));
-        }
         let sig_bytes = w
             .sig
             .ok_or_else(|| Rejection::Malformed("missing sig".into()))?;
         let sig: [u8; 64] = sig_bytes.as_slice().try_into().map_err(|_| {
             Rejection::Malformed(format!("sig is {} bytes, not 64", sig_bytes.len()))
         })?;
-        let writer = WriterId::from_peer_id_bytes(&w.writer)?;
         let mut ops = Vec::with_capacity(w.ops.len());
         for op in w.ops {
             let cid = cid_of_bytes(&op.cid, "pinned cid")?;
@@ -232,6 +243,7 @@ impl Delta {
                 (other, _) => return Err(Rejection::Malformed(format!("unknown op {other:?}"))),
             });
         }
+        let writer = WriterId::from_peer_id_bytes(&w.writer)?;
         Ok(Self {
             ts: w.ts,
             ops,
@@ -304,12 +316,16 @@ impl Delta {
 
     /// Checks the signature strictly against the writer's key.
     pub fn verify_signature(&self) -> Result<(), Rejection> {
-        let key = self.writer.verifying_key()?;
+        self.verify_signature_with(&self.writer.verifying_key()?)
+    }
+
+    fn verify_signature_with(&self, key: &VerifyingKey) -> Result<(), Rejection> {
         key.verify_strict(&self.signing_bytes(), &Signature::from_bytes(&self.sig))
             .map_err(|_| Rejection::BadSignature(self.writer.to_string()))
     }
 
-    /// All receipt checks of spec §3 (steps 1-7) for a block served as `cid`.
+    /// All receipt checks of spec §3 (steps 1-7) for a block served as `cid`,
+    /// in the spec's order: the first that fails is the reason.
     /// A `HashMismatch` is the server's fault, not the block's.
     pub fn verify(
         cid: &Cid,
@@ -329,7 +345,7 @@ impl Delta {
         if block_cid(bytes) != *cid {
             return Err(Rejection::HashMismatch(*cid));
         }
-        let delta = Self::decode(bytes)?;
+        let (delta, key) = Self::decode_with_key(bytes)?;
         if delta.cluster != cluster {
             return Err(Rejection::WrongCluster {
                 expected: cluster.to_owned(),
@@ -340,7 +356,7 @@ impl Delta {
         if !trust.allows(&delta.writer) {
             return Err(Rejection::UntrustedWriter(delta.writer.to_string()));
         }
-        delta.verify_signature()?;
+        delta.verify_signature_with(&key)?;
         Ok(delta)
     }
 
@@ -350,17 +366,48 @@ impl Delta {
     }
 }
 
-/// The CID in a byte string that must hold exactly its binary form: the
-/// signature covers the CID re-encoded, so bytes after it (or another
-/// spelling of it) would make another block with the same valid signature.
-fn cid_of_bytes(bytes: &[u8], what: &str) -> Result<Cid, Rejection> {
-    let cid = Cid::try_from(bytes).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))?;
-    if cid.to_bytes() != bytes {
-        return Err(Rejection::Malformed(format!(
-            "{what}: trailing bytes or a non-canonical encoding after {cid}"
-        )));
+/// Spec §3 steps 3.1-3.4: the block as the wire struct, or the first reason
+/// it is not one in canonical form.
+fn decode_wire(bytes: &[u8]) -> Result<WireDelta, Rejection> {
+    let wire: WireDelta = match serde_ipld_dagcbor::from_slice(bytes) {
+        Ok(wire) => wire,
+        Err(e) => return Err(why_not_decoded(bytes, e.to_string())),
+    };
+    if wire.v != FORMAT_VERSION {
+        return Err(Rejection::UnsupportedVersion(wire.v));
     }
-    Ok(cid)
+    if to_cbor(&wire).map_err(Rejection::Malformed)? != bytes {
+        return Err(Rejection::NonCanonical);
+    }
+    Ok(wire)
+}
+
+/// Why the strict decoder (which also refuses most non-canonical forms)
+/// refused `bytes`: not DAG-CBOR, another version, a v1 delta spelled
+/// non-canonically, or not a v1 delta. Runs only on refused blocks, so
+/// valid ones are parsed once.
+fn why_not_decoded(bytes: &[u8], strict_error: String) -> Rejection {
+    let canonical = match canonicalize(bytes) {
+        Ok(c) => c,
+        Err(why) => return Rejection::Malformed(why),
+    };
+    if let Ok(VersionOnly { v }) = serde_ipld_dagcbor::from_slice(&canonical)
+        && v != FORMAT_VERSION
+    {
+        return Rejection::UnsupportedVersion(v);
+    }
+    if canonical == bytes {
+        return Rejection::Malformed(strict_error);
+    }
+    match serde_ipld_dagcbor::from_slice::<WireDelta>(&canonical) {
+        Ok(_) => Rejection::NonCanonical,
+        Err(e) => Rejection::Malformed(e.to_string()),
+    }
+}
+
+/// A CID in a byte string (pinned CID, tomb), exactly its binary form.
+fn cid_of_bytes(bytes: &[u8], what: &str) -> Result<Cid, Rejection> {
+    exact_cid(bytes).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
 }
 
 /// Sort key of a dot: its delta CID's bytes, then the index.

@@ -77,6 +77,29 @@ pub enum Rejection {
     RejectedAncestor(Cid),
 }
 
+impl Rejection {
+    /// The reason's name as spec/crdt.md §3 and spec/vectors/ spell it
+    /// (the variant's name), stable across versions for tools to match on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BlockTooLarge { .. } => "BlockTooLarge",
+            Self::UnsupportedCid(_) => "UnsupportedCid",
+            Self::HashMismatch(_) => "HashMismatch",
+            Self::Malformed(_) => "Malformed",
+            Self::NonCanonical => "NonCanonical",
+            Self::UnsupportedVersion(_) => "UnsupportedVersion",
+            Self::WrongCluster { .. } => "WrongCluster",
+            Self::TooMany { .. } => "TooMany",
+            Self::InvalidWriter(_) => "InvalidWriter",
+            Self::UntrustedWriter(_) => "UntrustedWriter",
+            Self::BadSignature(_) => "BadSignature",
+            Self::PriorityMismatch { .. } => "PriorityMismatch",
+            Self::PrevMismatch { .. } => "PrevMismatch",
+            Self::RejectedAncestor(_) => "RejectedAncestor",
+        }
+    }
+}
+
 /// Everything a replica operation can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
 
+/// Largest `expire` (seconds since the epoch) a receiver accepts.
+pub(crate) const MAX_EXPIRE: u64 = i64::MAX as u64;
+
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
@@ -151,6 +154,11 @@ impl WirePin {
         if i32::try_from(self.max_depth).is_err() {
             return bad(format!("depth {} out of range", self.max_depth));
         }
+        // The bound is the format's, not the platform's: 64-bit Unix time
+        // holds every `ts` in milliseconds and `expire` up to 2^63 - 1 s.
+        if self.expire_at > MAX_EXPIRE {
+            return bad(format!("expire {} past {MAX_EXPIRE}", self.expire_at));
+        }
         if UNIX_EPOCH
             .checked_add(Duration::from_millis(self.timestamp))
             .is_none()
@@ -158,7 +166,7 @@ impl WirePin {
                 .checked_add(Duration::from_secs(self.expire_at))
                 .is_none()
         {
-            return bad("time out of range".into());
+            return bad("time out of range on this platform".into());
         }
         Ok(())
     }
