@@ -275,6 +275,23 @@ impl Store {
         Ok(self.inner.blocks.contains_key(block_key(cid))?)
     }
 
+    /// Every stored block, as Kubo's `refs local` lists them: blocks are
+    /// kept by multihash (as Kubo's blockstore), so each is named by a
+    /// CIDv1 with the raw codec whatever codec it was put with. Read
+    /// lazily, in key order.
+    pub fn refs_local(&self) -> impl Iterator<Item = Result<Cid, NodeError>> + use<> {
+        self.inner.blocks.iter().keys().map(|k| {
+            let k = k?;
+            let mh = cid::multihash::Multihash::<64>::from_bytes(&k).map_err(|e| {
+                NodeError::Malformed {
+                    what: "stored block key",
+                    reason: e.to_string(),
+                }
+            })?;
+            Ok(Cid::new_v1(crate::RAW, mh))
+        })
+    }
+
     /// The size in bytes of a stored block.
     ///
     /// # Errors

@@ -100,6 +100,25 @@ fn put_get_verify() {
     ));
 }
 
+/// `refs_local` lists every stored block by multihash, as Kubo's `refs
+/// local` does (CIDv1, raw codec), whatever codec it was put with.
+#[test]
+fn refs_local_lists_every_block_as_kubo_does() {
+    let s = temp_store();
+    let (a, b) = (
+        raw(b"one"),
+        Block::new(DAG_CBOR, Bytes::from_static(&[0xa0]), false),
+    );
+    assert_eq!(s.refs_local().count(), 0);
+    s.put_many([a.clone(), b.clone()]).unwrap();
+    let listed: HashSet<Cid> = s.refs_local().map(Result::unwrap).collect();
+    let want: HashSet<Cid> = [&a, &b]
+        .iter()
+        .map(|x| Cid::new_v1(RAW, *x.cid().hash()))
+        .collect();
+    assert_eq!(listed, want);
+}
+
 /// A recursive pin counts every block of a multi-level DAG once; its
 /// non-root blocks are indirect; GC keeps them all.
 #[test]

@@ -1,6 +1,7 @@
 //! The peer's one database: opened here, and its trees handed out to the
-//! replica (`crdt`), the durable batch queue, the pin tracker (`tracker`)
-//! and the embedded IPFS node (its own trees). Nothing else opens it.
+//! replica (`crdt`), the durable batch queue, the pin tracker (`tracker`),
+//! the record of deltas put into IPFS (`ipfs-put`) and the embedded IPFS
+//! node (its own trees). Nothing else opens it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use crate::sync::batch_log::BatchLog;
 
 /// The tree of the tracker's persisted state.
 const TRACKER_TREE: &str = "tracker";
+/// The tree recording which deltas IPFS acknowledged (`sync/ipfs_glue.rs`).
+const IPFS_PUT_TREE: &str = "ipfs-put";
 
 /// The open database of a running peer.
 #[derive(Clone, Debug)]
@@ -59,6 +62,11 @@ impl Database {
     /// The tracker's tree.
     pub(crate) fn tracker_tree(&self) -> Result<sled::Tree, PeerError> {
         Ok(self.db.open_tree(TRACKER_TREE).map_err(DagError::from)?)
+    }
+
+    /// The record of deltas put into IPFS.
+    pub(crate) fn ipfs_put_tree(&self) -> Result<sled::Tree, PeerError> {
+        Ok(self.db.open_tree(IPFS_PUT_TREE).map_err(DagError::from)?)
     }
 
     /// The database itself, for the embedded node (which opens its trees).

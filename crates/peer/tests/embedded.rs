@@ -274,3 +274,90 @@ async fn the_history_syncs_over_bitswap_between_embedded_nodes() {
     cancel.cancel();
     a.stop().await;
 }
+
+/// A follower puts the history it syncs into its embedded node, which
+/// lists it and serves it over Bitswap: a standalone node connected to the
+/// follower's node alone (the writer has no IPFS at all) reads the whole
+/// history through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_serves_the_history_it_synced_over_bitswap() {
+    let wkey = Keypair::generate_ed25519();
+    let w = PeerBuilder::local_test(wkey.clone(), "embedded")
+        .settings(|s| s.trust = trusting(&[&wkey]))
+        .start()
+        .await
+        .unwrap();
+    for i in 0..20 {
+        w.pin(content(i), PinOptions::named(format!("p{i}")))
+            .await
+            .unwrap();
+    }
+    let waddr = w.addresses().await.unwrap().remove(0);
+    let f = PeerBuilder::local_test(Keypair::generate_ed25519(), "embedded")
+        .settings(|s| {
+            s.trust = trusting(&[&wkey]);
+            s.consensus.follower = true;
+            s.embedded = Some(ipfs_node::NodeConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+                pin_timeout: Duration::from_secs(20),
+                ..ipfs_node::NodeConfig::default()
+            });
+        })
+        .bootstrap(vec![waddr], false)
+        .start()
+        .await
+        .unwrap();
+    // Written while it follows too, not only the history it joined with.
+    for i in 20..25 {
+        w.pin(content(i), PinOptions::default()).await.unwrap();
+    }
+    wait_for("the follower has the writer's heads", || async {
+        f.replica().heads().unwrap() == w.replica().heads().unwrap()
+    })
+    .await;
+    let deltas: Vec<Cid> = w.replica().blocks().map(|b| b.unwrap().0).collect();
+    assert_eq!(deltas.len(), 25);
+    wait_for("every delta is in the follower's node", || async {
+        deltas.iter().all(|d| has_local(&f, d))
+    })
+    .await;
+    let IpfsBackend::Embedded(node) = ipfs(&f) else {
+        unreachable!("embedded")
+    };
+    let listed: std::collections::HashSet<_> = node
+        .store()
+        .refs_local()
+        .map(|c| *c.unwrap().hash())
+        .collect();
+    assert!(deltas.iter().all(|d| listed.contains(d.hash())));
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let (b, _tasks) = ipfs_node::Node::start(
+        &db,
+        ipfs_node::NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            pin_timeout: Duration::from_secs(20),
+            ..ipfs_node::NodeConfig::default()
+        },
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let f_addr = ipfs(&f)
+        .id()
+        .await
+        .unwrap()
+        .addresses
+        .into_iter()
+        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
+        .expect("a loopback address");
+    b.swarm_connect(f_addr).await.unwrap();
+    let one = b.block_get(deltas[0]).await.unwrap();
+    assert_eq!(Some(one.to_vec()), w.replica().block(&deltas[0]).unwrap());
+    let source = peer::ipfs_source_of(IpfsBackend::Embedded(b));
+    assert_eq!(read_history_from("embedded", &w, &source).await, 25);
+    cancel.cancel();
+    f.stop().await;
+    w.stop().await;
+}

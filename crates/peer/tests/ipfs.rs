@@ -82,3 +82,96 @@ async fn a_peer_whose_ipfs_is_down_still_writes_and_says_why() {
     assert!(!id.ipfs.error.is_empty(), "the IPFS error is reported");
     peer.stop().await;
 }
+
+/// The blocks Kubo holds, by multihash (`refs local`, as an auditor would
+/// look).
+fn in_kubo(k: &KuboDaemon, cid: &Cid) -> bool {
+    let out = k.cli(&["refs", "local"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<Cid>().ok())
+        .any(|c| c.hash() == cid.hash())
+}
+
+/// Every delta reaches IPFS, with batching on: one committed at shutdown
+/// (the batch's last commit, after the put task stopped) is in Kubo when
+/// `stop` returns; one committed while Kubo is down is put at the next
+/// start; one committed while the peer runs and Kubo is down goes in once
+/// Kubo is back (retried, never dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_delta_reaches_ipfs_across_stops_and_outages() {
+    let mut k = KuboDaemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate_ed25519();
+    let cfg = k.config();
+    let start = || {
+        let (cfg, data) = (cfg.clone(), dir.path().to_path_buf());
+        PeerBuilder::local_test(key.clone(), "durable-puts")
+            .settings(move |s| {
+                s.ipfs = Some(cfg);
+                s.data_dir = Some(data);
+                s.consensus.max_batch_size = 1000;
+                s.consensus.max_batch_age = Duration::from_secs(2);
+            })
+            .start()
+    };
+    let head = |r: &crdt_dag::Replica| {
+        let h = r.heads().unwrap();
+        assert_eq!(h.len(), 1);
+        h[0]
+    };
+
+    // Stopped right after a write: the batch commits at shutdown.
+    let p = start().await.unwrap();
+    p.pin(content(1), PinOptions::default()).await.unwrap();
+    let replica = p.replica().clone();
+    assert_eq!(replica.len().unwrap(), 0, "not committed before the stop");
+    p.stop().await;
+    let d1 = head(&replica);
+    drop(replica);
+    assert!(
+        in_kubo(&k, &d1),
+        "the delta committed at shutdown is in Kubo"
+    );
+
+    // Kubo down through a whole run: the delta waits for the next start.
+    k.stop();
+    let p = start().await.unwrap();
+    p.pin(content(2), PinOptions::default()).await.unwrap();
+    let replica = p.replica().clone();
+    p.stop().await;
+    let d2 = head(&replica);
+    drop(replica);
+    k.restart();
+    assert!(!in_kubo(&k, &d2), "not put while Kubo was down");
+    let p = start().await.unwrap();
+    let started = Instant::now();
+    wait_for("the delta left at the last stop is put", || async {
+        in_kubo(&k, &d2)
+    })
+    .await;
+    println!("put {:?} after the restart", started.elapsed());
+
+    // Kubo down while the peer runs: retried until it is back.
+    k.stop();
+    p.pin(content(3), PinOptions::default()).await.unwrap();
+    wait_for("the batch commits", || async {
+        p.replica().len().unwrap() == 3
+    })
+    .await;
+    let d3 = head(p.replica());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    k.restart();
+    let started = Instant::now();
+    wait_for("the delta written while Kubo was down is put", || async {
+        in_kubo(&k, &d3)
+    })
+    .await;
+    println!("put {:?} after Kubo came back", started.elapsed());
+    p.stop().await;
+}

@@ -124,13 +124,18 @@ impl PeerBuilder {
         let ipfs = start_ipfs(&settings, &database, &cancel, &mut tasks).await?;
         let mut glue = consensus::IpfsGlue::default();
         if let Some(c) = &ipfs {
+            // Every applied delta, written here or synced, followers too.
             glue.putter = Some(BlockPutter::start(
                 c.clone(),
+                replica.clone(),
+                database.ipfs_put_tree()?,
+                events.subscribe(),
                 cancel.child_token(),
                 &mut tasks,
             ));
             glue.source = Some(IpfsSource(c.clone()));
         }
+        let putter = glue.putter.clone();
         let (ann_tx, ann_rx) = mpsc::channel(consensus::ANNOUNCE_CHANNEL_CAPACITY);
         let (pull_tx, pull_rx) = mpsc::channel(consensus::PULL_CHANNEL_CAPACITY);
         let sync_counters = Arc::new(consensus::SyncCounters::default());
@@ -257,6 +262,7 @@ impl PeerBuilder {
             handle,
             cancel,
             tasks,
+            putter,
         })
     }
 }

@@ -35,7 +35,7 @@ use crate::pinning::{self, status};
 use crate::placement::monitor::{self, Monitor};
 use crate::sync::consensus::{self, Consensus, ConsensusSettings};
 use crate::sync::dagsync;
-use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
+use crate::sync::ipfs_glue::{self, BlockPutter, IpfsSource};
 use crate::sync::queued;
 
 /// Longest [`Peer::stop`] waits for the tasks to finish their shutdown.
@@ -52,6 +52,8 @@ pub struct Peer {
     handle: PeerHandle,
     cancel: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
+    /// Puts the deltas the last commits wrote once every task stopped.
+    putter: Option<BlockPutter>,
 }
 
 /// What the API and other components hold of a running peer: cheap to
@@ -110,6 +112,12 @@ impl Peer {
                 "peer tasks still running after {SHUTDOWN_WAIT:?}: aborted"
             );
             self.tasks.shutdown().await;
+        }
+        // The writer's last commit (batching on) came after the put task
+        // stopped: put it now while IPFS may still answer; else at the
+        // next start.
+        if let Some(p) = &self.putter {
+            p.drain(ipfs_glue::DRAIN_WAIT).await;
         }
         if let Err(e) = self.handle.info.replica.flush() {
             warn!(error = %e, "flushing the pinset at shutdown");

@@ -1,63 +1,291 @@
-//! The peer's use of its IPFS daemon for the pinset's history: every delta
-//! this peer writes is put into IPFS (so the history lives on IPFS), and a
-//! walk that no cluster peer can serve fetches blocks through IPFS.
+//! The peer's use of its IPFS for the pinset's history: every delta the
+//! replica applies (written here or synced from others, on any peer,
+//! follower or not) is put into IPFS, so the history lives on IPFS and
+//! this peer's IPFS serves it over Bitswap; and a walk that no cluster
+//! peer can serve fetches blocks through IPFS.
+//!
+//! The puts are durable work, with no queue of their own to lose: the
+//! replica's writer chains say what was applied, and a small tree records,
+//! per writer, the last delta IPFS acknowledged (a forked writer's second
+//! branch, which its chain does not hold, is recorded delta by delta).
+//! What lies above is put oldest first, in chunks; the record moves only
+//! once IPFS acknowledged the whole chunk. IPFS down: the chunk is tried
+//! again with backoff; a stop or a crash: the next start resumes there.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cid::Cid;
-use crdt_dag::{BlockSource, SourceError};
+use crdt_dag::{BlockSource, DagError, Delta, PinEvent, Replica, SourceError};
+use futures::{StreamExt, TryStreamExt};
 use ipfs::{IpfsConnector, KuboConnector};
-
-use crate::backend::IpfsBackend;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-/// Blocks waiting to be put into IPFS; beyond this they are dropped with a
-/// warning (peers still serve them, and the next write's block links them).
-const PUT_QUEUE: usize = 1024;
+use crate::backend::IpfsBackend;
+use crate::error::PeerError;
+
+/// Deltas read and put per pass: what a pass holds in memory (a few
+/// hundred KiB of blocks), however far behind IPFS is.
+const PUT_CHUNK: usize = 256;
+/// Puts in flight at once: Kubo answers each over its own HTTP request.
+const PUTS_IN_FLIGHT: usize = 8;
+/// How often the put task looks for deltas to put without being woken
+/// (a delta that changed no pin wakes nobody).
+const PUT_POLL: Duration = Duration::from_secs(1);
+/// First wait before trying IPFS again after it failed; doubled up to
+/// [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait between two tries while IPFS keeps failing.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Longest [`BlockPutter::drain`] spends at shutdown.
+pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(3);
 /// Longest a walk waits for IPFS to find one block.
 const GET_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Hands written delta blocks to the task that puts them into IPFS.
+/// Key prefix: writer public key -> CID of its highest-seq delta put.
+const WRITER_PUT: u8 = b'w';
+/// Key prefix: CID of a fork delta put (forks are rare; each is recorded).
+const FORK_PUT: u8 = b'f';
+
+/// Puts the replica's applied deltas into IPFS ([module docs](self)).
 #[derive(Clone, Debug)]
 pub(crate) struct BlockPutter {
-    tx: mpsc::Sender<(Cid, Vec<u8>)>,
+    inner: Arc<Putter>,
+}
+
+#[derive(Debug)]
+struct Putter {
+    ipfs: Arc<IpfsBackend>,
+    replica: Arc<Replica>,
+    tree: sled::Tree,
+    /// Wakes the put task (a local commit).
+    wake: Notify,
+}
+
+/// A delta due for IPFS.
+struct Due {
+    cid: Cid,
+    block: Bytes,
+    /// Where to record it: its writer's key and seq, or `None` for a fork
+    /// delta (recorded by CID).
+    chain: Option<([u8; 32], u64)>,
 }
 
 impl BlockPutter {
-    /// Starts the put task.
+    /// Starts the put task,
+    /// woken by local commits ([`BlockPutter::put`]), by pinset changes
+    /// (`events`: synced deltas) and every [`PUT_POLL`].
+    /// `tree` is the record ([`crate::store::Database::ipfs_put_tree`]).
     pub(crate) fn start(
         ipfs: Arc<IpfsBackend>,
+        replica: Arc<Replica>,
+        tree: sled::Tree,
+        events: broadcast::Receiver<PinEvent>,
         cancel: CancellationToken,
         tasks: &mut JoinSet<()>,
     ) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(Cid, Vec<u8>)>(PUT_QUEUE);
-        tasks.spawn(async move {
-            loop {
-                let (cid, block) = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    b = rx.recv() => match b { Some(b) => b, None => return },
-                };
-                match ipfs.block_put(Bytes::from(block), crdt_dag::DAG_CBOR).await {
-                    Ok(put) if put == cid => {}
-                    Ok(put) => warn!(%cid, %put, "IPFS stored a delta under another CID"),
-                    Err(e) => debug!(%cid, error = %e, "putting a delta into IPFS"),
-                }
-            }
-        });
-        Self { tx }
+        let putter = Self {
+            inner: Arc::new(Putter {
+                ipfs,
+                replica,
+                tree,
+                wake: Notify::new(),
+            }),
+        };
+        tasks.spawn(putter.clone().run(events, cancel));
+        putter
     }
 
-    /// Queues a block; never waits.
-    pub(crate) fn put(&self, cid: Cid, block: Vec<u8>) {
-        if self.tx.try_send((cid, block)).is_err() {
-            warn!(%cid, "IPFS put queue full: this delta is not put into IPFS");
+    /// A delta was committed here: wakes the put task. The block is read
+    /// back from the replica when its turn comes (it is durable there), so
+    /// nothing is held or dropped here.
+    pub(crate) fn put(&self, _cid: Cid, _block: Vec<u8>) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Puts what is still due, for at most `wait` (at shutdown, after the
+    /// writer's last commit). Whatever is left is put at the next start.
+    pub(crate) async fn drain(&self, wait: Duration) {
+        let drained = tokio::time::timeout(wait, async {
+            loop {
+                match self.pass().await {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        debug!(error = %e, "deltas left for IPFS at the next start");
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            debug!("deltas left for IPFS at the next start");
         }
     }
+
+    async fn run(self, mut events: broadcast::Receiver<PinEvent>, cancel: CancellationToken) {
+        let mut events_open = true;
+        let mut retry = RETRY_MIN;
+        loop {
+            let done = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.pass() => r,
+            };
+            match done {
+                Ok(0) => {
+                    retry = RETRY_MIN;
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = self.inner.wake.notified() => {}
+                        r = events.recv(), if events_open => {
+                            events_open = !matches!(r, Err(broadcast::error::RecvError::Closed));
+                        }
+                        _ = tokio::time::sleep(PUT_POLL) => {}
+                    }
+                }
+                Ok(_) => retry = RETRY_MIN,
+                Err(e) => {
+                    // Not dropped: the same deltas are tried again.
+                    if retry == RETRY_MIN {
+                        warn!(error = %e, "putting deltas into IPFS failed: retrying with backoff");
+                    } else {
+                        debug!(error = %e, retry_in = ?retry, "putting deltas into IPFS");
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(retry) => {}
+                    }
+                    retry = (retry * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    /// Puts the next chunk of due deltas and records them. How many.
+    async fn pass(&self) -> Result<usize, PeerError> {
+        let p = self.inner.clone();
+        let due = tokio::task::spawn_blocking(move || p.due())
+            .await
+            .map_err(|e| PeerError::Dag(DagError::Corrupt(format!("put task: {e}"))))??;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let blocks: Vec<(Cid, Bytes)> = due.iter().map(|d| (d.cid, d.block.clone())).collect();
+        futures::stream::iter(blocks)
+            .map(|(cid, block)| {
+                let ipfs = self.inner.ipfs.clone();
+                async move {
+                    let put = ipfs.block_put(block, crdt_dag::DAG_CBOR).await?;
+                    if put != cid {
+                        // Recorded anyway: trying again would store it again.
+                        warn!(%cid, %put, "IPFS stored a delta under another CID");
+                    }
+                    Ok::<_, PeerError>(())
+                }
+            })
+            .buffer_unordered(PUTS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        let p = self.inner.clone();
+        let n = due.len();
+        tokio::task::spawn_blocking(move || p.record(&due))
+            .await
+            .map_err(|e| PeerError::Dag(DagError::Corrupt(format!("put task: {e}"))))??;
+        Ok(n)
+    }
+}
+
+impl Putter {
+    /// The oldest applied deltas IPFS has not acknowledged, at most
+    /// [`PUT_CHUNK`]: above each writer's record in its chain, oldest
+    /// first, then fork deltas not recorded.
+    fn due(&self) -> Result<Vec<Due>, PeerError> {
+        let mut put = Vec::new();
+        for kv in self.tree.scan_prefix([WRITER_PUT]) {
+            let (_, v) = kv.map_err(DagError::from)?;
+            put.push(stored_cid(&v)?);
+        }
+        let mut out = Vec::new();
+        for cid in self.replica.missing_by_chain(&put, PUT_CHUNK)? {
+            let block = self.block(&cid)?;
+            let delta = Delta::decode(&block)
+                .map_err(|e| DagError::Corrupt(format!("applied delta {cid}: {e}")))?;
+            out.push(Due {
+                cid,
+                block,
+                chain: Some((*delta.writer.public_key_bytes(), delta.seq)),
+            });
+        }
+        if out.len() < PUT_CHUNK {
+            for fork in self.replica.forks()? {
+                for cid in fork.deltas {
+                    let recorded = self
+                        .tree
+                        .contains_key(fork_key(&cid))
+                        .map_err(DagError::from)?;
+                    if out.len() < PUT_CHUNK && !recorded && !out.iter().any(|d| d.cid == cid) {
+                        let block = self.block(&cid)?;
+                        out.push(Due {
+                            cid,
+                            block,
+                            chain: None,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn block(&self, cid: &Cid) -> Result<Bytes, PeerError> {
+        let block = self
+            .replica
+            .block(cid)?
+            .ok_or_else(|| DagError::Corrupt(format!("applied delta {cid} has no block")))?;
+        Ok(Bytes::from(block))
+    }
+
+    /// Records `due` as acknowledged: each writer's record moves to its
+    /// highest seq among them (a chunk holds each writer's next deltas in
+    /// order, so nothing below it is left out). Not flushed: a record lost
+    /// to a crash only means a block put again.
+    fn record(&self, due: &[Due]) -> Result<(), PeerError> {
+        let mut top: std::collections::HashMap<[u8; 32], (u64, Cid)> = Default::default();
+        let mut batch = sled::Batch::default();
+        for d in due {
+            match d.chain {
+                Some((writer, seq)) => {
+                    let e = top.entry(writer).or_insert((seq, d.cid));
+                    if seq >= e.0 {
+                        *e = (seq, d.cid);
+                    }
+                }
+                None => batch.insert(fork_key(&d.cid), &[][..]),
+            }
+        }
+        for (writer, (_, cid)) in top {
+            let mut k = vec![WRITER_PUT];
+            k.extend_from_slice(&writer);
+            batch.insert(k, cid.to_bytes());
+        }
+        self.tree.apply_batch(batch).map_err(DagError::from)?;
+        Ok(())
+    }
+}
+
+fn fork_key(cid: &Cid) -> Vec<u8> {
+    let mut k = vec![FORK_PUT];
+    k.extend_from_slice(&cid.to_bytes());
+    k
+}
+
+fn stored_cid(bytes: &[u8]) -> Result<Cid, PeerError> {
+    Ok(Cid::try_from(bytes).map_err(|e| DagError::Corrupt(format!("put record: {e}")))?)
 }
 
 /// A [`BlockSource`] reading delta blocks through IPFS (`block/get`).
