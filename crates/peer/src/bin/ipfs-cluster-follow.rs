@@ -22,7 +22,7 @@ mod daemon;
     version = VERSION,
     about = "Follow an IPFS Cluster: pin what it allocates to this peer",
     long_about = "Usage: ipfs-cluster-follow [--config DIR] [<clusterName> [init <template> | run | list | info]]\n\n\
-                  With no cluster name: the clusters configured here. A template is an http:// URL, \
+                  With no cluster name: the clusters configured here. A template is an http(s):// URL, \
                   a file, an IPFS path (/ipfs/CID, /ipns/name) or a DNSLink name."
 )]
 struct Cli {
@@ -51,7 +51,7 @@ struct Cli {
 enum Command {
     /// Creates the cluster's folder from a template.
     Init {
-        /// http:// URL, file, /ipfs/CID, /ipns/name or DNSLink name.
+        /// http(s):// URL, file, /ipfs/CID, /ipns/name or DNSLink name.
         template: String,
         /// Pick random free ports for this follower's listeners (kept in
         /// its service.json beside the source).
