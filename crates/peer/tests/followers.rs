@@ -199,3 +199,43 @@ async fn followers_serve_followers() {
         p.stop().await;
     }
 }
+
+/// The peers a follower may sync from are this cluster's peers: those
+/// subscribed to its heads topic, not every connected peer. A peer of
+/// another cluster (reached through the shared DHT, or a relay) is
+/// connected but not among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_this_clusters_peers_are_heads_subscribers() {
+    let wkey = Keypair::generate_ed25519();
+    let trust = trusting(&[&wkey]);
+    let w = start(&wkey, trust.clone(), false, vec![]).await;
+    let waddr = address(&w).await;
+    let f1 = follower(&trust, &waddr, &[]).await;
+    let f2 = follower(&trust, &waddr, &[address(&f1).await]).await;
+    let stranger = PeerBuilder::local_test(Keypair::generate_ed25519(), "another-cluster")
+        .bootstrap(vec![address(&f2).await], false)
+        .start()
+        .await
+        .unwrap();
+    let (w_id, f1_id, s_id) = (w.id(), f1.id(), stranger.id());
+    wait_for("f2 hears the writer and f1 on the heads topic", || async {
+        let subs = f2.heads_subscribers().await.unwrap();
+        subs.contains(&w_id) && subs.contains(&f1_id)
+    })
+    .await;
+    wait_for("the stranger is connected to f2", || async {
+        f2.connected_peers().await.unwrap().contains(&s_id)
+    })
+    .await;
+    // Give its subscription (to its own cluster's topic) time to arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let subs = f2.heads_subscribers().await.unwrap();
+    assert!(!subs.contains(&s_id), "{subs:?}");
+    assert!(
+        stranger.heads_subscribers().await.unwrap().is_empty(),
+        "no peer of its cluster"
+    );
+    for p in [stranger, f2, f1, w] {
+        p.stop().await;
+    }
+}

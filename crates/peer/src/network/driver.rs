@@ -302,6 +302,18 @@ impl Driver {
             NetworkCmd::ConnectedPeers { respond_to } => {
                 let _ = respond_to.send(self.swarm.connected_peers().copied().collect());
             }
+            NetworkCmd::HeadsSubscribers { respond_to } => {
+                let heads = self.heads.hash();
+                let peers = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(p, topics)| topics.contains(&&heads) && self.swarm.is_connected(p))
+                    .map(|(p, _)| *p)
+                    .collect();
+                let _ = respond_to.send(peers);
+            }
         }
     }
 

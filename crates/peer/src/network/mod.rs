@@ -118,6 +118,9 @@ pub(crate) enum NetworkCmd {
     ConnectedPeers {
         respond_to: oneshot::Sender<Vec<PeerId>>,
     },
+    HeadsSubscribers {
+        respond_to: oneshot::Sender<Vec<PeerId>>,
+    },
     Stats {
         respond_to: oneshot::Sender<GossipStats>,
     },
@@ -160,6 +163,7 @@ impl std::fmt::Debug for NetworkCmd {
             Self::Dial { .. } => "Dial",
             Self::ListenAddrs { .. } => "ListenAddrs",
             Self::ConnectedPeers { .. } => "ConnectedPeers",
+            Self::HeadsSubscribers { .. } => "HeadsSubscribers",
             Self::Stats { .. } => "Stats",
             Self::Score { .. } => "Score",
         })
@@ -216,6 +220,15 @@ impl Network {
     /// Peers with an open connection.
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, PeerError> {
         self.ask(|respond_to| NetworkCmd::ConnectedPeers { respond_to })
+            .await
+    }
+
+    /// Connected peers subscribed to this cluster's heads topic: peers of
+    /// this cluster, where [`Network::connected_peers`] also lists relays,
+    /// DHT neighbours and peers of other clusters (the cluster DHT is
+    /// shared), which hold none of our history.
+    pub async fn heads_subscribers(&self) -> Result<Vec<PeerId>, PeerError> {
+        self.ask(|respond_to| NetworkCmd::HeadsSubscribers { respond_to })
             .await
     }
 

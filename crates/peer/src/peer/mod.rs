@@ -262,6 +262,12 @@ impl PeerHandle {
         self.info.network.connected_peers().await
     }
 
+    /// Connected peers of this cluster: those subscribed to its heads
+    /// topic (not relays, DHT neighbours or other clusters' peers).
+    pub async fn heads_subscribers(&self) -> Result<Vec<PeerId>, PeerError> {
+        self.info.network.heads_subscribers().await
+    }
+
     /// What the sync loop has done since start.
     pub fn sync_stats(&self) -> consensus::SyncStats {
         self.sync_counters.snapshot()
