@@ -38,23 +38,44 @@ pub(crate) fn exact_cid(bytes: &[u8]) -> Result<Cid, String> {
     Ok(cid)
 }
 
-/// Serde for an optional CID written as its binary form in a CBOR byte
-/// string (not a link: pinned content must not be reachable from the history
-/// DAG); omitted when `None`.
+/// A CID written as its binary form in a CBOR byte string, not a link
+/// (pinned content must not be reachable from the history DAG): pinned
+/// CIDs, dots, `ref`, `update`. Decoding takes exactly one CID's bytes, so
+/// a byte after it is a schema error (spec/crdt.md §3 step 3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CidBytes(pub(crate) Cid);
+
+impl Serialize for CidBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0.to_bytes())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CidBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = serde_bytes::ByteBuf::deserialize(d)?;
+        exact_cid(&b)
+            .map(CidBytes)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for an optional [`CidBytes`], omitted when `None`.
 pub(crate) mod opt_cid_bytes {
     use cid::Cid;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::CidBytes;
 
     pub(crate) fn serialize<S: Serializer>(cid: &Option<Cid>, s: S) -> Result<S::Ok, S::Error> {
         match cid {
-            Some(c) => s.serialize_bytes(&c.to_bytes()),
+            Some(c) => CidBytes(*c).serialize(s),
             None => s.serialize_none(),
         }
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cid>, D::Error> {
-        let b = serde_bytes::ByteBuf::deserialize(d)?;
-        super::exact_cid(&b).map(Some).map_err(D::Error::custom)
+        CidBytes::deserialize(d).map(|c| Some(c.0))
     }
 }
 

@@ -192,6 +192,15 @@ fn every_vector_file_gives_its_expected_outcome() {
     generated();
     let files = json_files();
     assert!(files.len() >= 60, "only {} vector files", files.len());
+    // The count the docs give is the count there is.
+    for doc in ["README.md", "../crdt.md"] {
+        let text = std::fs::read_to_string(dir().join(doc)).unwrap();
+        let said = format!("{} vectors", files.len());
+        assert!(
+            text.contains(&said),
+            "spec/vectors/{doc} does not say {said:?}"
+        );
+    }
     let mut kinds = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for f in &files {
@@ -1117,6 +1126,56 @@ fn generate() -> Vec<Vector> {
     g.trusted = vec!["*".into()];
     g.add("bad-signature-small-order-key", "a writer key of small order (the identity point, a valid point) under trust *: verify_strict refuses it", &[], &d, "BadSignature");
     g.trusted = vec![peer_text(&ka), peer_text(&kb)];
+
+    // --- Two defects: the first check in the spec's order decides.
+    g.tampered("order-noncanonical-and-unknown-key", "Malformed", "a non-minimal v and an unknown key: the schema (3.3) is judged on what the bytes mean, before their spelling (3.4)", |d| {
+        *d.get_mut("v") = V::Raw(vec![0x18, 0x01]);
+        d.set("extra", V::U(1));
+    });
+    g.opts(
+        "order-explicit-default-and-bad-type",
+        "NonCanonical",
+        "an explicit depth -1 (3.4) and type 16 (3.5)",
+        |o| {
+            o.set("depth", V::int(-1));
+            o.set("type", V::U(16));
+        },
+    );
+    g.tampered(
+        "order-short-writer-and-wrong-cluster",
+        "InvalidWriter",
+        "a 37-byte writer (3.6) in a delta of another cluster (4)",
+        |d| {
+            *d.get_mut("writer") = V::B(vec![0; 37]);
+            *d.get_mut("cluster") = V::text("other");
+        },
+    );
+    g.tampered(
+        "order-wrong-cluster-and-too-many-parents",
+        "WrongCluster",
+        "another cluster (4) and 257 parents (5)",
+        |d| {
+            *d.get_mut("cluster") = V::text("other");
+            *d.get_mut("parents") = V::A(many.iter().map(V::link).collect());
+            *d.get_mut("priority") = V::U(2);
+        },
+    );
+    let mut d = signed(
+        &key(3),
+        1,
+        None,
+        &[],
+        1,
+        vec![pin_op(&content(1), named("one"), vec![])],
+    );
+    *d.get_mut("ops") = V::A(vec![]);
+    g.add(
+        "order-no-ops-and-untrusted",
+        "no ops (5) by an untrusted writer (6), signed over other ops (7)",
+        &[],
+        &d,
+        "Malformed",
+    );
 
     // --- Checks 8-9 and rejected ancestors, once the parents are applied.
     let liar = signed(
