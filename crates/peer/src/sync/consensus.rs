@@ -16,6 +16,7 @@ use rand::seq::SliceRandom;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 use crate::error::PeerError;
@@ -627,6 +628,11 @@ async fn sync_loop(
 ) {
     let mut wanted: Wanted = HashMap::new();
     let mut retry = tokio::time::interval(SYNC_RETRY_INTERVAL);
+    // The walk through IPFS for heads no peer could serve, if one runs: it
+    // runs beside the loop, not in it (a head only a dead peer had can take
+    // IPFS 30 s a block to give up on, and the live peers' heads must not
+    // wait for that), and one at a time; aborted when the loop ends.
+    let mut ipfs_walk: Option<AbortOnDropHandle<()>> = None;
     // Set when heads arrived during a chase: chase again at once.
     let mut fresh = false;
     loop {
@@ -671,14 +677,10 @@ async fn sync_loop(
         // dead announcer must not make the channel overflow and lose the
         // live writers' heads.
         let mut incoming: Wanted = HashMap::new();
-        let chasing = chase(
-            &replica,
-            &network,
-            &mut wanted,
-            &counters,
-            ipfs.as_ref(),
-            follower,
-        );
+        let mut left = vec![];
+        let chasing = async {
+            left = chase(&replica, &network, &mut wanted, &counters, follower).await;
+        };
         if !taking(
             chasing,
             &replica,
@@ -689,6 +691,16 @@ async fn sync_loop(
         .await
         {
             return;
+        }
+        // What no cluster peer could serve, IPFS may have: every delta is
+        // put into its writer's IPFS. The heads stay wanted meanwhile.
+        if let (Some(source), false) = (&ipfs, left.is_empty())
+            && ipfs_walk.as_ref().is_none_or(|w| w.is_finished())
+        {
+            let (replica, source, counters) = (replica.clone(), source.clone(), counters.clone());
+            ipfs_walk = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                walk(&replica, &left, &source, &counters, "ipfs").await;
+            })));
         }
         for (head, announcers) in incoming {
             fresh = true;
@@ -765,15 +777,15 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
 /// ([`from_followers`]); then the announcers of heads still missing are each
 /// asked for a bulk answer and walked ([`from_announcer`]), most heads
 /// first, the next one also asked whenever those asked so far have not
-/// brought every head within [`HEDGE_AFTER`]; IPFS last.
+/// brought every head within [`HEDGE_AFTER`]. Returns the heads still
+/// wanted, for the caller to look for in IPFS.
 async fn chase(
     replica: &Arc<Replica>,
     network: &Network,
     wanted: &mut Wanted,
     counters: &SyncCounters,
-    ipfs: Option<&IpfsSource>,
     follower: bool,
-) {
+) -> Vec<Cid> {
     if follower {
         let heads: Vec<Cid> = wanted.keys().copied().collect();
         from_followers(replica, network, &heads, counters).await;
@@ -829,20 +841,11 @@ async fn chase(
         }
     }
     drop(asking);
-    // What no cluster peer could serve, IPFS may have: every delta is put
-    // into its writer's IPFS daemon.
-    let left: Vec<Cid> = wanted
-        .keys()
-        .filter(|h| !replica.is_applied(h).unwrap_or(false))
-        .copied()
-        .collect();
-    if let (Some(source), false) = (ipfs, left.is_empty()) {
-        walk(replica, &left, source, counters, "ipfs").await;
-    }
     // Heads rejected for good are not wanted any more.
     wanted.retain(|h, _| {
         !replica.is_applied(h).unwrap_or(false) && replica.rejection(h).ok().flatten().is_none()
     });
+    wanted.keys().copied().collect()
 }
 
 /// A chase asks another announcer too when those asked have not brought
@@ -946,7 +949,9 @@ async fn from_followers(
     let mut failed = HashSet::new();
     let asking = async {
         loop {
-            let Ok(peers) = network.connected_peers().await else {
+            // Subscribers of the heads topic only: a connected peer of
+            // another cluster, a relay or a DHT neighbour has nothing to give.
+            let Ok(peers) = network.heads_subscribers().await else {
                 return;
             };
             let mut followers: Vec<PeerId> = peers
