@@ -24,10 +24,11 @@ use peer::{Peer, PeerBuilder};
 const DEFAULT_DELTAS: u32 = 120_000;
 /// Most blocks in one bulk answer (`dagsync::MAX_ANSWER_BLOCKS`).
 const PER_ANSWER: u32 = 100_000;
-/// Growth of the process's RSS while the joiner syncs (both stores' page
-/// caches, 64 MiB each, fill as it goes). Measured: +220 MiB at 100,000
-/// deltas, +432 MiB at 300,000: it grows with depth (~1 KiB a delta, not
-/// yet explained), so this bound is for the default depth.
+/// Growth of the process's RSS while the joiner syncs. It is the two
+/// stores' (heaptrack: sled's page caches, 64 MiB nominal each and about
+/// twice that in fact, its IO buffers and per-page state, which grow with
+/// the keys stored): +220-289 MiB at 100,000-120,000 deltas, +430-454 MiB
+/// at 300,000, +882 MiB at 1,000,000. So this bound is for the default depth.
 const CEILING_MIB: u64 = 384;
 
 async fn start(dir: &std::path::Path) -> Peer {
