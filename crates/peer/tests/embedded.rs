@@ -225,6 +225,51 @@ async fn three_embedded_peers_pin_replicate_unpin_and_gc() {
     }
 }
 
+/// What keeps a standalone node running: its tasks stop when this drops.
+struct StandaloneNode {
+    cancel: tokio_util::sync::CancellationToken,
+    _db: sled::Db,
+    _tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for StandaloneNode {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// An embedded IPFS node of no peer, connected to `p`'s node alone.
+async fn standalone_node_connected_to(p: &Peer) -> (ipfs_node::Node, StandaloneNode) {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let (node, tasks) = ipfs_node::Node::start(
+        &db,
+        ipfs_node::NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            pin_timeout: Duration::from_secs(20),
+            ..ipfs_node::NodeConfig::default()
+        },
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let addr = ipfs(p)
+        .id()
+        .await
+        .unwrap()
+        .addresses
+        .into_iter()
+        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
+        .expect("a loopback address");
+    node.swarm_connect(addr).await.unwrap();
+    let guard = StandaloneNode {
+        cancel,
+        _db: db,
+        _tasks: tasks,
+    };
+    (node, guard)
+}
+
 /// The pinset's delta blocks are put into the peer's embedded node, and a
 /// replica that shares nothing with the peer but an IPFS connection (a
 /// standalone embedded node dialled to the peer's) syncs the whole history
@@ -246,32 +291,10 @@ async fn the_history_syncs_over_bitswap_between_embedded_nodes() {
     })
     .await;
 
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let (b, _tasks) = ipfs_node::Node::start(
-        &db,
-        ipfs_node::NodeConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            pin_timeout: Duration::from_secs(20),
-            ..ipfs_node::NodeConfig::default()
-        },
-        cancel.clone(),
-    )
-    .await
-    .unwrap();
-    let a_addr = ipfs(&a)
-        .id()
-        .await
-        .unwrap()
-        .addresses
-        .into_iter()
-        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
-        .expect("a loopback address");
-    b.swarm_connect(a_addr).await.unwrap();
+    let (b, _node) = standalone_node_connected_to(&a).await;
 
     let source = peer::ipfs_source_of(IpfsBackend::Embedded(b));
     assert_eq!(read_history_from("embedded", &a, &source).await, 5);
-    cancel.cancel();
     a.stop().await;
 }
 
@@ -331,33 +354,11 @@ async fn a_follower_serves_the_history_it_synced_over_bitswap() {
         .collect();
     assert!(deltas.iter().all(|d| listed.contains(d.hash())));
 
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let (b, _tasks) = ipfs_node::Node::start(
-        &db,
-        ipfs_node::NodeConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            pin_timeout: Duration::from_secs(20),
-            ..ipfs_node::NodeConfig::default()
-        },
-        cancel.clone(),
-    )
-    .await
-    .unwrap();
-    let f_addr = ipfs(&f)
-        .id()
-        .await
-        .unwrap()
-        .addresses
-        .into_iter()
-        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
-        .expect("a loopback address");
-    b.swarm_connect(f_addr).await.unwrap();
+    let (b, _node) = standalone_node_connected_to(&f).await;
     let one = b.block_get(deltas[0]).await.unwrap();
     assert_eq!(Some(one.to_vec()), w.replica().block(&deltas[0]).unwrap());
     let source = peer::ipfs_source_of(IpfsBackend::Embedded(b));
     assert_eq!(read_history_from("embedded", &w, &source).await, 25);
-    cancel.cancel();
     f.stop().await;
     w.stop().await;
 }
