@@ -39,31 +39,6 @@ async fn connect(a: &Peer, b: &Peer) {
     a.dial(addr).await.unwrap();
 }
 
-/// Polls until every peer has the same heads and state hash, or panics.
-async fn converged(peers: &[&Peer], within: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let states: Vec<_> = peers
-            .iter()
-            .map(|p| {
-                (
-                    p.replica().heads().unwrap(),
-                    p.replica().state_hash().unwrap(),
-                )
-            })
-            .collect();
-        if states.windows(2).all(|w| w[0] == w[1]) && !states[0].0.is_empty() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "no convergence within {within:?}: {:?}",
-            states.iter().map(|s| s.0.len()).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_writers_and_a_follower_converge() {
     let _serial = SERIAL.lock().await;
@@ -109,7 +84,7 @@ async fn trusted_writers_and_a_follower_converge() {
         .await
         .unwrap();
     let wrote = started.elapsed();
-    let took = converged(&[&a, &b, &c, &f], Duration::from_secs(60)).await;
+    let took = same_state(&[&a, &b, &c, &f], Duration::from_secs(60)).await;
     println!("1000 writes on 3 peers in {wrote:?}; all 4 peers converged {took:?} later");
     assert_eq!(f.replica().len().unwrap(), 3 * 287 + 1);
     assert_eq!(
@@ -164,7 +139,7 @@ async fn untrusted_writer_is_ignored_and_not_forwarded() {
     e.pin(content(2), PinOptions::named("intruder"))
         .await
         .unwrap();
-    converged(&[&a, &c], Duration::from_secs(20)).await;
+    same_state(&[&a, &c], Duration::from_secs(20)).await;
     // Several rebroadcast rounds of the intruder.
     tokio::time::sleep(Duration::from_secs(5)).await;
     for p in [&a, &c] {
@@ -229,7 +204,7 @@ async fn a_peer_flooding_rejected_heads_is_graylisted() {
     );
     // Honest gossip still flows.
     c.pin(content(1), PinOptions::named("legit")).await.unwrap();
-    converged(&[&a, &c], Duration::from_secs(20)).await;
+    same_state(&[&a, &c], Duration::from_secs(20)).await;
     assert!(a.get(&content(1_000)).unwrap().is_none());
     let honest = a.gossip_score(c.id()).await.unwrap();
     assert!(honest.is_some_and(|s| s >= 0.0), "c's score: {honest:?}");
@@ -247,7 +222,7 @@ async fn junk_gossip_changes_nothing_and_its_sender_is_graylisted() {
     c.pin(content(1), PinOptions::named("before"))
         .await
         .unwrap();
-    converged(&[&a, &c], Duration::from_secs(20)).await;
+    same_state(&[&a, &c], Duration::from_secs(20)).await;
     let (heads, hash) = (
         a.replica().heads().unwrap(),
         a.replica().state_hash().unwrap(),
@@ -301,7 +276,7 @@ async fn junk_gossip_changes_nothing_and_its_sender_is_graylisted() {
     assert_eq!(a.replica().heads().unwrap(), heads);
     assert_eq!(a.replica().state_hash().unwrap(), hash);
     c.pin(content(2), PinOptions::named("after")).await.unwrap();
-    let took = converged(&[&a, &c], Duration::from_secs(20)).await;
+    let took = same_state(&[&a, &c], Duration::from_secs(20)).await;
     let grown = rss_kib().saturating_sub(rss_before);
     println!(
         "{FLOOD} junk messages ({} MiB) in {flooded:?}: {} validated and rejected, the rest \
@@ -441,12 +416,12 @@ async fn late_joiner_catches_up_through_bulk_sync() {
         },
     );
     let _ = (ra, rb);
-    converged(&[&a, &b], Duration::from_secs(60)).await;
+    same_state(&[&a, &b], Duration::from_secs(60)).await;
 
     let late = start(&keys[2], "late", TrustPolicy::All, false).await;
     let started = Instant::now();
     connect(&late, &a).await;
-    converged(&[&a, &b, &late], Duration::from_secs(120)).await;
+    same_state(&[&a, &b, &late], Duration::from_secs(120)).await;
     println!(
         "a peer started after 5000 writes caught up in {:?} from connecting ({} deltas)",
         started.elapsed(),
@@ -501,7 +476,7 @@ async fn deep_history_syncs_in_fewer_round_trips_than_levels() {
     let b = start(&kb, "deep", TrustPolicy::All, false).await;
     let started = Instant::now();
     connect(&b, &a).await;
-    converged(&[&a, &b], Duration::from_secs(120)).await;
+    same_state(&[&a, &b], Duration::from_secs(120)).await;
     let took = started.elapsed();
     assert_eq!(b.replica().blocks().count(), writes as usize);
     let sequential = per_level * writes;
@@ -541,7 +516,7 @@ async fn private_network_keeps_other_secrets_out() {
     a.pin(content(7), PinOptions::named("secret"))
         .await
         .unwrap();
-    converged(&[&a, &same], Duration::from_secs(20)).await;
+    same_state(&[&a, &same], Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let connected = a.connected_peers().await.unwrap();
     assert!(connected.contains(&same.id()));

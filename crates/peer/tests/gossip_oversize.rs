@@ -21,7 +21,7 @@ use libp2p::{Multiaddr, PeerId, gossipsub, noise, tcp, yamux};
 use peer::bandwidth::TRANSPORT_KEY;
 use peer::{Peer, PeerBuilder};
 use support::daemon::Daemon;
-use support::{content, rss_kib, trusting};
+use support::{content, rss_kib, same_state, trusting};
 
 /// What the flooder's gossipsub sends at most: far past what ours reads.
 const FLOODER_MAX: usize = 8 << 20;
@@ -51,31 +51,6 @@ async fn start(key: &Keypair, trust: crdt_dag::TrustPolicy) -> Peer {
 async fn address(p: &Peer) -> Multiaddr {
     let addr = p.addresses().await.unwrap().into_iter().next().unwrap();
     addr.with_p2p(p.id()).unwrap()
-}
-
-/// Polls until every peer has the same non-empty heads and state hash;
-/// returns how long that took.
-async fn converged(peers: &[&Peer]) -> Duration {
-    let started = Instant::now();
-    loop {
-        let states: Vec<_> = peers
-            .iter()
-            .map(|p| {
-                (
-                    p.replica().heads().unwrap(),
-                    p.replica().state_hash().unwrap(),
-                )
-            })
-            .collect();
-        if states.windows(2).all(|w| w[0] == w[1]) && !states[0].0.is_empty() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "no convergence within {PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The flooder's report lines read so far, by their first word.
@@ -124,7 +99,7 @@ async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
     a.pin(content(1), PinOptions::named("before"))
         .await
         .unwrap();
-    converged(&[a, b, c]).await;
+    same_state(&[a, b, c], PATIENCE).await;
 
     let state = |p: &Peer| {
         (
@@ -205,7 +180,7 @@ async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
     assert!(grown < 64 << 10, "RSS grew by {} MiB", grown >> 10);
 
     b.pin(content(2), PinOptions::named("after")).await.unwrap();
-    let took = converged(&[a, b, c]).await;
+    let took = same_state(&[a, b, c], PATIENCE).await;
     println!(
         "flooder: {flooded}; 3 honest peers read {} KiB in all ({} MiB offered), validated \
          only the probe sent after (reached all {probe_after:?} later), state unchanged; \

@@ -81,3 +81,29 @@ pub async fn read_history_from(
     );
     report.applied
 }
+
+/// Polls until every peer has the same non-empty heads and state hash, or
+/// panics after `within`; returns how long that took.
+pub async fn same_state(peers: &[&peer::Peer], within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let states: Vec<_> = peers
+            .iter()
+            .map(|p| {
+                (
+                    p.replica().heads().unwrap(),
+                    p.replica().state_hash().unwrap(),
+                )
+            })
+            .collect();
+        if states.windows(2).all(|w| w[0] == w[1]) && !states[0].0.is_empty() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "no convergence within {within:?}: {:?}",
+            states.iter().map(|s| s.0.len()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
