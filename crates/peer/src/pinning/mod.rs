@@ -323,8 +323,9 @@ async fn unpin_expired(handle: PeerHandle, interval: Duration, cancel: Cancellat
 
 /// Connects this peer's IPFS daemon to the other cluster peers' daemons,
 /// `delay` after start (Go's `connect_swarms_delay`), then to each peer seen
-/// for the first time, and to all of them again every few minutes, so
-/// content moves between the daemons directly.
+/// for the first time or back after its cluster connection dropped, and to
+/// all of them again every few minutes, so content moves between the
+/// daemons directly.
 async fn connect_swarms(
     handle: PeerHandle,
     ipfs: Arc<IpfsBackend>,
@@ -341,6 +342,12 @@ async fn connect_swarms(
         if last_full.elapsed() >= RECONNECT_SWARMS {
             done.clear();
             last_full = tokio::time::Instant::now();
+        }
+        // A peer whose cluster connection dropped (killed, restarted, cut
+        // off) is dialled again once it is back: its daemon does not redial
+        // ours, and its own dial waits for our ping (up to 15 s).
+        if let Ok(connected) = handle.connected_peers().await {
+            done.retain(|p| connected.contains(p));
         }
         let me = handle.id();
         for p in handle.peers() {
