@@ -198,6 +198,21 @@ impl KuboDaemon {
             .output()
             .unwrap_or_else(|e| panic!("running ipfs {args:?}: {e}"))
     }
+
+    /// Runs `ipfs <args>`, which must succeed, and returns the CIDs it
+    /// prints one a line (`pin ls -q`, `refs local`).
+    pub fn cli_cids(&self, args: &[&str]) -> Vec<cid::Cid> {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "ipfs {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
 }
 
 impl Drop for KuboDaemon {

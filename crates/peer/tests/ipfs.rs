@@ -86,15 +86,8 @@ async fn a_peer_whose_ipfs_is_down_still_writes_and_says_why() {
 /// The blocks Kubo holds, by multihash (`refs local`, as an auditor would
 /// look).
 fn in_kubo(k: &KuboDaemon, cid: &Cid) -> bool {
-    let out = k.cli(&["refs", "local"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse::<Cid>().ok())
+    k.cli_cids(&["refs", "local"])
+        .iter()
         .any(|c| c.hash() == cid.hash())
 }
 

@@ -132,16 +132,7 @@ async fn settle(
 
 /// The CIDs Kubo lists as recursively pinned.
 fn kubo_pins(kubo: &KuboDaemon) -> Vec<Cid> {
-    let out = kubo.cli(&["pin", "ls", "--type=recursive", "-q"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    kubo.cli_cids(&["pin", "ls", "--type=recursive", "-q"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
