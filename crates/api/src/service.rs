@@ -10,8 +10,9 @@ use futures::stream::{self, BoxStream};
 
 use crate::ApiError;
 use crate::types::{
-    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id,
-    Metric, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
+    HistoryDelta, HistoryHeads, HistoryLogQuery, Id, Metric, Pin, PinOptions, PinTypeFilter,
+    TrackerStatusFilter, Version,
 };
 
 /// One entry of an upload to `POST /add`, in the order the multipart body
@@ -170,4 +171,27 @@ pub trait ClusterApi: Send + Sync + 'static {
             "add needs an IPFS to import into: this peer does not implement it yet",
         ))]))
     }
+
+    /// `GET /history/heads`: the heads, the state hash and the trust policy
+    /// in force. The default answers 501 (a service with no signed history).
+    fn history_heads(&self) -> impl Future<Output = Result<HistoryHeads, ApiError>> + Send {
+        std::future::ready(Err(ApiError::not_implemented(NO_HISTORY)))
+    }
+
+    /// `GET /history/car`: the applied history as CAR v1 (spec/crdt.md §7),
+    /// in chunks as it is read. An error ends the body short.
+    fn history_car(&self) -> BoxStream<'static, Result<Bytes, ApiError>> {
+        Box::pin(stream::iter([Err(ApiError::not_implemented(NO_HISTORY))]))
+    }
+
+    /// `GET /history/log`: the deltas newest first that pass `query`.
+    fn history_log(
+        &self,
+        query: HistoryLogQuery,
+    ) -> BoxStream<'static, Result<HistoryDelta, ApiError>> {
+        let _ = query;
+        Box::pin(stream::iter([Err(ApiError::not_implemented(NO_HISTORY))]))
+    }
 }
+
+const NO_HISTORY: &str = "this service keeps no signed history";

@@ -7,6 +7,7 @@ use cid::Cid;
 use cluster_codec::car::{CarDecoder, CarError, write_header, write_section};
 
 use crate::error::{DagError, Result};
+use crate::history::Order;
 use crate::limits::MAX_BLOCK_SIZE;
 use crate::replica::{Replica, SyncReport};
 
@@ -14,6 +15,8 @@ use crate::replica::{Replica, SyncReport};
 pub const MAX_CAR_HEADER: usize = 1 << 20;
 /// Largest CAR section accepted: a block plus its CID.
 pub const MAX_CAR_SECTION: usize = MAX_BLOCK_SIZE + 64;
+/// Blocks an import verifies before applying them in one batch.
+const IMPORT_CHUNK: usize = 256;
 
 fn car_error(e: CarError) -> DagError {
     match e {
@@ -36,12 +39,14 @@ pub struct CarImport {
 }
 
 impl Replica {
-    /// Writes the whole applied history as CAR v1, roots = heads. Streams
-    /// from disk. Returns the number of blocks written.
+    /// Writes the whole applied history as CAR v1, roots = heads, blocks
+    /// oldest first (every delta after its ancestors, so a reader can apply
+    /// each as it arrives). Streams from disk. Returns the number of blocks
+    /// written.
     pub fn export_car<W: Write>(&self, mut w: W) -> Result<usize> {
         write_header(&mut w, &self.heads()?)?;
         let mut n = 0;
-        for block in self.blocks() {
+        for block in self.history_blocks(Order::OldestFirst)? {
             let (cid, bytes) = block?;
             write_section(&mut w, &cid, &bytes)?;
             n += 1;
@@ -51,8 +56,10 @@ impl Replica {
     }
 
     /// Reads a CAR v1 history: every block is receipt-checked like a fetched
-    /// one, then everything applicable is applied. Bad blocks are reported
-    /// in `report.rejected`; a malformed file is an error.
+    /// one and applied in chunks as the file is read, so an export (oldest
+    /// first) is imported in bounded memory; blocks that come before their
+    /// ancestors wait pending. Bad blocks are reported in
+    /// `report.rejected`; a malformed file is an error.
     pub fn import_car<R: Read>(&self, r: R) -> Result<CarImport> {
         let mut car = CarDecoder::new(r);
         let header = car.read_header(MAX_CAR_HEADER).map_err(car_error)?;
@@ -67,15 +74,34 @@ impl Replica {
             ..CarImport::default()
         };
         let mut rejected = Vec::new();
-        while let Some((cid, data, _)) = car.read_section(MAX_CAR_SECTION).map_err(car_error)? {
-            out.blocks += 1;
-            match self.ingest(&cid, &data) {
-                Ok(_) => {}
-                Err(DagError::Rejected { cid, reason }) => rejected.push((cid, *reason)),
-                Err(e) => return Err(e),
+        let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+        let mut report = SyncReport::default();
+        loop {
+            let section = car.read_section(MAX_CAR_SECTION).map_err(car_error)?;
+            let done = section.is_none();
+            if let Some((cid, data, _)) = section {
+                out.blocks += 1;
+                match self.verify_block(&cid, &data) {
+                    Ok(delta) => chunk.push((cid, data, delta)),
+                    Err(DagError::Rejected { cid, reason }) => rejected.push((cid, *reason)),
+                    Err(e) => return Err(e),
+                }
+            }
+            if chunk.len() >= IMPORT_CHUNK || (done && !chunk.is_empty()) {
+                let r = self.apply_verified(std::mem::take(&mut chunk))?;
+                if r.pending_full {
+                    // Blocks of the chunk were dropped: fail rather than
+                    // report an import that left them out.
+                    return Err(self.pending_full_error());
+                }
+                report.absorb(r);
+            }
+            if done {
+                break;
             }
         }
-        out.report = self.apply_pending()?;
+        report.pending = self.pending_count();
+        out.report = report;
         out.report.rejected.splice(0..0, rejected);
         for root in &out.roots {
             if !self.is_applied(root)? {

@@ -192,15 +192,15 @@ impl Replica {
 
 /// A writer's chain in the index: its public key, latest seq and the
 /// delta at that seq.
-struct WriterChain {
-    key: [u8; 32],
-    seq: u64,
-    latest: Cid,
+pub(crate) struct WriterChain {
+    pub(crate) key: [u8; 32],
+    pub(crate) seq: u64,
+    pub(crate) latest: Cid,
 }
 
 impl Replica {
     /// Every writer with a chain here, in key order.
-    fn writer_chains(&self) -> Result<Vec<WriterChain>> {
+    pub(crate) fn writer_chains(&self) -> Result<Vec<WriterChain>> {
         let mut out = Vec::new();
         let mut from = vec![prefix::CHAIN];
         loop {
@@ -248,7 +248,7 @@ impl Replica {
 const CHAIN_KEY_LEN: usize = 1 + 32 + 8;
 
 /// The chain index key of `writer`'s delta `seq`.
-fn chain_key(writer: &[u8; 32], seq: u64) -> Vec<u8> {
+pub(crate) fn chain_key(writer: &[u8; 32], seq: u64) -> Vec<u8> {
     key(prefix::CHAIN, &[writer, &seq.to_be_bytes()])
 }
 

@@ -39,6 +39,7 @@ mod codec;
 mod delta;
 mod diff;
 mod error;
+mod history;
 pub mod limits;
 mod pin;
 mod replica;
@@ -52,6 +53,7 @@ pub use codec::{DAG_CBOR, SHA2_256, block_cid, is_delta_cid};
 pub use delta::{Delta, FORMAT_VERSION, Op, SIGNING_CONTEXT};
 pub use diff::MAX_FRONTIER;
 pub use error::{DagError, Rejection, Result};
+pub use history::{History, HistoryEntry, Order, WriterSummary};
 pub use limits::Limits;
 pub use pin::{Dot, PinEntry, PinEvent};
 pub use replica::{

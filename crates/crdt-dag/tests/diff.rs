@@ -130,21 +130,6 @@ fn an_answerer_behind_the_asker_sends_little_it_already_has() {
     assert!(c.heads().unwrap().iter().all(|h| b.is_applied(h).unwrap()));
 }
 
-/// One step of a random history: replica `at` writes `n` one-pin deltas,
-/// or `to` syncs everything `from` has.
-#[derive(Clone, Debug)]
-enum Step {
-    Write { at: usize, n: u32 },
-    Sync { to: usize, from: usize },
-}
-
-fn step(replicas: usize) -> impl Strategy<Value = Step> {
-    prop_oneof![
-        3 => (0..replicas, 1u32..6).prop_map(|(at, n)| Step::Write { at, n }),
-        2 => (0..replicas, 0..replicas).prop_map(|(to, from)| Step::Sync { to, from }),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -156,21 +141,7 @@ proptest! {
         limit in 1usize..40,
     ) {
         let replicas: Vec<Replica> = (1..=4).map(replica).collect();
-        let mut next = 0u32;
-        for s in &steps {
-            match *s {
-                Step::Write { at, n } => {
-                    for _ in 0..n {
-                        replicas[at].write(vec![pin(next, "p")]).unwrap();
-                        next += 1;
-                    }
-                }
-                Step::Sync { to, from } if to != from => {
-                    sync(&replicas[to], &replicas[from]);
-                }
-                Step::Sync { .. } => {}
-            }
-        }
+        play(&replicas, &steps);
         for answerer in &replicas {
             for asker in &replicas {
                 let frontier = asker.frontier().unwrap();

@@ -126,6 +126,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: IpfsCommand,
     },
+    /// Read the signed history of the pinset: heads, the delta log, a CAR
+    /// export (for `ipfs-cluster-service state verify`).
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
     /// List all commands.
     #[command(hide = true)]
     Commands,
@@ -333,6 +339,34 @@ pub(crate) enum HealthCommand {
     Alerts,
     /// Lists bandwidth stats for libp2p protocols.
     Bandwidth,
+}
+
+/// `history …` (no Go equivalent: spec/rest-api.md)
+#[derive(Subcommand, Debug)]
+pub(crate) enum HistoryCommand {
+    /// The heads, the state hash, the writers, any fork and the trust
+    /// policy in force.
+    Heads,
+    /// Write the whole applied history as a CAR v1 file (oldest first).
+    Export {
+        /// The file to write (`-`: standard output). Written whole or not
+        /// at all.
+        #[arg(value_name = "FILE.car")]
+        file: std::path::PathBuf,
+    },
+    /// List the signed deltas, newest first.
+    Log {
+        /// Only the deltas of this writer (a peer ID).
+        #[arg(long, value_name = "PEER_ID")]
+        writer: Option<String>,
+        /// Only deltas signed since this time: RFC 3339, or a duration
+        /// ago such as `1h30m`.
+        #[arg(long, value_name = "TIME|DURATION")]
+        since: Option<String>,
+        /// At most this many deltas (0: all).
+        #[arg(short = 'n', long, default_value_t = 0)]
+        limit: u64,
+    },
 }
 
 /// `ipfs …`

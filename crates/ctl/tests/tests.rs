@@ -16,3 +16,5 @@ mod add;
 mod errors;
 // A real 3-peer cluster (in process, real libp2p and HTTP) driven by ctl.
 mod cluster;
+// The signed history: heads, log, export, audited.
+mod history;

@@ -13,10 +13,12 @@
 //! It depends on the other crates of the workspace; none depends on it.
 
 mod add;
+pub mod audit;
 mod backend;
 pub mod config;
 mod error;
 pub mod follow;
+pub mod history;
 pub mod identity;
 pub mod lock;
 pub mod network;

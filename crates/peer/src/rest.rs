@@ -10,8 +10,9 @@ use api::ApiError;
 use api::service::AddFile;
 use api::service::ClusterApi;
 use api::types::{
-    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id,
-    IpfsId, Metric, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
+    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
+    HistoryDelta, HistoryHeads, HistoryLogQuery, Id, IpfsId, Metric, Pin, PinOptions,
+    PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use cluster_types::Replication;
@@ -414,5 +415,26 @@ impl ClusterApi for PeerHandle {
 
     async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {
         Ok(PeerHandle::bandwidth(self))
+    }
+
+    async fn history_heads(&self) -> Result<HistoryHeads, ApiError> {
+        Ok(crate::history::heads(self.replica())?)
+    }
+
+    fn history_car(&self) -> BoxStream<'static, Result<bytes::Bytes, ApiError>> {
+        match crate::history::car_chunks(self.replica().clone()) {
+            Ok(chunks) => futures::stream::iter(chunks.map(|c| c.map_err(ApiError::from))).boxed(),
+            Err(e) => futures::stream::once(std::future::ready(Err(e.into()))).boxed(),
+        }
+    }
+
+    fn history_log(
+        &self,
+        query: HistoryLogQuery,
+    ) -> BoxStream<'static, Result<HistoryDelta, ApiError>> {
+        match crate::history::log(self.replica().clone(), &query) {
+            Ok(log) => futures::stream::iter(log.map(|d| d.map_err(ApiError::from))).boxed(),
+            Err(e) => futures::stream::once(std::future::ready(Err(e.into()))).boxed(),
+        }
     }
 }

@@ -12,6 +12,7 @@ mod add;
 mod cluster;
 mod config;
 mod error;
+mod history;
 mod pins;
 mod request;
 mod stream;

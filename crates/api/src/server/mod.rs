@@ -12,6 +12,7 @@ mod config;
 mod conns;
 mod cors;
 mod gate;
+mod history;
 mod listen;
 mod logins;
 mod routes;
@@ -40,6 +41,7 @@ pub use config::{
     DEFAULT_LISTEN_MULTIADDRESS, RestConfig, listen_addr_of, multiaddr_of, unix_multiaddr_of,
     unix_path_of,
 };
+pub use history::CAR_CONTENT_TYPE;
 
 pub(crate) use auth::basic_header as auth_header;
 

@@ -53,7 +53,7 @@ fn json<T: Serialize>(value: &T) -> Response {
     resp
 }
 
-fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response {
+pub(super) fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response {
     match result {
         Ok(v) => json(&v),
         Err(e) => e.into_response(),
@@ -67,7 +67,7 @@ fn no_content(result: Result<(), ApiError>) -> Response {
     }
 }
 
-fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
+pub(super) fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
     raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default()
 }
@@ -147,13 +147,14 @@ pub(crate) fn routes<S: ClusterApi>(app: Arc<App<S>>) -> Router {
         .route("/monitor/metrics/{name}", get_only(metrics::<S>))
         .route("/token", post(token::<S>))
         .route("/openapi.json", get_only(openapi))
+        .merge(super::history::routes::<S>())
         .fallback(not_found)
         .with_state(app)
 }
 
 /// `GET` alone: axum answers `HEAD` with the `get` handler, Go's router
 /// refuses it (405).
-fn get_only<H, T, St>(handler: H) -> MethodRouter<St>
+pub(super) fn get_only<H, T, St>(handler: H) -> MethodRouter<St>
 where
     H: Handler<T, St>,
     T: 'static,

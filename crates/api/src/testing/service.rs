@@ -16,7 +16,8 @@ use super::streams::scripted;
 use crate::ApiError;
 use crate::service::{AddFile, ClusterApi};
 use crate::types::{
-    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc, Id,
+    AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
+    HistoryDelta, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp, HistoryWriter, Id,
     IpfsRepoGc, Metric, Pin, PinOptions, PinTypeFilter, RepoGc, TrackerStatus, TrackerStatusFilter,
     Version,
 };
@@ -244,6 +245,92 @@ impl ClusterApi for FakeCluster {
 
     async fn bandwidth(&self) -> Result<BandwidthStats, ApiError> {
         Ok(self.fixtures.bandwidth.clone())
+    }
+
+    async fn history_heads(&self) -> Result<HistoryHeads, ApiError> {
+        let log = self.fake_history();
+        let peer = self.fixtures.peers[0].id.clone();
+        Ok(HistoryHeads {
+            cluster_name: "fake".into(),
+            trusted_peers: vec!["*".into()],
+            heads: log
+                .first()
+                .map(|d| HistoryHead {
+                    cid: d.cid,
+                    priority: d.priority,
+                })
+                .into_iter()
+                .collect(),
+            height: log.len() as u64,
+            state_hash: "00".repeat(32),
+            pins: log.len() as u64,
+            deltas: log.len() as u64,
+            writers: log
+                .first()
+                .map(|d| HistoryWriter {
+                    peer,
+                    seq: d.seq,
+                    latest: d.cid.to_string(),
+                    trusted: true,
+                })
+                .into_iter()
+                .collect(),
+            forks: vec![],
+        })
+    }
+
+    fn history_car(&self) -> BoxStream<'static, Result<bytes::Bytes, ApiError>> {
+        // A CAR v1 with no roots and no blocks: the header
+        // {"roots": [], "version": 1} after its length.
+        const EMPTY_CAR: &[u8] = b"\x11\xa2\x65roots\x80\x67version\x01";
+        stream::iter([Ok(bytes::Bytes::from_static(EMPTY_CAR))]).boxed()
+    }
+
+    fn history_log(
+        &self,
+        query: HistoryLogQuery,
+    ) -> BoxStream<'static, Result<HistoryDelta, ApiError>> {
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit as usize
+        };
+        let log: Vec<HistoryDelta> = self
+            .fake_history()
+            .into_iter()
+            .filter(|d| query.writer.as_ref().is_none_or(|w| *w == d.writer))
+            .take(limit)
+            .collect();
+        stream::iter(log.into_iter().map(Ok)).boxed()
+    }
+}
+
+impl FakeCluster {
+    /// The pinset as if each pin had been one delta of the first peer,
+    /// newest first (the delta's CID is the pin's: a fake).
+    fn fake_history(&self) -> Vec<HistoryDelta> {
+        let writer = self.fixtures.peers[0].id.clone();
+        let pins = self.lock().pins.clone();
+        let mut log: Vec<HistoryDelta> = pins
+            .into_iter()
+            .enumerate()
+            .map(|(i, pin)| HistoryDelta {
+                cid: pin.cid,
+                writer: writer.clone(),
+                seq: i as u64 + 1,
+                priority: i as u64 + 1,
+                time: pin.timestamp,
+                parents: vec![],
+                ops: vec![HistoryOp {
+                    op: "pin".into(),
+                    cid: pin.cid,
+                    pin: Some(pin),
+                    tombs: 0,
+                }],
+            })
+            .collect();
+        log.reverse();
+        log
     }
 }
 

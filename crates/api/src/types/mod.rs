@@ -5,6 +5,7 @@
 //! and type filters, and the parameters of `POST /add` ([`AddParams`]).
 
 mod add;
+mod history;
 mod info;
 mod peer_id;
 mod query;
@@ -15,6 +16,9 @@ pub(crate) use cluster_types::wire;
 pub use add::{
     AddFormat, AddLayout, AddParams, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKER, DEFAULT_HASH,
     MAX_CHUNK_SIZE, parse_chunker,
+};
+pub use history::{
+    HistoryDelta, HistoryFork, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp, HistoryWriter,
 };
 pub use info::{
     AddedOutput, Alert, ApiErrorBody, Bandwidth, BandwidthStats, ConnectGraph, GlobalRepoGc, Id,

@@ -146,8 +146,9 @@ impl Raw {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as text (lossy: `GET /history/car` is binary).
     pub(crate) fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     pub(crate) fn json(&self) -> serde_json::Value {

@@ -21,7 +21,10 @@ use crate::support::{CID, FakeCluster, PEER, Raw, RawConn, TestServer, basic};
 /// The document `GET /openapi.json` serves.
 const OPENAPI: &str = include_str!("../../src/server/openapi.json");
 /// The router's source: its `.route("...")` calls are the route table.
-const ROUTER_SOURCE: &str = include_str!("../../src/server/routes.rs");
+const ROUTER_SOURCE: &str = concat!(
+    include_str!("../../src/server/routes.rs"),
+    include_str!("../../src/server/history.rs")
+);
 
 const USER: (&str, &str) = ("alice", "secret");
 const BOUNDARY: &str = "XyZ";

@@ -111,7 +111,8 @@ impl Replica {
             .collect())
     }
 
-    pub(super) fn heads_with_priority(&self) -> Result<Vec<(Cid, u64)>> {
+    /// Current heads with their priorities, sorted by CID bytes.
+    pub fn heads_with_priority(&self) -> Result<Vec<(Cid, u64)>> {
         self.tree
             .scan_prefix([prefix::HEAD])
             .map(|kv| {

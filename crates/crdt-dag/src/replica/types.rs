@@ -118,7 +118,7 @@ impl SyncReport {
 
     /// Folds in the report of the apply pass that closes a walk; `pending`
     /// is left to the caller, who counts it once everything is done.
-    pub(super) fn absorb(&mut self, applied: SyncReport) {
+    pub(crate) fn absorb(&mut self, applied: SyncReport) {
         self.applied += applied.applied;
         self.ops_applied += applied.ops_applied;
         self.rejected.extend(applied.rejected);

@@ -176,3 +176,38 @@ pub fn pin_with_every_field() -> Pin {
         timestamp: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)),
     }
 }
+
+/// One step of a random history: replica `at` writes `n` one-pin deltas,
+/// or `to` syncs everything `from` has.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Write { at: usize, n: u32 },
+    Sync { to: usize, from: usize },
+}
+
+pub fn step(replicas: usize) -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::strategy::Strategy;
+    proptest::prop_oneof![
+        3 => (0..replicas, 1u32..6).prop_map(|(at, n)| Step::Write { at, n }),
+        2 => (0..replicas, 0..replicas).prop_map(|(to, from)| Step::Sync { to, from }),
+    ]
+}
+
+/// Plays `steps` on `replicas`, pin numbers counting from 0.
+pub fn play(replicas: &[Replica], steps: &[Step]) {
+    let mut next = 0u32;
+    for s in steps {
+        match *s {
+            Step::Write { at, n } => {
+                for _ in 0..n {
+                    replicas[at].write(vec![pin(next, "p")]).unwrap();
+                    next += 1;
+                }
+            }
+            Step::Sync { to, from } if to != from => {
+                sync(&replicas[to], &replicas[from]);
+            }
+            Step::Sync { .. } => {}
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 mod add;
 mod health;
+mod history;
 mod id;
 mod ipfs;
 mod peers;
@@ -69,6 +70,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Recover(args) => status::recover(&mut ctx, args).await,
         Command::Health { command } => health::run(&mut ctx, command).await,
         Command::Ipfs { command } => ipfs::run(&mut ctx, command).await,
+        Command::History { command } => history::run(&mut ctx, command).await,
         Command::Commands => Ok(()),
     }
 }

@@ -3,6 +3,7 @@
 //! `--encoding`. The DOT graph is in [`dot`].
 
 pub(crate) mod dot;
+pub(crate) mod history;
 pub(crate) mod humanize;
 pub(crate) mod json;
 pub(crate) mod text;
@@ -38,6 +39,10 @@ pub(crate) enum Kind {
     RepoGc,
     /// A plain string (metric names).
     Line,
+    /// `GET /history/heads`.
+    HistoryHeads,
+    /// One delta of `GET /history/log`.
+    HistoryDelta,
 }
 
 /// Writes values to standard output (or any writer, in tests) in the chosen
@@ -122,6 +127,8 @@ impl<W: Write> Printer<W> {
             Kind::Alert => text::alert(v, self.now),
             Kind::Bandwidth => text::bandwidth(v),
             Kind::RepoGc => text::global_repo_gc(v),
+            Kind::HistoryHeads => history::heads(v),
+            Kind::HistoryDelta => history::delta(v),
             Kind::Line => match v {
                 Value::String(s) => format!("{s}\n"),
                 other => format!("{other}\n"),

@@ -10,11 +10,11 @@ use serde_json::Value;
 use super::humanize;
 use super::time;
 
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-fn int(v: &Value, key: &str) -> i64 {
+pub(super) fn int(v: &Value, key: &str) -> i64 {
     v.get(key)
         .and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)))
         .unwrap_or(0)
@@ -24,7 +24,7 @@ fn float(v: &Value, key: &str) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
-fn strings(v: &Value, key: &str) -> Vec<String> {
+pub(super) fn strings(v: &Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(Value::as_array)
         .map(|a| {

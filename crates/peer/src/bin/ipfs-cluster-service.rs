@@ -16,6 +16,8 @@ use peer::{PeerSettings, VERSION, peer_of};
 
 #[path = "shared/daemon.rs"]
 mod daemon;
+#[path = "service/verify.rs"]
+mod verify;
 
 #[derive(Parser, Debug)]
 #[command(name = "ipfs-cluster-service", version = VERSION, about = "IPFS Cluster peer daemon")]
@@ -127,6 +129,12 @@ enum StateCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Audits a signed history: a CAR export (`ipfs-cluster-ctl history
+    /// export`) or the history below a head CID fetched over IPFS. Checks
+    /// every block's hash, signature, trust, priority and writer chain,
+    /// replays the deltas and prints what it found; exits 0 only when the
+    /// history is clean.
+    Verify(verify::VerifyArgs),
     /// Deletes the peer's pinset.
     Cleanup {
         /// Do not ask for confirmation.
@@ -383,6 +391,12 @@ fn open_replica_at(
 }
 
 fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
+    // An audit reads no peer's store: it needs no lock, and no config
+    // unless it takes its policy from one.
+    let command = match command {
+        StateCommand::Verify(args) => return verify::run(dir, args),
+        other => other,
+    };
     let _lock = FolderLock::acquire(dir)?;
     let (cfg, identity) = load(dir)?;
     match command {
@@ -453,6 +467,7 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
                 .with_context(|| format!("moving {} into place", staging.display()))?;
             eprintln!("imported {n} pins");
         }
+        StateCommand::Verify(_) => unreachable!("handled above"),
         StateCommand::Cleanup { force: f } => {
             confirm(
                 force || f,
