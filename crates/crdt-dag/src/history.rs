@@ -184,17 +184,20 @@ impl Replica {
 
     fn history_of(&self, order: Order, only: Option<&WriterId>) -> Result<History> {
         let tree = self.tree().clone();
+        // One cut of the history: every chain's top and the fork evidence
+        // read with no delta being applied, and each cursor stopped at its
+        // top, so deltas applied while the walk runs are left out whole
+        // (a chain read past its top could list a delta whose parent on
+        // another, already finished, chain was not listed).
+        let (chains, forks) =
+            self.read_consistent(|| -> Result<_> { Ok((self.writer_chains()?, self.forks()?)) })?;
+        let chains: Vec<_> = chains
+            .into_iter()
+            .filter(|c| only.is_none_or(|w| &c.key == w.public_key_bytes()))
+            .collect();
         let mut cursors: Vec<Cursor> = Vec::new();
-        let chains = match only {
-            None => self.writer_chains()?,
-            Some(w) => self
-                .writer_chains()?
-                .into_iter()
-                .filter(|c| &c.key == w.public_key_bytes())
-                .collect(),
-        };
         for w in chains {
-            let range = tree.range(chain_key(&w.key, 1)..=chain_key(&w.key, u64::MAX));
+            let range = tree.range(chain_key(&w.key, 1)..=chain_key(&w.key, w.seq));
             cursors.push(match order {
                 Order::OldestFirst => Box::new(range),
                 Order::NewestFirst => Box::new(range.rev()),
@@ -203,7 +206,7 @@ impl Replica {
         // A forked writer's chain index holds one delta per seq: the other
         // branch's deltas at those seqs come from the fork evidence.
         let mut extra = Vec::new();
-        for fork in self.forks()? {
+        for fork in forks {
             if only.is_some_and(|w| *w != fork.writer) {
                 continue;
             }

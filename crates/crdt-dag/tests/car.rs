@@ -64,3 +64,19 @@ fn tampered_or_truncated_car_is_reported() {
     );
     assert!(import.report.applied < import.blocks);
 }
+
+#[test]
+fn a_checking_only_replica_replays_to_the_same_state_without_the_blocks() {
+    let source = history(8);
+    let src = &source[1];
+    let mut car = Vec::new();
+    let n = src.export_car(&mut car).unwrap();
+    let dst = replica(9).checking_only();
+    let import = dst.import_car(&car[..]).unwrap();
+    assert!(import.report.is_complete(), "{import:?}");
+    assert_eq!(import.report.applied, n);
+    assert_eq!(dst.state_hash().unwrap(), src.state_hash().unwrap());
+    assert_eq!(dst.delta_count().unwrap(), n as u64);
+    assert_eq!(dst.blocks().count(), 0);
+    assert_eq!(dst.block(&src.heads().unwrap()[0]).unwrap(), None);
+}

@@ -113,3 +113,35 @@ fn an_export_is_oldest_first_and_imports_in_one_pass() {
         .collect();
     assert_eq!(sections, oldest);
 }
+
+#[test]
+fn a_walk_lists_the_history_as_it_was_when_it_began() {
+    // Long enough a chain that sled's iterator reads it over many nodes
+    // (it snapshots one node at a time, so a short chain would hide the
+    // deltas written after the walk began anyway).
+    let r = replica(1);
+    for i in 0..2_000 {
+        r.write_unflushed(vec![pin(i, "before")]).unwrap();
+    }
+    r.flush().unwrap();
+    for (round, order) in [Order::OldestFirst, Order::NewestFirst]
+        .into_iter()
+        .enumerate()
+    {
+        let before: Vec<Cid> = entries(&r, Order::OldestFirst)
+            .into_iter()
+            .map(|e| e.cid)
+            .collect();
+        let walk = r.history(order).unwrap();
+        for i in 0..10 {
+            r.write(vec![pin(5_000 + 10 * round as u32 + i, "later")])
+                .unwrap();
+        }
+        let mut listed: Vec<Cid> = walk.map(|e| e.unwrap().cid).collect();
+        if order == Order::NewestFirst {
+            listed.reverse();
+        }
+        assert_eq!(listed.len(), before.len(), "{order:?}");
+        assert_eq!(listed, before, "{order:?}");
+    }
+}

@@ -22,6 +22,10 @@ use crate::history::trusted_peers;
 
 /// Most missing ancestors named in a report.
 const MAX_MISSING_LISTED: usize = 100;
+/// sled page cache of the scratch replica: an audit reads each block once,
+/// so a big cache buys little and costs resident memory (sled holds about
+/// 2.6 MiB per MiB of budget, spec/crdt.md §8).
+const SCRATCH_CACHE_BYTES: u64 = 16 << 20;
 
 /// What the history is checked against.
 #[derive(Clone, Debug)]
@@ -153,7 +157,8 @@ fn scratch_replica(
         trust,
         limits: Default::default(),
     };
-    Ok(Replica::open(scratch, key, config)?)
+    let db = crdt_dag::open_database(scratch, SCRATCH_CACHE_BYTES)?;
+    Ok(Replica::with_db(db, key, config)?.checking_only())
 }
 
 /// The cluster of the first delta of a CAR file.

@@ -57,7 +57,9 @@ impl Replica {
             writer: delta.writer,
         };
         ov.insert(cid_key(prefix::DELTA, cid), &info.encode()[..]);
-        ov.insert(cid_key(prefix::BLOCK, cid), block);
+        if !self.checking_only {
+            ov.insert(cid_key(prefix::BLOCK, cid), block);
+        }
         ov.remove(cid_key(prefix::PENDING, cid));
         Ok(Ok(()))
     }

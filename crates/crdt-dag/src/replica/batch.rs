@@ -180,7 +180,9 @@ impl Replica {
             return Ok(());
         }
         self.commit_overlay(std::mem::replace(ov, Overlay::new(&self.tree)))?;
-        self.flush()?;
+        if !self.checking_only {
+            self.flush()?;
+        }
         self.pending.sub(freed.0, freed.1);
         *freed = (0, 0);
         self.fire(events);
