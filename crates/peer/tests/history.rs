@@ -9,10 +9,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use api::types::{HistoryDelta, HistoryLogQuery, PinOptions};
+use api::types::{HistoryDelta, HistoryHeads, HistoryLogQuery, PinOptions};
 use cid::Cid;
 use crdt_dag::{Delta, Op, WriterId};
 use futures::StreamExt;
@@ -32,21 +31,58 @@ fn peer_id(dir: &Path) -> String {
 }
 
 /// `state verify <target> <args>` from a folder with no config (an
-/// auditor's machine).
-fn verify(auditor: &Path, target: &str, args: &[&str]) -> Output {
-    service(auditor)
+/// auditor's machine): whether it exited 0, and what it printed.
+fn verify(auditor: &Path, target: &str, args: &[&str]) -> (bool, String) {
+    let out = service(auditor)
         .args(["state", "verify", target])
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// `state verify` of `car`, saved in `dir` as `name`, trusting `trusted`:
+/// it must fail and say each of `needles`.
+fn assert_refused(
+    auditor: &Path,
+    dir: &Path,
+    name: &str,
+    car: &[u8],
+    trusted: &str,
+    needles: &[String],
+) {
+    let path = dir.join(name);
+    std::fs::write(&path, car).unwrap();
+    let (clean, out) = verify(auditor, path.to_str().unwrap(), &["--trusted", trusted]);
+    assert!(!clean, "{name}: {out}");
+    for needle in needles {
+        assert!(
+            out.contains(needle.as_str()),
+            "{name}: no {needle:?} in {out}"
+        );
+    }
+}
+
+/// `/history/heads` once every peer has `pins` pins and one state hash.
+async fn agreed_heads(clients: &[api::client::Client], pins: u64) -> HistoryHeads {
+    loop {
+        let mut all = Vec::new();
+        for c in clients {
+            all.push(c.history_heads().await.unwrap());
+        }
+        if all
+            .iter()
+            .all(|h| h.pins == pins && h.state_hash == all[0].state_hash)
+        {
+            return all.swap_remove(0);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The CAR `car` with `extra` blocks appended (their CIDs computed).
@@ -96,37 +132,13 @@ async fn a_three_peer_history_is_exported_and_audited() {
         clients[n as usize % 3].unpin(content(n)).await.unwrap();
     }
     let want_pins = 27 + 1;
-    let heads = loop {
-        let mut all = Vec::new();
-        for c in &clients {
-            all.push(c.history_heads().await.unwrap());
-        }
-        if all
-            .iter()
-            .all(|h| h.pins == want_pins - 1 && h.state_hash == all[0].state_hash)
-        {
-            break all.swap_remove(0);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let heads = agreed_heads(&clients, want_pins - 1).await;
     assert!(heads.deltas >= 1);
     clients[0]
         .pin(content(100), &PinOptions::named("last"))
         .await
         .unwrap();
-    let heads = loop {
-        let mut all = Vec::new();
-        for c in &clients {
-            all.push(c.history_heads().await.unwrap());
-        }
-        if all
-            .iter()
-            .all(|h| h.pins == want_pins && h.state_hash == all[0].state_hash)
-        {
-            break all.swap_remove(0);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let heads = agreed_heads(&clients, want_pins).await;
 
     // What /history/heads says.
     assert_eq!(heads.cluster_name, CLUSTER);
@@ -185,52 +197,54 @@ async fn a_three_peer_history_is_exported_and_audited() {
     let file_s = file.to_str().unwrap();
     let trusted_arg = ids.join(",");
 
-    let clean = verify(&auditor, file_s, &["--trusted", &trusted_arg]);
-    let out = text(&clean);
-    assert!(clean.status.success(), "{out}");
-    assert!(
-        out.contains(&format!("State hash: {}", heads.state_hash)),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!("Deltas checked: {}", heads.deltas)),
-        "{out}"
-    );
-    assert!(out.contains(&format!("Pins: {want_pins}")), "{out}");
-    assert!(out.contains("Result: CLEAN"), "{out}");
-    let json = verify(&auditor, file_s, &["--trusted", &trusted_arg, "--json"]);
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let (clean, out) = verify(&auditor, file_s, &["--trusted", &trusted_arg]);
+    assert!(clean, "{out}");
+    for line in [
+        format!("State hash: {}", heads.state_hash),
+        format!("Deltas checked: {}", heads.deltas),
+        format!("Pins: {want_pins}"),
+        "Result: CLEAN".to_owned(),
+    ] {
+        assert!(out.contains(&line), "no {line:?} in {out}");
+    }
+    // The report on stdout, then the policy line from stderr.
+    let (_, json) = verify(&auditor, file_s, &["--trusted", &trusted_arg, "--json"]);
+    let report: serde_json::Value = serde_json::Deserializer::from_str(&json)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
     assert_eq!(report["state_hash"], heads.state_hash.as_str());
     assert_eq!(report["writers"].as_array().unwrap().len(), 3);
     // Without a policy every writer is trusted, and said so.
-    let open = verify(&auditor, file_s, &[]);
-    assert!(open.status.success(), "{}", text(&open));
-    assert!(text(&open).contains("every writer is trusted"));
+    let (clean, out) = verify(&auditor, file_s, &[]);
+    assert!(clean && out.contains("every writer is trusted"), "{out}");
 
     // Trusting one peer only: the others' deltas are refused.
-    let narrow = verify(&auditor, file_s, &["--trusted", &ids[0]]);
-    let out = text(&narrow);
-    assert!(!narrow.status.success(), "{out}");
-    assert!(
-        out.contains(&format!("writer {} is not a trusted peer", ids[1])),
-        "{out}"
+    assert_refused(
+        &auditor,
+        tmp.path(),
+        "narrow.car",
+        &car,
+        &ids[0],
+        &[
+            format!("writer {} is not a trusted peer", ids[1]),
+            "Result: NOT CLEAN".into(),
+        ],
     );
-    assert!(out.contains("Result: NOT CLEAN"), "{out}");
 
     // One byte flipped inside the last block.
     let mut flipped = car.clone();
     let at = flipped.len() - 3;
     flipped[at] ^= 0x01;
-    let path = tmp.path().join("flipped.car");
-    std::fs::write(&path, &flipped).unwrap();
-    let bad = verify(
+    assert_refused(
         &auditor,
-        path.to_str().unwrap(),
-        &["--trusted", &trusted_arg],
+        tmp.path(),
+        "flipped.car",
+        &flipped,
+        &trusted_arg,
+        &["do not hash to".into()],
     );
-    let out = text(&bad);
-    assert!(!bad.status.success(), "{out}");
-    assert!(out.contains("do not hash to"), "{out}");
 
     // The last delta re-signed by a key nobody trusts.
     let block = |cid: &Cid| {
@@ -249,19 +263,13 @@ async fn a_three_peer_history_is_exported_and_audited() {
     forged.seq = 1;
     forged.prev = None;
     forged.sign(&stranger);
-    let path = tmp.path().join("untrusted.car");
-    std::fs::write(&path, with_blocks(&car, &[&forged])).unwrap();
-    let bad = verify(
+    assert_refused(
         &auditor,
-        path.to_str().unwrap(),
-        &["--trusted", &trusted_arg],
-    );
-    let out = text(&bad);
-    assert!(!bad.status.success(), "{out}");
-    let stranger_id = forged.writer.to_string();
-    assert!(
-        out.contains(&format!("writer {stranger_id} is not a trusted peer")),
-        "{out}"
+        tmp.path(),
+        "untrusted.car",
+        &with_blocks(&car, &[&forged]),
+        &trusted_arg,
+        &[format!("writer {} is not a trusted peer", forged.writer)],
     );
 
     // Peer 0 signs a second delta with the seq of its first one: a fork,
@@ -280,19 +288,17 @@ async fn a_three_peer_history_is_exported_and_audited() {
         tombs: vec![],
     }];
     fork.sign(&key0);
-    let path = tmp.path().join("fork.car");
-    std::fs::write(&path, with_blocks(&car, &[&fork])).unwrap();
-    let bad = verify(
+    assert_refused(
         &auditor,
-        path.to_str().unwrap(),
-        &["--trusted", &trusted_arg],
-    );
-    let out = text(&bad);
-    assert!(!bad.status.success(), "{out}");
-    assert!(out.contains("Forks: 1"), "{out}");
-    assert!(
-        out.contains(&first0.cid.to_string()) && out.contains(&fork.to_block().0.to_string()),
-        "{out}"
+        tmp.path(),
+        "fork.car",
+        &with_blocks(&car, &[&fork]),
+        &trusted_arg,
+        &[
+            "Forks: 1".into(),
+            first0.cid.to_string(),
+            fork.to_block().0.to_string(),
+        ],
     );
 
     // The same history by its head, fetched from Kubo, where each writer
@@ -301,19 +307,15 @@ async fn a_three_peer_history_is_exported_and_audited() {
     let api = kubo.api_multiaddr().to_string();
     let started = Instant::now();
     loop {
-        let by_head = verify(
+        let (clean, out) = verify(
             &auditor,
             &head,
             &["--trusted", &trusted_arg, "--ipfs-api", &api],
         );
-        let out = text(&by_head);
-        if by_head.status.success() {
+        if clean {
             assert!(
-                out.contains(&format!("State hash: {}", heads.state_hash)),
-                "{out}"
-            );
-            assert!(
-                out.contains(&format!("Deltas checked: {}", heads.deltas)),
+                out.contains(&format!("State hash: {}", heads.state_hash))
+                    && out.contains(&format!("Deltas checked: {}", heads.deltas)),
                 "{out}"
             );
             break;
