@@ -18,7 +18,8 @@ use crdt_dag::{
 use serde::Serialize;
 
 use crate::error::PeerError;
-use crate::history::trusted_peers;
+use crate::history::{fork_of, trusted_peers};
+use api::types::HistoryFork;
 
 /// Most missing ancestors named in a report.
 const MAX_MISSING_LISTED: usize = 100;
@@ -60,7 +61,7 @@ pub struct AuditReport {
     pub problems: Vec<AuditProblem>,
     /// Writers that signed two deltas with one seq: both deltas are the
     /// proof (each is signed by the writer's key).
-    pub forks: Vec<AuditFork>,
+    pub forks: Vec<HistoryFork>,
 }
 
 /// One writer's part of the history.
@@ -81,17 +82,6 @@ pub struct AuditProblem {
     pub cid: String,
     /// Why.
     pub reason: String,
-}
-
-/// A fork: the writer, the seq and the deltas signed with it.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditFork {
-    /// The writer's peer ID.
-    pub peer: String,
-    /// The seq signed twice.
-    pub seq: u64,
-    /// The deltas, each signed by the writer.
-    pub deltas: Vec<String>,
 }
 
 impl AuditReport {
@@ -297,14 +287,6 @@ fn report(
         state_hash: hex::encode(replica.state_hash()?),
         pins: replica.len()?,
         problems,
-        forks: replica
-            .forks()?
-            .into_iter()
-            .map(|f| AuditFork {
-                peer: f.writer.to_string(),
-                seq: f.seq,
-                deltas: f.deltas.iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
+        forks: replica.forks()?.into_iter().map(fork_of).collect(),
     })
 }

@@ -51,16 +51,17 @@ pub fn heads(replica: &Replica) -> Result<HistoryHeads, PeerError> {
                 trusted: config.trust.allows(&w.writer),
             })
             .collect(),
-        forks: replica
-            .forks()?
-            .into_iter()
-            .map(|f| HistoryFork {
-                peer: f.writer.to_string(),
-                seq: f.seq,
-                deltas: f.deltas.iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
+        forks: replica.forks()?.into_iter().map(fork_of).collect(),
     })
+}
+
+/// Fork evidence as the API and the audit report show it.
+pub fn fork_of(f: crdt_dag::Fork) -> HistoryFork {
+    HistoryFork {
+        peer: f.writer.to_string(),
+        seq: f.seq,
+        deltas: f.deltas.iter().map(ToString::to_string).collect(),
+    }
 }
 
 /// One applied delta as the log shows it.
