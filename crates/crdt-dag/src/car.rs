@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use cid::Cid;
 use cluster_codec::car::{CarDecoder, CarError, write_header, write_section};
 
+use crate::checkpoint::Checkpoint;
 use crate::error::{DagError, Result};
 use crate::history::Order;
 use crate::limits::MAX_BLOCK_SIZE;
@@ -36,16 +37,41 @@ pub struct CarImport {
     pub report: SyncReport,
     /// Roots still not applied afterwards (their history is incomplete).
     pub unapplied_roots: Vec<Cid>,
+    /// The checkpoint the file started with (its history is checked from
+    /// there), with the number of snapshot blocks loaded.
+    pub checkpoint: Option<(Cid, Checkpoint, usize)>,
+}
+
+fn car_blocks_of(c: &Option<(Cid, Checkpoint, usize)>) -> usize {
+    c.as_ref().map_or(0, |c| 1 + c.2)
 }
 
 impl Replica {
     /// Writes the whole applied history as CAR v1, roots = heads, blocks
     /// oldest first (every delta after its ancestors, so a reader can apply
-    /// each as it arrives). Streams from disk. Returns the number of blocks
-    /// written.
+    /// each as it arrives); a replica with a floor writes the floor's
+    /// checkpoint and snapshot first, then the deltas above it. Streams
+    /// from disk. Returns the number of blocks written.
     pub fn export_car<W: Write>(&self, mut w: W) -> Result<usize> {
         write_header(&mut w, &self.heads()?)?;
         let mut n = 0;
+        // Below a floor there are no delta blocks: the history starts with
+        // the checkpoint and its snapshot.
+        if let Some((cid, _)) = self.floor()? {
+            let block = self
+                .checkpoint_block(&cid)?
+                .ok_or_else(|| DagError::Corrupt("the floor's checkpoint is missing".into()))?;
+            write_section(&mut w, &cid, &block)?;
+            n += 1;
+            let blocks = self
+                .snapshot_blocks(&cid)?
+                .ok_or_else(|| DagError::Corrupt("the floor's snapshot is missing".into()))?;
+            for block in blocks {
+                let (cid, bytes) = block?;
+                write_section(&mut w, &cid, &bytes)?;
+                n += 1;
+            }
+        }
         for block in self.history_blocks(Order::OldestFirst)? {
             let (cid, bytes) = block?;
             write_section(&mut w, &cid, &bytes)?;
@@ -76,8 +102,19 @@ impl Replica {
         let mut rejected = Vec::new();
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
         let mut report = SyncReport::default();
+        let mut first = true;
         loop {
-            let section = car.read_section(MAX_CAR_SECTION).map_err(car_error)?;
+            let mut section = car.read_section(MAX_CAR_SECTION).map_err(car_error)?;
+            if first {
+                first = false;
+                if let Some((cid, data, _)) = &section
+                    && Checkpoint::decode(data).is_ok()
+                {
+                    out.checkpoint = Some(self.import_checkpoint(&mut car, cid, data)?);
+                    out.blocks += car_blocks_of(&out.checkpoint);
+                    section = car.read_section(MAX_CAR_SECTION).map_err(car_error)?;
+                }
+            }
             let done = section.is_none();
             if let Some((cid, data, _)) = section {
                 out.blocks += 1;
@@ -109,5 +146,26 @@ impl Replica {
             }
         }
         Ok(out)
+    }
+
+    /// Loads the checkpoint `cid` that opens a CAR, then its snapshot from
+    /// the sections that follow (root first, as exported).
+    fn import_checkpoint<R: Read>(
+        &self,
+        car: &mut CarDecoder<R>,
+        cid: &Cid,
+        block: &[u8],
+    ) -> Result<(Cid, Checkpoint, usize)> {
+        let mut load = self.load_checkpoint(cid, block)?;
+        let mut n = 0;
+        while !load.is_complete() {
+            let (c, data, _) = car
+                .read_section(MAX_CAR_SECTION)
+                .map_err(car_error)?
+                .ok_or_else(|| DagError::Checkpoint("the file ends inside the snapshot".into()))?;
+            load.add(&c, &data)?;
+            n += 1;
+        }
+        Ok((*cid, load.finish()?, n))
     }
 }

@@ -109,7 +109,13 @@ impl Replica {
         let mut cursors = Vec::new();
         let mut next: BinaryHeap<Reverse<(u64, Vec<u8>, usize)>> = BinaryHeap::new();
         for w in self.writer_chains()? {
-            let have = theirs.get(&w.key).copied().unwrap_or(0);
+            // Below our floor we have no block to send: the asker must get
+            // those from a peer that has them (or load our checkpoint).
+            let have = theirs
+                .get(&w.key)
+                .copied()
+                .unwrap_or(0)
+                .max(self.floor_seq(&w.key)?);
             if have >= w.seq {
                 continue;
             }
@@ -169,15 +175,22 @@ impl Replica {
             let Some((cid, priority, mark)) = f.pop()? else {
                 break;
             };
+            let Some(block) = self.block(&cid)? else {
+                // Below the floor: indexed, no block to send or to walk
+                // through; the walk stops here.
+                if self.has_floor()? {
+                    continue;
+                }
+                return Err(DagError::Corrupt(format!(
+                    "applied delta {cid} has no block"
+                )));
+            };
             if mark == OURS && limit > 0 {
                 out.push((priority, cid.to_bytes()));
                 if out.len() > limit {
                     out.pop();
                 }
             }
-            let block = self
-                .block(&cid)?
-                .ok_or_else(|| DagError::Corrupt(format!("applied delta {cid} has no block")))?;
             let delta = Delta::decode_verified(&block).map_err(|e| DagError::rejected(cid, e))?;
             for dep in delta.dependencies() {
                 f.push(self, *dep, mark)?;

@@ -140,6 +140,9 @@ pub enum DagError {
         /// Version this build writes.
         expected: u64,
     },
+    /// A checkpoint was refused, or can't be made or loaded now.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// A CAR file is malformed.
     #[error("CAR: {0}")]
     Car(String),

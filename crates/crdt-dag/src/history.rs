@@ -197,7 +197,12 @@ impl Replica {
             .collect();
         let mut cursors: Vec<Cursor> = Vec::new();
         for w in chains {
-            let range = tree.range(chain_key(&w.key, 1)..=chain_key(&w.key, w.seq));
+            // Deltas below the floor have no block: the history starts above.
+            let from = self.floor_seq(&w.key)? + 1;
+            if from > w.seq {
+                continue;
+            }
+            let range = tree.range(chain_key(&w.key, from)..=chain_key(&w.key, w.seq));
             cursors.push(match order {
                 Order::OldestFirst => Box::new(range),
                 Order::NewestFirst => Box::new(range.rev()),

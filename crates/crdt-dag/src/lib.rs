@@ -35,6 +35,7 @@
 //! ```
 
 mod car;
+mod checkpoint;
 mod codec;
 mod delta;
 mod diff;
@@ -49,6 +50,7 @@ mod wire_pin;
 mod writer;
 
 pub use car::{CarImport, MAX_CAR_HEADER, MAX_CAR_SECTION};
+pub use checkpoint::{CHECKPOINT_CONTEXT, CHECKPOINT_VERSION, Checkpoint, SNAPSHOT_CHUNK_BYTES};
 pub use codec::{DAG_CBOR, SHA2_256, block_cid, is_delta_cid};
 pub use delta::{Delta, FORMAT_VERSION, Op, SIGNING_CONTEXT};
 pub use diff::MAX_FRONTIER;
@@ -57,8 +59,8 @@ pub use history::{History, HistoryEntry, Order, WriterSummary};
 pub use limits::Limits;
 pub use pin::{Dot, PinEntry, PinEvent};
 pub use replica::{
-    CACHE_BYTES, EventHook, Fork, Replica, ReplicaConfig, SyncBudget, SyncReport, TREE_NAME, Write,
-    Written,
+    CACHE_BYTES, CheckpointLoad, EventHook, Fork, Pruned, Replica, ReplicaConfig, SnapshotBlocks,
+    SyncBudget, SyncReport, TREE_NAME, Write, Written,
 };
 pub use source::{BlockSource, MemoryBlockSource, SourceError};
 pub use store::{open_database, remove_unfinished_snapshots};

@@ -20,6 +20,7 @@ pub(crate) mod prefix {
     pub(crate) const BLOCK: u8 = b'b';
     pub(crate) const DELTA: u8 = b'd';
     pub(crate) const FORK: u8 = b'f';
+    pub(crate) const FLOOR: u8 = b'l';
     pub(crate) const HEAD: u8 = b'h';
     pub(crate) const PIN: u8 = b'p';
     pub(crate) const CHAIN: u8 = b's';
@@ -98,6 +99,10 @@ pub fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<usize> {
 pub(crate) const META_VERSION: &[u8] = b"mversion";
 pub(crate) const META_CLUSTER: &[u8] = b"mcluster";
 pub(crate) const META_COUNT: &[u8] = b"mcount";
+/// The checkpoint below which no block is kept (its CID).
+pub(crate) const META_FLOOR: &[u8] = b"mfloor";
+/// Set while a checkpoint loads: found at open, the load is undone.
+pub(crate) const META_LOADING: &[u8] = b"mloading";
 
 /// What the delta index keeps of an applied delta.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

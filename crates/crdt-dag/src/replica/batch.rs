@@ -24,6 +24,7 @@ impl Replica {
         let mut report = SyncReport::default();
         {
             let _guard = self.lock();
+            self.check_not_loading()?;
             let mut ov = Overlay::new(&self.tree);
             let mut events = Vec::new();
             let mut freed = (0usize, 0u64);
@@ -84,7 +85,7 @@ impl Replica {
     pub(super) fn apply_pending_with(&self, max_apply: usize) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         let _guard = self.lock();
-        if self.pending_count() == 0 {
+        if self.pending_count() == 0 || self.loading.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(report);
         }
         // The dependency graph of the pending set (CIDs only; blocks stay on disk).

@@ -8,6 +8,7 @@
 
 mod apply;
 mod batch;
+mod checkpoint;
 mod pending;
 mod query;
 mod sync;
@@ -15,17 +16,18 @@ mod types;
 mod write;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use ed25519_dalek::SigningKey;
 
 use crate::error::{DagError, Result};
 use crate::pin::PinEvent;
-use crate::store::{META_CLUSTER, META_VERSION, Overlay, prefix, u64_value};
+use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u64_value};
 use crate::writer::WriterId;
 use pending::Pending;
 
+pub use checkpoint::{CheckpointLoad, Pruned, SnapshotBlocks};
 pub use types::{EventHook, Fork, ReplicaConfig, SyncBudget, SyncReport, Write, Written};
 
 /// sled page cache of a replica opened by path. sled holds about 2.6 MiB
@@ -47,6 +49,8 @@ pub const TREE_NAME: &str = "crdt";
 pub struct Replica {
     db: sled::Db,
     tree: sled::Tree,
+    /// Checkpoint blocks (`replica/checkpoint.rs`).
+    checkpoints: sled::Tree,
     key: SigningKey,
     writer: WriterId,
     config: ReplicaConfig,
@@ -59,6 +63,8 @@ pub struct Replica {
     /// Serialises every mutation of the store.
     write_lock: Mutex<()>,
     hook: RwLock<Option<EventHook>>,
+    /// A checkpoint is being loaded: mutations are refused.
+    loading: AtomicBool,
     /// Applies without storing blocks or flushing batches; see
     /// [`Replica::checking_only`].
     checking_only: bool,
@@ -119,15 +125,17 @@ impl Replica {
                 tree.flush()?;
             }
         }
+        let checkpoints = db.open_tree(checkpoint::CHECKPOINT_TREE)?;
         let pending = Pending::default();
         for kv in tree.scan_prefix([prefix::PENDING]) {
             pending.add(kv?.1.len());
         }
         let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
         let writer = WriterId::from_public_key(&key.verifying_key());
-        Ok(Self {
+        let replica = Self {
             db,
             tree,
+            checkpoints,
             key,
             writer,
             config,
@@ -135,8 +143,14 @@ impl Replica {
             waiting_tombs,
             write_lock: Mutex::new(()),
             hook: RwLock::new(None),
+            loading: AtomicBool::new(false),
             checking_only: false,
-        })
+        };
+        if replica.tree.contains_key(META_LOADING)? {
+            // A checkpoint load was cut short: start from empty again.
+            replica.undo_load(None)?;
+        }
+        Ok(replica)
     }
 
     /// This replica as a checker: it verifies and replays a history (an

@@ -54,6 +54,7 @@ impl Replica {
         }
 
         let _guard = self.lock();
+        self.check_not_loading()?;
         let mut ops = Vec::with_capacity(writes.len());
         for w in writes {
             let cid = *w.cid();
@@ -121,7 +122,7 @@ impl Replica {
     }
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
