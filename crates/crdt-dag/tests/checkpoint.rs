@@ -233,7 +233,7 @@ fn a_load_cut_short_by_a_crash_is_undone_at_the_next_open() {
         // The process dies: no drop, no undo.
         std::mem::forget(load);
     }
-    let r = Replica::open(dir.path(), key(9), ReplicaConfig::new(CLUSTER)).unwrap();
+    let r = reopen(dir.path(), key(9), ReplicaConfig::new(CLUSTER)).unwrap();
     assert!(r.heads().unwrap().is_empty() && r.is_empty().unwrap());
     assert_eq!(r.state_hash().unwrap(), replica(8).state_hash().unwrap());
     assert!(r.writers().unwrap().is_empty());
