@@ -36,6 +36,15 @@ pub struct CrdtConfig {
     /// `datastore_namespace` (Go hidden key, written only when not the
     /// default; unused by sled). **Default:** `/c`.
     pub datastore_namespace: String,
+    /// `checkpoint_interval` (ours, written only when not the default): a
+    /// trusted peer signs a checkpoint of the pinset this often when its
+    /// heads moved since the last one; 0 disables. **Default:** 6h.
+    pub checkpoint_interval: Duration,
+    /// `checkpoint_join` (ours, written only when not the default): a peer
+    /// with an empty pinset starts from the newest checkpoint signed by a
+    /// trusted peer instead of replaying the whole history.
+    /// **Default:** true.
+    pub checkpoint_join: bool,
     /// Unknown keys, kept.
     pub extra: Map<String, Value>,
 }
@@ -58,6 +67,7 @@ pub(super) const DEFAULT_REBROADCAST: Duration = Duration::from_secs(60);
 pub(super) const DEFAULT_PEERSET_METRIC: &str = "ping";
 pub(super) const DEFAULT_DATASTORE_NAMESPACE: &str = "/c";
 pub(super) const DEFAULT_MAX_QUEUE_SIZE: usize = 50_000;
+pub(super) const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
 impl Default for CrdtConfig {
     fn default() -> Self {
@@ -69,6 +79,8 @@ impl Default for CrdtConfig {
             rebroadcast_interval: DEFAULT_REBROADCAST,
             peerset_metric: DEFAULT_PEERSET_METRIC.to_owned(),
             datastore_namespace: DEFAULT_DATASTORE_NAMESPACE.to_owned(),
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            checkpoint_join: true,
             extra: Map::new(),
         }
     }
@@ -155,6 +167,10 @@ pub(super) fn parse_crdt(mut obj: Obj, w: &mut Vec<ConfigWarning>) -> Result<Crd
         .string("datastore_namespace")?
         .filter(|s| !s.is_empty())
         .unwrap_or(d.datastore_namespace);
+    let checkpoint_interval = obj
+        .duration("checkpoint_interval")?
+        .unwrap_or(d.checkpoint_interval);
+    let checkpoint_join = obj.bool("checkpoint_join")?.unwrap_or(d.checkpoint_join);
     Ok(CrdtConfig {
         cluster_name,
         trusted_peers,
@@ -163,6 +179,8 @@ pub(super) fn parse_crdt(mut obj: Obj, w: &mut Vec<ConfigWarning>) -> Result<Crd
         rebroadcast_interval,
         peerset_metric,
         datastore_namespace,
+        checkpoint_interval,
+        checkpoint_join,
         extra: obj.finish(w),
     })
 }
@@ -229,6 +247,12 @@ pub(super) fn crdt_to_json(c: &CrdtConfig) -> Value {
             "datastore_namespace".into(),
             c.datastore_namespace.clone().into(),
         );
+    }
+    if c.checkpoint_interval != DEFAULT_CHECKPOINT_INTERVAL {
+        m.insert("checkpoint_interval".into(), dur(c.checkpoint_interval));
+    }
+    if !c.checkpoint_join {
+        m.insert("checkpoint_join".into(), false.into());
     }
     with_extra(m, &c.extra)
 }

@@ -120,6 +120,8 @@ const VARS: &[Var] = &[
     crdt("CLUSTER_CRDT_REBROADCASTINTERVAL", &["rebroadcast_interval"], Kind::KeepEmpty),
     crdt("CLUSTER_CRDT_PEERSETMETRIC", &["peerset_metric"], Kind::KeepEmpty),
     crdt("CLUSTER_CRDT_DATASTORENAMESPACE", &["datastore_namespace"], Kind::KeepEmpty),
+    crdt("CLUSTER_CRDT_CHECKPOINTINTERVAL", &["checkpoint_interval"], Kind::KeepEmpty),
+    crdt("CLUSTER_CRDT_CHECKPOINTJOIN", &["checkpoint_join"], Kind::Bool),
 ];
 
 /// Variables that are someone else's: the identity's (`identity.rs`) and
@@ -419,6 +421,8 @@ mod tests {
             "rebroadcast_interval",
             "peerset_metric",
             "datastore_namespace",
+            "checkpoint_interval",
+            "checkpoint_join",
         ];
         for var in VARS {
             let root = match var.section {

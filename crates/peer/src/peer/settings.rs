@@ -184,6 +184,8 @@ impl PeerSettings {
                 max_queue_size: crdt.batching.max_queue_size,
                 rebroadcast_interval: crdt.rebroadcast_interval,
                 follower: c.follower_mode,
+                checkpoint_interval: crdt.checkpoint_interval,
+                checkpoint_join: crdt.checkpoint_join,
             },
             data_dir: Some(cfg.sled_path(config_dir)),
             peerstore: Some(cfg.peerstore_path(config_dir)),

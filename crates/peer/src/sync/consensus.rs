@@ -23,6 +23,7 @@ use crate::error::PeerError;
 use crate::network::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
 use crate::network::{Network, Topic};
 use crate::sync::batch_log::BatchLog;
+use crate::sync::checkpoints;
 use crate::sync::dagsync::{self, PeerSource};
 use crate::sync::group_commit::{GROUP_COMMIT_MAX, WriteReq, commit_group};
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
@@ -60,6 +61,10 @@ pub struct ConsensusSettings {
     pub rebroadcast_interval: Duration,
     /// `cluster.follower_mode`.
     pub follower: bool,
+    /// `checkpoint_interval`: 0 makes none on a schedule.
+    pub checkpoint_interval: Duration,
+    /// `checkpoint_join`: an empty peer starts from a checkpoint.
+    pub checkpoint_join: bool,
 }
 
 impl ConsensusSettings {
@@ -203,8 +208,16 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         counters,
         ipfs.source.clone(),
         settings.follower,
+        settings.checkpoint_join,
         cancel.clone(),
     ));
+    if !settings.follower && !settings.checkpoint_interval.is_zero() {
+        tasks.spawn(checkpoints::checkpointer(
+            replica.clone(),
+            settings.checkpoint_interval,
+            cancel.clone(),
+        ));
+    }
     if !settings.follower {
         let writer = Writer {
             replica: replica.clone(),
@@ -624,6 +637,7 @@ async fn sync_loop(
     counters: Arc<SyncCounters>,
     ipfs: Option<IpfsSource>,
     follower: bool,
+    checkpoint_join: bool,
     cancel: CancellationToken,
 ) {
     let mut wanted: Wanted = HashMap::new();
@@ -645,6 +659,10 @@ async fn sync_loop(
                         peers.insert(p);
                     }
                     let pulling = async {
+                        if checkpoint_join {
+                            let from: Vec<PeerId> = peers.iter().copied().collect();
+                            checkpoints::join_from_checkpoint(&replica, &network, &from).await;
+                        }
                         if follower {
                             from_followers(&replica, &network, &[], &counters).await;
                         }
@@ -679,6 +697,11 @@ async fn sync_loop(
         let mut incoming: Wanted = HashMap::new();
         let mut left = vec![];
         let chasing = async {
+            if checkpoint_join {
+                let from: BTreeSet<PeerId> = wanted.values().flatten().copied().collect();
+                let from: Vec<PeerId> = from.into_iter().collect();
+                checkpoints::join_from_checkpoint(&replica, &network, &from).await;
+            }
             left = chase(&replica, &network, &mut wanted, &counters, follower).await;
         };
         if !taking(

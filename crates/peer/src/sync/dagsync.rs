@@ -78,7 +78,9 @@ const VERIFY_AHEAD: usize = 2;
 pub struct Request {
     /// `"since"`: what I lack given my frontier `have`; `"newer"`: the same
     /// unless the answerer has applied none of a non-empty `have` (then
-    /// nothing: it is behind the asker); `"get"`: these `cids`.
+    /// nothing: it is behind the asker); `"get"`: these `cids`;
+    /// `"checkpoint"`: the newest checkpoint kept; `"snapshot"`: checkpoint
+    /// `cids[0]` and its snapshot's blocks.
     pub kind: String,
     #[serde(default)]
     pub have: Vec<Cid>,
@@ -179,6 +181,14 @@ async fn answer(
             walked.map_err(|e| PeerError::Network(e.to_string()))??
         }
         "get" => req.cids.into_iter().take(MAX_ANSWER_BLOCKS).collect(),
+        "checkpoint" => return answer_checkpoint(&replica, &mut stream).await,
+        "snapshot" => {
+            let cid = req
+                .cids
+                .first()
+                .ok_or_else(|| PeerError::Network("snapshot of no checkpoint".into()))?;
+            return answer_snapshot(&replica, &mut stream, cid).await;
+        }
         other => {
             return Err(PeerError::Network(format!(
                 "unknown sync request {other:?}"
@@ -190,14 +200,144 @@ async fn answer(
         let Some(block) = replica.block(&cid)? else {
             continue;
         };
-        frame.clear();
-        frame.extend_from_slice(&cid.to_bytes());
-        frame.extend_from_slice(&block);
-        write_frame_within(&mut stream, &frame, FRAME_TIMEOUT).await?;
+        send_block(&mut stream, &mut frame, &cid, &block).await?;
     }
-    write_frame_within(&mut stream, &[], FRAME_TIMEOUT).await?;
-    futures::AsyncWriteExt::close(&mut stream).await?;
+    end_answer(&mut stream).await
+}
+
+/// Sends one frame, `CID bytes || block bytes`.
+async fn send_block(
+    stream: &mut CountedStream,
+    frame: &mut Vec<u8>,
+    cid: &Cid,
+    block: &[u8],
+) -> Result<(), PeerError> {
+    frame.clear();
+    frame.extend_from_slice(&cid.to_bytes());
+    frame.extend_from_slice(block);
+    Ok(write_frame_within(stream, frame, FRAME_TIMEOUT).await?)
+}
+
+async fn end_answer(stream: &mut CountedStream) -> Result<(), PeerError> {
+    write_frame_within(stream, &[], FRAME_TIMEOUT).await?;
+    futures::AsyncWriteExt::close(stream).await?;
     Ok(())
+}
+
+/// `checkpoint`: the newest checkpoint kept here (one frame), or nothing.
+async fn answer_checkpoint(replica: &Replica, stream: &mut CountedStream) -> Result<(), PeerError> {
+    if let Some((cid, block)) = replica.newest_checkpoint()? {
+        send_block(stream, &mut Vec::new(), &cid, &block).await?;
+    }
+    end_answer(stream).await
+}
+
+/// `snapshot`: checkpoint `cid` (if kept here), then its snapshot's
+/// blocks, root first, in the order a loader takes them.
+async fn answer_snapshot(
+    replica: &Replica,
+    stream: &mut CountedStream,
+    cid: &Cid,
+) -> Result<(), PeerError> {
+    let mut frame = Vec::new();
+    if let (Some(block), Some(blocks)) = (
+        replica.checkpoint_block(cid)?,
+        replica.snapshot_blocks(cid)?,
+    ) {
+        send_block(stream, &mut frame, cid, &block).await?;
+        for b in blocks {
+            let (c, bytes) = b?;
+            send_block(stream, &mut frame, &c, &bytes).await?;
+        }
+    }
+    end_answer(stream).await
+}
+
+/// Asks `peer` for the newest checkpoint it keeps: its CID and block, not
+/// checked yet.
+pub(crate) async fn fetch_checkpoint(
+    control: &mut Streams,
+    peer: PeerId,
+) -> Result<Option<(Cid, Vec<u8>)>, PeerError> {
+    let req = Request {
+        kind: "checkpoint".into(),
+        have: vec![],
+        cids: vec![],
+    };
+    let mut stream = request(control, peer, &req).await?;
+    let first = next_block(&mut stream, peer).await?;
+    if first.is_some() && next_block(&mut stream, peer).await?.is_some() {
+        return Err(PeerError::Remote {
+            peer: peer.to_string(),
+            message: "more than one checkpoint in the answer".into(),
+        });
+    }
+    Ok(first)
+}
+
+/// Snapshot blocks handed from the stream to the loading thread at once.
+const LOAD_AHEAD: usize = 4;
+
+/// Loads checkpoint `cid` from `peer` into `replica` (which must be empty):
+/// the blocks stream in and are checked and stored on a blocking thread as
+/// they come, a few ahead. Returns the checkpoint loaded.
+pub(crate) async fn load_checkpoint(
+    replica: &Arc<Replica>,
+    control: &mut Streams,
+    peer: PeerId,
+    cid: Cid,
+) -> Result<crdt_dag::Checkpoint, PeerError> {
+    let remote = |message: String| PeerError::Remote {
+        peer: peer.to_string(),
+        message,
+    };
+    let req = Request {
+        kind: "snapshot".into(),
+        have: vec![],
+        cids: vec![cid],
+    };
+    let mut stream = request(control, peer, &req).await?;
+    let (first, block) = next_block(&mut stream, peer)
+        .await?
+        .ok_or_else(|| remote(format!("it no longer keeps checkpoint {cid}")))?;
+    if first != cid {
+        return Err(remote(format!("it answered {first} for checkpoint {cid}")));
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Cid, Vec<u8>)>(LOAD_AHEAD);
+    let r = replica.clone();
+    let loader = tokio::task::spawn_blocking(move || {
+        let mut load = r.load_checkpoint(&cid, &block)?;
+        while !load.is_complete() {
+            let Some((c, bytes)) = rx.blocking_recv() else {
+                return Err(crdt_dag::DagError::Checkpoint(
+                    "the answer ended inside the snapshot".into(),
+                ));
+            };
+            load.add(&c, &bytes)?;
+        }
+        load.finish()
+    });
+    let streaming = async {
+        while let Some(b) = next_block(&mut stream, peer).await? {
+            if tx.send(b).await.is_err() {
+                break; // the loader stopped: its error is the one to report
+            }
+        }
+        Ok::<(), PeerError>(())
+    };
+    let streamed = streaming.await;
+    drop(tx);
+    let loaded = loader
+        .await
+        .map_err(|e| PeerError::Network(e.to_string()))?;
+    match (loaded, streamed) {
+        (Ok(c), _) => Ok(c),
+        (Err(e), Ok(())) => Err(e.into()),
+        (Err(crdt_dag::DagError::Checkpoint(m)), Err(net)) if m.contains("ended inside") => {
+            Err(net)
+        }
+        (Err(e), Err(_)) => Err(e.into()),
+    }
 }
 
 /// Whether `have` is empty or holds a delta applied here.

@@ -1,9 +1,10 @@
 //! Keeping the pinset in sync: the write queue and group commit
 //! (`consensus`), the durable batch queue, head announcements, bulk DAG sync
-//! between peers (`dagsync`) and history blocks put into and fetched from
+//! between peers (`dagsync`), checkpoints (`checkpoints`) and history blocks put into and fetched from
 //! IPFS (`ipfs_glue`).
 
 pub(crate) mod batch_log;
+pub(crate) mod checkpoints;
 pub(crate) mod consensus;
 pub mod dagsync;
 pub(crate) mod group_commit;
