@@ -47,9 +47,20 @@ impl ApiError {
         Self::new(401, "unauthorized")
     }
 
+    /// 403: the peer may not do this (it is not a trusted writer).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, message)
+    }
+
     /// 404: the thing asked for does not exist (for a pin: not in the pinset).
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, message)
+    }
+
+    /// 409: the request can't be done in the current state (the message
+    /// says why).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, message)
     }
 
     /// 429: too many requests (a full write queue).

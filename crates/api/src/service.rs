@@ -11,8 +11,8 @@ use futures::stream::{self, BoxStream};
 use crate::ApiError;
 use crate::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
-    HistoryDelta, HistoryHeads, HistoryLogQuery, Id, Metric, Pin, PinOptions, PinTypeFilter,
-    TrackerStatusFilter, Version,
+    HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery, Id, Metric, Pin, PinOptions,
+    PinTypeFilter, TrackerStatusFilter, Version,
 };
 
 /// One entry of an upload to `POST /add`, in the order the multipart body
@@ -175,6 +175,17 @@ pub trait ClusterApi: Send + Sync + 'static {
     /// `GET /history/heads`: the heads, the state hash and the trust policy
     /// in force. The default answers 501 (a service with no signed history).
     fn history_heads(&self) -> impl Future<Output = Result<HistoryHeads, ApiError>> + Send {
+        std::future::ready(Err(ApiError::not_implemented(NO_HISTORY)))
+    }
+
+    /// `POST /history/checkpoint`: signs a checkpoint of the current state
+    /// (spec/crdt.md §10) and keeps it as the one this peer serves. 403
+    /// when this peer may not write, 409 when the history can't be
+    /// checkpointed now (empty, a forked writer, tombs waiting). The
+    /// default answers 501.
+    fn history_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<HistoryCheckpoint, ApiError>> + Send {
         std::future::ready(Err(ApiError::not_implemented(NO_HISTORY)))
     }
 

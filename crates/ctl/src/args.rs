@@ -127,7 +127,7 @@ pub(crate) enum Command {
         command: IpfsCommand,
     },
     /// Read the signed history of the pinset: heads, the delta log, a CAR
-    /// export (for `ipfs-cluster-service state verify`).
+    /// export (for `ipfs-cluster-service state verify`); sign a checkpoint.
     History {
         #[command(subcommand)]
         command: HistoryCommand,
@@ -354,6 +354,9 @@ pub(crate) enum HistoryCommand {
         #[arg(value_name = "FILE.car")]
         file: std::path::PathBuf,
     },
+    /// Have the peer sign a checkpoint of its current state (the one it
+    /// then serves to joining peers and exports from once pruned).
+    Checkpoint,
     /// List the signed deltas, newest first.
     Log {
         /// Only the deltas of this writer (a peer ID).

@@ -148,3 +148,92 @@ async fn history_commands_read_and_export_the_signed_history() {
     assert!(!nowhere.exists());
     peer.stop().await;
 }
+
+/// `history checkpoint` has the peer sign a checkpoint and prints it (text
+/// and JSON); `history heads` then shows it as the checkpoint served, with
+/// no floor (nothing was pruned). An empty history is the API's 409 and a
+/// peer outside `trusted_peers` its 403 (exit 2, the reason printed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_checkpoint_signs_one_that_heads_then_show() {
+    let key = Keypair::generate_ed25519();
+    let me = WriterId::from_peer_id_bytes(&key.public().to_peer_id().to_bytes())
+        .unwrap()
+        .to_string();
+    let peer = PeerBuilder::local_test(key, "ctl-checkpoint")
+        .start()
+        .await
+        .unwrap();
+    let host = api::server::multiaddr_of(peer.serve_api_on_loopback().await.unwrap());
+
+    let out = ctl(&host, false, &["history", "checkpoint"]).await;
+    out.expect_code(2);
+    assert!(
+        out.stdout.contains("Code: 409") && out.stdout.contains("the history is empty"),
+        "{}",
+        out.stdout
+    );
+
+    let handle = peer.handle();
+    for n in 0..3 {
+        ClusterApi::pin(&handle, content(n), PinOptions::named(format!("p{n}")))
+            .await
+            .unwrap();
+    }
+    let state_hash = hex::encode(handle.replica().state_hash().unwrap());
+    let out = ctl(&host, false, &["history", "checkpoint"]).await;
+    let text = out.success();
+    assert!(text.starts_with("Checkpoint: "), "{text}");
+    for line in [
+        format!("Signed by: {me} | "),
+        format!("State hash: {state_hash}\n"),
+        "Pins: 3 | Deltas: 3 | Height: 3\n".to_owned(),
+        "Heads: 1\n".to_owned(),
+        format!("Writers: 1\n  > {me} | seq: 3\n"),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in {text}");
+    }
+
+    // Another one (the newest replaces it), as JSON; heads show that one.
+    let made = ctl(&host, true, &["history", "checkpoint"])
+        .await
+        .json_values()
+        .remove(0);
+    assert_eq!(made["signer"], me.as_str());
+    assert_eq!(made["state_hash"], state_hash.as_str());
+    assert_eq!(
+        (made["pins"].as_u64(), made["deltas"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let cid = made["cid"].as_str().unwrap().to_owned();
+    let heads = ctl(&host, true, &["history", "heads"]).await.json_values();
+    assert_eq!(heads[0]["checkpoint"], made);
+    assert!(heads[0].get("floor").is_none(), "{}", heads[0]);
+    let out = ctl(&host, false, &["history", "heads"]).await;
+    let text = out.success();
+    assert!(
+        text.contains(&format!(
+            "Checkpoint: {cid} | height: 3 | deltas: 3 | pins: 3 | signed by {me} | "
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("Floor:"), "{text}");
+    peer.stop().await;
+
+    // A peer its own policy does not trust may not sign.
+    let other = Keypair::generate_ed25519().public().to_peer_id();
+    let stranger = WriterId::from_peer_id_bytes(&other.to_bytes()).unwrap();
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "ctl-checkpoint")
+        .settings(|s| s.trust = TrustPolicy::Only([stranger].into()))
+        .start()
+        .await
+        .unwrap();
+    let host = api::server::multiaddr_of(peer.serve_api_on_loopback().await.unwrap());
+    let out = ctl(&host, false, &["history", "checkpoint"]).await;
+    out.expect_code(2);
+    assert!(
+        out.stdout.contains("Code: 403") && out.stdout.contains("not a trusted writer"),
+        "{}",
+        out.stdout
+    );
+    peer.stop().await;
+}

@@ -3,7 +3,10 @@
 //! head's history over IPFS, re-hashing every block and checking its
 //! signature, trust, priority and writer chain before replaying it; the
 //! report names every problem with its reason and every fork with both
-//! signed deltas. Memory stays bounded: blocks wait on disk, not in RAM.
+//! signed deltas. A CAR that starts with a signed checkpoint (the export of
+//! a peer with a floor) is checked from there: the checkpoint's signature
+//! and trust, its snapshot against its state hash, then the deltas above
+//! it. Memory stays bounded: blocks wait on disk, not in RAM.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -12,14 +15,14 @@ use std::path::Path;
 use cid::Cid;
 use cluster_codec::car::CarDecoder;
 use crdt_dag::{
-    BlockSource, DagError, Delta, MAX_CAR_HEADER, MAX_CAR_SECTION, Order, Replica, ReplicaConfig,
-    SyncReport, TrustPolicy,
+    BlockSource, Checkpoint, DagError, Delta, MAX_CAR_HEADER, MAX_CAR_SECTION, Order, Replica,
+    ReplicaConfig, SyncReport, TrustPolicy,
 };
 use serde::Serialize;
 
 use crate::error::PeerError;
-use crate::history::{fork_of, trusted_peers};
-use api::types::HistoryFork;
+use crate::history::{checkpoint_summary, fork_of, trusted_peers};
+use api::types::{HistoryCheckpoint, HistoryFork};
 
 /// Most missing ancestors named in a report.
 const MAX_MISSING_LISTED: usize = 100;
@@ -45,6 +48,11 @@ pub struct AuditReport {
     pub cluster_name: String,
     /// The trust policy checked against (`["*"]`: anyone).
     pub trusted_peers: Vec<String>,
+    /// The checkpoint the history started with, if it did: what is above
+    /// it was checked delta by delta; the deltas below it are not in the
+    /// file, its (trusted) signer vouches for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<HistoryCheckpoint>,
     /// Blocks read from the file or fetched.
     pub blocks_read: u64,
     /// Deltas that passed every check and were replayed.
@@ -96,6 +104,14 @@ impl AuditReport {
         let mut out = String::new();
         let _ = writeln!(out, "Cluster: {}", self.cluster_name);
         let _ = writeln!(out, "Trusted peers: {}", self.trusted_peers.join(", "));
+        if let Some(c) = &self.checkpoint {
+            let _ = writeln!(
+                out,
+                "Checked from checkpoint {} signed by {} at height {} ({} deltas below it are \
+                 not in the file; the signer vouches for them)",
+                c.cid, c.signer, c.height, c.deltas
+            );
+        }
         let _ = writeln!(out, "Blocks read: {}", self.blocks_read);
         let _ = writeln!(out, "Deltas checked: {}", self.deltas_checked);
         let _ = writeln!(out, "Writers: {}", self.writers.len());
@@ -151,7 +167,8 @@ fn scratch_replica(
     Ok(Replica::with_db(db, key, config)?.checking_only())
 }
 
-/// The cluster of the first delta of a CAR file.
+/// The cluster of the first block of a CAR file: a delta, or the
+/// checkpoint a pruned peer's export starts with.
 fn car_cluster(path: &Path) -> Result<String, PeerError> {
     let file = std::fs::File::open(path)?;
     let mut car = CarDecoder::new(BufReader::new(file));
@@ -165,6 +182,9 @@ fn car_cluster(path: &Path) -> Result<String, PeerError> {
 }
 
 fn block_cluster(cid: &Cid, block: &[u8]) -> Result<String, PeerError> {
+    if let Ok(c) = Checkpoint::decode(block) {
+        return Ok(c.cluster);
+    }
     Delta::decode(block)
         .map(|d| d.cluster)
         .map_err(|e| DagError::Car(format!("{cid} is not a delta ({e}): name the cluster")).into())
@@ -184,12 +204,16 @@ pub fn verify_car(
     let replica = scratch_replica(scratch, cluster, policy.trust.clone())?;
     let file = std::fs::File::open(path)?;
     let import = replica.import_car(BufReader::with_capacity(1 << 20, file))?;
-    report(
+    let mut out = report(
         &replica,
         import.blocks as u64,
         &import.report,
         &import.unapplied_roots,
-    )
+    )?;
+    out.checkpoint = import
+        .checkpoint
+        .map(|(cid, c, _)| checkpoint_summary(cid, &c));
+    Ok(out)
 }
 
 /// Audits the history below `head`, fetched block by block from `source`
@@ -280,6 +304,7 @@ fn report(
     Ok(AuditReport {
         cluster_name: config.cluster.clone(),
         trusted_peers: trusted_peers(&config.trust),
+        checkpoint: None,
         blocks_read,
         deltas_checked: deltas,
         writers: writers.into_values().collect(),

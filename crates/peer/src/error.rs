@@ -42,6 +42,14 @@ pub enum PeerError {
         /// What went wrong.
         message: String,
     },
+    /// This peer may not sign (a checkpoint): it is not a trusted writer
+    /// of the cluster. The REST API answers 403.
+    #[error("this peer ({0}) is not a trusted writer of the cluster: it can't sign a checkpoint")]
+    NotTrusted(String),
+    /// The history can't be checkpointed now (the reason is given: empty,
+    /// a forked writer, tombs waiting). The REST API answers 409.
+    #[error("no checkpoint made: {0}")]
+    CheckpointRefused(String),
     /// An RPC was refused by the method's policy.
     #[error("permission denied for {0}")]
     PermissionDenied(String),

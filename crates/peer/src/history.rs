@@ -1,16 +1,19 @@
 //! The signed history as the history routes answer it: the heads and what
-//! they add up to, the delta log newest first, and the CAR export in
-//! chunks (spec/rest-api.md, spec/crdt.md §7).
+//! they add up to (with the checkpoint served and the floor), a checkpoint
+//! made on demand, the delta log newest first, and the CAR export in
+//! chunks (spec/rest-api.md, spec/crdt.md §7, §10).
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use api::types::{
-    HistoryDelta, HistoryFork, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp, HistoryWriter,
+    HistoryCheckpoint, HistoryDelta, HistoryFork, HistoryHead, HistoryHeads, HistoryLogQuery,
+    HistoryOp, HistoryWriter, HistoryWriterSeq,
 };
 use bytes::Bytes;
+use cid::Cid;
 use cluster_codec::car::{write_header, write_section};
-use crdt_dag::{DagError, Delta, Op, Order, Replica, TrustPolicy, WriterId};
+use crdt_dag::{Checkpoint, DagError, Delta, Op, Order, Replica, TrustPolicy, WriterId};
 
 use crate::error::PeerError;
 
@@ -52,7 +55,64 @@ pub fn heads(replica: &Replica) -> Result<HistoryHeads, PeerError> {
             })
             .collect(),
         forks: replica.forks()?.into_iter().map(fork_of).collect(),
+        checkpoint: newest_checkpoint(replica)?,
+        floor: replica.floor()?.map(|(cid, c)| checkpoint_summary(cid, &c)),
     })
+}
+
+/// The newest checkpoint `replica` keeps (the one it serves), if any.
+fn newest_checkpoint(replica: &Replica) -> Result<Option<HistoryCheckpoint>, PeerError> {
+    let Some((cid, block)) = replica.newest_checkpoint()? else {
+        return Ok(None);
+    };
+    let c = Checkpoint::decode(&block)
+        .map_err(|e| DagError::Corrupt(format!("kept checkpoint {cid}: {e}")))?;
+    Ok(Some(checkpoint_summary(cid, &c)))
+}
+
+/// `POST /history/checkpoint`: signs a checkpoint of the current state and
+/// keeps it as the one this replica serves. Reads the whole pinset: call it
+/// off the async workers.
+///
+/// # Errors
+/// [`PeerError::NotTrusted`] when this peer may not write (the REST API's
+/// 403), [`PeerError::CheckpointRefused`] with the reason when the history
+/// can't be checkpointed now (empty, a forked writer, tombs waiting: 409),
+/// a store error otherwise.
+pub fn checkpoint_now(replica: &Replica) -> Result<HistoryCheckpoint, PeerError> {
+    match replica.checkpoint() {
+        Ok((cid, c)) => Ok(checkpoint_summary(cid, &c)),
+        Err(DagError::NotTrusted(writer)) => Err(PeerError::NotTrusted(writer)),
+        Err(DagError::Checkpoint(why)) => Err(PeerError::CheckpointRefused(why)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A checkpoint as the API shows it.
+pub fn checkpoint_summary(cid: Cid, c: &Checkpoint) -> HistoryCheckpoint {
+    HistoryCheckpoint {
+        cid,
+        signer: c.writer.to_string(),
+        time: Some(UNIX_EPOCH + Duration::from_millis(c.ts)),
+        height: c.height(),
+        heads: c
+            .heads
+            .iter()
+            .map(|&(cid, priority)| HistoryHead { cid, priority })
+            .collect(),
+        pins: c.pins,
+        deltas: c.deltas,
+        state_hash: hex::encode(c.state_hash),
+        snapshot: c.snapshot,
+        writers: c
+            .writers
+            .iter()
+            .map(|(w, seq)| HistoryWriterSeq {
+                peer: w.to_string(),
+                seq: *seq,
+            })
+            .collect(),
+    }
 }
 
 /// Fork evidence as the API and the audit report show it.
@@ -65,7 +125,7 @@ pub fn fork_of(f: crdt_dag::Fork) -> HistoryFork {
 }
 
 /// One applied delta as the log shows it.
-pub fn log_entry(replica: &Replica, cid: &cid::Cid) -> Result<HistoryDelta, PeerError> {
+pub fn log_entry(replica: &Replica, cid: &Cid) -> Result<HistoryDelta, PeerError> {
     let block = replica
         .block(cid)?
         .ok_or_else(|| DagError::Corrupt(format!("applied delta {cid} has no block")))?;
@@ -131,18 +191,33 @@ pub fn log(
 }
 
 /// `GET /history/car`: the CAR v1 export in chunks of about [`CAR_CHUNK`]
-/// bytes, the header first, blocks oldest first, read lazily.
+/// bytes, the header first, blocks oldest first, read lazily. A replica
+/// with a floor starts with the floor's checkpoint and its snapshot, then
+/// the deltas above it (as `Replica::export_car` writes).
 pub fn car_chunks(replica: Arc<Replica>) -> Result<CarChunks, PeerError> {
     let mut buf = Vec::with_capacity(CAR_CHUNK + 4096);
     write_header(&mut buf, &replica.heads()?)?;
+    let floor: Blocks = match replica.floor()? {
+        None => Box::new(std::iter::empty()),
+        Some((cid, _)) => {
+            let missing = |what: &str| DagError::Corrupt(format!("the floor's {what} is missing"));
+            let block = replica
+                .checkpoint_block(&cid)?
+                .ok_or_else(|| missing("checkpoint"))?;
+            let snapshot = replica
+                .snapshot_blocks(&cid)?
+                .ok_or_else(|| missing("snapshot"))?;
+            Box::new(std::iter::once(Ok((cid, block))).chain(snapshot))
+        }
+    };
     Ok(CarChunks {
-        blocks: Box::new(replica.history_blocks(Order::OldestFirst)?),
+        blocks: Box::new(floor.chain(replica.history_blocks(Order::OldestFirst)?)),
         buf,
         done: false,
     })
 }
 
-type Blocks = Box<dyn Iterator<Item = crdt_dag::Result<(cid::Cid, Vec<u8>)>> + Send>;
+type Blocks = Box<dyn Iterator<Item = crdt_dag::Result<(Cid, Vec<u8>)>> + Send>;
 
 /// The chunks of [`car_chunks`].
 pub struct CarChunks {
@@ -193,5 +268,86 @@ impl Iterator for CarChunks {
             &mut self.buf,
             Vec::with_capacity(CAR_CHUNK + 4096),
         ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use cluster_types::{Pin, PinOptions};
+    use crdt_dag::{ReplicaConfig, Write};
+    use multihash_codetable::{Code, MultihashDigest};
+
+    fn content(n: u8) -> Cid {
+        Cid::new_v1(0x55, Code::Sha2_256.digest(&[n]))
+    }
+
+    fn replica(n: u8, trust: TrustPolicy) -> Replica {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[n; 32]);
+        let config = ReplicaConfig {
+            trust,
+            ..ReplicaConfig::new("history")
+        };
+        Replica::temporary(key, config).unwrap()
+    }
+
+    fn pin(r: &Replica, n: u8) {
+        let pin = Pin::new(content(n), PinOptions::named(format!("p{n}")));
+        r.write(vec![Write::Pin(pin)]).unwrap();
+    }
+
+    /// A checkpoint made on demand is what heads then serve; once pruned
+    /// to, it is the floor, and the CAR export starts with it (a fresh
+    /// replica loads it and the deltas above to the same state).
+    #[test]
+    fn checkpoints_show_in_heads_and_the_car_starts_at_the_floor() {
+        let r = Arc::new(replica(1, TrustPolicy::All));
+        let refused = checkpoint_now(&r).unwrap_err();
+        assert!(
+            matches!(&refused, PeerError::CheckpointRefused(m) if m.contains("empty")),
+            "{refused}"
+        );
+        assert_eq!(api::ApiError::from(refused).status, 409);
+        for n in 0..3 {
+            pin(&r, n);
+        }
+        let cp = checkpoint_now(&r).unwrap();
+        assert_eq!((cp.pins, cp.deltas, cp.height), (3, 3, 3));
+        assert_eq!(cp.signer, r.writer().to_string());
+        assert_eq!(cp.state_hash, hex::encode(r.state_hash().unwrap()));
+        assert_eq!(cp.writers.len(), 1);
+        assert_eq!(cp.writers[0].seq, 3);
+        let h = heads(&r).unwrap();
+        assert_eq!((h.checkpoint.as_ref(), h.floor.as_ref()), (Some(&cp), None));
+
+        r.prune().unwrap();
+        pin(&r, 3);
+        let h = heads(&r).unwrap();
+        assert_eq!(h.floor.as_ref(), Some(&cp));
+        assert_eq!(h.deltas, 4);
+
+        let car: Vec<u8> = car_chunks(r.clone())
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .concat();
+        let to = replica(2, TrustPolicy::All);
+        let import = to.import_car(&car[..]).unwrap();
+        assert_eq!(import.checkpoint.map(|c| c.0), Some(cp.cid));
+        assert!(import.report.rejected.is_empty());
+        assert_eq!(to.state_hash().unwrap(), r.state_hash().unwrap());
+    }
+
+    /// A replica its own policy does not trust can't sign: the API's 403.
+    #[test]
+    fn an_untrusted_replica_may_not_sign_a_checkpoint() {
+        let other = WriterId::from_public_key(
+            &ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key(),
+        );
+        let r = replica(1, TrustPolicy::Only([other].into()));
+        let e = checkpoint_now(&r).unwrap_err();
+        assert!(matches!(e, PeerError::NotTrusted(_)), "{e}");
+        assert_eq!(api::ApiError::from(e).status, 403);
     }
 }

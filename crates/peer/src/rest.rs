@@ -11,8 +11,8 @@ use api::service::AddFile;
 use api::service::ClusterApi;
 use api::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
-    HistoryDelta, HistoryHeads, HistoryLogQuery, Id, IpfsId, Metric, Pin, PinOptions,
-    PinTypeFilter, TrackerStatusFilter, Version,
+    HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery, Id, IpfsId, Metric, Pin,
+    PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use cluster_types::Replication;
@@ -42,6 +42,8 @@ impl From<PeerError> for ApiError {
                 ApiError::unavailable(e.to_string())
             }
             PeerError::Dag(crdt_dag::DagError::NotPinned(_)) => ApiError::not_found(e.to_string()),
+            PeerError::NotTrusted(_) => ApiError::forbidden(e.to_string()),
+            PeerError::CheckpointRefused(_) => ApiError::conflict(e.to_string()),
             PeerError::Dag(crdt_dag::DagError::InvalidWrite(_))
             | PeerError::InvalidPin(_)
             | PeerError::Replication(_) => ApiError::bad_request(e.to_string()),
@@ -419,6 +421,19 @@ impl ClusterApi for PeerHandle {
 
     async fn history_heads(&self) -> Result<HistoryHeads, ApiError> {
         Ok(crate::history::heads(self.replica())?)
+    }
+
+    /// A follower never signs (403 as for an untrusted peer); the snapshot
+    /// is written off the async workers (it reads the whole pinset).
+    async fn history_checkpoint(&self) -> Result<HistoryCheckpoint, ApiError> {
+        if self.settings().consensus.follower {
+            return Err(ApiError::forbidden(PeerError::FollowerMode.to_string()));
+        }
+        let replica = self.replica().clone();
+        tokio::task::spawn_blocking(move || crate::history::checkpoint_now(&replica))
+            .await
+            .map_err(|e| ApiError::internal(format!("the checkpoint task failed: {e}")))?
+            .map_err(ApiError::from)
     }
 
     fn history_car(&self) -> BoxStream<'static, Result<bytes::Bytes, ApiError>> {

@@ -4,7 +4,10 @@
 //! verify` on the exported CAR (clean, the cluster's state hash), on
 //! tampered copies (one flipped byte, a delta re-signed by an untrusted
 //! key, a forked writer: each refused with its reason) and on a head CID
-//! fetched from Kubo.
+//! fetched from Kubo. Then peer 0 signs a checkpoint (`POST
+//! /history/checkpoint`), is stopped, pruned offline (`state prune`) and
+//! restarted: its heads show the floor, and its export, which starts with
+//! the checkpoint, verifies clean with the cluster's state hash.
 
 mod support;
 
@@ -18,7 +21,7 @@ use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use peer::identity::Identity;
 use support::content;
-use support::daemon::{client, edit_config, ok, service, start_cluster};
+use support::daemon::{Daemon, client, edit_config, ok, service, start_cluster};
 
 const START_WITHIN: Duration = Duration::from_secs(60);
 const CLUSTER: &str = "history-test";
@@ -116,7 +119,7 @@ async fn a_three_peer_history_is_exported_and_audited() {
             crdt["batching"]["max_batch_age"] = "0s".into();
         });
     }
-    let (_daemons, apis) = start_cluster(&dirs, START_WITHIN);
+    let (mut daemons, apis) = start_cluster(&dirs, START_WITHIN);
     support::load::wait_all_connected(&apis).await;
     let clients: Vec<_> = apis.iter().map(|a| client(a)).collect();
 
@@ -323,4 +326,94 @@ async fn a_three_peer_history_is_exported_and_audited() {
         assert!(started.elapsed() < Duration::from_secs(60), "{out}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+
+    // Peer 0 signs a checkpoint of the whole history, is stopped, pruned
+    // to it offline and restarted.
+    let cp = clients[0].history_checkpoint().await.unwrap();
+    assert_eq!(cp.signer, ids[0]);
+    assert_eq!(
+        (cp.deltas, cp.pins, cp.height),
+        (heads.deltas, want_pins, heads.height)
+    );
+    assert_eq!(cp.state_hash, heads.state_hash);
+    assert_eq!(cp.heads.len(), 1);
+    let before = clients[0].history_heads().await.unwrap();
+    assert_eq!(before.checkpoint.as_ref(), Some(&cp));
+    assert_eq!(before.floor, None);
+    daemons.remove(0).stop();
+    let pruned = ok(service(&dirs[0]).args(["state", "prune"]));
+    assert_eq!(
+        pruned.trim(),
+        format!(
+            "Pruned {} delta blocks below checkpoint {} (height {}, {} deltas, {want_pins} \
+             pins). The history is now served and exported from this checkpoint.",
+            cp.deltas, cp.cid, cp.height, cp.deltas
+        )
+    );
+    let restarted = Daemon::start(&dirs[0], &[]);
+    let api0 = client(&restarted.wait_ready(START_WITHIN).0);
+    daemons.insert(0, restarted);
+    let after = api0.history_heads().await.unwrap();
+    assert_eq!(after.floor.as_ref(), Some(&cp));
+    assert_eq!(after.checkpoint.as_ref(), Some(&cp));
+    assert_eq!(after.state_hash, heads.state_hash);
+
+    // One write above the floor, through the pruned peer, reaches all.
+    api0.pin(content(101), &PinOptions::named("above"))
+        .await
+        .unwrap();
+    let clients = [api0, clients[1].clone(), clients[2].clone()];
+    let heads = tokio::time::timeout(START_WITHIN, agreed_heads(&clients, want_pins + 1))
+        .await
+        .expect("the write above the floor reaches every peer");
+    let log: Vec<HistoryDelta> = clients[0]
+        .history_log(&HistoryLogQuery::default())
+        .map(|d| d.unwrap())
+        .collect()
+        .await;
+    assert_eq!(log.len(), 1, "the log starts at the floor");
+
+    // Its export starts with the checkpoint; the audit checks it and the
+    // delta above it.
+    let car: Vec<u8> = clients[0]
+        .history_car()
+        .map(|c| c.unwrap())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    let file = tmp.path().join("pruned.car");
+    std::fs::write(&file, &car).unwrap();
+    let file_s = file.to_str().unwrap();
+    let (clean, out) = verify(&auditor, file_s, &["--trusted", &trusted_arg]);
+    assert!(clean, "{out}");
+    for line in [
+        format!(
+            "Checked from checkpoint {} signed by {} at height {} ({} deltas below it are not \
+             in the file; the signer vouches for them)",
+            cp.cid, ids[0], cp.height, cp.deltas
+        ),
+        "Deltas checked: 1".to_owned(),
+        format!("State hash: {}", heads.state_hash),
+        format!("Pins: {}", want_pins + 1),
+        "Result: CLEAN".to_owned(),
+    ] {
+        assert!(out.contains(&line), "no {line:?} in {out}");
+    }
+    let (_, json) = verify(&auditor, file_s, &["--trusted", &trusted_arg, "--json"]);
+    let report: serde_json::Value = serde_json::Deserializer::from_str(&json)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report["checkpoint"]["cid"], cp.cid.to_string().as_str());
+    assert_eq!(report["checkpoint"]["signer"], ids[0].as_str());
+    // The cluster name is read from the checkpoint when none is given.
+    let (clean, out) = verify(&auditor, file_s, &[]);
+    assert!(
+        clean && out.contains(&format!("Cluster: {CLUSTER}")),
+        "{out}"
+    );
+    // Trusting another peer only, the checkpoint itself is refused.
+    let (clean, out) = verify(&auditor, file_s, &["--trusted", &ids[1]]);
+    assert!(!clean, "{out}");
 }

@@ -1,5 +1,5 @@
-//! The history routes: heads, the delta log (streamed) and the CAR export
-//! (streamed as bytes).
+//! The history routes: heads, a checkpoint on demand, the delta log
+//! (streamed) and the CAR export (streamed as bytes).
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 
 use super::error::{api_error, transport};
 use super::{Client, ClientError};
-use crate::types::{HistoryDelta, HistoryHeads, HistoryLogQuery};
+use crate::types::{HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery};
 
 impl Client {
     /// `GET /history/heads`.
@@ -18,6 +18,16 @@ impl Client {
     /// Any [`ClientError`].
     pub async fn history_heads(&self) -> Result<HistoryHeads, ClientError> {
         self.call(Method::GET, "/history/heads").await
+    }
+
+    /// `POST /history/checkpoint`: has the peer sign a checkpoint of its
+    /// current state; answers it.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; the API's 403 when the peer may not write, 409
+    /// when its history can't be checkpointed now.
+    pub async fn history_checkpoint(&self) -> Result<HistoryCheckpoint, ClientError> {
+        self.call(Method::POST, "/history/checkpoint").await
     }
 
     /// `GET /history/log`: deltas newest first.

@@ -1,6 +1,6 @@
-//! The history routes (`/history/heads`, `/history/car`, `/history/log`):
-//! what an auditor reads of the signed history, no Go equivalent
-//! (spec/rest-api.md).
+//! The history routes (`/history/heads`, `/history/car`, `/history/log`,
+//! `/history/checkpoint`): what an auditor reads of the signed history,
+//! and a checkpoint made on demand; no Go equivalent (spec/rest-api.md).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use futures::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 
@@ -24,10 +25,15 @@ pub(crate) fn routes<S: ClusterApi>() -> Router<Arc<App<S>>> {
         .route("/history/heads", get_only(heads::<S>))
         .route("/history/car", get_only(car::<S>))
         .route("/history/log", get_only(log::<S>))
+        .route("/history/checkpoint", post(checkpoint::<S>))
 }
 
 async fn heads<S: ClusterApi>(State(app): State<Arc<App<S>>>) -> Response {
     answer(app.api.history_heads().await)
+}
+
+async fn checkpoint<S: ClusterApi>(State(app): State<Arc<App<S>>>) -> Response {
+    answer(app.api.history_checkpoint().await)
 }
 
 /// The CAR streams as it is read; a failure before the first chunk is a

@@ -17,9 +17,9 @@ use crate::ApiError;
 use crate::service::{AddFile, ClusterApi};
 use crate::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
-    HistoryDelta, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp, HistoryWriter, Id,
-    IpfsRepoGc, Metric, Pin, PinOptions, PinTypeFilter, RepoGc, TrackerStatus, TrackerStatusFilter,
-    Version,
+    HistoryCheckpoint, HistoryDelta, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp,
+    HistoryWriter, HistoryWriterSeq, Id, IpfsRepoGc, Metric, Pin, PinOptions, PinTypeFilter,
+    RepoGc, TrackerStatus, TrackerStatusFilter, Version,
 };
 
 /// A stream of one error.
@@ -276,6 +276,39 @@ impl ClusterApi for FakeCluster {
                 .into_iter()
                 .collect(),
             forks: vec![],
+            checkpoint: None,
+            floor: None,
+        })
+    }
+
+    /// A checkpoint at the fake history's head, signed by the first peer
+    /// (its CID and snapshot are the head's: a fake); 409 when there is
+    /// no history.
+    async fn history_checkpoint(&self) -> Result<HistoryCheckpoint, ApiError> {
+        let heads = ClusterApi::history_heads(self).await?;
+        let Some(head) = heads.heads.first().cloned() else {
+            return Err(ApiError::conflict(
+                "no checkpoint made: the history is empty",
+            ));
+        };
+        Ok(HistoryCheckpoint {
+            cid: head.cid,
+            signer: self.fixtures.peers[0].id.clone(),
+            time: Some(self.fixtures.clock.unwrap_or_else(SystemTime::now)),
+            height: heads.height,
+            heads: heads.heads,
+            pins: heads.pins,
+            deltas: heads.deltas,
+            state_hash: heads.state_hash,
+            snapshot: head.cid,
+            writers: heads
+                .writers
+                .into_iter()
+                .map(|w| HistoryWriterSeq {
+                    peer: w.peer,
+                    seq: w.seq,
+                })
+                .collect(),
         })
     }
 

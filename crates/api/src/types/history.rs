@@ -1,7 +1,8 @@
 //! The signed history as the REST API shows it to auditors (no Go
 //! equivalent; spec/rest-api.md): the heads and what they add up to
-//! ([`HistoryHeads`]), one delta of the log ([`HistoryDelta`]) and the log's
-//! filters ([`HistoryLogQuery`]).
+//! ([`HistoryHeads`]), a signed checkpoint ([`HistoryCheckpoint`]), one
+//! delta of the log ([`HistoryDelta`]) and the log's filters
+//! ([`HistoryLogQuery`]).
 
 use std::time::SystemTime;
 
@@ -34,6 +35,55 @@ pub struct HistoryHeads {
     pub writers: Vec<HistoryWriter>,
     /// Writers caught signing two deltas with one seq.
     pub forks: Vec<HistoryFork>,
+    /// The newest checkpoint this peer keeps and serves (made here or
+    /// loaded), if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub checkpoint: Option<HistoryCheckpoint>,
+    /// The checkpoint below which this peer holds no delta blocks (it
+    /// joined from it or pruned to it): its log and CAR export start
+    /// there. Absent: the whole history is here.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub floor: Option<HistoryCheckpoint>,
+}
+
+/// A signed checkpoint (spec/crdt.md §10): a trusted writer's signed
+/// statement of the state at a cut of the history, from which a peer can
+/// start instead of replaying every delta below it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryCheckpoint {
+    /// The checkpoint block.
+    #[serde(with = "wire::cid_string")]
+    pub cid: Cid,
+    /// The peer ID of the writer that signed it.
+    pub signer: String,
+    /// The signer's clock when it signed (informational).
+    #[serde(with = "wire::go_time")]
+    pub time: Option<SystemTime>,
+    /// The highest priority among its heads.
+    pub height: u64,
+    /// The heads of the cut, by CID bytes.
+    pub heads: Vec<HistoryHead>,
+    /// Pinned CIDs at the cut.
+    pub pins: u64,
+    /// Deltas in the cut.
+    pub deltas: u64,
+    /// The state hash at the cut (spec/crdt.md §6), lowercase hex.
+    pub state_hash: String,
+    /// The root block of the snapshot (the pins and the delta index).
+    #[serde(with = "wire::cid_string")]
+    pub snapshot: Cid,
+    /// Every writer of the cut with its highest seq, by key bytes.
+    pub writers: Vec<HistoryWriterSeq>,
+}
+
+/// A writer and its highest seq in a checkpoint's cut.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryWriterSeq {
+    /// Its peer ID.
+    pub peer: String,
+    /// Its highest seq in the cut.
+    pub seq: u64,
 }
 
 /// One head.

@@ -18,7 +18,8 @@ pub use add::{
     MAX_CHUNK_SIZE, parse_chunker,
 };
 pub use history::{
-    HistoryDelta, HistoryFork, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp, HistoryWriter,
+    HistoryCheckpoint, HistoryDelta, HistoryFork, HistoryHead, HistoryHeads, HistoryLogQuery,
+    HistoryOp, HistoryWriter, HistoryWriterSeq,
 };
 pub use info::{
     AddedOutput, Alert, ApiErrorBody, Bandwidth, BandwidthStats, ConnectGraph, GlobalRepoGc, Id,

@@ -390,6 +390,33 @@ async fn token_without_credentials_configured_is_401() {
     assert_eq!(r.text(), "{\"code\":401,\"message\":\"unauthorized\"}\n");
 }
 
+/// `POST /history/checkpoint` answers the checkpoint as JSON (POST only);
+/// the service's refusal keeps its status and message.
+#[tokio::test]
+async fn history_checkpoint_is_a_post_answering_the_checkpoint() {
+    let s = TestServer::start(FakeCluster::golden()).await;
+    let r = request(s.addr, "POST", "/history/checkpoint", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["signer"], PEER);
+    assert_eq!(v["pins"], 2);
+    assert_eq!(v["height"], 2);
+    assert_eq!(v["heads"][0]["priority"], 2);
+    assert_eq!(v["writers"][0], serde_json::json!({"peer": PEER, "seq": 2}));
+    assert_eq!(v["state_hash"], "00".repeat(32));
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    let r = request(s.addr, "GET", "/history/checkpoint", &[]).await;
+    assert_eq!(r.status, 405);
+    // Heads leave out what a peer does not have.
+    let heads = request(s.addr, "GET", "/history/heads", &[]).await.json();
+    assert!(heads.get("checkpoint").is_none() && heads.get("floor").is_none());
+
+    let empty = FakeCluster::golden().without_pin(cid()).without_pin(cid2());
+    let s = TestServer::start(empty).await;
+    let r = request(s.addr, "POST", "/history/checkpoint", &[]).await;
+    assert_error(&r, 409, "the history is empty");
+}
+
 #[tokio::test]
 async fn openapi_lists_every_route() {
     let s = TestServer::start(FakeCluster::golden()).await;
@@ -426,6 +453,7 @@ async fn openapi_lists_every_route() {
         ("get", "/history/heads"),
         ("get", "/history/car"),
         ("get", "/history/log"),
+        ("post", "/history/checkpoint"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

@@ -1,4 +1,5 @@
-//! `history heads`, `history export <file.car>` and `history log`.
+//! `history heads`, `history checkpoint`, `history export <file.car>` and
+//! `history log`.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -18,6 +19,10 @@ pub(crate) async fn run(ctx: &mut Ctx, command: HistoryCommand) -> Result<()> {
         HistoryCommand::Heads => {
             let heads = ctx.api.call(|c| c.history_heads()).await?;
             ctx.out.item(Kind::HistoryHeads, &heads)
+        }
+        HistoryCommand::Checkpoint => {
+            let checkpoint = ctx.api.call(|c| c.history_checkpoint()).await?;
+            ctx.out.item(Kind::HistoryCheckpoint, &checkpoint)
         }
         HistoryCommand::Log {
             writer,

@@ -31,6 +31,11 @@ pub(crate) fn heads(v: &Value) -> String {
         int(v, "deltas"),
         int(v, "height")
     );
+    for (label, key) in [("Checkpoint", "checkpoint"), ("Floor", "floor")] {
+        if let Some(c) = v.get(key).filter(|c| c.is_object()) {
+            let _ = writeln!(out, "{label}: {}", checkpoint_line(c));
+        }
+    }
     let heads = array(v, "heads");
     let _ = writeln!(out, "Heads: {}", heads.len());
     for h in heads {
@@ -67,6 +72,56 @@ pub(crate) fn heads(v: &Value) -> String {
             int(f, "seq"),
             strings(f, "deltas").join(", ")
         );
+    }
+    out
+}
+
+/// A checkpoint on one line (in `history heads`).
+fn checkpoint_line(c: &Value) -> String {
+    format!(
+        "{} | height: {} | deltas: {} | pins: {} | signed by {} | {}",
+        s(c, "cid"),
+        int(c, "height"),
+        int(c, "deltas"),
+        int(c, "pins"),
+        s(c, "signer"),
+        go_datetime(s(c, "time"))
+    )
+}
+
+/// `history checkpoint`.
+pub(crate) fn checkpoint(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Checkpoint: {}", s(v, "cid"));
+    let _ = writeln!(
+        out,
+        "Signed by: {} | {}",
+        s(v, "signer"),
+        go_datetime(s(v, "time"))
+    );
+    let _ = writeln!(out, "State hash: {}", s(v, "state_hash"));
+    let _ = writeln!(
+        out,
+        "Pins: {} | Deltas: {} | Height: {}",
+        int(v, "pins"),
+        int(v, "deltas"),
+        int(v, "height")
+    );
+    let _ = writeln!(out, "Snapshot: {}", s(v, "snapshot"));
+    let heads = array(v, "heads");
+    let _ = writeln!(out, "Heads: {}", heads.len());
+    for h in heads {
+        let _ = writeln!(
+            out,
+            "  > {} | priority: {}",
+            s(h, "cid"),
+            int(h, "priority")
+        );
+    }
+    let writers = array(v, "writers");
+    let _ = writeln!(out, "Writers: {}", writers.len());
+    for w in writers {
+        let _ = writeln!(out, "  > {} | seq: {}", s(w, "peer"), int(w, "seq"));
     }
     out
 }
@@ -117,6 +172,30 @@ mod tests {
             "Cluster: c\nTrusted peers: *\nState hash: ab\nPins: 2 | Deltas: 3 | Height: 3\n\
              Heads: 1\n  > bafyhead | priority: 3\n\
              Writers: 1\n  > 12D3KooWA | seq: 3 | latest: bafyhead | NOT TRUSTED\nForks: 0\n"
+        );
+        let c = json!({
+            "cid": "bafyc", "signer": "12D3KooWA", "time": "2026-12-05T01:02:03.5Z",
+            "height": 3, "heads": [{"cid": "bafyhead", "priority": 3}], "pins": 2,
+            "deltas": 3, "state_hash": "ab", "snapshot": "bafys",
+            "writers": [{"peer": "12D3KooWA", "seq": 3}]
+        });
+        assert_eq!(
+            checkpoint(&c),
+            "Checkpoint: bafyc\nSigned by: 12D3KooWA | 2026-12-05 01:02:03\nState hash: ab\n\
+             Pins: 2 | Deltas: 3 | Height: 3\nSnapshot: bafys\n\
+             Heads: 1\n  > bafyhead | priority: 3\nWriters: 1\n  > 12D3KooWA | seq: 3\n"
+        );
+        let mut with = v.clone();
+        with["checkpoint"] = c.clone();
+        with["floor"] = c;
+        let line =
+            "bafyc | height: 3 | deltas: 3 | pins: 2 | signed by 12D3KooWA | 2026-12-05 01:02:03";
+        assert!(
+            heads(&with).contains(&format!(
+                "Height: 3\nCheckpoint: {line}\nFloor: {line}\nHeads: 1\n"
+            )),
+            "{}",
+            heads(&with)
         );
         let d = json!({
             "cid": "bafyd", "writer": "12D3KooWA", "seq": 1, "priority": 1,

@@ -41,6 +41,8 @@ pub(crate) enum Kind {
     Line,
     /// `GET /history/heads`.
     HistoryHeads,
+    /// `POST /history/checkpoint`.
+    HistoryCheckpoint,
     /// One delta of `GET /history/log`.
     HistoryDelta,
 }
@@ -128,6 +130,7 @@ impl<W: Write> Printer<W> {
             Kind::Bandwidth => text::bandwidth(v),
             Kind::RepoGc => text::global_repo_gc(v),
             Kind::HistoryHeads => history::heads(v),
+            Kind::HistoryCheckpoint => history::checkpoint(v),
             Kind::HistoryDelta => history::delta(v),
             Kind::Line => match v {
                 Value::String(s) => format!("{s}\n"),

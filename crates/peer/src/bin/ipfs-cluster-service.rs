@@ -133,8 +133,14 @@ enum StateCommand {
     /// export`) or the history below a head CID fetched over IPFS. Checks
     /// every block's hash, signature, trust, priority and writer chain,
     /// replays the deltas and prints what it found; exits 0 only when the
-    /// history is clean.
+    /// history is clean. An export that starts with a signed checkpoint (a
+    /// pruned peer's) is checked from that checkpoint.
     Verify(verify::VerifyArgs),
+    /// Removes the delta blocks below the newest checkpoint (`ipfs-cluster-ctl
+    /// history checkpoint` makes one), which becomes the floor: the history
+    /// is then served and exported from that checkpoint. The pinset is
+    /// unchanged.
+    Prune,
     /// Deletes the peer's pinset.
     Cleanup {
         /// Do not ask for confirmation.
@@ -468,6 +474,10 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
             eprintln!("imported {n} pins");
         }
         StateCommand::Verify(_) => unreachable!("handled above"),
+        StateCommand::Prune => {
+            let replica = open_replica(&cfg, &identity, dir)?;
+            println!("{}", prune(&replica)?);
+        }
         StateCommand::Cleanup { force: f } => {
             confirm(
                 force || f,
@@ -478,6 +488,25 @@ fn state(dir: &Path, force: bool, command: StateCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prunes the replica to its newest checkpoint; says what was done.
+fn prune(replica: &Replica) -> Result<String> {
+    let pruned = replica.prune().context(
+        "nothing was pruned (while the daemon runs, `ipfs-cluster-ctl history checkpoint` makes a checkpoint)",
+    )?;
+    let (cid, c) = replica
+        .floor()?
+        .ok_or_else(|| anyhow!("the pruned replica has no floor"))?;
+    debug_assert_eq!(cid, pruned.floor);
+    Ok(format!(
+        "Pruned {} delta blocks below checkpoint {cid} (height {}, {} deltas, {} pins). \
+         The history is now served and exported from this checkpoint.",
+        pruned.blocks_removed,
+        c.height(),
+        c.deltas,
+        c.pins
+    ))
 }
 
 fn remove_store(cfg: &ServiceConfig, dir: &Path) -> Result<()> {
