@@ -44,6 +44,39 @@ pub fn replica(n: u8, cluster: &str) -> crdt_dag::Replica {
         .expect("a temporary replica")
 }
 
+/// The seed history's checkpoint claims (counts, heads, writers, state
+/// hash), made once.
+fn seed_checkpoint() -> &'static crdt_dag::Checkpoint {
+    static C: LazyLock<crdt_dag::Checkpoint> = LazyLock::new(|| seeds::history_checkpoint().0);
+    &C
+}
+
+/// A snapshot root linking `chunks` (the first `index` of them as index
+/// chunks), and a checkpoint of it with the seed history's claims signed
+/// by [`key`]`(1)`: `(checkpoint CID, its block, (root CID, root block))`.
+pub fn checkpoint_of(chunks: &[Vec<u8>], index: usize) -> (cid::Cid, Vec<u8>, (cid::Cid, Vec<u8>)) {
+    #[derive(serde::Serialize)]
+    struct Root {
+        v: u64,
+        index: Vec<cid::Cid>,
+        entries: Vec<cid::Cid>,
+    }
+    let cids: Vec<cid::Cid> = chunks.iter().map(|c| crdt_dag::block_cid(c)).collect();
+    let index = index.min(cids.len());
+    let root = Root {
+        v: 1,
+        index: cids[..index].to_vec(),
+        entries: cids[index..].to_vec(),
+    };
+    let root = serde_ipld_dagcbor::to_vec(&root).expect("a root encodes");
+    let root_cid = crdt_dag::block_cid(&root);
+    let mut c = seed_checkpoint().clone();
+    c.snapshot = root_cid;
+    c.sign(&key(1));
+    let (cid, block) = c.to_block();
+    (cid, block, (root_cid, root))
+}
+
 /// One current-thread tokio runtime for the whole run (the REST server's
 /// handlers use tokio).
 pub fn runtime() -> &'static tokio::runtime::Runtime {

@@ -35,6 +35,12 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut car = Vec::new();
     history.replica.export_car(&mut car).expect("a CAR export");
     add("crdt_car", "history", car);
+    let (_, chunks, index) = history_checkpoint();
+    let mut snapshot = vec![index as u8];
+    for chunk in &chunks {
+        frame(&mut snapshot, chunk);
+    }
+    add("crdt_checkpoint", "history", snapshot);
     let heads = HeadsMessage {
         heads: history.replica.heads().expect("heads"),
         height: history.replica.height().expect("height"),
@@ -105,6 +111,27 @@ struct History {
 }
 
 /// Two writers: pins with full options, an unpin (with tombs), a merge.
+/// A checkpoint of the seed history, its snapshot's chunks (root left
+/// out) and how many of them are index chunks.
+pub fn history_checkpoint() -> (crdt_dag::Checkpoint, Vec<Vec<u8>>, usize) {
+    let history = history();
+    let (cid, c) = history.replica.checkpoint().expect("a checkpoint");
+    let mut blocks = history
+        .replica
+        .snapshot_blocks(&cid)
+        .expect("kept")
+        .expect("kept")
+        .map(|b| b.expect("readable").1);
+    #[derive(serde::Deserialize)]
+    struct Root {
+        index: Vec<Cid>,
+    }
+    let root: Root =
+        serde_ipld_dagcbor::from_slice(&blocks.next().expect("a root")).expect("a root decodes");
+    let chunks: Vec<Vec<u8>> = blocks.collect();
+    (c, chunks, root.index.len())
+}
+
 fn history() -> History {
     let a = Replica::temporary(key(1), ReplicaConfig::new("fuzz")).expect("a replica");
     let b = Replica::temporary(key(2), ReplicaConfig::new("fuzz")).expect("a replica");
