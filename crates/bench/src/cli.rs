@@ -85,6 +85,13 @@ pub(crate) struct IngestArgs {
     #[arg(long, default_value_t = 120)]
     pub(crate) join_timeout: u64,
 
+    /// Before the join, have peer 1 sign a checkpoint (`POST
+    /// /history/checkpoint`; ours only, Go has none), so the 4th peer loads
+    /// it and syncs only what is above it, as a user's new peer would once
+    /// a checkpoint exists. Without it, ours replays the whole history.
+    #[arg(long)]
+    pub(crate) checkpoint_join: bool,
+
     /// Writes every figure as JSON to this file.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,

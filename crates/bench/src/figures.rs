@@ -58,6 +58,9 @@ pub(crate) struct Figures {
     pub(crate) join_limit_s: u64,
     pub(crate) join_rss_mib: Option<f64>,
     pub(crate) join_hwm_mib: Option<f64>,
+    /// Seconds peer 1 took to sign the checkpoint the 4th peer joined from
+    /// (`--checkpoint-join`, ours only).
+    pub(crate) checkpoint_s: Option<f64>,
 }
 
 impl Figures {

@@ -179,6 +179,14 @@ const ROWS: &[(&str, Better, Figure)] = &[
     ("join: its RSS at the end (MiB)", Better::Lower, |f| {
         Cell::num(f.join_rss_mib, 0)
     }),
+    (
+        "join: checkpoint signed first (s)",
+        Better::Lower,
+        |f| match f.checkpoint_s {
+            Some(s) => Cell::num(Some(s), 1),
+            None => Cell::text("–"),
+        },
+    ),
 ];
 
 fn cell(f: Option<&Figures>, figure: Figure) -> Cell {

@@ -10,7 +10,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{DagError, Result};
 use crate::history::Order;
 use crate::limits::MAX_BLOCK_SIZE;
-use crate::replica::{Replica, SyncReport};
+use crate::replica::{Blocks, Replica, SyncReport};
 
 /// Largest CAR header accepted.
 pub const MAX_CAR_HEADER: usize = 1 << 20;
@@ -55,30 +55,36 @@ impl Replica {
     pub fn export_car<W: Write>(&self, mut w: W) -> Result<usize> {
         write_header(&mut w, &self.heads()?)?;
         let mut n = 0;
-        // Below a floor there are no delta blocks: the history starts with
-        // the checkpoint and its snapshot.
-        if let Some((cid, _)) = self.floor()? {
-            let block = self
-                .checkpoint_block(&cid)?
-                .ok_or_else(|| DagError::Corrupt("the floor's checkpoint is missing".into()))?;
-            write_section(&mut w, &cid, &block)?;
-            n += 1;
-            let blocks = self
-                .snapshot_blocks(&cid)?
-                .ok_or_else(|| DagError::Corrupt("the floor's snapshot is missing".into()))?;
-            for block in blocks {
-                let (cid, bytes) = block?;
-                write_section(&mut w, &cid, &bytes)?;
-                n += 1;
-            }
-        }
-        for block in self.history_blocks(Order::OldestFirst)? {
+        for block in self.export_blocks()? {
             let (cid, bytes) = block?;
             write_section(&mut w, &cid, &bytes)?;
             n += 1;
         }
         w.flush()?;
         Ok(n)
+    }
+
+    /// The blocks of an export, in its order, read lazily: the floor's
+    /// checkpoint and snapshot (if the replica has a floor), then every
+    /// delta above it, oldest first.
+    pub fn export_blocks(&self) -> Result<Blocks> {
+        let floor: Blocks = match self.floor()? {
+            None => Box::new(std::iter::empty()),
+            Some((cid, _)) => {
+                let missing =
+                    |what: &str| DagError::Corrupt(format!("the floor's {what} is missing"));
+                let block = self
+                    .checkpoint_block(&cid)?
+                    .ok_or_else(|| missing("checkpoint"))?;
+                let snapshot = self
+                    .snapshot_blocks(&cid)?
+                    .ok_or_else(|| missing("snapshot"))?;
+                Box::new(std::iter::once(Ok((cid, block))).chain(snapshot))
+            }
+        };
+        Ok(Box::new(
+            floor.chain(self.history_blocks(Order::OldestFirst)?),
+        ))
     }
 
     /// Reads a CAR v1 history: every block is receipt-checked like a fetched

@@ -197,31 +197,16 @@ pub fn log(
 pub fn car_chunks(replica: Arc<Replica>) -> Result<CarChunks, PeerError> {
     let mut buf = Vec::with_capacity(CAR_CHUNK + 4096);
     write_header(&mut buf, &replica.heads()?)?;
-    let floor: Blocks = match replica.floor()? {
-        None => Box::new(std::iter::empty()),
-        Some((cid, _)) => {
-            let missing = |what: &str| DagError::Corrupt(format!("the floor's {what} is missing"));
-            let block = replica
-                .checkpoint_block(&cid)?
-                .ok_or_else(|| missing("checkpoint"))?;
-            let snapshot = replica
-                .snapshot_blocks(&cid)?
-                .ok_or_else(|| missing("snapshot"))?;
-            Box::new(std::iter::once(Ok((cid, block))).chain(snapshot))
-        }
-    };
     Ok(CarChunks {
-        blocks: Box::new(floor.chain(replica.history_blocks(Order::OldestFirst)?)),
+        blocks: replica.export_blocks()?,
         buf,
         done: false,
     })
 }
 
-type Blocks = Box<dyn Iterator<Item = crdt_dag::Result<(Cid, Vec<u8>)>> + Send>;
-
 /// The chunks of [`car_chunks`].
 pub struct CarChunks {
-    blocks: Blocks,
+    blocks: crdt_dag::Blocks,
     buf: Vec<u8>,
     done: bool,
 }

@@ -70,8 +70,9 @@ fn split_snapshot_value(v: &[u8]) -> Result<(Cid, Vec<u8>)> {
     Ok((cid, v[1 + n..].to_vec()))
 }
 
-/// A checkpoint's snapshot blocks, root first, read lazily.
-pub type SnapshotBlocks = Box<dyn Iterator<Item = Result<(Cid, Vec<u8>)>> + Send>;
+/// Blocks with their CIDs, read lazily from the store (a snapshot's, an
+/// export's).
+pub type Blocks = Box<dyn Iterator<Item = Result<(Cid, Vec<u8>)>> + Send>;
 
 /// What [`Replica::prune`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,7 +267,7 @@ impl Replica {
 
     /// The snapshot blocks of a checkpoint kept here, root first, then its
     /// chunks in the root's order (what a loader takes), read lazily.
-    pub fn snapshot_blocks(&self, cid: &Cid) -> Result<Option<SnapshotBlocks>> {
+    pub fn snapshot_blocks(&self, cid: &Cid) -> Result<Option<Blocks>> {
         let Some(v) = self.checkpoints.get(cid_key(CHECKPOINT, cid))? else {
             return Ok(None);
         };

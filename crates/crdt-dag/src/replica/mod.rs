@@ -27,7 +27,7 @@ use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u6
 use crate::writer::WriterId;
 use pending::Pending;
 
-pub use checkpoint::{CheckpointLoad, Pruned, SnapshotBlocks};
+pub use checkpoint::{Blocks, CheckpointLoad, Pruned};
 pub use types::{EventHook, Fork, ReplicaConfig, SyncBudget, SyncReport, Write, Written};
 
 /// sled page cache of a replica opened by path. sled holds about 2.6 MiB
