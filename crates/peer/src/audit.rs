@@ -230,8 +230,8 @@ pub async fn verify_head<S: BlockSource>(
             let block = source
                 .get(&head)
                 .await
-                .map_err(|e| PeerError::InvalidPin(format!("fetching {head}: {e}")))?
-                .ok_or_else(|| PeerError::InvalidPin(format!("{head}: IPFS did not find it")))?;
+                .map_err(|e| PeerError::Audit(format!("fetching {head}: {e}")))?
+                .ok_or_else(|| PeerError::Audit(format!("{head}: IPFS did not find it")))?;
             block_cluster(&head, &block)?
         }
     };

@@ -60,6 +60,9 @@ pub enum PeerError {
     /// would be pinned nowhere).
     #[error("{0}")]
     InvalidPin(String),
+    /// An audit could not start: the history to check could not be read.
+    #[error("audit: {0}")]
+    Audit(String),
     /// No allocation could be made for a pin.
     #[error(transparent)]
     Allocation(#[from] crate::placement::allocator::AllocError),
