@@ -38,6 +38,10 @@ pub enum PinEvent {
     Updated(Pin),
     /// A CID is no longer pinned.
     Removed(Cid),
+    /// The whole pinset was replaced at once (a checkpoint was loaded,
+    /// spec/crdt.md §10.3): no per-pin events are reported for it; read
+    /// the pinset again.
+    Reloaded,
     /// A writer was caught signing a second delta with a sequence number
     /// it had used (both deltas apply; this is reported once per new delta
     /// of that number, and kept for [`crate::Replica::forks`]).

@@ -362,3 +362,37 @@ async fn a_follower_serves_the_history_it_synced_over_bitswap() {
     f.stop().await;
     w.stop().await;
 }
+
+/// A peer that joins from a checkpoint gets no per-pin event for the pins
+/// it loads: its tracker must still learn them at once and pin what is
+/// allocated to it (here: everything), fetching the content over Bitswap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_joined_from_a_checkpoint_pins_what_the_checkpoint_holds() {
+    let a = start().await;
+    let (root, _) = file_in(&a, 7).await;
+    ClusterApi::pin(&a.handle(), root, PinOptions::named("everywhere"))
+        .await
+        .unwrap();
+    wait_for("the writer pinned it", || pinned_in(&a, &root)).await;
+    let (checkpoint, _) = a.replica().checkpoint().unwrap();
+
+    let b = start().await;
+    b.dial(a.addresses().await.unwrap().remove(0))
+        .await
+        .unwrap();
+    wait_for("the joiner loaded the checkpoint", || async {
+        b.replica()
+            .floor()
+            .unwrap()
+            .is_some_and(|(cid, _)| cid == checkpoint)
+    })
+    .await;
+    wait_for("the joiner pinned what the checkpoint holds", || {
+        pinned_in(&b, &root)
+    })
+    .await;
+    let s = status(&b, root).await;
+    assert_eq!(count(&s, TrackerStatus::Pinned), 2, "{s:?}");
+    a.stop().await;
+    b.stop().await;
+}

@@ -622,8 +622,9 @@ impl CheckpointLoad<'_> {
 
     /// Checks the whole against the signed claims (delta count per writer,
     /// pin count, state hash, heads in the index with their priorities),
-    /// then sets the heads and the floor and makes it durable. Returns the
-    /// checkpoint loaded.
+    /// then sets the heads and the floor and makes it durable, and reports
+    /// [`PinEvent::Reloaded`](crate::PinEvent::Reloaded) (one event, not
+    /// one per pin). Returns the checkpoint loaded.
     ///
     /// # Errors
     /// [`DagError::Checkpoint`] when the snapshot is incomplete or does not
@@ -678,6 +679,7 @@ impl CheckpointLoad<'_> {
         self.replica.flush()?;
         self.done = true;
         self.replica.loading.store(false, Ordering::SeqCst);
+        self.replica.fire(&[crate::pin::PinEvent::Reloaded]);
         Ok(self.checkpoint.clone())
     }
 }

@@ -180,22 +180,32 @@ async fn feed_tracker(
             Ok(PinEvent::Removed(cid)) => tracker.untrack(cid),
             // Surfaced by the replica's hook (`peer.rs`), IPFS or not.
             Ok(PinEvent::Fork(_)) => {}
+            // Missed events, or a pinset loaded whole from a checkpoint:
+            // track the whole pinset again (no-op for pins already
+            // tracked), then recover, which unpins what the tracker pinned
+            // and the pinset no longer has (the missed removals).
+            Ok(PinEvent::Reloaded) => {
+                info!("pinset loaded from a checkpoint: tracking all of it");
+                track_all(&handle, &tracker);
+                start_recovery(&mut recovering);
+            }
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                // Missed events: track the whole pinset again (no-op for
-                // pins already tracked), then recover, which unpins what
-                // the tracker pinned and the pinset no longer has (the
-                // missed removals).
                 warn!(
                     missed = n,
                     "pin events lagged: tracking the whole pinset again"
                 );
-                for pin in readable_pins(handle.replica(), "tracking the pinset again") {
-                    tracker.track(pin);
-                }
+                track_all(&handle, &tracker);
                 start_recovery(&mut recovering);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+/// Hands every pin of the pinset to the tracker.
+fn track_all(handle: &PeerHandle, tracker: &PeerTracker) {
+    for pin in readable_pins(handle.replica(), "tracking the pinset again") {
+        tracker.track(pin);
     }
 }
 
