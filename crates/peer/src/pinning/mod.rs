@@ -180,15 +180,16 @@ async fn feed_tracker(
             Ok(PinEvent::Removed(cid)) => tracker.untrack(cid),
             // Surfaced by the replica's hook (`peer.rs`), IPFS or not.
             Ok(PinEvent::Fork(_)) => {}
-            // Missed events, or a pinset loaded whole from a checkpoint:
-            // track the whole pinset again (no-op for pins already
-            // tracked), then recover, which unpins what the tracker pinned
-            // and the pinset no longer has (the missed removals).
+            // A pinset loaded whole from a checkpoint (into an empty
+            // replica: nothing tracked before is missing from it).
             Ok(PinEvent::Reloaded) => {
                 info!("pinset loaded from a checkpoint: tracking all of it");
                 track_all(&handle, &tracker);
-                start_recovery(&mut recovering);
             }
+            // Missed events: track the whole pinset again (no-op for pins
+            // already tracked), then recover, which unpins what the
+            // tracker pinned and the pinset no longer has (the missed
+            // removals).
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 warn!(
                     missed = n,

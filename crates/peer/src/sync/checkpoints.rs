@@ -55,20 +55,33 @@ pub(crate) async fn checkpointer(
     }
 }
 
-/// When `replica` has applied nothing: asks `peers` (at most
-/// [`MAX_ASKED`]) which checkpoint they keep, and loads the newest one
-/// signed by a writer our policy trusts, trying the next best when a load
-/// fails. Returns the checkpoint loaded, if any; the caller then syncs
-/// what is above it as usual.
+/// When `replica` has applied nothing: asks `peers`, then the other
+/// subscribers of the heads topic, then the other connected peers (at most
+/// [`MAX_ASKED`] in all) which checkpoint they keep, and loads the newest one signed by a writer
+/// our policy trusts, trying the next best when a load fails. Returns the
+/// checkpoint loaded, if any; the caller then syncs what is above it as
+/// usual.
 pub(crate) async fn join_from_checkpoint(
     replica: &Arc<Replica>,
     network: &Network,
     peers: &[PeerId],
 ) -> Option<Checkpoint> {
-    if !replica.heads().is_ok_and(|h| h.is_empty()) || peers.is_empty() {
+    if !replica.heads().is_ok_and(|h| h.is_empty()) {
         return None;
     }
-    let asks = peers.iter().take(MAX_ASKED).map(|peer| {
+    // The peer about to be synced from may keep no checkpoint while
+    // another does; peers connected a moment ago may not have subscribed
+    // yet (a peer of another cluster, or none at all, answers nothing we
+    // accept).
+    let mut asked: Vec<PeerId> = Vec::new();
+    let subscribers = network.heads_subscribers().await.unwrap_or_default();
+    let connected = network.connected_peers().await.unwrap_or_default();
+    for p in peers.iter().chain(&subscribers).chain(&connected) {
+        if asked.len() < MAX_ASKED && !asked.contains(p) {
+            asked.push(*p);
+        }
+    }
+    let asks = asked.iter().map(|peer| {
         let mut control = network.streams();
         let peer = *peer;
         async move {
