@@ -29,6 +29,20 @@ fn busy_history() -> Vec<Replica> {
     rs
 }
 
+/// A replica signing with key `me` that trusts key `trusted` only.
+fn trusting_only(me: u8, trusted: u8) -> Replica {
+    let trust =
+        TrustPolicy::Only([WriterId::from_public_key(&key(trusted).verifying_key())].into());
+    Replica::temporary(
+        key(me),
+        ReplicaConfig {
+            trust,
+            ..ReplicaConfig::new(CLUSTER)
+        },
+    )
+    .unwrap()
+}
+
 /// `to` loads `from`'s newest checkpoint, block by block.
 fn load_from(to: &Replica, from: &Replica) -> Checkpoint {
     let (cid, block) = from.newest_checkpoint().unwrap().expect("a checkpoint");
@@ -174,14 +188,7 @@ fn a_tampered_or_untrusted_checkpoint_is_refused_and_nothing_stays() {
     assert!(joined.floor().unwrap().is_none());
 
     // A signer this replica does not trust.
-    let strict = Replica::temporary(
-        key(9),
-        ReplicaConfig {
-            trust: TrustPolicy::Only([WriterId::from_public_key(&key(2).verifying_key())].into()),
-            ..ReplicaConfig::new(CLUSTER)
-        },
-    )
-    .unwrap();
+    let strict = trusting_only(9, 2);
     let err = strict.load_checkpoint(&cid, &block).unwrap_err();
     assert!(err.to_string().contains("not a trusted peer"), "{err}");
 
@@ -277,14 +284,7 @@ fn a_pruned_history_exports_from_its_floor_and_imports_to_the_same_state() {
 fn a_forked_history_or_an_untrusted_replica_makes_no_checkpoint() {
     let r = replica(1);
     assert!(matches!(r.checkpoint(), Err(DagError::Checkpoint(m)) if m.contains("empty")));
-    let follower = Replica::temporary(
-        key(5),
-        ReplicaConfig {
-            trust: TrustPolicy::Only([WriterId::from_public_key(&key(1).verifying_key())].into()),
-            ..ReplicaConfig::new(CLUSTER)
-        },
-    )
-    .unwrap();
+    let follower = trusting_only(5, 1);
     assert!(matches!(
         follower.checkpoint(),
         Err(DagError::NotTrusted(_))

@@ -36,16 +36,7 @@ pub(crate) fn heads(v: &Value) -> String {
             let _ = writeln!(out, "{label}: {}", checkpoint_line(c));
         }
     }
-    let heads = array(v, "heads");
-    let _ = writeln!(out, "Heads: {}", heads.len());
-    for h in heads {
-        let _ = writeln!(
-            out,
-            "  > {} | priority: {}",
-            s(h, "cid"),
-            int(h, "priority")
-        );
-    }
+    heads_lines(&mut out, v);
     let writers = array(v, "writers");
     let _ = writeln!(out, "Writers: {}", writers.len());
     for w in writers {
@@ -108,6 +99,17 @@ pub(crate) fn checkpoint(v: &Value) -> String {
         int(v, "height")
     );
     let _ = writeln!(out, "Snapshot: {}", s(v, "snapshot"));
+    heads_lines(&mut out, v);
+    let writers = array(v, "writers");
+    let _ = writeln!(out, "Writers: {}", writers.len());
+    for w in writers {
+        let _ = writeln!(out, "  > {} | seq: {}", s(w, "peer"), int(w, "seq"));
+    }
+    out
+}
+
+/// The `Heads: N` line, then one line per head with its priority.
+fn heads_lines(out: &mut String, v: &Value) {
     let heads = array(v, "heads");
     let _ = writeln!(out, "Heads: {}", heads.len());
     for h in heads {
@@ -118,12 +120,6 @@ pub(crate) fn checkpoint(v: &Value) -> String {
             int(h, "priority")
         );
     }
-    let writers = array(v, "writers");
-    let _ = writeln!(out, "Writers: {}", writers.len());
-    for w in writers {
-        let _ = writeln!(out, "  > {} | seq: {}", s(w, "peer"), int(w, "seq"));
-    }
-    out
 }
 
 /// One delta of `history log`: its line, then one line per op.
