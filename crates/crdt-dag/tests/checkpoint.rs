@@ -43,6 +43,22 @@ fn trusting_only(me: u8, trusted: u8) -> Replica {
     .unwrap()
 }
 
+/// Blocks with their CIDs.
+type Blocks = Vec<(crdt_dag::Cid, Vec<u8>)>;
+
+/// `r` signs a checkpoint: its CID, its block and its snapshot's blocks.
+fn signed(r: &Replica) -> (crdt_dag::Cid, Vec<u8>, Blocks) {
+    let (cid, _) = r.checkpoint().unwrap();
+    let block = r.checkpoint_block(&cid).unwrap().unwrap();
+    let blocks = r
+        .snapshot_blocks(&cid)
+        .unwrap()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (cid, block, blocks)
+}
+
 /// `to` loads `from`'s newest checkpoint, block by block.
 fn load_from(to: &Replica, from: &Replica) -> Checkpoint {
     let (cid, block) = from.newest_checkpoint().unwrap().expect("a checkpoint");
@@ -150,16 +166,7 @@ fn a_replica_loaded_from_a_checkpoint_is_the_replayed_one_and_keeps_syncing() {
 #[test]
 fn a_tampered_or_untrusted_checkpoint_is_refused_and_nothing_stays() {
     let rs = busy_history();
-    let (cid, block) = {
-        rs[0].checkpoint().unwrap();
-        rs[0].newest_checkpoint().unwrap().unwrap()
-    };
-    let blocks: Vec<_> = rs[0]
-        .snapshot_blocks(&cid)
-        .unwrap()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let (cid, block, blocks) = signed(&rs[0]);
 
     // A byte changed in a chunk.
     let joined = replica(9);
@@ -216,14 +223,7 @@ fn a_tampered_or_untrusted_checkpoint_is_refused_and_nothing_stays() {
 #[test]
 fn a_load_cut_short_by_a_crash_is_undone_at_the_next_open() {
     let rs = busy_history();
-    let (cid, _) = rs[0].checkpoint().unwrap();
-    let block = rs[0].checkpoint_block(&cid).unwrap().unwrap();
-    let blocks: Vec<_> = rs[0]
-        .snapshot_blocks(&cid)
-        .unwrap()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let (cid, block, blocks) = signed(&rs[0]);
     let dir = tempfile::tempdir().unwrap();
     {
         let r = Replica::open(dir.path(), key(9), ReplicaConfig::new(CLUSTER)).unwrap();

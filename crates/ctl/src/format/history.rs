@@ -23,14 +23,7 @@ pub(crate) fn heads(v: &Value) -> String {
         "Trusted peers: {}",
         strings(v, "trusted_peers").join(", ")
     );
-    let _ = writeln!(out, "State hash: {}", s(v, "state_hash"));
-    let _ = writeln!(
-        out,
-        "Pins: {} | Deltas: {} | Height: {}",
-        int(v, "pins"),
-        int(v, "deltas"),
-        int(v, "height")
-    );
+    state_lines(&mut out, v);
     for (label, key) in [("Checkpoint", "checkpoint"), ("Floor", "floor")] {
         if let Some(c) = v.get(key).filter(|c| c.is_object()) {
             let _ = writeln!(out, "{label}: {}", checkpoint_line(c));
@@ -90,14 +83,7 @@ pub(crate) fn checkpoint(v: &Value) -> String {
         s(v, "signer"),
         go_datetime(s(v, "time"))
     );
-    let _ = writeln!(out, "State hash: {}", s(v, "state_hash"));
-    let _ = writeln!(
-        out,
-        "Pins: {} | Deltas: {} | Height: {}",
-        int(v, "pins"),
-        int(v, "deltas"),
-        int(v, "height")
-    );
+    state_lines(&mut out, v);
     let _ = writeln!(out, "Snapshot: {}", s(v, "snapshot"));
     heads_lines(&mut out, v);
     let writers = array(v, "writers");
@@ -106,6 +92,18 @@ pub(crate) fn checkpoint(v: &Value) -> String {
         let _ = writeln!(out, "  > {} | seq: {}", s(w, "peer"), int(w, "seq"));
     }
     out
+}
+
+/// The state hash, then the pin, delta and height counts.
+fn state_lines(out: &mut String, v: &Value) {
+    let _ = writeln!(out, "State hash: {}", s(v, "state_hash"));
+    let _ = writeln!(
+        out,
+        "Pins: {} | Deltas: {} | Height: {}",
+        int(v, "pins"),
+        int(v, "deltas"),
+        int(v, "height")
+    );
 }
 
 /// The `Heads: N` line, then one line per head with its priority.
