@@ -13,7 +13,7 @@ use crate::util::cli::CtlCommand;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-ctl");
 
-async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, String) {
+pub(crate) async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, String) {
     let mut ipfs = kubo.config();
     ipfs.connect_swarms_delay = Duration::from_millis(200);
     let (peer, addr) = peer::testing::peer_with_api("ctl", ipfs).await;
@@ -21,7 +21,7 @@ async fn peer_with_api(kubo: &KuboDaemon) -> (Peer, String) {
 }
 
 /// Runs ctl off the async runtime (it blocks while the peers keep running).
-async fn ctl(
+pub(crate) async fn ctl(
     host: &str,
     f: impl FnOnce(CtlCommand) -> crate::util::cli::CtlOutput + Send + 'static,
 ) -> crate::util::cli::CtlOutput {
@@ -29,13 +29,13 @@ async fn ctl(
     tokio::task::spawn_blocking(move || f(cmd)).await.unwrap()
 }
 
-async fn freespace_metrics(p: &Peer) -> usize {
+pub(crate) async fn freespace_metrics(p: &Peer) -> usize {
     api::service::ClusterApi::metrics(&p.handle(), "freespace".into())
         .await
         .map_or(0, |m| m.len())
 }
 
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !check().await {
         assert!(
@@ -237,8 +237,8 @@ async fn ctl_drives_a_three_peer_cluster() {
     let out = ctl(&host_a, move |c| c.run(["pin", "rm", &id, "--no-status"])).await;
     out.expect_code(2);
 
-    // `add --format car` at c: the CAR's blocks go into c's Kubo, the root
-    // is pinned everywhere (replication -1), and another Kubo reads it.
+    // `add --format car` at c: the root is pinned everywhere (replication
+    // -1), so the CAR's blocks go into every Kubo, and a reads it.
     let data: Vec<u8> = (0..600_000u32).map(|i| (i % 241) as u8).collect();
     let (root, blocks) =
         ipfs_node::unixfs::add_bytes(&data, &ipfs_node::unixfs::AddOptions::default()).unwrap();

@@ -18,3 +18,5 @@ mod errors;
 mod cluster;
 // The signed history: heads, log, export, audited.
 mod history;
+// add to a cluster of Kubos: every allocation's IPFS gets the blocks.
+mod multi_add;

@@ -1,7 +1,7 @@
 //! The peer behind the REST API: `api::service::ClusterApi` over a
 //! [`PeerHandle`], converting between the pinset's options and Go's JSON
 //! types. Status, recover and GC are merged from every peer's answer
-//! (`status.rs`). What is not built (`/add`) answers 501 with a message
+//! (`status.rs`). What is not built (`shard=true` adds) answers 501 with a message
 //! saying so, never an invented result.
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -18,7 +18,9 @@ use cid::Cid;
 use cluster_types::Replication;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use libp2p::PeerId;
 
+use crate::add::fanout::{Batch, Fanout, PutBatch};
 use crate::error::PeerError;
 use crate::peer::{IdInfo, PeerHandle, RPC_PROTOCOL_VERSION, VERSION};
 
@@ -108,22 +110,81 @@ impl PeerHandle {
         Ok((everywhere, dests))
     }
 
-    /// `POST /add`: builds the DAG into this peer's IPFS (the blocks go to
-    /// its Kubo or embedded node as they are made; other peers fetch them
-    /// over Bitswap), then pins the root cluster-wide unless `no-pin`.
-    /// Every output line carries the destinations ([`Self::add_destinations`])
-    /// and is sent as soon as it is known, but the root's, which waits for
-    /// the pin.
+    /// Where the blocks of an add go (Go's single DAG service): every
+    /// destination's IPFS, or only this peer's with `local=true`. This
+    /// peer's directly, the others' over the `IPFSConnector.BlockPut` RPC.
+    fn add_fanout(&self, params: &AddParams, dests: &[String]) -> Result<Fanout, ApiError> {
+        let me = self.id();
+        let targets: Vec<PeerId> = if params.local {
+            vec![me]
+        } else {
+            dests
+                .iter()
+                .map(|d| {
+                    d.parse::<PeerId>().map_err(|e| {
+                        ApiError::internal(format!("add: destination {d} is not a peer ID: {e}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        if targets.is_empty() {
+            return Err(ApiError::internal("add: no peer to put the blocks into"));
+        }
+        let mut puts = Vec::with_capacity(targets.len());
+        for peer in targets {
+            let put = if peer == me {
+                let ipfs = self.ipfs.clone().ok_or_else(|| {
+                    ApiError::not_implemented(format!(
+                        "add needs IPFS to import into: {NEEDS_IPFS}"
+                    ))
+                })?;
+                crate::add::fanout::local_put(ipfs)
+            } else {
+                self.remote_put(peer)
+            };
+            let label = if peer == me {
+                format!("this peer ({peer})")
+            } else {
+                format!("peer {peer}")
+            };
+            puts.push((label, put));
+        }
+        Ok(Fanout::new(puts))
+    }
+
+    /// A destination that is another peer's IPFS.
+    fn remote_put(&self, peer: PeerId) -> PutBatch {
+        let me = self.clone();
+        std::sync::Arc::new(move |batch: Batch| {
+            let me = me.clone();
+            Box::pin(async move {
+                let args = crate::add::fanout::encode_batch(&batch)?;
+                me.call(peer, crate::add::fanout::BLOCK_PUT, args)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match e {
+                        // The label already names the peer.
+                        PeerError::Remote { message, .. } => message,
+                        e => e.to_string(),
+                    })
+            })
+        })
+    }
+
+    /// `POST /add`: builds the DAG once and puts its blocks into every
+    /// destination's IPFS as they are made ([`Self::add_fanout`]), then
+    /// pins the root cluster-wide with those allocations unless `no-pin`,
+    /// once every destination holds every block. Every output line carries
+    /// the destinations ([`Self::add_destinations`]) and is sent as soon as
+    /// it is known, but the root's, which waits for the pin.
     async fn add_and_pin(
         &self,
         params: AddParams,
         files: BoxStream<'static, Result<AddFile, ApiError>>,
         out: tokio::sync::mpsc::Sender<Result<AddedOutput, ApiError>>,
     ) -> Result<(), ApiError> {
-        let ipfs = self.ipfs.clone().ok_or_else(|| {
-            ApiError::not_implemented(format!("add needs IPFS to import into: {NEEDS_IPFS}"))
-        })?;
         let (everywhere, dests) = self.add_destinations(&params)?;
+        let fanout = self.add_fanout(&params, &dests)?;
         let (tx, mut rx) =
             tokio::sync::mpsc::channel::<Result<AddedOutput, ApiError>>(ADD_OUTPUT_BUFFER);
         let forward = {
@@ -151,7 +212,7 @@ impl PeerHandle {
                 held
             })
         };
-        let root = crate::add::add(ipfs.as_ref(), &params, files, tx).await;
+        let root = crate::add::add(fanout, &params, files, tx).await;
         let last = forward.await.unwrap_or(None);
         let root = root?;
         let last = last.unwrap_or_else(|| AddedOutput {

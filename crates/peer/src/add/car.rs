@@ -1,13 +1,13 @@
 //! `POST /add?format=car`: the upload's first file is a CAR whose blocks go
-//! into IPFS one by one (`block/put`) as they are read, as Go's `carAdder`
+//! to every destination's IPFS as they are read, as Go's `carAdder`
 //! does: exactly one root, no wrapping, later files ignored, one
 //! `AddedOutput` named after the file with the CAR's bytes and, when the
 //! root is a UnixFS node in the CAR, its file size.
 //!
 //! The CAR is parsed by [`ipfs_node::read_car`] (v1, or v2 through its
 //! payload; every block checked against its CID) on a blocking thread fed
-//! from the upload, with a bounded channel between it and the puts: memory
-//! is a few blocks, never the file.
+//! from the upload, with a bounded channel between it and the destinations:
+//! memory is a few blocks and the destinations' batches, never the file.
 
 use api::ApiError;
 use api::service::{AddFile, AddFileKind};
@@ -21,7 +21,8 @@ use ipfs_node::{Block, DAG_PB, NodeError};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::add::{node_error, put};
+use crate::add::fanout::Fanout;
+use crate::add::node_error;
 
 /// Blocks parsed ahead of the puts into IPFS.
 const CAR_BLOCKS_AHEAD: usize = 16;
@@ -50,8 +51,8 @@ fn unixfs_size(block: &Block) -> u64 {
 /// 400s: wrapping asked, the first entry a directory, no file, a CAR that
 /// is malformed, has a block not matching its CID, or has other than one
 /// root. An IPFS error or CID mismatch on a put; `sink` closed.
-pub(crate) async fn add_car<C: ipfs::IpfsConnector>(
-    ipfs: &C,
+pub(crate) async fn add_car(
+    dests: &mut Fanout,
     params: &AddParams,
     mut files: BoxStream<'static, Result<AddFile, ApiError>>,
     sink: mpsc::Sender<Result<AddedOutput, ApiError>>,
@@ -126,7 +127,7 @@ pub(crate) async fn add_car<C: ipfs::IpfsConnector>(
         if block.cid() == &root {
             size = unixfs_size(&block);
         }
-        put(ipfs, block).await?;
+        dests.put(block).await?;
     }
     parser
         .await

@@ -1,6 +1,6 @@
 //! `POST /add` on this peer: the uploaded entries become a UnixFS DAG
-//! ([`ipfs_node::unixfs`]) whose blocks go to the IPFS daemon one by one
-//! (`block/put`) as they are made, with Go's `AddedOutput` for each file,
+//! ([`ipfs_node::unixfs`]) whose blocks go to every destination's IPFS as
+//! they are made ([`fanout`]), with Go's `AddedOutput` for each file,
 //! then each directory (children first, by name), the root last.
 //!
 //! Go's naming (`adder/ipfsadd`): an entry's output name is its path in the
@@ -9,14 +9,15 @@
 //! on its own and the root is the last one (Go's `adderRoot`). A file sent
 //! without a name is named by its CID inside a wrapping directory (as Go).
 //!
-//! Memory: one file chunk at a time plus the blocks it completes, and the
-//! finished entries of the directories still open (their CIDs), never a
-//! file.
+//! Memory: one file chunk at a time plus the blocks it completes, the
+//! batches [`fanout`] holds, and the finished entries of the directories
+//! still open (their CIDs), never a file.
 //!
 //! Not done here: pinning (the caller pins the root with [`pin_options`]
 //! unless `no_pin`) and allocations (the caller fills them in).
 
 pub(crate) mod car;
+pub(crate) mod fanout;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use ipfs_node::unixfs::{AddOptions, Added, DirBuilder, FileAdder, Layout};
 use ipfs_node::{Block, NodeError};
+
+use crate::add::fanout::Fanout;
 use tokio::sync::mpsc;
 
 /// The importer options of `params` (chunker `size-N`, layout, CID
@@ -87,19 +90,16 @@ pub(crate) async fn put<C: ipfs::IpfsConnector>(ipfs: &C, block: Block) -> Resul
     Ok(())
 }
 
-async fn put_all<C: ipfs::IpfsConnector>(
-    ipfs: &C,
-    blocks: &mut Vec<Block>,
-) -> Result<(), ApiError> {
+async fn put_all(dests: &mut Fanout, blocks: &mut Vec<Block>) -> Result<(), ApiError> {
     for block in blocks.drain(..) {
-        put(ipfs, block).await?;
+        dests.put(block).await?;
     }
     Ok(())
 }
 
 /// Imports one file from its bytes.
-async fn add_file<C: ipfs::IpfsConnector>(
-    ipfs: &C,
+async fn add_file(
+    dests: &mut Fanout,
     opts: &AddOptions,
     mut data: BoxStream<'static, Result<Bytes, ApiError>>,
 ) -> Result<Added, ApiError> {
@@ -113,7 +113,7 @@ async fn add_file<C: ipfs::IpfsConnector>(
                 Ok(())
             })
             .map_err(node_error)?;
-        put_all(ipfs, &mut blocks).await?;
+        put_all(dests, &mut blocks).await?;
     }
     drop(data);
     let added = adder
@@ -122,7 +122,7 @@ async fn add_file<C: ipfs::IpfsConnector>(
             Ok(())
         })
         .map_err(node_error)?;
-    put_all(ipfs, &mut blocks).await?;
+    put_all(dests, &mut blocks).await?;
     Ok(added)
 }
 
@@ -213,8 +213,8 @@ async fn emit(
 
 /// Writes and announces the directories under `tree` (a directory named
 /// `path`): every block to IPFS, every directory's output.
-async fn finish_dir<C: ipfs::IpfsConnector>(
-    ipfs: &C,
+async fn finish_dir(
+    dests: &mut Fanout,
     opts: &AddOptions,
     tree: BTreeMap<String, Entry>,
     path: &str,
@@ -223,7 +223,7 @@ async fn finish_dir<C: ipfs::IpfsConnector>(
     let mut dirs = Vec::new();
     let root = write_dirs(tree, path, opts, &mut dirs)?;
     for (name, mut blocks, added) in dirs {
-        put_all(ipfs, &mut blocks).await?;
+        put_all(dests, &mut blocks).await?;
         emit(sink, name, &added).await?;
     }
     Ok(root)
@@ -231,8 +231,8 @@ async fn finish_dir<C: ipfs::IpfsConnector>(
 
 /// The root of the top-level entry `name` (held alone in `tree`), its
 /// directories written and announced.
-async fn finish_top<C: ipfs::IpfsConnector>(
-    ipfs: &C,
+async fn finish_top(
+    dests: &mut Fanout,
     opts: &AddOptions,
     tree: &mut BTreeMap<String, Entry>,
     name: &str,
@@ -240,7 +240,7 @@ async fn finish_top<C: ipfs::IpfsConnector>(
 ) -> Result<Cid, ApiError> {
     match std::mem::take(tree).remove(name) {
         Some(Entry::File(added)) => Ok(added.cid),
-        Some(Entry::Dir(entries)) => Ok(finish_dir(ipfs, opts, entries, name, sink).await?.cid),
+        Some(Entry::Dir(entries)) => Ok(finish_dir(dests, opts, entries, name, sink).await?.cid),
         None => Err(ApiError::internal(format!(
             "add: the top-level entry {name:?} vanished"
         ))),
@@ -252,27 +252,41 @@ fn top_of(path: &str) -> &str {
     path.split('/').next().unwrap_or_default()
 }
 
-/// Imports `files` into `ipfs` as `params` say (Go's `Adder.FromMultipart`
-/// with the single-destination DAG service): each block is put as it is
-/// made, each [`AddedOutput`] is sent to `sink` as soon as it is known
-/// (without allocations). Returns the root (the wrapping directory, or the
-/// last top-level entry). Does not pin.
+/// Imports `files` as `params` say (Go's `Adder.FromMultipart` with the
+/// single DAG service): each block goes to every destination of `dests` as
+/// it is made, each [`AddedOutput`] is sent to `sink` as soon as it is
+/// known (without allocations). Returns the root (the wrapping directory,
+/// or the last top-level entry) once every destination holds every block.
+/// Does not pin.
 ///
 /// # Errors
 /// An upload error (malformed multipart, a file where a directory is
-/// needed: 400s; symlinks: 501s), an IPFS error, a CID mismatch, an empty
-/// upload (400), or `sink` closed; with `format=car`, those of
-/// [`crate::add::car::add_car`]. The error is
-/// returned, not sent to `sink`.
-pub(crate) async fn add<C: ipfs::IpfsConnector>(
-    ipfs: &C,
+/// needed: 400s; symlinks: 501s), a destination's IPFS error or CID
+/// mismatch, an empty upload (400), or `sink` closed; with `format=car`,
+/// those of [`crate::add::car::add_car`]. The error is returned, not sent
+/// to `sink`.
+pub(crate) async fn add(
+    mut dests: Fanout,
+    params: &AddParams,
+    files: BoxStream<'static, Result<AddFile, ApiError>>,
+    sink: mpsc::Sender<Result<AddedOutput, ApiError>>,
+) -> Result<Cid, ApiError> {
+    let root = if params.format == AddFormat::Car {
+        crate::add::car::add_car(&mut dests, params, files, sink).await?
+    } else {
+        add_unixfs(&mut dests, params, files, sink).await?
+    };
+    dests.finish().await?;
+    Ok(root)
+}
+
+/// [`add`] of files (not a CAR).
+async fn add_unixfs(
+    dests: &mut Fanout,
     params: &AddParams,
     mut files: BoxStream<'static, Result<AddFile, ApiError>>,
     sink: mpsc::Sender<Result<AddedOutput, ApiError>>,
 ) -> Result<Cid, ApiError> {
-    if params.format == AddFormat::Car {
-        return crate::add::car::add_car(ipfs, params, files, sink).await;
-    }
     let opts = add_options(params)?;
     let wrap = params.wrap_with_directory;
     // Wrapping: the whole upload. Otherwise: the current top-level entry.
@@ -283,7 +297,7 @@ pub(crate) async fn add<C: ipfs::IpfsConnector>(
         let AddFile { path, kind } = entry?;
         if !wrap && current_top.as_deref() != Some(top_of(&path)) {
             if let Some(prev) = current_top.take() {
-                last_root = Some(finish_top(ipfs, &opts, &mut tree, &prev, &sink).await?);
+                last_root = Some(finish_top(dests, &opts, &mut tree, &prev, &sink).await?);
             }
             current_top = Some(top_of(&path).to_string());
         }
@@ -306,7 +320,7 @@ pub(crate) async fn add<C: ipfs::IpfsConnector>(
                 }
             }
             AddFileKind::File(data) => {
-                let added = add_file(ipfs, &opts, data).await?;
+                let added = add_file(dests, &opts, data).await?;
                 emit(&sink, path.clone(), &added).await?;
                 // An unnamed file is named by its CID (Go's addNode).
                 let key = if path.is_empty() {
@@ -332,10 +346,10 @@ pub(crate) async fn add<C: ipfs::IpfsConnector>(
         if tree.is_empty() {
             return Err(ApiError::bad_request("add: the upload holds no files"));
         }
-        return Ok(finish_dir(ipfs, &opts, tree, "", &sink).await?.cid);
+        return Ok(finish_dir(dests, &opts, tree, "", &sink).await?.cid);
     }
     if let Some(prev) = current_top.take() {
-        last_root = Some(finish_top(ipfs, &opts, &mut tree, &prev, &sink).await?);
+        last_root = Some(finish_top(dests, &opts, &mut tree, &prev, &sink).await?);
     }
     last_root.ok_or_else(|| ApiError::bad_request("add: the upload holds no files"))
 }
@@ -386,7 +400,8 @@ pub(crate) mod tests {
         params: &AddParams,
         entries: Vec<Result<AddFile, ApiError>>,
     ) -> (Result<Cid, ApiError>, Vec<AddedOutput>) {
-        drained(|tx| add(ipfs, params, stream::iter(entries).boxed(), tx)).await
+        let dests = Fanout::local(std::sync::Arc::new(ipfs.clone()));
+        drained(|tx| add(dests, params, stream::iter(entries).boxed(), tx)).await
     }
 
     /// Runs an add with its outputs drained while it runs (it waits on a
@@ -611,7 +626,7 @@ pub(crate) mod tests {
         let r = tokio::time::timeout(
             Duration::from_secs(30),
             add(
-                &ipfs,
+                Fanout::local(std::sync::Arc::new(ipfs.clone())),
                 &query(&[]),
                 stream::iter(vec![file("a", b"1", 1)]).boxed(),
                 tx,

@@ -139,6 +139,24 @@ pub(super) fn registry(info: Arc<Info>) -> rpc::Registry {
         }),
     );
     status::register(&mut reg, info.status.clone());
+    // Only trusted peers may make this peer's IPFS store blocks (as Go's
+    // `IPFSConnector.BlockStream`): the blocks of an add allocated here.
+    let ipfs = info.ipfs.clone();
+    reg.register(
+        crate::add::fanout::BLOCK_PUT,
+        rpc::Policy::Trusted,
+        Arc::new(move |_, args| {
+            let ipfs = ipfs.clone();
+            Box::pin(async move {
+                let ipfs = ipfs.ok_or("this peer has no IPFS to put blocks into")?;
+                let blocks = crate::add::fanout::decode_batch(&args)?;
+                crate::add::fanout::put_batch(ipfs.as_ref(), &blocks)
+                    .await
+                    .map_err(|e| e.message)?;
+                Ok(vec![])
+            })
+        }),
+    );
     let i = info;
     reg.register(
         "Consensus.Heads",
