@@ -113,7 +113,14 @@ impl PeerHandle {
     /// Where the blocks of an add go (Go's single DAG service): every
     /// destination's IPFS, or only this peer's with `local=true`. This
     /// peer's directly, the others' over the `IPFSConnector.BlockPut` RPC.
-    fn add_fanout(&self, params: &AddParams, dests: &[String]) -> Result<Fanout, ApiError> {
+    /// A pin everywhere (`everywhere`) goes on without destinations that
+    /// fail, and without this peer when it has no IPFS.
+    fn add_fanout(
+        &self,
+        params: &AddParams,
+        dests: &[String],
+        everywhere: bool,
+    ) -> Result<Fanout, ApiError> {
         let me = self.id();
         let targets: Vec<PeerId> = if params.local {
             vec![me]
@@ -127,29 +134,31 @@ impl PeerHandle {
                 })
                 .collect::<Result<_, _>>()?
         };
-        if targets.is_empty() {
-            return Err(ApiError::internal("add: no peer to put the blocks into"));
-        }
         let mut puts = Vec::with_capacity(targets.len());
         for peer in targets {
-            let put = if peer == me {
-                let ipfs = self.ipfs.clone().ok_or_else(|| {
-                    ApiError::not_implemented(format!(
+            if peer != me {
+                puts.push((format!("peer {peer}"), self.remote_put(peer)));
+                continue;
+            }
+            match self.ipfs.clone() {
+                Some(ipfs) => puts.push((
+                    format!("this peer ({peer})"),
+                    crate::add::fanout::local_put(ipfs),
+                )),
+                None if everywhere && !params.local => {}
+                None => {
+                    return Err(ApiError::not_implemented(format!(
                         "add needs IPFS to import into: {NEEDS_IPFS}"
-                    ))
-                })?;
-                crate::add::fanout::local_put(ipfs)
-            } else {
-                self.remote_put(peer)
-            };
-            let label = if peer == me {
-                format!("this peer ({peer})")
-            } else {
-                format!("peer {peer}")
-            };
-            puts.push((label, put));
+                    )));
+                }
+            }
         }
-        Ok(Fanout::new(puts))
+        if puts.is_empty() {
+            return Err(ApiError::not_implemented(format!(
+                "add: no peer with IPFS to put the blocks into ({NEEDS_IPFS})"
+            )));
+        }
+        Ok(Fanout::new(puts, everywhere))
     }
 
     /// A destination that is another peer's IPFS.
@@ -184,7 +193,7 @@ impl PeerHandle {
         out: tokio::sync::mpsc::Sender<Result<AddedOutput, ApiError>>,
     ) -> Result<(), ApiError> {
         let (everywhere, dests) = self.add_destinations(&params)?;
-        let fanout = self.add_fanout(&params, &dests)?;
+        let fanout = self.add_fanout(&params, &dests, everywhere)?;
         let (tx, mut rx) =
             tokio::sync::mpsc::channel::<Result<AddedOutput, ApiError>>(ADD_OUTPUT_BUFFER);
         let forward = {

@@ -6,8 +6,11 @@
 //! per destination at most [`BATCHES_QUEUED`] queued plus one being put;
 //! batches are shared between destinations (blocks are reference-counted
 //! bytes), so a slow destination holds the add back instead of piling up
-//! blocks. The first destination that fails ends the add with its error:
-//! a pin must not claim content is where it isn't.
+//! blocks. For a pin with allocations, the first destination that fails
+//! ends the add with its error: the pin must not claim content is where it
+//! isn't. For a pin everywhere (no allocations to be wrong), a failed
+//! destination is dropped, as Go does, and the add goes on while one
+//! remains: that peer fetches the content when it pins.
 
 use std::sync::Arc;
 
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::warn;
 
 /// A batch is sent once it holds this many bytes...
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
@@ -42,6 +46,8 @@ pub(crate) type PutBatch =
 /// One destination: its queue and the task draining it.
 struct Dest {
     label: String,
+    /// It failed (and was dropped, if the add goes on).
+    failed: bool,
     queue: Option<mpsc::Sender<Batch>>,
     task: Option<JoinHandle<Result<(), String>>>,
 }
@@ -58,6 +64,7 @@ impl Dest {
             },
             None => "it failed earlier".to_owned(),
         };
+        self.failed = true;
         Err(ApiError::internal(format!(
             "add: putting blocks into the IPFS of {}: {why}",
             self.label
@@ -80,6 +87,8 @@ impl Dest {
 /// The destinations of one add.
 pub(crate) struct Fanout {
     dests: Vec<Dest>,
+    /// Whether a failed destination is dropped rather than ending the add.
+    tolerant: bool,
     batch: Vec<Block>,
     bytes: usize,
 }
@@ -97,8 +106,9 @@ impl std::fmt::Debug for Fanout {
 }
 
 impl Fanout {
-    /// Starts one task per destination (`label` names it in errors).
-    pub(crate) fn new(dests: Vec<(String, PutBatch)>) -> Self {
+    /// Starts one task per destination (`label` names it in errors);
+    /// `tolerant`: a failed destination is dropped while another remains.
+    pub(crate) fn new(dests: Vec<(String, PutBatch)>, tolerant: bool) -> Self {
         let dests = dests
             .into_iter()
             .map(|(label, put)| {
@@ -111,6 +121,7 @@ impl Fanout {
                 });
                 Dest {
                     label,
+                    failed: false,
                     queue: Some(tx),
                     task: Some(task),
                 }
@@ -118,6 +129,7 @@ impl Fanout {
             .collect();
         Self {
             dests,
+            tolerant,
             batch: Vec::new(),
             bytes: 0,
         }
@@ -126,13 +138,13 @@ impl Fanout {
     /// Only this peer's IPFS.
     #[cfg(test)]
     pub(crate) fn local<C: ipfs::IpfsConnector + Sync + 'static>(ipfs: Arc<C>) -> Self {
-        Self::new(vec![("this peer".to_owned(), local_put(ipfs))])
+        Self::new(vec![("this peer".to_owned(), local_put(ipfs))], false)
     }
 
     /// Queues `block` for every destination.
     ///
     /// # Errors
-    /// The first failed destination's error.
+    /// A failed destination's error (when not tolerant, or the last one).
     pub(crate) async fn put(&mut self, block: Block) -> Result<(), ApiError> {
         self.bytes += block.data().len();
         self.batch.push(block);
@@ -148,15 +160,28 @@ impl Fanout {
         }
         let batch: Batch = Arc::new(std::mem::take(&mut self.batch));
         self.bytes = 0;
-        for dest in &mut self.dests {
-            let sent = match &dest.queue {
+        for i in 0..self.dests.len() {
+            let sent = match &self.dests[i].queue {
                 Some(q) => q.send(batch.clone()).await.is_ok(),
-                None => false,
+                // Dropped earlier.
+                None => continue,
             };
             if !sent {
-                return Err(dest.failure().await);
+                let e = self.dests[i].failure().await;
+                self.lost(e)?;
             }
         }
+        Ok(())
+    }
+
+    /// A destination failed with `e`: the add's error, unless it may go
+    /// on without it.
+    fn lost(&self, e: ApiError) -> Result<(), ApiError> {
+        let live = self.dests.iter().filter(|d| !d.failed).count();
+        if !self.tolerant || live == 0 {
+            return Err(e);
+        }
+        warn!(error = %e.message, live, "add: a destination dropped; it fetches the content when it pins");
         Ok(())
     }
 
@@ -164,14 +189,19 @@ impl Fanout {
     /// block.
     ///
     /// # Errors
-    /// The first failed destination's error.
+    /// A failed destination's error (when not tolerant, or the last one).
     pub(crate) async fn finish(mut self) -> Result<(), ApiError> {
         self.send().await?;
         for dest in &mut self.dests {
             dest.queue = None;
         }
-        for dest in &mut self.dests {
-            dest.join().await?;
+        for i in 0..self.dests.len() {
+            if self.dests[i].failed {
+                continue;
+            }
+            if let Err(e) = self.dests[i].join().await {
+                self.lost(e)?;
+            }
         }
         Ok(())
     }
@@ -268,10 +298,13 @@ mod tests {
     #[tokio::test]
     async fn every_destination_gets_every_block_in_batches() {
         let (a, b) = (Arc::default(), Arc::default());
-        let mut f = Fanout::new(vec![
-            ("a".into(), dest(Arc::clone(&a), None)),
-            ("b".into(), dest(Arc::clone(&b), None)),
-        ]);
+        let mut f = Fanout::new(
+            vec![
+                ("a".into(), dest(Arc::clone(&a), None)),
+                ("b".into(), dest(Arc::clone(&b), None)),
+            ],
+            false,
+        );
         let want: Vec<Cid> = (0..40).map(|n| *block(n).cid()).collect();
         for n in 0..40 {
             f.put(block(n)).await.unwrap();
@@ -281,30 +314,68 @@ mod tests {
         assert_eq!(*b.lock().unwrap(), want);
     }
 
-    #[tokio::test]
-    async fn a_failing_destination_ends_the_add_with_its_name_and_reason() {
-        let mut f = Fanout::new(vec![
-            ("peer good".into(), dest(Arc::default(), None)),
-            ("peer bad".into(), dest(Arc::default(), Some(2))),
-        ]);
-        let mut failed = None;
-        // 64 KiB blocks: a batch every 16; the second batch fails.
+    /// Puts 200 blocks of 64 KiB (a batch every 16); the error, if any.
+    async fn add_200(mut f: Fanout) -> Option<ApiError> {
         for n in 0..200 {
             if let Err(e) = f.put(block(n)).await {
-                failed = Some(e);
-                break;
+                return Some(e);
             }
         }
-        let e = match failed {
-            Some(e) => e,
-            None => f.finish().await.unwrap_err(),
-        };
+        f.finish().await.err()
+    }
+
+    #[tokio::test]
+    async fn a_failing_destination_ends_the_add_with_its_name_and_reason() {
+        let f = Fanout::new(
+            vec![
+                ("peer good".into(), dest(Arc::default(), None)),
+                ("peer bad".into(), dest(Arc::default(), Some(2))),
+            ],
+            false,
+        );
+        let e = add_200(f).await.expect("the add fails");
         assert_eq!(e.status, 500);
         assert!(
             e.message.contains("IPFS of peer bad: disk on fire"),
             "{}",
             e.message
         );
+    }
+
+    /// A pin everywhere goes on without a failed destination, but not
+    /// without all of them.
+    #[tokio::test]
+    async fn a_tolerant_add_drops_failed_destinations_while_one_remains() {
+        let good = Arc::new(Mutex::new(Vec::new()));
+        let f = Fanout::new(
+            vec![
+                ("peer bad".into(), dest(Arc::default(), Some(2))),
+                ("peer good".into(), dest(Arc::clone(&good), None)),
+                ("peer worse".into(), dest(Arc::default(), Some(1))),
+            ],
+            true,
+        );
+        assert!(add_200(f).await.is_none());
+        assert_eq!(good.lock().unwrap().len(), 200);
+        // Failing on the last batch (the 13th), put by `finish` after the
+        // good one is done.
+        let f = Fanout::new(
+            vec![
+                ("peer good".into(), dest(Arc::default(), None)),
+                ("peer late".into(), dest(Arc::default(), Some(13))),
+            ],
+            true,
+        );
+        assert!(add_200(f).await.is_none());
+        let f = Fanout::new(
+            vec![
+                ("peer bad".into(), dest(Arc::default(), Some(2))),
+                ("peer worse".into(), dest(Arc::default(), Some(1))),
+            ],
+            true,
+        );
+        let e = add_200(f).await.expect("no destination left");
+        assert!(e.message.contains("disk on fire"), "{}", e.message);
     }
 
     #[test]
