@@ -307,8 +307,24 @@ async fn run() {
     let (_, _, body) = get(gw, &format!("/ipfs/{root}/sub/deep/")).await;
     let deep_page = String::from_utf8(body.to_vec()).unwrap();
     assert!(deep_page.contains("href=\"./x.txt\">x.txt</a>") && deep_page.contains("href=\"../\""));
-    let (_, _, body) = get(gw, &format!("/ipfs/{root}/sub/deep/x.txt")).await;
+    let (_, h, body) = get(gw, &format!("/ipfs/{root}/sub/deep/x.txt")).await;
     assert_eq!(&body[..], b"deep down\n");
+    assert!(!h.contains_key("content-disposition"), "inline by default");
+    let (_, h, _) = get(gw, &format!("/ipfs/{root}/sub/deep/x.txt?download=true")).await;
+    assert_eq!(
+        header(&h, "content-disposition"),
+        "attachment; filename=\"x.txt\""
+    );
+    let (_, h, _) = get(
+        gw,
+        &format!("/ipfs/{}?filename=r%C3%A9sum%C3%A9.txt", c.big.cid),
+    )
+    .await;
+    assert_eq!(
+        header(&h, "content-disposition"),
+        "inline; filename=\"r_sum_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%2Etxt"
+    );
+    assert_eq!(header(&h, "content-type"), "text/plain; charset=utf-8");
 
     // The HAMT-sharded directory: a page of every entry, a file inside it.
     let wide_block = node.store().get_bytes(&c.wide).unwrap().unwrap();
@@ -406,6 +422,13 @@ async fn run() {
     let (_, blocks) = car_blocks(&body);
     assert_eq!(blocks.len(), 1001 + 6 + 1, "1001 leaves, 6 + 1 link nodes");
 
+    // A block that isn't UnixFS: not rendered, but served raw.
+    let cbor_block = Block::new(ipfs_node::DAG_CBOR, Bytes::from_static(&[0xa0]), false);
+    let cbor = *cbor_block.cid();
+    node.store().put(&cbor_block).unwrap();
+    let (status, _, body) = get(gw, &format!("/ipfs/{cbor}?format=raw")).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &[0xa0][..]));
+
     // Errors: plain-text messages with their status.
     let missing = Cid::new_v1(
         0x55,
@@ -434,6 +457,7 @@ async fn run() {
         ("/ipfs/not-a-cid".to_owned(), 400, "invalid CID"),
         (format!("/ipfs/{root}?format=zip"), 400, "unknown format"),
         (format!("/ipfs/{root}?format=tar"), 406, "not produced here"),
+        (format!("/ipfs/{cbor}"), 501, "dag-cbor block (codec 0x71)"),
         ("/ipns/example.com".to_owned(), 501, "IPNS"),
         ("/".to_owned(), 404, "/ipfs/<cid>"),
     ] {

@@ -83,7 +83,7 @@ fn answer(store: &Store, parts: &Parts, head: bool) -> Result<Response<Body>, Ga
     let req = request::parse(parts.uri.path(), parts.uri.query(), &parts.headers)?;
     let resolved = resolve::resolve(store, req.root, &req.segments)?;
     let end = resolve::block(store, &resolved.cid)?;
-    let mut out = Answer {
+    let out = Answer {
         req: &req,
         resolved: &resolved,
         headers: &parts.headers,
@@ -101,8 +101,8 @@ fn answer(store: &Store, parts: &Parts, head: bool) -> Result<Response<Body>, Ga
                 out.file(store, resolved.cid, size, name)
             }
             Kind::Directory => out.directory(store),
-            Kind::Other(_, what) => Err(GatewayError::NotImplemented(format!(
-                "{} is a {what}: this gateway renders UnixFS files and directories only; ask for ?format=raw or ?format=car",
+            Kind::Other(code, what) => Err(GatewayError::NotImplemented(format!(
+                "{} is a {what} (codec {code:#x}): this gateway renders UnixFS files and directories only; ask for ?format=raw or ?format=car",
                 resolved.cid
             ))),
         },
@@ -155,7 +155,15 @@ impl Answer<'_> {
     /// `default` (an attachment's name) for raw blocks and CARs.
     fn disposition(&self, h: &mut HeaderMap, default: Option<String>) {
         let attachment = self.req.download || default.is_some();
-        let Some(name) = self.req.filename.clone().or(default) else {
+        // `download=true` alone names the file after the path's last name.
+        let last = || self.req.download.then(|| self.req.segments.last().cloned());
+        let Some(name) = self
+            .req
+            .filename
+            .clone()
+            .or(default)
+            .or_else(|| last().flatten())
+        else {
             return;
         };
         let kind = if attachment { "attachment" } else { "inline" };
@@ -180,7 +188,7 @@ impl Answer<'_> {
 
     /// A file's bytes, whole or one `Range`, streamed.
     fn file(
-        &mut self,
+        &self,
         store: &Store,
         cid: Cid,
         size: u64,
@@ -250,7 +258,7 @@ impl Answer<'_> {
 
     /// A directory: redirected to its `/` form, else its `index.html`,
     /// else its page.
-    fn directory(&mut self, store: &Store) -> Result<Response<Body>, GatewayError> {
+    fn directory(&self, store: &Store) -> Result<Response<Body>, GatewayError> {
         let cid = self.resolved.cid;
         if !self.req.trailing_slash {
             let mut location = format!("{}/", self.req.raw_path);
@@ -304,7 +312,7 @@ impl Answer<'_> {
     }
 
     /// `?format=raw`: the block's bytes.
-    fn raw(&mut self, data: Bytes) -> Response<Body> {
+    fn raw(&self, data: Bytes) -> Response<Body> {
         let cid = self.resolved.cid;
         let etag = format!("\"{cid}.raw\"");
         if let Some(r) = self.not_modified(&etag) {
@@ -321,7 +329,7 @@ impl Answer<'_> {
     }
 
     /// `?format=car`: the CAR, streamed.
-    fn car(&mut self, store: &Store) -> Response<Body> {
+    fn car(&self, store: &Store) -> Response<Body> {
         let cid = self.resolved.cid;
         let scope = self.req.scope;
         // The path's blocks are part of the CAR: two paths to one CID are
