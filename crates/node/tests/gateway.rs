@@ -467,6 +467,32 @@ async fn run() {
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(text.contains(says), "{target}: {text}");
     }
+    let cached = [("cache-control", "only-if-cached")];
+    let (status, _, _) = fetch(gw, "GET", &format!("/ipfs/{missing}"), &cached).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let (status, _, body) = fetch(gw, "GET", &format!("/ipfs/{root}/hello.txt"), &cached).await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"hello gateway\n"[..])
+    );
+
+    // The trustless spec's probe paths: the empty identity CID.
+    let (status, h, body) = get(gw, "/ipfs/bafkqaaa?format=raw").await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 0));
+    assert_eq!(header(&h, "content-type"), "application/vnd.ipld.raw");
+    let (status, _, _) = fetch(gw, "HEAD", "/ipfs/bafkqaaa", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = get(gw, "/ipfs/bafkqaaa?format=car").await;
+    assert_eq!(status, StatusCode::OK);
+    // The reader skips identity sections: compare with a header alone.
+    let mut header_only = Vec::new();
+    ipfs_node::write_car(&["bafkqaaa".parse().unwrap()], [], &mut header_only).unwrap();
+    assert_eq!(
+        &body[..],
+        &header_only[..],
+        "identity blocks are not written"
+    );
+
     let (status, _, _) = fetch(gw, "POST", &format!("/ipfs/{root}"), &[]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     let (status, h, body) = fetch(gw, "HEAD", &format!("/ipfs/{missing}"), &[]).await;

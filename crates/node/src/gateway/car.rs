@@ -13,6 +13,7 @@ use cid::Cid;
 use super::file::{Kind, kind};
 use super::request::Scope;
 use super::resolve::{Resolved, block};
+use crate::blockstore::IDENTITY;
 use crate::unixfs;
 use crate::{CarWriter, NodeError, Store};
 
@@ -38,16 +39,17 @@ pub(super) fn write(
     };
     let mut car = CarWriter::new(out, std::slice::from_ref(&resolved.cid))?;
     let mut seen = HashSet::new();
+    // Identity blocks are in their CIDs: never written (the trustless spec).
     let mut put = |car: &mut CarWriter<_>, cid: &Cid, data: &[u8]| {
-        if seen.insert(*cid) {
+        if cid.hash().code() != IDENTITY && seen.insert(*cid) {
             car.write_raw(cid, data)
         } else {
             Ok(())
         }
     };
     for cid in &resolved.path_blocks {
-        let data = store.get_bytes(cid)?.ok_or_else(|| missing(cid))?;
-        put(&mut car, cid, &data)?;
+        let data = block(store, cid).map_err(|_| missing(cid))?;
+        put(&mut car, cid, data.data())?;
     }
     let end = block(store, &resolved.cid).map_err(|_| missing(&resolved.cid))?;
     let whole = match scope {

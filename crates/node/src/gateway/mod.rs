@@ -88,6 +88,9 @@ pub enum GatewayError {
     /// 406: a response type this gateway doesn't produce.
     #[error("{0}")]
     NotAcceptable(String),
+    /// 412: `Cache-Control: only-if-cached` and the root block isn't held.
+    #[error("{0}")]
+    NotCached(String),
     /// 416: a byte range past the end of the file.
     #[error("range not satisfiable: the file has {size} bytes")]
     RangeNotSatisfiable {
@@ -111,6 +114,7 @@ impl GatewayError {
             GatewayError::NotFound(_) => S::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => S::METHOD_NOT_ALLOWED,
             GatewayError::NotAcceptable(_) => S::NOT_ACCEPTABLE,
+            GatewayError::NotCached(_) => S::PRECONDITION_FAILED,
             GatewayError::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
             GatewayError::NotImplemented(_) => S::NOT_IMPLEMENTED,
             GatewayError::Address { .. } | GatewayError::Bind { .. } | GatewayError::Node(_) => {

@@ -3,7 +3,7 @@
 //! `Accept`), `dag-scope`, `filename` and `download`.
 
 use cid::Cid;
-use hyper::header::{ACCEPT, HeaderMap};
+use hyper::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
 use percent_encoding::percent_decode_str;
 
 use super::GatewayError;
@@ -167,6 +167,17 @@ pub(super) fn parse(
         None => accept(headers)?,
     };
     Ok(req)
+}
+
+/// Whether the client asked for `Cache-Control: only-if-cached` (answer
+/// only from what is held: 412 when the root block isn't).
+pub(super) fn only_if_cached(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("only-if-cached"))
 }
 
 fn decode(segment: &str) -> Result<String, GatewayError> {

@@ -26,6 +26,11 @@ pub(super) struct Resolved {
 /// [`GatewayError::NotFound`] when the node doesn't hold it; 500 when the
 /// store fails.
 pub(super) fn block(store: &Store, cid: &Cid) -> Result<Block, GatewayError> {
+    // An identity CID holds its block (`bafkqaaa`, the empty one, is the
+    // trustless spec's probe path).
+    if let Some(b) = Block::from_identity(cid) {
+        return Ok(b);
+    }
     store.get(cid)?.ok_or_else(|| not_held(cid))
 }
 

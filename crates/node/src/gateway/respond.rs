@@ -81,6 +81,12 @@ fn set(h: &mut HeaderMap, name: HeaderName, value: &str) {
 
 fn answer(store: &Store, parts: &Parts, head: bool) -> Result<Response<Body>, GatewayError> {
     let req = request::parse(parts.uri.path(), parts.uri.query(), &parts.headers)?;
+    if request::only_if_cached(&parts.headers) && resolve::block(store, &req.root).is_err() {
+        return Err(GatewayError::NotCached(format!(
+            "only-if-cached: block {} is not on this node",
+            req.root
+        )));
+    }
     let resolved = resolve::resolve(store, req.root, &req.segments)?;
     let end = resolve::block(store, &resolved.cid)?;
     let out = Answer {
