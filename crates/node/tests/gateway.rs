@@ -506,3 +506,71 @@ async fn run() {
     }
     assert!(tokio::net::TcpStream::connect(gw).await.is_err(), "closed");
 }
+
+/// A DAG with a block missing deep inside: the response (the root is held,
+/// so a 200) is cut off, never complete-looking; a gateway address that
+/// isn't TCP, or is taken, fails the node's start naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_blocks_cut_responses_and_bad_addresses_fail_the_start() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let cancel = CancellationToken::new();
+    let start = |gateway: &str| {
+        let cfg = NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            gateway: Some(gateway.parse().unwrap()),
+            ..NodeConfig::default()
+        };
+        Node::start(&db, cfg, cancel.clone())
+    };
+    let err = start("/ip4/127.0.0.1/udp/0").await.unwrap_err().to_string();
+    assert!(err.contains("not a TCP address"), "{err}");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = start(&format!("/ip4/127.0.0.1/tcp/{port}"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("can't listen on 127.0.0.1:"), "{err}");
+
+    let (node, _tasks) = start("/ip4/127.0.0.1/tcp/0").await.unwrap();
+    let gw = node.gateway_addr().unwrap();
+    let opts = AddOptions {
+        chunk_size: 1000,
+        ..AddOptions::default()
+    };
+    let (file, blocks) = add_bytes(&noise(50_000, 9), &opts).unwrap();
+    // Every block but one leaf in the middle.
+    let gone = *blocks[25].cid();
+    node.store()
+        .put_many(blocks.into_iter().filter(|b| b.cid() != &gone))
+        .unwrap();
+    for target in [
+        format!("/ipfs/{}", file.cid),
+        format!("/ipfs/{}?format=car", file.cid),
+    ] {
+        let stream = tokio::net::TcpStream::connect(gw).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = Request::get(&target)
+            .header("host", "gw")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        // The connection is closed half-way: before hyper flushed the head
+        // (then no response at all) or after (a 200 whose body is cut).
+        if let Ok(resp) = sender.send_request(req).await {
+            assert_eq!(resp.status(), StatusCode::OK, "{target}: the root is held");
+            assert!(
+                resp.into_body().collect().await.is_err(),
+                "{target}: the body is cut off"
+            );
+        }
+    }
+    // With the block, the same requests complete.
+    let (_, blocks) = add_bytes(&noise(50_000, 9), &opts).unwrap();
+    node.store().put_many(blocks).unwrap();
+    let (status, _, body) = get(gw, &format!("/ipfs/{}", file.cid)).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 50_000));
+    cancel.cancel();
+}
