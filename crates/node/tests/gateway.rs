@@ -14,24 +14,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper::header::HeaderMap;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use ipfs::testing::noise;
 use ipfs_node::dagpb::PbNode;
 use ipfs_node::unixfs::data::{Data, DataType};
 use ipfs_node::unixfs::{AddOptions, Added, DirBuilder, add_bytes};
 use ipfs_node::{Block, Node, NodeConfig, read_car};
 use tokio_util::sync::CancellationToken;
-
-/// Deterministic pseudo-random bytes (xorshift).
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// One HTTP/1.1 exchange: status, headers, body.
 async fn fetch(
