@@ -184,7 +184,7 @@ impl<W: Write> CarWriter<W> {
         self.write_raw(block.cid(), block.data())
     }
 
-    fn write_raw(&mut self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
+    pub(crate) fn write_raw(&mut self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
         write_section(&mut self.writer, cid, data)?;
         self.blocks += 1;
         self.bytes += data.len() as u64;

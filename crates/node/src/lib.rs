@@ -1,6 +1,7 @@
 //! An IPFS node that lives inside the cluster peer (issue 7): a blockstore
 //! with reference-counted pins and GC, UnixFS add with Kubo's layouts and
-//! CIDs, CAR v1 import/export, and Bitswap 1.2 on libp2p. Built in parts;
+//! CIDs, CAR v1 import/export, Bitswap 1.2 on libp2p, and an HTTP gateway
+//! reading the store back (off unless configured). Built in parts;
 //! `spec/ipfs-node.md` says what exists.
 //!
 //! It owns its blockstore trees (in the database the peer hands it), its
@@ -14,6 +15,7 @@ mod blockstore;
 mod car;
 pub mod dagpb;
 mod error;
+pub mod gateway;
 mod gc;
 pub mod host;
 mod links;

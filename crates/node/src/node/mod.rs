@@ -57,6 +57,10 @@
 //! [`IpfsError::InvalidArgument`]; everything else is [`IpfsError::Ipfs`]
 //! with status 500 and the node's message, under Kubo's endpoint name.
 //!
+//! # Gateway
+//! With [`NodeConfig::gateway`] set, [`Node::start`] also serves the HTTP
+//! gateway ([`crate::gateway`]) over the store until `cancel`.
+//!
 //! By idea: starting the node and its accessors (here), identity and ports
 //! (`identity`), adding files (`add`), fetching and pinning DAGs (`fetch`),
 //! the connector's calls (`connector`) and store work off the async
@@ -80,6 +84,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::bitswap::{Bitswap, BitswapConfig, LocalBlocks};
+use crate::gateway;
 use crate::host::{Host, HostHandle};
 use crate::{Block, NodeError, Store};
 
@@ -122,6 +127,11 @@ pub struct NodeConfig {
     /// Addresses reported by `id` instead of the listen addresses.
     /// **Default:** none (the listen addresses are reported).
     pub announce: Vec<Multiaddr>,
+    /// Where the HTTP gateway ([`crate::gateway`]) listens, a
+    /// `/ip4|ip6/<address>/tcp/<port>`. **Default:** none, no gateway
+    /// (Kubo's is `/ip4/127.0.0.1/tcp/8080`: loopback, so only this machine
+    /// reads through it).
+    pub gateway: Option<Multiaddr>,
 }
 
 impl Default for NodeConfig {
@@ -135,6 +145,7 @@ impl Default for NodeConfig {
             storage_max: 10_000_000_000,
             pin_timeout: Duration::from_secs(120),
             announce: Vec::new(),
+            gateway: None,
         }
     }
 }
@@ -151,6 +162,8 @@ struct NodeInner {
     store: Store,
     host: HostHandle,
     bitswap: Bitswap,
+    /// Where the gateway listens, when it runs.
+    gateway: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Node {
@@ -211,6 +224,16 @@ impl Node {
         .await
         .map_err(|e| NodeError::Network(format!("opening the node's store: {e}")))??;
         check_ports_free(&cfg.listen)?;
+        // Bound first: a gateway port in use fails the start before
+        // anything runs.
+        let gateway = match &cfg.gateway {
+            Some(addr) => Some(
+                gateway::bind(addr)
+                    .await
+                    .map_err(|e| NodeError::Network(format!("starting the HTTP gateway: {e}")))?,
+            ),
+            None => None,
+        };
         let (host, host_task) =
             Host::start(keypair, cfg.listen.clone(), cancel.clone()).map_err(|e| match e {
                 NodeError::Network(m) if m.contains("in use") => {
@@ -219,18 +242,31 @@ impl Node {
                 e => e,
             })?;
         let blocks: Arc<dyn LocalBlocks> = Arc::new(store.clone());
-        let (bitswap, bitswap_task) =
-            Bitswap::start(host.clone(), blocks, BitswapConfig::default(), cancel)?;
+        let (bitswap, bitswap_task) = Bitswap::start(
+            host.clone(),
+            blocks,
+            BitswapConfig::default(),
+            cancel.clone(),
+        )?;
         info!(peer_id = %host.peer_id(), listen = ?cfg.listen, "embedded IPFS node started");
+        let mut tasks = vec![host_task, bitswap_task];
+        let mut gateway_addr = None;
+        if let Some(listener) = gateway {
+            let addr = listener.local_addr()?;
+            info!("IPFS gateway listening on http://{addr}");
+            gateway_addr = Some(addr);
+            tasks.push(gateway::spawn(listener, store.clone(), cancel));
+        }
         let node = Node {
             inner: Arc::new(NodeInner {
                 cfg,
                 store,
                 host,
                 bitswap,
+                gateway: gateway_addr,
             }),
         };
-        Ok((node, vec![host_task, bitswap_task]))
+        Ok((node, tasks))
     }
 
     /// The node's peer ID (its own, not the cluster peer's).
@@ -261,6 +297,11 @@ impl Node {
     /// The blockstore.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Where the HTTP gateway listens (`None`: not configured).
+    pub fn gateway_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.gateway
     }
 
     /// The node's Bitswap (to serve or fetch blocks directly).

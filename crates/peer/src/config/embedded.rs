@@ -2,8 +2,9 @@
 //! the backend `init` chooses. Keys follow Kubo's where Kubo has one:
 //! `listen_multiaddress` (Kubo's `Addresses.Swarm`), `announce_multiaddress`
 //! (`Addresses.Announce`), `storage_max` (`Datastore.StorageMax`, a number of
-//! bytes or Kubo's text such as `"10GB"`), plus Go cluster's ipfshttp keys
-//! `pin_timeout` and `connect_swarms_delay`.
+//! bytes or Kubo's text such as `"10GB"`), `gateway_listen_multiaddress`
+//! (`Addresses.Gateway`; empty or absent: no gateway), plus Go cluster's
+//! ipfshttp keys `pin_timeout` and `connect_swarms_delay`.
 
 use std::time::Duration;
 
@@ -112,6 +113,17 @@ impl EmbeddedSection {
         if let Some(d) = obj.duration("connect_swarms_delay")? {
             out.connect_swarms_delay = d;
         }
+        let key = obj.key("gateway_listen_multiaddress");
+        if let Some(addr) = obj.string("gateway_listen_multiaddress")?
+            && !addr.trim().is_empty()
+        {
+            let addr: Multiaddr = addr
+                .trim()
+                .parse()
+                .map_err(|e| invalid(&key, format!("not a multiaddr: {e}")))?;
+            ipfs_node::gateway::socket_addr(&addr).map_err(|e| invalid(&key, e.to_string()))?;
+            out.node.gateway = Some(addr);
+        }
         Ok(out)
     }
 
@@ -123,6 +135,7 @@ impl EmbeddedSection {
             "storage_max": self.node.storage_max,
             "pin_timeout": format_go_duration(self.node.pin_timeout),
             "connect_swarms_delay": format_go_duration(self.connect_swarms_delay),
+            "gateway_listen_multiaddress": self.node.gateway.as_ref().map(ToString::to_string).unwrap_or_default(),
         })
     }
 }
@@ -160,6 +173,8 @@ mod tests {
         assert_eq!(back.node.listen, d.node.listen);
         assert_eq!(back.node.storage_max, d.node.storage_max);
         assert_eq!(back.connect_swarms_delay, d.connect_swarms_delay);
+        assert_eq!(back.node.gateway, None, "no gateway unless configured");
+        assert_eq!(d.to_json()["gateway_listen_multiaddress"], "");
         let s = EmbeddedSection::from_json(&json!({
             "listen_multiaddress": "/ip4/127.0.0.1/tcp/4101",
             "storage_max": "2GB",
@@ -172,6 +187,20 @@ mod tests {
         );
         assert_eq!(s.node.storage_max, 2_000_000_000);
         assert_eq!(s.node.pin_timeout, Duration::from_secs(20));
+        let gw = EmbeddedSection::from_json(
+            &json!({"gateway_listen_multiaddress": "/ip4/127.0.0.1/tcp/8080"}),
+        )
+        .unwrap();
+        assert_eq!(
+            gw.node.gateway,
+            Some("/ip4/127.0.0.1/tcp/8080".parse().unwrap())
+        );
+        assert_eq!(
+            gw.to_json()["gateway_listen_multiaddress"],
+            "/ip4/127.0.0.1/tcp/8080"
+        );
+        let off = EmbeddedSection::from_json(&json!({"gateway_listen_multiaddress": ""}));
+        assert_eq!(off.unwrap().node.gateway, None);
         for (bad, key) in [
             (
                 json!({"listen_multiaddress": ["nope"]}),
@@ -179,6 +208,14 @@ mod tests {
             ),
             (json!({"storage_max": "lots"}), "storage_max"),
             (json!({"pin_timeout": "0s"}), "pin_timeout"),
+            (
+                json!({"gateway_listen_multiaddress": "/ip4/127.0.0.1/udp/8080"}),
+                "gateway_listen_multiaddress",
+            ),
+            (
+                json!({"gateway_listen_multiaddress": "localhost:8080"}),
+                "gateway_listen_multiaddress",
+            ),
         ] {
             let err = EmbeddedSection::from_json(&bad).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
