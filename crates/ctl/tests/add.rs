@@ -220,3 +220,48 @@ fn json_output_streamed_and_buffered() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// On a terminal, a progress bar on standard error: the file, its bytes and
+/// blocks, 100% at the end, the bar cleared before the output lines; for a
+/// directory, the files done. On a pipe, nothing but the output.
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    let server = TestServer::start();
+    let root = tree("progress");
+    let big = root.join("dir/big.bin");
+    std::fs::write(&big, vec![7u8; 3 << 20]).expect("file");
+    // `script` runs the command on a pseudo-terminal; what it prints comes
+    // back on script's standard output.
+    let on_tty = |args: &str| {
+        let cmd = format!("'{}' --host {} {args}", crate::util::CTL, server.host());
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .expect("script (util-linux) runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = on_tty(&format!("add {}", s(&big)));
+    assert!(text.contains("big.bin [#"), "{text:?}");
+    assert!(
+        text.contains("100% 3.1 MB / 3.1 MB 12/12 blocks"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("\r\x1b[2Kadded "),
+        "the bar is cleared first: {text:?}"
+    );
+    let text = on_tty(&format!("add -r {}", s(&root.join("dir"))));
+    assert!(text.contains("/4 files,"), "{text:?}");
+    assert!(text.contains("4/4 files, 3.1 MB / 3.1 MB"), "{text:?}");
+    // -q: no bar.
+    let text = on_tty(&format!("add -q {}", s(&big)));
+    assert!(!text.contains("blocks"), "{text:?}");
+
+    let out = server.ctl().run(["add", s(&big)]);
+    out.success();
+    assert!(
+        !out.stderr.contains("blocks") && !out.stderr.contains('\r'),
+        "{out:?}"
+    );
+}

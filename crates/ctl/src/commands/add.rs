@@ -6,7 +6,9 @@
 //! stream; each `AddedOutput` is printed as it arrives (`added <cid>
 //! <name>`, `-q` the CID, `-Q` only the last, `--no-stream` all at the end,
 //! a JSON array with `--enc json`). `--wait` waits for the last CID to be
-//! pinned. `--format car` uploads the (first) file as a CAR to import.
+//! pinned. On a terminal (standard error), unless `-q`/`-Q`/`--enc json`,
+//! a progress bar shows the file being sent, its bytes and blocks, and the
+//! files done ([`crate::format::progress`]; Go's ctl has none). `--format car` uploads the (first) file as a CAR to import.
 //! What the API doesn't support (`--nocopy`, rabin chunkers, other hashes)
 //! comes back as its 501.
 
@@ -24,40 +26,62 @@ use tokio::io::AsyncReadExt as _;
 use super::pin::{Target, wait_for};
 use super::{Ctx, failure};
 use crate::args::AddArgs;
+use crate::format::progress::Progress;
 use crate::format::{Kind, Printer};
 use crate::parse;
 
 /// Bytes read from a file at a time.
 const READ_SIZE: usize = 256 * 1024;
 
-/// One entry of the upload: its path in the upload and on disk.
+/// One entry of the upload: its path in the upload and on disk, and a
+/// file's size (for the progress bar).
 #[derive(Debug, Clone)]
 struct Entry {
     upload_path: String,
     fs_path: Option<PathBuf>,
+    size: Option<u64>,
 }
 
 /// Runs `add`.
 pub(crate) async fn run(ctx: &mut Ctx, a: AddArgs) -> Result<()> {
     let params = params(&a)?;
     let entries = walk(&a.paths, params.recursive, params.hidden)?;
-    let mut outputs = ctx
-        .api
-        .stream(|c| c.add(&params, upload(entries.clone())))
-        .await;
     let quieter = a.quieter;
     let quiet = a.quiet || quieter;
+    let progress = {
+        let sizes = entries.iter().filter_map(|e| e.size);
+        let chunk = params
+            .chunk_size()
+            .unwrap_or(api::types::DEFAULT_CHUNK_SIZE);
+        Progress::new(
+            !quiet && !ctx.out.is_json(),
+            sizes.clone().count(),
+            sizes.sum(),
+            chunk as u64,
+        )
+    };
+    let mut outputs = ctx
+        .api
+        .stream(|c| c.add(&params, upload(entries.clone(), progress.clone())))
+        .await;
     let mut buffered: Vec<AddedOutput> = Vec::new();
     let mut last: Option<AddedOutput> = None;
     while let Some(item) = outputs.next().await {
-        let out = item.map_err(failure)?;
+        let out = match item {
+            Ok(out) => out,
+            Err(e) => {
+                progress.finish();
+                return Err(failure(e));
+            }
+        };
         if a.no_stream {
             buffered.push(out.clone());
         } else if !quieter {
-            print_one(&mut ctx.out, &out, quiet)?;
+            progress.above(|| print_one(&mut ctx.out, &out, quiet))?;
         }
         last = Some(out);
     }
+    progress.finish();
     drop(outputs);
     let Some(last) = last else {
         return Ok(());
@@ -197,6 +221,7 @@ fn walk(paths: &[String], recursive: bool, hidden: bool) -> Result<Vec<Entry>> {
             entries.push(Entry {
                 upload_path: name,
                 fs_path: Some(fs_path),
+                size: Some(meta.len()),
             });
         }
     }
@@ -216,19 +241,22 @@ fn base_name(p: &Path) -> String {
 /// A directory's entry then, depth first and by name, its contents (Go's
 /// `SerialFile` walk, as boxo's MultiFileReader sends it).
 fn walk_dir(dir: &Path, upload_path: &str, hidden: bool, out: &mut Vec<Entry>) -> Result<()> {
-    // A stack instead of recursion: (on disk, upload path, is a directory).
-    let mut stack = vec![(dir.to_path_buf(), upload_path.to_string(), true)];
-    while let Some((path, up, is_dir)) = stack.pop() {
+    // A stack instead of recursion: (on disk, upload path, is a directory,
+    // size).
+    let mut stack = vec![(dir.to_path_buf(), upload_path.to_string(), true, 0)];
+    while let Some((path, up, is_dir, size)) = stack.pop() {
         if !is_dir {
             out.push(Entry {
                 upload_path: up,
                 fs_path: Some(path),
+                size: Some(size),
             });
             continue;
         }
         out.push(Entry {
             upload_path: up.clone(),
             fs_path: None,
+            size: None,
         });
         let mut children: Vec<(String, PathBuf)> = std::fs::read_dir(&path)
             .with_context(|| format!("reading {}", path.display()))?
@@ -245,19 +273,27 @@ fn walk_dir(dir: &Path, upload_path: &str, hidden: bool, out: &mut Vec<Entry>) -
             if meta.file_type().is_symlink() {
                 bail!("adding {}: symlinks are not supported", child.display());
             }
-            stack.push((child, format!("{up}/{name}"), meta.is_dir()));
+            stack.push((child, format!("{up}/{name}"), meta.is_dir(), meta.len()));
         }
     }
     Ok(())
 }
 
 /// The upload: the entries, each file read as it is sent.
-fn upload(entries: Vec<Entry>) -> BoxStream<'static, Result<AddFile, api::ApiError>> {
+fn upload(
+    entries: Vec<Entry>,
+    progress: Progress,
+) -> BoxStream<'static, Result<AddFile, api::ApiError>> {
     stream::iter(entries)
-        .map(|e| {
+        .map(move |e| {
             let kind = match e.fs_path {
                 None => AddFileKind::Directory,
-                Some(path) => AddFileKind::File(read_file(path)),
+                Some(path) => AddFileKind::File(read_file(
+                    path,
+                    e.upload_path.clone(),
+                    e.size.unwrap_or(0),
+                    progress.clone(),
+                )),
             };
             Ok(AddFile {
                 path: e.upload_path,
@@ -267,32 +303,48 @@ fn upload(entries: Vec<Entry>) -> BoxStream<'static, Result<AddFile, api::ApiErr
         .boxed()
 }
 
-/// A file's bytes, read as they are asked for.
-fn read_file(path: PathBuf) -> BoxStream<'static, Result<Bytes, api::ApiError>> {
+/// A file's bytes, read as they are asked for, counted on the bar.
+fn read_file(
+    path: PathBuf,
+    name: String,
+    size: u64,
+    progress: Progress,
+) -> BoxStream<'static, Result<Bytes, api::ApiError>> {
     let start = async move {
         tokio::fs::File::open(&path)
             .await
             .map_err(|e| api::ApiError::bad_request(format!("opening {}: {e}", path.display())))
     };
     stream::once(start)
-        .flat_map(|opened| match opened {
+        .flat_map(move |opened| match opened {
             Err(e) => stream::iter([Err(e)]).boxed(),
-            Ok(file) => stream::unfold(Some(file), |file| async move {
-                let mut file = file?;
-                let mut buf = BytesMut::zeroed(READ_SIZE);
-                match file.read(&mut buf).await {
-                    Ok(0) => None,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Some((Ok(buf.freeze()), Some(file)))
+            Ok(file) => {
+                progress.start_file(&name, size);
+                let progress = progress.clone();
+                stream::unfold(Some(file), move |file| {
+                    let progress = progress.clone();
+                    async move {
+                        let mut file = file?;
+                        let mut buf = BytesMut::zeroed(READ_SIZE);
+                        match file.read(&mut buf).await {
+                            Ok(0) => {
+                                progress.end_file();
+                                None
+                            }
+                            Ok(n) => {
+                                buf.truncate(n);
+                                progress.sent(n as u64);
+                                Some((Ok(buf.freeze()), Some(file)))
+                            }
+                            Err(e) => Some((
+                                Err(api::ApiError::bad_request(format!("reading a file: {e}"))),
+                                None,
+                            )),
+                        }
                     }
-                    Err(e) => Some((
-                        Err(api::ApiError::bad_request(format!("reading a file: {e}"))),
-                        None,
-                    )),
-                }
-            })
-            .boxed(),
+                })
+                .boxed()
+            }
         })
         .boxed()
 }

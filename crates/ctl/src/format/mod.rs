@@ -6,6 +6,7 @@ pub(crate) mod dot;
 pub(crate) mod history;
 pub(crate) mod humanize;
 pub(crate) mod json;
+pub(crate) mod progress;
 pub(crate) mod text;
 pub(crate) mod time;
 
