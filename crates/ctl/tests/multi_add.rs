@@ -113,6 +113,27 @@ async fn add_puts_every_block_into_each_allocated_kubo_and_no_other() {
         "--no-pin made a pin"
     );
 
+    // `--local`: the blocks go only into the receiving peer's Kubo, which
+    // is among the allocations.
+    let one = tmp.path().join("local.bin");
+    std::fs::write(&one, ipfs::testing::noise(1 << 20, 3)).unwrap();
+    let p = one.to_str().unwrap().to_owned();
+    let out = ctl(&hosts[2], move |c| {
+        c.json().run([
+            "add", "--local", "--no-pin", "--rmin", "2", "--rmax", "2", &p,
+        ])
+    })
+    .await;
+    out.success();
+    let root = root_of(&out);
+    assert!(
+        root.allocations.contains(&peers[2].id().to_string()),
+        "{root:?}"
+    );
+    let cid = root.cid.to_string();
+    assert!(holds_all(&kubos[2], &cid));
+    assert!(!holds_root(&kubos[0], &cid) && !holds_root(&kubos[1], &cid));
+
     // Pinned to a and b through c: a and b hold everything when ctl
     // returns (the pin is made after the last block is in place), c's
     // Kubo nothing, and the pin carries those allocations.
