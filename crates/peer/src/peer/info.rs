@@ -139,6 +139,7 @@ pub(super) fn registry(info: Arc<Info>) -> rpc::Registry {
         }),
     );
     status::register(&mut reg, info.status.clone());
+    crate::ipfs_proxy::register(&mut reg, info.ipfs.clone());
     let i = info;
     reg.register(
         "Consensus.Heads",
