@@ -10,10 +10,13 @@ use api::types::{AddLayout, AddParams, AddedOutput};
 use api::{ApiError, multipart_boundary, read_upload};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::stream::{self, BoxStream, PollNext, StreamExt};
 use http::HeaderMap;
 use serde::Serialize;
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::ProxyCluster;
 use crate::body;
@@ -122,6 +125,46 @@ fn with_progress(
         .boxed()
 }
 
+/// Upload chunks waiting for the importer.
+const UPLOAD_QUEUE: usize = 4;
+/// Most bytes of an upload read and dropped after the add failed...
+const MAX_DRAIN: usize = 256 << 20;
+/// ...and the longest that takes, before the error is answered.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+/// The request body as a stream, read by a task that goes on reading
+/// (and dropping) what is left once the stream is dropped: an add that
+/// fails early answers after the upload is read, so the client gets the
+/// error, not a broken pipe (Kubo's CLI writes the whole upload first).
+fn drained(
+    body: Body,
+) -> (
+    BoxStream<'static, Result<Bytes, axum::Error>>,
+    JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(UPLOAD_QUEUE);
+    let feeder = tokio::spawn(async move {
+        let mut data = body.into_data_stream();
+        let mut dropped = 0usize;
+        while let Some(chunk) = data.next().await {
+            if let Err(mpsc::error::SendError(chunk)) = tx.send(chunk).await {
+                dropped += chunk.map_or(0, |b| b.len());
+                if dropped > MAX_DRAIN {
+                    break;
+                }
+            }
+        }
+    });
+    let chunks = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    (chunks.boxed(), feeder)
+}
+
+/// `e`, once the upload has been read (or [`DRAIN_WAIT`] passed).
+async fn after_upload(e: KuboError, feeder: JoinHandle<()>) -> Response {
+    let _ = tokio::time::timeout(DRAIN_WAIT, feeder).await;
+    e.into_response()
+}
+
 /// `POST /api/v0/add`.
 pub(crate) async fn add<S: ProxyCluster>(
     api: &S,
@@ -129,47 +172,47 @@ pub(crate) async fn add<S: ProxyCluster>(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
+    let (upload, feeder) = drained(body);
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let boundary = match multipart_boundary(content_type) {
-        Ok(b) => b,
+    let setup = multipart_boundary(content_type)
+        .map_err(|e| KuboError::client(format!("error reading request: {}", e.message)))
+        .and_then(|b| Ok((b, params(q)?, q.flag(&["progress", "p"], false)?)));
+    let (boundary, params, progress) = match setup {
+        Ok(s) => s,
         Err(e) => {
-            return KuboError::client(format!("error reading request: {}", e.message))
-                .into_response();
+            drop(upload);
+            return after_upload(e, feeder).await;
         }
     };
-    let params = match params(q) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let progress = match q.flag(&["progress", "p"], false) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let files = read_upload(body.into_data_stream(), boundary);
-    if !progress {
+    let files = read_upload(upload, boundary);
+    let mut out = if progress {
+        let (tx, rx) = mpsc::channel(PROGRESS_QUEUE);
+        let files = with_progress(files, tx);
         let out = api
             .add(params, files)
+            .map(|o| o.map(AddEvent::from).map_err(KuboError::from));
+        let progress_lines =
+            stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+            );
+        // Progress first whenever some is waiting: a file's last progress
+        // line comes before the line that says it was added.
+        stream::select_with_strategy(progress_lines, out, |_: &mut ()| PollNext::Left).boxed()
+    } else {
+        api.add(params, files)
             .map(|o| o.map(AddEvent::from).map_err(KuboError::from))
-            .boxed();
-        return body::ndjson(out).await;
+            .boxed()
+    };
+    match out.next().await {
+        Some(Err(e)) => {
+            drop(out);
+            after_upload(e, feeder).await
+        }
+        first => body::ndjson(stream::iter(first).chain(out).boxed()).await,
     }
-    let (tx, rx) = mpsc::channel(PROGRESS_QUEUE);
-    let files = with_progress(files, tx);
-    let out = api
-        .add(params, files)
-        .map(|o| o.map(AddEvent::from).map_err(KuboError::from));
-    let progress_lines =
-        stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-        );
-    // Progress first whenever some is waiting: a file's last progress line
-    // comes before the line that says it was added.
-    let merged =
-        stream::select_with_strategy(progress_lines, out, |_: &mut ()| PollNext::Left).boxed();
-    body::ndjson(merged).await
 }
 
 #[cfg(test)]

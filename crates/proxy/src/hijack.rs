@@ -104,15 +104,17 @@ async fn pin_ls_inner<S: ProxyCluster>(api: &S, q: &Query) -> Result<Response, K
     }
     let stream = q.flag(&["stream", "s"], false)?;
     let names = q.flag(&["names", "n"], false)?;
+    // Kubo's field order: Cid (streamed lines only), Type, Name.
     let entry = move |cid: &Cid, kind: &str, name: &str| {
-        let mut v = json!({ "Type": kind });
-        if names {
-            v["Name"] = name.into();
-        }
+        let mut v = serde_json::Map::new();
         if stream {
-            v["Cid"] = cid.to_string().into();
+            v.insert("Cid".into(), cid.to_string().into());
         }
-        v
+        v.insert("Type".into(), kind.into());
+        if names {
+            v.insert("Name".into(), name.into());
+        }
+        serde_json::Value::Object(v)
     };
     let args = q.args();
     if !args.is_empty() {

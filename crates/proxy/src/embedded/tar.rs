@@ -59,7 +59,9 @@ impl<W: Write> Writer<W> {
         Writer { out, written: 0 }
     }
 
-    /// An entry's header (a directory's name gets its `/`).
+    /// An entry's header. A directory's name has no trailing `/`: Kubo's
+    /// CLI refuses a root named so ("root name contains multiple
+    /// components").
     pub(super) fn entry(
         &mut self,
         name: &str,
@@ -72,10 +74,7 @@ impl<W: Write> Writer<W> {
                 "{name}: files over 8 GiB are not supported"
             )));
         }
-        let mut name = name.to_owned();
-        if kind == Kind::Dir && !name.ends_with('/') {
-            name.push('/');
-        }
+        let name = name.trim_end_matches('/').to_owned();
         let (flag, mode) = match kind {
             Kind::File => (b'0', 0o644),
             Kind::Dir => (b'5', 0o755),
