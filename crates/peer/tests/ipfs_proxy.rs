@@ -408,3 +408,103 @@ async fn kubos_cli_works_through_the_proxy_on_the_embedded_node() {
     assert!(err.contains("embedded IPFS node"), "{err}");
     peer.stop().await;
 }
+
+/// Kubo's JS client (`kubo-rpc-client`, run by Node as an app written for
+/// Kubo runs it) through the proxy on the embedded node: `add`, `cat`,
+/// `block.put`, `pin.add`, `pin.ls` and `pin.rm` parse what the proxy
+/// answers, and the pins land in (and leave) the cluster's pinset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubos_js_client_works_through_the_proxy() {
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        js.join("node_modules/kubo-rpc-client").is_dir(),
+        "kubo-rpc-client is not installed: run scripts/install-js-client"
+    );
+    let peer = embedded_peer().await;
+    let (addr, _task) = peer
+        .serve_proxy(proxy_config("/ip4/127.0.0.1/tcp/1"), std::future::pending())
+        .await
+        .unwrap();
+    let script = js.join("kubo.mjs");
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(format!("http://{addr}"))
+            .current_dir(&js)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        run.status.success(),
+        "the JS client failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let added: Cid = out["add"]["cid"].as_str().unwrap().parse().unwrap();
+    assert_eq!(out["add"]["path"], "js.txt");
+    assert_eq!(out["cat"], "hello from kubo-rpc-client\n");
+    assert!(peer.get(&added).unwrap().is_some(), "the add is pinned");
+    let block: Cid = out["blockPut"].as_str().unwrap().parse().unwrap();
+    assert_eq!(out["pinAdd"], block.to_string().as_str());
+    let listed: Vec<&str> = out["pinLs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["cid"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&added.to_string().as_str()), "{out}");
+    assert!(listed.contains(&block.to_string().as_str()), "{out}");
+    assert_eq!(
+        out["pinLsOne"],
+        json!([{ "cid": block.to_string(), "type": "recursive" }])
+    );
+    assert_eq!(out["pinRm"], block.to_string().as_str());
+    in_cluster(&peer, block, false).await;
+    assert!(out["badPin"].as_str().unwrap().contains("notacid"), "{out}");
+    peer.stop().await;
+}
+
+/// `ipfs-cluster-service daemon` starts the proxy from `api.ipfsproxy` (a
+/// folder from `init`: the embedded node, Go's section with a random
+/// port), the CLI's `add` through it is in the pinset the REST API shows,
+/// and SIGTERM stops the daemon cleanly with the proxy running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_the_proxy_from_its_config() {
+    use support::daemon::{Daemon, client, ok, service};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("peer");
+    ok(service(&dir).args(["init", "--randomports"]));
+    let daemon = Daemon::start(&dir, &[]);
+    // Where the REST API and the proxy listen, from the daemon's output.
+    let (mut api, mut proxy) = (None, None);
+    while api.is_none() || proxy.is_none() {
+        let line = daemon
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the daemon starts its APIs");
+        let host_port = |ma: &str| {
+            let parts: Vec<&str> = ma.trim().split('/').collect();
+            format!("{}:{}", parts[2], parts[4])
+        };
+        if let Some(ma) = line.strip_prefix("REST API listening on ") {
+            api = Some(host_port(ma));
+        } else if let Some(ma) = line.strip_prefix("IPFS Proxy listening on ") {
+            proxy = Some(host_port(ma));
+        }
+    }
+    daemon.wait_for("IPFS Cluster is READY", Duration::from_secs(30));
+    let (api, addr): (String, SocketAddr) = (api.unwrap(), proxy.unwrap().parse().unwrap());
+    let cli = Cli::new(addr);
+    let file = tmp.path().join("daemon.txt");
+    std::fs::write(&file, b"added through the daemon's proxy").unwrap();
+    let cid = added(&cli.ok(&["add", file.to_str().unwrap()]));
+    let pin = client(&api)
+        .allocation(cid)
+        .await
+        .expect("the add is in the pinset");
+    assert_eq!(pin.cid, cid);
+    assert!(cli.ok(&["pin", "ls"]).contains(&cid.to_string()));
+    daemon.stop();
+}
