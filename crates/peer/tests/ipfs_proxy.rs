@@ -117,7 +117,32 @@ fn post(addr: SocketAddr, path: &str) -> (String, BufReader<std::net::TcpStream>
     (head, r)
 }
 
-/// `add`, `cat`, `pin add|ls|rm`, `repo stat` and `repo gc` through the
+/// A multipart POST of one file to `addr` (`Connection: close`); the whole
+/// raw answer.
+fn post_file(addr: SocketAddr, path: &str, name: &str, data: &[u8]) -> String {
+    use std::io::Read;
+    let boundary = "proxy-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `add`, `cat`, `pin add|ls|rm|update`, `repo stat` and `repo gc` through the
 /// proxy on a real Kubo: pins land in the cluster's pinset (and in Kubo
 /// through the tracker); `id`, `dag get` and `swarm peers` are Kubo's own
 /// answers through the proxy, and an endless stream (`stats bw --poll`)
@@ -175,6 +200,8 @@ async fn kubos_cli_works_through_the_proxy_on_kubo() {
     }
     let out = cli.ok(&["pin", "ls", "--stream"]);
     assert_eq!(out.lines().count(), 2, "{out}");
+    let out = cli.ok(&["pin", "ls", "--type=direct"]);
+    assert_eq!(out, "", "no direct pins");
     let out = cli.ok(&["pin", "ls", &c2s]);
     assert!(out.contains(&c2s), "{out}");
 
@@ -184,6 +211,41 @@ async fn kubos_cli_works_through_the_proxy_on_kubo() {
     in_cluster(&peer, c2, false).await;
     let err = cli.fails(&["pin", "ls", &c2s]);
     assert!(err.contains("is not pinned"), "{err}");
+
+    // repo gc: once the tracker has unpinned c2 in Kubo, GC removes it.
+    wait_for("Kubo unpins c2", || {
+        std::future::ready(!kubo.cli(&["pin", "ls", &c2s]).status.success())
+    })
+    .await;
+    let out = cli.ok(&["repo", "gc"]);
+    // Kubo names removed blocks by their multihash (as raw CIDv1).
+    let removed: Vec<Cid> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("removed ")?.trim().parse().ok())
+        .collect();
+    assert!(removed.iter().any(|c| c.hash() == c2.hash()), "{out}");
+
+    // pin update: the new root takes the old one's place.
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, b"the next version").unwrap();
+    let c3 = kubo.cli_cids(&["add", "-q", "--pin=false", other.to_str().unwrap()])[0];
+    cli.ok(&["pin", "update", &root_s, &c3.to_string()]);
+    in_cluster(&peer, c3, true).await;
+    in_cluster(&peer, root, false).await;
+    let err = cli.fails(&["pin", "update", &root_s, &c3.to_string()]);
+    assert!(err.contains("not pinned in the cluster"), "{err}");
+
+    // add with progress: Kubo's progress lines, then the added line.
+    let answer = post_file(
+        addr,
+        "/api/v0/add?progress=true",
+        "p.bin",
+        &noise(300_000, 9),
+    );
+    assert!(answer.contains("\"Bytes\":300000"), "{answer}");
+    assert!(answer.contains("\"Name\":\"p.bin\",\"Hash\":"), "{answer}");
+    let out = cli.ok(&["add", "--progress", small.to_str().unwrap()]);
+    assert_eq!(added(&out), c2);
 
     // repo stat: the cluster's sum (one peer: Kubo's own figures).
     let out = cli.ok(&["repo", "stat", "--size-only"]);
