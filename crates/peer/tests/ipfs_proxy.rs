@@ -429,7 +429,7 @@ async fn kubos_cli_works_through_the_proxy_on_the_embedded_node() {
     std::fs::write(&car, &out.stdout).unwrap();
     let reader = ipfs_node::read_car(std::fs::File::open(&car).unwrap()).unwrap();
     assert_eq!(reader.roots(), &[root]);
-    let blocks = reader.map(|b| b.unwrap()).count();
+    let blocks = reader.collect::<Result<Vec<_>, _>>().unwrap().len();
     assert_eq!(refs.lines().count() + 1, blocks, "{refs}");
 
     // block put (not pinned), then pin add / ls / rm through the cluster.

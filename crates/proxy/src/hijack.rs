@@ -155,7 +155,7 @@ async fn pin_ls_inner<S: ProxyCluster>(api: &S, q: &Query) -> Result<Response, K
                 Err(e) => Some(Err(KuboError::from(e))),
                 Ok(pin) => {
                     let kind = kubo_type(pin.options.mode);
-                    type_passes(&filter_pins, kind).then(|| Ok((pin, kind)))
+                    type_passes(&filter_pins, kind).then_some(Ok((pin, kind)))
                 }
             };
             std::future::ready(out)

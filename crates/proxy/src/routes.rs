@@ -26,7 +26,7 @@ pub(crate) struct ClientAddr(pub(crate) SocketAddr);
 enum Ipfs {
     Kubo {
         forwarder: Forwarder,
-        headers: KuboHeaders,
+        headers: Box<KuboHeaders>,
     },
     Embedded(ipfs_node::Node),
 }
@@ -81,12 +81,12 @@ pub(crate) fn router<S: ProxyCluster>(api: Arc<S>, backend: Backend, cfg: &Proxy
     let ipfs = match backend {
         Backend::Kubo(addr) => {
             let forwarder = Forwarder::new(addr);
-            let headers = KuboHeaders::new(
+            let headers = Box::new(KuboHeaders::new(
                 forwarder.clone(),
                 cfg.extract_headers_path.clone(),
                 &cfg.extract_headers_extra,
                 cfg.extract_headers_ttl,
-            );
+            ));
             Ipfs::Kubo { forwarder, headers }
         }
         Backend::Embedded(node) => Ipfs::Embedded(node),
