@@ -235,6 +235,35 @@ async fn kubos_cli_works_through_the_proxy_on_kubo() {
     let err = cli.fails(&["pin", "update", &root_s, &c3.to_string()]);
     assert!(err.contains("not pinned in the cluster"), "{err}");
 
+    // block put and dag put with --pin: stored by Kubo, pinned in the
+    // cluster.
+    let blob = dir.path().join("blob");
+    std::fs::write(&blob, b"a block pinned through the cluster").unwrap();
+    let key: Cid = cli
+        .ok(&["block", "put", "--pin=true", blob.to_str().unwrap()])
+        .trim()
+        .parse()
+        .unwrap();
+    in_cluster(&peer, key, true).await;
+    let doc = dir.path().join("doc.json");
+    std::fs::write(&doc, br#"{"hello":"dag"}"#).unwrap();
+    let node: Cid = cli
+        .ok(&["dag", "put", "--pin=true", doc.to_str().unwrap()])
+        .trim()
+        .parse()
+        .unwrap();
+    in_cluster(&peer, node, true).await;
+    std::fs::write(&doc, br#"{"hello":"not pinned"}"#).unwrap();
+    let unpinned: Cid = cli
+        .ok(&["dag", "put", doc.to_str().unwrap()])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        peer.get(&unpinned).unwrap().is_none(),
+        "pin=false: not pinned"
+    );
+
     // add with progress: Kubo's progress lines, then the added line.
     let answer = post_file(
         addr,
@@ -450,6 +479,17 @@ async fn kubos_cli_works_through_the_proxy_on_the_embedded_node() {
     assert!(ls.contains(&key) && ls.contains(&root_s), "{ls}");
     cli.ok(&["pin", "rm", &key]);
     in_cluster(&peer, cid, false).await;
+    let pinned: Cid = cli
+        .ok(&[
+            "block",
+            "put",
+            "--pin=true",
+            tree.join("sub/note.txt").to_str().unwrap(),
+        ])
+        .trim()
+        .parse()
+        .unwrap();
+    in_cluster(&peer, pinned, true).await;
 
     // id: the embedded node's.
     let id: Value = serde_json::from_str(&cli.ok(&["id"])).unwrap();

@@ -23,6 +23,7 @@ mod embedded;
 mod error;
 mod forward;
 mod hijack;
+mod put;
 mod query;
 mod routes;
 mod server;

@@ -1,7 +1,8 @@
 //! Which call goes where: the hijacked calls to the cluster (for methods
 //! POST, GET and PUT, as Go; OPTIONS and HEAD always go to IPFS), anything
 //! else to the backend (forwarded to Kubo, or answered by the embedded
-//! node); Go's `read_timeout`/`write_timeout` on the bodies.
+//! node; `block/put` and `dag/put` with `pin=true` then pinned in the
+//! cluster); Go's `read_timeout`/`write_timeout` on the bodies.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use http::{Method, header};
 use crate::cors::KuboHeaders;
 use crate::forward::Forwarder;
 use crate::query::Query;
-use crate::{Backend, ProxyCluster, ProxyConfig, add, deadline, embedded, hijack};
+use crate::{Backend, ProxyCluster, ProxyConfig, add, deadline, embedded, hijack, put};
 
 /// The client's address, set per connection by the server.
 #[derive(Clone, Copy, Debug)]
@@ -135,14 +136,27 @@ async fn handle<S: ProxyCluster>(State(app): State<Arc<App<S>>>, req: Request) -
             }
             resp
         }
-        None => match &app.ipfs {
-            Ipfs::Kubo { forwarder, .. } => {
-                forwarder
-                    .forward(Request::from_parts(parts, body), client)
-                    .await
+        None => {
+            let mut parts = parts;
+            let q = Query::parse(parts.uri.query());
+            let pin_puts = put::pins(parts.uri.path(), &q);
+            if pin_puts {
+                parts.uri = put::without_pin(&parts.uri);
             }
-            Ipfs::Embedded(node) => embedded::answer(node, &parts, body).await,
-        },
+            let resp = match &app.ipfs {
+                Ipfs::Kubo { forwarder, .. } => {
+                    forwarder
+                        .forward(Request::from_parts(parts, body), client)
+                        .await
+                }
+                Ipfs::Embedded(node) => embedded::answer(node, &parts, body).await,
+            };
+            if pin_puts {
+                put::pin_after(app.api.clone(), &q, resp).await
+            } else {
+                resp
+            }
+        }
     };
     let (parts, body) = resp.into_parts();
     Response::from_parts(
