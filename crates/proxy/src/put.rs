@@ -58,7 +58,7 @@ struct Pass<S> {
 }
 
 /// Passes IPFS's answer `resp` on and pins what it names once it ends.
-pub(crate) async fn pin_after<S: ProxyCluster>(api: Arc<S>, q: &Query, resp: Response) -> Response {
+pub(crate) fn pin_after<S: ProxyCluster>(api: Arc<S>, q: &Query, resp: Response) -> Response {
     if !resp.status().is_success() {
         return resp;
     }

@@ -152,7 +152,7 @@ async fn handle<S: ProxyCluster>(State(app): State<Arc<App<S>>>, req: Request) -
                 Ipfs::Embedded(node) => embedded::answer(node, &parts, body).await,
             };
             if pin_puts {
-                put::pin_after(app.api.clone(), &q, resp).await
+                put::pin_after(app.api.clone(), &q, resp)
             } else {
                 resp
             }
