@@ -97,11 +97,20 @@ async fn in_cluster(p: &Peer, cid: Cid, want: bool) {
 /// A raw HTTP/1.1 POST to `addr`; returns the response head and a reader
 /// positioned at the (chunked) body.
 fn post(addr: SocketAddr, path: &str) -> (String, BufReader<std::net::TcpStream>) {
+    post_with(addr, path, "")
+}
+
+/// [`post`] with extra header lines (each ending in `\r\n`).
+fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &str,
+) -> (String, BufReader<std::net::TcpStream>) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 0\r\n\r\n"
     )
     .unwrap();
     let mut r = BufReader::new(s);
@@ -609,4 +618,52 @@ async fn the_daemon_serves_the_proxy_from_its_config() {
     assert_eq!(pin.cid, cid);
     assert!(cli.ok(&["pin", "ls"]).contains(&cid.to_string()));
     daemon.stop();
+}
+
+/// CORS as Go does it: the answers the cluster writes carry the CORS
+/// headers Kubo's own policy (`API.HTTPHeaders`) gives the request's
+/// origin, and none for an origin Kubo doesn't allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hijacked_answers_carry_kubos_cors_headers() {
+    let mut kubo = KuboDaemon::start();
+    for (key, value) in [
+        (
+            "API.HTTPHeaders.Access-Control-Allow-Origin",
+            r#"["http://app.example"]"#,
+        ),
+        (
+            "API.HTTPHeaders.Access-Control-Allow-Methods",
+            r#"["POST"]"#,
+        ),
+    ] {
+        let out = kubo.cli(&["config", "--json", key, value]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    kubo.restart();
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "proxy-cors")
+        .start()
+        .await
+        .unwrap();
+    let (addr, _task) = peer
+        .serve_proxy(
+            proxy_config(&kubo.api_multiaddr().to_string()),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    let (head, _) = post_with(addr, "/api/v0/pin/ls", "Origin: http://app.example\r\n");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: http://app.example"),
+        "{head}"
+    );
+    let (head, _) = post_with(addr, "/api/v0/pin/ls", "Origin: http://evil.example\r\n");
+    let head = head.to_ascii_lowercase();
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    peer.stop().await;
 }
