@@ -314,6 +314,26 @@ async fn kubos_cli_works_through_the_proxy_on_kubo() {
         lines += usize::from(line.contains("TotalIn"));
     }
 
+    // write_timeout cuts an answer still being written (Go's meaning).
+    let cfg = ProxyConfig::from_json(&json!({
+        "listen_multiaddress": "/ip4/127.0.0.1/tcp/0",
+        "node_multiaddress": kubo.api_multiaddr().to_string(),
+        "write_timeout": "1s",
+    }))
+    .unwrap();
+    let (short, _task) = peer.serve_proxy(cfg, std::future::pending()).await.unwrap();
+    let started = std::time::Instant::now();
+    let (head, mut body) = post(short, "/api/v0/stats/bw?poll=true&interval=200ms");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    loop {
+        let mut line = String::new();
+        match body.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(started.elapsed() < Duration::from_secs(5), "not cut"),
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
     // Errors: Kubo's shape, which the CLI prints.
     let err = cli.fails(&["pin", "add", "notacid"]);
     assert!(err.contains("Error:") && err.contains("notacid"), "{err}");
@@ -364,6 +384,11 @@ async fn kubo_down_is_a_clear_error() {
             .contains("content-type: application/json"),
         "{head}"
     );
+    // max_header_bytes (4096, plus Go's 4096 of slack): a larger head is
+    // refused.
+    let big = format!("X-Big: {}\r\n", "b".repeat(20_000));
+    let (head, _) = post_with(addr, "/api/v0/pin/ls", &big);
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
     // The pinset needs no IPFS (Kubo's CLI does: it asks for the
     // daemon's version first, so these go over plain HTTP).
     let cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
