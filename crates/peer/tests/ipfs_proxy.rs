@@ -402,6 +402,14 @@ async fn kubo_down_is_a_clear_error() {
     body.read_line(&mut text).unwrap();
     let want = format!("{{\"Cid\":\"{cid}\",\"Type\":\"recursive\"}}");
     assert!(text.contains(&want), "{text}");
+    // Go's `/pin/{op}/{arg}` form.
+    let other = "bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu";
+    let (head, _) = post(addr, &format!("/api/v0/pin/add/{other}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    in_cluster(&peer, other.parse().unwrap(), true).await;
+    let (head, _) = post(addr, &format!("/api/v0/pin/rm/{other}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    in_cluster(&peer, other.parse().unwrap(), false).await;
     // Graceful shutdown: the task ends and the port is free again.
     task.0.cancel();
     tokio::time::timeout(Duration::from_secs(10), task.1)
