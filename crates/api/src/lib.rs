@@ -24,3 +24,6 @@ pub mod types;
 
 pub use client::{Client, ClientConfig, ClientError};
 pub use error::ApiError;
+/// `POST /add`'s multipart reader, for other servers taking uploads (the
+/// IPFS proxy's `/api/v0/add`).
+pub use multipart::{boundary as multipart_boundary, read_upload};

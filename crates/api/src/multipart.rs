@@ -41,7 +41,7 @@ use crate::service::{AddFile, AddFileKind};
 /// A 400 when the type is not multipart or has no boundary (Go's
 /// `http.ErrNotMultipart`, `http.ErrMissingBoundary` messages), or a
 /// boundary longer than [`MAX_BOUNDARY_BYTES`].
-pub(crate) fn boundary(content_type: Option<&str>) -> Result<String, ApiError> {
+pub fn boundary(content_type: Option<&str>) -> Result<String, ApiError> {
     let ct = content_type.unwrap_or("");
     let (media, params) = ct.split_once(';').unwrap_or((ct, ""));
     let media = media.trim().to_ascii_lowercase();
@@ -619,7 +619,7 @@ impl PartReader {
 /// The entries of an upload, read as `body` arrives. A file's bytes are
 /// read through its own stream; asking for the next entry first skips
 /// what is left of them.
-pub(crate) fn read_upload<S, O, E>(
+pub fn read_upload<S, O, E>(
     body: S,
     boundary: String,
 ) -> BoxStream<'static, Result<AddFile, ApiError>>

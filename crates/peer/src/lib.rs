@@ -20,6 +20,7 @@ mod error;
 pub mod follow;
 pub mod history;
 pub mod identity;
+mod ipfs_proxy;
 pub mod lock;
 pub mod network;
 mod peer;

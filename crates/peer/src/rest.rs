@@ -246,7 +246,7 @@ impl PeerHandle {
 
     /// `/ipfs/<cid>` is the CID itself; deeper paths and `/ipns/` names are
     /// resolved by the IPFS daemon.
-    async fn resolve_path(&self, path: &str) -> Result<Cid, ApiError> {
+    pub(crate) async fn resolve_path(&self, path: &str) -> Result<Cid, ApiError> {
         match (path_cid(path), &self.ipfs) {
             (Ok(cid), _) => Ok(cid),
             (Err(e), None) => Err(e),

@@ -42,6 +42,8 @@ pub use config::{
     unix_path_of,
 };
 pub use history::CAR_CONTENT_TYPE;
+/// For other servers of the peer (the IPFS proxy) that send trailers too.
+pub use trailers::TrailerIo;
 
 pub(crate) use auth::basic_header as auth_header;
 

@@ -42,7 +42,7 @@ enum State {
 
 /// A connection whose request heads gain `te: trailers`.
 #[derive(Debug)]
-pub(crate) struct TrailerIo<T> {
+pub struct TrailerIo<T> {
     inner: T,
     state: State,
     /// Bytes read but not yet framed.
@@ -54,7 +54,8 @@ pub(crate) struct TrailerIo<T> {
 }
 
 impl<T> TrailerIo<T> {
-    pub(crate) fn new(inner: T) -> Self {
+    /// Reads and writes through `inner`, adding `te: trailers` to request heads.
+    pub fn new(inner: T) -> Self {
         Self {
             inner,
             state: State::Head,

@@ -157,6 +157,7 @@ pub(super) fn registry(info: Arc<Info>) -> rpc::Registry {
             })
         }),
     );
+    crate::ipfs_proxy::register(&mut reg, info.ipfs.clone());
     let i = info;
     reg.register(
         "Consensus.Heads",

@@ -1,5 +1,5 @@
 //! The daemon shared by `ipfs-cluster-service daemon` and
-//! `ipfs-cluster-follow run`: start the peer and its REST API, stop on a
+//! `ipfs-cluster-follow run`: start the peer, its REST API and IPFS proxy, stop on a
 //! signal, restart itself to reopen a store that a full disk broke.
 
 use std::io::Write as _;
@@ -116,6 +116,20 @@ pub(crate) async fn run_peer(
         println!("REST API listening on {listening}");
         api_task = Some(task);
     }
+    let mut proxy_task = None;
+    if let Some(section) = cfg.api.as_ref().and_then(|a| a.get("ipfsproxy")) {
+        let proxy_cfg = proxy::ProxyConfig::from_json(section)?;
+        let token = stop_api.clone();
+        let (addr, task) = peer
+            .serve_proxy(proxy_cfg, async move { token.cancelled().await })
+            .await
+            .context("starting the IPFS proxy")?;
+        println!(
+            "IPFS Proxy listening on {}",
+            api::server::multiaddr_of(addr)
+        );
+        proxy_task = Some(task);
+    }
     println!("IPFS Cluster is READY");
     std::io::stdout().flush()?;
     let store = cfg.sled_path(dir);
@@ -127,7 +141,7 @@ pub(crate) async fn run_peer(
     std::io::stdout().flush()?;
     exit_if_shutdown_hangs();
     stop_api.cancel();
-    if let Some(t) = api_task {
+    for t in [api_task, proxy_task].into_iter().flatten() {
         let _ = t.await;
     }
     peer.stop().await;
