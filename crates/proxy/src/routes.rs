@@ -4,10 +4,10 @@
 //! node; `block/put` and `dag/put` with `pin=true` then pinned in the
 //! cluster); Go's `read_timeout`/`write_timeout` on the bodies.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::server::ClientAddr;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -17,10 +17,6 @@ use crate::cors::KuboHeaders;
 use crate::forward::Forwarder;
 use crate::query::Query;
 use crate::{Backend, ProxyCluster, ProxyConfig, add, deadline, embedded, hijack, put};
-
-/// The client's address, set per connection by the server.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ClientAddr(pub(crate) SocketAddr);
 
 /// Who answers what the cluster doesn't.
 #[derive(Debug)]

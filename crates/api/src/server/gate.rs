@@ -5,7 +5,6 @@
 //! added to route answers.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -19,10 +18,7 @@ use super::cors::Cors;
 use super::logins::FailedLogins;
 use crate::ApiError;
 
-/// The address of the connection a request came on (a request extension
-/// the server adds).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+use super::ClientAddr;
 
 /// What the middleware needs from the config.
 #[derive(Debug)]

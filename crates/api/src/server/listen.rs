@@ -16,8 +16,9 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 /// clients all count as 127.0.0.1.
 const UNIX_CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
-/// What the accept loop needs of a listener.
-pub(super) trait Listener: Send + 'static {
+/// What the accept loop ([`super::serve_connections`]) needs of a
+/// listener.
+pub trait Listener: Send + 'static {
     /// A connection.
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 

@@ -7,6 +7,7 @@
 //! bare axum router for embedding (trailers then reach only clients that
 //! send `TE: trailers`; see `trailers.rs`).
 
+mod accept;
 mod auth;
 mod config;
 mod conns;
@@ -24,35 +25,28 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// The bounds of `POST /add`'s multipart reader: past one, a 400.
 pub use crate::multipart::{
     MAX_BOUNDARY_BYTES, MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, MAX_PARTS, MAX_PREAMBLE_BYTES,
 };
+pub use accept::{ClientAddr, SHUTDOWN_GRACE, Serving, serve_connections};
 pub use config::{
     DEFAULT_LISTEN_MULTIADDRESS, RestConfig, listen_addr_of, multiaddr_of, unix_multiaddr_of,
     unix_path_of,
 };
 pub use history::CAR_CONTENT_TYPE;
+pub use listen::Listener;
 /// For other servers of the peer (the IPFS proxy) that send trailers too.
 pub use trailers::TrailerIo;
 
 pub(crate) use auth::basic_header as auth_header;
 
 use crate::service::ClusterApi;
-
-/// hyper's smallest read buffer for HTTP/1.
-const MIN_BUF_SIZE: usize = 8192;
-/// How long a stopping server waits for answers in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Errors of the server component.
 #[derive(Debug, thiserror::Error)]
@@ -150,73 +144,19 @@ pub async fn serve<S: ClusterApi>(
     Ok((listening, handle))
 }
 
-/// Accepts connections on `listener` (TCP or a unix socket) and serves
-/// each until `shutdown`; then drains them.
+/// Serves the REST API on `listener` (TCP or a unix socket).
 async fn accept_loop<L: listen::Listener>(
     listener: L,
     app: Router,
     cfg: RestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .keep_alive(true)
-        // Go allows MaxHeaderBytes plus 4096 bytes of slack.
-        .max_buf_size(MIN_BUF_SIZE.max(cfg.max_header_bytes.saturating_add(4096)));
-    // hyper's header timer also runs while a kept-alive connection waits
-    // for its next request: one timer serves read_header_timeout and
-    // idle_timeout.
-    let header_timeout = cfg.read_header_timeout.max(cfg.idle_timeout);
-    if !header_timeout.is_zero() {
-        http.header_read_timeout(header_timeout);
-    }
-    let graceful = GracefulShutdown::new();
-    let per_ip = conns::Connections::new(cfg.max_connections_per_ip);
-    let mut conns = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off.
-                        tracing::warn!("REST API accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let Some(counted) = per_ip.open(peer.ip()) else {
-                    tracing::debug!(%peer, "REST API: too many connections from this address");
-                    conns.spawn(conns::refuse(stream));
-                    continue;
-                };
-                let io = TokioIo::new(trailers::TrailerIo::new(stream));
-                // The gate counts failed logins by client address.
-                let svc = app
-                    .clone()
-                    .layer(axum::Extension(gate::ClientAddr(peer)));
-                let conn = http.serve_connection(io, TowerToHyperService::new(svc));
-                let conn = graceful.watch(conn);
-                conns.spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, "REST API connection: {e}");
-                    }
-                    drop(counted);
-                });
-            }
-        }
-    }
-    // Stops accepting (and removes a unix socket file).
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::debug!("REST API: aborting {} connections after the grace period", conns.len());
-        }
-    }
-    conns.abort_all();
-    while conns.join_next().await.is_some() {}
+    let serving = Serving {
+        name: "REST API",
+        max_header_bytes: cfg.max_header_bytes,
+        read_header_timeout: cfg.read_header_timeout,
+        idle_timeout: cfg.idle_timeout,
+        max_connections_per_ip: cfg.max_connections_per_ip,
+    };
+    serve_connections(listener, app, serving, shutdown).await;
 }
