@@ -533,6 +533,19 @@ async fn kubos_cli_works_through_the_proxy_on_the_embedded_node() {
         .unwrap();
     in_cluster(&peer, pinned, true).await;
 
+    // dag import: a CAR made offline goes into the node (its root pinned
+    // there) and reads back.
+    let data = noise(300_000, 11);
+    let (new, blocks) =
+        ipfs_node::unixfs::add_bytes(&data, &ipfs_node::unixfs::AddOptions::default()).unwrap();
+    let mut car_bytes = Vec::new();
+    ipfs_node::write_car(&[new.cid], blocks, &mut car_bytes).unwrap();
+    let new_car = dir.path().join("new.car");
+    std::fs::write(&new_car, &car_bytes).unwrap();
+    let out = cli.ok(&["dag", "import", new_car.to_str().unwrap()]);
+    assert!(out.contains(&new.cid.to_string()), "{out}");
+    assert_eq!(cli.run(&["cat", &new.cid.to_string()]).stdout, data);
+
     // id: the embedded node's.
     let id: Value = serde_json::from_str(&cli.ok(&["id"])).unwrap();
     let node_id = match peer.ipfs().unwrap().as_ref() {

@@ -81,7 +81,8 @@ fn listen_ports(dir: &Path) -> Vec<(String, u16)> {
         match v {
             serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| walk(k, v, out)),
             serde_json::Value::Array(a) if listens => a.iter().for_each(|v| walk(key, v, out)),
-            serde_json::Value::String(s) if listens => {
+            // An empty address is off (the embedded node's gateway).
+            serde_json::Value::String(s) if listens && !s.is_empty() => {
                 let parts: Vec<&str> = s.split('/').collect();
                 out.push((parts[3].to_owned(), parts[4].parse().unwrap()));
             }
