@@ -138,24 +138,9 @@ async fn add_puts_every_block_into_each_allocated_kubo_and_no_other() {
     // returns (the pin is made after the last block is in place), c's
     // Kubo nothing, and the pin carries those allocations.
     std::fs::write(dir.join("sub/b.txt"), b"a second add, a new root").unwrap();
-    let allocs = format!("{},{}", peers[0].id(), peers[1].id());
-    let p = path.clone();
-    let out = ctl(&hosts[2], move |c| {
-        c.json().run([
-            "add",
-            "-r",
-            "--allocations",
-            &allocs,
-            "--rmin",
-            "2",
-            "--rmax",
-            "2",
-            "--name",
-            "tree",
-            &p,
-        ])
-    })
-    .await;
+    let mut args = to_a_and_b(&peers, &["add", "-r", "--name", "tree"]);
+    args.push(path.clone());
+    let out = ctl(&hosts[2], move |c| c.json().run(args)).await;
     out.success();
     let root = root_of(&out);
     let cid = root.cid.to_string();
@@ -176,24 +161,10 @@ async fn add_puts_every_block_into_each_allocated_kubo_and_no_other() {
     // fails naming that peer, and no pin claims the content is anywhere.
     let huge = tmp.path().join("huge.bin");
     std::fs::write(&huge, ipfs::testing::noise(96 << 20, 9)).unwrap();
-    let allocs = format!("{},{}", peers[0].id(), peers[1].id());
-    let (host, p) = (hosts[2].clone(), huge.to_str().unwrap().to_owned());
-    let add = tokio::spawn(async move {
-        ctl(&host, move |c| {
-            c.run([
-                "add",
-                "-Q",
-                "--allocations",
-                &allocs,
-                "--rmin",
-                "2",
-                "--rmax",
-                "2",
-                &p,
-            ])
-        })
-        .await
-    });
+    let mut args = to_a_and_b(&peers, &["add", "-Q"]);
+    args.push(huge.to_str().unwrap().to_owned());
+    let host = hosts[2].clone();
+    let add = tokio::spawn(async move { ctl(&host, move |c| c.run(args)).await });
     let before = local_blocks(&kubos[1]);
     until("blocks of the big file reach b's Kubo", async || {
         local_blocks(&kubos[1]) > before + 20
@@ -210,6 +181,15 @@ async fn add_puts_every_block_into_each_allocated_kubo_and_no_other() {
     );
     let pins: Vec<Pin> = peers[2].handle().pins().map(Result::unwrap).collect();
     assert_eq!(pins.len(), 1, "only the earlier pin: {pins:?}");
+}
+
+/// `args` then replication 2 allocated to the first two peers.
+fn to_a_and_b(peers: &[Peer], args: &[&str]) -> Vec<String> {
+    let allocs = format!("{},{}", peers[0].id(), peers[1].id());
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    all.extend(["--allocations".into(), allocs]);
+    all.extend(["--rmin", "2", "--rmax", "2"].map(String::from));
+    all
 }
 
 /// How many blocks a Kubo holds.
