@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 
-use api::service::AddFileKind;
-use api::{multipart_boundary, read_upload};
+use api::service::{AddFile, AddFileKind};
+use api::{ApiError, multipart_boundary, read_upload};
 use axum::body::Body;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use cid::Cid;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use ipfs::IpfsConnector;
@@ -75,15 +76,23 @@ fn put_codec(q: &Query) -> Result<(u64, bool), KuboError> {
     })
 }
 
-/// The uploaded files of a multipart body, each read whole up to `max`
-/// bytes.
-async fn uploaded(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<Bytes>, KuboError> {
+/// The entries of a multipart upload, read as they arrive.
+fn upload(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<BoxStream<'static, Result<AddFile, ApiError>>, KuboError> {
     let ct = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let boundary = multipart_boundary(ct)
         .map_err(|e| KuboError::client(format!("error reading request: {}", e.message)))?;
-    let mut files = read_upload(body.into_data_stream(), boundary);
+    Ok(read_upload(body.into_data_stream(), boundary))
+}
+
+/// The uploaded files of a multipart body, each read whole up to `max`
+/// bytes.
+async fn uploaded(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<Bytes>, KuboError> {
+    let mut files = upload(headers, body)?;
     let mut out = Vec::new();
     while let Some(f) = files.next().await {
         let f = f.map_err(KuboError::from)?;
@@ -168,12 +177,7 @@ pub(super) async fn dag_import(
 ) -> Result<Response, KuboError> {
     let pin_roots = q.flag(&["pin-roots"], true)?;
     let stats = q.flag(&["stats"], false)?;
-    let ct = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let boundary = multipart_boundary(ct)
-        .map_err(|e| KuboError::client(format!("error reading request: {}", e.message)))?;
-    let mut files = read_upload(body.into_data_stream(), boundary);
+    let mut files = upload(headers, body)?;
     let (mut blocks, mut bytes, mut roots) = (0u64, 0u64, Vec::new());
     while let Some(f) = files.next().await {
         let f = f.map_err(KuboError::from)?;
