@@ -1,6 +1,7 @@
 //! The REST API of a cluster peer, compatible with Go IPFS Cluster: the JSON
 //! types ([`types`]), the trait a peer implements ([`service::ClusterApi`]),
-//! the axum server over it ([`server`]) and the Rust client ([`client`]).
+//! the axum server over it ([`server`]), the Pinning Service API over the
+//! same trait ([`pinsvc`]) and the Rust client ([`client`]).
 //!
 //! Routes, parameters, JSON shapes, streaming, auth and CORS are described in
 //! `spec/rest-api.md`, with every difference from Go.
@@ -16,6 +17,7 @@
 pub mod client;
 mod error;
 mod multipart;
+pub mod pinsvc;
 pub mod server;
 pub mod service;
 #[cfg(feature = "test-utils")]

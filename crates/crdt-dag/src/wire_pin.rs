@@ -34,7 +34,8 @@ fn recursive() -> i64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WirePin {
-    /// Creation time, ms since the Unix epoch; 0 none.
+    /// Creation time, ns since the Unix epoch (unique per writer, so the
+    /// Pinning Service API can page by it); 0 none.
     #[serde(rename = "ts", default, skip_serializing_if = "is_default")]
     timestamp: u64,
     #[serde(
@@ -84,7 +85,7 @@ pub struct WirePin {
 }
 
 /// `pin` as a replica gives it back once written: times cut to the wire's
-/// units (milliseconds for the timestamp, seconds for the expiry).
+/// units (nanoseconds for the timestamp, seconds for the expiry).
 pub fn as_stored(pin: &Pin) -> Pin {
     WirePin::from_pin(pin).into_pin(pin.cid)
 }
@@ -127,7 +128,7 @@ impl WirePin {
     pub fn from_pin(p: &Pin) -> Self {
         let o = &p.options;
         Self {
-            timestamp: u64::try_from(since_epoch(p.timestamp).as_millis()).unwrap_or(u64::MAX),
+            timestamp: u64::try_from(since_epoch(p.timestamp).as_nanos()).unwrap_or(u64::MAX),
             reference: p.reference,
             metadata: o.metadata.clone(),
             name: o.name.clone(),
@@ -155,12 +156,12 @@ impl WirePin {
             return bad(format!("depth {} out of range", self.max_depth));
         }
         // The bound is the format's, not the platform's: 64-bit Unix time
-        // holds every `ts` in milliseconds and `expire` up to 2^63 - 1 s.
+        // holds every `ts` in nanoseconds and `expire` up to 2^63 - 1 s.
         if self.expire_at > MAX_EXPIRE {
             return bad(format!("expire {} past {MAX_EXPIRE}", self.expire_at));
         }
         if UNIX_EPOCH
-            .checked_add(Duration::from_millis(self.timestamp))
+            .checked_add(Duration::from_nanos(self.timestamp))
             .is_none()
             || UNIX_EPOCH
                 .checked_add(Duration::from_secs(self.expire_at))
@@ -198,7 +199,7 @@ impl WirePin {
             max_depth,
             reference: self.reference,
             timestamp: (self.timestamp > 0)
-                .then(|| at(Duration::from_millis(self.timestamp)))
+                .then(|| at(Duration::from_nanos(self.timestamp)))
                 .flatten(),
         }
     }
@@ -236,7 +237,7 @@ mod tests {
         p.pin_type = PinType::ShardPin;
         p.allocations = vec!["x".into(), "y".into()];
         p.reference = Some(cid());
-        p.timestamp = Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        p.timestamp = Some(UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789));
         let w = WirePin::from_pin(&p);
         w.check().unwrap();
         assert_eq!(w.clone().into_pin(cid()), p);

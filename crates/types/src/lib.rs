@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod cid_text;
+pub mod clock;
 pub mod duration;
 mod ipfs_pin;
 pub mod iter;

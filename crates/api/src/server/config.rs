@@ -104,6 +104,7 @@ impl Default for RestConfig {
 
 fn config_err(key: &'static str, message: impl Into<String>) -> ServerError {
     ServerError::Config {
+        section: "restapi",
         key,
         message: message.into(),
     }

@@ -27,10 +27,23 @@ pub(crate) struct Gate {
     cors: Cors,
     headers: Vec<(HeaderName, HeaderValue)>,
     logins: FailedLogins,
+    /// How a refusal is written (the REST API's body, or the Pinning
+    /// Service API's `Failure`).
+    render: fn(&ApiError) -> Response,
+}
+
+fn rest_error(e: &ApiError) -> Response {
+    e.clone().into_response()
 }
 
 impl Gate {
+    /// The REST API's gate.
     pub(crate) fn new(cfg: &RestConfig) -> Self {
+        Self::with_errors(cfg, rest_error)
+    }
+
+    /// A gate writing its refusals with `render`.
+    pub(crate) fn with_errors(cfg: &RestConfig, render: fn(&ApiError) -> Response) -> Self {
         let headers = cfg
             .headers
             .iter()
@@ -47,6 +60,7 @@ impl Gate {
             cors: Cors::new(cfg),
             headers,
             logins: FailedLogins::new(cfg.max_failed_logins),
+            render,
         }
     }
 
@@ -66,11 +80,10 @@ impl Gate {
 
     fn locked_out(&self, wait: std::time::Duration) -> Response {
         let secs = wait.as_secs().max(1);
-        let mut resp = ApiError::new(
+        let mut resp = (self.render)(&ApiError::new(
             429,
             format!("too many failed logins from this address: try again in {secs} s"),
-        )
-        .into_response();
+        ));
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -79,7 +92,7 @@ impl Gate {
     }
 
     fn denied(&self, d: Denied) -> Response {
-        let mut resp = ApiError::new(401, d.message).into_response();
+        let mut resp = (self.render)(&ApiError::new(401, d.message));
         for c in d.challenges {
             resp.headers_mut().append(header::WWW_AUTHENTICATE, c);
         }

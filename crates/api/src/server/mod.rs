@@ -45,6 +45,8 @@ pub use listen::Listener;
 pub use trailers::TrailerIo;
 
 pub(crate) use auth::basic_header as auth_header;
+pub(crate) use gate::{Gate, gate as gate_layer};
+pub(crate) use routes::{issue_token, query_pairs};
 
 use crate::service::ClusterApi;
 
@@ -52,9 +54,12 @@ use crate::service::ClusterApi;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    /// A key of the `api.restapi` config section is invalid.
-    #[error("api.restapi.{key}: {message}")]
+    /// A key of an `api` config section (`restapi`, `pinsvcapi`) is
+    /// invalid.
+    #[error("api.{section}.{key}: {message}")]
     Config {
+        /// The section.
+        section: &'static str,
         /// The key.
         key: &'static str,
         /// What is wrong with it.
@@ -122,6 +127,18 @@ pub async fn serve<S: ClusterApi>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Listening, JoinHandle<()>), std::io::Error> {
     let app = router(api, &cfg);
+    bind_and_serve(app, cfg, "REST API", shutdown).await
+}
+
+/// Binds `cfg.listen_unix` or `cfg.listen` and serves `app` there as the
+/// server `name` (the REST API, the Pinning Service API), as [`serve`]
+/// says.
+pub(crate) async fn bind_and_serve(
+    app: Router,
+    cfg: RestConfig,
+    name: &'static str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(Listening, JoinHandle<()>), std::io::Error> {
     let authenticated = if cfg.basic_auth_credentials.is_some() {
         " - authenticated"
     } else {
@@ -130,29 +147,30 @@ pub async fn serve<S: ClusterApi>(
     let (listening, handle) = match cfg.listen_unix.clone() {
         Some(path) => {
             let listener = listen::UnixSocket::bind(path.clone()).await?;
-            let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
+            let handle = tokio::spawn(accept_loop(listener, app, cfg, name, shutdown));
             (Listening::Unix(path), handle)
         }
         None => {
             let listener = TcpListener::bind(cfg.listen).await?;
             let addr = listener.local_addr()?;
-            let handle = tokio::spawn(accept_loop(listener, app, cfg, shutdown));
+            let handle = tokio::spawn(accept_loop(listener, app, cfg, name, shutdown));
             (Listening::Tcp(addr), handle)
         }
     };
-    tracing::info!("REST API (HTTP{authenticated}): {listening}");
+    tracing::info!("{name} (HTTP{authenticated}): {listening}");
     Ok((listening, handle))
 }
 
-/// Serves the REST API on `listener` (TCP or a unix socket).
+/// Serves `app` on `listener` (TCP or a unix socket).
 async fn accept_loop<L: listen::Listener>(
     listener: L,
     app: Router,
     cfg: RestConfig,
+    name: &'static str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let serving = Serving {
-        name: "REST API",
+        name,
         max_header_bytes: cfg.max_header_bytes,
         read_header_timeout: cfg.read_header_timeout,
         idle_timeout: cfg.idle_timeout,

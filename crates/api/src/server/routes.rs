@@ -67,7 +67,7 @@ fn no_content(result: Result<(), ApiError>) -> Response {
     }
 }
 
-pub(super) fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
     raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default()
 }
@@ -481,28 +481,31 @@ async fn metrics<S: ClusterApi>(
 /// `POST /token` (Go's `GenerateTokenHandler`): a JWT for the user of the
 /// Basic credentials or of a valid bearer token.
 async fn token<S: ClusterApi>(State(app): AppState<S>, req: Request) -> Response {
-    let Some(creds) = &app.credentials else {
-        return ApiError::unauthorized().into_response();
-    };
-    let issuer = if let Some((user, _)) = auth::basic_credentials(req.headers()) {
+    answer(issue_token(
+        app.credentials.as_ref(),
+        app.token_ttl,
+        req.headers(),
+    ))
+}
+
+/// The token `POST /token` answers (REST API and Pinning Service API): a
+/// JWT for the user of the Basic credentials or of a valid bearer token.
+pub(crate) fn issue_token(
+    credentials: Option<&BTreeMap<String, String>>,
+    ttl: std::time::Duration,
+    headers: &http::HeaderMap,
+) -> Result<TokenBody, ApiError> {
+    let creds = credentials.ok_or_else(ApiError::unauthorized)?;
+    let issuer = if let Some((user, _)) = auth::basic_credentials(headers) {
         user
-    } else if let Some(token) = auth::bearer_token(req.headers()) {
-        match auth::verify_token(creds, &token, std::time::SystemTime::now()) {
-            Ok(iss) => iss,
-            Err(_) => return ApiError::unauthorized().into_response(),
-        }
+    } else if let Some(token) = auth::bearer_token(headers) {
+        auth::verify_token(creds, &token, std::time::SystemTime::now())
+            .map_err(|_| ApiError::unauthorized())?
     } else {
-        return ApiError::unauthorized().into_response();
+        return Err(ApiError::unauthorized());
     };
-    let Some(password) = creds.get(&issuer) else {
-        return ApiError::unauthorized().into_response();
-    };
-    json(&TokenBody {
-        token: auth::sign_token(
-            &issuer,
-            password,
-            app.token_ttl,
-            std::time::SystemTime::now(),
-        ),
+    let password = creds.get(&issuer).ok_or_else(ApiError::unauthorized)?;
+    Ok(TokenBody {
+        token: auth::sign_token(&issuer, password, ttl, std::time::SystemTime::now()),
     })
 }

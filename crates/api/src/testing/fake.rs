@@ -54,6 +54,8 @@ pub struct FakeCluster {
     pub(crate) id_delay: Option<Duration>,
     faults: Vec<Fault>,
     pub(crate) directory_outputs: bool,
+    /// Pins get unique creation times (the peer's), not [`t0`].
+    unique_times: bool,
 }
 
 impl fmt::Debug for FakeCluster {
@@ -86,6 +88,7 @@ impl FakeCluster {
             id_delay: None,
             faults: Vec::new(),
             directory_outputs: true,
+            unique_times: false,
         }
     }
 
@@ -152,6 +155,13 @@ impl FakeCluster {
         rule: impl Fn(&Call) -> Option<ApiError> + Send + Sync + 'static,
     ) -> Self {
         self.faults.push(Box::new(rule));
+        self
+    }
+
+    /// Pins made from now on are created at unique times, as a peer
+    /// creates them (`cluster_types::clock`), instead of all at [`t0`].
+    pub fn with_unique_times(mut self) -> Self {
+        self.unique_times = true;
         self
     }
 
@@ -257,7 +267,11 @@ impl FakeCluster {
             .take(n)
             .map(|p| p.id.clone())
             .collect();
-        pin.timestamp = Some(t0());
+        pin.timestamp = Some(if self.unique_times {
+            cluster_types::clock::unique_now()
+        } else {
+            t0()
+        });
         pin
     }
 
@@ -287,6 +301,7 @@ pub(crate) fn derive_status(
         info.name = pin.options.name.clone();
         info.allocations = pin.allocations.clone();
         info.metadata = pin.options.metadata.clone();
+        info.origins = pin.options.origins.clone();
         info.created = pin.timestamp;
     }
     for peer in fixtures.answering(local) {

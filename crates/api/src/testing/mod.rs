@@ -7,6 +7,7 @@ mod calls;
 mod fake;
 pub mod fixtures;
 mod memory;
+mod pinsvc_schema;
 mod service;
 mod streams;
 
@@ -14,4 +15,5 @@ pub use calls::{Call, Uploaded};
 pub use fake::FakeCluster;
 pub use fixtures::*;
 pub use memory::{MemoryProbe, rss_kib};
+pub use pinsvc_schema::{assert_schema, check_schema};
 pub use streams::Plan;

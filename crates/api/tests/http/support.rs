@@ -65,16 +65,29 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with(fake: FakeCluster, cfg: RestConfig) -> Self {
+        Self::start_serving(fake, cfg, false).await
+    }
+
+    /// The Pinning Service API (`api::pinsvc`) over `fake`.
+    pub(crate) async fn start_pinsvc(fake: FakeCluster, cfg: RestConfig) -> Self {
+        Self::start_serving(fake, cfg, true).await
+    }
+
+    async fn start_serving(fake: FakeCluster, cfg: RestConfig, pinsvc: bool) -> Self {
         let cfg = RestConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..cfg
         };
         let fake = Arc::new(fake);
         let (stop, stopped) = oneshot::channel::<()>();
-        let (listening, task) = server::serve(fake.clone(), cfg, async move {
+        let shutdown = async move {
             let _ = stopped.await;
-        })
-        .await
+        };
+        let (listening, task) = if pinsvc {
+            api::pinsvc::serve(fake.clone(), cfg, shutdown).await
+        } else {
+            server::serve(fake.clone(), cfg, shutdown).await
+        }
         .unwrap();
         Self {
             addr: listening.tcp().expect("a TCP address"),

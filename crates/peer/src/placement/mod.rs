@@ -111,7 +111,7 @@ impl PeerHandle {
         };
         let mut pin = Pin::new(cid, updated_options(options, updated.as_ref()));
         self.place(&mut pin, updated.as_ref())?;
-        pin.timestamp = Some(SystemTime::now());
+        pin.timestamp = Some(cluster_types::clock::unique_now());
         let pin = crdt_dag::as_stored(&pin);
         self.write_pin(pin.clone()).await?;
         Ok(pin)
