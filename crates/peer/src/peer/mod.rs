@@ -146,6 +146,16 @@ impl PeerHandle {
         api::server::serve(Arc::new(self.clone()), cfg, shutdown).await
     }
 
+    /// Serves the IPFS Pinning Service API of this peer (`api.pinsvcapi`)
+    /// until `shutdown` completes; returns where it listens and the task.
+    pub async fn serve_pinsvc(
+        &self,
+        cfg: api::server::RestConfig,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<(api::server::Listening, JoinHandle<()>)> {
+        api::pinsvc::serve(Arc::new(self.clone()), cfg, shutdown).await
+    }
+
     /// [`PeerHandle::serve_api`] on 127.0.0.1 with a random port and Go's
     /// other defaults, until the process ends (tests, examples).
     pub async fn serve_api_on_loopback(&self) -> std::io::Result<std::net::SocketAddr> {

@@ -1,4 +1,5 @@
-//! A web server for one file, as an operator publishes a follower template.
+//! Plain HTTP for the process tests: a web server for one file (as an
+//! operator publishes a follower template) and a one-request client.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
@@ -21,4 +22,49 @@ pub fn serve_http(body: String) -> String {
         }
     });
     url
+}
+
+/// One HTTP/1.1 request to `addr` (`host:port`) on a fresh connection
+/// (`Connection: close`); returns the status and the body. For APIs that
+/// answer with a content length (not chunked).
+pub fn call(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete answer");
+    let head = String::from_utf8_lossy(&raw[..split]);
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "a chunked answer: {head}"
+    );
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, raw[split + 4..].to_vec())
 }

@@ -116,6 +116,17 @@ pub(crate) async fn run_peer(
         println!("REST API listening on {listening}");
         api_task = Some(task);
     }
+    let mut pinsvc_task = None;
+    if let Some(section) = cfg.api.as_ref().and_then(|a| a.get("pinsvcapi")) {
+        let pinsvc = api::pinsvc::config_from_json(section)?;
+        let token = stop_api.clone();
+        let (listening, task) = peer
+            .serve_pinsvc(pinsvc, async move { token.cancelled().await })
+            .await
+            .context("starting the Pinning Service API")?;
+        println!("Pinning Service API listening on {listening}");
+        pinsvc_task = Some(task);
+    }
     let mut proxy_task = None;
     if let Some(section) = cfg.api.as_ref().and_then(|a| a.get("ipfsproxy")) {
         let proxy_cfg = proxy::ProxyConfig::from_json(section)?;
@@ -141,7 +152,7 @@ pub(crate) async fn run_peer(
     std::io::stdout().flush()?;
     exit_if_shutdown_hangs();
     stop_api.cancel();
-    for t in [api_task, proxy_task].into_iter().flatten() {
+    for t in [api_task, pinsvc_task, proxy_task].into_iter().flatten() {
         let _ = t.await;
     }
     peer.stop().await;
