@@ -6,9 +6,13 @@ mod common;
 use common::*;
 use crdt_dag::{Delta, Op};
 
-/// The CID of the delta below as format v1 first wrote it (recorded from
-/// the code before the model's pin replaced the crdt's own).
-const GOLDEN: &str = "bafyreicumssohhhhcyiho3klsr3cnz3aimijuoq2jg7v7knkbm6yzxyho4";
+/// The CID of the delta below as format v1 writes it. First recorded from
+/// the code before the model's pin replaced the crdt's own; recorded again
+/// on 2026-12-05 when a pin's `ts` went from milliseconds to nanoseconds
+/// (unique creation times for the Pinning Service API; no release had
+/// shipped v1 yet) and the fixture's timestamp gained its sub-millisecond
+/// digits.
+const GOLDEN: &str = "bafyreigs5jqxqj3cpdg337frlsjp5jgbelhfagznhlbo6eiqeboev3wvrq";
 
 fn golden_delta() -> Delta {
     forge(

@@ -22,6 +22,7 @@ pub mod history;
 pub mod identity;
 mod ipfs_proxy;
 pub mod lock;
+mod metrics;
 pub mod network;
 mod peer;
 mod pinning;

@@ -29,11 +29,6 @@ struct Service {
     _dir: tempfile::TempDir,
 }
 
-fn host_port(multiaddr: &str) -> String {
-    let parts: Vec<&str> = multiaddr.trim().split('/').collect();
-    format!("{}:{}", parts[2], parts[4])
-}
-
 impl Service {
     fn start(with_auth: bool) -> Self {
         let tmp = tempfile::tempdir().unwrap();
@@ -45,24 +40,11 @@ impl Service {
             });
         }
         let daemon = Daemon::start(&dir, &[]);
-        let (mut rest, mut pinsvc) = (None, None);
-        loop {
-            let line = daemon
-                .lines
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the daemon starts");
-            if let Some(ma) = line.strip_prefix("REST API listening on ") {
-                rest = Some(host_port(ma));
-            } else if let Some(ma) = line.strip_prefix("Pinning Service API listening on ") {
-                pinsvc = Some(host_port(ma));
-            } else if line.contains("IPFS Cluster is READY") {
-                break;
-            }
-        }
+        let servers = daemon.wait_servers(Duration::from_secs(60));
         Self {
             daemon,
-            rest: rest.expect("a REST API"),
-            pinsvc: pinsvc.expect("a Pinning Service API"),
+            rest: servers["REST API"].clone(),
+            pinsvc: servers["Pinning Service API"].clone(),
             _dir: tmp,
         }
     }

@@ -173,7 +173,7 @@ pub fn pin_with_every_field() -> Pin {
         allocations: vec!["12D3KooWA".into(), "12D3KooWB".into()],
         max_depth: 0,
         reference: Some(content(900)),
-        timestamp: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)),
+        timestamp: Some(UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Typed views over the `service.json` sections that are kept verbatim
-//! (`pin_tracker`, `allocator`, `informer`): what the pin tracker, the
-//! allocator and the informers read, with Go's defaults and Go's checks.
+//! (`pin_tracker`, `allocator`, `informer`, `observations.metrics`): what
+//! the pin tracker, the allocator, the informers and the Prometheus
+//! endpoint read, with Go's defaults and Go's checks.
 //!
 //! The sections themselves stay as read (unknown keys included) in
 //! [`ServiceConfig`]; these views ignore keys they do not know. Absent
@@ -163,7 +164,62 @@ impl Default for InformerSection {
     }
 }
 
+/// Go's `observations.metrics.prometheus_endpoint` default.
+const DEFAULT_PROMETHEUS_ENDPOINT: &str = "/ip4/127.0.0.1/tcp/8888";
+/// Go's `observations.metrics.reporting_interval` default.
+const DEFAULT_REPORTING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// `observations.metrics`: the Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSection {
+    /// `enable_stats`: serve `GET /metrics`. **Default:** false.
+    pub enable_stats: bool,
+    /// `prometheus_endpoint`: where (a `/ip4|ip6/.../tcp/<port>`
+    /// multiaddress). **Default:** `/ip4/127.0.0.1/tcp/8888`.
+    pub prometheus_endpoint: String,
+    /// `reporting_interval`: how often the gauges that need a walk (pin
+    /// statuses) are sampled. **Default:** 30s.
+    pub reporting_interval: Duration,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            enable_stats: false,
+            prometheus_endpoint: DEFAULT_PROMETHEUS_ENDPOINT.to_owned(),
+            reporting_interval: DEFAULT_REPORTING_INTERVAL,
+        }
+    }
+}
+
 impl ServiceConfig {
+    /// The Prometheus endpoint's settings (`observations.metrics`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the key: a value of the wrong type,
+    /// a zero `reporting_interval`, an endpoint that is no TCP
+    /// multiaddress.
+    pub fn metrics_section(&self) -> Result<MetricsSection, ConfigError> {
+        let mut out = MetricsSection::default();
+        let Some(mut obj) = subsection(&self.observations, "observations", "metrics")? else {
+            return Ok(out);
+        };
+        if let Some(on) = obj.bool("enable_stats")? {
+            out.enable_stats = on;
+        }
+        let key = obj.key("prometheus_endpoint");
+        if let Some(e) = obj.string("prometheus_endpoint")?.filter(|e| !e.is_empty()) {
+            api::server::listen_addr_of(&e).map_err(|err| invalid(&key, err.to_string()))?;
+            out.prometheus_endpoint = e;
+        }
+        if let Some(d) = positive_duration(&mut obj, "reporting_interval")? {
+            out.reporting_interval = d;
+        }
+        Ok(out)
+    }
+
     /// The pin tracker's settings (`pin_tracker.stateless`).
     ///
     /// # Errors

@@ -139,6 +139,33 @@ impl Daemon {
         }
     }
 
+    /// Waits until the daemon is ready; returns where each of its servers
+    /// listens, by the name its `<name> listening on <multiaddr>` line
+    /// gives (`REST API`, `Pinning Service API`, `IPFS Proxy`, ...), as
+    /// `host:port`.
+    pub fn wait_servers(&self, within: Duration) -> std::collections::BTreeMap<String, String> {
+        let deadline = Instant::now() + within;
+        let mut servers = std::collections::BTreeMap::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("daemon not ready within {within:?}"));
+            if line.contains("IPFS Cluster is READY") {
+                return servers;
+            }
+            if let Some((name, ma)) = line.split_once(" listening on /")
+                && !name.is_empty()
+            {
+                let parts: Vec<&str> = ma.trim().split('/').collect();
+                if parts.len() >= 4 {
+                    servers.insert(name.to_owned(), format!("{}:{}", parts[1], parts[3]));
+                }
+            }
+        }
+    }
+
     /// The output lines that arrived and were not read yet.
     pub fn unread_lines(&self) -> Vec<String> {
         self.lines.try_iter().collect()

@@ -127,6 +127,20 @@ pub(crate) async fn run_peer(
         println!("Pinning Service API listening on {listening}");
         pinsvc_task = Some(task);
     }
+    let mut metrics_task = None;
+    let metrics = cfg.metrics_section()?;
+    if metrics.enable_stats {
+        let token = stop_api.clone();
+        let (addr, task) = peer
+            .serve_metrics(&metrics, async move { token.cancelled().await })
+            .await
+            .context("starting the Prometheus endpoint")?;
+        println!(
+            "Prometheus metrics listening on {}",
+            api::server::multiaddr_of(addr)
+        );
+        metrics_task = Some(task);
+    }
     let mut proxy_task = None;
     if let Some(section) = cfg.api.as_ref().and_then(|a| a.get("ipfsproxy")) {
         let proxy_cfg = proxy::ProxyConfig::from_json(section)?;
@@ -152,7 +166,10 @@ pub(crate) async fn run_peer(
     std::io::stdout().flush()?;
     exit_if_shutdown_hangs();
     stop_api.cancel();
-    for t in [api_task, pinsvc_task, proxy_task].into_iter().flatten() {
+    for t in [api_task, pinsvc_task, metrics_task, proxy_task]
+        .into_iter()
+        .flatten()
+    {
         let _ = t.await;
     }
     peer.stop().await;
