@@ -23,31 +23,76 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 /// (and syncs the history instead, or tries another peer's).
 const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Signs a checkpoint every `interval` while the heads moved since the
-/// last one (a trusted peer only; others' checkpoints are refused).
+/// When a trusted peer signs checkpoints: every `interval` while the heads
+/// moved, and sooner once the history grew by `early_height` since the last
+/// one (at most once every `early_spacing`), so that a young cluster has a
+/// checkpoint for joiners long before its first `interval` is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    /// `consensus.crdt.checkpoint_interval`.
+    pub(crate) interval: Duration,
+    /// Growth in height that makes a checkpoint due ahead of `interval`.
+    pub(crate) early_height: u64,
+    /// Least time between two checkpoints signed ahead of `interval` (one
+    /// holds the write lock for ~3 s at 1M pins).
+    pub(crate) early_spacing: Duration,
+    /// How often the growth is looked at.
+    pub(crate) check_every: Duration,
+}
+
+impl Schedule {
+    /// `interval`, with the early rule at 10,000 deltas of height, 10 min
+    /// apart at most, looked at every minute.
+    pub(crate) fn every(interval: Duration) -> Self {
+        Self {
+            interval,
+            early_height: 10_000,
+            early_spacing: Duration::from_secs(600),
+            check_every: Duration::from_secs(60),
+        }
+    }
+
+    /// Whether a checkpoint is due `since` the last one (or the start),
+    /// the history having grown by `grown` in height.
+    fn due(&self, since: Duration, grown: u64) -> bool {
+        since >= self.interval || (grown >= self.early_height && since >= self.early_spacing)
+    }
+}
+
+/// Signs checkpoints on `schedule` while the heads moved since the last
+/// one (a trusted peer only; others' checkpoints are refused).
 pub(crate) async fn checkpointer(
     replica: Arc<Replica>,
-    interval: Duration,
+    schedule: Schedule,
     cancel: CancellationToken,
 ) {
     let mut last: Option<Vec<(Cid, u64)>> = match replica.newest_checkpoint() {
         Ok(Some((_, block))) => Checkpoint::decode(&block).ok().map(|c| c.heads),
         _ => None,
     };
+    let height_of = |heads: &[(Cid, u64)]| heads.iter().map(|h| h.1).max().unwrap_or(0);
+    let mut last_height = last.as_deref().map_or(0, height_of);
+    let mut last_signed = Instant::now();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(schedule.check_every.min(schedule.interval)) => {}
         }
         let heads = match replica.heads_with_priority() {
             Ok(h) if !h.is_empty() && Some(&h) != last.as_ref() => h,
             _ => continue,
         };
+        let grown = height_of(&heads).saturating_sub(last_height);
+        if !schedule.due(last_signed.elapsed(), grown) {
+            continue;
+        }
         let r = replica.clone();
         match tokio::task::spawn_blocking(move || r.checkpoint()).await {
             Ok(Ok((cid, c))) => {
                 info!(%cid, height = c.height(), deltas = c.deltas, pins = c.pins, "signed a checkpoint");
+                last_height = c.height();
                 last = Some(heads);
+                last_signed = Instant::now();
             }
             Ok(Err(e)) => debug!(error = %e, "no checkpoint this time"),
             Err(e) => warn!(error = %e, "checkpoint task failed"),
@@ -134,4 +179,76 @@ pub(crate) async fn join_from_checkpoint(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_types::{Pin, PinOptions};
+    use crdt_dag::{ReplicaConfig, Write};
+    use multihash_codetable::{Code, MultihashDigest};
+
+    #[test]
+    fn a_checkpoint_is_due_by_interval_or_by_growth_spaced_out() {
+        let s = Schedule::every(Duration::from_secs(6 * 3600));
+        let min = Duration::from_secs(60);
+        assert!(!s.due(min * 9, 1_000_000), "growth waits for the spacing");
+        assert!(s.due(min * 10, 10_000));
+        assert!(!s.due(min * 300, 9_999));
+        assert!(s.due(min * 360, 1));
+    }
+
+    fn pin(r: &Replica, n: u32) {
+        let cid = cid::Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()));
+        r.write(vec![Write::Pin(Pin::new(cid, PinOptions::default()))])
+            .unwrap();
+    }
+
+    async fn height_signed(r: &Replica, within: Duration) -> Option<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some((_, block))) = r.newest_checkpoint() {
+                return Checkpoint::decode(&block).ok().map(|c| c.height());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Long before its interval, a history that grew enough is
+    /// checkpointed, and a little more growth is not.
+    #[tokio::test]
+    async fn growth_makes_a_checkpoint_before_the_interval() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let r = Arc::new(Replica::temporary(key, ReplicaConfig::new("early")).unwrap());
+        let cancel = CancellationToken::new();
+        let schedule = Schedule {
+            interval: Duration::from_secs(3600),
+            early_height: 5,
+            early_spacing: Duration::ZERO,
+            check_every: Duration::from_millis(20),
+        };
+        tokio::spawn(checkpointer(r.clone(), schedule, cancel.clone()));
+        for n in 0..3 {
+            pin(&r, n);
+        }
+        assert_eq!(height_signed(&r, Duration::from_millis(300)).await, None);
+        for n in 3..6 {
+            pin(&r, n);
+        }
+        let first = height_signed(&r, Duration::from_secs(5)).await;
+        assert_eq!(first, Some(6), "signed at height 6");
+        for n in 6..9 {
+            pin(&r, n);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            height_signed(&r, Duration::ZERO).await,
+            Some(6),
+            "3 more are not enough"
+        );
+        cancel.cancel();
+    }
 }

@@ -214,7 +214,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
     if !settings.follower && !settings.checkpoint_interval.is_zero() {
         tasks.spawn(checkpoints::checkpointer(
             replica.clone(),
-            settings.checkpoint_interval,
+            checkpoints::Schedule::every(settings.checkpoint_interval),
             cancel.clone(),
         ));
     }
