@@ -120,23 +120,8 @@ impl Daemon {
     /// Waits until the daemon is ready; returns its REST API's
     /// `host:port` and its cluster addresses (`.../p2p/<id>`).
     pub fn wait_ready(&self, within: Duration) -> (String, Vec<String>) {
-        let deadline = Instant::now() + within;
-        let (mut api, mut addrs) = (None, vec![]);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("daemon not ready within {within:?}"));
-            if let Some(a) = line.strip_prefix("listening on ") {
-                addrs.push(a.trim().to_owned());
-            } else if let Some(m) = line.strip_prefix("REST API listening on ") {
-                let parts: Vec<&str> = m.trim().split('/').collect();
-                api = Some(format!("{}:{}", parts[2], parts[4]));
-            } else if line.contains("IPFS Cluster is READY") {
-                return (api.expect("a REST API"), addrs);
-            }
-        }
+        let (servers, addrs) = self.read_until_ready(within);
+        (servers.get("REST API").expect("a REST API").clone(), addrs)
     }
 
     /// Waits until the daemon is ready; returns where each of its servers
@@ -144,8 +129,17 @@ impl Daemon {
     /// gives (`REST API`, `Pinning Service API`, `IPFS Proxy`, ...), as
     /// `host:port`.
     pub fn wait_servers(&self, within: Duration) -> std::collections::BTreeMap<String, String> {
+        self.read_until_ready(within).0
+    }
+
+    /// The servers' `host:port` by name and the cluster addresses, read
+    /// from the output until `IPFS Cluster is READY`.
+    fn read_until_ready(
+        &self,
+        within: Duration,
+    ) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
         let deadline = Instant::now() + within;
-        let mut servers = std::collections::BTreeMap::new();
+        let (mut servers, mut addrs) = (std::collections::BTreeMap::new(), vec![]);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self
@@ -153,11 +147,11 @@ impl Daemon {
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("daemon not ready within {within:?}"));
             if line.contains("IPFS Cluster is READY") {
-                return servers;
+                return (servers, addrs);
             }
-            if let Some((name, ma)) = line.split_once(" listening on /")
-                && !name.is_empty()
-            {
+            if let Some(a) = line.strip_prefix("listening on ") {
+                addrs.push(a.trim().to_owned());
+            } else if let Some((name, ma)) = line.split_once(" listening on /") {
                 let parts: Vec<&str> = ma.trim().split('/').collect();
                 if parts.len() >= 4 {
                     servers.insert(name.to_owned(), format!("{}:{}", parts[1], parts[3]));
