@@ -23,6 +23,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn read_json(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+}
+
+/// The first cluster address (`/ip4/127.0.0.1/tcp/<port>/p2p/<id>`) of the
+/// peer of `dir`, from its config and identity.
+fn daemon_addr(dir: &std::path::Path) -> String {
+    let read = |f: &str| read_json(dir, f);
+    let listen = read("service.json")["cluster"]["listen_multiaddress"][0]
+        .as_str()
+        .unwrap()
+        .replace("0.0.0.0", "127.0.0.1");
+    format!(
+        "{listen}/p2p/{}",
+        read("identity.json")["id"].as_str().unwrap()
+    )
+}
+
 /// Every sample of a scrape by name and labels, each family checked to have
 /// its `# HELP` and `# TYPE` first and each value to be a number.
 fn parse(text: &str) -> BTreeMap<String, f64> {
@@ -144,5 +162,43 @@ async fn a_scrape_has_gos_names_and_follows_the_work() {
             .keys()
             .any(|k| k.starts_with(r#"ipfscluster_libp2p_bytes{protocol="transport""#))
     );
+    assert_eq!(
+        after["ipfscluster_sync_deltas_applied"], 0.0,
+        "a peer alone"
+    );
+
+    // A second peer joins: its sync counters move.
+    let dir2 = tmp.path().join("peer2");
+    ok(service(&dir2).args(["init", "--randomports"]));
+    let secret = read_json(&dir, "service.json")["cluster"]["secret"].clone();
+    let port2 = free_port();
+    edit_config(&dir2, |cfg| {
+        cfg["cluster"]["secret"] = secret;
+        cfg["observations"]["metrics"] = json!({
+            "enable_stats": true,
+            "prometheus_endpoint": format!("/ip4/127.0.0.1/tcp/{port2}"),
+            "reporting_interval": "1s",
+        });
+    });
+    let second = Daemon::start(&dir2, &["--bootstrap", &daemon_addr(&dir)]);
+    let endpoint2 = second.wait_servers(Duration::from_secs(60))["Prometheus metrics"].clone();
+    api.pin(support::content(3), &PinOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = call(&endpoint2, "GET", "/metrics", &[], b"");
+        let s = parse(&String::from_utf8(body).unwrap());
+        if s["ipfscluster_pins"] == 4.0 {
+            assert!(s["ipfscluster_sync_deltas_applied"] >= 1.0, "{s:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second peer never synced: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    second.stop();
     daemon.stop();
 }

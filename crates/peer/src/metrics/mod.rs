@@ -74,8 +74,13 @@ fn f(n: u64) -> f64 {
     n as f64
 }
 
-/// The metrics page of `peer` now.
-fn render(peer: &PeerHandle, sampled: Sampled) -> String {
+/// The metrics page of `peer` now (`gossip`: its validated-gossip counts,
+/// when the swarm task answered).
+fn render(
+    peer: &PeerHandle,
+    sampled: Sampled,
+    gossip: Option<crate::network::GossipStats>,
+) -> String {
     let mut p = Page::default();
     let replica = peer.replica();
     p.single(
@@ -172,6 +177,45 @@ fn render(peer: &PeerHandle, sampled: Sampled) -> String {
         "Highest priority (height) among the heads",
         f(heads.iter().map(|(_, prio)| *prio).max().unwrap_or(0)),
     );
+    let sync = peer.sync_stats();
+    for (name, help, n) in [
+        (
+            "ipfscluster_sync_deltas_applied",
+            "Deltas from other peers applied by the sync",
+            sync.applied,
+        ),
+        (
+            "ipfscluster_sync_bulk_requests",
+            "Bulk sync requests sent",
+            sync.bulk_requests,
+        ),
+        (
+            "ipfscluster_sync_bulk_blocks",
+            "Blocks received in bulk sync answers",
+            sync.bulk_blocks,
+        ),
+        (
+            "ipfscluster_sync_walk_fetches",
+            "Single blocks fetched by walks",
+            sync.walk_fetches,
+        ),
+    ] {
+        p.single(name, "counter", help, f(n));
+    }
+    if let Some(g) = gossip {
+        p.single(
+            "ipfscluster_gossip_heads_accepted",
+            "counter",
+            "Head announcements accepted and forwarded",
+            f(g.heads_accepted),
+        );
+        p.single(
+            "ipfscluster_gossip_rejected",
+            "counter",
+            "Gossip messages rejected by validation",
+            f(g.rejected),
+        );
+    }
     if let Some(t) = &peer.status_local().tracker {
         p.single(
             "ipfscluster_tracker_queued",
@@ -262,7 +306,8 @@ impl PeerHandle {
                 let (peer, sampled) = (peer.clone(), sampled.clone());
                 async move {
                     let now = *sampled.lock().unwrap_or_else(|e| e.into_inner());
-                    let mut resp = (StatusCode::OK, render(&peer, now)).into_response();
+                    let gossip = peer.gossip_stats().await.ok();
+                    let mut resp = (StatusCode::OK, render(&peer, now, gossip)).into_response();
                     resp.headers_mut()
                         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
                     resp
