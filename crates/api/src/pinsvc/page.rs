@@ -1,11 +1,9 @@
-//! One page of `GET /pins`: the newest `limit` of the statuses passing the
+//! One page of `GET /pins`: the newest `limit` of the requests passing the
 //! filters, and how many pass, over a stream of any length in memory
 //! bounded by `limit`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-use super::model::PinStatus;
 
 /// The order of a page, newest first: creation time, then request ID (the
 /// tie-break of two pins created in the same nanosecond by two peers).
@@ -15,35 +13,36 @@ struct Key {
     requestid: String,
 }
 
-struct Entry(Key, PinStatus);
+struct Entry<T>(Key, T);
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Entry<T> {
     fn eq(&self, other: &Self) -> bool {
         self.0 == other.0
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<T> Ord for Entry<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.cmp(&other.0)
     }
 }
 
-/// Collects a page: [`Page::offer`] every status that passed the filters,
-/// then [`Page::finish`].
-pub(super) struct Page {
+/// Collects a page: [`Page::offer`] every request that passed the filters
+/// (a status, or a pin whose status is read for the page alone), then
+/// [`Page::finish`].
+pub(super) struct Page<T> {
     limit: usize,
     count: u64,
     /// The newest `limit` so far, oldest on top.
-    kept: BinaryHeap<Reverse<Entry>>,
+    kept: BinaryHeap<Reverse<Entry<T>>>,
 }
 
-impl Page {
+impl<T> Page<T> {
     /// An empty page of at most `limit` results.
     pub(super) fn new(limit: usize) -> Self {
         Self {
@@ -53,13 +52,13 @@ impl Page {
         }
     }
 
-    /// Counts `status` (created at `created_ns`) and keeps it if it is
-    /// among the newest `limit`.
-    pub(super) fn offer(&mut self, created_ns: u128, status: PinStatus) {
+    /// Counts `item` (request `requestid`, created at `created_ns`) and
+    /// keeps it if it is among the newest `limit`.
+    pub(super) fn offer(&mut self, created_ns: u128, requestid: String, item: T) {
         self.count += 1;
         let key = Key {
             created_ns,
-            requestid: status.requestid.clone(),
+            requestid,
         };
         if self.kept.len() == self.limit {
             match self.kept.peek() {
@@ -69,12 +68,12 @@ impl Page {
                 _ => return,
             }
         }
-        self.kept.push(Reverse(Entry(key, status)));
+        self.kept.push(Reverse(Entry(key, item)));
     }
 
     /// How many passed, and the page newest first.
-    pub(super) fn finish(self) -> (u64, Vec<PinStatus>) {
-        let mut entries: Vec<Entry> = self.kept.into_iter().map(|Reverse(e)| e).collect();
+    pub(super) fn finish(self) -> (u64, Vec<T>) {
+        let mut entries: Vec<Entry<T>> = self.kept.into_iter().map(|Reverse(e)| e).collect();
         entries.sort_by(|a, b| b.cmp(a));
         (self.count, entries.into_iter().map(|e| e.1).collect())
     }
@@ -83,29 +82,16 @@ impl Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pinsvc::model::{PinObject, Status};
-
-    fn status(id: &str) -> PinStatus {
-        PinStatus {
-            requestid: id.to_owned(),
-            status: Status::Queued,
-            created: String::new(),
-            pin: PinObject::default(),
-            delegates: vec![],
-            info: Default::default(),
-        }
-    }
 
     #[test]
     fn keeps_the_newest_in_order_and_counts_all() {
         let mut p = Page::new(3);
         for (t, id) in [(5, "e"), (1, "a"), (9, "i"), (7, "g"), (7, "h"), (2, "b")] {
-            p.offer(t, status(id));
+            p.offer(t, id.to_owned(), id);
         }
         let (count, page) = p.finish();
         assert_eq!(count, 6);
-        let ids: Vec<_> = page.iter().map(|s| s.requestid.as_str()).collect();
-        assert_eq!(ids, ["i", "h", "g"]);
+        assert_eq!(page, ["i", "h", "g"]);
     }
 
     #[test]
@@ -116,12 +102,12 @@ mod tests {
         loop {
             let mut p = Page::new(7);
             for t in times.iter().filter(|t| **t < before) {
-                p.offer(*t, status(&t.to_string()));
+                p.offer(*t, t.to_string(), *t);
             }
             let (_, page) = p.finish();
             let Some(last) = page.last() else { break };
-            before = last.requestid.parse().unwrap();
-            seen.extend(page.iter().map(|s| s.requestid.parse::<u128>().unwrap()));
+            before = *last;
+            seen.extend(page);
         }
         let mut expected = times.clone();
         expected.sort_by(|a, b| b.cmp(a));

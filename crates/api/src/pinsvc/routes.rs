@@ -17,17 +17,17 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::convert::{
-    fallback_delegates, parse_request_id, pin_status, request_status, same_request,
+    fallback_delegates, parse_request_id, pin_status, request_id, request_status, same_request,
 };
 use super::failure::failure;
-use super::model::{PinResults, PinStatus};
+use super::model::{PinResults, PinStatus, Status};
 use super::page::Page;
 use super::query::{ListQuery, PinRequest};
 use crate::ApiError;
 use crate::error::json_line;
 use crate::server::{issue_token, query_pairs};
 use crate::service::ClusterApi;
-use crate::types::{GlobalPinInfo, Pin, PinOptions, TrackerStatusFilter};
+use crate::types::{GlobalPinInfo, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter};
 
 /// The spec, as vendored (v1.0.0), served at `GET /openapi.yaml`.
 pub const SPEC_YAML: &str = include_str!("ipfs-pinning-service.yaml");
@@ -161,38 +161,98 @@ async fn pinned_of<S: ClusterApi>(api: &S, cids: &[Cid]) -> Result<Vec<Cid>, Api
 }
 
 async fn list_page<S: ClusterApi>(api: &S, q: &ListQuery) -> Result<PinResults, ApiError> {
+    let every_status = Status::ALL.iter().all(|s| q.status.contains(s));
+    let (count, mut results) = if every_status && q.cids.is_empty() {
+        page_of_pins(api, q).await?
+    } else {
+        page_of_statuses(api, q).await?
+    };
+    with_delegates(api, &mut results).await;
+    Ok(PinResults {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        results,
+    })
+}
+
+/// Whether a pin (its name, metadata and creation) passes the filters
+/// other than `cid` and `status`.
+fn passes(
+    q: &ListQuery,
+    name: &str,
+    meta: &BTreeMap<String, String>,
+    created: Option<SystemTime>,
+) -> bool {
+    q.name_matches(name) && q.meta_matches(meta) && q.time_matches(created)
+}
+
+/// Any status will do: the page is chosen from this peer's pinset alone,
+/// and only its pins' statuses are asked of the peers.
+async fn page_of_pins<S: ClusterApi>(
+    api: &S,
+    q: &ListQuery,
+) -> Result<(u64, Vec<PinStatus>), ApiError> {
+    let mut pins = api.allocations(PinTypeFilter::ALL);
+    let mut page = Page::new(q.limit);
+    while let Some(pin) = pins.next().await {
+        let pin = pin?;
+        if passes(q, &pin.options.name, &pin.options.metadata, pin.timestamp) {
+            let id = request_id(&pin.cid, pin.timestamp);
+            page.offer(nanos(pin.timestamp), id, pin);
+        }
+    }
+    let (count, pins) = page.finish();
+    if pins.is_empty() {
+        return Ok((count, Vec::new()));
+    }
+    let mut statuses: BTreeMap<Cid, GlobalPinInfo> = BTreeMap::new();
+    let mut stream = api.status_all(
+        TrackerStatusFilter::ALL,
+        false,
+        pins.iter().map(|p| p.cid).collect(),
+    );
+    while let Some(gpi) = stream.next().await {
+        let gpi = gpi?;
+        statuses.insert(gpi.cid, gpi);
+    }
+    let results = pins
+        .iter()
+        .map(|pin| {
+            let mut gpi = statuses
+                .remove(&pin.cid)
+                .unwrap_or_else(|| GlobalPinInfo::new(pin.cid));
+            describe(&mut gpi, pin);
+            pin_status(&gpi, &[])
+        })
+        .collect();
+    Ok((count, results))
+}
+
+/// A status filter: every pin's status is read from every peer (the REST
+/// API's `GET /pins`), the page kept from those that pass.
+async fn page_of_statuses<S: ClusterApi>(
+    api: &S,
+    q: &ListQuery,
+) -> Result<(u64, Vec<PinStatus>), ApiError> {
     let mut statuses = if q.cids.is_empty() {
         api.status_all(TrackerStatusFilter::ALL, false, Vec::new())
     } else {
         let present = pinned_of(api, &q.cids).await?;
         if present.is_empty() {
-            return Ok(PinResults {
-                count: 0,
-                results: Vec::new(),
-            });
+            return Ok((0, Vec::new()));
         }
         api.status_all(TrackerStatusFilter::ALL, false, present)
     };
     let mut page = Page::new(q.limit);
     while let Some(gpi) = statuses.next().await {
         let gpi = gpi?;
-        if !(q.name_matches(&gpi.name)
-            && q.meta_matches(&gpi.metadata)
-            && q.time_matches(gpi.created))
+        if passes(q, &gpi.name, &gpi.metadata, gpi.created)
+            && q.status.contains(&request_status(&gpi).0)
         {
-            continue;
+            let id = request_id(&gpi.cid, gpi.created);
+            page.offer(nanos(gpi.created), id, pin_status(&gpi, &[]));
         }
-        if !q.status.contains(&request_status(&gpi).0) {
-            continue;
-        }
-        page.offer(nanos(gpi.created), pin_status(&gpi, &[]));
     }
-    let (count, mut results) = page.finish();
-    with_delegates(api, &mut results).await;
-    Ok(PinResults {
-        count: u32::try_from(count).unwrap_or(u32::MAX),
-        results,
-    })
+    Ok(page.finish())
 }
 
 /// The pin of a request ID, as stored; 404 for an ID that names no
@@ -209,6 +269,16 @@ async fn request<S: ClusterApi>(api: &S, id: &str) -> Result<Pin, ApiError> {
     }
 }
 
+/// Takes the request's fields from the pin as stored: the status read
+/// from the peers may lag behind it.
+fn describe(gpi: &mut GlobalPinInfo, pin: &Pin) {
+    gpi.name.clone_from(&pin.options.name);
+    gpi.created = pin.timestamp;
+    gpi.origins.clone_from(&pin.options.origins);
+    gpi.metadata.clone_from(&pin.options.metadata);
+    gpi.allocations.clone_from(&pin.allocations);
+}
+
 /// The `PinStatus` of a pin just read or written.
 async fn status_of<S: ClusterApi>(api: &S, pin: &Pin) -> Result<PinStatus, ApiError> {
     let mut gpi = match api.status(pin.cid, false).await {
@@ -218,12 +288,7 @@ async fn status_of<S: ClusterApi>(api: &S, pin: &Pin) -> Result<PinStatus, ApiEr
             GlobalPinInfo::new(pin.cid)
         }
     };
-    // The request is the pin as stored; the status may lag behind it.
-    gpi.name.clone_from(&pin.options.name);
-    gpi.created = pin.timestamp;
-    gpi.origins.clone_from(&pin.options.origins);
-    gpi.metadata.clone_from(&pin.options.metadata);
-    gpi.allocations.clone_from(&pin.allocations);
+    describe(&mut gpi, pin);
     let mut s = [pin_status(&gpi, &[])];
     with_delegates(api, &mut s).await;
     let [s] = s;

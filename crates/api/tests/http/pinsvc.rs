@@ -246,6 +246,25 @@ async fn filters_select_by_cid_name_meta_status_and_time() {
     s.fake.set_status(TrackerStatus::Pinning);
     assert!(names("").await.is_empty());
     assert_eq!(names("status=pinning").await.len(), 3);
+    // Any status (a name filter alone): the page is chosen from the pinset
+    // and only its statuses are read, which say the same.
+    let r = request(s.addr, "GET", "/pins?name=beta.pdf", &[]).await;
+    let v = r.json();
+    assert_schema("PinResults", &v);
+    assert_eq!(v["count"], 1);
+    assert_eq!(v["results"][0]["status"], "pinning");
+    assert_eq!(v["results"][0]["requestid"], made[1]["requestid"]);
+    let statuses: Vec<String> = s
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("status_all"))
+        .collect();
+    assert!(
+        statuses
+            .last()
+            .is_some_and(|c| c.contains(made[1]["pin"]["cid"].as_str().unwrap())),
+        "the page's statuses alone were asked: {statuses:?}"
+    );
     s.fake.set_status(TrackerStatus::PinError);
     let r = request(s.addr, "GET", "/pins?status=failed&limit=1", &[]).await;
     let v = r.json();
