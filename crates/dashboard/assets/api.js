@@ -21,23 +21,47 @@ export function authHeaders() {
 // One login dialog for every call that was refused at the same time.
 let pendingLogin = null;
 
+function encodeBasic(user, password) {
+  // btoa takes Latin-1: encode UTF-8 first.
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
+  return btoa(String.fromCharCode(...bytes));
+}
+
+/**
+ * Shows the login form until the API accepts what is typed in it: one
+ * check per try (GET /id), so a typo costs one failed login, not one per
+ * call waiting (the API locks an address out after too many).
+ */
 function login(failed) {
   if (pendingLogin) return pendingLogin;
   const dialog = document.getElementById("login");
   const form = document.getElementById("login-form");
-  document.getElementById("login-error").textContent = failed
-    ? "Those credentials were refused." : "";
+  const error = document.getElementById("login-error");
+  error.textContent = failed ? "Those credentials were refused." : "";
   pendingLogin = new Promise((resolve) => {
-    form.addEventListener("submit", () => {
-      const user = form.elements.user.value;
-      const password = form.elements.password.value;
-      // btoa takes Latin-1: encode UTF-8 first.
-      const bytes = new TextEncoder().encode(`${user}:${password}`);
-      sessionStorage.setItem(KEY, btoa(String.fromCharCode(...bytes)));
+    const submit = async (e) => {
+      e.preventDefault();
+      const basic = encodeBasic(form.elements.user.value, form.elements.password.value);
+      const resp = await fetch("/id", {
+        credentials: "omit", headers: { Authorization: `Basic ${basic}` },
+      });
+      await resp.body?.cancel();
+      if (resp.status === 401 || resp.status === 429) {
+        error.textContent = resp.status === 429
+          ? "Too many failed sign-ins from here: wait a minute."
+          : "Those credentials were refused.";
+        return;
+      }
+      sessionStorage.setItem(KEY, basic);
+      form.removeEventListener("submit", submit);
+      dialog.close();
       pendingLogin = null;
       resolve();
-    }, { once: true });
+    };
+    form.addEventListener("submit", submit);
   });
+  // Nothing works without credentials: Escape does not close the form.
+  dialog.addEventListener("cancel", (e) => e.preventDefault());
   dialog.showModal();
   return pendingLogin;
 }
