@@ -11,8 +11,8 @@ use futures::stream::{self, BoxStream};
 use crate::ApiError;
 use crate::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
-    HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery, Id, Metric, Pin, PinOptions,
-    PinTypeFilter, TrackerStatusFilter, Version,
+    HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery, HistorySync, Id, Metric, Pin,
+    PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
 };
 
 /// One entry of an upload to `POST /add`, in the order the multipart body
@@ -79,6 +79,26 @@ pub trait ClusterApi: Send + Sync + 'static {
     /// `GET /allocations`: the pinset, pins of the filter's types (the
     /// server filters again, so a service may ignore the filter).
     fn allocations(&self, filter: PinTypeFilter) -> BoxStream<'static, Result<Pin, ApiError>>;
+
+    /// `GET /allocations?after=&limit=&search=`: the pins of the filter's
+    /// types whose CID's bytes sort after `after`'s, in CID byte order (the
+    /// server filters again and cuts the page; a stream in another order
+    /// pages wrongly). The default reads [`allocations`](Self::allocations)
+    /// from its start, so a service should start at the cursor.
+    fn allocations_after(
+        &self,
+        filter: PinTypeFilter,
+        after: Option<Cid>,
+    ) -> BoxStream<'static, Result<Pin, ApiError>> {
+        let after = after.map(|c| c.to_bytes());
+        let pins = self.allocations(filter);
+        match after {
+            None => pins,
+            Some(after) => Box::pin(futures::StreamExt::filter(pins, move |r| {
+                std::future::ready(r.as_ref().map_or(true, |p| p.cid.to_bytes() > after))
+            })),
+        }
+    }
 
     /// `GET /allocations/{cid}`: one pin; [`ApiError::not_found`] when it is
     /// not in the pinset.
@@ -175,6 +195,12 @@ pub trait ClusterApi: Send + Sync + 'static {
     /// `GET /history/heads`: the heads, the state hash and the trust policy
     /// in force. The default answers 501 (a service with no signed history).
     fn history_heads(&self) -> impl Future<Output = Result<HistoryHeads, ApiError>> + Send {
+        std::future::ready(Err(ApiError::not_implemented(NO_HISTORY)))
+    }
+
+    /// `GET /history/sync`: this peer's lag behind the heights other peers
+    /// announced, and its sync counters. The default answers 501.
+    fn history_sync(&self) -> impl Future<Output = Result<HistorySync, ApiError>> + Send {
         std::future::ready(Err(ApiError::not_implemented(NO_HISTORY)))
     }
 

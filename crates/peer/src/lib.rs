@@ -45,3 +45,4 @@ pub use placement::allocator::AllocError;
 pub use sync::consensus::{ConsensusSettings, SyncStats};
 pub use sync::dagsync;
 pub use sync::ipfs_glue::{IpfsSource, ipfs_source, ipfs_source_of};
+pub use sync::lag::SyncLag;

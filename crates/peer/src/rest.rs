@@ -11,8 +11,8 @@ use api::service::AddFile;
 use api::service::ClusterApi;
 use api::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
-    HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery, Id, IpfsId, Metric, Pin,
-    PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
+    HistoryCheckpoint, HistoryDelta, HistoryHeads, HistoryLogQuery, HistorySync, Id, IpfsId,
+    Metric, Pin, PinOptions, PinTypeFilter, TrackerStatusFilter, Version,
 };
 use cid::Cid;
 use cluster_types::Replication;
@@ -355,6 +355,23 @@ impl ClusterApi for PeerHandle {
             .boxed()
     }
 
+    /// Read from the cursor on, so a page costs its own size, not the
+    /// pins before it.
+    fn allocations_after(
+        &self,
+        filter: PinTypeFilter,
+        after: Option<Cid>,
+    ) -> BoxStream<'static, Result<Pin, ApiError>> {
+        futures::stream::iter(self.pins_after(after))
+            .filter_map(move |p| {
+                std::future::ready(match p {
+                    Ok(pin) => filter.matches(pin.pin_type).then_some(Ok(pin)),
+                    Err(e) => Some(Err(ApiError::internal(e.to_string()))),
+                })
+            })
+            .boxed()
+    }
+
     async fn allocation(&self, cid: Cid) -> Result<Pin, ApiError> {
         match self.get(&cid)? {
             Some(p) => Ok(p),
@@ -491,6 +508,34 @@ impl ClusterApi for PeerHandle {
 
     async fn history_heads(&self) -> Result<HistoryHeads, ApiError> {
         Ok(crate::history::heads(self.replica())?)
+    }
+
+    async fn history_sync(&self) -> Result<HistorySync, ApiError> {
+        let height = self
+            .replica()
+            .height()
+            .map_err(|e| ApiError::from(PeerError::from(e)))?;
+        let lag = self.sync_lag(height);
+        let stats = self.sync_stats();
+        let lag_seconds = lag.behind_since.map_or(0, |t| {
+            std::time::SystemTime::now()
+                .duration_since(t)
+                .unwrap_or_default()
+                .as_secs()
+        });
+        Ok(HistorySync {
+            height,
+            seen_height: lag.seen_height,
+            lag_deltas: lag.seen_height.saturating_sub(height),
+            lag_seconds,
+            behind_since: lag.behind_since,
+            syncing: lag.wanted_heads > 0,
+            wanted_heads: lag.wanted_heads,
+            bulk_requests: stats.bulk_requests,
+            bulk_blocks: stats.bulk_blocks,
+            walk_fetches: stats.walk_fetches,
+            applied: stats.applied,
+        })
     }
 
     /// A follower never signs (403 as for an untrusted peer); the snapshot

@@ -1,8 +1,9 @@
 //! The middleware in front of every route, in Go's order: authentication
-//! (OPTIONS and `GET /health` exempt; an address past its failed logins
-//! refused with 429 first), then CORS (preflights answered here), then the
-//! trailing-slash 307 redirect, then the route; configured headers are
-//! added to route answers.
+//! (OPTIONS, `GET /health` and the dashboard's assets under `GET /ui`
+//! exempt; an address past its failed logins refused with 429 first),
+//! then CORS (preflights answered here), then the trailing-slash 307
+//! redirect, then the route; configured headers are added to route
+//! answers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,7 +148,10 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if let Some(creds) = &gate.credentials {
-        let exempt = method == Method::OPTIONS || (method == Method::GET && path == "/health");
+        // The dashboard's assets carry no data: the page itself asks for
+        // credentials when the API refuses it.
+        let exempt = method == Method::OPTIONS
+            || (method == Method::GET && (path == "/health" || super::ui::is_ui_path(&path)));
         let client = req.extensions().get::<ClientAddr>().map(|c| c.0.ip());
         let now = std::time::Instant::now();
         if !exempt {

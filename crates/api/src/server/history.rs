@@ -1,5 +1,5 @@
-//! The history routes (`/history/heads`, `/history/car`, `/history/log`,
-//! `/history/checkpoint`): what an auditor reads of the signed history,
+//! The history routes (`/history/heads`, `/history/sync`, `/history/car`,
+//! `/history/log`, `/history/checkpoint`): what an auditor reads of the signed history,
 //! and a checkpoint made on demand; no Go equivalent (spec/rest-api.md).
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ pub const CAR_CONTENT_TYPE: &str = "application/vnd.ipld.car";
 pub(crate) fn routes<S: ClusterApi>() -> Router<Arc<App<S>>> {
     Router::new()
         .route("/history/heads", get_only(heads::<S>))
+        .route("/history/sync", get_only(sync::<S>))
         .route("/history/car", get_only(car::<S>))
         .route("/history/log", get_only(log::<S>))
         .route("/history/checkpoint", post(checkpoint::<S>))
@@ -30,6 +31,10 @@ pub(crate) fn routes<S: ClusterApi>() -> Router<Arc<App<S>>> {
 
 async fn heads<S: ClusterApi>(State(app): State<Arc<App<S>>>) -> Response {
     answer(app.api.history_heads().await)
+}
+
+async fn sync<S: ClusterApi>(State(app): State<Arc<App<S>>>) -> Response {
+    answer(app.api.history_sync().await)
 }
 
 async fn checkpoint<S: ClusterApi>(State(app): State<Arc<App<S>>>) -> Response {

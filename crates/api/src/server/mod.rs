@@ -1,7 +1,7 @@
 //! The REST API server: every route of Go IPFS Cluster's REST API over a
 //! [`ClusterApi`], with Go's middleware (Basic/JWT auth, CORS, 307 on a
 //! trailing slash, JSON 404), NDJSON streaming with the `X-Stream-Error`
-//! trailer, and `GET /openapi.json`.
+//! trailer, `GET /openapi.json`, and the dashboard's assets under `/ui`.
 //!
 //! [`serve`] binds (TCP or a unix socket) and runs it; [`router`] gives the
 //! bare axum router for embedding (trailers then reach only clients that
@@ -19,6 +19,7 @@ mod logins;
 mod routes;
 mod stream;
 mod trailers;
+mod ui;
 
 use std::fmt;
 use std::future::Future;

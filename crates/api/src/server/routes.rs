@@ -26,8 +26,8 @@ use crate::multipart;
 use crate::service::ClusterApi;
 use crate::types::PinQuery;
 use crate::types::{
-    AddParams, GlobalRepoGc, PinOptions, PinTypeFilter, TokenBody, TrackerStatusFilter,
-    parse_peer_id,
+    AddParams, AllocationsPage, GlobalRepoGc, PinOptions, PinTypeFilter, TokenBody,
+    TrackerStatusFilter, parse_peer_id,
 };
 
 /// The OpenAPI 3 description served at `GET /openapi.json`.
@@ -83,7 +83,7 @@ fn local(q: &[(String, String)]) -> bool {
     query_get(q, "local") == "true"
 }
 
-fn path_param<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+pub(super) fn path_param<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     p.map(|Path(v)| v)
         .map_err(|e| ApiError::bad_request(format!("error parsing the path: {e}")))
 }
@@ -148,6 +148,7 @@ pub(crate) fn routes<S: ClusterApi>(app: Arc<App<S>>) -> Router {
         .route("/token", post(token::<S>))
         .route("/openapi.json", get_only(openapi))
         .merge(super::history::routes::<S>())
+        .merge(super::ui::routes::<S>())
         .fallback(not_found)
         .with_state(app)
 }
@@ -316,10 +317,31 @@ async fn allocations<S: ClusterApi>(State(app): AppState<S>, RawQuery(raw): RawQ
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
+    let page = match AllocationsPage::from_query(&q) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if page.is_unpaged() {
+        let stream = app
+            .api
+            .allocations(filter)
+            .filter(move |r| ready(r.as_ref().map_or(true, |p| filter.matches(p.pin_type))))
+            .boxed();
+        return stream_response(stream).await;
+    }
+    let limit = usize::try_from(page.limit)
+        .ok()
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
     let stream = app
         .api
-        .allocations(filter)
-        .filter(move |r| ready(r.as_ref().map_or(true, |p| filter.matches(p.pin_type))))
+        .allocations_after(filter, page.after)
+        .filter(move |r| {
+            ready(r.as_ref().map_or(true, |p| {
+                filter.matches(p.pin_type) && page.is_after(p) && page.matches(p)
+            }))
+        })
+        .take(limit)
         .boxed();
     stream_response(stream).await
 }

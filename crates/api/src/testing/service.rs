@@ -18,8 +18,8 @@ use crate::service::{AddFile, ClusterApi};
 use crate::types::{
     AddParams, AddedOutput, Alert, BandwidthStats, ConnectGraph, GlobalPinInfo, GlobalRepoGc,
     HistoryCheckpoint, HistoryDelta, HistoryHead, HistoryHeads, HistoryLogQuery, HistoryOp,
-    HistoryWriter, HistoryWriterSeq, Id, IpfsRepoGc, Metric, Pin, PinOptions, PinTypeFilter,
-    RepoGc, TrackerStatus, TrackerStatusFilter, Version,
+    HistorySync, HistoryWriter, HistoryWriterSeq, Id, IpfsRepoGc, Metric, Pin, PinOptions,
+    PinTypeFilter, RepoGc, TrackerStatus, TrackerStatusFilter, Version,
 };
 
 /// A stream of one error.
@@ -278,6 +278,16 @@ impl ClusterApi for FakeCluster {
             forks: vec![],
             checkpoint: None,
             floor: None,
+        })
+    }
+
+    /// Level with its (fake) peers: nothing heard above its height.
+    async fn history_sync(&self) -> Result<HistorySync, ApiError> {
+        let height = ClusterApi::history_heads(self).await?.height;
+        Ok(HistorySync {
+            height,
+            seen_height: height,
+            ..HistorySync::default()
         })
     }
 

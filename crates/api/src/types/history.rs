@@ -1,8 +1,8 @@
 //! The signed history as the REST API shows it to auditors (no Go
 //! equivalent; spec/rest-api.md): the heads and what they add up to
 //! ([`HistoryHeads`]), a signed checkpoint ([`HistoryCheckpoint`]), one
-//! delta of the log ([`HistoryDelta`]) and the log's filters
-//! ([`HistoryLogQuery`]).
+//! delta of the log ([`HistoryDelta`]), the log's filters
+//! ([`HistoryLogQuery`]) and the sync lag ([`HistorySync`]).
 
 use std::time::SystemTime;
 
@@ -12,6 +12,39 @@ use serde::{Deserialize, Serialize};
 use super::wire;
 use crate::ApiError;
 use cluster_types::Pin;
+
+/// `GET /history/sync`: how far this peer is behind the heights other
+/// peers announced, and what its sync loop has done since start.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistorySync {
+    /// This peer's height (its highest head priority).
+    pub height: u64,
+    /// The highest height another peer announced (at least `height`).
+    /// Announcers claim it: it is checked only once its deltas arrive.
+    pub seen_height: u64,
+    /// `seen_height - height`: deltas along the longest chain still to
+    /// apply.
+    pub lag_deltas: u64,
+    /// Seconds since the oldest announced height not reached was heard
+    /// (0 when level).
+    pub lag_seconds: u64,
+    /// When that height was heard (Go's zero time when level).
+    #[serde(with = "wire::go_time")]
+    pub behind_since: Option<SystemTime>,
+    /// Whether the sync loop is fetching announced heads now.
+    pub syncing: bool,
+    /// Announced heads not applied yet.
+    pub wanted_heads: u64,
+    /// Bulk sync requests sent since start.
+    pub bulk_requests: u64,
+    /// Blocks received in bulk answers since start.
+    pub bulk_blocks: u64,
+    /// Single blocks fetched by walks since start.
+    pub walk_fetches: u64,
+    /// Deltas applied from other peers since start.
+    pub applied: u64,
+}
 
 /// `GET /history/heads`: where this peer's copy of the history stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 mod add;
 mod history;
 mod info;
+mod page;
 mod peer_id;
 mod query;
 mod status;
@@ -19,12 +20,13 @@ pub use add::{
 };
 pub use history::{
     HistoryCheckpoint, HistoryDelta, HistoryFork, HistoryHead, HistoryHeads, HistoryLogQuery,
-    HistoryOp, HistoryWriter, HistoryWriterSeq,
+    HistoryOp, HistorySync, HistoryWriter, HistoryWriterSeq,
 };
 pub use info::{
     AddedOutput, Alert, ApiErrorBody, Bandwidth, BandwidthStats, ConnectGraph, GlobalRepoGc, Id,
     IpfsId, IpfsRepoGc, RepoGc, TokenBody, Version,
 };
+pub use page::AllocationsPage;
 pub use peer_id::parse_peer_id;
 // The pin model is the shared crate's; the API speaks it as is.
 pub use cluster_types::{

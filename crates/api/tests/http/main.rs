@@ -6,6 +6,7 @@ mod add;
 mod auth;
 mod bad_input;
 mod client;
+mod dashboard;
 mod pinsvc;
 mod routes;
 mod rules;

@@ -451,9 +451,12 @@ async fn openapi_lists_every_route() {
         ("post", "/token"),
         ("get", "/openapi.json"),
         ("get", "/history/heads"),
+        ("get", "/history/sync"),
         ("get", "/history/car"),
         ("get", "/history/log"),
         ("post", "/history/checkpoint"),
+        ("get", "/ui"),
+        ("get", "/ui/{path}"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

@@ -23,7 +23,8 @@ const OPENAPI: &str = include_str!("../../src/server/openapi.json");
 /// The router's source: its `.route("...")` calls are the route table.
 const ROUTER_SOURCE: &str = concat!(
     include_str!("../../src/server/routes.rs"),
-    include_str!("../../src/server/history.rs")
+    include_str!("../../src/server/history.rs"),
+    include_str!("../../src/server/ui.rs")
 );
 
 const USER: (&str, &str) = ("alice", "secret");
@@ -120,7 +121,7 @@ fn routes() -> Vec<Route> {
 fn query_takes_any_text(name: &str, schema_type: Option<&str>) -> bool {
     match name {
         // Free text.
-        "name" | "meta-{key}" => true,
+        "name" | "meta-{key}" | "search" => true,
         // Go compares with the exact text `true` (anything else is false),
         // except on `/add`, where it is a `strconv.ParseBool` boolean.
         "local" => schema_type != Some("boolean"),

@@ -238,6 +238,27 @@ impl PeerHandle {
         queued::overlaid(pins, self.consensus.queued().snapshot())
     }
 
+    /// The pins after `after` in CID byte order (a page's cursor), read
+    /// lazily from disk; acknowledged writes still in the batch queue
+    /// count (a queued new pin past the cursor comes last, out of order,
+    /// until its batch is committed).
+    pub fn pins_after(
+        &self,
+        after: Option<Cid>,
+    ) -> impl Iterator<Item = Result<Pin, PeerError>> + Send + 'static {
+        let pins = self
+            .info
+            .replica
+            .pins_after(after.as_ref())
+            .map(|p| p.map_err(PeerError::from));
+        let mut overlay = self.consensus.queued().snapshot();
+        if let Some(after) = after {
+            let after = after.to_bytes();
+            overlay.retain(|cid, _| cid.to_bytes() > after);
+        }
+        queued::overlaid(pins, overlay)
+    }
+
     /// The replicated pinset.
     pub fn replica(&self) -> &Arc<Replica> {
         &self.info.replica
@@ -281,6 +302,12 @@ impl PeerHandle {
     /// What the sync loop has done since start.
     pub fn sync_stats(&self) -> consensus::SyncStats {
         self.sync_counters.snapshot()
+    }
+
+    /// How far this peer, at `height`, is behind the heights others
+    /// announced.
+    pub fn sync_lag(&self, height: u64) -> crate::SyncLag {
+        self.sync_counters.lag.at(height)
     }
 
     /// This peer's IPFS (Kubo or the embedded node); `None` without one.

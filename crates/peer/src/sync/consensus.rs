@@ -27,6 +27,7 @@ use crate::sync::checkpoints;
 use crate::sync::dagsync::{self, PeerSource};
 use crate::sync::group_commit::{GROUP_COMMIT_MAX, WriteReq, commit_group};
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
+use crate::sync::lag::Lag;
 use crate::sync::queued::Queued;
 
 /// Heads waited for at once; older announcements beyond this are dropped
@@ -102,6 +103,8 @@ pub(crate) struct SyncCounters {
     bulk_blocks: AtomicU64,
     walk_fetches: AtomicU64,
     applied: AtomicU64,
+    /// The heights other peers announced, for the lag.
+    pub(crate) lag: Lag,
 }
 
 impl SyncCounters {
@@ -670,14 +673,15 @@ async fn sync_loop(
                             pull(&replica, &network, peer, &counters).await;
                         }
                     };
-                    if !taking(pulling, &replica, &mut announcements, &mut wanted, &cancel).await {
+                    let lag = &counters.lag;
+                    if !taking(pulling, &replica, &mut announcements, &mut wanted, lag, &cancel).await {
                         return;
                     }
                     fresh = !wanted.is_empty();
                     continue;
                 }
                 a = announcements.recv() => match a {
-                    Some((author, msg)) => want(&replica, &mut wanted, author, msg.heads),
+                    Some((author, msg)) => want(&replica, &mut wanted, author, msg, &counters.lag),
                     None => return,
                 },
                 _ = retry.tick() => {}
@@ -686,8 +690,9 @@ async fn sync_loop(
         fresh = false;
         // Take whatever else queued up before syncing once for all.
         while let Ok((author, msg)) = announcements.try_recv() {
-            want(&replica, &mut wanted, author, msg.heads);
+            want(&replica, &mut wanted, author, msg, &counters.lag);
         }
+        counters.lag.set_wanted(wanted.len());
         if wanted.is_empty() {
             continue;
         }
@@ -709,6 +714,7 @@ async fn sync_loop(
             &replica,
             &mut announcements,
             &mut incoming,
+            &counters.lag,
             &cancel,
         )
         .await
@@ -729,6 +735,7 @@ async fn sync_loop(
             fresh = true;
             want_from(&replica, &mut wanted, head, announcers);
         }
+        counters.lag.set_wanted(wanted.len());
     }
 }
 
@@ -739,6 +746,7 @@ async fn taking(
     replica: &Replica,
     announcements: &mut mpsc::Receiver<(PeerId, HeadsMessage)>,
     wanted: &mut Wanted,
+    lag: &Lag,
     cancel: &CancellationToken,
 ) -> bool {
     tokio::pin!(work);
@@ -746,7 +754,7 @@ async fn taking(
         tokio::select! {
             _ = cancel.cancelled() => return false,
             () = &mut work => return true,
-            Some((author, msg)) = announcements.recv() => want(replica, wanted, author, msg.heads),
+            Some((author, msg)) = announcements.recv() => want(replica, wanted, author, msg, lag),
         }
     }
 }
@@ -755,8 +763,9 @@ async fn taking(
 type Wanted = HashMap<Cid, HashSet<PeerId>>;
 
 /// Adds the `heads` `author` announced that are not applied to `wanted`.
-fn want(replica: &Replica, wanted: &mut Wanted, author: PeerId, heads: Vec<Cid>) {
-    for h in heads {
+fn want(replica: &Replica, wanted: &mut Wanted, author: PeerId, msg: HeadsMessage, lag: &Lag) {
+    lag.heard(msg.height, || replica.height().unwrap_or(0));
+    for h in msg.heads {
         want_from(replica, wanted, h, HashSet::from([author]));
     }
 }

@@ -1,0 +1,82 @@
+// The dashboard's login and long pin list in headless Chromium, run by
+// crates/peer/tests/dashboard.rs against one daemon whose REST API takes
+// Basic credentials. Env: DASHBOARD_URL, USER, PASSWORD, PINS (how many
+// pins the daemon has), FIRST_CID and LAST_CID (the first and last in CID
+// byte order), SCREENSHOTS, CHROMIUM. Prints "dashboard-auth: ok" at the
+// end; any failure exits 1.
+
+import { chromium } from "playwright-core";
+
+const url = process.env.DASHBOARD_URL;
+const pins = Number(process.env.PINS);
+const WAIT = { timeout: 60_000 };
+/** Rows a 60vh list can show in a 900 px window, with room to spare. */
+const MAX_ROWS_IN_DOM = 40;
+
+function step(text) {
+  console.log(`step: ${text}`);
+}
+
+async function rowsInDom(page) {
+  const n = await page.locator(".vrow").count();
+  if (n > MAX_ROWS_IN_DOM) throw new Error(`${n} rows in the DOM: the list is not virtual`);
+  return n;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+
+  step("the page loads without credentials, the API asks for them");
+  await page.goto(`${url}#/pins`);
+  await page.locator("#login[open]").waitFor(WAIT);
+  await page.fill("#login-user", process.env.USER);
+  await page.fill("#login-password", "wrong");
+  await page.click('#login-form button[type="submit"]');
+  await page.locator("#login-error", { hasText: "refused" }).waitFor(WAIT);
+  await page.screenshot({ path: `${process.env.SCREENSHOTS}/login.png` });
+  await page.fill("#login-password", process.env.PASSWORD);
+  await page.click('#login-form button[type="submit"]');
+
+  step("the first page of pins");
+  await page.locator(`.vrow[data-cid="${process.env.FIRST_CID}"]`).waitFor(WAIT);
+  // The page in view and the next one (read ahead), not all three.
+  await page.locator("#pin-count", { hasText: /^400\+ pin\(s\)$/ }).waitFor(WAIT);
+  await rowsInDom(page);
+  await page.screenshot({ path: `${process.env.SCREENSHOTS}/pins-long.png` });
+
+  step("scrolled to the end, page by page");
+  const last = page.locator(`.vrow[data-cid="${process.env.LAST_CID}"]`);
+  for (let i = 0; i < 50 && !(await last.count()); i++) {
+    await page.locator("#pin-list").evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await page.waitForTimeout(200);
+    await rowsInDom(page);
+  }
+  await last.waitFor(WAIT);
+  await page.locator("#pin-count", { hasText: new RegExp(`^${pins} pin\\(s\\)$`) }).waitFor(WAIT);
+  if (await page.locator(`.vrow[data-cid="${process.env.FIRST_CID}"]`).count()) {
+    throw new Error("the first row is still in the DOM at the end of the list");
+  }
+
+  step("search on the server");
+  await page.fill("#pin-search", "p-04");
+  await page.locator("#pin-count", { hasText: new RegExp(`^${pins - 400} pin\\(s\\)$`) }).waitFor(WAIT);
+  await rowsInDom(page);
+
+  step("on a phone");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.click('nav a[href="#/peers"]');
+  await page.locator("tbody tr[data-peer]").first().waitFor(WAIT);
+  await page.screenshot({ path: `${process.env.SCREENSHOTS}/peers-phone.png`, fullPage: true });
+  console.log("dashboard-auth: ok");
+} catch (e) {
+  console.error(`dashboard-auth.mjs failed: ${e.stack || e}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

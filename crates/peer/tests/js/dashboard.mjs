@@ -1,0 +1,119 @@
+// The dashboard in headless Chromium (Debian's, driven by playwright-core),
+// run by crates/peer/tests/dashboard.rs against a 3-peer cluster. Env:
+// DASHBOARD_URL (http://host:port/ui), PEER_IDS (comma-separated),
+// STOP_PEER (the peer the test stops when this prints "stop-peer"; it
+// answers "stopped" on stdin), SCREENSHOTS (a folder), CHROMIUM.
+// Prints "dashboard: ok" at the end; any failure exits 1.
+
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const url = process.env.DASHBOARD_URL;
+const api = new URL(url).origin;
+const peers = process.env.PEER_IDS.split(",");
+const stopPeer = process.env.STOP_PEER;
+const shots = process.env.SCREENSHOTS;
+const WAIT = { timeout: 60_000 };
+
+const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+function step(text) {
+  console.log(`step: ${text}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+/** Content added through the REST API without a pin, so the page pins it. */
+async function addUnpinned(text) {
+  const form = new FormData();
+  form.append("file", new Blob([text]), "unpinned.txt");
+  const resp = await fetch(`${api}/add?no-pin=true&stream-channels=false`, { method: "POST", body: form });
+  if (!resp.ok) throw new Error(`add: ${resp.status} ${await resp.text()}`);
+  return (await resp.json()).at(-1).cid;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+
+  step("peers");
+  await page.goto(`${url}#/peers`);
+  for (const id of peers) {
+    await page.locator(`tbody tr[data-peer="${id}"] td:last-child`).filter({ hasText: "up" }).waitFor(WAIT);
+  }
+  await page.locator("#graph svg circle").nth(2).waitFor(WAIT);
+  await shot(page, "peers");
+
+  step("add a file on the Add page");
+  await page.click('nav a[href="#/add"]');
+  await page.fill("#add-name", "dash-added");
+  await page.setInputFiles("#add-files", {
+    name: "hello.txt", mimeType: "text/plain", buffer: Buffer.from(`hello from the dashboard test ${Date.now()}\n`),
+  });
+  await page.locator("#add-status", { hasText: "pinned" }).waitFor(WAIT);
+  const added = await page.textContent("#add-cid");
+  await shot(page, "add");
+
+  step("pin a CID with the Pin form");
+  const unpinned = await addUnpinned(`content pinned from the page ${Date.now()}\n`);
+  await page.click('nav a[href="#/pins"]');
+  await page.fill("#pin-cid", unpinned);
+  await page.fill("#pin-name", "dash-pinned");
+  await page.click('#pin-form button[type="submit"]');
+  await page.waitForURL((u) => u.hash === `#/pins/${unpinned}`);
+  await page.locator("#pin-summary", { hasText: "pinned" }).waitFor(WAIT);
+  await page.locator("#pin-peers tbody tr").nth(2).waitFor(WAIT);
+  await shot(page, "pin");
+
+  step("the pin list, then filtered");
+  await page.click('nav a[href="#/pins"]');
+  for (const cid of [added, unpinned]) {
+    await page.locator(`.vrow[data-cid="${cid}"] .status`, { hasText: "pinned" }).waitFor(WAIT);
+  }
+  await shot(page, "pins");
+  await page.fill("#pin-search", "dash-pinned");
+  await page.locator(`.vrow[data-cid="${added}"]`).waitFor({ state: "detached", ...WAIT });
+  await page.locator(`.vrow[data-cid="${unpinned}"]`).waitFor(WAIT);
+  if ((await page.locator(".vrow").count()) !== 1) throw new Error("the filter left other pins");
+  await shot(page, "pins-filtered");
+
+  step("the signed delta in the history");
+  await page.click('nav a[href="#/history"]');
+  const delta = page.locator("#history-log tbody tr").filter({ has: page.locator(`li[data-op-cid="${unpinned}"]`) });
+  await delta.waitFor(WAIT);
+  const signature = await delta.locator("td").nth(4).textContent();
+  if (signature !== "valid") throw new Error(`signature cell: ${signature}`);
+  await shot(page, "history");
+
+  step("sync and metrics");
+  await page.click('nav a[href="#/sync"]');
+  await page.locator("#sync-height").waitFor(WAIT);
+  await page.locator("#sync-lag-text", { hasText: "In sync" }).waitFor(WAIT);
+  await shot(page, "sync");
+  await page.click('nav a[href="#/metrics"]');
+  await page.locator("#metric-charts polyline").first().waitFor(WAIT);
+  await shot(page, "metrics");
+
+  step("a stopped peer turns into an alert");
+  console.log("stop-peer");
+  const answer = await stdinLines.next();
+  if (answer.value !== "stopped") throw new Error(`expected "stopped", got ${answer.value}`);
+  await page.click('nav a[href="#/peers"]');
+  await page.locator(`#alerts li[data-peer="${stopPeer}"]`).waitFor(WAIT);
+  await page.locator(`tbody tr.bad[data-peer="${stopPeer}"]`).waitFor(WAIT);
+  await shot(page, "alert");
+  console.log("dashboard: ok");
+} catch (e) {
+  console.error(`dashboard.mjs failed: ${e.stack || e}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  process.stdin.destroy();
+}
