@@ -292,6 +292,22 @@ fn missing_block_is_a_clear_error() {
     assert_eq!(s.pin_recursive(dag.root.cid()).unwrap().blocks, 13);
 }
 
+/// Opens the database again once the closed one has let go of its file
+/// lock: sled's flusher thread drops it a moment after the last handle.
+fn reopen(path: &std::path::Path) -> sled::Db {
+    let mut tries = 0;
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if tries < 100 && e.to_string().contains("could not acquire lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopening {}: {e}", path.display()),
+        }
+    }
+}
+
 /// Pins, refcounts, blocks and counters survive closing and reopening the
 /// database.
 #[test]
@@ -308,7 +324,7 @@ fn pins_survive_reopen() {
         s.pin_direct(dag.leaves[0].cid()).unwrap();
         s.flush().unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = reopen(dir.path());
     let s = Store::open(&db, 456).unwrap();
     let mut expected = vec![
         (*dag.root.cid(), IpfsPinType::Recursive),

@@ -189,8 +189,9 @@ async fn a_scrape_has_gos_names_and_follows_the_work() {
     loop {
         let (_, body) = call(&endpoint2, "GET", "/metrics", &[], b"");
         let s = parse(&String::from_utf8(body).unwrap());
-        if s["ipfscluster_pins"] == 4.0 {
+        if s["ipfscluster_pins"] == 4.0 && s["ipfscluster_sync_lag_deltas"] == 0.0 {
             assert!(s["ipfscluster_sync_deltas_applied"] >= 1.0, "{s:#?}");
+            assert_eq!(s["ipfscluster_sync_lag_seconds"], 0.0);
             break;
         }
         assert!(

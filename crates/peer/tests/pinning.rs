@@ -403,6 +403,10 @@ async fn a_lost_peers_pins_are_reallocated_when_repinning_is_on() {
                 "allocated to {:?}, not the victim",
                 pin.allocations
             );
+            // A re-pin keeps the current holder first: start over.
+            ClusterApi::unpin(&nodes[0].peer.handle(), cid)
+                .await
+                .unwrap();
         }
         on_victim.push(cid);
     }

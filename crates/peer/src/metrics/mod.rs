@@ -177,6 +177,28 @@ fn render(
         "Highest priority (height) among the heads",
         f(heads.iter().map(|(_, prio)| *prio).max().unwrap_or(0)),
     );
+    let height = heads.iter().map(|(_, prio)| *prio).max().unwrap_or(0);
+    let lag = peer.sync_lag(height);
+    p.single(
+        "ipfscluster_sync_lag_deltas",
+        "gauge",
+        "Highest height other peers announced minus this peer's (0: level)",
+        f(lag.seen_height.saturating_sub(lag.height)),
+    );
+    p.single(
+        "ipfscluster_sync_lag_seconds",
+        "gauge",
+        "Since when this peer has been behind an announced height (0: level)",
+        lag.behind_since
+            .and_then(|t| t.elapsed().ok())
+            .map_or(0.0, |d| d.as_secs_f64()),
+    );
+    p.single(
+        "ipfscluster_sync_wanted_heads",
+        "gauge",
+        "Announced heads not applied yet (a sync runs while above 0)",
+        f(lag.wanted_heads),
+    );
     let sync = peer.sync_stats();
     for (name, help, n) in [
         (
