@@ -5,17 +5,12 @@
 // byte order), SCREENSHOTS, CHROMIUM. Prints "dashboard-auth: ok" at the
 // end; any failure exits 1.
 
-import { chromium } from "playwright-core";
+import { WAIT, openPage, step } from "./browser.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const pins = Number(process.env.PINS);
-const WAIT = { timeout: 60_000 };
 /** Rows a 60vh list can show in a 900 px window, with room to spare. */
 const MAX_ROWS_IN_DOM = 40;
-
-function step(text) {
-  console.log(`step: ${text}`);
-}
 
 async function rowsInDom(page) {
   const n = await page.locator(".vrow").count();
@@ -23,14 +18,8 @@ async function rowsInDom(page) {
   return n;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  headless: true,
-  args: ["--no-sandbox"],
-});
+const { browser, page } = await openPage();
 try {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
 
   step("the page loads without credentials, the API asks for them");
   await page.goto(`${url}#/pins`);

@@ -6,20 +6,15 @@
 // Prints "dashboard: ok" at the end; any failure exits 1.
 
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { WAIT, openPage, step } from "./browser.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const api = new URL(url).origin;
 const peers = process.env.PEER_IDS.split(",");
 const stopPeer = process.env.STOP_PEER;
 const shots = process.env.SCREENSHOTS;
-const WAIT = { timeout: 60_000 };
 
 const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-
-function step(text) {
-  console.log(`step: ${text}`);
-}
 
 async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
@@ -34,14 +29,8 @@ async function addUnpinned(text) {
   return (await resp.json()).at(-1).cid;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  headless: true,
-  args: ["--no-sandbox"],
-});
+const { browser, page } = await openPage();
 try {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
 
   step("peers");
   await page.goto(`${url}#/peers`);
