@@ -14,8 +14,9 @@ use crate::types::{GlobalPinInfo, TrackerStatus};
 /// Most `delegates` the spec allows.
 pub(super) const MAX_DELEGATES: usize = 20;
 
-/// Nanoseconds since the epoch of a creation time (0: none).
-fn nanos(created: Option<SystemTime>) -> u128 {
+/// Nanoseconds since the epoch of a creation time (0: none): also the
+/// page order.
+pub(super) fn nanos(created: Option<SystemTime>) -> u128 {
     created
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos())

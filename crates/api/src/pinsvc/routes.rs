@@ -17,7 +17,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::convert::{
-    fallback_delegates, parse_request_id, pin_status, request_id, request_status, same_request,
+    fallback_delegates, nanos, parse_request_id, pin_status, request_id, request_status,
+    same_request,
 };
 use super::failure::failure;
 use super::model::{PinResults, PinStatus, Status};
@@ -99,12 +100,6 @@ async fn token<S: ClusterApi>(State(app): AppState<S>, req: Request) -> Response
         StatusCode::OK,
         issue_token(app.credentials.as_ref(), app.token_ttl, req.headers()),
     )
-}
-
-/// Nanoseconds since the epoch (the page order).
-fn nanos(t: Option<SystemTime>) -> u128 {
-    t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
 }
 
 /// Delegates for a request none of whose allocated peers gave an IPFS

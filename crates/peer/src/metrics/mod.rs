@@ -165,6 +165,7 @@ fn render(
         f(peer.peers().len() as u64),
     );
     let heads = replica.heads_with_priority().unwrap_or_default();
+    let height = heads.iter().map(|(_, prio)| *prio).max().unwrap_or(0);
     p.single(
         "ipfscluster_crdt_heads",
         "gauge",
@@ -175,9 +176,8 @@ fn render(
         "ipfscluster_crdt_height",
         "gauge",
         "Highest priority (height) among the heads",
-        f(heads.iter().map(|(_, prio)| *prio).max().unwrap_or(0)),
+        f(height),
     );
-    let height = heads.iter().map(|(_, prio)| *prio).max().unwrap_or(0);
     let lag = peer.sync_lag(height);
     p.single(
         "ipfscluster_sync_lag_deltas",
