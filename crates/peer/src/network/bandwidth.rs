@@ -35,6 +35,14 @@ use crate::network::ip_limits::PeerIps;
 pub const TRANSPORT_KEY: &str = "transport";
 /// How often the driver updates the rates.
 pub(crate) const RATE_TICK: Duration = Duration::from_secs(1);
+/// How long one attempt to open a stream may take. libp2p-stream loses
+/// an open asked for while a connection to the peer is being set up (the
+/// connection is not registered with it yet, so it asks for a dial, which
+/// the swarm refuses because the peer is connected, and the request waits
+/// for a next connection that may never come: a sync held 30 s in the
+/// kill/restart test). A second attempt finds the connection; an open on a
+/// live connection is one round trip.
+const OPEN_ATTEMPT: Duration = Duration::from_secs(2);
 /// Time constant of the rate EWMA: a tick of `dt` moves a rate by
 /// `1 - e^(-dt/τ)` of the way to the tick's instant rate.
 const RATE_TIME_CONSTANT: Duration = Duration::from_secs(1);
@@ -317,14 +325,22 @@ impl Streams {
         self.peer_ips.get(peer)
     }
 
-    /// Opens a counted stream of `protocol` to `peer`.
+    /// Opens a counted stream of `protocol` to `peer`; an attempt that
+    /// takes longer than [`OPEN_ATTEMPT`] is made once more.
     pub(crate) async fn open_stream(
         &mut self,
         peer: PeerId,
         protocol: StreamProtocol,
     ) -> Result<CountedStream, libp2p_stream::OpenStreamError> {
         let meter = self.bandwidth.meter(&protocol);
-        let inner = self.control.open_stream(peer, protocol).await?;
+        let first = self.control.open_stream(peer, protocol.clone());
+        let inner = match tokio::time::timeout(OPEN_ATTEMPT, first).await {
+            Ok(opened) => opened?,
+            Err(_) => {
+                tracing::debug!(%peer, %protocol, "opening a stream is slow; asking again");
+                self.control.open_stream(peer, protocol).await?
+            }
+        };
         Ok(Counted { inner, meter })
     }
 
