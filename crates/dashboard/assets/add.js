@@ -2,7 +2,7 @@
 // ?format=car for a CAR) with XMLHttpRequest for its upload progress; the
 // added root's pin status (GET /pins/{cid}) is then followed until pinned.
 
-import { authHeaders, getJson, withQuery } from "./api.js";
+import { authHeaders, getJson, signIn, withQuery } from "./api.js";
 import { errorText, h, say } from "./dom.js";
 import { summary } from "./pins.js";
 
@@ -13,7 +13,7 @@ export function render(root, { signal }) {
   const progress = h("progress", { id: "add-progress", max: 100, value: 0, "aria-label": "Upload" });
   const out = h("div", { id: "add-result", "aria-live": "polite" });
   const drop = h("div", { class: "drop", id: "add-drop" },
-    h("p", {}, "Drop files or a .car file here, or choose them:"), input);
+    h("label", { for: "add-files" }, "Drop files or a .car file here, or choose them:"), " ", input);
   root.append(
     h("h2", {}, "Add"),
     drop,
@@ -57,7 +57,9 @@ function upload(files, { name, car }, progress, out, signal) {
   out.replaceChildren(h("p", {}, "Uploading…"));
   xhr.addEventListener("load", () => {
     if (xhr.status === 401) {
-      out.replaceChildren(h("p", { class: "error" }, "Sign in first: open another page to be asked."));
+      signIn().then(
+        () => upload(files, { name, car }, progress, out, signal),
+        () => out.replaceChildren(h("p", { class: "error" }, "Add failed: not signed in.")));
       return;
     }
     let added;

@@ -30,15 +30,28 @@ function encodeBasic(user, password) {
 /**
  * Shows the login form until the API accepts what is typed in it: one
  * check per try (GET /id), so a typo costs one failed login, not one per
- * call waiting (the API locks an address out after too many).
+ * call waiting (the API locks an address out after too many). A
+ * `cancellable` form (a write refused while reads need no credentials:
+ * `public_read`) has a Cancel button and Escape; cancelling rejects with a
+ * 401 ApiError. Otherwise nothing works without credentials and the form
+ * stays.
  */
-function login(failed) {
+function login(failed, cancellable) {
   if (pendingLogin) return pendingLogin;
   const dialog = document.getElementById("login");
   const form = document.getElementById("login-form");
   const error = document.getElementById("login-error");
+  const cancel = document.getElementById("login-cancel");
   error.textContent = failed ? "Those credentials were refused." : "";
-  pendingLogin = new Promise((resolve) => {
+  cancel.hidden = !cancellable;
+  pendingLogin = new Promise((resolve, reject) => {
+    const close = () => {
+      form.removeEventListener("submit", submit);
+      cancel.onclick = null;
+      dialog.oncancel = null;
+      dialog.close();
+      pendingLogin = null;
+    };
     const submit = async (e) => {
       e.preventDefault();
       const basic = encodeBasic(form.elements.user.value, form.elements.password.value);
@@ -53,17 +66,29 @@ function login(failed) {
         return;
       }
       sessionStorage.setItem(KEY, basic);
-      form.removeEventListener("submit", submit);
-      dialog.close();
-      pendingLogin = null;
+      close();
       resolve();
     };
     form.addEventListener("submit", submit);
+    cancel.onclick = () => {
+      close();
+      reject(new ApiError(401, "not signed in"));
+    };
+    dialog.oncancel = (e) => {
+      e.preventDefault();
+      if (cancellable) cancel.onclick();
+    };
   });
-  // Nothing works without credentials: Escape does not close the form.
-  dialog.addEventListener("cancel", (e) => e.preventDefault());
   dialog.showModal();
   return pendingLogin;
+}
+
+/**
+ * Asks for credentials for a write the API refused (the Add page's
+ * upload, which is not sent through `request`); rejects if cancelled.
+ */
+export function signIn() {
+  return login(sessionStorage.getItem(KEY) !== null, true);
 }
 
 /**
@@ -79,7 +104,7 @@ export async function request(method, path, { body, signal, headers } = {}) {
     });
     if (resp.status !== 401) return resp;
     await resp.body?.cancel();
-    await login(sent !== null);
+    await login(sent !== null, method !== "GET");
   }
 }
 

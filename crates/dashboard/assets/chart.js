@@ -35,7 +35,7 @@ export function lineChart(title, points, format = String) {
     h("text", { x: 2, y: H - 18 }, format(lo)),
     h("text", { x: PAD, y: H - 2 }, new Date(t0).toLocaleTimeString()),
     h("polyline", {
-      fill: "none", stroke: "#0b5f8a", "stroke-width": 2,
+      fill: "none", stroke: "#0a5782", "stroke-width": 2,
       points: points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" "),
     }),
   );

@@ -116,7 +116,7 @@ function drawGraph(g, down) {
     svg.append(h("g", {},
       h("title", {}, id),
       h("circle", {
-        cx: x, cy: y, r: 12, fill: down.has(id) ? "#a4161a" : id === g.cluster_id ? "#0b5f8a" : "#0a6b2b",
+        cx: x, cy: y, r: 12, fill: down.has(id) ? "#961418" : id === g.cluster_id ? "#0a5782" : "#085a2a",
       }),
       h("text", { x, y: y + 26, "text-anchor": "middle" }, name.slice(0, 14))));
   }

@@ -269,7 +269,7 @@ function renderOne(root, { signal, arg: cid }) {
     meta.replaceChildren(
       h("dt", {}, "Name"), h("dd", {}, info.name || "—"),
       h("dt", {}, "Allocations"), h("dd", { class: "mono" }, (info.allocations || []).join(", ") || "every peer"),
-      h("dt", {}, "In the pinset"), h("dd", {}, pin ? `yes (replication ${pin.replication_factor_min}..${pin.replication_factor_max})` : "no"),
+      h("dt", {}, "In the pinset"), h("dd", { id: "pin-in-pinset" }, pin ? `yes (replication ${pin.replication_factor_min}..${pin.replication_factor_max})` : "no"),
       h("dt", {}, "Overall"), h("dd", { id: "pin-summary", class: `status-${summary(info)}` }, summary(info)));
     body.replaceChildren(...Object.entries(info.peer_map || {}).map(([peer, p]) =>
       h("tr", { "data-peer": peer },

@@ -8,7 +8,10 @@
 //! that peer turn into an alert. A second run (tests/js/dashboard-auth.mjs)
 //! against one daemon with Basic credentials signs in through the page's
 //! login form and scrolls a 450-pin list, three cursor pages, with only the
-//! rows in view in the DOM. Screenshots of every page go to
+//! rows in view in the DOM; restarted with `public_read`
+//! (tests/js/dashboard-public.mjs), the page reads without signing in and
+//! asks only when Unpin is pressed. Every page is audited with axe-core.
+//! Screenshots of every page go to
 //! `$CARGO_TARGET_DIR/dashboard-screenshots/` (or target/ of the
 //! workspace).
 
@@ -63,6 +66,24 @@ async fn the_dashboard_shows_peers_pins_history_and_a_stopped_peer() {
         });
     }
     let ids: Vec<String> = dirs.iter().map(|d| peer_id(d)).collect();
+    // A CAR of one raw block, imported on the Add page.
+    let car_block = ipfs_node::Block::new(
+        ipfs_node::RAW,
+        format!(
+            "a block imported as CAR by the dashboard test {:?}",
+            tmp.path()
+        )
+        .into(),
+        false,
+    );
+    let car_root = *car_block.cid();
+    let car_file = tmp.path().join("import.car");
+    ipfs_node::write_car(
+        &[car_root],
+        [car_block],
+        std::fs::File::create(&car_file).unwrap(),
+    )
+    .unwrap();
     let (mut daemons, apis) = start_cluster(&dirs, START_WITHIN);
     support::load::wait_all_connected(&apis).await;
 
@@ -72,6 +93,8 @@ async fn the_dashboard_shows_peers_pins_history_and_a_stopped_peer() {
             ("DASHBOARD_URL", format!("http://{}/ui", apis[0])),
             ("PEER_IDS", ids.join(",")),
             ("STOP_PEER", ids[2].clone()),
+            ("CAR_FILE", car_file.display().to_string()),
+            ("CAR_ROOT", car_root.to_string()),
         ],
     );
     let mut stdin = script.stdin.take().unwrap();
@@ -80,6 +103,9 @@ async fn the_dashboard_shows_peers_pins_history_and_a_stopped_peer() {
     let deadline = Instant::now() + SCRIPT_WITHIN;
     while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         println!("node: {line}");
+        if let Some(saved) = line.strip_prefix("history-car ") {
+            history_car_holds(saved);
+        }
         if line == "stop-peer" {
             daemons.remove(2).stop();
             writeln!(stdin, "stopped").unwrap();
@@ -96,6 +122,9 @@ async fn the_dashboard_shows_peers_pins_history_and_a_stopped_peer() {
         "add",
         "pins",
         "pins-filtered",
+        "pins-status",
+        "unpinned",
+        "add-car",
         "pin",
         "history",
         "sync",
@@ -105,6 +134,21 @@ async fn the_dashboard_shows_peers_pins_history_and_a_stopped_peer() {
         let shot = screenshots_dir().join(format!("{page}.png"));
         assert!(shot.is_file(), "{}", shot.display());
     }
+}
+
+/// The history the page downloaded (`"<file> <delta CID>"`) is a CAR
+/// whose roots are the heads and which holds the delta the page showed.
+fn history_car_holds(saved: &str) {
+    let (file, delta) = saved.split_once(' ').unwrap();
+    let delta: cid::Cid = delta.parse().unwrap();
+    let car = ipfs_node::read_car(std::fs::File::open(file).unwrap()).unwrap();
+    assert!(!car.roots().is_empty(), "the history CAR has no roots");
+    let blocks: Vec<cid::Cid> = car.map(|b| *b.unwrap().cid()).collect();
+    assert!(
+        blocks.contains(&delta),
+        "the delta {delta} is not among the {} blocks of the downloaded history",
+        blocks.len()
+    );
 }
 
 /// Runs `node <script>` from tests/js with `env`, the screenshots folder
@@ -214,6 +258,47 @@ async fn the_dashboard_signs_in_and_pages_a_long_pin_list() {
         finished(script, &lines, "dashboard-auth: ok"),
         "the browser run failed; screenshots in {}",
         screenshots_dir().display()
+    );
+    daemon.stop();
+
+    // The same peer with `public_read`: the page reads without signing in
+    // and asks only for a write.
+    edit_config(&dir, |cfg| {
+        cfg["api"]["restapi"]["public_read"] = true.into()
+    });
+    let daemon = Daemon::start(&dir, &[]);
+    let (api, _) = daemon.wait_ready(START_WITHIN);
+    let anonymous = api::client::Client::new(api::client::ClientConfig {
+        host: api.clone(),
+        ..api::client::ClientConfig::default()
+    })
+    .unwrap();
+    let unpinned = cids[0];
+    assert!(
+        anonymous.allocation(unpinned).await.is_ok(),
+        "a read without credentials"
+    );
+    assert!(
+        anonymous.unpin(unpinned).await.is_err(),
+        "a write without credentials"
+    );
+    let (script, lines) = node(
+        "dashboard-public.mjs",
+        &[
+            ("DASHBOARD_URL", format!("http://{api}/ui")),
+            ("USER", USER.into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("CID", unpinned.to_string()),
+        ],
+    );
+    assert!(
+        finished(script, &lines, "dashboard-public: ok"),
+        "the browser run failed; screenshots in {}",
+        screenshots_dir().display()
+    );
+    assert!(
+        anonymous.allocation(unpinned).await.is_err(),
+        "the page's unpin left {unpinned} in the pinset"
     );
     daemon.stop();
 }

@@ -34,6 +34,12 @@ pub struct RestConfig {
     /// User to password (`basic_auth_credentials`; `None`, the default,
     /// turns authentication off).
     pub basic_auth_credentials: Option<BTreeMap<String, String>>,
+    /// `public_read` (ours; default false): with credentials configured,
+    /// a `GET` without an `Authorization` header is served (reads need no
+    /// login, so a public cluster's followers and auditors can look);
+    /// every other method, and a `GET` with wrong credentials, still gets
+    /// a 401.
+    pub public_read: bool,
     /// `cors_allowed_origins` (default `["*"]`; `*` wildcards allowed).
     pub cors_allowed_origins: Vec<String>,
     /// `cors_allowed_methods` (default `["GET"]`).
@@ -80,6 +86,7 @@ impl Default for RestConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9094),
             listen_unix: None,
             basic_auth_credentials: None,
+            public_read: false,
             cors_allowed_origins: vec!["*".into()],
             cors_allowed_methods: vec!["GET".into()],
             cors_allowed_headers: Vec::new(),
@@ -300,6 +307,11 @@ impl RestConfig {
                 .collect::<Result<_, _>>()?;
             cfg.basic_auth_credentials = Some(creds);
         }
+        if let Some(v) = get("public_read") {
+            cfg.public_read = v
+                .as_bool()
+                .ok_or_else(|| config_err("public_read", "expected true or false"))?;
+        }
         if let Some(v) = get("headers") {
             let map = v
                 .as_object()
@@ -373,6 +385,9 @@ impl RestConfig {
         }
         if self.max_connections_per_ip != DEFAULT_MAX_CONNECTIONS_PER_IP {
             section["max_connections_per_ip"] = self.max_connections_per_ip.into();
+        }
+        if self.public_read {
+            section["public_read"] = true.into();
         }
         section
     }
@@ -482,6 +497,13 @@ mod tests {
         assert_eq!(cfg.to_json()["max_connections_per_ip"], 0);
         let e = RestConfig::from_json(&json!({"max_connections_per_ip": -1})).unwrap_err();
         assert!(e.to_string().contains("max_connections_per_ip"), "{e}");
+
+        assert!(section.get("public_read").is_none());
+        let cfg = RestConfig::from_json(&json!({"public_read": true})).unwrap();
+        assert!(cfg.public_read);
+        assert_eq!(cfg.to_json()["public_read"], true);
+        let e = RestConfig::from_json(&json!({"public_read": "yes"})).unwrap_err();
+        assert!(e.to_string().contains("public_read"), "{e}");
     }
 
     /// `/unix/<path>` (Go's `ipfs-cluster-follow` API socket) is read into

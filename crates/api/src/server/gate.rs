@@ -1,6 +1,7 @@
 //! The middleware in front of every route, in Go's order: authentication
 //! (OPTIONS, `GET /health` and the dashboard's assets under `GET /ui`
-//! exempt; an address past its failed logins refused with 429 first),
+//! exempt, and with `public_read` every `GET` without credentials; an
+//! address past its failed logins refused with 429 first),
 //! then CORS (preflights answered here), then the trailing-slash 307
 //! redirect, then the route; configured headers are added to route
 //! answers.
@@ -25,6 +26,8 @@ use super::ClientAddr;
 #[derive(Debug)]
 pub(crate) struct Gate {
     pub(crate) credentials: Option<BTreeMap<String, String>>,
+    /// `public_read`: a `GET` without credentials passes.
+    public_read: bool,
     cors: Cors,
     headers: Vec<(HeaderName, HeaderValue)>,
     logins: FailedLogins,
@@ -58,6 +61,7 @@ impl Gate {
             .collect();
         Self {
             credentials: cfg.basic_auth_credentials.clone(),
+            public_read: cfg.public_read,
             cors: Cors::new(cfg),
             headers,
             logins: FailedLogins::new(cfg.max_failed_logins),
@@ -150,7 +154,14 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next
     if let Some(creds) = &gate.credentials {
         // The dashboard's assets carry no data: the page itself asks for
         // credentials when the API refuses it.
+        // With `public_read`, a read that brings no credentials is served;
+        // one that brings them has them checked (a wrong password is
+        // still a failed login).
+        let anonymous_read = gate.public_read
+            && method == Method::GET
+            && !req.headers().contains_key(header::AUTHORIZATION);
         let exempt = method == Method::OPTIONS
+            || anonymous_read
             || (method == Method::GET && (path == "/health" || super::ui::is_ui_path(&path)));
         let client = req.extensions().get::<ClientAddr>().map(|c| c.0.ip());
         let now = std::time::Instant::now();

@@ -130,6 +130,49 @@ async fn health_and_options_need_no_credentials() {
     assert_eq!(r.status, 401);
 }
 
+/// `public_read`: a GET without credentials is served, nothing else is;
+/// a GET with wrong credentials is still refused.
+#[tokio::test]
+async fn public_read_serves_anonymous_gets_only() {
+    let cfg = RestConfig {
+        basic_auth_credentials: Some(BTreeMap::from([(
+            "alice".to_string(),
+            "secret".to_string(),
+        )])),
+        public_read: true,
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let r = request(s.addr, "GET", "/id", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), format!("{FIXTURE_ID_JSON}\n"));
+    let r = request(s.addr, "GET", "/allocations", &[]).await;
+    assert_eq!(r.status, 200);
+    for (method, path) in [
+        ("POST", &*format!("/pins/{CID}")),
+        ("DELETE", &*format!("/pins/{CID}")),
+        ("POST", &*format!("/pins/{CID}/recover")),
+        ("POST", "/token"),
+        ("POST", "/ipfs/gc"),
+    ] {
+        let r = request(s.addr, method, path, &[]).await;
+        assert_error(&r, 401, "unauthorized: no auth provided");
+    }
+    let r = request(s.addr, "GET", "/id", &[&basic("alice", "wrong")]).await;
+    assert_error(&r, 401, "unauthorized: access denied");
+    let r = request(s.addr, "GET", "/id", &[&basic("alice", "secret")]).await;
+    assert_eq!(r.status, 200);
+    let writes: Vec<_> = s
+        .calls()
+        .into_iter()
+        .filter(|c| !c.starts_with("id") && !c.starts_with("allocations"))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "only the reads reached the service: {writes:?}"
+    );
+}
+
 #[tokio::test]
 async fn basic_credentials_open_every_route() {
     let s = secured().await;

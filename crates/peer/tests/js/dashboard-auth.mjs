@@ -5,7 +5,7 @@
 // byte order), SCREENSHOTS, CHROMIUM. Prints "dashboard-auth: ok" at the
 // end; any failure exits 1.
 
-import { WAIT, openPage, step } from "./browser.mjs";
+import { WAIT, audit, openPage, step } from "./browser.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const pins = Number(process.env.PINS);
@@ -62,6 +62,7 @@ try {
   await page.click('nav a[href="#/peers"]');
   await page.locator("tbody tr[data-peer]").first().waitFor(WAIT);
   await page.screenshot({ path: `${process.env.SCREENSHOTS}/peers-phone.png`, fullPage: true });
+  await audit(page, "peers on a phone");
   console.log("dashboard-auth: ok");
 } catch (e) {
   console.error(`dashboard-auth.mjs failed: ${e.stack || e}`);

@@ -2,11 +2,14 @@
 // run by crates/peer/tests/dashboard.rs against a 3-peer cluster. Env:
 // DASHBOARD_URL (http://host:port/ui), PEER_IDS (comma-separated),
 // STOP_PEER (the peer the test stops when this prints "stop-peer"; it
-// answers "stopped" on stdin), SCREENSHOTS (a folder), CHROMIUM.
-// Prints "dashboard: ok" at the end; any failure exits 1.
+// answers "stopped" on stdin), CAR_FILE and CAR_ROOT (a CAR to import and
+// its root), SCREENSHOTS (a folder), CHROMIUM. Prints "history-car <file>
+// <delta CID>" once it downloaded the history (the test reads the CAR),
+// and "dashboard: ok" at the end; any failure exits 1. Every page is
+// audited for accessibility (browser.mjs).
 
 import { createInterface } from "node:readline";
-import { WAIT, openPage, step } from "./browser.mjs";
+import { WAIT, audit, openPage, step } from "./browser.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const api = new URL(url).origin;
@@ -39,6 +42,7 @@ try {
   }
   await page.locator("#graph svg circle").nth(2).waitFor(WAIT);
   await shot(page, "peers");
+  await audit(page, "peers");
 
   step("add a file on the Add page");
   await page.click('nav a[href="#/add"]');
@@ -49,6 +53,7 @@ try {
   await page.locator("#add-status", { hasText: "pinned" }).waitFor(WAIT);
   const added = await page.textContent("#add-cid");
   await shot(page, "add");
+  await audit(page, "add");
 
   step("pin a CID with the Pin form");
   const unpinned = await addUnpinned(`content pinned from the page ${Date.now()}\n`);
@@ -60,6 +65,7 @@ try {
   await page.locator("#pin-summary", { hasText: "pinned" }).waitFor(WAIT);
   await page.locator("#pin-peers tbody tr").nth(2).waitFor(WAIT);
   await shot(page, "pin");
+  await audit(page, "pin");
 
   step("the pin list, then filtered");
   await page.click('nav a[href="#/pins"]');
@@ -67,11 +73,24 @@ try {
     await page.locator(`.vrow[data-cid="${cid}"] .status`, { hasText: "pinned" }).waitFor(WAIT);
   }
   await shot(page, "pins");
+  await audit(page, "pins");
   await page.fill("#pin-search", "dash-pinned");
   await page.locator(`.vrow[data-cid="${added}"]`).waitFor({ state: "detached", ...WAIT });
   await page.locator(`.vrow[data-cid="${unpinned}"]`).waitFor(WAIT);
   if ((await page.locator(".vrow").count()) !== 1) throw new Error("the filter left other pins");
   await shot(page, "pins-filtered");
+
+  step("the status filter");
+  await page.fill("#pin-search", "");
+  await page.selectOption("#pin-status-filter", "pinned");
+  for (const cid of [added, unpinned]) {
+    await page.locator(`.vrow[data-cid="${cid}"] .status`, { hasText: "pinned" }).waitFor(WAIT);
+  }
+  await page.locator("#pin-count", { hasText: /^2 pin\(s\)$/ }).waitFor(WAIT);
+  await shot(page, "pins-status");
+  await page.selectOption("#pin-status-filter", "pin_error");
+  await page.locator("#pin-count", { hasText: /^0 pin\(s\)$/ }).waitFor(WAIT);
+  if (await page.locator(".vrow").count()) throw new Error("pins listed as pin_error");
 
   step("the signed delta in the history");
   await page.click('nav a[href="#/history"]');
@@ -80,15 +99,48 @@ try {
   const signature = await delta.locator("td").nth(4).textContent();
   if (signature !== "valid") throw new Error(`signature cell: ${signature}`);
   await shot(page, "history");
+  await audit(page, "history");
+
+  step("download the history as CAR");
+  const deltaCid = await delta.getAttribute("data-cid");
+  const [download] = await Promise.all([page.waitForEvent("download", WAIT), page.click("#history-car")]);
+  const carPath = `${shots}/history.car`;
+  await download.saveAs(carPath);
+  console.log(`history-car ${carPath} ${deltaCid}`);
+
+  step("recover and unpin on the pin's page");
+  await page.click(`li[data-op-cid="${unpinned}"] a`);
+  await page.waitForURL((u) => u.hash === `#/pins/${unpinned}`);
+  await page.locator("#pin-summary", { hasText: "pinned" }).waitFor(WAIT);
+  await page.getByRole("button", { name: "Recover" }).click();
+  await page.locator("#pin-action", { hasText: "Recover: done" }).waitFor(WAIT);
+  await page.getByRole("button", { name: "Unpin" }).click();
+  await page.locator("#pin-action", { hasText: "Unpin: done" }).waitFor(WAIT);
+  await page.locator("#pin-in-pinset", { hasText: /^no$/ }).waitFor(WAIT);
+  await shot(page, "unpinned");
+  await page.click('nav a[href="#/pins"]');
+  await page.locator(`.vrow[data-cid="${added}"]`).waitFor(WAIT);
+  if (await page.locator(`.vrow[data-cid="${unpinned}"]`).count()) throw new Error("the unpinned CID is still listed");
+
+  step("import a CAR on the Add page");
+  await page.click('nav a[href="#/add"]');
+  await page.fill("#add-name", "dash-car");
+  await page.setInputFiles("#add-files", process.env.CAR_FILE);
+  await page.locator("#add-status", { hasText: "pinned" }).waitFor(WAIT);
+  const carRoot = await page.textContent("#add-cid");
+  if (carRoot !== process.env.CAR_ROOT) throw new Error(`the CAR's root is ${process.env.CAR_ROOT}, the page says ${carRoot}`);
+  await shot(page, "add-car");
 
   step("sync and metrics");
   await page.click('nav a[href="#/sync"]');
   await page.locator("#sync-height").waitFor(WAIT);
   await page.locator("#sync-lag-text", { hasText: "In sync" }).waitFor(WAIT);
   await shot(page, "sync");
+  await audit(page, "sync");
   await page.click('nav a[href="#/metrics"]');
   await page.locator("#metric-charts polyline").first().waitFor(WAIT);
   await shot(page, "metrics");
+  await audit(page, "metrics");
 
   step("a stopped peer turns into an alert");
   console.log("stop-peer");
@@ -98,6 +150,7 @@ try {
   await page.locator(`#alerts li[data-peer="${stopPeer}"]`).waitFor(WAIT);
   await page.locator(`tbody tr.bad[data-peer="${stopPeer}"]`).waitFor(WAIT);
   await shot(page, "alert");
+  await audit(page, "peers with an alert");
   console.log("dashboard: ok");
 } catch (e) {
   console.error(`dashboard.mjs failed: ${e.stack || e}`);
