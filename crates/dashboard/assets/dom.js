@@ -79,3 +79,11 @@ export function every(ms, signal, fn) {
 export function errorText(e) {
   return e.status ? `${e.status}: ${e.message}` : e.message;
 }
+
+/**
+ * A table that scrolls sideways on a narrow screen: a labelled region
+ * that takes keyboard focus, so arrow keys can scroll it.
+ */
+export function tableWrap(label, table) {
+  return h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": label }, table);
+}

@@ -3,7 +3,7 @@
 // forked (GET /history/heads), in red; the history as CAR (GET /history/car).
 
 import { authHeaders, getJson, ndjson, request, withQuery } from "./api.js";
-import { errorText, fmtTime, h, say, shortId } from "./dom.js";
+import { errorText, fmtTime, h, say, shortId, tableWrap } from "./dom.js";
 
 /** Deltas shown at most: the log of a big cluster is long. */
 const SHOWN = 500;
@@ -19,7 +19,7 @@ export function render(root, { signal }) {
     h("form", { class: "inline", onsubmit: (e) => e.preventDefault() },
       h("label", {}, "Writer", writer), car),
     note,
-    h("div", { class: "table-wrap" }, h("table", { id: "history-log" },
+    tableWrap("Deltas", h("table", { id: "history-log" },
       h("caption", { class: "muted" },
         "Every delta listed was applied, so its signature was verified; red: an untrusted or forked writer."),
       h("thead", {}, h("tr", {}, ["Time", "Writer", "Seq", "Operations", "Signature", "Delta"]

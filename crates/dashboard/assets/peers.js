@@ -3,7 +3,7 @@
 // alerts (GET /health/alerts) and the peer graph (GET /health/graph).
 
 import { getJson, ndjson } from "./api.js";
-import { ago, every, fmtBytes, fmtTime, h, say, shortId } from "./dom.js";
+import { ago, every, fmtBytes, fmtTime, h, say, shortId, tableWrap } from "./dom.js";
 
 async function orNull(promise) {
   try {
@@ -35,7 +35,7 @@ export function render(root, { signal }) {
   const graph = h("div", { id: "graph" });
   root.append(
     h("h2", {}, "Peers"),
-    h("div", { class: "table-wrap" }, table),
+    tableWrap("Peers", table),
     h("h3", {}, "Alerts"), alerts,
     h("h3", {}, "Peer graph"), graph);
 

@@ -6,7 +6,7 @@
 // keeps its first matches. #/pins/<cid>: one pin per peer, recover, unpin.
 
 import { getJson, ndjson, withQuery } from "./api.js";
-import { errorText, every, fmtTime, h, say, shortId } from "./dom.js";
+import { errorText, every, fmtTime, h, say, shortId, tableWrap } from "./dom.js";
 
 const PAGE = 200;
 const ROW = 32;
@@ -258,7 +258,7 @@ function renderOne(root, { signal, arg: cid }) {
       " ",
       act("Unpin", "DELETE", `/pins/${encodeURIComponent(cid)}`, "danger")),
     out,
-    h("div", { class: "table-wrap" }, h("table", { id: "pin-peers" },
+    tableWrap("Status per peer", h("table", { id: "pin-peers" },
       h("thead", {}, h("tr", {}, ["Peer", "Status", "Since", "Error"].map((c) => h("th", { scope: "col" }, c)))),
       body)));
   every(2000, signal, async () => {

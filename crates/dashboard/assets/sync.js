@@ -4,7 +4,7 @@
 // state hash, writers, forks, the checkpoint it serves and its floor.
 
 import { getJson } from "./api.js";
-import { every, fmtTime, h, say, shortId } from "./dom.js";
+import { every, fmtTime, h, say, shortId, tableWrap } from "./dom.js";
 
 function lagCard(sync) {
   if (!sync) return h("div", { class: "card" }, h("h3", {}, "Lag"), h("p", { class: "muted" }, "Not served by this peer."));
@@ -53,7 +53,7 @@ export function render(root, { signal }) {
       h("ul", {}, (heads.heads || []).map((x) =>
         h("li", {}, h("span", { class: "mono" }, x.cid), ` priority ${x.priority}`))),
       h("h3", {}, "Writers"),
-      h("div", { class: "table-wrap" }, h("table", {},
+      tableWrap("Writers", h("table", {},
         h("thead", {}, h("tr", {}, ["Writer", "Sequence", "Latest delta", "Trusted"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, writers.map((w) => h("tr", { class: w.trusted ? null : "bad" },
           h("td", { class: "mono", title: w.peer }, shortId(w.peer)),

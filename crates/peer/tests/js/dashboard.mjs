@@ -8,6 +8,7 @@
 // and "dashboard: ok" at the end; any failure exits 1. Every page is
 // audited for accessibility (browser.mjs).
 
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { WAIT, audit, openPage, step } from "./browser.mjs";
 
@@ -122,10 +123,18 @@ try {
   await page.locator(`.vrow[data-cid="${added}"]`).waitFor(WAIT);
   if (await page.locator(`.vrow[data-cid="${unpinned}"]`).count()) throw new Error("the unpinned CID is still listed");
 
-  step("import a CAR on the Add page");
+  step("drop a CAR on the Add page");
   await page.click('nav a[href="#/add"]');
   await page.fill("#add-name", "dash-car");
-  await page.setInputFiles("#add-files", process.env.CAR_FILE);
+  // Dropped on the drop zone, as a user drags it from a file manager.
+  const dropped = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "import.car"));
+    return dt;
+  }, readFileSync(process.env.CAR_FILE).toString("base64"));
+  await page.dispatchEvent("#add-drop", "dragover", { dataTransfer: dropped });
+  await page.dispatchEvent("#add-drop", "drop", { dataTransfer: dropped });
   await page.locator("#add-status", { hasText: "pinned" }).waitFor(WAIT);
   const carRoot = await page.textContent("#add-cid");
   if (carRoot !== process.env.CAR_ROOT) throw new Error(`the CAR's root is ${process.env.CAR_ROOT}, the page says ${carRoot}`);
