@@ -3,9 +3,11 @@
 //! against three `ipfs-cluster-service` daemons on loopback, each on its
 //! embedded IPFS node. The Node script (tests/js/dashboard.mjs) sees the
 //! three peers, adds a file on the Add page and pins a CID with the Pin
-//! form, sees both reach `pinned`, filters the pin list, finds the pin's
-//! signed delta in the history, and, once this test stops a daemon, sees
-//! that peer turn into an alert. A second run (tests/js/dashboard-auth.mjs)
+//! form, sees both reach `pinned`, filters the pin list by name and by
+//! status, finds the pin's signed delta in the history and downloads the
+//! history as CAR (read back here), presses Recover and Unpin, drops a CAR
+//! on the Add page, and, once this test stops a daemon, sees that peer turn
+//! into an alert. A second run (tests/js/dashboard-auth.mjs)
 //! against one daemon with Basic credentials signs in through the page's
 //! login form and scrolls a 450-pin list, three cursor pages, with only the
 //! rows in view in the DOM; restarted with `public_read`
