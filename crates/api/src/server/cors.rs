@@ -120,6 +120,35 @@ impl Cors {
             })
     }
 
+    /// Why a browser's cross-origin write is refused, if it is: a method
+    /// other than GET, HEAD or OPTIONS with an `Origin` that is not the
+    /// request's own (`http://` or `https://` and its `Host`) and that the
+    /// `cors_*` keys don't allow with that method. A browser sends such a
+    /// request without asking first (a form's POST, a `no-cors` fetch) and
+    /// only hides the answer, so a web page could write through an API it
+    /// can't read (CSRF); Go executes it. Reads stay as in Go: the browser
+    /// hides what CORS doesn't allow.
+    pub(crate) fn refused_write(&self, method: &Method, headers: &HeaderMap) -> Option<String> {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return None;
+        }
+        let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("?");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let own = ["http://", "https://"]
+            .iter()
+            .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")));
+        if own || (self.origin_allowed(origin) && self.method_allowed(method.as_str())) {
+            return None;
+        }
+        Some(format!(
+            "cross-origin {method} from {origin} refused: cors_allowed_origins and \
+             cors_allowed_methods don't allow it"
+        ))
+    }
+
     fn method_allowed(&self, method: &str) -> bool {
         method == "OPTIONS" || self.methods.iter().any(|m| m == method)
     }

@@ -1,4 +1,6 @@
-//! The middleware in front of every route, in Go's order: authentication
+//! The middleware in front of every route: a browser's cross-origin write
+//! that CORS doesn't allow refused (403, ours: CSRF), then in Go's order:
+//! authentication
 //! (OPTIONS, `GET /health` and the dashboard's assets under `GET /ui`
 //! exempt, and with `public_read` every `GET` without credentials; an
 //! address past its failed logins refused with 429 first),
@@ -151,6 +153,12 @@ fn redirect(method: &Method, path: &str, query: Option<&str>) -> Response {
 pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if let Some(why) = gate.cors.refused_write(&method, req.headers()) {
+        tracing::debug!(%method, %path, "403: {why}");
+        let mut resp = (gate.render)(&ApiError::new(403, why));
+        gate.set_headers(&mut resp);
+        return resp;
+    }
     if let Some(creds) = &gate.credentials {
         // The dashboard's assets carry no data: the page itself asks for
         // credentials when the API refuses it.

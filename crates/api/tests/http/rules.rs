@@ -159,6 +159,54 @@ async fn cors_follows_the_config() {
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
 
+/// A browser's cross-origin write that CORS doesn't allow is refused
+/// before it reaches the cluster (a web page can't pin through an API it
+/// can't read); same-origin writes (the dashboard's), clients that send no
+/// `Origin`, reads, and writes the `cors_*` keys allow go through.
+#[tokio::test]
+async fn cross_origin_writes_need_cors_to_allow_them() {
+    let s = TestServer::start(FakeCluster::golden()).await;
+    let pin = format!("/pins/{CID}");
+    for (method, path) in [("POST", &*pin), ("DELETE", &*pin), ("POST", "/ipfs/gc")] {
+        let r = request(s.addr, method, path, &["Origin: https://evil.example"]).await;
+        assert_error(
+            &r,
+            403,
+            &format!(
+                "cross-origin {method} from https://evil.example refused: cors_allowed_origins \
+                 and cors_allowed_methods don't allow it"
+            ),
+        );
+    }
+    let r = request(s.addr, "POST", &pin, &["Origin: null"]).await;
+    assert_eq!(r.status, 403);
+    assert!(s.calls().is_empty(), "nothing reached the cluster");
+    // The helper sends `Host: test`.
+    let r = request(s.addr, "POST", &pin, &["Origin: http://test"]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(s.addr, "POST", &pin, &[]).await;
+    assert_eq!(r.status, 200);
+    let r = request(s.addr, "GET", "/id", &["Origin: https://evil.example"]).await;
+    assert_eq!(r.status, 200);
+
+    let cfg = RestConfig {
+        cors_allowed_origins: vec!["https://app.example".into()],
+        cors_allowed_methods: vec!["GET".into(), "POST".into()],
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let r = request(s.addr, "POST", &pin, &["Origin: https://app.example"]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let r = request(s.addr, "DELETE", &pin, &["Origin: https://app.example"]).await;
+    assert_eq!(r.status, 403, "DELETE is not among the allowed methods");
+    let r = request(s.addr, "POST", &pin, &["Origin: https://evil.example"]).await;
+    assert_eq!(r.status, 403);
+}
+
 #[tokio::test]
 async fn configured_headers_are_on_every_answer() {
     let cfg = RestConfig {

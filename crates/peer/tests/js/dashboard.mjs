@@ -151,6 +151,24 @@ try {
   await shot(page, "metrics");
   await audit(page, "metrics");
 
+  step("another web page can't pin through the API (CSRF)");
+  const target = await addUnpinned(`content a foreign page tries to pin ${Date.now()}\n`);
+  const foreign = await browser.newPage();
+  await foreign.goto("about:blank");
+  await foreign.evaluate(async (u) => {
+    // Opaque to the page either way; what counts is whether it pinned.
+    await fetch(u, { method: "POST", mode: "no-cors" }).catch(() => {});
+    const form = document.createElement("form");
+    form.method = "POST";
+    form.action = u;
+    document.body.append(form);
+    form.submit();
+  }, `${api}/pins/${target}`);
+  await foreign.waitForLoadState();
+  await foreign.close();
+  const probe = await fetch(`${api}/allocations/${target}`);
+  if (probe.status !== 404) throw new Error(`a foreign page's POST pinned ${target}: ${probe.status}`);
+
   step("a stopped peer turns into an alert");
   console.log("stop-peer");
   const answer = await stdinLines.next();
