@@ -40,6 +40,11 @@ pub struct RestConfig {
     /// every other method, and a `GET` with wrong credentials, still gets
     /// a 401.
     pub public_read: bool,
+    /// `allowed_hosts` (ours; default none): the `Host` names an API
+    /// listening on loopback without credentials answers besides IP
+    /// addresses and `localhost` (DNS rebinding, spec/rest-api.md section
+    /// 4); `*` allows any.
+    pub allowed_hosts: Vec<String>,
     /// `cors_allowed_origins` (default `["*"]`; `*` wildcards allowed).
     pub cors_allowed_origins: Vec<String>,
     /// `cors_allowed_methods` (default `["GET"]`).
@@ -87,6 +92,7 @@ impl Default for RestConfig {
             listen_unix: None,
             basic_auth_credentials: None,
             public_read: false,
+            allowed_hosts: Vec::new(),
             cors_allowed_origins: vec!["*".into()],
             cors_allowed_methods: vec!["GET".into()],
             cors_allowed_headers: Vec::new(),
@@ -312,6 +318,12 @@ impl RestConfig {
                 .as_bool()
                 .ok_or_else(|| config_err("public_read", "expected true or false"))?;
         }
+        if let Some(v) = get("allowed_hosts") {
+            cfg.allowed_hosts = strings("allowed_hosts", v)?
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect();
+        }
         if let Some(v) = get("headers") {
             let map = v
                 .as_object()
@@ -388,6 +400,9 @@ impl RestConfig {
         }
         if self.public_read {
             section["public_read"] = true.into();
+        }
+        if !self.allowed_hosts.is_empty() {
+            section["allowed_hosts"] = self.allowed_hosts.clone().into();
         }
         section
     }
@@ -498,6 +513,10 @@ mod tests {
         let e = RestConfig::from_json(&json!({"max_connections_per_ip": -1})).unwrap_err();
         assert!(e.to_string().contains("max_connections_per_ip"), "{e}");
 
+        assert!(section.get("allowed_hosts").is_none());
+        let cfg = RestConfig::from_json(&json!({"allowed_hosts": ["Cluster.Example"]})).unwrap();
+        assert_eq!(cfg.allowed_hosts, ["cluster.example"]);
+        assert_eq!(cfg.to_json()["allowed_hosts"], json!(["cluster.example"]));
         assert!(section.get("public_read").is_none());
         let cfg = RestConfig::from_json(&json!({"public_read": true})).unwrap();
         assert!(cfg.public_read);

@@ -1,5 +1,7 @@
-//! The middleware in front of every route: a browser's cross-origin write
-//! that CORS doesn't allow refused (403, ours: CSRF), then in Go's order:
+//! The middleware in front of every route: a `Host` an API on loopback
+//! without credentials does not answer, and a browser's cross-origin write
+//! that CORS doesn't allow, refused (403, ours: DNS rebinding and CSRF),
+//! then in Go's order:
 //! authentication
 //! (OPTIONS, `GET /health` and the dashboard's assets under `GET /ui`
 //! exempt, and with `public_read` every `GET` without credentials; an
@@ -30,6 +32,10 @@ pub(crate) struct Gate {
     pub(crate) credentials: Option<BTreeMap<String, String>>,
     /// `public_read`: a `GET` without credentials passes.
     public_read: bool,
+    /// For an API on loopback without credentials, the `Host` names it
+    /// answers besides IP addresses and `localhost` (`allowed_hosts`);
+    /// `None` when it answers any.
+    hosts: Option<Vec<String>>,
     cors: Cors,
     headers: Vec<(HeaderName, HeaderValue)>,
     logins: FailedLogins,
@@ -64,6 +70,11 @@ impl Gate {
         Self {
             credentials: cfg.basic_auth_credentials.clone(),
             public_read: cfg.public_read,
+            hosts: (cfg.listen.ip().is_loopback()
+                && cfg.listen_unix.is_none()
+                && cfg.basic_auth_credentials.is_none()
+                && !cfg.allowed_hosts.iter().any(|h| h == "*"))
+            .then(|| cfg.allowed_hosts.clone()),
             cors: Cors::new(cfg),
             headers,
             logins: FailedLogins::new(cfg.max_failed_logins),
@@ -106,6 +117,34 @@ impl Gate {
         self.set_headers(&mut resp);
         resp
     }
+}
+
+/// Why a request's `Host` is refused, if it is: an API on loopback without
+/// credentials answers only to IP addresses, `localhost` and `allowed`
+/// names. A web page whose name an attacker points at 127.0.0.1 (DNS
+/// rebinding) is same-origin with the API, so CORS and the cross-origin
+/// check let it write; its requests carry its own name as `Host`.
+fn refused_host(allowed: &[String], headers: &http::HeaderMap) -> Option<String> {
+    // HTTP/1.0 clients may send none: not a browser.
+    let value = headers.get(header::HOST)?.to_str().unwrap_or("?");
+    let name = match value.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => match value.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => value,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let fine = name.parse::<std::net::IpAddr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || allowed.contains(&name);
+    (!fine).then(|| {
+        format!(
+            "Host {value} refused: an API on loopback without credentials answers only \
+             IP addresses and localhost (DNS rebinding); list the name in allowed_hosts"
+        )
+    })
 }
 
 /// Escapes text for an HTML attribute (Go's `htmlEscape`).
@@ -153,7 +192,12 @@ fn redirect(method: &Method, path: &str, query: Option<&str>) -> Response {
 pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    if let Some(why) = gate.cors.refused_write(&method, req.headers()) {
+    let refused = gate
+        .hosts
+        .as_ref()
+        .and_then(|allowed| refused_host(allowed, req.headers()))
+        .or_else(|| gate.cors.refused_write(&method, req.headers()));
+    if let Some(why) = refused {
         tracing::debug!(%method, %path, "403: {why}");
         let mut resp = (gate.render)(&ApiError::new(403, why));
         gate.set_headers(&mut resp);

@@ -291,7 +291,7 @@ async fn outputs_stream_before_the_upload_ends() {
     // Chunked request body: the head and the first part now, the rest later.
     conn.send_raw(
         format!(
-            "POST /add HTTP/1.1\r\nHost: t\r\n{CT}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            "POST /add HTTP/1.1\r\nHost: 127.0.0.1\r\n{CT}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
             first.len()
         )
         .as_bytes(),

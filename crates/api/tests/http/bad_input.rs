@@ -24,7 +24,7 @@ const CT: &str = "Content-Type: multipart/form-data; boundary=XyZ";
 async fn partial_upload(addr: SocketAddr, target: &str, sent: &[u8]) -> Raw {
     let mut conn = RawConn::connect(addr).await;
     let head = format!(
-        "POST {target} HTTP/1.1\r\nHost: test\r\n{CT}\r\nContent-Length: {}\r\n\r\n",
+        "POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{CT}\r\nContent-Length: {}\r\n\r\n",
         200_000_000
     );
     conn.send_raw(head.as_bytes()).await;

@@ -181,8 +181,8 @@ async fn cross_origin_writes_need_cors_to_allow_them() {
     let r = request(s.addr, "POST", &pin, &["Origin: null"]).await;
     assert_eq!(r.status, 403);
     assert!(s.calls().is_empty(), "nothing reached the cluster");
-    // The helper sends `Host: test`.
-    let r = request(s.addr, "POST", &pin, &["Origin: http://test"]).await;
+    // The helper sends `Host: 127.0.0.1`.
+    let r = request(s.addr, "POST", &pin, &["Origin: http://127.0.0.1"]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = request(s.addr, "POST", &pin, &[]).await;
     assert_eq!(r.status, 200);
@@ -205,6 +205,68 @@ async fn cross_origin_writes_need_cors_to_allow_them() {
     assert_eq!(r.status, 403, "DELETE is not among the allowed methods");
     let r = request(s.addr, "POST", &pin, &["Origin: https://evil.example"]).await;
     assert_eq!(r.status, 403);
+}
+
+/// An API on loopback without credentials answers IP addresses and
+/// localhost only, and the names in `allowed_hosts` (DNS rebinding: a page
+/// whose name now resolves to 127.0.0.1 is same-origin with the API).
+#[tokio::test]
+async fn a_loopback_api_without_credentials_refuses_other_host_names() {
+    let s = TestServer::start(FakeCluster::golden()).await;
+    let pin = format!("/pins/{CID}");
+    for host in ["evil.example", "evil.example:9094", "evil.example."] {
+        let origin = format!("Origin: http://{host}");
+        let h = format!("Host: {host}");
+        let r = request(s.addr, "POST", &pin, &[&h, &origin]).await;
+        assert_error(
+            &r,
+            403,
+            &format!(
+                "Host {host} refused: an API on loopback without credentials answers only \
+                 IP addresses and localhost (DNS rebinding); list the name in allowed_hosts"
+            ),
+        );
+        assert_eq!(request(s.addr, "GET", "/id", &[&h]).await.status, 403);
+    }
+    assert!(s.calls().is_empty(), "nothing reached the cluster");
+    for host in [
+        "127.0.0.1:9094",
+        "[::1]:9094",
+        "localhost:9094",
+        "app.localhost",
+        "LOCALHOST",
+    ] {
+        let h = format!("Host: {host}");
+        assert_eq!(
+            request(s.addr, "GET", "/id", &[&h]).await.status,
+            200,
+            "{host}"
+        );
+    }
+
+    let cfg = RestConfig {
+        allowed_hosts: vec!["cluster.example".into()],
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let r = request(s.addr, "GET", "/id", &["Host: cluster.example:9094"]).await;
+    assert_eq!(r.status, 200);
+    let r = request(s.addr, "GET", "/id", &["Host: evil.example"]).await;
+    assert_eq!(r.status, 403);
+    // With credentials a rebound page has none to send: no check.
+    let cfg = RestConfig {
+        basic_auth_credentials: Some(BTreeMap::from([("u".to_string(), "p".to_string())])),
+        ..RestConfig::default()
+    };
+    let s = TestServer::start_with(FakeCluster::golden(), cfg).await;
+    let r = request(
+        s.addr,
+        "GET",
+        "/id",
+        &["Host: evil.example", &basic("u", "p")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]

@@ -190,7 +190,12 @@ impl RawConn {
         head_lines: &[&str],
         body: &[u8],
     ) {
-        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
+        // `Host: 127.0.0.1` unless the test gives its own.
+        let own_host = head_lines
+            .iter()
+            .any(|l| l.to_ascii_lowercase().starts_with("host:"));
+        let host = if own_host { "" } else { "Host: 127.0.0.1\r\n" };
+        let mut req = format!("{method} {target} HTTP/1.1\r\n{host}");
         for l in head_lines {
             req.push_str(l);
             req.push_str("\r\n");

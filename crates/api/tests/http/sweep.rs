@@ -379,7 +379,7 @@ async fn exchange(addr: SocketAddr, case: &Case, auth: Option<&str>) -> Result<R
         match body {
             Body::Whole(b) => conn.send(&method, &target, &lines, &b).await,
             Body::Declared { declared, sent } => {
-                let mut head = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
+                let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
                 for l in lines {
                     head.push_str(l);
                     head.push_str("\r\n");

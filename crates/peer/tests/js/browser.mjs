@@ -18,7 +18,9 @@ export async function openPage() {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM,
     headless: true,
-    args: ["--no-sandbox"],
+    // rebound.test plays a name an attacker points at 127.0.0.1 (DNS
+    // rebinding).
+    args: ["--no-sandbox", "--host-resolver-rules=MAP rebound.test 127.0.0.1"],
   });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));

@@ -169,6 +169,15 @@ try {
   const probe = await fetch(`${api}/allocations/${target}`);
   if (probe.status !== 404) throw new Error(`a foreign page's POST pinned ${target}: ${probe.status}`);
 
+  step("nor can a page whose name is rebound to 127.0.0.1 (DNS rebinding)");
+  const rebound = await browser.newPage();
+  await rebound.goto(`http://rebound.test:${new URL(api).port}/version`);
+  const status = await rebound.evaluate(async (path) => (await fetch(path, { method: "POST" })).status, `/pins/${target}`);
+  await rebound.close();
+  if (status !== 403) throw new Error(`a same-origin POST from rebound.test answered ${status}`);
+  const again = await fetch(`${api}/allocations/${target}`);
+  if (again.status !== 404) throw new Error(`a rebound page pinned ${target}: ${again.status}`);
+
   step("a stopped peer turns into an alert");
   console.log("stop-peer");
   const answer = await stdinLines.next();
