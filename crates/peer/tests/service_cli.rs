@@ -412,3 +412,64 @@ fn gos_import_flags_and_plain_logs_off_a_terminal() {
         "no ANSI codes off a terminal: {lines:#?}"
     );
 }
+
+/// A peer started with `--bootstrap` before the peer it names is up keeps
+/// dialing it (with backoff) and joins once it starts: start order does
+/// not matter.
+#[test]
+fn a_bootstrap_peer_started_later_is_joined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(service(&a).args(["init", "--randomports"]));
+    ok(service(&b).args(["init", "--randomports"]));
+    let read = |dir: &Path, file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+    };
+    let boot = format!(
+        "{}/p2p/{}",
+        read(&a, "service.json")["cluster"]["listen_multiaddress"][0]
+            .as_str()
+            .unwrap()
+            .replace("0.0.0.0", "127.0.0.1"),
+        read(&a, "identity.json")["id"].as_str().unwrap()
+    );
+    let db = Daemon::start(&b, &["--bootstrap", &boot]);
+    let (api_b, _) = db.wait_ready(Duration::from_secs(30));
+    // Its first dial of a is refused; a starts a few seconds later.
+    std::thread::sleep(Duration::from_secs(3));
+    let da = Daemon::start(&a, &[]);
+    let (api_a, _) = da.wait_ready(Duration::from_secs(30));
+    let cid = cid::Cid::new_v1(0x55, Code::Sha2_256.digest(b"bootstrap later"));
+    let listed = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let opts = api::types::PinOptions {
+                name: "late".into(),
+                ..Default::default()
+            };
+            support::daemon::client(&api_a)
+                .pin(cid, &opts)
+                .await
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if support::daemon::client(&api_b)
+                    .allocation(cid)
+                    .await
+                    .is_ok()
+                {
+                    return true;
+                }
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    assert!(
+        listed,
+        "b never joined a: a's pin is not in b's pinset after 30 s"
+    );
+    da.stop();
+    db.stop();
+}

@@ -284,6 +284,9 @@ impl Driver {
                 let _ = respond_to.send(result);
             }
             NetworkCmd::Dial { addr, respond_to } => {
+                if let Some(peer) = crate::peer::peer_of(&addr) {
+                    self.book.dialing(peer, vec![addr.clone()]);
+                }
                 let result = self
                     .swarm
                     .dial(addr.clone())

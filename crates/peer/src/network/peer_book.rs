@@ -166,6 +166,31 @@ impl PeerBook {
         }
     }
 
+    /// `peer` is being dialed at `addrs` (a bootstrap address): remembered
+    /// as a dial in flight, so a failed dial is tried again with backoff
+    /// ([`Self::dial_failed`]) rather than never. A peer already known
+    /// keeps its addresses.
+    pub(crate) fn dialing(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let addrs = dialable(addrs);
+        if peer == self.me
+            || addrs.is_empty()
+            || self.peers.contains_key(&peer)
+            || !self.make_room(&peer)
+        {
+            return;
+        }
+        self.peers.insert(
+            peer,
+            Entry {
+                addrs,
+                connected: false,
+                failures: 0,
+                next_dial: None,
+            },
+        );
+        self.dirty = true;
+    }
+
     /// Whether `peer` is remembered (a cluster peer we redial when lost).
     pub(crate) fn contains(&self, peer: &PeerId) -> bool {
         self.peers.contains_key(peer)
@@ -271,6 +296,28 @@ mod tests {
 
     fn addr(port: u16) -> Multiaddr {
         format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+    }
+
+    /// A bootstrap address whose first dial fails is dialed again, later
+    /// each time, until it connects.
+    #[test]
+    fn a_failed_bootstrap_dial_is_tried_again() {
+        let (me, p) = (PeerId::random(), PeerId::random());
+        let mut book = PeerBook::new(me);
+        let t0 = Instant::now();
+        book.dialing(p, vec![addr(1)]);
+        assert!(book.due(t0).is_empty(), "the first dial is in flight");
+        book.dial_failed(&p, t0);
+        assert!(book.due(t0).is_empty());
+        assert_eq!(book.due(t0 + backoff(1)), vec![(p, vec![addr(1)])]);
+        book.dial_failed(&p, t0);
+        book.connected(&p);
+        assert!(book.due(t0 + MAX_REDIAL).is_empty());
+        // Known peers keep what they had; our own ID is never remembered.
+        book.dialing(p, vec![addr(2)]);
+        book.dialing(me, vec![addr(3)]);
+        assert_eq!(book.addrs(&p), Some(&[addr(1)][..]));
+        assert!(!book.contains(&me));
     }
 
     #[test]
