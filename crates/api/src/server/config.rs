@@ -40,10 +40,10 @@ pub struct RestConfig {
     /// every other method, and a `GET` with wrong credentials, still gets
     /// a 401.
     pub public_read: bool,
-    /// `allowed_hosts` (ours; default none): the `Host` names an API
-    /// listening on loopback without credentials answers besides IP
-    /// addresses and `localhost` (DNS rebinding, spec/rest-api.md section
-    /// 4); `*` allows any.
+    /// `allowed_hosts` (ours; default none; names without a port): the
+    /// `Host` names an API listening on loopback without credentials
+    /// answers besides IP addresses and `localhost` (DNS rebinding,
+    /// spec/rest-api.md section 4); `*` allows any.
     pub allowed_hosts: Vec<String>,
     /// `cors_allowed_origins` (default `["*"]`; `*` wildcards allowed).
     pub cors_allowed_origins: Vec<String>,

@@ -204,14 +204,14 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, req: Request, next: Next
         return resp;
     }
     if let Some(creds) = &gate.credentials {
-        // The dashboard's assets carry no data: the page itself asks for
-        // credentials when the API refuses it.
         // With `public_read`, a read that brings no credentials is served;
         // one that brings them has them checked (a wrong password is
         // still a failed login).
         let anonymous_read = gate.public_read
             && method == Method::GET
             && !req.headers().contains_key(header::AUTHORIZATION);
+        // The dashboard's assets carry no data: the page itself asks for
+        // credentials when the API refuses it.
         let exempt = method == Method::OPTIONS
             || anonymous_read
             || (method == Method::GET && (path == "/health" || super::ui::is_ui_path(&path)));
