@@ -26,20 +26,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use api::types::PinOptions;
-use peer::identity::Identity;
-use support::daemon::{Daemon, edit_config, ok, service, start_cluster};
+use support::daemon::{Daemon, edit_config, ok, peer_id, service, start_cluster};
 
 const START_WITHIN: Duration = Duration::from_secs(60);
 /// The whole browser run; the script's own waits are shorter.
 const SCRIPT_WITHIN: Duration = Duration::from_secs(150);
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn peer_id(dir: &Path) -> String {
-    Identity::load(dir.join("identity.json"))
-        .unwrap()
-        .peer_id()
-        .to_string()
-}
 
 fn screenshots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(

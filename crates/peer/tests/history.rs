@@ -21,17 +21,10 @@ use futures::StreamExt;
 use ipfs::testing::KuboDaemon;
 use peer::identity::Identity;
 use support::content;
-use support::daemon::{Daemon, client, edit_config, ok, service, start_cluster};
+use support::daemon::{Daemon, client, edit_config, ok, peer_id, service, start_cluster};
 
 const START_WITHIN: Duration = Duration::from_secs(60);
 const CLUSTER: &str = "history-test";
-
-fn peer_id(dir: &Path) -> String {
-    Identity::load(dir.join("identity.json"))
-        .unwrap()
-        .peer_id()
-        .to_string()
-}
 
 /// `state verify <target> <args>` from a folder with no config (an
 /// auditor's machine): whether it exited 0, and what it printed.

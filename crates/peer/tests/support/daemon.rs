@@ -9,6 +9,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ipfs-cluster-service");
+
+/// The peer ID of the config folder `dir` (its `identity.json`).
+pub fn peer_id(dir: &Path) -> String {
+    peer::identity::Identity::load(dir.join("identity.json"))
+        .unwrap()
+        .peer_id()
+        .to_string()
+}
 /// One private network for every test cluster.
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
