@@ -358,6 +358,10 @@ impl Driver {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                ..
+            })) => self.book.not_ours(&peer_id),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     self.swarm

@@ -31,6 +31,9 @@ struct Entry {
     failures: u32,
     /// When to dial next; `None` while connected or while a dial is out.
     next_dial: Option<Instant>,
+    /// Known to be a cluster peer (it identified as one, or the peerstore
+    /// named it); an address only dialed is not, and is not saved.
+    confirmed: bool,
 }
 
 /// See the module comment. Owned by the swarm task.
@@ -113,6 +116,7 @@ impl PeerBook {
                 connected: false,
                 failures: 0,
                 next_dial: Some(now),
+                confirmed: true,
             });
             for a in addrs {
                 if e.addrs.len() < MAX_ADDRS_PER_PEER && !e.addrs.contains(&a) {
@@ -156,11 +160,13 @@ impl PeerBook {
             connected: true,
             failures: 0,
             next_dial: None,
+            confirmed: true,
         });
         e.connected = true;
         e.failures = 0;
         e.next_dial = None;
-        if e.addrs != addrs {
+        if !e.confirmed || e.addrs != addrs {
+            e.confirmed = true;
             e.addrs = addrs;
             self.dirty = true;
         }
@@ -168,7 +174,9 @@ impl PeerBook {
 
     /// `peer` is being dialed at `addrs` (a bootstrap address): remembered
     /// as a dial in flight, so a failed dial is tried again with backoff
-    /// ([`Self::dial_failed`]) rather than never. A peer already known
+    /// ([`Self::dial_failed`]) rather than never. Not saved until it
+    /// identifies as a cluster peer ([`Self::met`]); forgotten if it
+    /// identifies as another ([`Self::not_ours`]). A peer already known
     /// keeps its addresses.
     pub(crate) fn dialing(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         let addrs = dialable(addrs);
@@ -186,9 +194,17 @@ impl PeerBook {
                 connected: false,
                 failures: 0,
                 next_dial: None,
+                confirmed: false,
             },
         );
-        self.dirty = true;
+    }
+
+    /// `peer` identified as something other than a peer of this cluster's
+    /// network (a DHT bootstrap node, say): not redialed, not saved.
+    pub(crate) fn not_ours(&mut self, peer: &PeerId) {
+        if let Some(e) = self.peers.remove(peer) {
+            self.dirty |= e.confirmed;
+        }
     }
 
     /// Whether `peer` is remembered (a cluster peer we redial when lost).
@@ -247,7 +263,7 @@ impl PeerBook {
     /// One `<multiaddr>/p2p/<id>` line per remembered address.
     pub(crate) fn lines(&self) -> String {
         let mut out = String::new();
-        for (peer, e) in &self.peers {
+        for (peer, e) in self.peers.iter().filter(|(_, e)| e.confirmed) {
             for a in &e.addrs {
                 out.push_str(&format!("{}\n", a.clone().with(Protocol::P2p(*peer))));
             }
@@ -318,6 +334,17 @@ mod tests {
         book.dialing(me, vec![addr(3)]);
         assert_eq!(book.addrs(&p), Some(&[addr(1)][..]));
         assert!(!book.contains(&me));
+        // Saved once it identifies as a cluster peer...
+        assert!(book.take_changes().is_none());
+        book.met(p, vec![addr(1)]);
+        assert!(book.take_changes().unwrap().contains(&p.to_string()));
+        // ...and a dialed peer of another network is forgotten.
+        let other = PeerId::random();
+        book.dialing(other, vec![addr(4)]);
+        book.not_ours(&other);
+        assert!(!book.contains(&other));
+        book.dial_failed(&other, t0);
+        assert!(book.due(t0 + MAX_REDIAL).iter().all(|(q, _)| *q != other));
     }
 
     #[test]
