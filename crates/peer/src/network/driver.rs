@@ -26,6 +26,7 @@ use super::{
     NetworkConfig, Topic, heads_topic, metrics_topic,
 };
 use crate::error::PeerError;
+use crate::network::autorelay::{Action, AutoRelay};
 use crate::network::bandwidth::{Bandwidth, RATE_TICK, Streams};
 use crate::network::conn_manager::{ConnManager, TRIM_INTERVAL};
 use crate::network::ip_limits::PeerIps;
@@ -65,6 +66,8 @@ struct Driver {
     conns: ConnManager,
     /// Trusted writers (an explicit list): never trimmed.
     trusted: HashSet<PeerId>,
+    /// Relay reservations while AutoNAT says we are private.
+    autorelay: AutoRelay,
 }
 
 /// Builds the swarm, starts listening and spawns its task. Must run inside a
@@ -158,6 +161,7 @@ pub(crate) fn spawn(
         book,
         peerstore,
         rendezvous,
+        autorelay: AutoRelay::default(),
     };
     tasks.spawn(driver.run(cmd_rx, cancel));
     Ok((network, ev_rx))
@@ -352,6 +356,7 @@ impl Driver {
                 info,
                 ..
             })) if info.protocol_version == PROTOCOL_VERSION => {
+                self.relay_candidate(peer_id, &info);
                 self.book.met(peer_id, info.listen_addrs.clone());
                 self.save_book();
                 for addr in info.listen_addrs {
@@ -360,8 +365,13 @@ impl Driver {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
+                info,
                 ..
-            })) => self.book.not_ours(&peer_id),
+            })) => {
+                // Another network's peer (a DHT node) may relay for us too.
+                self.relay_candidate(peer_id, &info);
+                self.book.not_ours(&peer_id);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     self.swarm
@@ -416,18 +426,41 @@ impl Driver {
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::StatusChanged {
                 new,
                 ..
-            })) => info!(status = ?new, "NAT status"),
+            })) => {
+                info!(status = ?new, "NAT status");
+                let private = matches!(new, autonat::NatStatus::Private);
+                let actions = self.autorelay.nat_status(private);
+                self.relay_actions(actions);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,
-            })) => debug!(peer = %remote_peer_id, ok = result.is_ok(), "hole punch"),
+            })) => match result {
+                Ok(_) => info!(peer = %remote_peer_id, "direct connection by hole punching"),
+                Err(e) => debug!(peer = %remote_peer_id, error = %e, "hole punch failed"),
+            },
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Err(e) = reason {
+                    debug!(error = %e, "listener closed");
+                }
+                let actions = self.autorelay.listener_closed(listener_id);
+                self.relay_actions(actions);
+            }
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
+                endpoint,
                 ..
             } => {
                 debug!(%peer_id, "connected");
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = endpoint {
+                    self.autorelay.dialed(peer_id, address);
+                }
                 self.conns
                     .opened(connection_id, peer_id, std::time::Instant::now());
                 self.trim_connections();
@@ -445,6 +478,7 @@ impl Driver {
                 self.conns.closed(connection_id);
                 if num_established == 0 {
                     debug!(%peer_id, "disconnected");
+                    self.autorelay.disconnected(&peer_id);
                     self.book.disconnected(&peer_id, std::time::Instant::now());
                 }
             }
@@ -457,6 +491,32 @@ impl Driver {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Notes whether an identified peer can relay for us (circuit relay v2
+    /// hop), and asks for a reservation on it if we are private and short.
+    fn relay_candidate(&mut self, peer: PeerId, info: &identify::Info) {
+        let relays = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
+        let actions = self.autorelay.identified(peer, relays, &info.listen_addrs);
+        self.relay_actions(actions);
+    }
+
+    fn relay_actions(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Reserve(relay, addr) => match self.swarm.listen_on(addr.clone()) {
+                    Ok(id) => {
+                        info!(%relay, reservations = self.autorelay.relays() + 1, "not reachable directly: asking a relay for a reservation");
+                        self.autorelay.listening(relay, id);
+                    }
+                    Err(e) => debug!(%addr, error = %e, "relay listen refused"),
+                },
+                Action::Release(id) => {
+                    info!("reachable directly: relay reservation released");
+                    self.swarm.remove_listener(id);
+                }
+            }
         }
     }
 

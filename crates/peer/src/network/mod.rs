@@ -6,6 +6,7 @@
 //! are bounded in total, per peer and per address, and trimmed as Go's
 //! connection manager does.
 
+mod autorelay;
 pub mod bandwidth;
 mod behaviour;
 mod conn_manager;
