@@ -3,8 +3,8 @@
 //! masquerades it (nftables), so nothing outside can dial it. AutoNAT must
 //! find it private, it must take a reservation on a relay by itself (no
 //! `/p2p-circuit` in its config), a peer outside that knows only the
-//! relayed address must reach it and sync its pin, and DCUtR must turn
-//! that relayed connection into a direct one.
+//! relayed address must reach it and sync its pin, and the relayed
+//! connection must be followed by a direct one.
 //!
 //! Namespaces need root: elsewhere the test says it was skipped and passes.
 //! As root it needs `nft` (`scripts/install-nat-tools`, run by `.ci/run`).
@@ -254,8 +254,12 @@ async fn a_peer_behind_a_nat_is_reached_through_a_relay_then_directly() {
         pins.iter().any(|p| p.as_ref().is_ok_and(|p| p.cid == cid))
     })
     .await;
-    // The writer, on the relayed connection's listening side, punches.
-    writer.wait_for("direct connection by hole punching", WITHIN);
+    // Then the writer connects to the follower directly (the follower is
+    // public: a plain dial out through the NAT, not a hole punch).
+    writer.wait_for(
+        "direct connection to a peer first reached through a relay",
+        WITHIN,
+    );
 
     follower.stop();
     writer.stop();

@@ -3,9 +3,14 @@
 //! [`MAX_RESERVATIONS`] connected peers that offer circuit relay v2 (hop),
 //! so others reach it at `<relay>/p2p-circuit/p2p/<us>` and DCUtR can then
 //! punch a direct connection. Public again: the reservations are dropped.
+//! And a peer reached only through a relay is dialled directly at the
+//! addresses it identifies with (connection reversal): DCUtR's hole punch
+//! assumes both sides are behind NATs and dial at once, so it fails when
+//! the other side is public, where a plain dial from the private side
+//! works (go-libp2p's holepunch service tries that first too).
 //! This module decides; the swarm's task (`driver.rs`) acts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
@@ -21,6 +26,8 @@ pub(crate) enum Action {
     Reserve(PeerId, Multiaddr),
     /// Close this relay listener.
     Release(ListenerId),
+    /// Dial this peer, reached only through a relay, at these addresses.
+    Dial(PeerId, Vec<Multiaddr>),
 }
 
 /// The relay candidates and the reservations held ([module docs](self)).
@@ -33,6 +40,8 @@ pub(crate) struct AutoRelay {
     reserved: HashMap<PeerId, ListenerId>,
     /// Where we dialled connected peers.
     dialed: HashMap<PeerId, Multiaddr>,
+    /// Peers connected only through relays.
+    relayed_only: HashSet<PeerId>,
 }
 
 impl AutoRelay {
@@ -41,6 +50,18 @@ impl AutoRelay {
         if is_direct(&addr) {
             self.dialed.insert(peer, addr);
         }
+    }
+
+    /// A connection to `peer` opened, `relayed` or not (`only_one`: its
+    /// first). Returns true for the first direct one after relayed ones.
+    pub(crate) fn connected(&mut self, peer: PeerId, relayed: bool, only_one: bool) -> bool {
+        if relayed {
+            if only_one {
+                self.relayed_only.insert(peer);
+            }
+            return false;
+        }
+        self.relayed_only.remove(&peer)
     }
 
     /// A peer identified; `relays` says whether it offers hop. It is
@@ -56,6 +77,11 @@ impl AutoRelay {
             .get(&peer)
             .cloned()
             .or_else(|| listen.iter().find(|a| is_direct(a)).cloned());
+        let mut actions = vec![];
+        let direct: Vec<Multiaddr> = listen.iter().filter(|a| is_direct(a)).cloned().collect();
+        if self.relayed_only.contains(&peer) && !direct.is_empty() {
+            actions.push(Action::Dial(peer, direct));
+        }
         match (relays, addr) {
             (true, Some(addr)) => {
                 self.candidates.insert(peer, addr);
@@ -64,7 +90,8 @@ impl AutoRelay {
                 self.candidates.remove(&peer);
             }
         }
-        self.fill()
+        actions.extend(self.fill());
+        actions
     }
 
     /// AutoNAT's new verdict: `private` or not (public or unknown).
@@ -105,6 +132,7 @@ impl AutoRelay {
     pub(crate) fn disconnected(&mut self, peer: &PeerId) {
         self.candidates.remove(peer);
         self.dialed.remove(peer);
+        self.relayed_only.remove(peer);
     }
 
     /// Relays listened through (or being asked).
@@ -163,7 +191,7 @@ mod tests {
                     assert!(addr.to_string().ends_with(&format!("/p2p/{p}/p2p-circuit")));
                     Some(*p)
                 }
-                Action::Release(_) => None,
+                Action::Release(_) | Action::Dial(..) => None,
             })
             .collect()
     }
@@ -203,6 +231,26 @@ mod tests {
         assert_eq!(released.len(), MAX_RESERVATIONS);
         assert!(released.iter().all(|a| matches!(a, Action::Release(_))));
         assert_eq!(r.relays(), 0);
+    }
+
+    #[test]
+    fn a_peer_reached_only_through_a_relay_is_dialled_directly() {
+        let mut r = AutoRelay::default();
+        let peer = PeerId::random();
+        let relay = PeerId::random();
+        let via: Multiaddr = format!("{}/p2p/{relay}/p2p-circuit", addr(4000))
+            .parse()
+            .unwrap();
+        assert!(!r.connected(peer, true, true));
+        let actions = r.identified(peer, false, &[via.clone(), addr(4001)]);
+        assert_eq!(actions, [Action::Dial(peer, vec![addr(4001)])]);
+        // The direct connection is noticed once; then nothing more to dial.
+        assert!(r.connected(peer, false, false));
+        assert!(!r.connected(peer, false, false));
+        assert!(r.identified(peer, false, &[addr(4001)]).is_empty());
+        // A relayed connection beside a direct one changes nothing.
+        assert!(!r.connected(peer, true, false));
+        assert!(r.identified(peer, false, &[addr(4001)]).is_empty());
     }
 
     #[test]

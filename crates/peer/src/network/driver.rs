@@ -455,9 +455,17 @@ impl Driver {
                 peer_id,
                 connection_id,
                 endpoint,
+                num_established,
                 ..
             } => {
                 debug!(%peer_id, "connected");
+                let first = num_established.get() == 1;
+                if self
+                    .autorelay
+                    .connected(peer_id, endpoint.is_relayed(), first)
+                {
+                    info!(peer = %peer_id, "direct connection to a peer first reached through a relay");
+                }
                 if let libp2p::core::ConnectedPoint::Dialer { address, .. } = endpoint {
                     self.autorelay.dialed(peer_id, address);
                 }
@@ -515,6 +523,15 @@ impl Driver {
                 Action::Release(id) => {
                     info!("reachable directly: relay reservation released");
                     self.swarm.remove_listener(id);
+                }
+                Action::Dial(peer, addrs) => {
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(addrs)
+                        .condition(PeerCondition::Always)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        debug!(%peer, error = %e, "direct dial not started");
+                    }
                 }
             }
         }

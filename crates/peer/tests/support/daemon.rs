@@ -1,6 +1,7 @@
 //! `ipfs-cluster-service` run as a user runs it, for the tests that drive
 //! real processes: a command on a config folder, and a running daemon whose
-//! output lines arrive on a channel.
+//! output lines arrive on a channel (also echoed to the test's stderr when
+//! `TEST_DAEMON_ECHO` is set; `IPFS_CLUSTER_LOG_LEVEL` sets what they say).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -105,6 +106,10 @@ impl Daemon {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    // To read what the daemons said when a test fails.
+                    if std::env::var_os("TEST_DAEMON_ECHO").is_some() {
+                        eprintln!("{line}");
+                    }
                     let _ = tx.send(line);
                 }
             });
