@@ -19,17 +19,20 @@ pub(super) struct Lines {
     pub(super) buf: Vec<u8>,
     pub(super) done: bool,
     pub(super) endpoint: &'static str,
+    /// The daemon's RPC address (for errors).
+    pub(super) addr: String,
     /// The deadline of the whole stream and the timeout it comes from.
     pub(super) deadline: Option<(Instant, Duration)>,
 }
 
 impl Lines {
-    pub(super) fn new(body: Incoming, endpoint: &'static str) -> Self {
+    pub(super) fn new(body: Incoming, addr: &str, endpoint: &'static str) -> Self {
         Self {
             body,
             buf: Vec::new(),
             done: false,
             endpoint,
+            addr: addr.to_owned(),
             deadline: None,
         }
     }
@@ -69,7 +72,7 @@ impl Lines {
                 Some(Err(e)) => {
                     self.done = true;
                     self.buf.clear();
-                    return Some(Err(body_error(self.endpoint, &e)));
+                    return Some(Err(body_error(&self.addr, self.endpoint, &e)));
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {

@@ -36,7 +36,7 @@ impl KuboConnector {
                 IpfsError::Timeout { .. } => timed_out(0),
                 e => e,
             })?;
-        let mut lines = Lines::new(resp.into_body(), EP);
+        let mut lines = Lines::new(resp.into_body(), &self.inner.base, EP);
         let mut progress = 0;
         lines.deadline = Some((Instant::now() + no_progress, no_progress));
         loop {

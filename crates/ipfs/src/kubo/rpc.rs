@@ -170,7 +170,7 @@ impl Inner {
             match timeout_at(deadline, body.frame()).await {
                 Err(_) => return Err(timed_out()),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(body_error(endpoint, &e)),
+                Ok(Some(Err(e))) => return Err(body_error(&self.base, endpoint, &e)),
                 Ok(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
                         if out.len() + data.len() > MAX_ANSWER_BYTES {
@@ -220,7 +220,7 @@ impl Inner {
                     endpoint,
                     timeout: limit,
                 })??;
-            let mut lines = Lines::new(resp.into_body(), endpoint);
+            let mut lines = Lines::new(resp.into_body(), &inner.base, endpoint);
             lines.deadline = Some((deadline, limit));
             Ok::<_, IpfsError>(lines)
         };
@@ -278,10 +278,23 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// A failure reading an answer's body.
-pub(super) fn body_error(endpoint: &'static str, e: &hyper::Error) -> IpfsError {
-    IpfsError::Protocol {
-        endpoint,
-        reason: format!("reading the answer: {}", error_chain(e)),
+/// A failure reading an answer's body from the daemon at `addr`: the
+/// connection cut mid-answer (the daemon stopped or crashed, a reset) is
+/// the daemon being unreachable, like a refused connection; anything else
+/// is an answer that breaks the protocol.
+pub(super) fn body_error(addr: &str, endpoint: &'static str, e: &hyper::Error) -> IpfsError {
+    let reason = format!("reading the answer: {}", error_chain(e));
+    let cut = e.is_incomplete_message()
+        || e.is_closed()
+        || std::iter::successors(std::error::Error::source(e), |c| c.source())
+            .any(|c| c.is::<std::io::Error>());
+    if cut {
+        IpfsError::Unreachable {
+            addr: addr.to_owned(),
+            endpoint,
+            reason,
+        }
+    } else {
+        IpfsError::Protocol { endpoint, reason }
     }
 }
