@@ -6,10 +6,10 @@
 //! only the relayed address reaches it, syncs its pin and ends up with a
 //! direct connection to it (it dials out to the public one).
 //!
-//! Not here: two peers each behind its own NAT (DCUtR's case). Tried over
-//! QUIC: the writer was never found private, since AutoNAT v1's server
-//! dials back from the UDP port the writer's own connection goes to, which
-//! the NAT's mapping lets through (AutoNAT v2 dials from elsewhere).
+//! Not here: two peers each behind its own NAT (DCUtR's case), which
+//! fails as built (spec/sync.md §1 says why: over TCP the hole-punch
+//! candidates carry the listen port while the NAT mapped another; over
+//! QUIC alone AutoNAT v1 has no address to test).
 //!
 //! Namespaces need root: elsewhere the tests say they were skipped and
 //! pass. As root they need `nft` (`scripts/install-nat-tools`, which
