@@ -4,12 +4,9 @@
 //! find such a peer private, and it must take a reservation on a relay by
 //! itself (no `/p2p-circuit` in its config). Then: a public peer that knows
 //! only the relayed address reaches it, syncs its pin and ends up with a
-//! direct connection to it (it dials out to the public one).
-//!
-//! Not here: two peers each behind its own NAT (DCUtR's case), which
-//! fails as built (spec/sync.md §1 says why: over TCP the hole-punch
-//! candidates carry the listen port while the NAT mapped another; over
-//! QUIC alone AutoNAT v1 has no address to test).
+//! direct connection to it (it dials out to the public one); and a peer
+//! behind a second NAT does the same by hole punching (DCUtR, TCP
+//! simultaneous open through both NATs).
 //!
 //! Namespaces need root: elsewhere the tests say they were skipped and
 //! pass. As root they need `nft` (`scripts/install-nat-tools`, which
@@ -19,6 +16,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use api::types::{PinOptions, PinTypeFilter};
@@ -35,6 +33,15 @@ fn run(args: &[&str]) -> bool {
         .args(&args[1..])
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether this process runs as root (`/proc/self/status`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .is_some_and(|ids| ids.split_whitespace().next() == Some("0"))
+    })
 }
 
 fn must(args: &[&str]) {
@@ -56,9 +63,13 @@ struct Nat {
 impl Nat {
     /// `None` when namespaces can't be made here (not root).
     fn new(sides: usize) -> Option<Self> {
-        let pid = std::process::id();
-        let tag = format!("nt{}", pid % 100_000);
+        // One set of names per test: the tests of this file run at once.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let pid = std::process::id() % 100_000;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("nt{pid}{n}");
         if !run(&["ip", "netns", "add", &format!("{tag}-probe")]) {
+            assert!(!is_root(), "root, and `ip netns add` failed");
             return None;
         }
         must(&["ip", "netns", "del", &format!("{tag}-probe")]);
@@ -66,7 +77,7 @@ impl Nat {
             run(&["nft", "--version"]),
             "nft is missing: run scripts/install-nat-tools (scripts/test does)"
         );
-        let (a, b) = (100 + (pid / 250) % 150, pid % 250);
+        let (a, b) = (100 + (pid / 250) % 150, (pid + n) % 250);
         let nat = Nat {
             public: format!("11.{a}.{b}"),
             tag,
@@ -161,6 +172,29 @@ impl Nat {
                     "masquerade",
                 ],
             );
+            // Unsolicited packets from outside are dropped, as home routers
+            // do (Linux would answer a SYN to a closed port with a reset,
+            // which kills a hole punch whose other SYN is a moment late).
+            nat.inside(&rtr, &["nft", "add", "table", "ip", "filter"]);
+            nat.inside(
+                &rtr,
+                &[
+                    "nft",
+                    "add",
+                    "chain",
+                    "ip",
+                    "filter",
+                    "input",
+                    "{ type filter hook input priority 0 ; }",
+                ],
+            );
+            nat.inside(
+                &rtr,
+                &[
+                    "nft", "add", "rule", "ip", "filter", "input", "iifname", &w1, "ct", "state",
+                    "new", "drop",
+                ],
+            );
         }
         Some(nat)
     }
@@ -233,13 +267,9 @@ fn folder(root: &Path, name: &str, listen: &str) -> (std::path::PathBuf, String)
     (dir, api)
 }
 
-/// The cluster address of `ip`, over QUIC or TCP.
-fn address(ip: &str, port: u16, quic: bool) -> String {
-    if quic {
-        format!("/ip4/{ip}/udp/{port}/quic-v1")
-    } else {
-        format!("/ip4/{ip}/tcp/{port}")
-    }
+/// The cluster address of `ip`.
+fn address(ip: &str, port: u16) -> String {
+    format!("/ip4/{ip}/tcp/{port}")
 }
 
 /// A relay on the public host (a peer of another cluster); a writer behind
@@ -247,9 +277,9 @@ fn address(ip: &str, port: u16, quic: bool) -> String {
 /// reservation by itself; then a follower in namespace `ns` at `ip` that
 /// knows only the writer's relayed address and gets the pin. Returns the
 /// daemons: relay, writer, follower.
-async fn relayed(nat: &Nat, root: &Path, ns: &str, ip: &str, quic: bool) -> [Daemon; 3] {
+async fn relayed(nat: &Nat, root: &Path, ns: &str, ip: &str) -> [Daemon; 3] {
     let host = nat.host();
-    let relay_listen = address(&host, CLUSTER_PORT, quic);
+    let relay_listen = address(&host, CLUSTER_PORT);
     let (relay_dir, _) = folder(root, "relay", &relay_listen);
     edit_config(&relay_dir, |cfg| {
         cfg["consensus"]["crdt"]["cluster_name"] = "relays".into();
@@ -261,11 +291,7 @@ async fn relayed(nat: &Nat, root: &Path, ns: &str, ip: &str, quic: bool) -> [Dae
     let relay = nat.daemon("pub", &relay_dir, &[]);
     relay.wait_ready(WITHIN);
 
-    let (writer_dir, writer_api) = folder(
-        root,
-        "writer",
-        &address(&nat.private(1), CLUSTER_PORT, quic),
-    );
+    let (writer_dir, writer_api) = folder(root, "writer", &address(&nat.private(1), CLUSTER_PORT));
     let writer_id = peer_id(&writer_dir);
     let writer = nat.daemon("p1", &writer_dir, &["--bootstrap", &relay_addr]);
     writer.wait_ready(WITHIN);
@@ -277,8 +303,7 @@ async fn relayed(nat: &Nat, root: &Path, ns: &str, ip: &str, quic: bool) -> [Dae
     writer.wait_for("status=Private", WITHIN);
     writer.wait_for("reachable through a relay (reservation accepted)", WITHIN);
 
-    let (follower_dir, follower_api) =
-        folder(root, "follower", &address(ip, CLUSTER_PORT + 1, quic));
+    let (follower_dir, follower_api) = folder(root, "follower", &address(ip, CLUSTER_PORT + 1));
     edit_config(&follower_dir, |cfg| {
         cfg["cluster"]["follower_mode"] = true.into();
         cfg["consensus"]["crdt"]["trusted_peers"] = serde_json::json!([writer_id]);
@@ -304,13 +329,29 @@ async fn a_peer_behind_a_nat_is_reached_through_a_relay_then_directly() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let daemons = relayed(&nat, tmp.path(), "pub", &nat.host(), false).await;
+    let daemons = relayed(&nat, tmp.path(), "pub", &nat.host()).await;
     // Then the writer connects to the follower directly (the follower is
     // public: a plain dial out through the NAT, not a hole punch).
     daemons[1].wait_for(
         "direct connection to a peer first reached through a relay",
         WITHIN,
     );
+    for d in daemons.into_iter().rev() {
+        d.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_behind_two_nats_punch_a_hole() {
+    let Some(nat) = Nat::new(2) else {
+        eprintln!("SKIPPED: network namespaces need root (ip netns add failed)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // The follower behind the second NAT: neither can dial the other, so
+    // the direct connection can only come from DCUtR's simultaneous dials.
+    let daemons = relayed(&nat, tmp.path(), "p2", &nat.private(2)).await;
+    daemons[1].wait_for("direct connection by hole punching", WITHIN);
     for d in daemons.into_iter().rev() {
         d.stop();
     }
