@@ -238,6 +238,8 @@ fn entry_order(e: &StoredEntry) -> (u64, [u8; 32], Vec<u8>, u32) {
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
     writes: HashMap<Vec<u8>, Option<IVec>>,
+    /// Values already read from the tree (not writes): read once.
+    known: HashMap<Vec<u8>, Option<IVec>>,
     /// Waiting tombs this batch removes (their entries arrived).
     pub(crate) tombs_taken: u64,
 }
@@ -247,15 +249,28 @@ impl<'a> Overlay<'a> {
         Self {
             tree,
             writes: HashMap::new(),
+            known: HashMap::new(),
             tombs_taken: 0,
         }
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
-        match self.writes.get(key) {
+        match self.writes.get(key).or_else(|| self.known.get(key)) {
             Some(v) => Ok(v.clone()),
             None => Ok(self.tree.get(key)?),
         }
+    }
+
+    /// Reads `key` from the tree and remembers it, so that a later
+    /// [`Overlay::get`] of it reads no store (the caller holds the write
+    /// lock: the tree can't change meanwhile).
+    pub(crate) fn read(&mut self, key: Vec<u8>) -> Result<Option<IVec>> {
+        if let Some(v) = self.writes.get(&key).or_else(|| self.known.get(&key)) {
+            return Ok(v.clone());
+        }
+        let v = self.tree.get(&key)?;
+        self.known.insert(key, v.clone());
+        Ok(v)
     }
 
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {

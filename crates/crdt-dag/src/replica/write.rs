@@ -11,7 +11,7 @@ use crate::delta::{Delta, Op, dot_key};
 use crate::error::{DagError, Result};
 use crate::limits::{MAX_BLOCK_SIZE, MAX_OPS_PER_DELTA, MAX_PARENTS_PER_DELTA, MAX_TOMBS_PER_OP};
 use crate::pin::Dot;
-use crate::store::Overlay;
+use crate::store::{Overlay, Record, cid_key, prefix};
 
 impl Replica {
     /// Signs `writes` as one delta on top of the current heads, applies it and
@@ -55,10 +55,17 @@ impl Replica {
 
         let _guard = self.lock();
         self.check_not_loading()?;
+        // Each pin record is read once: here for the tombs, and by the apply
+        // below from the overlay.
+        let mut ov = Overlay::new(&self.tree);
         let mut ops = Vec::with_capacity(writes.len());
         for w in writes {
             let cid = *w.cid();
-            let mut tombs: Vec<Dot> = self.record(&cid)?.entries.iter().map(|e| e.dot).collect();
+            let record = match ov.read(cid_key(prefix::PIN, &cid))? {
+                Some(b) => Record::decode(&b)?.1,
+                None => Record::default(),
+            };
+            let mut tombs: Vec<Dot> = record.entries.iter().map(|e| e.dot).collect();
             if tombs.len() > MAX_TOMBS_PER_OP {
                 // Keep the highest entries; the rest stay live until a later write.
                 tombs.drain(..tombs.len() - MAX_TOMBS_PER_OP);
@@ -106,7 +113,6 @@ impl Replica {
                 block.len()
             )));
         }
-        let mut ov = Overlay::new(&self.tree);
         let mut events = Vec::new();
         self.apply_delta(&mut ov, &cid, &block, &delta, &mut events)?
             .map_err(|reason| DagError::rejected(cid, reason))?;
