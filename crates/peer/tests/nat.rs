@@ -145,55 +145,26 @@ impl Nat {
                 ],
             );
             nat.inside(&rtr, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            nat.inside(&rtr, &["nft", "add", "table", "ip", "nat"]);
-            nat.inside(
+            // Masquerade what leaves, and drop unsolicited packets from
+            // outside, as home routers do (Linux would answer a SYN to a
+            // closed port with a reset, which kills a hole punch whose
+            // other SYN is a moment late).
+            nat.nft(
                 &rtr,
-                &[
-                    "nft",
-                    "add",
-                    "chain",
-                    "ip",
-                    "nat",
-                    "post",
-                    "{ type nat hook postrouting priority 100 ; }",
-                ],
-            );
-            nat.inside(
-                &rtr,
-                &[
-                    "nft",
-                    "add",
-                    "rule",
-                    "ip",
-                    "nat",
-                    "post",
-                    "oifname",
-                    &w1,
-                    "masquerade",
-                ],
-            );
-            // Unsolicited packets from outside are dropped, as home routers
-            // do (Linux would answer a SYN to a closed port with a reset,
-            // which kills a hole punch whose other SYN is a moment late).
-            nat.inside(&rtr, &["nft", "add", "table", "ip", "filter"]);
-            nat.inside(
-                &rtr,
-                &[
-                    "nft",
-                    "add",
-                    "chain",
-                    "ip",
-                    "filter",
-                    "input",
-                    "{ type filter hook input priority 0 ; }",
-                ],
-            );
-            nat.inside(
-                &rtr,
-                &[
-                    "nft", "add", "rule", "ip", "filter", "input", "iifname", &w1, "ct", "state",
-                    "new", "drop",
-                ],
+                &format!(
+                    "table ip nat {{
+                        chain post {{
+                            type nat hook postrouting priority 100;
+                            oifname \"{w1}\" masquerade
+                        }}
+                    }}
+                    table ip filter {{
+                        chain input {{
+                            type filter hook input priority 0;
+                            iifname \"{w1}\" ct state new drop
+                        }}
+                    }}"
+                ),
             );
         }
         Some(nat)
@@ -220,6 +191,23 @@ impl Nat {
 
     fn dev(&self, end: &str) -> String {
         format!("{}{end}", self.tag)
+    }
+
+    /// Loads an nftables ruleset into namespace `ns`.
+    fn nft(&self, ns: &str, rules: &str) {
+        use std::io::Write as _;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(ns), "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft refused {rules}");
     }
 
     fn inside(&self, ns: &str, cmd: &[&str]) {
