@@ -19,6 +19,10 @@ use libp2p::{Multiaddr, PeerId};
 /// Relays listened through at once (Go's autorelay keeps 2 by default).
 pub(crate) const MAX_RESERVATIONS: usize = 2;
 
+/// Addresses a peer reached through a relay is dialled at, at most: they
+/// are what it claims, so a hostile one can't make us dial a long list.
+pub(crate) const MAX_DIRECT_DIALS: usize = 8;
+
 /// What the swarm's task should do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -78,7 +82,12 @@ impl AutoRelay {
             .cloned()
             .or_else(|| listen.iter().find(|a| is_direct(a)).cloned());
         let mut actions = vec![];
-        let direct: Vec<Multiaddr> = listen.iter().filter(|a| is_direct(a)).cloned().collect();
+        let direct: Vec<Multiaddr> = listen
+            .iter()
+            .filter(|a| is_direct(a))
+            .take(MAX_DIRECT_DIALS)
+            .cloned()
+            .collect();
         if self.relayed_only.contains(&peer) && !direct.is_empty() {
             actions.push(Action::Dial(peer, direct));
         }
@@ -248,6 +257,14 @@ mod tests {
         assert!(r.connected(peer, false, false));
         assert!(!r.connected(peer, false, false));
         assert!(r.identified(peer, false, &[addr(4001)]).is_empty());
+        // What it claims is dialled up to a bound.
+        let other = PeerId::random();
+        r.connected(other, true, true);
+        let many: Vec<Multiaddr> = (0..20).map(|i| addr(5000 + i)).collect();
+        match &r.identified(other, false, &many)[..] {
+            [Action::Dial(p, at)] => assert_eq!((*p, at.len()), (other, MAX_DIRECT_DIALS)),
+            actions => panic!("{actions:?}"),
+        }
         // A relayed connection beside a direct one changes nothing.
         assert!(!r.connected(peer, true, false));
         assert!(r.identified(peer, false, &[addr(4001)]).is_empty());
