@@ -22,22 +22,12 @@ use std::time::Duration;
 use api::types::{PinOptions, PinTypeFilter};
 use futures::StreamExt as _;
 use support::daemon::{BIN, Daemon, SECRET, client, edit_config, ok, peer_id, service};
+use support::shell::{must, run};
 
 /// AutoNAT's first probe waits 15 s after start; the verdict, the
 /// reservation and the hole punch take a few seconds more.
 const WITHIN: Duration = Duration::from_secs(90);
 const CLUSTER_PORT: u16 = 9096;
-
-fn run(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn must(args: &[&str]) {
-    assert!(run(args), "{args:?} failed");
-}
 
 /// The namespaces: `pub` (public addresses, on a bridge) and, for each
 /// private side `i`, a router `r<i>` (public `.1<i>`, masquerading) and the

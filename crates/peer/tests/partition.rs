@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use api::types::PinOptions;
 use support::daemon::{BIN, Daemon, SECRET, client, edit_config, ok, service};
 use support::load::{self, Acked};
+use support::shell::{must, run};
 
 const PEERS: usize = 5;
 const CYCLES: usize = 10;
@@ -31,17 +32,6 @@ const CLIENT_PACE: Duration = Duration::from_millis(40);
 const CUT_FOR: Duration = Duration::from_millis(1500);
 const WHOLE_FOR: Duration = Duration::from_millis(1000);
 const CONVERGED_WITHIN: Duration = Duration::from_secs(10);
-
-fn run(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn must(args: &[&str]) {
-    assert!(run(args), "{args:?} failed");
-}
 
 /// The namespaces, the bridge that joins them and the routes that cut
 /// them; removed when dropped.

@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod http;
 pub mod load;
+pub mod shell;
 
 use std::collections::BTreeSet;
 use std::future::Future;
