@@ -492,3 +492,41 @@ async fn oversized_answers_are_refused() {
     }
     server.abort();
 }
+
+/// A daemon that dies in the middle of an answer (the connection cut after
+/// part of the body) is unreachable, as one that refuses the connection is,
+/// for a whole answer and for a streamed one: not "an unexpected answer".
+#[tokio::test]
+async fn a_daemon_cut_mid_answer_is_unreachable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = conn.read(&mut buf).await;
+                // Chunked, one line sent, then the daemon is gone.
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                          10\r\n{\"Keys\":{},\"x\":",
+                    )
+                    .await;
+            });
+        }
+    });
+    let c = KuboConnector::new(KuboConfig::new(
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
+    ))
+    .unwrap();
+    let err = c.repo_stat().await.unwrap_err();
+    assert!(matches!(err, IpfsError::Unreachable { .. }), "{err:?}");
+    let first = c.pin_ls(PinLsFilter::All).next().await.unwrap();
+    assert!(
+        matches!(first, Err(IpfsError::Unreachable { .. })),
+        "{first:?}"
+    );
+    server.abort();
+}

@@ -76,18 +76,14 @@ impl AutoRelay {
         relays: bool,
         listen: &[Multiaddr],
     ) -> Vec<Action> {
-        let addr = self
-            .dialed
-            .get(&peer)
-            .cloned()
-            .or_else(|| listen.iter().find(|a| is_direct(a)).cloned());
-        let mut actions = vec![];
         let direct: Vec<Multiaddr> = listen
             .iter()
             .filter(|a| is_direct(a))
             .take(MAX_DIRECT_DIALS)
             .cloned()
             .collect();
+        let addr = self.dialed.get(&peer).or_else(|| direct.first()).cloned();
+        let mut actions = vec![];
         if self.relayed_only.contains(&peer) && !direct.is_empty() {
             actions.push(Action::Dial(peer, direct));
         }

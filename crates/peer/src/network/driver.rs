@@ -515,8 +515,8 @@ impl Driver {
             match action {
                 Action::Reserve(relay, addr) => match self.swarm.listen_on(addr.clone()) {
                     Ok(id) => {
-                        info!(%relay, reservations = self.autorelay.relays() + 1, "not reachable directly: asking a relay for a reservation");
                         self.autorelay.listening(relay, id);
+                        info!(%relay, reservations = self.autorelay.relays(), "not reachable directly: asking a relay for a reservation");
                     }
                     Err(e) => debug!(%addr, error = %e, "relay listen refused"),
                 },
