@@ -15,7 +15,9 @@
 //!   Kubo keys its blockstore, so the CIDv0 and CIDv1 (or dag-pb and raw) of
 //!   the same bytes are one block.
 //! - `node-pins`: `p` + CID bytes -> pin record (see [`crate::pins`]);
-//!   `r` + multihash bytes -> refcount (u64 big-endian, absent when 0).
+//!   `r` + multihash bytes -> refcount (u64 big-endian, absent when 0);
+//!   `k` + multihash bytes -> empty, a block kept without a pin
+//!   ([`crate::kept`]).
 //! - `node-meta`: `version` -> 1, `size` -> bytes of all blocks, `count` ->
 //!   number of blocks (u64 big-endian), changed in the same transaction as
 //!   the blocks they count.

@@ -18,6 +18,7 @@ mod error;
 pub mod gateway;
 mod gc;
 pub mod host;
+mod kept;
 mod links;
 mod node;
 mod pins;

@@ -106,7 +106,7 @@ fn links_of(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, NodeError> {
 impl Store {
     /// What every pin change holds: the GC gate (no collection meanwhile)
     /// and the pin lock (one change of the refcounts at a time).
-    fn pin_guards(&self) -> (crate::gc::GcGuard, std::sync::MutexGuard<'_, ()>) {
+    pub(crate) fn pin_guards(&self) -> (crate::gc::GcGuard, std::sync::MutexGuard<'_, ()>) {
         let gate = self.gc_guard();
         let lock = self
             .inner
@@ -174,7 +174,7 @@ impl Store {
             .transpose()
     }
 
-    fn refcount(&self, key: &[u8]) -> Result<u64, NodeError> {
+    pub(crate) fn refcount(&self, key: &[u8]) -> Result<u64, NodeError> {
         u64_of(self.inner.pins.get(ref_key(key))?.as_deref(), "refcount")
     }
 
@@ -315,7 +315,8 @@ impl Store {
                 return Ok(Some(IpfsPinType::Direct));
             }
         }
-        Ok((self.refcount(&block_key(cid))? > 0).then_some(IpfsPinType::Indirect))
+        let key = block_key(cid);
+        Ok((self.refcount(&key)? > self.kept_count(&key)?).then_some(IpfsPinType::Indirect))
     }
 
     /// Every way `cid` is pinned, in Kubo's order: recursive and direct as
@@ -337,7 +338,11 @@ impl Store {
             kinds.push(IpfsPinType::Direct);
             own += 1;
         }
-        if self.refcount(&block_key(cid))? > own {
+        // A keep ([`crate::kept`]) counts like a pin of its own, not an
+        // indirect one.
+        let key = block_key(cid);
+        own += self.kept_count(&key)?;
+        if self.refcount(&key)? > own {
             kinds.push(IpfsPinType::Indirect);
         }
         Ok(kinds)

@@ -299,9 +299,9 @@ async fn the_history_syncs_over_bitswap_between_embedded_nodes() {
 }
 
 /// A follower puts the history it syncs into its embedded node, which
-/// lists it and serves it over Bitswap: a standalone node connected to the
-/// follower's node alone (the writer has no IPFS at all) reads the whole
-/// history through it.
+/// lists it, keeps it through a GC, and serves it over Bitswap: a
+/// standalone node connected to the follower's node alone (the writer has
+/// no IPFS at all) reads the whole history through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_serves_the_history_it_synced_over_bitswap() {
     let wkey = Keypair::generate_ed25519();
@@ -353,6 +353,26 @@ async fn a_follower_serves_the_history_it_synced_over_bitswap() {
         .map(|c| *c.unwrap().hash())
         .collect();
     assert!(deltas.iter().all(|d| listed.contains(d.hash())));
+    // Kept from GC without being pins: a GC removes a loose block and no
+    // delta.
+    let loose = node
+        .block_put(bytes::Bytes::from_static(b"loose"), ipfs_node::RAW)
+        .await
+        .unwrap();
+    let removed = node.store().gc().unwrap().removed;
+    assert!(
+        removed.iter().any(|c| c.hash() == loose.hash()),
+        "the GC ran"
+    );
+    assert!(
+        deltas.iter().all(|d| has_local(&f, d)),
+        "GC kept the history"
+    );
+    let pinned: Vec<Cid> = node.store().pins().map(|p| p.unwrap().0).collect();
+    assert!(
+        deltas.iter().all(|d| !pinned.contains(d)),
+        "no delta is a pin"
+    );
 
     let (b, _node) = standalone_node_connected_to(&f).await;
     let one = b.block_get(deltas[0]).await.unwrap();

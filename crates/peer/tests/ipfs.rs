@@ -62,6 +62,88 @@ async fn history_is_put_into_ipfs_and_read_back_through_it() {
     peer.stop().await;
 }
 
+/// The history a peer put into Kubo survives Kubo's garbage collection,
+/// without a pin in the user's pinset (Kubo's MFS keeps it), the root
+/// following the heads as they move; after two GCs another Kubo still reads
+/// the whole history from it over Bitswap. A block nobody keeps goes (the
+/// GC did run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_in_kubo_survives_its_gc() {
+    let (k1, k2) = (KuboDaemon::start(), KuboDaemon::start());
+    let c1 = KuboConnector::new(k1.config()).unwrap();
+    let c2 = KuboConnector::new(k2.config()).unwrap();
+    c2.swarm_connect(c1.id().await.unwrap().addresses[0].clone())
+        .await
+        .unwrap();
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "kept")
+        .settings(|s| s.ipfs = Some(k1.config()))
+        .start()
+        .await
+        .unwrap();
+    let dir = format!("/ipfs-cluster-history/{}", peer.id());
+    // Kubo's `init` pins the empty directory.
+    let kubo_own_pins = k1.cli_cids(&["pin", "ls", "-q"]);
+    // The one root kept names exactly the replica's heads. (MFS keeps its
+    // own encoding of the root, so its CID is asked of MFS.)
+    let kept_heads = || {
+        let out = k1.cli(&["files", "ls", &dir]);
+        let roots = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || roots.lines().count() != 1 {
+            return None;
+        }
+        // The keeper may move it meanwhile: then look again.
+        let stat = k1.cli(&["files", "stat", "--hash", &format!("{dir}/{roots}")]);
+        let kept = String::from_utf8_lossy(&stat.stdout).trim().to_string();
+        if !stat.status.success() {
+            return None;
+        }
+        let mut heads = k1.cli_cids(&["refs", "--offline", &kept]);
+        heads.sort();
+        Some(heads)
+    };
+    let gc_keeps_the_history = |round: usize| {
+        let deltas: Vec<Cid> = peer.replica().blocks().map(|b| b.unwrap().0).collect();
+        k1.cli(&["repo", "gc"]);
+        let missing: Vec<_> = deltas.iter().filter(|d| !in_kubo(&k1, d)).collect();
+        assert!(missing.is_empty(), "round {round}: GC removed {missing:?}");
+        deltas.len()
+    };
+    let mut written = 0;
+    for round in 0..2 {
+        for _ in 0..5 {
+            peer.pin(content(written as u32), PinOptions::default())
+                .await
+                .unwrap();
+            written += 1;
+        }
+        let mut heads = peer.replica().heads().unwrap();
+        heads.sort();
+        wait_for("the heads are kept in Kubo's MFS", || async {
+            kept_heads().as_ref() == Some(&heads)
+        })
+        .await;
+        // A block nobody keeps, which the GC must remove.
+        let loose = c1
+            .block_put(bytes::Bytes::from(format!("loose {round}")), 0x55)
+            .await
+            .unwrap();
+        assert!(in_kubo(&k1, &loose));
+        assert_eq!(gc_keeps_the_history(round), written);
+        assert!(!in_kubo(&k1, &loose), "round {round}: the GC ran");
+    }
+    // Kubo's pins are the pinset's (the tracker's), nothing of the history.
+    let pins = k1.cli_cids(&["pin", "ls", "-q"]);
+    let mut pinset: Vec<Cid> = (0..written as u32).map(content).collect();
+    pinset.extend(kubo_own_pins);
+    assert!(
+        pins.iter().all(|p| pinset.contains(p)),
+        "the history is no pin: {pins:?}"
+    );
+    let source = peer::ipfs_source(c2);
+    assert_eq!(read_history_from("kept", &peer, &source).await, written);
+    peer.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_whose_ipfs_is_down_still_writes_and_says_why() {
     // A port with nothing behind it.

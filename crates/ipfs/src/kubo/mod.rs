@@ -1,10 +1,11 @@
 //! [`KuboConnector`]: [`IpfsConnector`](crate::connector::IpfsConnector) over Kubo's HTTP RPC API.
 //!
 //! By idea: request plumbing and errors (`rpc`), streamed lines (`lines`),
-//! Kubo's JSON answers (`wire`), pinning with progress (`pin_add`), and the
-//! connector's calls (`calls`).
+//! Kubo's JSON answers (`wire`), pinning with progress (`pin_add`), the
+//! connector's calls (`calls`) and MFS calls beyond them (`files`).
 
 mod calls;
+mod files;
 mod lines;
 mod pin_add;
 mod rpc;

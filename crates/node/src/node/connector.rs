@@ -207,3 +207,33 @@ impl IpfsConnector for Node {
         Ok(cid)
     }
 }
+
+impl Node {
+    /// Stores CIDv1 sha2-256 blocks of their codecs and keeps them from GC
+    /// without pinning them ([`Store::put_kept`]): the cluster peer's
+    /// history. Durable on return; offered to peers that asked for them.
+    ///
+    /// # Errors
+    /// [`IpfsError::InvalidArgument`] for a block over Bitswap's limit
+    /// (nothing is stored then); the store's errors.
+    pub async fn put_kept(&self, blocks: Vec<(Bytes, u64)>) -> Result<Vec<Cid>, IpfsError> {
+        const EP: &str = "block/put";
+        if let Some((data, _)) = blocks.iter().find(|(d, _)| d.len() > MAX_BLOCK_SIZE) {
+            return Err(IpfsError::InvalidArgument(format!(
+                "a block of {} bytes is over the {MAX_BLOCK_SIZE} byte limit of Bitswap",
+                data.len()
+            )));
+        }
+        let blocks: Vec<Block> = blocks
+            .into_iter()
+            .map(|(data, codec)| Block::new(codec, data, false))
+            .collect();
+        let stored = blocks.clone();
+        let store = self.inner.store.clone();
+        blocking(EP, move || store.put_kept(stored)).await?;
+        for block in &blocks {
+            self.inner.bitswap.notify_new_block(block).await;
+        }
+        Ok(blocks.iter().map(|b| *b.cid()).collect())
+    }
+}

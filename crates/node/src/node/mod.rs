@@ -28,6 +28,8 @@
 //! - `block_put`: a CIDv1 sha2-256 block of the codec, stored and offered
 //!   to peers that asked for it. Not flushed (sled flushes within 500 ms;
 //!   a pin flushes): a block matters once something pins it.
+//!   [`Node::put_kept`] (not a connector call: the cluster peer's history)
+//!   stores blocks kept from GC without a pin, flushed.
 //! - `block_get` / `block_stat`: local, else Bitswap, waiting up to
 //!   `pin_timeout` ([`IpfsError::Timeout`]); a fetched block is kept
 //!   unpinned, as Kubo keeps it.

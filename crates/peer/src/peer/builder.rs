@@ -129,10 +129,11 @@ impl PeerBuilder {
                 c.clone(),
                 replica.clone(),
                 database.ipfs_put_tree()?,
+                peer_id,
                 events.subscribe(),
                 cancel.child_token(),
                 &mut tasks,
-            ));
+            )?);
             glue.source = Some(IpfsSource(c.clone()));
         }
         let putter = glue.putter.clone();

@@ -11,6 +11,9 @@
 //! What lies above is put oldest first, in chunks; the record moves only
 //! once IPFS acknowledged the whole chunk. IPFS down: the chunk is tried
 //! again with backoff; a stop or a crash: the next start resumes there.
+//! What is put is kept from the IPFS's garbage collection
+//! ([`super::ipfs_keep`]): the embedded node stores it kept, and once a
+//! pass finds nothing more due, the heads read before it are kept in Kubo.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::ipfs_keep::Keeper;
 use crate::backend::IpfsBackend;
 use crate::error::PeerError;
 
@@ -50,6 +54,11 @@ const GET_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITER_PUT: u8 = b'w';
 /// Key prefix: CID of a fork delta put (forks are rare; each is recorded).
 const FORK_PUT: u8 = b'f';
+/// Key: the version of the records. Records of version 1 (or none) were
+/// made when puts were not kept from GC: they are dropped at start, so the
+/// history is put again, kept.
+const RECORDS_VERSION: &[u8] = b"version";
+const VERSION: u8 = 2;
 
 /// Puts the replica's applied deltas into IPFS ([module docs](self)).
 #[derive(Clone, Debug)]
@@ -64,6 +73,7 @@ struct Putter {
     tree: sled::Tree,
     /// Wakes the put task (a local commit).
     wake: Notify,
+    keeper: Keeper,
 }
 
 /// A delta due for IPFS.
@@ -79,25 +89,29 @@ impl BlockPutter {
     /// Starts the put task,
     /// woken by local commits ([`BlockPutter::put`]), by pinset changes
     /// (`events`: synced deltas) and every [`PUT_POLL`].
-    /// `tree` is the record ([`crate::store::Database::ipfs_put_tree`]).
+    /// `tree` is the record ([`crate::store::Database::ipfs_put_tree`]);
+    /// `peer` names this peer's history root in Kubo.
     pub(crate) fn start(
         ipfs: Arc<IpfsBackend>,
         replica: Arc<Replica>,
         tree: sled::Tree,
+        peer: libp2p::PeerId,
         events: broadcast::Receiver<PinEvent>,
         cancel: CancellationToken,
         tasks: &mut JoinSet<()>,
-    ) -> Self {
+    ) -> Result<Self, PeerError> {
+        upgrade_records(&tree)?;
         let putter = Self {
             inner: Arc::new(Putter {
                 ipfs,
                 replica,
                 tree,
                 wake: Notify::new(),
+                keeper: Keeper::new(peer),
             }),
         };
         tasks.spawn(putter.clone().run(events, cancel));
-        putter
+        Ok(putter)
     }
 
     /// A delta was committed here: wakes the put task. The block is read
@@ -112,7 +126,7 @@ impl BlockPutter {
     pub(crate) async fn drain(&self, wait: Duration) {
         let drained = tokio::time::timeout(wait, async {
             loop {
-                match self.pass().await {
+                match self.pass(true).await {
                     Ok(0) => return,
                     Ok(_) => {}
                     Err(e) => {
@@ -134,7 +148,7 @@ impl BlockPutter {
         loop {
             let done = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = self.pass() => r,
+                r = self.pass(false) => r,
             };
             match done {
                 Ok(0) => {
@@ -166,38 +180,80 @@ impl BlockPutter {
         }
     }
 
-    /// Puts the next chunk of due deltas and records them. How many.
-    async fn pass(&self) -> Result<usize, PeerError> {
+    /// Puts the next chunk of due deltas and records them; when that was
+    /// all that was due, keeps the history from GC (at once if
+    /// `keep_now`, else at most every [`super::ipfs_keep::KEEP_EVERY`]).
+    /// How many were put.
+    async fn pass(&self, keep_now: bool) -> Result<usize, PeerError> {
         let p = self.inner.clone();
-        let due = tokio::task::spawn_blocking(move || p.due())
-            .await
-            .map_err(|e| PeerError::Dag(DagError::Corrupt(format!("put task: {e}"))))??;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        let blocks: Vec<(Cid, Bytes)> = due.iter().map(|d| (d.cid, d.block.clone())).collect();
-        futures::stream::iter(blocks)
-            .map(|(cid, block)| {
-                let ipfs = self.inner.ipfs.clone();
-                async move {
-                    let put = ipfs.block_put(block, crdt_dag::DAG_CBOR).await?;
-                    if put != cid {
-                        // Recorded anyway: trying again would store it again.
-                        warn!(%cid, %put, "IPFS stored a delta under another CID");
-                    }
-                    Ok::<_, PeerError>(())
-                }
-            })
-            .buffer_unordered(PUTS_IN_FLIGHT)
-            .try_collect::<()>()
-            .await?;
-        let p = self.inner.clone();
+        // Heads first: once nothing read after them is left, they are in IPFS.
+        let (heads, due) = tokio::task::spawn_blocking(move || {
+            let heads = p.replica.heads()?;
+            Ok::<_, PeerError>((heads, p.due()?))
+        })
+        .await
+        .map_err(|e| PeerError::Dag(DagError::Corrupt(format!("put task: {e}"))))??;
         let n = due.len();
-        tokio::task::spawn_blocking(move || p.record(&due))
-            .await
-            .map_err(|e| PeerError::Dag(DagError::Corrupt(format!("put task: {e}"))))??;
+        if n > 0 {
+            self.put_due(&due).await?;
+            let p = self.inner.clone();
+            tokio::task::spawn_blocking(move || p.record(&due))
+                .await
+                .map_err(|e| PeerError::Dag(DagError::Corrupt(format!("put task: {e}"))))??;
+        }
+        if n < PUT_CHUNK {
+            self.inner
+                .keeper
+                .keep(&self.inner.ipfs, heads, keep_now)
+                .await;
+        }
         Ok(n)
     }
+
+    /// Puts `due` into IPFS: into the embedded node kept from GC, in one
+    /// call; into Kubo one block a request, [`PUTS_IN_FLIGHT`] at once.
+    async fn put_due(&self, due: &[Due]) -> Result<(), PeerError> {
+        let puts: Vec<Cid> = match &*self.inner.ipfs {
+            IpfsBackend::Embedded(node) => {
+                let blocks = due
+                    .iter()
+                    .map(|d| (d.block.clone(), crdt_dag::DAG_CBOR))
+                    .collect();
+                node.put_kept(blocks).await?
+            }
+            IpfsBackend::Kubo(_) => {
+                let blocks: Vec<Bytes> = due.iter().map(|d| d.block.clone()).collect();
+                let ipfs = self.inner.ipfs.clone();
+                futures::stream::iter(blocks)
+                    .map(move |block| {
+                        let ipfs = ipfs.clone();
+                        async move { ipfs.block_put(block, crdt_dag::DAG_CBOR).await }
+                    })
+                    .buffered(PUTS_IN_FLIGHT)
+                    .try_collect()
+                    .await?
+            }
+        };
+        for (d, put) in due.iter().zip(puts) {
+            if put != d.cid {
+                // Recorded anyway: trying again would store it again.
+                warn!(cid = %d.cid, %put, "IPFS stored a delta under another CID");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drops put records older than [`VERSION`] (see [`RECORDS_VERSION`]).
+fn upgrade_records(tree: &sled::Tree) -> Result<(), PeerError> {
+    let version = tree.get(RECORDS_VERSION).map_err(DagError::from)?;
+    if version.as_deref() != Some(&[VERSION][..]) {
+        tree.clear().map_err(DagError::from)?;
+        tree.insert(RECORDS_VERSION, &[VERSION])
+            .map_err(DagError::from)?;
+        tree.flush().map_err(DagError::from)?;
+    }
+    Ok(())
 }
 
 impl Putter {
@@ -313,5 +369,29 @@ impl BlockSource for IpfsSource {
                 Err(_) => Ok(None),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_made_before_puts_were_kept_are_dropped_once() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("ipfs-put").unwrap();
+        let mut old = vec![WRITER_PUT];
+        old.extend_from_slice(&[7; 32]);
+        tree.insert(&old, &b"a cid"[..]).unwrap();
+        upgrade_records(&tree).unwrap();
+        assert!(!tree.contains_key(&old).unwrap(), "put again, kept");
+        assert_eq!(
+            tree.get(RECORDS_VERSION).unwrap().as_deref(),
+            Some(&[VERSION][..])
+        );
+        // Records of this version stay.
+        tree.insert(&old, &b"a cid"[..]).unwrap();
+        upgrade_records(&tree).unwrap();
+        assert!(tree.contains_key(&old).unwrap());
     }
 }
