@@ -383,6 +383,72 @@ async fn a_follower_serves_the_history_it_synced_over_bitswap() {
     w.stop().await;
 }
 
+/// A follower with an IPFS looks for announced heads there too before it
+/// asks the writers (issue 15: followers prefer followers and IPFS): with
+/// no other follower about, the writer's new deltas reach it through its
+/// node, fetched over Bitswap from the writer's node, not all through the
+/// writer's bulk sync. Its patience is random (up to 500 ms a source), so
+/// the split between the two varies; some must come through IPFS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_syncs_new_heads_through_its_ipfs() {
+    let wkey = Keypair::generate_ed25519();
+    let node = || ipfs_node::NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        pin_timeout: Duration::from_secs(20),
+        ..ipfs_node::NodeConfig::default()
+    };
+    let w = PeerBuilder::local_test(wkey.clone(), "embedded")
+        .settings(|s| {
+            s.trust = trusting(&[&wkey]);
+            s.embedded = Some(node());
+        })
+        .start()
+        .await
+        .unwrap();
+    w.pin(content(0), PinOptions::default()).await.unwrap();
+    let f = PeerBuilder::local_test(Keypair::generate_ed25519(), "embedded")
+        .settings(|s| {
+            s.trust = trusting(&[&wkey]);
+            s.consensus.follower = true;
+            s.embedded = Some(node());
+        })
+        .bootstrap(vec![w.addresses().await.unwrap().remove(0)], false)
+        .start()
+        .await
+        .unwrap();
+    wait_for("the follower joined", || async {
+        f.replica().heads().unwrap() == w.replica().heads().unwrap()
+    })
+    .await;
+    // The follower's node reaches the writer's (the cluster connects them).
+    let waddr = ipfs(&w)
+        .id()
+        .await
+        .unwrap()
+        .addresses
+        .into_iter()
+        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
+        .expect("a loopback address");
+    ipfs(&f).swarm_connect(waddr).await.unwrap();
+    let before = f.sync_stats();
+    let writes = 20;
+    for i in 1..=writes {
+        w.pin(content(i), PinOptions::default()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_for("the follower has every write", || async {
+        f.replica().heads().unwrap() == w.replica().heads().unwrap()
+    })
+    .await;
+    let after = f.sync_stats();
+    let through_ipfs = after.walk_fetches - before.walk_fetches;
+    let from_writer = after.bulk_blocks - before.bulk_blocks;
+    println!("{writes} deltas: {through_ipfs} through IPFS, {from_writer} from the writer's bulk sync");
+    assert!(through_ipfs > 0, "no delta came through IPFS");
+    f.stop().await;
+    w.stop().await;
+}
+
 /// A peer that joins from a checkpoint gets no per-pin event for the pins
 /// it loads: its tracker must still learn them at once and pin what is
 /// allocated to it (here: everything), fetching the content over Bitswap.

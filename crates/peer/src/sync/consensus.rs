@@ -667,7 +667,7 @@ async fn sync_loop(
                             checkpoints::join_from_checkpoint(&replica, &network, &from).await;
                         }
                         if follower {
-                            from_followers(&replica, &network, &[], &counters).await;
+                            from_followers(&replica, &network, &[], None, &counters).await;
                         }
                         for peer in peers {
                             pull(&replica, &network, peer, &counters).await;
@@ -707,7 +707,8 @@ async fn sync_loop(
                 let from: Vec<PeerId> = from.into_iter().collect();
                 checkpoints::join_from_checkpoint(&replica, &network, &from).await;
             }
-            left = chase(&replica, &network, &mut wanted, &counters, follower).await;
+            let ipfs = ipfs.as_ref().filter(|_| follower);
+            left = chase(&replica, &network, &mut wanted, &counters, ipfs, follower).await;
         };
         if !taking(
             chasing,
@@ -805,8 +806,8 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
     }
 }
 
-/// Chases `wanted`: a follower first asks other followers
-/// ([`from_followers`]); then the announcers of heads still missing are each
+/// Chases `wanted`: a follower first asks other followers and its IPFS
+/// (`ipfs`, [`from_followers`]); then the announcers of heads still missing are each
 /// asked for a bulk answer and walked ([`from_announcer`]), most heads
 /// first, the next one also asked whenever those asked so far have not
 /// brought every head within [`HEDGE_AFTER`]. Returns the heads still
@@ -816,11 +817,12 @@ async fn chase(
     network: &Network,
     wanted: &mut Wanted,
     counters: &SyncCounters,
+    ipfs: Option<&IpfsSource>,
     follower: bool,
 ) -> Vec<Cid> {
     if follower {
         let heads: Vec<Cid> = wanted.keys().copied().collect();
-        from_followers(replica, network, &heads, counters).await;
+        from_followers(replica, network, &heads, ipfs, counters).await;
     }
     wanted.retain(|h, _| !replica.is_applied(h).unwrap_or(false));
     let announced: &Wanted = wanted;
@@ -948,25 +950,28 @@ const FOLLOWERS_ASKED: usize = 2;
 /// announcement don't ask in lockstep)...
 const FOLLOWER_ROUND: Duration = Duration::from_millis(500);
 /// ...until a random patience has passed, up to this long per follower
-/// connected (at most [`FOLLOWER_PATIENCE_MAX`]): the first followers out
-/// of patience fetch from the writers and the others find it at them, and
-/// about as many run out first however many followers there are.
+/// connected (and one more for the follower's IPFS; at most
+/// [`FOLLOWER_PATIENCE_MAX`]): the first followers out of patience fetch
+/// from the writers and the others find it at them, and about as many run
+/// out first however many followers there are.
 const FOLLOWER_PATIENCE_EACH: Duration = Duration::from_millis(500);
 /// The longest patience, however many followers are connected.
 const FOLLOWER_PATIENCE_MAX: Duration = Duration::from_secs(10);
 
 /// A follower first asks other followers (connected peers that may not
 /// write), [`FOLLOWERS_ASKED`] picked at random each round so the load
-/// spreads, for a bulk answer of what they hold, until `heads` apply (one
-/// follower at least is asked) or its patience runs out; the trusted peers
-/// then serve only what is still missing. All of it within
-/// [`SYNC_TIMEOUT`]; a follower that fails is not asked again here (every
-/// block is verified whoever serves it, and the trusted peers remain the
-/// fallback).
+/// spreads, for a bulk answer of what they hold, and meanwhile walks for
+/// `heads` through its IPFS (`ipfs`: Bitswap from any IPFS node holding
+/// them, followers' included), until `heads` apply (one follower at least
+/// is asked) or its patience runs out; the trusted peers then serve only
+/// what is still missing. All of it within [`SYNC_TIMEOUT`]; a follower
+/// that fails is not asked again here (every block is verified whoever
+/// serves it, and the trusted peers remain the fallback).
 async fn from_followers(
     replica: &Arc<Replica>,
     network: &Network,
     heads: &[Cid],
+    ipfs: Option<&IpfsSource>,
     counters: &SyncCounters,
 ) {
     let trust = &replica.config().trust;
@@ -975,18 +980,16 @@ async fn from_followers(
             .iter()
             .any(|h| !replica.is_applied(h).unwrap_or(false))
     };
-    let started = tokio::time::Instant::now();
-    let mut patience = None;
-    let mut control = network.streams();
     let mut failed = HashSet::new();
-    let asking = async {
-        loop {
-            // Subscribers of the heads topic only: a connected peer of
-            // another cluster, a relay or a DHT neighbour has nothing to give.
-            let Ok(peers) = network.heads_subscribers().await else {
-                return;
-            };
+    // Subscribers of the heads topic only: a connected peer of another
+    // cluster, a relay or a DHT neighbour has nothing to give.
+    let followers = |failed: &HashSet<PeerId>| {
+        let peers = network.heads_subscribers();
+        let failed = failed.clone();
+        async move {
             let mut followers: Vec<PeerId> = peers
+                .await
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|p| {
                     !failed.contains(p)
@@ -994,15 +997,28 @@ async fn from_followers(
                             .map_or(true, |w| !trust.allows(&w))
                 })
                 .collect();
+            followers.shuffle(&mut rand::thread_rng());
+            followers
+        }
+    };
+    // A walk needs heads to look for (a join's pull has none).
+    let ipfs = ipfs.filter(|_| !heads.is_empty());
+    let sources = followers(&failed).await.len() + usize::from(ipfs.is_some());
+    if sources == 0 {
+        return;
+    }
+    let most = FOLLOWER_PATIENCE_EACH.saturating_mul(u32::try_from(sources).unwrap_or(u32::MAX));
+    let patience = rand::thread_rng().gen_range(Duration::ZERO..most.min(FOLLOWER_PATIENCE_MAX));
+    let started = tokio::time::Instant::now();
+    let mut control = network.streams();
+    let asking = async {
+        loop {
+            let followers = followers(&failed).await;
             if followers.is_empty() {
+                // Only the IPFS walk, if any, for the rest of the patience.
+                tokio::time::sleep_until(started + patience).await;
                 return;
             }
-            let patience = *patience.get_or_insert_with(|| {
-                let n = u32::try_from(followers.len()).unwrap_or(u32::MAX);
-                let most = FOLLOWER_PATIENCE_EACH.saturating_mul(n);
-                rand::thread_rng().gen_range(Duration::ZERO..most.min(FOLLOWER_PATIENCE_MAX))
-            });
-            followers.shuffle(&mut rand::thread_rng());
             let wait = rand::thread_rng().gen_range(Duration::ZERO..FOLLOWER_ROUND);
             tokio::time::sleep(wait).await;
             for peer in followers.into_iter().take(FOLLOWERS_ASKED) {
@@ -1030,7 +1046,23 @@ async fn from_followers(
             }
         }
     };
-    if tokio::time::timeout(SYNC_TIMEOUT, asking).await.is_err() {
+    let walking = async {
+        if let Some(source) = ipfs {
+            walk(replica, heads, source, counters, "ipfs").await;
+            if !missing() {
+                return;
+            }
+        }
+        // Nothing (more) from IPFS: the followers' asking decides.
+        std::future::pending::<()>().await;
+    };
+    let either = async {
+        tokio::select! {
+            () = asking => {}
+            () = walking => {}
+        }
+    };
+    if tokio::time::timeout(SYNC_TIMEOUT, either).await.is_err() {
         debug!("bulk sync from followers timed out");
     }
 }
