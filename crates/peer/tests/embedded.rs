@@ -443,7 +443,9 @@ async fn a_follower_syncs_new_heads_through_its_ipfs() {
     let after = f.sync_stats();
     let through_ipfs = after.walk_fetches - before.walk_fetches;
     let from_writer = after.bulk_blocks - before.bulk_blocks;
-    println!("{writes} deltas: {through_ipfs} through IPFS, {from_writer} from the writer's bulk sync");
+    println!(
+        "{writes} deltas: {through_ipfs} through IPFS, {from_writer} from the writer's bulk sync"
+    );
     assert!(through_ipfs > 0, "no delta came through IPFS");
     f.stop().await;
     w.stop().await;
