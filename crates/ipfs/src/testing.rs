@@ -45,6 +45,19 @@ pub struct KuboDaemon {
     api: Multiaddr,
 }
 
+/// The repository's root (the folder above with `Cargo.lock` and
+/// `scripts/`), looked for from the package cargo runs the test in
+/// (`CARGO_MANIFEST_DIR` at run time, so a test binary reused from a build
+/// in another checkout, through a shared target folder, reads this
+/// checkout's files), else from where this crate was built.
+pub fn workspace_root() -> PathBuf {
+    let from = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    from.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("scripts").is_dir())
+        .map_or_else(|| from.join("../.."), Path::to_path_buf)
+}
+
 /// The Kubo binary: `$IPFS_BIN`, or the one `scripts/install-kubo` installs.
 ///
 /// # Panics
@@ -53,7 +66,7 @@ pub fn kubo_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("IPFS_BIN").filter(|b| !b.is_empty()) {
         return bin.into();
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-kubo");
+    let script = workspace_root().join("scripts/install-kubo");
     let out = Command::new(&script)
         .stderr(Stdio::inherit())
         .output()

@@ -42,7 +42,7 @@ fn main() {
         .unwrap_or(1_000_000u64)
         .div_ceil(PER_DELTA)
         * PER_DELTA;
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let js = ipfs::testing::workspace_root().join("crates/peer/tests/js");
     assert!(
         js.join("node_modules/playwright-core/package.json")
             .is_file()

@@ -35,7 +35,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn screenshots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        || ipfs::testing::workspace_root().join("target"),
         PathBuf::from,
     );
     target.join("dashboard-screenshots")
@@ -148,7 +148,7 @@ fn history_car_holds(saved: &str) {
 /// Runs `node <script>` from tests/js with `env`, the screenshots folder
 /// and Chromium's path; its output lines arrive on the receiver.
 fn node(script: &str, env: &[(&str, String)]) -> (Child, mpsc::Receiver<String>) {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let js = ipfs::testing::workspace_root().join("crates/peer/tests/js");
     assert!(
         js.join("node_modules/playwright-core/package.json")
             .is_file(),

@@ -36,7 +36,7 @@ const START_WITHIN: Duration = Duration::from_secs(60);
 fn go_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-go-cluster");
+        let script = ipfs::testing::workspace_root().join("scripts/install-go-cluster");
         let out = Command::new(&script)
             .stderr(Stdio::inherit())
             .output()

@@ -572,7 +572,7 @@ async fn kubos_cli_works_through_the_proxy_on_the_embedded_node() {
 /// answers, and the pins land in (and leave) the cluster's pinset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubos_js_client_works_through_the_proxy() {
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let js = ipfs::testing::workspace_root().join("crates/peer/tests/js");
     assert!(
         js.join("node_modules/kubo-rpc-client").is_dir(),
         "kubo-rpc-client is not installed: run scripts/install-js-client"

@@ -6,7 +6,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ impl Service {
 }
 
 fn vendored_spec() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src/pinsvc/ipfs-pinning-service.yaml")
+    ipfs::testing::workspace_root().join("crates/api/src/pinsvc/ipfs-pinning-service.yaml")
 }
 
 /// @ipfs-shipyard/pinning-service-compliance (installed by
@@ -72,7 +72,7 @@ fn vendored_spec() -> PathBuf {
 /// daemon: every one of its 9 groups of checks passes.
 #[test]
 fn the_compliance_suite_passes_every_group() {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let js = ipfs::testing::workspace_root().join("crates/peer/tests/js");
     let suite = js.join("node_modules/@ipfs-shipyard/pinning-service-compliance");
     assert!(
         suite.join("dist/src/index.js").is_file(),

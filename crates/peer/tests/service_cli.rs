@@ -179,7 +179,7 @@ fn two_daemons_share_one_pinset() {
 /// The JS client's package folder (`scripts/install-js-client` fills its
 /// `node_modules`).
 fn js_client_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+    ipfs::testing::workspace_root().join("crates/peer/tests/js")
 }
 
 /// The JS cluster client (`@nftstorage/ipfs-cluster`, run by Node as a web
