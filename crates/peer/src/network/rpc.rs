@@ -33,6 +33,10 @@ const MAX_CALLS_PER_PEER: usize = 16;
 const MAX_CALLS_PER_IP: usize = 32;
 /// How long a call waits for a slot.
 const SLOT_WAIT: Duration = Duration::from_secs(10);
+/// Times a call whose stream failed before the request was written is sent
+/// again, each after a random wait up to [`UNREAD_WAIT_MAX`].
+const UNREAD_RETRIES: u32 = 3;
+const UNREAD_WAIT_MAX: Duration = Duration::from_millis(20);
 /// Time allowed for a call's next frame.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -204,18 +208,30 @@ pub(crate) async fn call(
         peer: peer.to_string(),
         message,
     };
-    let mut stream = tokio::time::timeout(CALL_TIMEOUT, control.open_stream(peer, PROTOCOL))
-        .await
-        .map_err(|_| remote("opening an rpc stream timed out".into()))?
-        .map_err(|e| remote(e.to_string()))?;
-    write_frame(
-        &mut stream,
-        &encode(&Request {
-            method: method.into(),
-            args: ByteBuf::from(args),
-        }),
-    )
-    .await?;
+    let request = encode(&Request {
+        method: method.into(),
+        args: ByteBuf::from(args),
+    });
+    let mut tries = 0;
+    let mut stream = loop {
+        let mut stream = tokio::time::timeout(CALL_TIMEOUT, control.open_stream(peer, PROTOCOL))
+            .await
+            .map_err(|_| remote("opening an rpc stream timed out".into()))?
+            .map_err(|e| remote(e.to_string()))?;
+        // A stream the answerer's libp2p-stream dropped unread (its inbound
+        // channel has one slot: see `sync::dagsync::ask`) fails here; the
+        // call never reached the answerer, so it is sent again.
+        match write_frame(&mut stream, &request).await {
+            Ok(()) => break stream,
+            Err(e) if tries < UNREAD_RETRIES => {
+                tries += 1;
+                debug!(%peer, method, error = %e, tries, "rpc stream dropped unread; calling again");
+                let wait = rand::random::<f64>() * UNREAD_WAIT_MAX.as_secs_f64();
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let mut out = Vec::new();
     loop {
         let frame = tokio::time::timeout(CALL_TIMEOUT, read_frame(&mut stream, MAX_FRAME))

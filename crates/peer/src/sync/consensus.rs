@@ -90,6 +90,8 @@ pub struct SyncStats {
     pub bulk_requests: u64,
     /// Blocks received in bulk answers.
     pub bulk_blocks: u64,
+    /// Bulk sync requests to announcers that failed (gone, cut off, busy).
+    pub bulk_failures: u64,
     /// Single blocks fetched by walks (one round trip each).
     pub walk_fetches: u64,
     /// Deltas applied from other peers.
@@ -101,6 +103,7 @@ pub struct SyncStats {
 pub(crate) struct SyncCounters {
     bulk_requests: AtomicU64,
     bulk_blocks: AtomicU64,
+    bulk_failures: AtomicU64,
     walk_fetches: AtomicU64,
     applied: AtomicU64,
     /// The heights other peers announced, for the lag.
@@ -112,6 +115,7 @@ impl SyncCounters {
         SyncStats {
             bulk_requests: self.bulk_requests.load(Ordering::Relaxed),
             bulk_blocks: self.bulk_blocks.load(Ordering::Relaxed),
+            bulk_failures: self.bulk_failures.load(Ordering::Relaxed),
             walk_fetches: self.walk_fetches.load(Ordering::Relaxed),
             applied: self.applied.load(Ordering::Relaxed),
         }
@@ -921,10 +925,12 @@ async fn from_announcer(
         // every block of a walk too, one retry each: its heads stay
         // wanted, from whoever else announces them or from it later.
         Ok(Err(e)) => {
+            count(&counters.bulk_failures, 1);
             debug!(%peer, error = %e, ms, "bulk sync failed");
             return;
         }
         Err(_) => {
+            count(&counters.bulk_failures, 1);
             debug!(%peer, "bulk sync timed out");
             return;
         }

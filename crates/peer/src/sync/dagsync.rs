@@ -60,6 +60,10 @@ const WALK_RATE: f64 = 0.1;
 const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed between two frames.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Times a request whose answer ends before its first frame is sent again
+/// ([`ask`]), each after a random wait up to [`DROPPED_WAIT_MAX`].
+const DROPPED_RETRIES: u32 = 3;
+const DROPPED_WAIT_MAX: Duration = Duration::from_millis(20);
 /// Blocks verified per blocking task...
 const INGEST_CHUNK: usize = 256;
 /// ...or bytes, whichever comes first: large deltas decode to many pins,
@@ -264,8 +268,7 @@ pub(crate) async fn fetch_checkpoint(
         have: vec![],
         cids: vec![],
     };
-    let mut stream = request(control, peer, &req).await?;
-    let first = next_block(&mut stream, peer).await?;
+    let (mut stream, first) = ask(control, peer, &req).await?;
     if first.is_some() && next_block(&mut stream, peer).await?.is_some() {
         return Err(PeerError::Remote {
             peer: peer.to_string(),
@@ -296,10 +299,9 @@ pub(crate) async fn load_checkpoint(
         have: vec![],
         cids: vec![cid],
     };
-    let mut stream = request(control, peer, &req).await?;
-    let (first, block) = next_block(&mut stream, peer)
-        .await?
-        .ok_or_else(|| remote(format!("it no longer keeps checkpoint {cid}")))?;
+    let (mut stream, first) = ask(control, peer, &req).await?;
+    let (first, block) =
+        first.ok_or_else(|| remote(format!("it no longer keeps checkpoint {cid}")))?;
     if first != cid {
         return Err(remote(format!("it answered {first} for checkpoint {cid}")));
     }
@@ -381,6 +383,55 @@ async fn request(
     Ok(stream)
 }
 
+/// Sends `req` to `peer` and reads the answer's first frame: the stream
+/// and that frame (`None`: the end frame, an empty answer).
+///
+/// An answer that ends, or fails, before its first frame is asked for again
+/// up to [`DROPPED_RETRIES`] times, after a short random wait: libp2p-stream
+/// hands the answerer its inbound streams through a channel of one slot
+/// and drops a stream that arrives while the slot is taken, unread. Two
+/// peers asking at the same instant (as every peer does after one
+/// announcement) meet that, and the one dropped waited for the next
+/// announcement, a second later. Sync requests only read, so asking again
+/// is safe.
+async fn ask(
+    control: &mut Streams,
+    peer: PeerId,
+    req: &Request,
+) -> Result<(CountedStream, Option<(Cid, Vec<u8>)>), PeerError> {
+    let remote = |message: String| PeerError::Remote {
+        peer: peer.to_string(),
+        message,
+    };
+    let mut tries = 0;
+    loop {
+        // The stream may be gone already while the request is written.
+        let failed = match request(control, peer, req).await {
+            Err(e @ PeerError::Io(_)) => e,
+            Err(e) => return Err(e),
+            Ok(mut stream) => {
+                let first = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut stream, MAX_FRAME))
+                    .await
+                    .map_err(|_| remote("sync answer stalled".into()))?;
+                match first {
+                    Ok(Some(frame)) => {
+                        return Ok((stream, decode_answer(&frame).map_err(remote)?));
+                    }
+                    Ok(None) => remote("sync answer ended without its end marker".into()),
+                    Err(e) => PeerError::from(e),
+                }
+            }
+        };
+        if tries == DROPPED_RETRIES {
+            return Err(failed);
+        }
+        tries += 1;
+        debug!(%peer, error = %failed, tries, "sync answer ended before its first frame; asking again");
+        let wait = rand::random::<f64>() * DROPPED_WAIT_MAX.as_secs_f64();
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    }
+}
+
 /// What a bulk fetch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FetchReport {
@@ -429,7 +480,7 @@ async fn fetch(
     loop {
         let r = replica.clone();
         let have = blocking(move || Ok(r.frontier()?)).await?;
-        let mut stream = request(
+        let (mut stream, first) = ask(
             control,
             peer,
             &Request {
@@ -439,6 +490,7 @@ async fn fetch(
             },
         )
         .await?;
+        let mut first = Some(first);
         report.requests += 1;
         let mut verifying: VecDeque<JoinHandle<Verified>> = VecDeque::new();
         let mut chunk = Vec::with_capacity(INGEST_CHUNK);
@@ -446,7 +498,10 @@ async fn fetch(
         let mut received = 0;
         let mut applied_now = 0;
         loop {
-            let frame = next_block(&mut stream, peer).await?;
+            let frame = match first.take() {
+                Some(frame) => frame,
+                None => next_block(&mut stream, peer).await?,
+            };
             let done = frame.is_none();
             if let Some(block) = frame {
                 chunk_bytes += block.1.len();
@@ -591,12 +646,13 @@ async fn get_once(
     req: &Request,
     cid: Cid,
 ) -> Result<Option<Vec<u8>>, PeerError> {
-    let mut stream = request(control, peer, req).await?;
+    let (mut stream, mut next) = ask(control, peer, req).await?;
     let mut found = None;
-    while let Some((c, block)) = next_block(&mut stream, peer).await? {
+    while let Some((c, block)) = next {
         if c == cid {
             found = Some(block);
         }
+        next = next_block(&mut stream, peer).await?;
     }
     Ok(found)
 }
