@@ -57,6 +57,18 @@ async fn file_in(p: &Peer, seed: u8) -> (Cid, Vec<Cid>) {
     (added.cid, cids)
 }
 
+/// The loopback address of `p`'s embedded node.
+async fn node_loopback_addr(p: &Peer) -> libp2p::Multiaddr {
+    ipfs(p)
+        .id()
+        .await
+        .unwrap()
+        .addresses
+        .into_iter()
+        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
+        .expect("a loopback address")
+}
+
 /// Whether `p`'s node holds `cid` itself (`block/stat` would ask Bitswap).
 fn has_local(p: &Peer, cid: &Cid) -> bool {
     match ipfs(p) {
@@ -253,15 +265,9 @@ async fn standalone_node_connected_to(p: &Peer) -> (ipfs_node::Node, StandaloneN
     )
     .await
     .unwrap();
-    let addr = ipfs(p)
-        .id()
+    node.swarm_connect(node_loopback_addr(p).await)
         .await
-        .unwrap()
-        .addresses
-        .into_iter()
-        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
-        .expect("a loopback address");
-    node.swarm_connect(addr).await.unwrap();
+        .unwrap();
     let guard = StandaloneNode {
         cancel,
         _db: db,
@@ -420,16 +426,11 @@ async fn a_follower_syncs_new_heads_through_its_ipfs() {
         f.replica().heads().unwrap() == w.replica().heads().unwrap()
     })
     .await;
-    // The follower's node reaches the writer's (the cluster connects them).
-    let waddr = ipfs(&w)
-        .id()
+    // The nodes connected at once, not after the cluster's swarm delay.
+    ipfs(&f)
+        .swarm_connect(node_loopback_addr(&w).await)
         .await
-        .unwrap()
-        .addresses
-        .into_iter()
-        .find(|x| x.to_string().starts_with("/ip4/127.0.0.1/"))
-        .expect("a loopback address");
-    ipfs(&f).swarm_connect(waddr).await.unwrap();
+        .unwrap();
     let before = f.sync_stats();
     let writes = 20;
     for i in 1..=writes {

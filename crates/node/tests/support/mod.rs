@@ -76,7 +76,14 @@ pub(crate) fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
 /// Runs the Kubo CLI without stalling the runtime (our node serves Kubo
 /// meanwhile).
 pub(crate) fn kubo_cli(kubo: &KuboDaemon, args: &[&str]) -> Vec<u8> {
-    let out = tokio::task::block_in_place(|| kubo.cli(args));
+    // Bounded by Kubo itself: a command that stalls (a fetch from our node
+    // that never completes) fails with Kubo's message instead of holding
+    // this thread, and with it the test's own timeout, forever.
+    let args: Vec<&str> = ["--timeout=240s"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let out = tokio::task::block_in_place(|| kubo.cli(&args));
     assert!(
         out.status.success(),
         "ipfs {args:?} failed: {}{}",
