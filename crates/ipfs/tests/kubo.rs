@@ -430,42 +430,55 @@ async fn swarm_connect_then_pin_over_bitswap() {
     assert!(matches!(err, IpfsError::Ipfs { .. }), "{err:?}");
 }
 
-/// A daemon answering without end is cut off with a clear error, not read
-/// into memory: a whole answer over [`MAX_ANSWER_BYTES`], a streamed line
-/// over [`MAX_LINE_BYTES`], an error body (its message truncated).
-#[tokio::test]
-async fn oversized_answers_are_refused() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// A fake daemon on loopback: each connection's request head (its first
+/// read) is handed, with the connection, to `answer`. Its port and task.
+async fn fake_daemon<F, Fut>(answer: F) -> (u16, tokio::task::JoinHandle<()>)
+where
+    F: Fn(tokio::net::TcpStream, String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
         loop {
             let (mut conn, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = conn.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).to_string();
-                let (status, len, fill) = if request.contains("/api/v0/repo/stat") {
-                    ("200 OK", MAX_ANSWER_BYTES + 1, b' ')
-                } else if request.contains("/api/v0/pin/ls") {
-                    ("200 OK", MAX_LINE_BYTES + 1, b'x')
-                } else {
-                    ("500 Internal Server Error", 1 << 20, b'e')
-                };
-                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\n\r\n");
-                let _ = conn.write_all(head.as_bytes()).await;
-                let chunk = vec![fill; 64 << 10];
-                let mut left = len;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if conn.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n;
-                }
-            });
+            let mut buf = vec![0u8; 8192];
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            tokio::spawn(answer(conn, request));
         }
     });
+    (port, server)
+}
+
+/// A daemon answering without end is cut off with a clear error, not read
+/// into memory: a whole answer over [`MAX_ANSWER_BYTES`], a streamed line
+/// over [`MAX_LINE_BYTES`], an error body (its message truncated).
+#[tokio::test]
+async fn oversized_answers_are_refused() {
+    use tokio::io::AsyncWriteExt;
+    let (port, server) = fake_daemon(|mut conn, request| async move {
+        let (status, len, fill) = if request.contains("/api/v0/repo/stat") {
+            ("200 OK", MAX_ANSWER_BYTES + 1, b' ')
+        } else if request.contains("/api/v0/pin/ls") {
+            ("200 OK", MAX_LINE_BYTES + 1, b'x')
+        } else {
+            ("500 Internal Server Error", 1 << 20, b'e')
+        };
+        let head = format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\n\r\n");
+        let _ = conn.write_all(head.as_bytes()).await;
+        let chunk = vec![fill; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if conn.write_all(&chunk[..n]).await.is_err() {
+                return;
+            }
+            left -= n;
+        }
+    })
+    .await;
     let c = KuboConnector::new(KuboConfig::new(
         format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
     ))
@@ -498,25 +511,17 @@ async fn oversized_answers_are_refused() {
 /// for a whole answer and for a streamed one: not "an unexpected answer".
 #[tokio::test]
 async fn a_daemon_cut_mid_answer_is_unreachable() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(async move {
-        loop {
-            let (mut conn, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let _ = conn.read(&mut buf).await;
-                // Chunked, one line sent, then the daemon is gone.
-                let _ = conn
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
-                          10\r\n{\"Keys\":{},\"x\":",
-                    )
-                    .await;
-            });
-        }
-    });
+    use tokio::io::AsyncWriteExt;
+    let (port, server) = fake_daemon(|mut conn, _request| async move {
+        // Chunked, one line sent, then the daemon is gone.
+        let _ = conn
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  10\r\n{\"Keys\":{},\"x\":",
+            )
+            .await;
+    })
+    .await;
     let c = KuboConnector::new(KuboConfig::new(
         format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
     ))
