@@ -43,6 +43,12 @@ pub(crate) const RATE_TICK: Duration = Duration::from_secs(1);
 /// kill/restart test). A second attempt finds the connection; an open on a
 /// live connection is one round trip.
 const OPEN_ATTEMPT: Duration = Duration::from_secs(2);
+/// Times a request is sent again when its stream was dropped unread by the
+/// answerer: libp2p-stream hands an answerer its inbound streams through a
+/// channel of one slot and drops, unread, one that arrives while the slot
+/// is taken (two askers at the same instant). Callers decide what is safe
+/// to send again (`sync::dagsync::ask`, `network::rpc::call`).
+pub(crate) const DROPPED_RETRIES: u32 = 3;
 /// Time constant of the rate EWMA: a tick of `dt` moves a rate by
 /// `1 - e^(-dt/τ)` of the way to the tick's instant rate.
 const RATE_TIME_CONSTANT: Duration = Duration::from_secs(1);
@@ -342,6 +348,14 @@ impl Streams {
             }
         };
         Ok(Counted { inner, meter })
+    }
+
+    /// Waits before a request whose stream the answerer dropped unread is
+    /// sent again (see [`DROPPED_RETRIES`]): a random pause up to 20 ms, so
+    /// the askers that met in the answerer's one slot don't meet again.
+    pub(crate) async fn dropped_pause() {
+        let wait = rand::random::<f64>() * 0.020;
+        tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
     }
 
     /// The counted incoming streams of `protocol`.

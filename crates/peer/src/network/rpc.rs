@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::error::PeerError;
-use crate::network::bandwidth::Streams;
+use crate::network::bandwidth::{DROPPED_RETRIES, Streams};
 use crate::network::frame::{read_frame, write_frame, write_frame_within};
 use crate::network::slots::Slots;
 
@@ -33,10 +33,6 @@ const MAX_CALLS_PER_PEER: usize = 16;
 const MAX_CALLS_PER_IP: usize = 32;
 /// How long a call waits for a slot.
 const SLOT_WAIT: Duration = Duration::from_secs(10);
-/// Times a call whose stream failed before the request was written is sent
-/// again, each after a random wait up to [`UNREAD_WAIT_MAX`].
-const UNREAD_RETRIES: u32 = 3;
-const UNREAD_WAIT_MAX: Duration = Duration::from_millis(20);
 /// Time allowed for a call's next frame.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -218,16 +214,15 @@ pub(crate) async fn call(
             .await
             .map_err(|_| remote("opening an rpc stream timed out".into()))?
             .map_err(|e| remote(e.to_string()))?;
-        // A stream the answerer's libp2p-stream dropped unread (its inbound
-        // channel has one slot: see `sync::dagsync::ask`) fails here; the
-        // call never reached the answerer, so it is sent again.
+        // A stream the answerer dropped unread ([`DROPPED_RETRIES`]) fails
+        // here; the call never reached the answerer, so it is sent again.
+        // A call that fails later is not: calls need not be idempotent.
         match write_frame(&mut stream, &request).await {
             Ok(()) => break stream,
-            Err(e) if tries < UNREAD_RETRIES => {
+            Err(e) if tries < DROPPED_RETRIES => {
                 tries += 1;
                 debug!(%peer, method, error = %e, tries, "rpc stream dropped unread; calling again");
-                let wait = rand::random::<f64>() * UNREAD_WAIT_MAX.as_secs_f64();
-                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                Streams::dropped_pause().await;
             }
             Err(e) => return Err(e.into()),
         }

@@ -711,8 +711,15 @@ async fn sync_loop(
                 let from: Vec<PeerId> = from.into_iter().collect();
                 checkpoints::join_from_checkpoint(&replica, &network, &from).await;
             }
-            let ipfs = ipfs.as_ref().filter(|_| follower);
-            left = chase(&replica, &network, &mut wanted, &counters, ipfs, follower).await;
+            left = chase(
+                &replica,
+                &network,
+                &mut wanted,
+                &counters,
+                ipfs.as_ref(),
+                follower,
+            )
+            .await;
         };
         if !taking(
             chasing,
@@ -810,7 +817,7 @@ async fn pull(replica: &Arc<Replica>, network: &Network, peer: PeerId, counters:
     }
 }
 
-/// Chases `wanted`: a follower first asks other followers and its IPFS
+/// Chases `wanted`: a `follower` first asks other followers and its IPFS
 /// (`ipfs`, [`from_followers`]); then the announcers of heads still missing are each
 /// asked for a bulk answer and walked ([`from_announcer`]), most heads
 /// first, the next one also asked whenever those asked so far have not

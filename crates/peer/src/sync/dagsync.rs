@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::error::PeerError;
-use crate::network::bandwidth::{CountedStream, Streams};
+use crate::network::bandwidth::{CountedStream, DROPPED_RETRIES, Streams};
 use crate::network::frame::{read_frame, write_frame, write_frame_within};
 use crate::network::slots::{Asker, Budget, Slots};
 
@@ -60,10 +60,6 @@ const WALK_RATE: f64 = 0.1;
 const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// Time allowed between two frames.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-/// Times a request whose answer ends before its first frame is sent again
-/// ([`ask`]), each after a random wait up to [`DROPPED_WAIT_MAX`].
-const DROPPED_RETRIES: u32 = 3;
-const DROPPED_WAIT_MAX: Duration = Duration::from_millis(20);
 /// Blocks verified per blocking task...
 const INGEST_CHUNK: usize = 256;
 /// ...or bytes, whichever comes first: large deltas decode to many pins,
@@ -427,8 +423,7 @@ async fn ask(
         }
         tries += 1;
         debug!(%peer, error = %failed, tries, "sync answer ended before its first frame; asking again");
-        let wait = rand::random::<f64>() * DROPPED_WAIT_MAX.as_secs_f64();
-        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        Streams::dropped_pause().await;
     }
 }
 
