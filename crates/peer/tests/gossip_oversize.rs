@@ -4,8 +4,9 @@
 //! gossipsub allows 8 MiB, in a child process: the honest peers' RSS is
 //! then this process's alone. Ours read the first 72 KiB of such a message
 //! and drop the stream, which stalls a stock gossipsub writer on that
-//! connection for good, so the flooder sends each on a new connection
-//! (spec/threat-model.md §6).
+//! connection for good, so the flooder sends each on a new connection.
+//! That churn of gossip streams is what graylists it (`gossip_guard.rs`,
+//! spec/threat-model.md §6).
 
 mod support;
 
@@ -26,7 +27,9 @@ use support::{content, rss_kib, same_state, trusting};
 /// What the flooder's gossipsub sends at most: far past what ours reads.
 const FLOODER_MAX: usize = 8 << 20;
 /// Connections the flooder makes, publishing one oversized message on each.
-const ROUNDS: usize = 30;
+const ROUNDS: usize = 40;
+/// Gossipsub's graylist threshold (`PeerScoreThresholds::default`).
+const GRAYLIST: f64 = -80.0;
 const CLUSTER: &str = "oversize";
 /// The test's whole budget for each wait.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -58,20 +61,25 @@ async fn address(p: &Peer) -> Multiaddr {
 struct Report(BTreeMap<String, Vec<String>>);
 
 impl Report {
+    /// Takes in the lines the child wrote since the last call.
+    fn poll(&mut self, child: &Daemon) {
+        for l in child.unread_lines() {
+            if let Some(r) = l.strip_prefix(REPORT) {
+                eprintln!("{l}");
+                let (w, rest) = r.split_once(' ').unwrap_or((r, ""));
+                self.0.entry(w.into()).or_default().push(rest.into());
+            } else if l.contains("panicked") {
+                panic!("the flooder failed: {l}");
+            }
+        }
+    }
+
     /// Reads the child's lines until one starts with `word`; returns the
     /// rest of it.
     async fn wait(&mut self, child: &Daemon, word: &str) -> String {
         let started = Instant::now();
         loop {
-            for l in child.unread_lines() {
-                if let Some(r) = l.strip_prefix(REPORT) {
-                    eprintln!("{l}");
-                    let (w, rest) = r.split_once(' ').unwrap_or((r, ""));
-                    self.0.entry(w.into()).or_default().push(rest.into());
-                } else if l.contains("panicked") {
-                    panic!("the flooder failed: {l}");
-                }
-            }
+            self.poll(child);
             if let Some(l) = self.0.get(word).and_then(|v| v.first()) {
                 return l.clone();
             }
@@ -85,7 +93,7 @@ impl Report {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
+async fn oversized_gossip_is_dropped_unread_and_its_sender_graylisted() {
     let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
     let trust = trusting(&[&keys[0], &keys[1], &keys[2]]);
     let mut peers = vec![];
@@ -126,11 +134,10 @@ async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
     let flooder = Daemon::spawn(cmd);
     let mut report = Report::default();
     let flooder_id: PeerId = report.wait(&flooder, "id").await.parse().unwrap();
-    let flooded = report.wait(&flooder, "flooded").await;
-    // Then a small message, from the same key on the same topic: it must
-    // reach validation (and be rejected, its author being untrusted), as
-    // an oversized one would have, had it been read. That the probe alone
-    // counts shows none was.
+    // First a small message from the flooder's key on the heads topic: it
+    // must reach validation (and be rejected, its author being untrusted),
+    // as an oversized one would, were it read. That the probe alone counts
+    // at the end shows none was.
     report.wait(&flooder, "probed").await;
     let started = Instant::now();
     for p in &peers {
@@ -141,13 +148,35 @@ async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
             }
             assert!(
                 started.elapsed() < PATIENCE,
-                "the probe sent after the flood never reached validation at {}",
+                "the probe never reached validation at {}",
                 p.id()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     let probe_after = started.elapsed();
+    // Then the flood: every honest peer graylists the flooder for it.
+    let started = Instant::now();
+    let mut graylisted = vec![None; peers.len()];
+    while graylisted.iter().any(Option::is_none) {
+        for (i, p) in peers.iter().enumerate() {
+            if graylisted[i].is_none()
+                && p.gossip_score(flooder_id)
+                    .await
+                    .unwrap()
+                    .is_some_and(|s| s < GRAYLIST)
+            {
+                graylisted[i] = Some(started.elapsed());
+            }
+        }
+        report.poll(&flooder);
+        assert!(
+            !report.0.contains_key("flooded"),
+            "the flood ended and the flooder is still not graylisted by every peer: {graylisted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flooded = report.wait(&flooder, "flooded").await;
     flooder.kill9();
     let dropped = report.0.get("dropped").map_or(0, Vec::len);
 
@@ -176,14 +205,27 @@ async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
         read_during < offered / 8,
         "the honest peers read {read_during} bytes of the {offered} offered"
     );
+    // Once graylisted, the flooder's streams are refused before a byte of
+    // its messages is read: fewer than half of them cost a 72 KiB read.
+    let messages: i64 = flooded
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("the flooder's message count");
+    let read_each = 72 << 10;
+    assert!(
+        read_during < messages * peers.len() as i64 * read_each / 2,
+        "the honest peers read {read_during} bytes: most of the {messages} messages were read"
+    );
     let grown = rss_kib().saturating_sub(rss_before);
     assert!(grown < 64 << 10, "RSS grew by {} MiB", grown >> 10);
 
     b.pin(content(2), PinOptions::named("after")).await.unwrap();
     let took = same_state(&[a, b, c], PATIENCE).await;
     println!(
-        "flooder: {flooded}; 3 honest peers read {} KiB in all ({} MiB offered), validated \
-         only the probe sent after (reached all {probe_after:?} later), state unchanged; \
+        "flooder: {flooded}; graylisted by the 3 honest peers {graylisted:?} into the flood; \
+         they read {} KiB in all ({} MiB offered), validated only the probe sent before \
+         (reached all in {probe_after:?}), state unchanged; \
          {dropped} of the flooder's connections closed by them; \
          honest pin converged {took:?} later; process RSS +{} MiB",
         read_during >> 10,
@@ -198,7 +240,7 @@ async fn oversized_gossip_is_dropped_unread_and_changes_nothing() {
 /// Not a test: the flooder's process, started by the test above with the
 /// honest peers' addresses in `FLOOD_TARGETS`; without them it does nothing.
 #[tokio::test]
-#[ignore = "the flooder's process, started by oversized_gossip_is_dropped_unread_and_changes_nothing"]
+#[ignore = "the flooder's process, started by oversized_gossip_is_dropped_unread_and_its_sender_graylisted"]
 async fn flooder_process() {
     let Ok(targets) = std::env::var("FLOOD_TARGETS") else {
         return;
@@ -227,25 +269,35 @@ async fn flooder_process() {
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     let (mut published, mut bytes, mut refused) = (0, 0, BTreeMap::<String, u32>::new());
     let started = Instant::now();
-    // The last round only connects, for the probe.
-    for round in 0..=ROUNDS {
+    // Round 0 sends the probe, the others one oversized message each; the
+    // last only connects, and stays.
+    for round in 0..=ROUNDS + 1 {
         connect(&mut swarm, &targets).await;
-        if round == ROUNDS {
+        if round == ROUNDS + 1 {
             break;
         }
-        // 1-4 MiB, a different size each round.
-        let len = (1 << 20) + (round * 104_729) % (3 << 20);
-        match swarm
-            .behaviour_mut()
-            .publish(topic.clone(), vec![round as u8; len])
-        {
-            Ok(_) => {
-                published += 1;
-                bytes += len;
+        if round == 0 {
+            swarm
+                .behaviour_mut()
+                .publish(topic.clone(), b"probe".to_vec())
+                .unwrap();
+            drive(&mut swarm, Duration::from_millis(300)).await;
+            println!("{REPORT}probed");
+        } else {
+            // 1-4 MiB, a different size each round.
+            let len = (1 << 20) + (round * 104_729) % (3 << 20);
+            match swarm
+                .behaviour_mut()
+                .publish(topic.clone(), vec![round as u8; len])
+            {
+                Ok(_) => {
+                    published += 1;
+                    bytes += len;
+                }
+                Err(e) => *refused.entry(e.to_string()).or_default() += 1,
             }
-            Err(e) => *refused.entry(e.to_string()).or_default() += 1,
+            drive(&mut swarm, Duration::from_millis(100)).await;
         }
-        drive(&mut swarm, Duration::from_millis(100)).await;
         let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
         for p in peers {
             let _ = swarm.disconnect_peer_id(p);
@@ -258,12 +310,7 @@ async fn flooder_process() {
         "{REPORT}flooded {published} messages {bytes} bytes in {:?}, {refused:?} refused by its own gossipsub",
         started.elapsed()
     );
-    swarm
-        .behaviour_mut()
-        .publish(topic, b"probe".to_vec())
-        .unwrap();
-    println!("{REPORT}probed");
-    drive(&mut swarm, PATIENCE).await;
+    drive(&mut swarm, 4 * PATIENCE).await;
 }
 
 type Flooder = libp2p::Swarm<gossipsub::Behaviour>;

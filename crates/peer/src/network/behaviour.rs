@@ -22,6 +22,7 @@ use libp2p::{
 use super::NetworkConfig;
 use crate::error::PeerError;
 use crate::network::bandwidth::Bandwidth;
+use crate::network::gossip_guard;
 use crate::network::ip_limits::{self, MAX_INBOUND_PER_IP, PeerIps};
 use crate::network::messages::MAX_GOSSIP_SIZE;
 
@@ -37,7 +38,8 @@ pub(crate) struct Behaviour {
     pub(crate) limits: connection_limits::Behaviour,
     /// Inbound connections per address (`ip_limits.rs`).
     pub(crate) ip_limits: ip_limits::Behaviour,
-    pub(crate) gossipsub: gossipsub::Behaviour,
+    /// Gossipsub, guarded against senders of oversized messages.
+    pub(crate) gossipsub: gossip_guard::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -129,7 +131,7 @@ fn behaviour(
             false,
             peer_ips,
         ),
-        gossipsub,
+        gossipsub: gossip_guard::Behaviour::new(gossipsub),
         identify: identify::Behaviour::new(
             identify::Config::new(PROTOCOL_VERSION.into(), key.public())
                 .with_agent_version(format!("ipfs-cluster-rs/{}", env!("CARGO_PKG_VERSION"))),
@@ -207,6 +209,9 @@ fn score_params(cfg: &NetworkConfig) -> gossipsub::PeerScoreParams {
     };
     let mut params = gossipsub::PeerScoreParams {
         topic_score_cap: 10.0,
+        // The guard's penalty for reopening gossip streams (what an
+        // oversized message costs its sender) is the application score as is.
+        app_specific_weight: 1.0,
         ip_colocation_factor_weight: 0.0,
         ..Default::default()
     };

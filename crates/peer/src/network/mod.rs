@@ -12,6 +12,7 @@ mod behaviour;
 mod conn_manager;
 mod driver;
 pub(crate) mod frame;
+mod gossip_guard;
 mod ip_limits;
 pub mod messages;
 mod peer_book;
