@@ -1,9 +1,10 @@
 //! Crashes half way through long operations, with real processes (issue
 //! 14): an `ipfs-cluster-service` is killed with SIGKILL in the middle of
-//! its first bulk sync, of a `POST /add` and of a CAR import
-//! (`POST /add?format=car`), then restarted with the same command. It must
-//! start cleanly, say nothing of corruption, and carry on: the sync ends on
-//! exactly the source's pinset; after an add or import the pinset holds no
+//! its first bulk sync, of a `POST /add`, of a CAR import
+//! (`POST /add?format=car`) and of a checkpoint load, then restarted with
+//! the same command. It must start cleanly, say nothing of corruption, and
+//! carry on: the sync ends on exactly the source's pinset, and so does the
+//! load, taken whole at the last start; after an add or import the pinset holds no
 //! half-added pin (one never acknowledged may be missing; if present it is
 //! complete and pinned), an acknowledged one survives, and the same upload
 //! again gives the same CID (spec/threat-model.md §6).
@@ -104,6 +105,26 @@ fn without_ipfs(dir: &Path) {
     });
 }
 
+/// Imports `pins` pins into the stopped peer at `dir`, offline, as its own
+/// signed deltas (1000 pins each, oldest first): the quickest real
+/// history to make. Returns how long it took.
+fn import_history(dir: &Path, pins: u32) -> Duration {
+    let built = Instant::now();
+    let lines: String = (0..pins)
+        .map(|n| {
+            format!(
+                r#"{{"cid":"{}","name":"pin-{n}","replication_factor_min":-1,"replication_factor_max":-1}}"#,
+                support::content(n)
+            ) + "\n"
+        })
+        .collect();
+    let file = dir.join("pins.json");
+    std::fs::write(&file, lines).unwrap();
+    ok(service(dir).args(["--force", "state", "import"]).arg(&file));
+    std::fs::remove_file(&file).unwrap();
+    built.elapsed()
+}
+
 /// Pins in the folder's store, read offline: what survived the crash.
 fn durable_pins(dir: &Path) -> usize {
     ok(service(dir).args(["state", "export"])).lines().count()
@@ -126,19 +147,7 @@ async fn a_peer_killed_during_its_first_sync_resumes_to_the_exact_pinset() {
         ok(service(dir).args(["init", "--randomports"]));
         without_ipfs(dir);
     }
-    let built = Instant::now();
-    let lines: String = (0..PINS)
-        .map(|n| {
-            format!(
-                r#"{{"cid":"{}","name":"pin-{n}","replication_factor_min":-1,"replication_factor_max":-1}}"#,
-                support::content(n)
-            ) + "\n"
-        })
-        .collect();
-    let file = tmp.path().join("pins.json");
-    std::fs::write(&file, lines).unwrap();
-    ok(service(&a).args(["--force", "state", "import"]).arg(&file));
-    let built = built.elapsed();
+    let built = import_history(&a, PINS);
 
     let mut log_a = vec![];
     let mut da = Daemon::start(&a, &[]);
@@ -481,4 +490,156 @@ async fn a_peer_killed_during_an_add_restarts_without_a_half_pin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_killed_during_a_car_import_restarts_without_a_half_pin() {
     crash_uploads(Upload::Car).await;
+}
+
+// ---------------------------------------------------------------------------
+// 4. A checkpoint load
+// ---------------------------------------------------------------------------
+
+/// Pins under A's checkpoint: a load long enough (~1 s a 100k on this
+/// machine) to be killed in.
+const CHECKPOINT_PINS: u32 = 200_000;
+/// When B is killed, after it says it is loading: at these fractions of
+/// the time a whole load took a peer just before.
+const LOAD_KILLS: [f64; 2] = [0.25, 0.6];
+
+/// The `ms` a "joined from a checkpoint" line gives, if `line` is one.
+fn load_ms(line: &str) -> Option<u64> {
+    if !line.contains("joined from a checkpoint") {
+        return None;
+    }
+    let at = line.find("ms=")? + 3;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Starts an empty peer at `dir` joining `boot`, until it is ready and
+/// has said it is loading a checkpoint; every line into `log`.
+fn start_loading(dir: &Path, boot: &str, who: &str, log: &mut Vec<String>) -> Daemon {
+    let mut d = Daemon::start(dir, &["--bootstrap", boot]);
+    let from = log.len();
+    ready(&mut d, who, log);
+    let deadline = Instant::now() + SYNCED_WITHIN;
+    // The load may begin before the peer says it is ready.
+    while !log[from..]
+        .iter()
+        .any(|l| l.contains("loading a checkpoint"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = d
+            .lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{who} never said it was loading a checkpoint"));
+        log.push(line);
+    }
+    d
+}
+
+/// A signs a checkpoint of [`CHECKPOINT_PINS`] pins; B, empty, starts from
+/// it (the default `checkpoint_join`) and is SIGKILLed mid-load twice, each
+/// time restarted with the same command. After each kill B's store opens
+/// offline and is empty (a load cut short is undone, never half-taken);
+/// the last start loads the checkpoint whole and B ends with exactly A's
+/// pinset, listed and exported; B's output never mentions corruption or
+/// an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_while_loading_a_checkpoint_loads_it_again_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for dir in [&a, &b] {
+        ok(service(dir).args(["init", "--randomports"]));
+        without_ipfs(dir);
+    }
+    let built = import_history(&a, CHECKPOINT_PINS);
+    let mut log_a = vec![];
+    let mut da = Daemon::start(&a, &[]);
+    let (api_a, addrs) = ready(&mut da, "A", &mut log_a);
+    let boot = addrs[0].clone();
+    let checkpoint = client(&api_a).history_checkpoint().await.unwrap();
+
+    // How long a whole load takes here: C, another empty peer, joins.
+    let c = tmp.path().join("c");
+    ok(service(&c).args(["init", "--randomports"]));
+    without_ipfs(&c);
+    let mut log_c = vec![];
+    let dc = start_loading(&c, &boot, "C", &mut log_c);
+    let deadline = Instant::now() + SYNCED_WITHIN;
+    let whole = loop {
+        if let Some(ms) = log_c.iter().find_map(|l| load_ms(l)) {
+            break Duration::from_millis(ms);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = dc
+            .lines
+            .recv_timeout(left)
+            .expect("C never joined from the checkpoint");
+        log_c.push(line);
+    };
+    dc.stop();
+    assert_clean("C", &log_c);
+
+    let mut log_b = vec![];
+    for (k, share) in LOAD_KILLS.iter().enumerate() {
+        let db = start_loading(&b, &boot, &format!("B before kill {k}"), &mut log_b);
+        let after = whole.mul_f64(*share);
+        tokio::time::sleep(after).await;
+        let said = db.unread_lines();
+        db.kill9();
+        // A load that ended is durable, so an empty store after the kill
+        // shows it was cut short even if its last words went unread.
+        assert!(
+            !said.iter().any(|l| l.contains("joined from a checkpoint")),
+            "kill {k}: B loaded the whole checkpoint within {after:?}, before it was killed"
+        );
+        log_b.extend(said);
+        assert_eq!(
+            durable_pins(&b),
+            0,
+            "kill {k}: B's store kept part of a load cut short"
+        );
+    }
+
+    let mut db = Daemon::start(&b, &["--bootstrap", &boot]);
+    let (api_b, _) = ready(&mut db, "B after the last kill", &mut log_b);
+    let restarted = Instant::now();
+    let last = support::content(CHECKPOINT_PINS - 1);
+    while !has(&api_b, last).await {
+        assert!(
+            restarted.elapsed() < SYNCED_WITHIN,
+            "B never got A's pins after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let synced = restarted.elapsed();
+    let (listed_a, listed_b) = (pinset(&api_a).await, pinset(&api_b).await);
+    assert_eq!(listed_a.len(), CHECKPOINT_PINS as usize);
+    assert!(
+        listed_a == listed_b,
+        "B lists {} pins, not as A",
+        listed_b.len()
+    );
+    log_b.extend(db.unread_lines());
+    db.stop();
+    da.stop();
+    let joined: Vec<&String> = log_b
+        .iter()
+        .filter(|l| l.contains("joined from a checkpoint"))
+        .collect();
+    assert!(
+        joined.len() == 1 && joined[0].contains(&checkpoint.cid.to_string()),
+        "B joined from A's checkpoint once, after the last restart: {joined:#?}"
+    );
+    assert_eq!(
+        ok(service(&a).args(["state", "export"])),
+        ok(service(&b).args(["state", "export"]))
+    );
+    assert_clean("B", &log_b);
+    eprintln!(
+        "checkpoint load of {CHECKPOINT_PINS} pins ({whole:?} whole): kill -9 of B at {LOAD_KILLS:?} \
+         of that after it began loading, its store empty after each; B lists all pins, as A, \
+         {synced:.1?} after the last restart (history built in {built:.1?})"
+    );
 }

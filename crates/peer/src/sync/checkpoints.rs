@@ -153,7 +153,11 @@ pub(crate) async fn join_from_checkpoint(
     }
     // Newest first: highest cut, then most deltas, then latest signed.
     offers.sort_by_key(|(_, _, c)| std::cmp::Reverse((c.height(), c.deltas, c.ts)));
-    for (peer, cid, _) in offers {
+    for (peer, cid, c) in offers {
+        info!(
+            %peer, %cid, signer = %c.writer, height = c.height(), deltas = c.deltas,
+            pins = c.pins, "loading a checkpoint"
+        );
         let started = Instant::now();
         let mut control = network.streams();
         let loaded = tokio::time::timeout(
