@@ -25,7 +25,8 @@ impl Replica {
     /// Whether `cid` is pinned: one key lookup, nothing decoded (a record
     /// is stored only while it has a live entry).
     pub fn contains(&self, cid: &Cid) -> Result<bool> {
-        Ok(self.tree.contains_key(cid_key(prefix::PIN, cid))?)
+        let k = cid_key(prefix::PIN, cid);
+        Ok(self.pin_filter.may_contain(&k) && self.tree.contains_key(k)?)
     }
 
     /// The pin of `cid` as its winning entry wrote it, if pinned.
