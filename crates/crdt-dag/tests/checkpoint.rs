@@ -318,11 +318,6 @@ fn pins_stored_before_a_reopen_or_by_a_checkpoint_load_are_found() {
         r.flush().unwrap();
     }
     let r = reopen(dir.path(), key(1), cfg).unwrap();
-    let started = std::time::Instant::now();
-    while !r.pin_filter_filled() {
-        assert!(started.elapsed().as_secs() < 30, "the filter never filled");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
     // Another writer's entry for a CID this replica holds merges into its
     // record (two entries, one winner), as in a replica never reopened.
     other.write(vec![pin(7, "other")]).unwrap();
@@ -336,9 +331,6 @@ fn pins_stored_before_a_reopen_or_by_a_checkpoint_load_are_found() {
     let rs = busy_history();
     rs[0].checkpoint().unwrap();
     let loaded = replica(9);
-    while !loaded.pin_filter_filled() {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
     load_from(&loaded, &rs[0]);
     let held: Vec<u32> = (0..60)
         .filter(|n| rs[0].contains(&content(*n)).unwrap())

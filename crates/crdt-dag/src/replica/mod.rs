@@ -18,7 +18,7 @@ mod write;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use ed25519_dalek::SigningKey;
 
@@ -62,9 +62,7 @@ pub struct Replica {
     /// a store lookup per pinned CID.
     waiting_tombs: AtomicU64,
     /// Which pin records may be stored (`pin_filter.rs`).
-    pin_filter: Arc<pin_filter::PinFilter>,
-    /// The thread filling it, joined on drop.
-    filling: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pin_filter: pin_filter::PinFilter,
     /// Serialises every mutation of the store.
     write_lock: Mutex<()>,
     hook: RwLock<Option<EventHook>>,
@@ -73,18 +71,6 @@ pub struct Replica {
     /// Applies without storing blocks or flushing batches; see
     /// [`Replica::checking_only`].
     checking_only: bool,
-}
-
-impl Drop for Replica {
-    /// Stops the pin filter's filling thread and waits for it: it holds a
-    /// handle on the store, which must be closed when the replica is.
-    fn drop(&mut self) {
-        self.pin_filter.stop();
-        let filling = self.filling.get_mut().map(Option::take);
-        if let Ok(Some(t)) = filling {
-            let _ = t.join();
-        }
-    }
 }
 
 impl std::fmt::Debug for Replica {
@@ -148,8 +134,10 @@ impl Replica {
             pending.add(kv?.1.len());
         }
         let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
-        let (pin_filter, filling) =
-            pin_filter::PinFilter::fill_from(&tree, u64_value(tree.get(META_COUNT)?));
+        let pin_filter = pin_filter::PinFilter::for_keys(u64_value(tree.get(META_COUNT)?));
+        for k in tree.scan_prefix([prefix::PIN]).keys() {
+            pin_filter.insert(&k?);
+        }
         let writer = WriterId::from_public_key(&key.verifying_key());
         let replica = Self {
             db,
@@ -161,7 +149,6 @@ impl Replica {
             pending,
             waiting_tombs,
             pin_filter,
-            filling: Mutex::new(Some(filling)),
             write_lock: Mutex::new(()),
             hook: RwLock::new(None),
             loading: AtomicBool::new(false),
@@ -194,13 +181,6 @@ impl Replica {
 
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
-    }
-
-    /// Whether the pin filter holds every pin key stored when the replica
-    /// opened (it is filled by a thread; until then every pin record is
-    /// looked up in the store). Diagnostics and tests.
-    pub fn pin_filter_filled(&self) -> bool {
-        self.pin_filter.is_filled()
     }
 
     /// This replica's writer identity.

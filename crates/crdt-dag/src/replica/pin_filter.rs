@@ -6,18 +6,12 @@
 //!
 //! The one rule: a key is in the filter before it is in the store. Every
 //! pin record reaches the store through [`crate::store::Overlay::commit`]
-//! or a checkpoint load's batch, and both add the key first; the keys
-//! stored when the replica opens are added by a thread that scans them
-//! (4-5 s at 1M pins: too long to make an open wait), and until it is done
-//! the filter answers "maybe" for every key. Records removed later stay in
-//! it (a needless lookup, never a wrong answer).
+//! or a checkpoint load's batch, and both add the key first; the filter is
+//! filled from the store when the replica opens. Records removed later
+//! stay in it (a needless lookup, never a wrong answer).
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
-
-use crate::store::prefix;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bits per key the filter is sized for; with [`PROBES`] probes, about one
 /// absent key in 2,000 is taken for present at that load, one in 50 at
@@ -33,10 +27,6 @@ pub(crate) struct PinFilter {
     /// Bits minus one (a power of two).
     mask: u64,
     hasher: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
-    /// Every key stored at open is in: "absent" answers may be believed.
-    filled: AtomicBool,
-    /// Tells the filling thread to give up (the replica is dropped).
-    stop: AtomicBool,
 }
 
 impl PinFilter {
@@ -49,41 +39,7 @@ impl PinFilter {
             words,
             mask: bits - 1,
             hasher: Default::default(),
-            filled: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
         }
-    }
-
-    /// A filter for `tree`'s pin keys (its pin count read from `count`),
-    /// and the thread filling it from the store; [`PinFilter::stop`] and
-    /// join that thread before dropping the tree.
-    pub(crate) fn fill_from(tree: &sled::Tree, count: u64) -> (Arc<Self>, JoinHandle<()>) {
-        let filter = Arc::new(Self::for_keys(count));
-        let (f, tree) = (filter.clone(), tree.clone());
-        let filling = std::thread::spawn(move || {
-            for k in tree.scan_prefix([prefix::PIN]).keys() {
-                if f.stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                match k {
-                    Ok(k) => f.insert(&k),
-                    // The filter stays unfilled: every lookup is made.
-                    Err(_) => return,
-                }
-            }
-            f.filled.store(true, Ordering::Release);
-        });
-        (filter, filling)
-    }
-
-    /// Whether every key stored at open is in.
-    pub(crate) fn is_filled(&self) -> bool {
-        self.filled.load(Ordering::Acquire)
-    }
-
-    /// Asks the filling thread to stop.
-    pub(crate) fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 
     /// The filter's bit positions of `key` (double hashing).
@@ -101,12 +57,8 @@ impl PinFilter {
         }
     }
 
-    /// False only if `key` is not in the store: never inserted, and the
-    /// store's keys at open all are.
+    /// False only if `key` was never inserted.
     pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
-        if !self.is_filled() {
-            return true;
-        }
         self.positions(key).into_iter().all(|bit| {
             self.words[(bit / 64) as usize].load(Ordering::Relaxed) & (1 << (bit % 64)) != 0
         })
@@ -120,7 +72,6 @@ mod tests {
     #[test]
     fn what_was_inserted_is_always_found_and_little_else_is() {
         let f = PinFilter::for_keys(0);
-        f.filled.store(true, Ordering::Release);
         let key = |n: u32| [b"p".as_slice(), &n.to_be_bytes()].concat();
         for n in 0..200_000 {
             f.insert(&key(n));
