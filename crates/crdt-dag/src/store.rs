@@ -12,7 +12,6 @@ use sled::IVec;
 use crate::codec::to_cbor;
 use crate::error::{DagError, Result};
 use crate::pin::{Dot, PinEntry};
-use crate::replica::pin_filter::PinFilter;
 use crate::wire_pin::WirePin;
 use crate::writer::WriterId;
 
@@ -236,11 +235,8 @@ fn entry_order(e: &StoredEntry) -> (u64, [u8; 32], Vec<u8>, u32) {
 }
 
 /// Reads through pending writes, then commits them in one atomic batch.
-/// A pin record the replica's filter says was never stored is not looked
-/// up; every pin record it commits enters the filter first.
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
-    pins: &'a PinFilter,
     writes: HashMap<Vec<u8>, Option<IVec>>,
     /// Values already read from the tree (not writes): read once.
     known: HashMap<Vec<u8>, Option<IVec>>,
@@ -249,10 +245,9 @@ pub(crate) struct Overlay<'a> {
 }
 
 impl<'a> Overlay<'a> {
-    pub(crate) fn new(tree: &'a sled::Tree, pins: &'a PinFilter) -> Self {
+    pub(crate) fn new(tree: &'a sled::Tree) -> Self {
         Self {
             tree,
-            pins,
             writes: HashMap::new(),
             known: HashMap::new(),
             tombs_taken: 0,
@@ -262,16 +257,8 @@ impl<'a> Overlay<'a> {
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
         match self.writes.get(key).or_else(|| self.known.get(key)) {
             Some(v) => Ok(v.clone()),
-            None => self.stored(key),
+            None => Ok(self.tree.get(key)?),
         }
-    }
-
-    /// `key` as the tree holds it.
-    fn stored(&self, key: &[u8]) -> Result<Option<IVec>> {
-        if key.first() == Some(&prefix::PIN) && !self.pins.may_contain(key) {
-            return Ok(None);
-        }
-        Ok(self.tree.get(key)?)
     }
 
     /// Reads `key` from the tree and remembers it, so that a later
@@ -281,7 +268,7 @@ impl<'a> Overlay<'a> {
         if let Some(v) = self.writes.get(&key).or_else(|| self.known.get(&key)) {
             return Ok(v.clone());
         }
-        let v = self.stored(&key)?;
+        let v = self.tree.get(&key)?;
         self.known.insert(key, v.clone());
         Ok(v)
     }
@@ -306,12 +293,7 @@ impl<'a> Overlay<'a> {
         let mut batch = sled::Batch::default();
         for (k, v) in self.writes {
             match v {
-                Some(v) => {
-                    if k.first() == Some(&prefix::PIN) {
-                        self.pins.insert(&k);
-                    }
-                    batch.insert(k, v)
-                }
+                Some(v) => batch.insert(k, v),
                 None => batch.remove(k),
             }
         }

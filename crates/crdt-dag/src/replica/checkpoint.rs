@@ -614,8 +614,6 @@ impl CheckpointLoad<'_> {
             let k = cid_key(prefix::PIN, &cid);
             self.in_order(&k)?;
             self.hash.update(&value);
-            // In the filter before in the store (`pin_filter.rs`).
-            self.replica.pin_filter.insert(&k);
             batch.insert(k, value.into_vec());
             self.pins += 1;
         }

@@ -10,7 +10,6 @@ mod apply;
 mod batch;
 mod checkpoint;
 mod pending;
-pub(crate) mod pin_filter;
 mod query;
 mod sync;
 mod types;
@@ -24,9 +23,7 @@ use ed25519_dalek::SigningKey;
 
 use crate::error::{DagError, Result};
 use crate::pin::PinEvent;
-use crate::store::{
-    META_CLUSTER, META_COUNT, META_LOADING, META_VERSION, Overlay, prefix, u64_value,
-};
+use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u64_value};
 use crate::writer::WriterId;
 use pending::Pending;
 
@@ -61,8 +58,6 @@ pub struct Replica {
     /// 0 (almost always), applying a pin skips looking for a waiting tomb,
     /// a store lookup per pinned CID.
     waiting_tombs: AtomicU64,
-    /// Which pin records may be stored (`pin_filter.rs`).
-    pin_filter: pin_filter::PinFilter,
     /// Serialises every mutation of the store.
     write_lock: Mutex<()>,
     hook: RwLock<Option<EventHook>>,
@@ -134,10 +129,6 @@ impl Replica {
             pending.add(kv?.1.len());
         }
         let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
-        let pin_filter = pin_filter::PinFilter::for_keys(u64_value(tree.get(META_COUNT)?));
-        for k in tree.scan_prefix([prefix::PIN]).keys() {
-            pin_filter.insert(&k?);
-        }
         let writer = WriterId::from_public_key(&key.verifying_key());
         let replica = Self {
             db,
@@ -148,7 +139,6 @@ impl Replica {
             config,
             pending,
             waiting_tombs,
-            pin_filter,
             write_lock: Mutex::new(()),
             hook: RwLock::new(None),
             loading: AtomicBool::new(false),

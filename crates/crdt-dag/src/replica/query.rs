@@ -25,8 +25,7 @@ impl Replica {
     /// Whether `cid` is pinned: one key lookup, nothing decoded (a record
     /// is stored only while it has a live entry).
     pub fn contains(&self, cid: &Cid) -> Result<bool> {
-        let k = cid_key(prefix::PIN, cid);
-        Ok(self.pin_filter.may_contain(&k) && self.tree.contains_key(k)?)
+        Ok(self.tree.contains_key(cid_key(prefix::PIN, cid))?)
     }
 
     /// The pin of `cid` as its winning entry wrote it, if pinned.
