@@ -301,3 +301,44 @@ fn a_forked_history_or_an_untrusted_replica_makes_no_checkpoint() {
     assert_eq!(r.forks().unwrap().len(), 1);
     assert!(matches!(r.checkpoint(), Err(DagError::Checkpoint(m)) if m.contains("forked")));
 }
+
+/// Pin records a replica holds after a reopen, or after a checkpoint load,
+/// are found by later writes: an unpin of them succeeds, and another
+/// writer's entry for one merges into its record, as in a replica that was
+/// never reopened (what any shortcut around the record lookup must keep).
+#[test]
+fn pins_stored_before_a_reopen_or_by_a_checkpoint_load_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ReplicaConfig::new(CLUSTER);
+    let other = replica(2);
+    {
+        let r = Replica::open(dir.path(), key(1), cfg.clone()).unwrap();
+        r.write((0..50).map(|n| pin(n, "before")).collect())
+            .unwrap();
+        r.flush().unwrap();
+    }
+    let r = reopen(dir.path(), key(1), cfg).unwrap();
+    other.write(vec![pin(7, "other")]).unwrap();
+    sync(&r, &other);
+    sync(&other, &r);
+    assert_eq!(r.state_hash().unwrap(), other.state_hash().unwrap());
+    r.write((0..50).map(unpin).collect()).unwrap();
+    sync(&other, &r);
+    assert_eq!(r.state_hash().unwrap(), other.state_hash().unwrap());
+
+    let rs = busy_history();
+    rs[0].checkpoint().unwrap();
+    let loaded = replica(9);
+    load_from(&loaded, &rs[0]);
+    let held: Vec<u32> = (0..60)
+        .filter(|n| rs[0].contains(&content(*n)).unwrap())
+        .collect();
+    assert!(!held.is_empty());
+    loaded
+        .write(held.iter().map(|n| unpin(*n)).collect())
+        .unwrap();
+    rs[0]
+        .write(held.iter().map(|n| unpin(*n)).collect())
+        .unwrap();
+    assert_eq!(loaded.len().unwrap(), rs[0].len().unwrap());
+}
