@@ -84,8 +84,10 @@ fn behaviour(
         gossip_config,
     )
     .map_err(|e| PeerError::Network(format!("gossipsub: {e}")))?;
+    let thresholds = gossipsub::PeerScoreThresholds::default();
+    let graylist = thresholds.graylist_threshold;
     gossipsub
-        .with_peer_score(score_params(cfg), gossipsub::PeerScoreThresholds::default())
+        .with_peer_score(score_params(cfg), thresholds)
         .map_err(|e| PeerError::Network(format!("gossipsub scoring: {e}")))?;
 
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -131,7 +133,7 @@ fn behaviour(
             false,
             peer_ips,
         ),
-        gossipsub: gossip_guard::Behaviour::new(gossipsub),
+        gossipsub: gossip_guard::Behaviour::new(gossipsub, graylist),
         identify: identify::Behaviour::new(
             identify::Config::new(PROTOCOL_VERSION.into(), key.public())
                 .with_agent_version(format!("ipfs-cluster-rs/{}", env!("CARGO_PKG_VERSION"))),
@@ -308,37 +310,20 @@ pub(crate) fn build_swarm(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Gossipsub's graylist threshold (`PeerScoreThresholds::default`).
-    const GRAYLIST: f64 = -80.0;
+    use crate::network::score_sim;
 
     /// The P4 penalty of a peer rejected once every `every` seconds, as
-    /// gossipsub counts it (the count decays once a second), over `secs`:
-    /// the second it first falls under the graylist threshold, and its
-    /// lowest score. Graylisted messages are dropped unread, so not counted.
+    /// gossipsub counts it, over `secs`: the second it is graylisted, and
+    /// its lowest score.
     fn rejected_every(every: f64, secs: u32) -> (Option<f64>, f64) {
-        let (mut count, mut lowest, mut graylisted) = (0.0f64, 0.0f64, None);
-        let mut next = 0.5;
-        for tick in 0..secs {
-            let end = f64::from(tick + 1);
-            while next < end {
-                if INVALID_MESSAGE_WEIGHT * count * count >= GRAYLIST {
-                    count += 1.0;
-                }
-                let score = INVALID_MESSAGE_WEIGHT * count * count;
-                if score < GRAYLIST && graylisted.is_none() {
-                    graylisted = Some(next);
-                }
-                lowest = lowest.min(score);
-                next += every;
-            }
-            count *= INVALID_MESSAGE_DECAY;
-        }
-        (graylisted, lowest)
+        score_sim::every(every, secs, INVALID_MESSAGE_DECAY, |n| {
+            INVALID_MESSAGE_WEIGHT * n * n
+        })
     }
 
     #[test]
     fn a_slow_flooder_is_graylisted_and_occasional_rejections_are_not() {
+        let graylist = score_sim::graylist();
         let (when, _) = rejected_every(2.0, 120);
         assert!(
             when.is_some_and(|t| t < 30.0),
@@ -350,7 +335,7 @@ mod tests {
         }
         // A burst from a clean slate: six pass, a seventh graylists.
         let at_once = |n: f64| INVALID_MESSAGE_WEIGHT * n * n;
-        assert!(at_once(6.0) > GRAYLIST && at_once(7.0) < GRAYLIST);
+        assert!(at_once(6.0) > graylist && at_once(7.0) < graylist);
         // One stray rejection takes a peer out of the mesh (score under 0)
         // and stops no gossip (the gossip threshold is -10).
         assert!(at_once(1.0) < 0.0 && at_once(1.0) > -10.0);

@@ -44,9 +44,6 @@ pub(crate) const CHURN_FREE: f64 = 4.0;
 pub(crate) const CHURN_WEIGHT: f64 = -2.0;
 /// Kept by a peer's stream count each second (as P4's decay).
 pub(crate) const CHURN_DECAY: f64 = 0.94;
-/// Gossipsub's graylist threshold (`PeerScoreThresholds::default`): the
-/// churn penalty at which new gossip streams are refused.
-const GRAYLIST: f64 = -80.0;
 /// Peers whose count is kept: past it, the smallest count is forgotten
 /// (a count decays under [`FORGET_UNDER`] within a minute or so anyway).
 const MAX_TRACKED: usize = 16_384;
@@ -65,6 +62,9 @@ pub(crate) fn churn_penalty(count: f64) -> f64 {
 /// Gossipsub and its guard; derefs to gossipsub for everything else.
 pub(crate) struct Behaviour {
     inner: gossipsub::Behaviour,
+    /// Gossipsub's graylist threshold: a churn penalty under it refuses
+    /// the peer's new gossip streams.
+    graylist: f64,
     /// Each peer's inbound gossip streams, decayed.
     churn: HashMap<PeerId, f64>,
     /// Peers whose new gossip streams are refused.
@@ -91,11 +91,13 @@ impl DerefMut for Behaviour {
 type Inner = <gossipsub::Behaviour as NetworkBehaviour>::ConnectionHandler;
 
 impl Behaviour {
-    pub(crate) fn new(inner: gossipsub::Behaviour) -> Self {
+    /// Guards `inner`, whose scoring graylists under `graylist`.
+    pub(crate) fn new(inner: gossipsub::Behaviour, graylist: f64) -> Self {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             inner,
+            graylist,
             churn: HashMap::new(),
             refused: HashSet::new(),
             connections: HashMap::new(),
@@ -132,7 +134,7 @@ impl Behaviour {
     fn judge(&mut self, peer: PeerId) {
         let penalty = churn_penalty(self.churn.get(&peer).copied().unwrap_or(0.0));
         self.inner.set_application_score(&peer, penalty);
-        let refuse = penalty <= GRAYLIST;
+        let refuse = penalty < self.graylist;
         let changed = if refuse {
             self.refused.insert(peer)
         } else {
@@ -351,29 +353,12 @@ impl ConnectionHandler for Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::score_sim;
 
-    /// The count of a peer opening a stream every `every` seconds, as the
-    /// guard keeps it, over `secs`: the second its penalty first reaches
-    /// the graylist threshold, and its highest count.
+    /// A peer opening a gossip stream every `every` seconds, over `secs`:
+    /// the second it is refused, and its lowest churn penalty.
     fn opening_every(every: f64, secs: u32) -> (Option<f64>, f64) {
-        let (mut count, mut highest, mut refused) = (0.0f64, 0.0f64, None);
-        let mut next = 0.5;
-        for tick in 0..secs {
-            let end = f64::from(tick + 1);
-            while next < end {
-                // Refused streams are not counted.
-                if churn_penalty(count) > GRAYLIST {
-                    count += 1.0;
-                }
-                if churn_penalty(count) <= GRAYLIST && refused.is_none() {
-                    refused = Some(next);
-                }
-                highest = highest.max(count);
-                next += every;
-            }
-            count *= CHURN_DECAY;
-        }
-        (refused, highest)
+        score_sim::every(every, secs, CHURN_DECAY, churn_penalty)
     }
 
     #[test]
@@ -382,13 +367,11 @@ mod tests {
         let at = refused.expect("a stream a second is refused");
         assert!((10.0..20.0).contains(&at), "refused at {at} s");
         // A peer restarted every 5 s, or 4 connections at once.
-        let (refused, highest) = opening_every(5.0, 600);
-        assert_eq!(refused, None);
-        assert_eq!(churn_penalty(highest), 0.0, "count {highest}");
+        assert_eq!(opening_every(5.0, 600), (None, 0.0));
         assert_eq!(churn_penalty(CHURN_FREE), 0.0);
         // Every 3 s: out of the mesh for a while, never graylisted.
-        let (refused, highest) = opening_every(3.0, 600);
+        let (refused, lowest) = opening_every(3.0, 600);
         assert_eq!(refused, None);
-        assert!(churn_penalty(highest) > -10.0, "count {highest}");
+        assert!(lowest > -10.0, "lowest {lowest}");
     }
 }

@@ -18,6 +18,8 @@ pub mod messages;
 mod peer_book;
 mod rendezvous;
 pub mod rpc;
+#[cfg(test)]
+mod score_sim;
 pub(crate) mod slots;
 
 use std::sync::Arc;
