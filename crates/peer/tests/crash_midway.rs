@@ -125,6 +125,38 @@ fn import_history(dir: &Path, pins: u32) -> Duration {
     built.elapsed()
 }
 
+/// A, started with a history of `pins` pins imported offline, and B, an
+/// empty peer initialised beside it; neither with IPFS.
+struct Source {
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    daemon: Daemon,
+    api: String,
+    /// A's first cluster address, for B's `--bootstrap`.
+    boot: String,
+    /// How long the import took.
+    built: Duration,
+}
+
+fn source(tmp: &Path, pins: u32) -> Source {
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    for dir in [&a, &b] {
+        ok(service(dir).args(["init", "--randomports"]));
+        without_ipfs(dir);
+    }
+    let built = import_history(&a, pins);
+    let mut daemon = Daemon::start(&a, &[]);
+    let (api, addrs) = ready(&mut daemon, "A", &mut vec![]);
+    Source {
+        boot: addrs[0].clone(),
+        a,
+        b,
+        daemon,
+        api,
+        built,
+    }
+}
+
 /// Pins in the folder's store, read offline: what survived the crash.
 fn durable_pins(dir: &Path) -> usize {
     ok(service(dir).args(["state", "export"])).lines().count()
@@ -142,17 +174,14 @@ fn durable_pins(dir: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_killed_during_its_first_sync_resumes_to_the_exact_pinset() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    for dir in [&a, &b] {
-        ok(service(dir).args(["init", "--randomports"]));
-        without_ipfs(dir);
-    }
-    let built = import_history(&a, PINS);
-
-    let mut log_a = vec![];
-    let mut da = Daemon::start(&a, &[]);
-    let (api_a, addrs) = ready(&mut da, "A", &mut log_a);
-    let boot = addrs[0].clone();
+    let Source {
+        a,
+        b,
+        daemon: da,
+        api: api_a,
+        boot,
+        built,
+    } = source(tmp.path(), PINS);
     let last = support::content(PINS - 1);
 
     let mut log_b = vec![];
@@ -548,16 +577,14 @@ fn start_loading(dir: &Path, boot: &str, who: &str, log: &mut Vec<String>) -> Da
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_killed_while_loading_a_checkpoint_loads_it_again_whole() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    for dir in [&a, &b] {
-        ok(service(dir).args(["init", "--randomports"]));
-        without_ipfs(dir);
-    }
-    let built = import_history(&a, CHECKPOINT_PINS);
-    let mut log_a = vec![];
-    let mut da = Daemon::start(&a, &[]);
-    let (api_a, addrs) = ready(&mut da, "A", &mut log_a);
-    let boot = addrs[0].clone();
+    let Source {
+        a,
+        b,
+        daemon: da,
+        api: api_a,
+        boot,
+        built,
+    } = source(tmp.path(), CHECKPOINT_PINS);
     let checkpoint = client(&api_a).history_checkpoint().await.unwrap();
 
     // How long a whole load takes here: C, another empty peer, joins.
