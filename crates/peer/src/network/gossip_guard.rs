@@ -123,6 +123,8 @@ impl Behaviour {
                 .map(|(p, _)| *p);
             if let Some(p) = smallest {
                 self.churn.remove(&p);
+                // Its score and refusal go with its count.
+                self.judge(p);
             }
         }
         *self.churn.entry(peer).or_default() += 1.0;
