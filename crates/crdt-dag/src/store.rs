@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cid::Cid;
+use cluster_codec::varint;
 use serde_bytes::ByteBuf;
 use sled::IVec;
 
@@ -14,6 +15,7 @@ use crate::error::{DagError, Result};
 use crate::pin::{Dot, PinEntry};
 use crate::wire_pin::WirePin;
 use crate::writer::WriterId;
+use crate::writer_table::WriterTable;
 
 /// Key prefixes.
 pub(crate) mod prefix {
@@ -26,6 +28,7 @@ pub(crate) mod prefix {
     pub(crate) const CHAIN: u8 = b's';
     pub(crate) const TOMB: u8 = b't';
     pub(crate) const PENDING: u8 = b'w';
+    pub(crate) const WRITER: u8 = b'n';
     pub(crate) const REJECTED: u8 = b'x';
 }
 
@@ -164,14 +167,23 @@ impl StoredEntry {
 }
 
 /// The live entries of one pinned CID, ascending, so the winner is last.
-/// Stored as `R(x)` of spec §6.
+/// Stored compact ([`Record::to_stored`]); `R(x)` of spec §6
+/// ([`Record::canonical`]) is made from it for the state hash and
+/// checkpoints.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Record {
     pub(crate) entries: Vec<StoredEntry>,
 }
 
+/// First byte of a stored compact record. Stores written before it held
+/// `R(x)` itself, which begins with 0x82 (a CBOR array of 2); those records
+/// are still read, and stored compact when next written.
+const COMPACT_RECORD: u8 = 0x01;
+
 impl Record {
-    pub(crate) fn encode(&self, cid: &Cid) -> Vec<u8> {
+    /// `R(x)` of spec §6: the canonical DAG-CBOR that the state hash covers
+    /// and a checkpoint's snapshot holds.
+    pub(crate) fn canonical(&self, cid: &Cid) -> Vec<u8> {
         let entries: Vec<WireEntry> = self
             .entries
             .iter()
@@ -188,25 +200,76 @@ impl Record {
         to_cbor(&(ByteBuf::from(cid.to_bytes()), entries)).expect("records always encode")
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<(Cid, Self)> {
-        let corrupt = |e: String| DagError::Corrupt(format!("pin record: {e}"));
+    /// Parses `R(x)` (spec §6).
+    pub(crate) fn from_canonical(bytes: &[u8]) -> Result<(Cid, Self)> {
         let (cid, wire): (ByteBuf, Vec<WireEntry>) =
-            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-        let cid = Cid::try_from(cid.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| corrupt_record(e.to_string()))?;
+        let cid = Cid::try_from(cid.as_slice()).map_err(|e| corrupt_record(e.to_string()))?;
         let mut entries = Vec::with_capacity(wire.len());
         for (priority, writer, delta, index, wire) in wire {
             entries.push(StoredEntry {
                 priority,
                 writer: WriterId::from_peer_id_bytes(&writer)
-                    .map_err(|e| corrupt(e.to_string()))?,
+                    .map_err(|e| corrupt_record(e.to_string()))?,
                 dot: Dot {
-                    delta: Cid::try_from(delta.as_slice()).map_err(|e| corrupt(e.to_string()))?,
+                    delta: Cid::try_from(delta.as_slice())
+                        .map_err(|e| corrupt_record(e.to_string()))?,
                     index,
                 },
                 wire,
             });
         }
         Ok((cid, Self { entries }))
+    }
+
+    /// The stored form (spec/crdt.md §8): [`COMPACT_RECORD`], then per entry
+    /// varints of the priority and the writer's number ([`WriterTable`]),
+    /// the delta's binary CID, the op index, and the length of the pin's
+    /// options map followed by it (the DAG-CBOR bytes of `R(x)`). The pinned
+    /// CID is the key, so it is not repeated.
+    pub(crate) fn to_stored(&self, writers: &WriterTable) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(1 + self.entries.len() * 48);
+        out.push(COMPACT_RECORD);
+        for e in &self.entries {
+            varint::encode(e.priority, &mut out);
+            varint::encode(u64::from(writers.number(&e.writer)?), &mut out);
+            out.extend_from_slice(&e.dot.delta.to_bytes());
+            varint::encode(u64::from(e.dot.index), &mut out);
+            let opts = to_cbor(&e.wire).expect("pin options always encode");
+            varint::encode(opts.len() as u64, &mut out);
+            out.extend_from_slice(&opts);
+        }
+        Ok(out)
+    }
+
+    /// Reads a stored record (compact, or `R(x)` from an older store).
+    pub(crate) fn from_stored(bytes: &[u8], writers: &WriterTable) -> Result<Self> {
+        let Some((&COMPACT_RECORD, mut rest)) = bytes.split_first() else {
+            return Ok(Self::from_canonical(bytes)?.1);
+        };
+        let mut entries = Vec::with_capacity(1);
+        while !rest.is_empty() {
+            let priority = read_varint(&mut rest)?;
+            let writer = writers.writer(read_varint(&mut rest)?)?;
+            let delta = Cid::read_bytes(&mut rest).map_err(|e| corrupt_record(e.to_string()))?;
+            let index = u32::try_from(read_varint(&mut rest)?)
+                .map_err(|_| corrupt_record("op index past u32".into()))?;
+            let len = usize::try_from(read_varint(&mut rest)?).unwrap_or(usize::MAX);
+            if len > rest.len() {
+                return Err(corrupt_record("options cut short".into()));
+            }
+            let (opts, tail) = rest.split_at(len);
+            let wire =
+                serde_ipld_dagcbor::from_slice(opts).map_err(|e| corrupt_record(e.to_string()))?;
+            rest = tail;
+            entries.push(StoredEntry {
+                priority,
+                writer,
+                dot: Dot { delta, index },
+                wire,
+            });
+        }
+        Ok(Self { entries })
     }
 
     /// Inserts keeping the order of spec §4: (priority, writer, delta, index).
@@ -222,6 +285,18 @@ impl Record {
 
     pub(crate) fn winner(&self) -> Option<&StoredEntry> {
         self.entries.last()
+    }
+}
+
+fn corrupt_record(e: String) -> DagError {
+    DagError::Corrupt(format!("pin record: {e}"))
+}
+
+fn read_varint(r: &mut &[u8]) -> Result<u64> {
+    match varint::read(r) {
+        Ok(Some((n, _))) => Ok(n),
+        Ok(None) => Err(corrupt_record("cut short".into())),
+        Err(e) => Err(corrupt_record(e.to_string())),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::store::{
     DeltaInfo, META_COUNT, Overlay, Record, StoredEntry, cid_key, key, prefix, u64_value,
 };
 use crate::wire_pin::WirePin;
+use crate::writer_table::WriterTable;
 
 impl Replica {
     /// Applies a delta whose dependencies are all applied: checks 8-9 of
@@ -35,6 +36,7 @@ impl Replica {
             cid_bytes: &cid_bytes,
             delta,
             waiting_tombs: &self.waiting_tombs,
+            writers: &self.writers,
         };
         note_fork(ov, &this, events)?;
 
@@ -112,6 +114,7 @@ struct Applying<'a> {
     delta: &'a Delta,
     /// The replica's count of waiting tombs.
     waiting_tombs: &'a AtomicU64,
+    writers: &'a WriterTable,
 }
 
 /// Records the delta in its writer's chain; a second delta of one `seq` is
@@ -159,7 +162,7 @@ fn apply_op(
     let pin_cid = op.cid();
     let pin_key = cid_key(prefix::PIN, pin_cid);
     let mut rec = match ov.get(&pin_key)? {
-        Some(b) => Record::decode(&b)?.1,
+        Some(b) => Record::from_stored(&b, this.writers)?,
         None => Record::default(),
     };
     let before = rec.winner().map(|e| e.dot);
@@ -203,7 +206,7 @@ fn apply_op(
         }
         (b, Some(w)) => {
             let pin = w.wire.clone().into_pin(*pin_cid);
-            ov.insert(pin_key, rec.encode(pin_cid));
+            ov.insert(pin_key, rec.to_stored(this.writers)?);
             if b.is_none() {
                 *count += 1;
                 events.push(PinEvent::Added(pin));

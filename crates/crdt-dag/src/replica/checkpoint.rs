@@ -157,10 +157,11 @@ impl Replica {
             let mut chunk: EntriesChunk = Vec::new();
             let mut bytes = 0;
             for kv in self.tree.scan_prefix([prefix::PIN]) {
-                let (_, v) = kv?;
+                let (k, v) = kv?;
+                let v = self.canonical_record(&k, &v)?;
                 hash.update(&v);
                 bytes += v.len() + 4;
-                chunk.push(ByteBuf::from(v.to_vec()));
+                chunk.push(ByteBuf::from(v));
                 if bytes >= SNAPSHOT_CHUNK_BYTES {
                     root.entries
                         .push(store(&mut position, encode_block(&chunk))?);
@@ -595,8 +596,8 @@ impl CheckpointLoad<'_> {
 
     fn take_entries(&mut self, chunk: EntriesChunk, batch: &mut sled::Batch) -> Result<()> {
         for value in chunk {
-            let (cid, record) = Record::decode(&value).map_err(refused)?;
-            if record.entries.is_empty() || record.encode(&cid).as_slice() != value.as_slice() {
+            let (cid, record) = Record::from_canonical(&value).map_err(refused)?;
+            if record.entries.is_empty() || record.canonical(&cid).as_slice() != value.as_slice() {
                 return Err(refused(format!("pin record of {cid} is malformed")));
             }
             for e in &record.entries {
@@ -614,7 +615,7 @@ impl CheckpointLoad<'_> {
             let k = cid_key(prefix::PIN, &cid);
             self.in_order(&k)?;
             self.hash.update(&value);
-            batch.insert(k, value.into_vec());
+            batch.insert(k, record.to_stored(&self.replica.writers)?);
             self.pins += 1;
         }
         Ok(())

@@ -17,7 +17,7 @@ mod write;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ed25519_dalek::SigningKey;
 
@@ -25,6 +25,7 @@ use crate::error::{DagError, Result};
 use crate::pin::PinEvent;
 use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u64_value};
 use crate::writer::WriterId;
+use crate::writer_table::WriterTable;
 use pending::Pending;
 
 pub use checkpoint::{Blocks, CheckpointLoad, Pruned};
@@ -36,8 +37,12 @@ pub use types::{EventHook, Fork, ReplicaConfig, SyncBudget, SyncReport, Write, W
 /// a pin record is read at random, so a bigger cache barely hits more.
 pub const CACHE_BYTES: u64 = 16 << 20;
 
-/// On-disk layout version written under `m`.
-const STORE_VERSION: u64 = 1;
+/// On-disk layout version written under `m`. 2: pin records are stored
+/// compact (spec/crdt.md §8); a store of version 1 opens and is marked 2
+/// (its `R(x)` records are still read), so an older peer refuses it.
+const STORE_VERSION: u64 = 2;
+/// The oldest layout this version opens.
+const OLDEST_STORE_VERSION: u64 = 1;
 /// Name of the sled tree the replica uses inside a shared database.
 pub const TREE_NAME: &str = "crdt";
 
@@ -53,6 +58,8 @@ pub struct Replica {
     writer: WriterId,
     config: ReplicaConfig,
     pending: Pending,
+    /// The writers that pin records name by number.
+    writers: Arc<WriterTable>,
     /// Tombs stored waiting for their entry (spec §4), or more: counted up
     /// when one is staged, down once its removal is committed. While it is
     /// 0 (almost always), applying a pin skips looking for a waiting tomb,
@@ -102,7 +109,7 @@ impl Replica {
         match tree.get(META_VERSION)? {
             Some(v) => {
                 let found = u64_value(Some(v));
-                if found != STORE_VERSION {
+                if !(OLDEST_STORE_VERSION..=STORE_VERSION).contains(&found) {
                     return Err(DagError::StoreVersion {
                         found,
                         expected: STORE_VERSION,
@@ -115,6 +122,10 @@ impl Replica {
                         String::from_utf8_lossy(&cluster),
                         config.cluster
                     )));
+                }
+                if found < STORE_VERSION {
+                    tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
+                    tree.flush()?;
                 }
             }
             None => {
@@ -130,8 +141,10 @@ impl Replica {
         }
         let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
         let writer = WriterId::from_public_key(&key.verifying_key());
+        let writers = Arc::new(WriterTable::load(&tree)?);
         let replica = Self {
             db,
+            writers,
             tree,
             checkpoints,
             key,

@@ -17,9 +17,15 @@ impl Replica {
     /// The OR-map record of `cid` (empty when unpinned).
     pub(super) fn record(&self, cid: &Cid) -> Result<Record> {
         match self.tree.get(cid_key(prefix::PIN, cid))? {
-            Some(b) => Ok(Record::decode(&b)?.1),
+            Some(b) => Record::from_stored(&b, &self.writers),
             None => Ok(Record::default()),
         }
+    }
+
+    /// `R(x)` of spec §6 for a stored pin record (`key`, `value`).
+    pub(super) fn canonical_record(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+        let cid = stored_cid(&key[1..])?;
+        Ok(Record::from_stored(value, &self.writers)?.canonical(&cid))
     }
 
     /// Whether `cid` is pinned: one key lookup, nothing decoded (a record
@@ -67,14 +73,16 @@ impl Replica {
             }
             None => vec![prefix::PIN],
         };
+        let writers = self.writers.clone();
         until_error(self.tree.range(start..))
             .take_while(|kv| match kv {
                 Ok((k, _)) => k.first() == Some(&prefix::PIN),
                 Err(_) => true,
             })
-            .map(|kv| {
-                let (_, v) = kv?;
-                let (cid, mut rec) = Record::decode(&v)?;
+            .map(move |kv| {
+                let (k, v) = kv?;
+                let cid = stored_cid(&k[1..])?;
+                let mut rec = Record::from_stored(&v, &writers)?;
                 let w = rec
                     .entries
                     .pop()
@@ -97,7 +105,8 @@ impl Replica {
     pub fn state_hash(&self) -> Result<[u8; 32]> {
         let mut h = Sha256::new();
         for kv in self.tree.scan_prefix([prefix::PIN]) {
-            h.update(kv?.1);
+            let (k, v) = kv?;
+            h.update(self.canonical_record(&k, &v)?);
         }
         Ok(h.finalize().into())
     }
