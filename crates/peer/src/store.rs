@@ -3,7 +3,7 @@
 //! the record of deltas put into IPFS (`ipfs-put`) and the embedded IPFS
 //! node (its own trees). Nothing else opens it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crdt_dag::{DagError, Replica, ReplicaConfig};
@@ -21,6 +21,8 @@ const IPFS_PUT_TREE: &str = "ipfs-put";
 #[derive(Clone, Debug)]
 pub(crate) struct Database {
     db: sled::Db,
+    /// Its folder (`None`: temporary).
+    dir: Option<PathBuf>,
 }
 
 impl Database {
@@ -42,7 +44,10 @@ impl Database {
                 .open()
                 .map_err(DagError::from)?,
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            dir: dir.map(Path::to_path_buf),
+        })
     }
 
     /// The pinset's replica, on its tree.
@@ -56,7 +61,7 @@ impl Database {
 
     /// The durable queue of batched writes.
     pub(crate) fn batch_log(&self) -> Result<BatchLog, PeerError> {
-        BatchLog::open(&self.db)
+        BatchLog::open(&self.db, self.dir.as_deref())
     }
 
     /// The tracker's tree.

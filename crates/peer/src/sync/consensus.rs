@@ -354,15 +354,24 @@ async fn batch_writer(
     // Wait before retrying a failed commit: a batch age, doubled at each
     // failure up to COMMIT_RETRY_MAX (a full disk fails every try).
     let mut retry_in = settings.max_batch_age;
+    // Why the last commit failed, until one succeeds: new writes are
+    // refused with it. The queue's file may have room while the store has
+    // none (sled keeps failing until it is opened again), and a write
+    // acknowledged then could not be read until the peer restarts.
+    let mut failing: Option<Arc<PeerError>> = None;
     loop {
         let full = batch.len() >= settings.max_batch_size;
         let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
         if full || due {
             deadline = None;
             match commit_queued(&w, &log, std::mem::take(&mut batch), &queued).await {
-                Ok(()) => retry_in = settings.max_batch_age,
-                Err(kept) => {
+                Ok(()) => {
+                    retry_in = settings.max_batch_age;
+                    failing = None;
+                }
+                Err((kept, e)) => {
                     batch = kept;
+                    failing = Some(Arc::new(e));
                     deadline = Some(tokio::time::Instant::now() + retry_in);
                     retry_in = (retry_in * 2).min(COMMIT_RETRY_MAX.max(settings.max_batch_age));
                     if full {
@@ -388,6 +397,12 @@ async fn batch_writer(
                 Ok(r) => reqs.push(r),
                 Err(_) => break,
             }
+        }
+        if let Some(cause) = &failing {
+            for r in reqs {
+                let _ = r.respond_to.send(Err(PeerError::Queue(cause.clone())));
+            }
+            continue;
         }
         // An unpin of something not pinned (and not pinned earlier in the
         // queue) fails now, as Go's does.
@@ -471,7 +486,7 @@ async fn commit_queued(
     log: &BatchLog,
     batch: Vec<(u64, Write)>,
     queued: &Queued,
-) -> Result<(), Vec<(u64, Write)>> {
+) -> Result<(), (Vec<(u64, Write)>, PeerError)> {
     let (r, l) = (w.replica.clone(), log.clone());
     let done = tokio::task::spawn_blocking(move || {
         let outcome = commit_batch(&r, &l, &batch);
@@ -486,7 +501,7 @@ async fn commit_queued(
         }
         Ok((Err(e), batch)) => {
             warn!(error = %e, "committing a batch; it stays queued and is retried");
-            Err(batch)
+            Err((batch, e))
         }
         Err(e) => {
             // The task panicked with the batch: it is still in the log.
@@ -517,7 +532,7 @@ async fn commit_left_over(w: &Writer, log: &BatchLog, queued: &Queued, cancel: &
     loop {
         match commit_queued(w, log, batch, queued).await {
             Ok(()) => return,
-            Err(kept) => batch = kept,
+            Err((kept, _)) => batch = kept,
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
