@@ -61,24 +61,57 @@ impl WriterTable {
         if let Some(n) = inner.numbers.get(w) {
             return Ok(*n);
         }
-        let n = u32::try_from(inner.ids.len())
-            .map_err(|_| DagError::Corrupt("more than 2^32 writers".into()))?;
-        self.tree.insert(
-            key(prefix::WRITER, &[&n.to_be_bytes()]),
-            &w.public_key_bytes()[..],
-        )?;
-        self.tree.flush()?;
-        inner.numbers.insert(*w, n);
-        inner.ids.push(*w);
-        Ok(n)
+        loop {
+            let n = u32::try_from(inner.ids.len())
+                .map_err(|_| DagError::Corrupt("more than 2^32 writers".into()))?;
+            // Taken only if free: another handle on the same tree may
+            // have numbered a writer meanwhile.
+            let taken = self.tree.compare_and_swap(
+                key(prefix::WRITER, &[&n.to_be_bytes()]),
+                None::<&[u8]>,
+                Some(&w.public_key_bytes()[..]),
+            )?;
+            let holder = match taken {
+                Ok(()) => {
+                    self.tree.flush()?;
+                    *w
+                }
+                Err(e) => e
+                    .current
+                    .as_deref()
+                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                    .map(WriterId::from_public_key_bytes)
+                    .ok_or_else(|| DagError::Corrupt("writer table".into()))?,
+            };
+            inner.numbers.insert(holder, n);
+            inner.ids.push(holder);
+            if holder == *w {
+                return Ok(n);
+            }
+        }
     }
 
-    /// The writer numbered `n`.
+    /// The writer numbered `n` (read from the tree if another handle on it
+    /// numbered it).
     pub(crate) fn writer(&self, n: u64) -> Result<WriterId> {
-        usize::try_from(n)
-            .ok()
-            .and_then(|n| self.read().ids.get(n).copied())
-            .ok_or_else(|| DagError::Corrupt(format!("pin record names writer {n}, unknown")))
+        let unknown = || DagError::Corrupt(format!("pin record names writer {n}, unknown"));
+        let n = usize::try_from(n).map_err(|_| unknown())?;
+        if let Some(w) = self.read().ids.get(n) {
+            return Ok(*w);
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        while inner.ids.len() <= n {
+            let next = u32::try_from(inner.ids.len()).map_err(|_| unknown())?;
+            let Some(v) = self.tree.get(key(prefix::WRITER, &[&next.to_be_bytes()]))? else {
+                return Err(unknown());
+            };
+            let pk = <[u8; 32]>::try_from(v.as_ref())
+                .map_err(|_| DagError::Corrupt("writer table".into()))?;
+            let w = WriterId::from_public_key_bytes(pk);
+            inner.numbers.insert(w, next);
+            inner.ids.push(w);
+        }
+        Ok(inner.ids[n])
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -114,6 +147,28 @@ mod tests {
                 .unwrap(),
             2
         );
+    }
+
+    #[test]
+    fn two_handles_on_one_tree_never_give_one_number_twice() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let (first, second) = (
+            WriterTable::load(&tree).unwrap(),
+            WriterTable::load(&tree).unwrap(),
+        );
+        let (a, b) = (
+            WriterId::from_public_key_bytes([1; 32]),
+            WriterId::from_public_key_bytes([2; 32]),
+        );
+        assert_eq!(first.number(&a).unwrap(), 0);
+        assert_eq!(second.number(&b).unwrap(), 1);
+        assert_eq!(second.writer(0).unwrap(), a);
+        assert_eq!(second.number(&a).unwrap(), 0);
+        assert_eq!(first.writer(1).unwrap(), b, "read from the tree");
+        assert_eq!(first.number(&b).unwrap(), 1);
+        let again = WriterTable::load(&tree).unwrap();
+        assert_eq!((again.writer(0).unwrap(), again.writer(1).unwrap()), (a, b));
     }
 
     #[test]
