@@ -233,7 +233,10 @@ impl Record {
         for e in &self.entries {
             varint::encode(e.priority, &mut out);
             varint::encode(u64::from(writers.number(&e.writer)?), &mut out);
-            out.extend_from_slice(&e.dot.delta.to_bytes());
+            e.dot
+                .delta
+                .write_bytes(&mut out)
+                .expect("a Vec takes every byte");
             varint::encode(u64::from(e.dot.index), &mut out);
             let opts = to_cbor(&e.wire).expect("pin options always encode");
             varint::encode(opts.len() as u64, &mut out);
