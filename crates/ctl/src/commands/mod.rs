@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Result, bail};
 use api::{Client, ClientConfig, ClientError};
 use clap::CommandFactory as _;
+use futures::FutureExt as _;
 use futures::stream::{self, BoxStream, StreamExt as _};
 use serde::Serialize;
 
@@ -168,16 +169,31 @@ impl Api {
 }
 
 /// Prints a stream item by item; an error ends it (after the items already
-/// printed, as Go does).
+/// printed, as Go does). Items are written in runs: whenever the next one
+/// is not ready yet, what is printed so far is written, so a slow stream
+/// still shows each item as it arrives.
 pub(crate) async fn print_stream<T: Serialize>(
     out: &mut Printer<Stdout>,
     kind: Kind,
     mut items: BoxStream<'_, Result<T, ClientError>>,
 ) -> Result<()> {
-    while let Some(item) = items.next().await {
-        out.item(kind, &item.map_err(failure)?)?;
+    loop {
+        let next = match items.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                out.write_pending()?;
+                items.next().await
+            }
+        };
+        match next {
+            Some(Ok(item)) => out.stream_item(kind, &item)?,
+            Some(Err(e)) => {
+                out.write_pending()?;
+                return Err(failure(e));
+            }
+            None => return out.write_pending(),
+        }
     }
-    Ok(())
 }
 
 /// Whether the request never reached an API (so the next `--host` may).

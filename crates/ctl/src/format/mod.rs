@@ -55,7 +55,15 @@ pub(crate) struct Printer<W: Write> {
     out: W,
     /// "Now" for relative times, fixed once per run.
     now: SystemTime,
+    /// Stream items printed but not yet written ([`Printer::stream_item`]).
+    pending: String,
 }
+
+/// Stream items are written once this much is pending, or when no next item
+/// is ready: a line per `write` cost a syscall and, into a pipe, a wakeup
+/// of the reader per pin (1M pins: `pin ls | wc -l` 7.2 s against 2.7 s
+/// for the API's answer).
+const STREAM_BUFFER: usize = 64 << 10;
 
 impl<W: Write> std::fmt::Debug for Printer<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,16 +76,49 @@ impl<W: Write> std::fmt::Debug for Printer<W> {
 impl<W: Write> Printer<W> {
     /// A printer writing to `out`.
     pub(crate) fn new(encoding: Encoding, out: W, now: SystemTime) -> Self {
-        Self { encoding, out, now }
+        Self {
+            encoding,
+            out,
+            now,
+            pending: String::new(),
+        }
     }
 
     /// Prints one object (or one item of a stream, as it arrives).
     pub(crate) fn item<T: Serialize + ?Sized>(&mut self, kind: Kind, value: &T) -> Result<()> {
-        let rendered = match self.encoding {
+        let rendered = self.render(kind, value)?;
+        self.write(&rendered)
+    }
+
+    /// Prints one item of a stream into a buffer, written once it holds
+    /// [`STREAM_BUFFER`] bytes or at [`Printer::write_pending`].
+    pub(crate) fn stream_item<T: Serialize + ?Sized>(
+        &mut self,
+        kind: Kind,
+        value: &T,
+    ) -> Result<()> {
+        let rendered = self.render(kind, value)?;
+        self.pending.push_str(&rendered);
+        if self.pending.len() >= STREAM_BUFFER {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the stream items still buffered.
+    pub(crate) fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.write(&pending)
+    }
+
+    fn render<T: Serialize + ?Sized>(&self, kind: Kind, value: &T) -> Result<String> {
+        Ok(match self.encoding {
             Encoding::Json => json::to_go_json(value).context("generating json output")?,
             Encoding::Text => self.text(kind, &to_value(value)?),
-        };
-        self.write(&rendered)
+        })
     }
 
     /// Prints a list answered at once (metrics, alerts, metric names): item
@@ -141,6 +182,10 @@ impl<W: Write> Printer<W> {
     }
 
     fn write(&mut self, s: &str) -> Result<()> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.out.write_all(pending.as_bytes())?;
+        }
         self.out
             .write_all(s.as_bytes())
             .and_then(|()| self.out.flush())
@@ -185,6 +230,30 @@ mod tests {
 
     fn output(p: Printer<Vec<u8>>) -> String {
         String::from_utf8(p.into_inner()).unwrap_or_default()
+    }
+
+    #[test]
+    fn stream_items_are_written_in_runs_and_in_order() {
+        let mut p = printer(Encoding::Text);
+        p.stream_item(Kind::Line, "a").unwrap();
+        p.stream_item(Kind::Line, "b").unwrap();
+        assert!(p.out.is_empty(), "held until written");
+        p.write_pending().unwrap();
+        assert_eq!(String::from_utf8_lossy(&p.out), "a\nb\n");
+        // Anything printed otherwise comes after what is pending.
+        p.stream_item(Kind::Line, "c").unwrap();
+        p.item(Kind::Line, "d").unwrap();
+        assert_eq!(String::from_utf8_lossy(&p.out), "a\nb\nc\nd\n");
+        // A long stream is written as it goes, not held whole.
+        let mut p = printer(Encoding::Text);
+        let line = "x".repeat(99);
+        for _ in 0..1000 {
+            p.stream_item(Kind::Line, &line).unwrap();
+        }
+        let written = p.out.len();
+        assert!((STREAM_BUFFER..100_000).contains(&written), "{written}");
+        p.write_pending().unwrap();
+        assert_eq!(output(p), format!("{line}\n").repeat(1000));
     }
 
     #[test]
