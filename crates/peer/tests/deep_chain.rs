@@ -25,10 +25,11 @@ const DEFAULT_DELTAS: u32 = 120_000;
 /// Most blocks in one bulk answer (`dagsync::MAX_ANSWER_BLOCKS`).
 const PER_ANSWER: u32 = 100_000;
 /// Growth of the process's RSS while the joiner syncs. It is the two
-/// stores' (heaptrack: sled's page caches, 16 MiB nominal each and about
-/// twice that in fact, its IO buffers and per-page state, which grow with
-/// the keys stored): +150 MiB at 120,000 deltas, +290 MiB at 300,000,
-/// +403 MiB at 1,000,000. So this bound is for the default depth.
+/// stores' (heaptrack: sled's page caches, `CACHE_BYTES` nominal each and
+/// about twice that in fact, its IO buffers and per-page state, which grow
+/// with the keys stored): with a 16 MiB cache +150 MiB at 120,000 deltas,
+/// +290 MiB at 300,000, +403 MiB at 1,000,000. So this bound is for the
+/// default depth.
 const CEILING_MIB: u64 = 384;
 
 async fn start(dir: &std::path::Path) -> Peer {

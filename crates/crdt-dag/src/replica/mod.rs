@@ -31,11 +31,12 @@ use pending::Pending;
 pub use checkpoint::{Blocks, CheckpointLoad, Pruned};
 pub use types::{EventHook, Fork, ReplicaConfig, SyncBudget, SyncReport, Write, Written};
 
-/// sled page cache of a replica opened by path. sled holds about 2.6 MiB
-/// resident per MiB of budget; 16 MiB keeps every peer under 200 MiB at 1M
+/// sled page cache of a replica opened by path. sled counts it in
+/// serialized bytes and holds 2.6 MiB or more resident per MiB of budget
+/// (more for smaller records); 10 MiB keeps every peer under 200 MiB at 1M
 /// pins with the same ingest and listing speed as 64 MiB (spec/crdt.md §8):
 /// a pin record is read at random, so a bigger cache barely hits more.
-pub const CACHE_BYTES: u64 = 16 << 20;
+pub const CACHE_BYTES: u64 = 10 << 20;
 
 /// On-disk layout version written under `m`. 2: pin records are stored
 /// compact (spec/crdt.md §8); a store of version 1 opens and is marked 2
