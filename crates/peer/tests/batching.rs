@@ -230,3 +230,40 @@ async fn reads_and_unpins_see_acknowledged_writes_still_queued() {
         "queued 2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_while_a_batch_commits_stay_readable() {
+    // Small batches under 64 clients: most writes are queued while the
+    // batch before them commits, and each is read right after its ack.
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "batch")
+        .settings(batching(5, Duration::from_secs(3600)))
+        .start()
+        .await
+        .unwrap();
+    let peer = std::sync::Arc::new(peer);
+    for round in 0..4u32 {
+        let unread = futures::future::join_all((0..64).map(|i| {
+            let peer = peer.clone();
+            async move {
+                let cid = content(round * 64 + i);
+                peer.pin(cid, PinOptions::default()).await.unwrap();
+                peer.get(&cid).unwrap().is_none().then_some(cid)
+            }
+        }))
+        .await;
+        let unread: Vec<_> = unread.into_iter().flatten().collect();
+        assert!(
+            unread.is_empty(),
+            "acknowledged, then not found: {unread:?}"
+        );
+        let listed = peer.pins().count();
+        assert_eq!(
+            listed,
+            (round as usize + 1) * 64,
+            "listed after round {round}"
+        );
+    }
+    let replica = peer.replica().clone();
+    std::sync::Arc::into_inner(peer).unwrap().stop().await;
+    assert_eq!(replica.len().unwrap(), 256);
+}

@@ -174,7 +174,8 @@ impl BatchLog {
         if inner.live.is_empty() {
             return inner.file.set_len(0).map_err(io);
         }
-        // Some writes stay queued (a commit task that failed): rewrite the
+        // Some writes stay queued (appended while this batch committed, or
+        // left by a commit task that failed): rewrite the
         // file with just them, swapped in whole.
         let tmp = inner.path.with_extension("log.tmp");
         let mut f = File::create(&tmp).map_err(io)?;

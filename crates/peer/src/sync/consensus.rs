@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cid::Cid;
-use crdt_dag::{DagError, Replica, Write, WriterId};
+use crdt_dag::{Replica, Write, WriterId};
 use libp2p::PeerId;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -23,6 +23,7 @@ use crate::error::PeerError;
 use crate::network::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
 use crate::network::{Network, Topic};
 use crate::sync::batch_log::BatchLog;
+use crate::sync::batch_writer::{batch_writer, commit_left_over};
 use crate::sync::checkpoints;
 use crate::sync::dagsync::{self, PeerSource};
 use crate::sync::group_commit::{GROUP_COMMIT_MAX, WriteReq, commit_group};
@@ -46,8 +47,6 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 /// long: gossip under load may drop an announcement (a send queue that
 /// stays full), and the last one of a burst has no successor to cover it.
 const SETTLE_ANNOUNCE: Duration = Duration::from_secs(1);
-/// Longest wait between two tries of a batch commit that keeps failing.
-const COMMIT_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Settings of the consensus component (`consensus.crdt` and follower mode).
 #[derive(Clone, Debug)]
@@ -265,8 +264,8 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
 }
 
 /// What both writers commit with.
-struct Writer {
-    replica: Arc<Replica>,
+pub(crate) struct Writer {
+    pub(crate) replica: Arc<Replica>,
     /// Wakes the announcer.
     changed: Arc<Notify>,
     putter: Option<BlockPutter>,
@@ -274,7 +273,7 @@ struct Writer {
 
 impl Writer {
     /// A delta was committed: announce it and put its block into IPFS.
-    fn committed(&self, blocks: Vec<(Cid, Vec<u8>)>) {
+    pub(crate) fn committed(&self, blocks: Vec<(Cid, Vec<u8>)>) {
         if blocks.is_empty() {
             return;
         }
@@ -324,264 +323,11 @@ async fn group_commit_writer(
 }
 
 /// Whatever is still queued was never acknowledged: tell its callers.
-fn refuse_rest(mut rx: mpsc::Receiver<WriteReq>) {
+pub(crate) fn refuse_rest(mut rx: mpsc::Receiver<WriteReq>) {
     rx.close();
     while let Ok(r) = rx.try_recv() {
         let _ = r.respond_to.send(Err(PeerError::ShuttingDown));
     }
-}
-
-/// Batching on: writes are acknowledged once they are in the durable batch
-/// queue (and in `queued`, which reads see); a batch is committed as one
-/// delta when it holds `max_batch_size` writes or `max_batch_age` after its
-/// first write, and at shutdown. A commit that fails is retried a batch age
-/// later, the writes still queued.
-async fn batch_writer(
-    w: Writer,
-    settings: ConsensusSettings,
-    mut rx: mpsc::Receiver<WriteReq>,
-    log: BatchLog,
-    queued: Queued,
-    cancel: CancellationToken,
-) {
-    // A crash may have left acknowledged writes: commit them first.
-    let mut batch: Vec<(u64, Write)> = log.load().unwrap_or_else(|e| {
-        warn!(error = %e, "reading the batch queue");
-        vec![]
-    });
-    queued.record(batch.iter().map(|(_, w)| w));
-    let mut deadline = (!batch.is_empty()).then(tokio::time::Instant::now);
-    // Wait before retrying a failed commit: a batch age, doubled at each
-    // failure up to COMMIT_RETRY_MAX (a full disk fails every try).
-    let mut retry_in = settings.max_batch_age;
-    // Why the last commit failed, until one succeeds: new writes are
-    // refused with it. The queue's file may have room while the store has
-    // none (sled keeps failing until it is opened again), and a write
-    // acknowledged then could not be read until the peer restarts.
-    let mut failing: Option<Arc<PeerError>> = None;
-    loop {
-        let full = batch.len() >= settings.max_batch_size;
-        let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
-        if full || due {
-            deadline = None;
-            match commit_queued(&w, &log, std::mem::take(&mut batch), &queued).await {
-                Ok(()) => {
-                    retry_in = settings.max_batch_age;
-                    failing = None;
-                }
-                Err((kept, e)) => {
-                    batch = kept;
-                    failing = Some(Arc::new(e));
-                    deadline = Some(tokio::time::Instant::now() + retry_in);
-                    retry_in = (retry_in * 2).min(COMMIT_RETRY_MAX.max(settings.max_batch_age));
-                    if full {
-                        // Refuse new writes until the queue commits (they
-                        // would grow it past its size) rather than spin.
-                        tokio::select! {
-                            _ = cancel.cancelled() => break,
-                            _ = sleep_until_opt(deadline) => {}
-                        }
-                    }
-                }
-            }
-            continue;
-        }
-        let first = tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = sleep_until_opt(deadline) => continue,
-            r = rx.recv() => match r { Some(r) => r, None => break },
-        };
-        let mut reqs = vec![first];
-        while batch.len() + reqs.len() < settings.max_batch_size {
-            match rx.try_recv() {
-                Ok(r) => reqs.push(r),
-                Err(_) => break,
-            }
-        }
-        if let Some(cause) = &failing {
-            for r in reqs {
-                let _ = r.respond_to.send(Err(PeerError::Queue(cause.clone())));
-            }
-            continue;
-        }
-        // An unpin of something not pinned (and not pinned earlier in the
-        // queue) fails now, as Go's does.
-        let mut accepted: Vec<WriteReq> = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            if let Write::Unpin(cid) = &req.write {
-                let earlier = accepted
-                    .iter()
-                    .rev()
-                    .find(|r| r.write.cid() == cid)
-                    .map(|r| matches!(r.write, Write::Pin(_)));
-                let pinned = match earlier.or_else(|| queued.get(cid).map(|q| q.is_some())) {
-                    Some(p) => p,
-                    None => match w.replica.contains(cid) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            // Not known to be unpinned: the store's error.
-                            let _ = req.respond_to.send(Err(PeerError::from(e)));
-                            continue;
-                        }
-                    },
-                };
-                if !pinned {
-                    let _ = req
-                        .respond_to
-                        .send(Err(PeerError::Dag(DagError::NotPinned(*cid))));
-                    continue;
-                }
-            }
-            accepted.push(req);
-        }
-        if accepted.is_empty() {
-            continue;
-        }
-        let writes: Vec<Write> = accepted.iter().map(|r| r.write.clone()).collect();
-        let l = log.clone();
-        match tokio::task::spawn_blocking(move || l.append(&writes).map(|keys| (keys, writes)))
-            .await
-        {
-            Ok(Ok((keys, writes))) => {
-                // Readable before acknowledged: a client that saw its 200
-                // reads its write.
-                queued.record(&writes);
-                for r in accepted {
-                    let _ = r.respond_to.send(Ok(()));
-                }
-                batch.extend(keys.into_iter().zip(writes));
-                deadline
-                    .get_or_insert_with(|| tokio::time::Instant::now() + settings.max_batch_age);
-            }
-            Ok(Err(e)) => {
-                let cause = Arc::new(e);
-                for r in accepted {
-                    let _ = r.respond_to.send(Err(PeerError::Queue(cause.clone())));
-                }
-            }
-            Err(e) => warn!(error = %e, "batch queue task failed"),
-        }
-    }
-    if !batch.is_empty() && commit_queued(&w, &log, batch, &queued).await.is_err() {
-        warn!(
-            "the batch queue could not be committed at shutdown; it is committed at the next start"
-        );
-    }
-    refuse_rest(rx);
-}
-
-async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Commits queued writes as one delta, then drops them from the queue and
-/// from `queued`. They were acknowledged already, so an unpin that no
-/// longer applies (a concurrent remote unpin won) is dropped with a log
-/// line, not an error. On failure the batch is given back, still queued.
-async fn commit_queued(
-    w: &Writer,
-    log: &BatchLog,
-    batch: Vec<(u64, Write)>,
-    queued: &Queued,
-) -> Result<(), (Vec<(u64, Write)>, PeerError)> {
-    let (r, l) = (w.replica.clone(), log.clone());
-    let done = tokio::task::spawn_blocking(move || {
-        let outcome = commit_batch(&r, &l, &batch);
-        (outcome, batch)
-    })
-    .await;
-    match done {
-        Ok((Ok(blocks), _)) => {
-            queued.clear();
-            w.committed(blocks);
-            Ok(())
-        }
-        Ok((Err(e), batch)) => {
-            warn!(error = %e, "committing a batch; it stays queued and is retried");
-            Err((batch, e))
-        }
-        Err(e) => {
-            // The task panicked with the batch: it is still in the log.
-            warn!(error = %e, "batch commit task failed; the queue is committed at the next start");
-            Ok(())
-        }
-    }
-}
-
-/// Batching was on in an earlier run and is off now: the writes it
-/// acknowledged from the durable queue are committed before any new one
-/// (retried every second while the store refuses them: they stay readable
-/// through `queued` meanwhile).
-async fn commit_left_over(w: &Writer, log: &BatchLog, queued: &Queued, cancel: &CancellationToken) {
-    let mut batch = match log.load() {
-        Ok(b) if b.is_empty() => return,
-        Ok(b) => b,
-        Err(e) => {
-            warn!(error = %e, "reading the batch queue; it is read again at the next start");
-            return;
-        }
-    };
-    info!(
-        writes = batch.len(),
-        "committing the batch queue an earlier run left"
-    );
-    queued.record(batch.iter().map(|(_, w)| w));
-    loop {
-        match commit_queued(w, log, batch, queued).await {
-            Ok(()) => return,
-            Err((kept, _)) => batch = kept,
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
-
-/// One delta of the batch's net writes; the batch leaves the log.
-fn commit_batch(
-    r: &Replica,
-    l: &BatchLog,
-    batch: &[(u64, Write)],
-) -> Result<Vec<(Cid, Vec<u8>)>, PeerError> {
-    // The last write to a CID wins; an unpin of a CID only pinned earlier
-    // in this batch leaves nothing to write.
-    let mut last: HashMap<Cid, usize> = HashMap::new();
-    for (i, (_, w)) in batch.iter().enumerate() {
-        last.insert(*w.cid(), i);
-    }
-    let mut writes: Vec<Write> = batch
-        .iter()
-        .enumerate()
-        .filter(|(i, (_, w))| last[w.cid()] == *i)
-        .map(|(_, (_, w))| w.clone())
-        .filter(|w| match w {
-            // Kept when the store can't say: the write below then fails
-            // (the batch stays queued) or drops it as no longer applying.
-            Write::Unpin(cid) => r.contains(cid).unwrap_or(true),
-            Write::Pin(_) => true,
-        })
-        .collect();
-    let mut written = vec![];
-    while !writes.is_empty() {
-        match r.write(writes.clone()) {
-            Ok(w) => {
-                written.push((w.cid, w.block));
-                break;
-            }
-            Err(DagError::NotPinned(cid)) => {
-                debug!(%cid, "queued unpin no longer applies");
-                writes.retain(|w| !matches!(w, Write::Unpin(c) if *c == cid));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let keys: Vec<u64> = batch.iter().map(|(k, _)| *k).collect();
-    l.remove(&keys)?;
-    Ok(written)
 }
 
 /// `interval` randomised by ±30%, so peers don't rebroadcast in lockstep.

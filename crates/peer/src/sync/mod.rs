@@ -4,6 +4,7 @@
 //! IPFS (`ipfs_glue`) and kept there from its GC (`ipfs_keep`).
 
 pub(crate) mod batch_log;
+pub(crate) mod batch_writer;
 pub(crate) mod checkpoints;
 pub(crate) mod consensus;
 pub mod dagsync;

@@ -10,44 +10,48 @@ use cid::Cid;
 use cluster_types::Pin;
 use crdt_dag::Write;
 
-/// The last queued write of each CID: `Some(pin)` pinned, `None` unpinned.
-/// Cheap to clone; the batch writer fills and clears it.
+/// The last queued write of each CID (`Some(pin)` pinned, `None` unpinned)
+/// with its batch-queue key. Cheap to clone; the batch writer fills it and
+/// empties it of each batch it commits.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Queued(Arc<RwLock<HashMap<Cid, Option<Pin>>>>);
+pub(crate) struct Queued(Arc<RwLock<HashMap<Cid, Entry>>>);
+
+/// A queued write's key and what it leaves of its CID.
+type Entry = (u64, Option<Pin>);
 
 impl Queued {
     /// What the queue says of `cid`: `None` when it holds no write of it,
     /// `Some(None)` when its last queued write is an unpin.
     pub(crate) fn get(&self, cid: &Cid) -> Option<Option<Pin>> {
         let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(cid).cloned()
+        map.get(cid).map(|(_, p)| p.clone())
     }
 
-    /// Records acknowledged writes, in order.
-    pub(crate) fn record<'a>(&self, writes: impl IntoIterator<Item = &'a Write>) {
+    /// Records acknowledged writes with their queue keys, in order.
+    pub(crate) fn record<'a>(&self, writes: impl IntoIterator<Item = (u64, &'a Write)>) {
         let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        for w in writes {
+        for (key, w) in writes {
             match w {
-                Write::Pin(pin) => map.insert(pin.cid, Some(pin.clone())),
-                Write::Unpin(cid) => map.insert(*cid, None),
+                Write::Pin(pin) => map.insert(pin.cid, (key, Some(pin.clone()))),
+                Write::Unpin(cid) => map.insert(*cid, (key, None)),
             };
         }
     }
 
-    /// Forgets everything: the queue was committed into the replica.
-    pub(crate) fn clear(&self) {
+    /// Forgets the writes queued up to `key` (the queue's keys grow, and
+    /// batches are committed oldest first): they are in the replica now.
+    /// A CID written again later stays, with its later write.
+    pub(crate) fn forget_through(&self, key: u64) {
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .retain(|_, (k, _)| *k > key);
     }
 
     /// A copy of the overlay, for a listing that must not hold the lock.
     pub(crate) fn snapshot(&self) -> HashMap<Cid, Option<Pin>> {
-        self.0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        map.iter().map(|(cid, (_, p))| (*cid, p.clone())).collect()
     }
 }
 
@@ -121,13 +125,14 @@ mod tests {
     #[test]
     fn the_overlay_replaces_hides_and_adds() {
         let q = Queued::default();
-        q.record(&[
+        let writes = [
             Write::Pin(named(2, "queued")),
             Write::Unpin(cid(3)),
             Write::Pin(named(4, "new")),
             Write::Pin(named(5, "pinned then unpinned")),
             Write::Unpin(cid(5)),
-        ]);
+        ];
+        q.record((1..).zip(&writes));
         assert_eq!(q.get(&cid(1)), None);
         assert_eq!(q.get(&cid(2)), Some(Some(named(2, "queued"))));
         assert_eq!(q.get(&cid(5)), Some(None));
@@ -139,8 +144,28 @@ mod tests {
             listed,
             vec![named(1, "stored"), named(2, "queued"), named(4, "new")]
         );
-        q.clear();
+        q.forget_through(5);
         assert_eq!(q.get(&cid(2)), None);
+        assert!(q.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_commit_forgets_its_writes_but_not_later_ones() {
+        let q = Queued::default();
+        // Keys 1-3 are being committed while 4 and 5 are queued.
+        let writes = [
+            Write::Pin(named(1, "first")),
+            Write::Pin(named(2, "committed")),
+            Write::Pin(named(3, "committed")),
+            Write::Pin(named(1, "queued again")),
+            Write::Unpin(cid(3)),
+        ];
+        q.record((1..).zip(&writes));
+        q.forget_through(3);
+        assert_eq!(q.get(&cid(1)), Some(Some(named(1, "queued again"))));
+        assert_eq!(q.get(&cid(2)), None);
+        assert_eq!(q.get(&cid(3)), Some(None));
+        q.forget_through(5);
         assert!(q.snapshot().is_empty());
     }
 }
