@@ -2,7 +2,8 @@
 //! writers and a follower converge, untrusted gossip is refused and not
 //! forwarded (a flooder of rejected heads or of junk is graylisted), late
 //! joiners catch up through the bulk sync, deep histories sync without one
-//! round trip per level, and private networks stay closed.
+//! round trip per level, a peer known only by its ID is found on the DHT,
+//! and private networks stay closed.
 
 mod support;
 
@@ -433,6 +434,33 @@ async fn peers_asking_one_writer_at_once_are_all_answered() {
     for p in others {
         p.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_known_only_by_id_is_looked_up_on_the_dht() {
+    let _serial = SERIAL.lock().await;
+    let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
+    let trust = trusting(&[&keys[0], &keys[1], &keys[2]]);
+    let a = start(&keys[0], "lookup", trust.clone(), false).await;
+    let b = start(&keys[1], "lookup", trust.clone(), false).await;
+    let c = start(&keys[2], "lookup", trust, false).await;
+    connect(&b, &a).await;
+    b.remote_id(a.id()).await.expect("b reaches a");
+    connect(&c, &a).await;
+    c.remote_id(a.id()).await.expect("c reaches a");
+    // c has met only a, and its own DHT bootstrap waits half a second:
+    // it knows no address of b, and finds one through a.
+    let id = c.remote_id(b.id()).await.expect("b found through the DHT");
+    assert_eq!(id.id, b.id().to_string());
+    // Someone nobody knows is reported as such, without a long wait.
+    let started = Instant::now();
+    let nobody = libp2p::PeerId::random();
+    assert!(c.remote_id(nobody).await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

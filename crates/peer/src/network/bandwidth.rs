@@ -27,8 +27,11 @@ use std::time::{Duration, Instant};
 use futures::io::{AsyncRead, AsyncWrite, IoSlice, IoSliceMut};
 use futures::{Stream, StreamExt};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerBox, StreamMuxerEvent, SubstreamBox};
+use libp2p::swarm::DialError;
 use libp2p::{PeerId, StreamProtocol};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::network::NetworkCmd;
 use crate::network::ip_limits::PeerIps;
 
 /// The key of the all-substreams total (not a protocol ID).
@@ -43,6 +46,18 @@ pub(crate) const RATE_TICK: Duration = Duration::from_secs(1);
 /// kill/restart test). A second attempt finds the connection; an open on a
 /// live connection is one round trip.
 const OPEN_ATTEMPT: Duration = Duration::from_secs(2);
+/// Longest wait for a DHT lookup of a peer no address is known for.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before a stream to a peer just found is asked for again.
+const FOUND_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The dial failed for want of any address of the peer (libp2p-stream
+/// gives the dial error only as its text).
+fn no_addresses(e: &libp2p_stream::OpenStreamError) -> bool {
+    matches!(e, libp2p_stream::OpenStreamError::Io(io)
+        if io.kind() == io::ErrorKind::NotConnected
+            && io.to_string() == DialError::NoAddresses.to_string())
+}
 /// Times a request is sent again when its stream was dropped unread by the
 /// answerer: libp2p-stream hands an answerer its inbound streams through a
 /// channel of one slot and drops, unread, one that arrives while the slot
@@ -311,6 +326,8 @@ pub(crate) struct Streams {
     control: libp2p_stream::Control,
     bandwidth: Arc<Bandwidth>,
     peer_ips: PeerIps,
+    /// The swarm task, asked to look up a peer no address is known for.
+    swarm: mpsc::Sender<NetworkCmd>,
 }
 
 impl Streams {
@@ -318,11 +335,13 @@ impl Streams {
         control: libp2p_stream::Control,
         bandwidth: Arc<Bandwidth>,
         peer_ips: PeerIps,
+        swarm: mpsc::Sender<NetworkCmd>,
     ) -> Self {
         Self {
             control,
             bandwidth,
             peer_ips,
+            swarm,
         }
     }
 
@@ -332,22 +351,82 @@ impl Streams {
     }
 
     /// Opens a counted stream of `protocol` to `peer`; an attempt that
-    /// takes longer than [`OPEN_ATTEMPT`] is made once more.
+    /// takes longer than [`OPEN_ATTEMPT`] is made once more. A peer with no
+    /// known address (met through gossip only) is looked up on the DHT
+    /// first, then tried again.
     pub(crate) async fn open_stream(
         &mut self,
         peer: PeerId,
         protocol: StreamProtocol,
     ) -> Result<CountedStream, libp2p_stream::OpenStreamError> {
         let meter = self.bandwidth.meter(&protocol);
-        let first = self.control.open_stream(peer, protocol.clone());
-        let inner = match tokio::time::timeout(OPEN_ATTEMPT, first).await {
-            Ok(opened) => opened?,
-            Err(_) => {
-                tracing::debug!(%peer, %protocol, "opening a stream is slow; asking again");
-                self.control.open_stream(peer, protocol).await?
+        let inner = match self.open(peer, protocol.clone()).await {
+            Err(e) if no_addresses(&e) && self.look_up(peer).await => {
+                self.open_found(peer, protocol).await?
             }
+            opened => opened?,
         };
         Ok(Counted { inner, meter })
+    }
+
+    /// Opens a stream to a peer just found on the DHT: the connections the
+    /// lookup made to it may be closing (a lookup's dial and ours meeting),
+    /// so a connection lost under the request is tried again, twice.
+    async fn open_found(
+        &mut self,
+        peer: PeerId,
+        protocol: StreamProtocol,
+    ) -> Result<libp2p::Stream, libp2p_stream::OpenStreamError> {
+        let mut tries = 0;
+        loop {
+            match self.open(peer, protocol.clone()).await {
+                Err(libp2p_stream::OpenStreamError::Io(e))
+                    if tries < 2
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
+                        ) =>
+                {
+                    tries += 1;
+                    tracing::debug!(%peer, error = %e, "a found peer's connection was lost; again");
+                    tokio::time::sleep(FOUND_RETRY_PAUSE).await;
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    async fn open(
+        &mut self,
+        peer: PeerId,
+        protocol: StreamProtocol,
+    ) -> Result<libp2p::Stream, libp2p_stream::OpenStreamError> {
+        let first = self.control.open_stream(peer, protocol.clone());
+        match tokio::time::timeout(OPEN_ATTEMPT, first).await {
+            Ok(opened) => opened,
+            Err(_) => {
+                tracing::debug!(%peer, %protocol, "opening a stream is slow; asking again");
+                self.control.open_stream(peer, protocol).await
+            }
+        }
+    }
+
+    /// Asks the swarm task to find `peer` on the DHT; whether it did
+    /// within [`LOOKUP_TIMEOUT`].
+    async fn look_up(&self, peer: PeerId) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let asked = async {
+            let cmd = NetworkCmd::FindPeer {
+                peer,
+                respond_to: tx,
+            };
+            self.swarm.send(cmd).await.ok()?;
+            rx.await.ok()
+        };
+        matches!(
+            tokio::time::timeout(LOOKUP_TIMEOUT, asked).await,
+            Ok(Some(true))
+        )
     }
 
     /// Waits before a request whose stream the answerer dropped unread is

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use crdt_dag::WriterId;
 use futures::StreamExt;
+use libp2p::Multiaddr;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{PeerId, Swarm, autonat, dcutr, identify, kad, mdns, relay};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -29,6 +30,7 @@ use crate::error::PeerError;
 use crate::network::autorelay::{Action, AutoRelay};
 use crate::network::bandwidth::{Bandwidth, RATE_TICK, Streams};
 use crate::network::conn_manager::{ConnManager, TRIM_INTERVAL};
+use crate::network::find_peer::Lookups;
 use crate::network::ip_limits::PeerIps;
 use crate::network::messages::{HeadsMessage, Metric, now_nanos};
 use crate::network::peer_book::{self, PeerBook};
@@ -68,6 +70,8 @@ struct Driver {
     trusted: HashSet<PeerId>,
     /// Relay reservations while AutoNAT says we are private.
     autorelay: AutoRelay,
+    /// DHT lookups of peers known only by ID.
+    lookups: Lookups,
 }
 
 /// Builds the swarm, starts listening and spawns its task. Must run inside a
@@ -133,12 +137,13 @@ pub(crate) fn spawn(
         }
         None => None,
     };
+    let (cmd_tx, cmd_rx) = mpsc::channel(CMD_CHANNEL_CAPACITY);
     let streams = Streams::new(
         swarm.behaviour().streams.new_control(),
         bandwidth.clone(),
         peer_ips,
+        cmd_tx.clone(),
     );
-    let (cmd_tx, cmd_rx) = mpsc::channel(CMD_CHANNEL_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let network = Network {
         peer_id: *swarm.local_peer_id(),
@@ -162,6 +167,7 @@ pub(crate) fn spawn(
         peerstore,
         rendezvous,
         autorelay: AutoRelay::default(),
+        lookups: Lookups::default(),
     };
     tasks.spawn(driver.run(cmd_rx, cancel));
     Ok((network, ev_rx))
@@ -196,6 +202,50 @@ impl Driver {
             }
         }
         debug!("network task stopped");
+    }
+
+    /// Starts (or joins) a DHT lookup of `peer`'s addresses.
+    fn find_peer(&mut self, peer: PeerId, respond_to: oneshot::Sender<bool>) {
+        if self.swarm.is_connected(&peer) {
+            let _ = respond_to.send(true);
+            return;
+        }
+        let id = match self.lookups.running_for(&peer) {
+            Some(id) => id,
+            None if self.lookups.has_room() => {
+                debug!(%peer, "looking up a peer's addresses on the DHT");
+                self.swarm.behaviour_mut().kad.get_closest_peers(peer)
+            }
+            None => {
+                let _ = respond_to.send(false);
+                return;
+            }
+        };
+        self.lookups.wait(id, peer, respond_to);
+    }
+
+    /// A lookup is over: its peer's addresses go to Kademlia (which gives
+    /// them to later dials) and are dialed now.
+    fn found_peer(&mut self, id: kad::QueryId, peer: PeerId, addrs: Vec<Multiaddr>, last: bool) {
+        let found = !addrs.is_empty() || self.swarm.is_connected(&peer);
+        if !addrs.is_empty() {
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            for a in &addrs {
+                kad.add_address(&peer, a.clone());
+            }
+            if !last && let Some(mut q) = kad.query_mut(&id) {
+                q.finish();
+            }
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!(%peer, error = %e, "dial of a looked-up peer not started");
+            }
+        }
+        debug!(%peer, found, "peer lookup over");
+        self.lookups.answer(id, found);
     }
 
     /// Dials the lost cluster peers whose wait is over.
@@ -297,6 +347,7 @@ impl Driver {
                     .map_err(|e| PeerError::Network(format!("dial {addr}: {e}")));
                 let _ = respond_to.send(result);
             }
+            NetworkCmd::FindPeer { peer, respond_to } => self.find_peer(peer, respond_to),
             NetworkCmd::ListenAddrs { respond_to } => {
                 let _ = respond_to.send(self.swarm.listeners().cloned().collect());
             }
@@ -389,6 +440,9 @@ impl Driver {
                 step,
                 ..
             })) => {
+                if let Some((peer, addrs)) = self.lookups.on_query(id, &result, step.last) {
+                    self.found_peer(id, peer, addrs, step.last);
+                }
                 let me = *self.swarm.local_peer_id();
                 let found = self.rendezvous.on_query(
                     id,

@@ -11,6 +11,7 @@ pub mod bandwidth;
 mod behaviour;
 mod conn_manager;
 mod driver;
+mod find_peer;
 pub(crate) mod frame;
 mod gossip_guard;
 mod ip_limits;
@@ -132,6 +133,12 @@ pub(crate) enum NetworkCmd {
         peer: PeerId,
         respond_to: oneshot::Sender<Option<f64>>,
     },
+    /// Looks up a peer's addresses on the DHT (`find_peer`); answers
+    /// whether it was found (or is connected).
+    FindPeer {
+        peer: PeerId,
+        respond_to: oneshot::Sender<bool>,
+    },
 }
 
 /// Authors remembered in [`GossipStats::heads_seen`] (peer IDs cost
@@ -170,6 +177,7 @@ impl std::fmt::Debug for NetworkCmd {
             Self::HeadsSubscribers { .. } => "HeadsSubscribers",
             Self::Stats { .. } => "Stats",
             Self::Score { .. } => "Score",
+            Self::FindPeer { .. } => "FindPeer",
         })
     }
 }
