@@ -40,7 +40,7 @@ pub fn replica(n: u8, cluster: &str) -> crdt_dag::Replica {
         .flush_every_ms(None)
         .open()
         .expect("a temporary database");
-    crdt_dag::Replica::with_db(db, key(n), crdt_dag::ReplicaConfig::new(cluster))
+    crdt_dag::Replica::with_db(db, None, key(n), crdt_dag::ReplicaConfig::new(cluster))
         .expect("a temporary replica")
 }
 

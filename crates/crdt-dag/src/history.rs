@@ -167,12 +167,13 @@ impl Replica {
         order: Order,
     ) -> Result<impl Iterator<Item = Result<(Cid, Vec<u8>)>> + Send + use<>> {
         let tree = self.tree().clone();
+        let blocks = self.block_file();
         Ok(self.history(order)?.map(move |entry| {
             let cid = entry?.cid;
-            let block = tree
-                .get(cid_key(prefix::BLOCK, &cid))?
+            let block = blocks
+                .get(&tree, &cid)?
                 .ok_or_else(|| DagError::Corrupt(format!("applied delta {cid} has no block")))?;
-            Ok((cid, block.to_vec()))
+            Ok((cid, block))
         }))
     }
 

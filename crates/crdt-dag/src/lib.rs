@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod block_file;
 mod car;
 mod checkpoint;
 mod codec;

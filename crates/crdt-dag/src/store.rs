@@ -320,6 +320,9 @@ pub(crate) struct Overlay<'a> {
     known: HashMap<Vec<u8>, Option<IVec>>,
     /// Waiting tombs this batch removes (their entries arrived).
     pub(crate) tombs_taken: u64,
+    /// Blocks of the deltas it applies, for the block file
+    /// (`block_file.rs`): appended there before the batch commits.
+    pub(crate) blocks: Vec<(Cid, Vec<u8>)>,
 }
 
 impl<'a> Overlay<'a> {
@@ -329,6 +332,7 @@ impl<'a> Overlay<'a> {
             writes: HashMap::new(),
             known: HashMap::new(),
             tombs_taken: 0,
+            blocks: Vec::new(),
         }
     }
 
@@ -364,7 +368,7 @@ impl<'a> Overlay<'a> {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.writes.is_empty() && self.blocks.is_empty()
     }
 
     pub(crate) fn commit(self) -> Result<()> {

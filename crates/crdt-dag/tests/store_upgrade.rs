@@ -1,6 +1,6 @@
 //! A store written before pin records were stored compact (layout 1: each
 //! record is `R(x)` of spec §6) opens, reads and hashes as it did, is marked
-//! layout 2, and rewrites a record compact when it next changes.
+//! the current layout, and rewrites a record compact when it next changes.
 
 mod common;
 
@@ -90,7 +90,7 @@ fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
     let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
     assert_eq!(
         tree.get(VERSION_KEY).unwrap().unwrap().as_ref(),
-        2u64.to_be_bytes()
+        3u64.to_be_bytes()
     );
     assert_eq!(snapshot(&r), before);
     for (k, _) in pin_values(&r) {
@@ -123,12 +123,12 @@ fn a_store_of_a_newer_layout_is_refused() {
         let r = open(dir.path()).unwrap();
         r.write(vec![pin(1, "a")]).unwrap();
         let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
-        tree.insert(VERSION_KEY, &3u64.to_be_bytes()).unwrap();
+        tree.insert(VERSION_KEY, &4u64.to_be_bytes()).unwrap();
         tree.flush().unwrap();
     }
     match open(dir.path()) {
         Err(crdt_dag::DagError::StoreVersion { found, expected }) => {
-            assert_eq!((found, expected), (3, 2));
+            assert_eq!((found, expected), (4, 3));
         }
         other => panic!("{other:?}"),
     }

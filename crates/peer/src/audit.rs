@@ -164,7 +164,7 @@ fn scratch_replica(
         limits: Default::default(),
     };
     let db = crdt_dag::open_database(scratch, SCRATCH_CACHE_BYTES)?;
-    Ok(Replica::with_db(db, key, config)?.checking_only())
+    Ok(Replica::with_db(db, Some(scratch), key, config)?.checking_only())
 }
 
 /// The cluster of the first block of a CAR file: a delta, or the

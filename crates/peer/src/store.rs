@@ -56,7 +56,12 @@ impl Database {
         key: SigningKey,
         config: ReplicaConfig,
     ) -> Result<Arc<Replica>, PeerError> {
-        Ok(Arc::new(Replica::with_db(self.db.clone(), key, config)?))
+        Ok(Arc::new(Replica::with_db(
+            self.db.clone(),
+            self.dir.as_deref(),
+            key,
+            config,
+        )?))
     }
 
     /// The durable queue of batched writes.

@@ -60,7 +60,7 @@ impl Replica {
         };
         ov.insert(cid_key(prefix::DELTA, cid), &info.encode()[..]);
         if !self.checking_only {
-            ov.insert(cid_key(prefix::BLOCK, cid), block);
+            ov.blocks.push((*cid, block.to_vec()));
         }
         ov.remove(cid_key(prefix::PENDING, cid));
         Ok(Ok(()))

@@ -345,6 +345,7 @@ impl Replica {
         batch.insert(META_FLOOR, cid.to_bytes());
         self.tree.apply_batch(batch)?;
         self.flush()?;
+        self.blocks.compact_if_worth(&self.tree)?;
         if let Some(prev) = previous.filter(|p| *p != cid) {
             self.forget_checkpoint(&prev)?;
             self.checkpoints.flush()?;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ed25519_dalek::SigningKey;
 
+use crate::block_file::{BlockFile, META_BLOCK_END};
 use crate::error::{DagError, Result};
 use crate::pin::PinEvent;
 use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u64_value};
@@ -41,7 +42,9 @@ pub const CACHE_BYTES: u64 = 10 << 20;
 /// On-disk layout version written under `m`. 2: pin records are stored
 /// compact (spec/crdt.md §8); a store of version 1 opens and is marked 2
 /// (its `R(x)` records are still read), so an older peer refuses it.
-const STORE_VERSION: u64 = 2;
+/// 3: delta blocks live in the block file (`block_file.rs`); an older
+/// store's blocks are moved there when it opens.
+const STORE_VERSION: u64 = 3;
 /// The oldest layout this version opens.
 const OLDEST_STORE_VERSION: u64 = 1;
 /// Name of the sled tree the replica uses inside a shared database.
@@ -53,6 +56,8 @@ pub const TREE_NAME: &str = "crdt";
 pub struct Replica {
     db: sled::Db,
     tree: sled::Tree,
+    /// The blocks of applied deltas.
+    blocks: Arc<BlockFile>,
     /// Checkpoint blocks (`replica/checkpoint.rs`).
     checkpoints: sled::Tree,
     key: SigningKey,
@@ -90,7 +95,7 @@ impl Replica {
     /// page cache of [`CACHE_BYTES`] (sled's own default is 1 GiB).
     pub fn open(path: impl AsRef<Path>, key: SigningKey, config: ReplicaConfig) -> Result<Self> {
         let db = crate::store::open_database(path.as_ref(), CACHE_BYTES)?;
-        Self::with_db(db, key, config)
+        Self::with_db(db, Some(path.as_ref()), key, config)
     }
 
     /// A replica in a temporary database, deleted on drop (tests, benches).
@@ -99,14 +104,22 @@ impl Replica {
             .temporary(true)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        Self::with_db(db, key, config)
+        Self::with_db(db, None, key, config)
     }
 
-    /// Opens the replica inside an existing sled database (tree [`TREE_NAME`]).
+    /// Opens the replica inside an existing sled database (tree [`TREE_NAME`]),
+    /// with its block file in `dir` (the database's folder; `None`: a
+    /// temporary file, for a temporary database).
     /// Resumes whatever a crash left pending: pending blocks are kept and
     /// applied by the next walk or [`Replica::apply_pending`].
-    pub fn with_db(db: sled::Db, key: SigningKey, config: ReplicaConfig) -> Result<Self> {
+    pub fn with_db(
+        db: sled::Db,
+        dir: Option<&Path>,
+        key: SigningKey,
+        config: ReplicaConfig,
+    ) -> Result<Self> {
         let tree = db.open_tree(TREE_NAME)?;
+        let mut moving_blocks = false;
         match tree.get(META_VERSION)? {
             Some(v) => {
                 let found = u64_value(Some(v));
@@ -124,16 +137,20 @@ impl Replica {
                         config.cluster
                     )));
                 }
-                if found < STORE_VERSION {
-                    tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
-                    tree.flush()?;
-                }
+                // Layouts 1 and 2 kept blocks in the tree (moved below).
+                moving_blocks = found < STORE_VERSION;
             }
             None => {
                 tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
                 tree.insert(META_CLUSTER, config.cluster.as_bytes())?;
                 tree.flush()?;
             }
+        }
+        let blocks = Arc::new(BlockFile::open(dir, &tree)?);
+        if moving_blocks {
+            move_blocks_to_file(&tree, &blocks)?;
+            tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
+            tree.flush()?;
         }
         let checkpoints = db.open_tree(checkpoint::CHECKPOINT_TREE)?;
         let pending = Pending::default();
@@ -147,6 +164,7 @@ impl Replica {
             db,
             writers,
             tree,
+            blocks,
             checkpoints,
             key,
             writer,
@@ -187,6 +205,10 @@ impl Replica {
         &self.tree
     }
 
+    pub(crate) fn block_file(&self) -> Arc<BlockFile> {
+        Arc::clone(&self.blocks)
+    }
+
     /// This replica's writer identity.
     pub fn writer(&self) -> WriterId {
         self.writer
@@ -204,8 +226,15 @@ impl Replica {
 
     /// Commits `ov` into the store (not flushed), then counts the waiting
     /// tombs it removed.
-    fn commit_overlay(&self, ov: Overlay<'_>) -> Result<()> {
+    fn commit_overlay(&self, mut ov: Overlay<'_>) -> Result<()> {
         let taken = ov.tombs_taken;
+        if !ov.blocks.is_empty() {
+            let (places, end) = self.blocks.append(&std::mem::take(&mut ov.blocks))?;
+            for (k, place) in places {
+                ov.insert(k, &place[..]);
+            }
+            ov.insert(META_BLOCK_END.to_vec(), &end.to_be_bytes()[..]);
+        }
         ov.commit()?;
         self.waiting_tombs.fetch_sub(taken, Ordering::Relaxed);
         Ok(())
@@ -246,4 +275,42 @@ impl Replica {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// Moves the blocks a store of layout 1 or 2 kept in the tree into the block
+/// file, a few MiB per batch. A block's value is its DAG-CBOR bytes there and
+/// a 16-byte place once moved (no delta block is that short), so a move cut
+/// short resumes where it stopped.
+fn move_blocks_to_file(tree: &sled::Tree, blocks: &BlockFile) -> Result<()> {
+    const CHUNK_BYTES: usize = 8 << 20;
+    let mut chunk: Vec<(cid::Cid, Vec<u8>)> = Vec::new();
+    let mut bytes = 0;
+    let flush_chunk = |chunk: &mut Vec<(cid::Cid, Vec<u8>)>| -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (places, end) = blocks.append(chunk)?;
+        let mut batch = sled::Batch::default();
+        for (k, place) in places {
+            batch.insert(k, &place[..]);
+        }
+        batch.insert(META_BLOCK_END, &end.to_be_bytes());
+        tree.apply_batch(batch)?;
+        chunk.clear();
+        Ok(())
+    };
+    for kv in tree.scan_prefix([prefix::BLOCK]) {
+        let (k, v) = kv?;
+        if v.len() == 16 {
+            continue;
+        }
+        bytes += v.len();
+        chunk.push((crate::store::stored_cid(&k[1..])?, v.to_vec()));
+        if bytes >= CHUNK_BYTES {
+            flush_chunk(&mut chunk)?;
+            bytes = 0;
+        }
+    }
+    flush_chunk(&mut chunk)?;
+    Ok(())
 }

@@ -161,19 +161,12 @@ impl Replica {
 
     /// The block of an applied delta (to serve peers and IPFS).
     pub fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .tree
-            .get(cid_key(prefix::BLOCK, cid))?
-            .map(|v| v.to_vec()))
+        self.blocks.get(&self.tree, cid)
     }
 
     /// All applied delta blocks in CID byte order, read lazily.
     pub fn blocks(&self) -> impl Iterator<Item = Result<(Cid, Vec<u8>)>> + use<> {
-        self.tree.scan_prefix([prefix::BLOCK]).map(|kv| {
-            let (k, v) = kv?;
-            let cid = stored_cid(&k[1..])?;
-            Ok((cid, v.to_vec()))
-        })
+        self.blocks.iter(&self.tree)
     }
 
     /// The highest applied `seq` of `writer` and its delta.

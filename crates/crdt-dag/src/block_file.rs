@@ -1,0 +1,314 @@
+//! The blocks of applied deltas, appended to one file beside the store
+//! (spec/crdt.md §8): the tree keeps each block's place (`b`), the file its
+//! bytes, written once.
+//!
+//! Why not sled: a block is tens of KB, and sled keeps values in its pages,
+//! so every leaf of 16 blocks was rewritten whole (a blob of up to 700 KB)
+//! each time a delta landed in it, and old copies stayed on disk until their
+//! segment was half dead: the blocks, 88 bytes a pin live, took about 200
+//! bytes a pin on disk. Here they take their own size.
+//!
+//! Durability: blocks are appended and `fdatasync`ed before the sled batch
+//! that names them is applied, so whatever sled recovers, the bytes it
+//! points to are on disk. The batch also records the file's end
+//! ([`META_BLOCK_END`]); at open, bytes past it (appended for a batch that
+//! never committed) are cut. Removed blocks leave dead bytes until
+//! [`BlockFile::compact_if_worth`] copies the live ones to a new file of the
+//! next generation ([`META_BLOCK_GEN`], one sled batch moves every index
+//! entry and the generation at once); a file of another generation found at
+//! open is the leftover of a compaction and is deleted.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use cid::Cid;
+
+use crate::error::{DagError, Result};
+use crate::store::{cid_key, prefix, stored_cid, u64_value};
+
+/// The end of the block file's committed bytes.
+pub(crate) const META_BLOCK_END: &[u8] = b"mblockend";
+/// The generation of the block file in use (its name's suffix).
+pub(crate) const META_BLOCK_GEN: &[u8] = b"mblockgen";
+/// The file's name before its generation.
+const FILE_PREFIX: &str = "delta-blocks.";
+/// Compaction runs when at least this many bytes are dead, and as many as
+/// are live.
+const COMPACT_MIN_DEAD: u64 = 1 << 20;
+
+/// Where a block is in the file, as the tree keeps it (16 bytes: offset,
+/// length, CRC-32 of the bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    offset: u64,
+    len: u32,
+    crc: u32,
+}
+
+impl Place {
+    pub(crate) fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.offset.to_be_bytes());
+        out[8..12].copy_from_slice(&self.len.to_be_bytes());
+        out[12..].copy_from_slice(&self.crc.to_be_bytes());
+        out
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
+        let b: &[u8; 16] = b
+            .try_into()
+            .map_err(|_| DagError::Corrupt("block place of the wrong size".into()))?;
+        Ok(Self {
+            offset: u64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
+            len: u32::from_be_bytes(b[8..12].try_into().expect("4 bytes")),
+            crc: u32::from_be_bytes(b[12..].try_into().expect("4 bytes")),
+        })
+    }
+}
+
+/// What an append gives the caller's sled batch: each block's key and
+/// place, and the file's new end.
+pub(crate) type Appended = (Vec<(Vec<u8>, [u8; 16])>, u64);
+
+/// The open file and its generation; swapped whole by a compaction.
+#[derive(Debug)]
+struct Generation {
+    number: u64,
+    file: Arc<File>,
+}
+
+/// The append-only file of applied delta blocks. Appends are serialised
+/// by the replica's write lock; reads take the generation's read lock
+/// around the index lookup and the read, so a compaction (which takes it
+/// for writing to swap files) never pairs an old place with a new file.
+#[derive(Debug)]
+pub(crate) struct BlockFile {
+    /// The folder of the file; `None`: an unnamed temporary file.
+    dir: Option<PathBuf>,
+    current: RwLock<Generation>,
+    /// Where the next block goes (past every committed byte).
+    end: AtomicU64,
+}
+
+impl BlockFile {
+    /// Opens the block file that `tree` names, in `dir` (an unnamed
+    /// temporary file for `None`), cutting bytes past the committed end and
+    /// deleting files of other generations.
+    pub(crate) fn open(dir: Option<&Path>, tree: &sled::Tree) -> Result<Self> {
+        let number = u64_value(tree.get(META_BLOCK_GEN)?);
+        let end = u64_value(tree.get(META_BLOCK_END)?);
+        let file = match dir {
+            Some(dir) => {
+                remove_other_generations(dir, number)?;
+                let path = file_path(dir, number);
+                let existed = path.exists();
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)?;
+                if !existed {
+                    sync_dir(dir)?;
+                }
+                file
+            }
+            None => temporary_file()?,
+        };
+        let len = file.metadata()?.len();
+        if len < end {
+            return Err(DagError::Corrupt(format!(
+                "the delta block file has {len} bytes, the store names {end}"
+            )));
+        }
+        if len > end {
+            file.set_len(end)?;
+            file.sync_all()?;
+        }
+        Ok(Self {
+            dir: dir.map(Path::to_path_buf),
+            current: RwLock::new(Generation {
+                number,
+                file: Arc::new(file),
+            }),
+            end: AtomicU64::new(end),
+        })
+    }
+
+    /// Appends `blocks` and makes them durable; returns each one's index
+    /// entry (key, place) and the new end, for the caller's sled batch.
+    /// The caller holds the replica's write lock.
+    pub(crate) fn append(&self, blocks: &[(Cid, Vec<u8>)]) -> Result<Appended> {
+        let file = self.file();
+        let start = self.end.load(Ordering::SeqCst);
+        let total: usize = blocks.iter().map(|(_, b)| b.len()).sum();
+        let mut bytes = Vec::with_capacity(total);
+        let mut entries = Vec::with_capacity(blocks.len());
+        for (cid, block) in blocks {
+            let place = Place {
+                offset: start + bytes.len() as u64,
+                len: u32::try_from(block.len())
+                    .map_err(|_| DagError::Corrupt("a block over 4 GiB".into()))?,
+                crc: crc32fast::hash(block),
+            };
+            bytes.extend_from_slice(block);
+            entries.push((cid_key(prefix::BLOCK, cid), place.encode()));
+        }
+        file.write_all_at(&bytes, start)?;
+        file.sync_data()?;
+        let end = start + bytes.len() as u64;
+        // Advanced even if the caller's batch then fails: the bytes are
+        // dead, and the next commit's end covers them.
+        self.end.store(end, Ordering::SeqCst);
+        Ok((entries, end))
+    }
+
+    /// The block of `cid`, if the tree names one. Checked against its CRC.
+    pub(crate) fn get(&self, tree: &sled::Tree, cid: &Cid) -> Result<Option<Vec<u8>>> {
+        let current = self.current.read().expect("block file lock poisoned");
+        let Some(place) = tree.get(cid_key(prefix::BLOCK, cid))? else {
+            return Ok(None);
+        };
+        read_at(&current.file, &Place::decode(&place)?, cid).map(Some)
+    }
+
+    /// Every block the tree names, in CID byte order, read lazily.
+    pub(crate) fn iter(
+        self: &Arc<Self>,
+        tree: &sled::Tree,
+    ) -> impl Iterator<Item = Result<(Cid, Vec<u8>)>> + use<> {
+        let this = Arc::clone(self);
+        let lookup = tree.clone();
+        tree.scan_prefix([prefix::BLOCK]).keys().map(move |k| {
+            let k = k?;
+            let cid = stored_cid(&k[1..])?;
+            // Looked up again under the lock: a compaction may have moved it.
+            let block = this
+                .get(&lookup, &cid)?
+                .ok_or_else(|| DagError::Corrupt(format!("block {cid} vanished")))?;
+            Ok((cid, block))
+        })
+    }
+
+    /// Copies the live blocks to a new file when at least half of this one
+    /// (and [`COMPACT_MIN_DEAD`]) is dead. The caller holds the replica's
+    /// write lock (no append meanwhile); reads go on from the old file until
+    /// the swap.
+    pub(crate) fn compact_if_worth(&self, tree: &sled::Tree) -> Result<bool> {
+        let end = self.end.load(Ordering::SeqCst);
+        let mut live = 0u64;
+        for kv in tree.scan_prefix([prefix::BLOCK]) {
+            live += u64::from(Place::decode(&kv?.1)?.len);
+        }
+        let dead = end.saturating_sub(live);
+        if dead < COMPACT_MIN_DEAD || dead < live {
+            return Ok(false);
+        }
+        let (old, next) = {
+            let current = self.current.read().expect("block file lock poisoned");
+            (Arc::clone(&current.file), current.number + 1)
+        };
+        let new = match &self.dir {
+            Some(dir) => {
+                let path = file_path(dir, next);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)?;
+                sync_dir(dir)?;
+                file
+            }
+            None => temporary_file()?,
+        };
+        let mut batch = sled::Batch::default();
+        let mut at = 0u64;
+        for kv in tree.scan_prefix([prefix::BLOCK]) {
+            let (k, v) = kv?;
+            let cid = stored_cid(&k[1..])?;
+            let place = Place::decode(&v)?;
+            let block = read_at(&old, &place, &cid)?;
+            new.write_all_at(&block, at)?;
+            batch.insert(
+                k,
+                &Place {
+                    offset: at,
+                    ..place
+                }
+                .encode()[..],
+            );
+            at += u64::from(place.len);
+        }
+        new.sync_all()?;
+        batch.insert(META_BLOCK_GEN, &next.to_be_bytes());
+        batch.insert(META_BLOCK_END, &at.to_be_bytes());
+        {
+            let mut current = self.current.write().expect("block file lock poisoned");
+            tree.apply_batch(batch)?;
+            tree.flush()?;
+            *current = Generation {
+                number: next,
+                file: Arc::new(new),
+            };
+            self.end.store(at, Ordering::SeqCst);
+        }
+        if let Some(dir) = &self.dir {
+            std::fs::remove_file(file_path(dir, next - 1))?;
+        }
+        Ok(true)
+    }
+
+    fn file(&self) -> Arc<File> {
+        Arc::clone(&self.current.read().expect("block file lock poisoned").file)
+    }
+}
+
+fn read_at(file: &File, place: &Place, cid: &Cid) -> Result<Vec<u8>> {
+    let mut block = vec![0u8; place.len as usize];
+    file.read_exact_at(&mut block, place.offset)?;
+    if crc32fast::hash(&block) != place.crc {
+        return Err(DagError::Corrupt(format!(
+            "block {cid} in the delta block file fails its checksum"
+        )));
+    }
+    Ok(block)
+}
+
+fn file_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("{FILE_PREFIX}{generation}"))
+}
+
+/// Deletes block files of generations other than `keep` (what a
+/// compaction cut short, or finished without deleting its source).
+fn remove_other_generations(dir: &Path, keep: u64) -> Result<()> {
+    let keep = format!("{FILE_PREFIX}{keep}");
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(FILE_PREFIX) && *name != keep {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes a file's creation (or removal) in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// A file with no name, gone when closed (a temporary replica's).
+fn temporary_file() -> Result<File> {
+    Ok(tempfile::tempfile()?)
+}

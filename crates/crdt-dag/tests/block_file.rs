@@ -1,0 +1,224 @@
+//! The block file (spec/crdt.md §8): applied delta blocks live in one
+//! append-only file beside the store; what a crash, a damaged disk, an older
+//! layout and a prune leave is handled at open.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use crdt_dag::{Cid, Replica, ReplicaConfig};
+
+const VERSION_KEY: &[u8] = b"mversion";
+const END_KEY: &[u8] = b"mblockend";
+
+fn open(dir: &Path) -> Replica {
+    reopen(dir, key(9), ReplicaConfig::new(CLUSTER)).unwrap()
+}
+
+fn block_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("delta-blocks.")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn the_block_file(dir: &Path) -> PathBuf {
+    let files = block_files(dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+fn all_blocks(r: &Replica) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    r.blocks()
+        .map(|b| {
+            let (cid, block) = b.unwrap();
+            (cid.to_bytes(), block)
+        })
+        .collect()
+}
+
+fn tree(r: &Replica) -> sled::Tree {
+    r.database().open_tree(crdt_dag::TREE_NAME).unwrap()
+}
+
+/// A replica at `dir` holding the history of three writers.
+fn filled(dir: &Path, rounds: u32) -> (Replica, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let source = history(rounds);
+    let r = open(dir);
+    sync(&r, &source[0]);
+    let blocks = all_blocks(&source[0]);
+    assert_eq!(all_blocks(&r), blocks);
+    (r, blocks)
+}
+
+#[test]
+fn blocks_are_kept_in_the_file_not_the_tree_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = {
+        let (r, blocks) = filled(dir.path(), 6);
+        for kv in tree(&r).scan_prefix(b"b") {
+            assert_eq!(
+                kv.unwrap().1.len(),
+                16,
+                "the tree holds a place, not the block"
+            );
+        }
+        blocks
+    };
+    let total: usize = blocks.values().map(Vec::len).sum();
+    let file = the_block_file(dir.path());
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), total as u64);
+    let r = open(dir.path());
+    assert_eq!(all_blocks(&r), blocks);
+    for (cid, block) in &blocks {
+        let cid = Cid::try_from(&cid[..]).unwrap();
+        assert_eq!(r.block(&cid).unwrap().as_ref(), Some(block));
+    }
+}
+
+#[test]
+fn bytes_appended_for_a_batch_that_never_committed_are_cut_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (committed, blocks) = {
+        let (r, blocks) = filled(dir.path(), 3);
+        let end = tree(&r).get(END_KEY).unwrap().unwrap();
+        (u64::from_be_bytes(end.as_ref().try_into().unwrap()), blocks)
+    };
+    let file = the_block_file(dir.path());
+    // What a crash between the append and the sled batch leaves.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        f.write_all(&[0xee; 5000]).unwrap();
+    }
+    let r = open(dir.path());
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), committed);
+    assert_eq!(all_blocks(&r), blocks);
+    // New blocks go where the cut bytes were, and read back.
+    r.write(vec![pin(90_000, "after the cut")]).unwrap();
+    let head = r.heads().unwrap()[0];
+    assert!(r.block(&head).unwrap().is_some());
+    drop(r);
+    let r = open(dir.path());
+    assert_eq!(all_blocks(&r).len(), blocks.len() + 1);
+}
+
+#[test]
+fn a_damaged_block_is_reported_and_a_short_file_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, offset, committed) = {
+        let (r, _) = filled(dir.path(), 2);
+        let cid = r.heads().unwrap()[0];
+        let place = tree(&r)
+            .get([&b"b"[..], &cid.to_bytes()].concat())
+            .unwrap()
+            .unwrap();
+        let end = tree(&r).get(END_KEY).unwrap().unwrap();
+        (
+            cid,
+            u64::from_be_bytes(place[..8].try_into().unwrap()),
+            u64::from_be_bytes(end.as_ref().try_into().unwrap()),
+        )
+    };
+    let file = the_block_file(dir.path());
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[offset as usize + 7] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    {
+        let r = open(dir.path());
+        match r.block(&cid) {
+            Err(crdt_dag::DagError::Corrupt(msg)) => assert!(msg.contains("checksum"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    std::fs::write(&file, &bytes[..committed as usize - 1]).unwrap();
+    match reopen(dir.path(), key(9), ReplicaConfig::new(CLUSTER)) {
+        Err(crdt_dag::DagError::Corrupt(msg)) => assert!(msg.contains("block file"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_store_that_kept_blocks_in_the_tree_has_them_moved_even_after_a_cut_short_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = {
+        let (r, blocks) = filled(dir.path(), 6);
+        // Back to layout 2 for every other block: its bytes in the tree, as
+        // an older peer stored them (the others as a move cut short left
+        // them: already in the file).
+        let t = tree(&r);
+        for (i, (cid, block)) in blocks.iter().enumerate() {
+            if i % 2 == 0 {
+                t.insert([&b"b"[..], cid].concat(), block.clone()).unwrap();
+            }
+        }
+        t.insert(VERSION_KEY, &2u64.to_be_bytes()).unwrap();
+        t.flush().unwrap();
+        blocks
+    };
+    let before = std::fs::metadata(the_block_file(dir.path())).unwrap().len();
+    let r = open(dir.path());
+    let t = tree(&r);
+    assert_eq!(
+        t.get(VERSION_KEY).unwrap().unwrap().as_ref(),
+        3u64.to_be_bytes()
+    );
+    for kv in t.scan_prefix(b"b") {
+        assert_eq!(kv.unwrap().1.len(), 16);
+    }
+    assert_eq!(all_blocks(&r), blocks);
+    let moved: usize = blocks.values().step_by(2).map(Vec::len).sum();
+    assert_eq!(
+        std::fs::metadata(the_block_file(dir.path())).unwrap().len(),
+        before + moved as u64
+    );
+}
+
+#[test]
+fn a_prune_compacts_the_block_file_into_a_new_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = open(dir.path());
+    // Blocks of about 40 KB each: over the 1 MiB of dead bytes that a
+    // compaction waits for.
+    let name = "n".repeat(200);
+    for round in 0..60u32 {
+        let writes = (0..200).map(|i| pin(round * 1000 + i, &name)).collect();
+        r.write(writes).unwrap();
+    }
+    r.checkpoint().unwrap();
+    r.write(vec![pin(500_000, "above the floor")]).unwrap();
+    let above = r.heads().unwrap()[0];
+    let before = std::fs::metadata(the_block_file(dir.path())).unwrap().len();
+    assert!(before > 2 << 20, "{before} bytes");
+    let pruned = r.prune().unwrap();
+    assert_eq!(pruned.blocks_removed, 60);
+    let file = the_block_file(dir.path());
+    assert!(file.to_string_lossy().ends_with(".1"), "{file:?}");
+    let kept = r.block(&above).unwrap().expect("the block above the floor");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), kept.len() as u64);
+    assert_eq!(r.blocks().count(), 1);
+    // Appends go on in the new file, and all of it reopens.
+    r.write(vec![pin(500_001, "after the prune")]).unwrap();
+    let newest = r.heads().unwrap()[0];
+    drop(r);
+    // A file of another generation (a compaction cut short) is deleted.
+    std::fs::write(dir.path().join("delta-blocks.2"), b"partial").unwrap();
+    let r = open(dir.path());
+    assert_eq!(block_files(dir.path()), vec![file]);
+    assert_eq!(r.block(&above).unwrap(), Some(kept));
+    assert!(r.block(&newest).unwrap().is_some());
+    assert_eq!(r.blocks().count(), 2);
+}
