@@ -33,8 +33,8 @@ const ARENA_ENV: &str = "MALLOC_ARENA_MAX";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_streams_its_allocations_in_constant_memory() {
-    // Measured with one malloc arena, as the daemon runs itself
-    // (spec/config.md): with glibc's default, whether a thread gets an
+    // Measured with one glibc malloc arena (the daemon's jemalloc has one
+    // arena too, spec/config.md): with glibc's default, whether a thread gets an
     // arena of its own depends on lock contention, so the same stream grew
     // the process by 2-8 MiB alone and by 41 MiB once under a loaded suite.
     if std::env::var_os(ARENA_ENV).is_none() {

@@ -13,6 +13,8 @@ use peer::identity::Identity;
 use peer::lock::FolderLock;
 use peer::{VERSION, follow};
 
+#[path = "shared/allocator.rs"]
+mod allocator;
 #[path = "shared/daemon.rs"]
 mod daemon;
 
@@ -96,7 +98,6 @@ fn run(cli: Cli) -> Result<()> {
             {
                 init(&folder, &name, &t, false, &fetcher)?;
             }
-            daemon::cap_malloc_arenas();
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(run_follower(&folder, &name, &fetcher))
         }

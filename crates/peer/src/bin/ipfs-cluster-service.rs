@@ -14,6 +14,8 @@ use peer::identity::Identity;
 use peer::lock::FolderLock;
 use peer::{PeerSettings, VERSION, peer_of};
 
+#[path = "shared/allocator.rs"]
+mod allocator;
 #[path = "shared/daemon.rs"]
 mod daemon;
 #[path = "service/verify.rs"]
@@ -164,7 +166,6 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Init(args) => init(&dir, cli.force || args.force, args),
         Command::Daemon(args) => {
-            daemon::cap_malloc_arenas();
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(daemon(&dir, args))
         }

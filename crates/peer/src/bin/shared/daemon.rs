@@ -39,43 +39,6 @@ pub(crate) fn init_tracing(loglevel: Option<&str>, debug: bool) {
         .try_init();
 }
 
-/// The environment variable glibc reads for its number of malloc arenas.
-const ARENA_ENV: &str = "MALLOC_ARENA_MAX";
-
-/// Runs the daemon again (same PID, same arguments) with glibc's malloc
-/// held to one arena, unless the environment already says how many.
-///
-/// Why: glibc gives the threads that allocate their own arenas (up to 8 per
-/// core: tokio's workers and blocking threads, sled's IO threads) and
-/// seldom returns an arena's free memory, so RSS grows to several times the
-/// live heap. A new peer syncing 100k pins (no IPFS) held 477 MiB by default
-/// against 196 MiB with one arena (268 MiB with two, 400 MiB with four);
-/// mimalloc and jemalloc held 350 and 500 MiB. The variable is only read at
-/// start, and setting it from the process (`mallopt`) would need unsafe
-/// code, hence the re-exec before any thread exists. Not glibc: nothing.
-pub(crate) fn cap_malloc_arenas() {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) || std::env::var_os(ARENA_ENV).is_some()
-    {
-        return;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        let mut args = std::env::args_os();
-        let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-        // `exec` returns only when it failed: carry on with glibc's default.
-        let err = std::process::Command::new(&exe)
-            .arg0(argv0)
-            .args(args)
-            .env(ARENA_ENV, "1")
-            .exec();
-        tracing::debug!(error = %err, "re-running with one malloc arena");
-    }
-}
-
 /// Runs the peer of `cfg` from `dir` until a signal (or a store to reopen:
 /// then the process runs itself again); `bootstrap` peers are dialled and,
 /// with `trust_bootstrap`, trusted.
