@@ -18,6 +18,11 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+// jemalloc, as the daemons (spec/config.md §4): listing a big pinset
+// allocates per line.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod args;
 mod commands;
 mod format;
