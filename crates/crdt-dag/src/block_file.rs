@@ -113,12 +113,7 @@ impl BlockFile {
                 remove_other_generations(dir, number)?;
                 let path = file_path(dir, number);
                 let existed = path.exists();
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)?;
+                let file = open_file(&path, false)?;
                 if !existed {
                     sync_dir(dir)?;
                 }
@@ -223,13 +218,7 @@ impl BlockFile {
         };
         let new = match &self.dir {
             Some(dir) => {
-                let path = file_path(dir, next);
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&path)?;
+                let file = open_file(&file_path(dir, next), true)?;
                 sync_dir(dir)?;
                 file
             }
@@ -346,6 +335,17 @@ fn remove_other_generations(dir: &Path, keep: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Opens (creating) a block file for reading and writing, emptied first
+/// when `truncate`.
+fn open_file(path: &Path, truncate: bool) -> Result<File> {
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(path)?)
 }
 
 /// Makes a file's creation (or removal) in `dir` durable.
