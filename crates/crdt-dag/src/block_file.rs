@@ -187,15 +187,18 @@ impl BlockFile {
     ) -> impl Iterator<Item = Result<(Cid, Vec<u8>)>> + use<> {
         let this = Arc::clone(self);
         let lookup = tree.clone();
-        tree.scan_prefix([prefix::BLOCK]).keys().map(move |k| {
-            let k = k?;
-            let cid = stored_cid(&k[1..])?;
-            // Looked up again under the lock: a compaction may have moved it.
-            let block = this
-                .get(&lookup, &cid)?
-                .ok_or_else(|| DagError::Corrupt(format!("block {cid} vanished")))?;
-            Ok((cid, block))
-        })
+        tree.scan_prefix([prefix::BLOCK])
+            .keys()
+            .filter_map(move |k| {
+                let found = (|| {
+                    let k = k?;
+                    let cid = stored_cid(&k[1..])?;
+                    // Looked up again under the lock: a compaction may have
+                    // moved it, a prune meanwhile removed it (then skipped).
+                    Ok(this.get(&lookup, &cid)?.map(|block| (cid, block)))
+                })();
+                found.transpose()
+            })
     }
 
     /// Copies the live blocks to a new file when at least half of this one

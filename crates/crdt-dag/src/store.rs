@@ -399,10 +399,34 @@ mod tests {
         }
         // What a snapshot write that hit a full disk leaves behind.
         std::fs::write(path.join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
-        let refused = sled::Config::new().path(&path).open();
-        assert!(refused.is_err(), "sled alone refuses the database");
-        let db = open_database(&path, 1 << 20).unwrap();
+        let refused = unlocked(|| sled::Config::new().path(&path).open());
+        let err = refused.expect_err("sled alone refuses the database");
+        assert!(
+            matches!(err, sled::Error::Corruption { .. }),
+            "refused as corrupt, not for another reason: {err:?}"
+        );
+        let db = unlocked(|| open_database(&path, 1 << 20)).unwrap();
         assert_eq!(db.get(b"kept").unwrap().unwrap(), b"value");
         assert_eq!(remove_unfinished_snapshots(&path).unwrap(), 0);
+    }
+
+    /// Runs `open` again while it fails on the file lock: a dropped
+    /// database's background flusher lets go of it a moment later (later
+    /// on a loaded machine).
+    fn unlocked<T, E: std::fmt::Debug>(
+        open: impl Fn() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let started = std::time::Instant::now();
+        loop {
+            match open() {
+                Err(e)
+                    if format!("{e:?}").contains("could not acquire lock")
+                        && started.elapsed() < std::time::Duration::from_secs(30) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
     }
 }

@@ -236,11 +236,7 @@ impl Driver {
             if !last && let Some(mut q) = kad.query_mut(&id) {
                 q.finish();
             }
-            let opts = DialOpts::peer_id(peer)
-                .addresses(addrs)
-                .condition(PeerCondition::DisconnectedAndNotDialing)
-                .build();
-            if let Err(e) = self.swarm.dial(opts) {
+            if let Err(e) = self.dial_unless_connected(peer, addrs) {
                 debug!(%peer, error = %e, "dial of a looked-up peer not started");
             }
         }
@@ -248,16 +244,25 @@ impl Driver {
         self.lookups.answer(id, found);
     }
 
+    /// Dials `peer` at `addrs` unless it is connected or being dialed.
+    fn dial_unless_connected(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<(), libp2p::swarm::DialError> {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        self.swarm.dial(opts)
+    }
+
     /// Dials the lost cluster peers whose wait is over.
     fn redial(&mut self) {
         let now = std::time::Instant::now();
         for (peer, addrs) in self.book.due(now) {
             debug!(%peer, "redialing a cluster peer");
-            let opts = DialOpts::peer_id(peer)
-                .addresses(addrs)
-                .condition(PeerCondition::DisconnectedAndNotDialing)
-                .build();
-            if let Err(e) = self.swarm.dial(opts) {
+            if let Err(e) = self.dial_unless_connected(peer, addrs) {
                 debug!(%peer, error = %e, "redial not started");
                 self.book.dial_failed(&peer, now);
             }
