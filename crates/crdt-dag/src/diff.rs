@@ -10,7 +10,7 @@ use cid::Cid;
 use crate::delta::Delta;
 use crate::error::{DagError, Result};
 use crate::replica::Replica;
-use crate::store::{DeltaInfo, cid_key, key, prefix, stored_cid};
+use crate::store::{DeltaInfo, chain_key, cid_key, key, prefix, stored_cid};
 
 const OURS: u8 = 1;
 const THEIRS: u8 = 2;
@@ -259,11 +259,6 @@ impl Replica {
 
 /// Prefix, writer key, big-endian seq.
 const CHAIN_KEY_LEN: usize = 1 + 32 + 8;
-
-/// The chain index key of `writer`'s delta `seq`.
-pub(crate) fn chain_key(writer: &[u8; 32], seq: u64) -> Vec<u8> {
-    key(prefix::CHAIN, &[writer, &seq.to_be_bytes()])
-}
 
 /// Deltas still to visit, highest priority first, each with whose heads
 /// reach it.

@@ -6,10 +6,9 @@ use std::collections::BinaryHeap;
 
 use cid::Cid;
 
-use crate::diff::chain_key;
 use crate::error::{DagError, Result};
 use crate::replica::Replica;
-use crate::store::{DeltaInfo, cid_key, prefix, stored_cid};
+use crate::store::{DeltaInfo, chain_key, cid_key, prefix, stored_cid};
 use crate::writer::WriterId;
 
 /// Which end of the history comes first.

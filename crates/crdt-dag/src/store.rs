@@ -151,6 +151,11 @@ pub(crate) struct StoredEntry {
     pub(crate) priority: u64,
     pub(crate) writer: WriterId,
     pub(crate) dot: Dot,
+    /// The delta's seq when the writer's chain names this delta at it
+    /// (`s` + writer + seq holds `dot.delta`): the stored record then
+    /// names the delta by the seq. `None` for the other delta of a forked
+    /// seq, and for entries read from a record that named it by CID.
+    pub(crate) seq: Option<u64>,
     pub(crate) wire: WirePin,
 }
 
@@ -175,10 +180,90 @@ pub(crate) struct Record {
     pub(crate) entries: Vec<StoredEntry>,
 }
 
-/// First byte of a stored compact record. Stores written before it held
-/// `R(x)` itself, which begins with 0x82 (a CBOR array of 2); those records
-/// are still read, and stored compact when next written.
+/// First byte of a stored compact record whose entries name their delta by
+/// CID (layouts 2 and 3). Stores of layout 1 held `R(x)` itself, which
+/// begins with 0x82 (a CBOR array of 2). Both are still read, and stored as
+/// [`SEQ_RECORD`] when next written.
 const COMPACT_RECORD: u8 = 0x01;
+/// First byte of a stored record whose entries name their delta by the
+/// writer's seq where the chain allows it (layout 4).
+const SEQ_RECORD: u8 = 0x02;
+
+/// How a stored entry names its delta.
+enum DeltaRef {
+    Cid(Cid),
+    /// The writer's seq: the chain (`s`) has the CID.
+    Seq(u64),
+}
+
+/// A stored entry before its delta is named by CID.
+struct RawEntry {
+    priority: u64,
+    writer: WriterId,
+    delta: DeltaRef,
+    index: u32,
+    wire: WirePin,
+}
+
+/// Finds the CID of a writer's delta at a seq, for entries stored by seq.
+pub(crate) trait ChainLookup {
+    /// The delta the chain of `writer` holds at `seq`.
+    ///
+    /// # Errors
+    /// [`DagError::Corrupt`] when the chain has no delta there (a record
+    /// names a seq only once its chain entry is stored, in the same batch).
+    fn delta_at(&mut self, writer: &WriterId, seq: u64) -> Result<Cid>;
+}
+
+/// The chain index key of `writer`'s delta `seq`: prefix, writer key,
+/// big-endian seq.
+pub(crate) fn chain_key(writer: &[u8; 32], seq: u64) -> Vec<u8> {
+    key(prefix::CHAIN, &[writer, &seq.to_be_bytes()])
+}
+
+fn chain_entry(value: Option<IVec>, writer: &WriterId, seq: u64) -> Result<Cid> {
+    let v = value.ok_or_else(|| {
+        corrupt_record(format!(
+            "it names seq {seq} of {writer}, which the chain lacks"
+        ))
+    })?;
+    stored_cid(&v)
+}
+
+/// Chain lookups straight from the tree, remembered: a walk over many
+/// records meets the same deltas again and again.
+pub(crate) struct ChainCache<'a> {
+    tree: &'a sled::Tree,
+    known: HashMap<([u8; 32], u64), Cid>,
+}
+
+/// Past this many remembered deltas the cache starts over (bounded memory
+/// when a walk meets deltas of one op each).
+const CHAIN_CACHE_MAX: usize = 1 << 16;
+
+impl<'a> ChainCache<'a> {
+    pub(crate) fn new(tree: &'a sled::Tree) -> Self {
+        Self {
+            tree,
+            known: HashMap::new(),
+        }
+    }
+}
+
+impl ChainLookup for ChainCache<'_> {
+    fn delta_at(&mut self, writer: &WriterId, seq: u64) -> Result<Cid> {
+        let pk = *writer.public_key_bytes();
+        if let Some(cid) = self.known.get(&(pk, seq)) {
+            return Ok(*cid);
+        }
+        let cid = chain_entry(self.tree.get(chain_key(&pk, seq))?, writer, seq)?;
+        if self.known.len() >= CHAIN_CACHE_MAX {
+            self.known.clear();
+        }
+        self.known.insert((pk, seq), cid);
+        Ok(cid)
+    }
+}
 
 impl Record {
     /// `R(x)` of spec §6: the canonical DAG-CBOR that the state hash covers
@@ -216,63 +301,88 @@ impl Record {
                         .map_err(|e| corrupt_record(e.to_string()))?,
                     index,
                 },
+                seq: None,
                 wire,
             });
         }
         Ok((cid, Self { entries }))
     }
 
-    /// The stored form (spec/crdt.md §8): [`COMPACT_RECORD`], then per entry
+    /// The stored form (spec/crdt.md §8): [`SEQ_RECORD`], then per entry
     /// varints of the priority and the writer's number ([`WriterTable`]),
-    /// the delta's binary CID, the op index, and the length of the pin's
-    /// options map followed by it (the DAG-CBOR bytes of `R(x)`). The pinned
-    /// CID is the key, so it is not repeated.
+    /// the delta (a varint of its seq in the writer's chain when the chain
+    /// names it there, else 0 and its binary CID), a varint of the op
+    /// index, and the pin's options: 0 and their short form
+    /// ([`WirePin::write_short`]) for a plain pin, else the length of the
+    /// options map followed by it (the DAG-CBOR bytes of `R(x)`). The
+    /// pinned CID is the key, so it is not repeated.
     pub(crate) fn to_stored(&self, writers: &WriterTable) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(1 + self.entries.len() * 48);
-        out.push(COMPACT_RECORD);
+        out.push(SEQ_RECORD);
         for e in &self.entries {
             varint::encode(e.priority, &mut out);
             varint::encode(u64::from(writers.number(&e.writer)?), &mut out);
-            e.dot
-                .delta
-                .write_bytes(&mut out)
-                .expect("a Vec takes every byte");
+            match e.seq {
+                Some(seq) if seq > 0 => varint::encode(seq, &mut out),
+                _ => {
+                    out.push(0);
+                    e.dot
+                        .delta
+                        .write_bytes(&mut out)
+                        .expect("a Vec takes every byte");
+                }
+            }
             varint::encode(u64::from(e.dot.index), &mut out);
-            let opts = to_cbor(&e.wire).expect("pin options always encode");
-            varint::encode(opts.len() as u64, &mut out);
-            out.extend_from_slice(&opts);
+            // Length 0 (no DAG-CBOR map is empty): the short form follows.
+            out.push(0);
+            if !e.wire.write_short(&mut out) {
+                out.pop();
+                let opts = to_cbor(&e.wire).expect("pin options always encode");
+                varint::encode(opts.len() as u64, &mut out);
+                out.extend_from_slice(&opts);
+            }
         }
         Ok(out)
     }
 
-    /// Reads a stored record (compact, or `R(x)` from an older store).
-    pub(crate) fn from_stored(bytes: &[u8], writers: &WriterTable) -> Result<Self> {
-        let Some((&COMPACT_RECORD, mut rest)) = bytes.split_first() else {
+    /// Reads a stored record (any layout's form), naming each entry's
+    /// delta through `chain`.
+    pub(crate) fn from_stored(
+        bytes: &[u8],
+        writers: &WriterTable,
+        chain: &mut impl ChainLookup,
+    ) -> Result<Self> {
+        let Some(raw) = raw_entries(bytes, writers)? else {
             return Ok(Self::from_canonical(bytes)?.1);
         };
-        let mut entries = Vec::with_capacity(1);
-        while !rest.is_empty() {
-            let priority = read_varint(&mut rest)?;
-            let writer = writers.writer(read_varint(&mut rest)?)?;
-            let delta = Cid::read_bytes(&mut rest).map_err(|e| corrupt_record(e.to_string()))?;
-            let index = u32::try_from(read_varint(&mut rest)?)
-                .map_err(|_| corrupt_record("op index past u32".into()))?;
-            let len = usize::try_from(read_varint(&mut rest)?).unwrap_or(usize::MAX);
-            if len > rest.len() {
-                return Err(corrupt_record("options cut short".into()));
-            }
-            let (opts, tail) = rest.split_at(len);
-            let wire =
-                serde_ipld_dagcbor::from_slice(opts).map_err(|e| corrupt_record(e.to_string()))?;
-            rest = tail;
+        let mut entries = Vec::with_capacity(raw.len());
+        for r in raw {
+            let (delta, seq) = match r.delta {
+                DeltaRef::Cid(cid) => (cid, None),
+                DeltaRef::Seq(seq) => (chain.delta_at(&r.writer, seq)?, Some(seq)),
+            };
             entries.push(StoredEntry {
-                priority,
-                writer,
-                dot: Dot { delta, index },
-                wire,
+                priority: r.priority,
+                writer: r.writer,
+                dot: Dot {
+                    delta,
+                    index: r.index,
+                },
+                seq,
+                wire: r.wire,
             });
         }
         Ok(Self { entries })
+    }
+
+    /// The winning entry's pin of a stored record, its delta not looked up
+    /// (a listing needs only the pin).
+    pub(crate) fn winner_from_stored(bytes: &[u8], writers: &WriterTable) -> Result<WirePin> {
+        let winner = match raw_entries(bytes, writers)? {
+            Some(mut raw) => raw.pop().map(|r| r.wire),
+            None => Self::from_canonical(bytes)?.1.entries.pop().map(|e| e.wire),
+        };
+        winner.ok_or_else(|| DagError::Corrupt("empty pin record".into()))
     }
 
     /// Inserts keeping the order of spec §4: (priority, writer, delta, index).
@@ -289,6 +399,48 @@ impl Record {
     pub(crate) fn winner(&self) -> Option<&StoredEntry> {
         self.entries.last()
     }
+}
+
+/// The entries of a compact record (either first byte); `None` for a
+/// record stored as `R(x)` (layout 1).
+fn raw_entries(bytes: &[u8], writers: &WriterTable) -> Result<Option<Vec<RawEntry>>> {
+    let (by_seq, mut rest) = match bytes.split_first() {
+        Some((&COMPACT_RECORD, rest)) => (false, rest),
+        Some((&SEQ_RECORD, rest)) => (true, rest),
+        _ => return Ok(None),
+    };
+    let mut entries = Vec::with_capacity(1);
+    while !rest.is_empty() {
+        let priority = read_varint(&mut rest)?;
+        let writer = writers.writer(read_varint(&mut rest)?)?;
+        let seq = if by_seq { read_varint(&mut rest)? } else { 0 };
+        let delta = if seq > 0 {
+            DeltaRef::Seq(seq)
+        } else {
+            DeltaRef::Cid(Cid::read_bytes(&mut rest).map_err(|e| corrupt_record(e.to_string()))?)
+        };
+        let index = u32::try_from(read_varint(&mut rest)?)
+            .map_err(|_| corrupt_record("op index past u32".into()))?;
+        let len = usize::try_from(read_varint(&mut rest)?).unwrap_or(usize::MAX);
+        let wire = if by_seq && len == 0 {
+            WirePin::read_short(&mut rest).map_err(corrupt_record)?
+        } else {
+            if len > rest.len() {
+                return Err(corrupt_record("options cut short".into()));
+            }
+            let (opts, tail) = rest.split_at(len);
+            rest = tail;
+            serde_ipld_dagcbor::from_slice(opts).map_err(|e| corrupt_record(e.to_string()))?
+        };
+        entries.push(RawEntry {
+            priority,
+            writer,
+            delta,
+            index,
+            wire,
+        });
+    }
+    Ok(Some(entries))
 }
 
 fn corrupt_record(e: String) -> DagError {
@@ -381,6 +533,14 @@ impl<'a> Overlay<'a> {
         }
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+}
+
+/// Through the overlay: a chain entry written earlier in the batch counts.
+impl ChainLookup for Overlay<'_> {
+    fn delta_at(&mut self, writer: &WriterId, seq: u64) -> Result<Cid> {
+        let value = self.read(chain_key(writer.public_key_bytes(), seq))?;
+        chain_entry(value, writer, seq)
     }
 }
 

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
 
+mod short_form;
+
 /// Largest `expire` (seconds since the epoch) a receiver accepts.
 pub(crate) const MAX_EXPIRE: u64 = i64::MAX as u64;
 

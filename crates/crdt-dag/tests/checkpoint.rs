@@ -97,6 +97,12 @@ fn a_replica_loaded_from_a_checkpoint_is_the_replayed_one_and_keeps_syncing() {
     let loaded = load_from(&joined, &rs[1]);
     assert_eq!(loaded, made);
     assert_eq!(snapshot(&joined), snapshot(&rs[1]));
+    // Loaded records name their deltas by seq, as applied ones do.
+    records_name_deltas_by_seq(&joined);
+    for (k, _) in stored_records(&joined) {
+        let cid = crdt_dag::Cid::try_from(&k[1..]).unwrap();
+        assert_eq!(joined.entries(&cid).unwrap(), rs[1].entries(&cid).unwrap());
+    }
     assert_eq!(joined.delta_count().unwrap(), rs[1].delta_count().unwrap());
     assert_eq!(joined.floor().unwrap().unwrap().0, cid);
     assert_eq!(

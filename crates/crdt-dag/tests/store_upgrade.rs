@@ -61,7 +61,7 @@ fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
         assert_eq!(before, snapshot(&source[0]));
         let stored = pin_values(&r);
         assert!(stored.len() > 20, "{} records", stored.len());
-        assert!(stored.iter().all(|(_, v)| v[0] == 0x01), "stored compact");
+        assert!(stored.iter().all(|(_, v)| v[0] == 0x02), "stored compact");
         let multi = stored
             .iter()
             .filter(|(k, _)| r.entries(&Cid::try_from(&k[1..]).unwrap()).unwrap().len() > 1)
@@ -90,7 +90,7 @@ fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
     let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
     assert_eq!(
         tree.get(VERSION_KEY).unwrap().unwrap().as_ref(),
-        3u64.to_be_bytes()
+        4u64.to_be_bytes()
     );
     assert_eq!(snapshot(&r), before);
     for (k, _) in pin_values(&r) {
@@ -110,7 +110,7 @@ fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
     let stored = pin_values(&r);
     let compact = |cid: Cid| {
         let k = [&[b'p'][..], &cid.to_bytes()].concat();
-        stored.iter().find(|(sk, _)| *sk == k).unwrap().1[0] == 0x01
+        stored.iter().find(|(sk, _)| *sk == k).unwrap().1[0] == 0x02
     };
     assert!(compact(content(0)) && compact(content(1000)));
     assert!(stored.iter().any(|(_, v)| v[0] == 0x82), "untouched: R(x)");
@@ -123,12 +123,12 @@ fn a_store_of_a_newer_layout_is_refused() {
         let r = open(dir.path()).unwrap();
         r.write(vec![pin(1, "a")]).unwrap();
         let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
-        tree.insert(VERSION_KEY, &4u64.to_be_bytes()).unwrap();
+        tree.insert(VERSION_KEY, &5u64.to_be_bytes()).unwrap();
         tree.flush().unwrap();
     }
     match open(dir.path()) {
         Err(crdt_dag::DagError::StoreVersion { found, expected }) => {
-            assert_eq!((found, expected), (4, 3));
+            assert_eq!((found, expected), (5, 4));
         }
         other => panic!("{other:?}"),
     }

@@ -10,7 +10,7 @@ use crate::delta::{Delta, Op};
 use crate::error::{DagError, Rejection, Result};
 use crate::pin::{Dot, PinEvent};
 use crate::store::{
-    DeltaInfo, META_COUNT, Overlay, Record, StoredEntry, cid_key, key, prefix, u64_value,
+    DeltaInfo, META_COUNT, Overlay, Record, StoredEntry, chain_key, cid_key, key, prefix, u64_value,
 };
 use crate::wire_pin::WirePin;
 use crate::writer_table::WriterTable;
@@ -31,14 +31,15 @@ impl Replica {
             return Ok(Err(reason));
         }
         let cid_bytes = cid.to_bytes();
+        let in_chain = note_fork(ov, cid, &cid_bytes, delta, events)?;
         let this = Applying {
             cid,
             cid_bytes: &cid_bytes,
             delta,
+            in_chain,
             waiting_tombs: &self.waiting_tombs,
             writers: &self.writers,
         };
-        note_fork(ov, &this, events)?;
 
         let mut count = u64_value(ov.get(META_COUNT)?);
         for (i, op) in delta.ops.iter().enumerate() {
@@ -112,6 +113,9 @@ struct Applying<'a> {
     cid: &'a Cid,
     cid_bytes: &'a [u8],
     delta: &'a Delta,
+    /// Whether the writer's chain names this delta at its seq (not the
+    /// other delta of a fork): its entries are then stored by seq.
+    in_chain: bool,
     /// The replica's count of waiting tombs.
     waiting_tombs: &'a AtomicU64,
     writers: &'a WriterTable,
@@ -119,18 +123,19 @@ struct Applying<'a> {
 
 /// Records the delta in its writer's chain; a second delta of one `seq` is
 /// still applied (its ops are valid), but both are kept as fork evidence.
-fn note_fork(ov: &mut Overlay<'_>, this: &Applying<'_>, events: &mut Vec<PinEvent>) -> Result<()> {
-    let Applying {
-        cid,
-        cid_bytes,
-        delta,
-        ..
-    } = *this;
+/// Returns whether the chain names this delta at its seq.
+fn note_fork(
+    ov: &mut Overlay<'_>,
+    cid: &Cid,
+    cid_bytes: &[u8],
+    delta: &Delta,
+    events: &mut Vec<PinEvent>,
+) -> Result<bool> {
     let pk = delta.writer.public_key_bytes();
-    let seq = delta.seq.to_be_bytes();
-    let chain_key = key(prefix::CHAIN, &[pk, &seq]);
+    let chain_key = chain_key(pk, delta.seq);
     match ov.get(&chain_key)? {
         Some(other) if other.as_ref() != cid_bytes => {
+            let seq = delta.seq.to_be_bytes();
             ov.insert(key(prefix::FORK, &[pk, &seq, &other]), &[][..]);
             ov.insert(key(prefix::FORK, &[pk, &seq, cid_bytes]), &[][..]);
             let first = Cid::try_from(other.as_ref())
@@ -140,11 +145,14 @@ fn note_fork(ov: &mut Overlay<'_>, this: &Applying<'_>, events: &mut Vec<PinEven
                 seq: delta.seq,
                 deltas: vec![first, *cid],
             }));
+            Ok(false)
         }
-        Some(_) => {}
-        None => ov.insert(chain_key, cid_bytes.to_vec()),
+        Some(_) => Ok(true),
+        None => {
+            ov.insert(chain_key, cid_bytes.to_vec());
+            Ok(true)
+        }
     }
-    Ok(())
 }
 
 /// The OR-map rules of spec §4 for op `index` of the delta:
@@ -162,7 +170,7 @@ fn apply_op(
     let pin_cid = op.cid();
     let pin_key = cid_key(prefix::PIN, pin_cid);
     let mut rec = match ov.get(&pin_key)? {
-        Some(b) => Record::from_stored(&b, this.writers)?,
+        Some(b) => Record::from_stored(&b, this.writers, ov)?,
         None => Record::default(),
     };
     let before = rec.winner().map(|e| e.dot);
@@ -193,6 +201,7 @@ fn apply_op(
                     delta: *this.cid,
                     index,
                 },
+                seq: this.in_chain.then_some(this.delta.seq),
                 wire: WirePin::from_pin(pin),
             });
         }

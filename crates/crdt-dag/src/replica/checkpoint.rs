@@ -17,12 +17,11 @@ use crate::checkpoint::{
     encode_block,
 };
 use crate::codec::{block_cid, exact_cid, is_delta_cid};
-use crate::diff::chain_key;
 use crate::error::{DagError, Result};
 use crate::limits::MAX_BLOCK_SIZE;
 use crate::store::{
-    DeltaInfo, META_COUNT, META_FLOOR, META_LOADING, Record, cid_key, key, prefix, stored_cid,
-    u64_value,
+    ChainCache, DeltaInfo, META_COUNT, META_FLOOR, META_LOADING, Record, chain_key, cid_key, key,
+    prefix, stored_cid, u64_value,
 };
 use crate::writer::WriterId;
 
@@ -156,9 +155,10 @@ impl Replica {
             let mut hash = Sha256::new();
             let mut chunk: EntriesChunk = Vec::new();
             let mut bytes = 0;
+            let mut chain = ChainCache::new(&self.tree);
             for kv in self.tree.scan_prefix([prefix::PIN]) {
                 let (k, v) = kv?;
-                let v = self.canonical_record(&k, &v)?;
+                let v = self.canonical_record(&k, &v, &mut chain)?;
                 hash.update(&v);
                 bytes += v.len() + 4;
                 chunk.push(ByteBuf::from(v));
@@ -597,21 +597,25 @@ impl CheckpointLoad<'_> {
 
     fn take_entries(&mut self, chunk: EntriesChunk, batch: &mut sled::Batch) -> Result<()> {
         for value in chunk {
-            let (cid, record) = Record::from_canonical(&value).map_err(refused)?;
+            let (cid, mut record) = Record::from_canonical(&value).map_err(refused)?;
             if record.entries.is_empty() || record.canonical(&cid).as_slice() != value.as_slice() {
                 return Err(refused(format!("pin record of {cid} is malformed")));
             }
-            for e in &record.entries {
-                if !self
+            for e in &mut record.entries {
+                let Some(info) = self
                     .replica
                     .tree
-                    .contains_key(cid_key(prefix::DELTA, &e.dot.delta))?
-                {
+                    .get(cid_key(prefix::DELTA, &e.dot.delta))?
+                else {
                     return Err(refused(format!(
                         "an entry of {cid} names {}, which the index lacks",
                         e.dot.delta
                     )));
-                }
+                };
+                // The index holds one delta per (writer, seq): the chain
+                // names this one at its seq, so the record can too.
+                let info = DeltaInfo::decode(&info)?;
+                e.seq = (info.writer == e.writer).then_some(info.seq);
             }
             let k = cid_key(prefix::PIN, &cid);
             self.in_order(&k)?;

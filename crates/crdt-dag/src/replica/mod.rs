@@ -43,8 +43,12 @@ pub const CACHE_BYTES: u64 = 10 << 20;
 /// compact (spec/crdt.md §8); a store of version 1 opens and is marked 2
 /// (its `R(x)` records are still read), so an older peer refuses it.
 /// 3: delta blocks live in the block file (`block_file.rs`); an older
-/// store's blocks are moved there when it opens.
-const STORE_VERSION: u64 = 3;
+/// store's blocks are moved there when it opens. 4: pin records name their
+/// delta by the writer's seq (records of 2 and 3 are still read, and
+/// rewritten so when they next change), so an older peer refuses it.
+const STORE_VERSION: u64 = 4;
+/// The first layout with blocks in the block file.
+const BLOCK_FILE_VERSION: u64 = 3;
 /// The oldest layout this version opens.
 const OLDEST_STORE_VERSION: u64 = 1;
 /// Name of the sled tree the replica uses inside a shared database.
@@ -120,6 +124,7 @@ impl Replica {
     ) -> Result<Self> {
         let tree = db.open_tree(TREE_NAME)?;
         let mut moving_blocks = false;
+        let mut upgrading = false;
         match tree.get(META_VERSION)? {
             Some(v) => {
                 let found = u64_value(Some(v));
@@ -138,7 +143,8 @@ impl Replica {
                     )));
                 }
                 // Layouts 1 and 2 kept blocks in the tree (moved below).
-                moving_blocks = found < STORE_VERSION;
+                moving_blocks = found < BLOCK_FILE_VERSION;
+                upgrading = found < STORE_VERSION;
             }
             None => {
                 tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
@@ -149,6 +155,8 @@ impl Replica {
         let blocks = Arc::new(BlockFile::open(dir, &tree)?);
         if moving_blocks {
             move_blocks_to_file(&tree, &blocks)?;
+        }
+        if upgrading {
             tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
             tree.flush()?;
         }

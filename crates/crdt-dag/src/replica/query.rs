@@ -10,22 +10,27 @@ use super::{Fork, Replica};
 use crate::error::{DagError, Result};
 use crate::pin::PinEntry;
 use crate::source::{BlockSource, SourceError};
-use crate::store::{META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value};
+use crate::store::{ChainCache, META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value};
 use crate::writer::WriterId;
 
 impl Replica {
     /// The OR-map record of `cid` (empty when unpinned).
     pub(super) fn record(&self, cid: &Cid) -> Result<Record> {
         match self.tree.get(cid_key(prefix::PIN, cid))? {
-            Some(b) => Record::from_stored(&b, &self.writers),
+            Some(b) => Record::from_stored(&b, &self.writers, &mut ChainCache::new(&self.tree)),
             None => Ok(Record::default()),
         }
     }
 
     /// `R(x)` of spec §6 for a stored pin record (`key`, `value`).
-    pub(super) fn canonical_record(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+    pub(super) fn canonical_record(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        chain: &mut ChainCache<'_>,
+    ) -> Result<Vec<u8>> {
         let cid = stored_cid(&key[1..])?;
-        Ok(Record::from_stored(value, &self.writers)?.canonical(&cid))
+        Ok(Record::from_stored(value, &self.writers, chain)?.canonical(&cid))
     }
 
     /// Whether `cid` is pinned: one key lookup, nothing decoded (a record
@@ -82,12 +87,7 @@ impl Replica {
             .map(move |kv| {
                 let (k, v) = kv?;
                 let cid = stored_cid(&k[1..])?;
-                let mut rec = Record::from_stored(&v, &writers)?;
-                let w = rec
-                    .entries
-                    .pop()
-                    .ok_or_else(|| DagError::Corrupt("empty pin record".into()))?;
-                Ok(w.wire.into_pin(cid))
+                Ok(Record::winner_from_stored(&v, &writers)?.into_pin(cid))
             })
     }
 
@@ -104,9 +104,10 @@ impl Replica {
     /// The state hash of spec §6.
     pub fn state_hash(&self) -> Result<[u8; 32]> {
         let mut h = Sha256::new();
+        let mut chain = ChainCache::new(&self.tree);
         for kv in self.tree.scan_prefix([prefix::PIN]) {
             let (k, v) = kv?;
-            h.update(self.canonical_record(&k, &v)?);
+            h.update(self.canonical_record(&k, &v, &mut chain)?);
         }
         Ok(h.finalize().into())
     }

@@ -211,3 +211,56 @@ pub fn play(replicas: &[Replica], steps: &[Step]) {
         }
     }
 }
+
+/// The stored pin records of `r`: key (`p` + CID) and value.
+pub fn stored_records(r: &Replica) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
+    tree.scan_prefix(b"p")
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// Checks that every entry of every pin of `r` names a delta that holds
+/// that pin at that op index, written by that writer: what a record that
+/// names its delta by seq must resolve to.
+pub fn entries_name_their_ops(r: &Replica) {
+    for (k, _) in stored_records(r) {
+        let cid = Cid::try_from(&k[1..]).unwrap();
+        for e in r.entries(&cid).unwrap() {
+            let Some(block) = r.block(&e.dot.delta).unwrap() else {
+                continue; // below a checkpoint's floor: no block here
+            };
+            let delta = crdt_dag::Delta::decode(&block).unwrap();
+            assert_eq!(delta.writer, e.writer, "{cid}");
+            assert_eq!(delta.priority, e.priority, "{cid}");
+            assert_eq!(
+                delta.ops[e.dot.index as usize].cid(),
+                &cid,
+                "entry {:?} of {cid}",
+                e.dot
+            );
+        }
+    }
+}
+
+/// Checks that every pin record of `r` is stored in layout 4's form and
+/// names each entry's delta by seq: none of those CIDs is in its bytes.
+pub fn records_name_deltas_by_seq(r: &Replica) {
+    let records = stored_records(r);
+    assert!(!records.is_empty());
+    for (k, v) in records {
+        let cid = Cid::try_from(&k[1..]).unwrap();
+        assert_eq!(v[0], 0x02, "{cid}: {v:02x?}");
+        for e in r.entries(&cid).unwrap() {
+            let named = e.dot.delta.to_bytes();
+            assert!(
+                !v.windows(named.len()).any(|w| w == named.as_slice()),
+                "{cid} names {} by CID",
+                e.dot.delta
+            );
+        }
+    }
+}

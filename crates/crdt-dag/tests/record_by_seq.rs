@@ -1,0 +1,192 @@
+//! Pin records name their delta by the writer's seq (store layout 4,
+//! spec/crdt.md §8): they read back as the deltas that wrote them, the
+//! other delta of a forked seq keeps its CID, and a layout-3 store (every
+//! delta named by CID) opens, reads the same and is rewritten as it
+//! changes.
+
+mod common;
+
+use common::*;
+use crdt_dag::{Cid, Replica, ReplicaConfig, WirePin};
+
+const VERSION_KEY: &[u8] = b"mversion";
+
+fn open(dir: &std::path::Path) -> Replica {
+    reopen(dir, key(9), ReplicaConfig::new(CLUSTER)).unwrap()
+}
+
+fn tree(r: &Replica) -> sled::Tree {
+    r.database().open_tree(crdt_dag::TREE_NAME).unwrap()
+}
+
+fn record_of(r: &Replica, n: u32) -> Vec<u8> {
+    let k = [&b"p"[..], &content(n).to_bytes()].concat();
+    tree(r).get(k).unwrap().expect("a record").to_vec()
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn records_name_their_delta_by_seq_and_read_back_its_ops() {
+    let source = history(10);
+    let dir = tempfile::tempdir().unwrap();
+    let want = snapshot(&source[0]);
+    {
+        let r = open(dir.path());
+        sync(&r, &source[0]);
+        assert_eq!(snapshot(&r), want);
+        records_name_deltas_by_seq(&r);
+        entries_name_their_ops(&r);
+        let multi = stored_records(&r)
+            .iter()
+            .filter(|(k, _)| r.entries(&Cid::try_from(&k[1..]).unwrap()).unwrap().len() > 1)
+            .count();
+        assert!(multi > 0, "some CIDs hold concurrent entries");
+    }
+    let r = open(dir.path());
+    assert_eq!(snapshot(&r), want, "the same after a reopen");
+    for (k, _) in stored_records(&r) {
+        let cid = Cid::try_from(&k[1..]).unwrap();
+        assert_eq!(r.entries(&cid).unwrap(), source[0].entries(&cid).unwrap());
+    }
+}
+
+#[test]
+fn the_other_delta_of_a_forked_seq_is_named_by_cid() {
+    let a = forge(1, 1, None, vec![], 1, vec![pin_op(1, "a")]);
+    let b = forge(1, 1, None, vec![], 1, vec![pin_op(2, "b")]);
+    let (ca, cb) = (a.to_block().0, b.to_block().0);
+    let source = source_of(&[&a, &b]);
+    // Each replica's chain names the delta it applied first.
+    let first_a = replica(5);
+    sync_from(&first_a, &[ca], &source);
+    sync_from(&first_a, &[cb], &source);
+    let first_b = replica(6);
+    sync_from(&first_b, &[cb], &source);
+    sync_from(&first_b, &[ca], &source);
+    assert_eq!(first_a.forks().unwrap().len(), 1);
+
+    assert!(!holds(&record_of(&first_a, 1), &ca.to_bytes()), "by seq");
+    assert!(holds(&record_of(&first_a, 2), &cb.to_bytes()), "by CID");
+    assert!(holds(&record_of(&first_b, 1), &ca.to_bytes()), "by CID");
+    assert!(!holds(&record_of(&first_b, 2), &cb.to_bytes()), "by seq");
+    for r in [&first_a, &first_b] {
+        assert_eq!(r.entries(&content(1)).unwrap()[0].dot.delta, ca);
+        assert_eq!(r.entries(&content(2)).unwrap()[0].dot.delta, cb);
+        entries_name_their_ops(r);
+    }
+    assert_eq!(first_a.state_hash().unwrap(), first_b.state_hash().unwrap());
+
+    // An unpin names both entries' dots; each replica finds them.
+    let w = replica(7);
+    sync(&w, &first_a);
+    w.write(vec![unpin(1), unpin(2)]).unwrap();
+    sync(&first_a, &w);
+    sync(&first_b, &w);
+    for r in [&first_a, &first_b] {
+        assert!(!r.contains(&content(1)).unwrap());
+        assert!(!r.contains(&content(2)).unwrap());
+    }
+    assert_eq!(snapshot(&first_a), snapshot(&first_b));
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The record of `cid` as layout 2 and 3 stored it: byte 0x01, then per
+/// entry the priority, the writer's number, the delta's CID, the op index
+/// and the options.
+fn layout_3_record(r: &Replica, cid: &Cid) -> Vec<u8> {
+    let numbers: std::collections::HashMap<Vec<u8>, u64> = tree(r)
+        .scan_prefix(b"n")
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            let n = u32::from_be_bytes(k[1..].try_into().unwrap());
+            (v.to_vec(), u64::from(n))
+        })
+        .collect();
+    let mut out = vec![0x01];
+    for e in r.entries(cid).unwrap() {
+        varint(e.priority, &mut out);
+        varint(numbers[&e.writer.public_key_bytes().to_vec()], &mut out);
+        out.extend_from_slice(&e.dot.delta.to_bytes());
+        varint(u64::from(e.dot.index), &mut out);
+        let opts = serde_ipld_dagcbor::to_vec(&WirePin::from_pin(&e.pin)).unwrap();
+        varint(opts.len() as u64, &mut out);
+        out.extend_from_slice(&opts);
+    }
+    out
+}
+
+#[test]
+fn a_layout_3_store_opens_reads_the_same_and_is_rewritten_by_seq() {
+    let source = history(8);
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let r = open(dir.path());
+        sync(&r, &source[0]);
+        let before = snapshot(&r);
+        let t = tree(&r);
+        for (k, v) in stored_records(&r) {
+            let old = layout_3_record(&r, &Cid::try_from(&k[1..]).unwrap());
+            assert!(
+                old.len() > v.len() + 30,
+                "{} against {}",
+                old.len(),
+                v.len()
+            );
+            t.insert(k, old).unwrap();
+        }
+        t.insert(VERSION_KEY, &3u64.to_be_bytes()).unwrap();
+        t.flush().unwrap();
+        assert_eq!(snapshot(&r), before, "the same state read by CID");
+        before
+    };
+
+    let r = open(dir.path());
+    assert_eq!(
+        tree(&r).get(VERSION_KEY).unwrap().unwrap().as_ref(),
+        4u64.to_be_bytes()
+    );
+    assert_eq!(snapshot(&r), before);
+    for (k, _) in stored_records(&r) {
+        let cid = Cid::try_from(&k[1..]).unwrap();
+        assert_eq!(r.entries(&cid).unwrap(), source[0].entries(&cid).unwrap());
+    }
+
+    // What new writes touch is stored by seq (an update keeps its older
+    // entries' CIDs until they go); the rest stays as it was.
+    source[1]
+        .write(vec![pin(0, "again"), pin(1000, "new")])
+        .unwrap();
+    sync(&source[0], &source[1]);
+    sync(&r, &source[0]);
+    assert_eq!(snapshot(&r), snapshot(&source[0]));
+    assert_eq!(record_of(&r, 1000)[0], 0x02);
+    assert_eq!(record_of(&r, 0)[0], 0x02);
+    assert!(stored_records(&r).iter().any(|(_, v)| v[0] == 0x01));
+    entries_name_their_ops(&r);
+}
+
+#[test]
+fn a_record_naming_a_seq_the_chain_lacks_is_reported_corrupt() {
+    let r = replica(1);
+    r.write(vec![pin(1, "a")]).unwrap();
+    let t = tree(&r);
+    let chain: Vec<_> = t.scan_prefix(b"s").map(|kv| kv.unwrap().0).collect();
+    assert_eq!(chain.len(), 1);
+    t.remove(&chain[0]).unwrap();
+    match r.entries(&content(1)) {
+        Err(crdt_dag::DagError::Corrupt(m)) => assert!(m.contains("seq 1"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A listing needs only the pin: it still reads.
+    assert_eq!(r.pins().count(), 1);
+}
