@@ -34,16 +34,6 @@ fn canonical(r: &Replica, cid: &Cid) -> Vec<u8> {
     serde_ipld_dagcbor::to_vec(&(ByteBuf::from(cid.to_bytes()), entries)).unwrap()
 }
 
-fn pin_values(r: &Replica) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
-    tree.scan_prefix(b"p")
-        .map(|kv| {
-            let (k, v) = kv.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect()
-}
-
 #[test]
 fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
     let source = history(12);
@@ -59,7 +49,7 @@ fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
         sync(&r, &source[0]);
         let before = snapshot(&r);
         assert_eq!(before, snapshot(&source[0]));
-        let stored = pin_values(&r);
+        let stored = stored_records(&r);
         assert!(stored.len() > 20, "{} records", stored.len());
         assert!(stored.iter().all(|(_, v)| v[0] == 0x02), "stored compact");
         let multi = stored
@@ -87,27 +77,9 @@ fn a_layout_1_store_opens_reads_the_same_and_is_rewritten_compact() {
     };
 
     let r = open(dir.path()).unwrap();
-    let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
-    assert_eq!(
-        tree.get(VERSION_KEY).unwrap().unwrap().as_ref(),
-        4u64.to_be_bytes()
-    );
-    assert_eq!(snapshot(&r), before);
-    for (k, _) in pin_values(&r) {
-        let cid = Cid::try_from(&k[1..]).unwrap();
-        assert_eq!(r.entries(&cid).unwrap(), source[0].entries(&cid).unwrap());
-    }
-
-    // New writes anywhere in the history store what they touch compact; the
-    // rest stays R(x), and the whole still matches a replica that never
-    // changed layout.
-    source[1]
-        .write(vec![pin(0, "again"), pin(1000, "new")])
-        .unwrap();
-    sync(&source[0], &source[1]);
-    sync(&r, &source[0]);
-    assert_eq!(snapshot(&r), snapshot(&source[0]));
-    let stored = pin_values(&r);
+    reads_the_same_after_an_upgrade(&r, &source, &before);
+    // What the new writes touched is stored compact; the rest stays R(x).
+    let stored = stored_records(&r);
     let compact = |cid: Cid| {
         let k = [&[b'p'][..], &cid.to_bytes()].concat();
         stored.iter().find(|(sk, _)| *sk == k).unwrap().1[0] == 0x02
