@@ -172,6 +172,7 @@ fn a_record_naming_a_seq_the_chain_lacks_is_reported_corrupt() {
         Err(crdt_dag::DagError::Corrupt(m)) => assert!(m.contains("seq 1"), "{m}"),
         other => panic!("{other:?}"),
     }
-    // A listing needs only the pin: it still reads.
+    // A listing or a lookup of the pin needs no delta: they still read.
     assert_eq!(r.pins().count(), 1);
+    assert_eq!(r.get(&content(1)).unwrap().unwrap().options.name, "a");
 }

@@ -39,14 +39,13 @@ impl Replica {
         Ok(self.tree.contains_key(cid_key(prefix::PIN, cid))?)
     }
 
-    /// The pin of `cid` as its winning entry wrote it, if pinned.
+    /// The pin of `cid` as its winning entry wrote it, if pinned (its
+    /// delta not looked up: only the pin is needed).
     pub fn get(&self, cid: &Cid) -> Result<Option<Pin>> {
-        // The winner is the last entry.
-        Ok(self
-            .record(cid)?
-            .entries
-            .pop()
-            .map(|w| w.wire.into_pin(*cid)))
+        self.tree
+            .get(cid_key(prefix::PIN, cid))?
+            .map(|b| Ok(Record::winner_from_stored(&b, &self.writers)?.into_pin(*cid)))
+            .transpose()
     }
 
     /// Every live entry of `cid` (more than one after concurrent writes),
