@@ -92,6 +92,14 @@ pub(crate) struct IngestArgs {
     #[arg(long)]
     pub(crate) checkpoint_join: bool,
 
+    /// Replication factors every ingested pin asks for, `MIN:MAX` (sent as
+    /// `?replication-min=MIN&replication-max=MAX`, so pins carry their
+    /// allocations); default: none sent, the cluster's own (-1, every
+    /// peer, Go's default too). Needs IPFS (a Kubo scenario): allocation
+    /// ranks peers by their IPFS metrics.
+    #[arg(long, value_parser = parse_replication)]
+    pub(crate) replication: Option<(i32, i32)>,
+
     /// Writes every figure as JSON to this file.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
@@ -123,4 +131,26 @@ pub(crate) struct IngestArgs {
     /// where they are.
     #[arg(long)]
     pub(crate) keep: bool,
+}
+
+fn parse_replication(s: &str) -> Result<(i32, i32), String> {
+    let (min, max) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected MIN:MAX"))?;
+    let factor = |v: &str| v.trim().parse::<i32>().map_err(|e| format!("{v:?}: {e}"));
+    Ok((factor(min)?, factor(max)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_is_min_colon_max() {
+        assert_eq!(parse_replication("2:3"), Ok((2, 3)));
+        assert_eq!(parse_replication("-1:-1"), Ok((-1, -1)));
+        for bad in ["2", "2:x", ":3", "2:3:4"] {
+            assert!(parse_replication(bad).is_err(), "{bad}");
+        }
+    }
 }

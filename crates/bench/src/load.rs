@@ -50,10 +50,12 @@ impl Outcome {
 
 /// Pins `cids` through `base` (`http://…`) from `clients` concurrent
 /// clients until each is sent once or `deadline` passes (requests in
-/// flight still finish), printing progress every 5 s.
+/// flight still finish), printing progress every 5 s. `query` (empty, or
+/// `?…`) follows each pin's path.
 pub(crate) async fn ingest(
     http: &Http,
     base: &str,
+    query: &str,
     cids: Arc<Vec<String>>,
     clients: usize,
     deadline: Instant,
@@ -85,6 +87,7 @@ pub(crate) async fn ingest(
             let next = next.clone();
             let acked_count = acked_count.clone();
             let base = base.to_string();
+            let query = query.to_string();
             tokio::spawn(async move {
                 let mut out = Outcome::default();
                 loop {
@@ -94,7 +97,7 @@ pub(crate) async fn ingest(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(cid) = cids.get(i) else { break };
-                    let url = format!("{base}/pins/{cid}");
+                    let url = format!("{base}/pins/{cid}{query}");
                     let sent = Instant::now();
                     out.sent += 1;
                     let answer =

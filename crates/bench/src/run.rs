@@ -202,9 +202,15 @@ async fn phases(
         cx.args.clients,
         limit.as_secs_f64()
     );
+    let query = cx
+        .args
+        .replication
+        .map(|(min, max)| format!("?replication-min={min}&replication-max={max}"))
+        .unwrap_or_default();
     let mut out = load::ingest(
         http,
         &bases[0],
+        &query,
         cids,
         cx.args.clients,
         Instant::now() + limit,

@@ -6,6 +6,7 @@
 pub(crate) mod allocator;
 pub(crate) mod informer;
 pub(crate) mod monitor;
+mod peer_names;
 
 use std::time::SystemTime;
 
@@ -163,15 +164,16 @@ impl PeerHandle {
         user: &[String],
         blacklist: &[PeerId],
     ) -> Result<Vec<String>, AllocError> {
-        let parse =
-            |v: &[String]| -> Vec<PeerId> { v.iter().filter_map(|p| p.parse().ok()).collect() };
+        let parse = |v: &[String]| -> Vec<PeerId> {
+            v.iter().filter_map(|p| self.monitor.peer_id(p)).collect()
+        };
         let candidates: Vec<Candidate> = self
             .allocation_candidates()
             .into_iter()
             .filter(|p| !blacklist.contains(p))
             .map(|peer| Candidate {
                 peer,
-                metrics: self.monitor.of_peer(&peer.to_string()),
+                metrics: self.monitor.of_peer(&self.monitor.peer_text(&peer)),
             })
             .collect();
         let chosen = allocator::allocate(
@@ -184,7 +186,7 @@ impl PeerHandle {
             &self.settings().allocate_by,
             blacklist,
         )?;
-        Ok(chosen.iter().map(ToString::to_string).collect())
+        Ok(chosen.iter().map(|p| self.monitor.peer_text(p)).collect())
     }
 
     /// Allocates `pin` again with `lost` blacklisted and writes it when the

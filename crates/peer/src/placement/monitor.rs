@@ -16,6 +16,8 @@ use tracing::debug;
 use crate::network::messages::{Metric, now_nanos};
 use crate::network::{Network, Topic};
 
+use super::peer_names::PeerNames;
+
 /// Most metrics remembered (peers x names); beyond it the oldest go first.
 const MAX_METRICS: usize = 16_384;
 /// Most metric names remembered per peer (Go's informers publish 3-4), so
@@ -40,6 +42,7 @@ pub(crate) struct Alert {
 pub(crate) struct Monitor {
     metrics: Arc<Mutex<HashMap<(String, String), Metric>>>,
     alerts: Arc<Mutex<Vec<Alert>>>,
+    names: Arc<PeerNames>,
 }
 
 impl Monitor {
@@ -93,8 +96,18 @@ impl Monitor {
     pub(crate) fn alive(&self) -> Vec<PeerId> {
         self.latest("ping")
             .iter()
-            .filter_map(|m| m.peer.parse().ok())
+            .filter_map(|m| self.names.id(&m.peer))
             .collect()
+    }
+
+    /// `peer` as metrics and allocations name it (base58, remembered).
+    pub(crate) fn peer_text(&self, peer: &PeerId) -> String {
+        self.names.text(peer)
+    }
+
+    /// The peer `text` names, if it is a peer ID (remembered).
+    pub(crate) fn peer_id(&self, text: &str) -> Option<PeerId> {
+        self.names.id(text)
     }
 
     /// Latest valid unexpired metrics of `peer`, by name.
