@@ -1,7 +1,8 @@
 //! The accept loop of the peer's HTTP servers (the REST API, the IPFS
 //! proxy): HTTP/1 with Go's header limit and timers, every connection read
 //! through [`TrailerIo`] so the `X-Stream-Error` trailer reaches clients
-//! that don't send `TE: trailers`, an optional limit of connections per
+//! that don't send `TE: trailers` and closed lingering ([`LingerIo`]) so
+//! an answer isn't lost to a reset, an optional limit of connections per
 //! client address, the client's address on every request
 //! ([`ClientAddr`]), and a graceful drain at shutdown.
 
@@ -16,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::task::JoinSet;
 
 use super::conns;
+use super::linger::LingerIo;
 use super::listen::Listener;
 use super::trailers::TrailerIo;
 
@@ -88,7 +90,7 @@ pub async fn serve_connections<L: Listener>(
                     conns.spawn(conns::refuse(stream));
                     continue;
                 };
-                let io = TokioIo::new(TrailerIo::new(stream));
+                let io = TokioIo::new(TrailerIo::new(LingerIo::new(stream)));
                 let svc = app.clone().layer(axum::Extension(ClientAddr(peer)));
                 let conn = http.serve_connection(io, TowerToHyperService::new(svc));
                 let conn = graceful.watch(conn);

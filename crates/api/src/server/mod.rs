@@ -14,6 +14,7 @@ mod conns;
 mod cors;
 mod gate;
 mod history;
+mod linger;
 mod listen;
 mod logins;
 mod routes;
