@@ -43,13 +43,13 @@ mod diff;
 mod error;
 mod history;
 pub mod limits;
+mod numbering;
 mod pin;
 mod replica;
 mod source;
 mod store;
 mod wire_pin;
 mod writer;
-mod writer_table;
 
 pub use car::{CarImport, MAX_CAR_HEADER, MAX_CAR_SECTION};
 pub use checkpoint::{CHECKPOINT_CONTEXT, CHECKPOINT_VERSION, Checkpoint, SNAPSHOT_CHUNK_BYTES};

@@ -12,10 +12,10 @@ use sled::IVec;
 
 use crate::codec::to_cbor;
 use crate::error::{DagError, Result};
+use crate::numbering::Names;
 use crate::pin::{Dot, PinEntry};
 use crate::wire_pin::WirePin;
 use crate::writer::WriterId;
-use crate::writer_table::WriterTable;
 
 /// Key prefixes.
 pub(crate) mod prefix {
@@ -29,6 +29,7 @@ pub(crate) mod prefix {
     pub(crate) const TOMB: u8 = b't';
     pub(crate) const PENDING: u8 = b'w';
     pub(crate) const WRITER: u8 = b'n';
+    pub(crate) const PEER: u8 = b'a';
     pub(crate) const REJECTED: u8 = b'x';
 }
 
@@ -309,19 +310,20 @@ impl Record {
     }
 
     /// The stored form (spec/crdt.md §8): [`SEQ_RECORD`], then per entry
-    /// varints of the priority and the writer's number ([`WriterTable`]),
+    /// varints of the priority and the writer's number ([`Names`]),
     /// the delta (a varint of its seq in the writer's chain when the chain
     /// names it there, else 0 and its binary CID), a varint of the op
     /// index, and the pin's options: 0 and their short form
-    /// ([`WirePin::write_short`]) for a plain pin, else the length of the
+    /// ([`WirePin::write_short`], allocations by number) for a pin that
+    /// sets nothing else, else the length of the
     /// options map followed by it (the DAG-CBOR bytes of `R(x)`). The
     /// pinned CID is the key, so it is not repeated.
-    pub(crate) fn to_stored(&self, writers: &WriterTable) -> Result<Vec<u8>> {
+    pub(crate) fn to_stored(&self, names: &Names) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(1 + self.entries.len() * 48);
         out.push(SEQ_RECORD);
         for e in &self.entries {
             varint::encode(e.priority, &mut out);
-            varint::encode(u64::from(writers.number(&e.writer)?), &mut out);
+            varint::encode(u64::from(names.writers.writer_number(&e.writer)?), &mut out);
             match e.seq {
                 Some(seq) if seq > 0 => varint::encode(seq, &mut out),
                 _ => {
@@ -335,7 +337,7 @@ impl Record {
             varint::encode(u64::from(e.dot.index), &mut out);
             // Length 0 (no DAG-CBOR map is empty): the short form follows.
             out.push(0);
-            if !e.wire.write_short(&mut out) {
+            if !e.wire.write_short(&mut out, &names.peers)? {
                 out.pop();
                 let opts = to_cbor(&e.wire).expect("pin options always encode");
                 varint::encode(opts.len() as u64, &mut out);
@@ -349,10 +351,10 @@ impl Record {
     /// delta through `chain`.
     pub(crate) fn from_stored(
         bytes: &[u8],
-        writers: &WriterTable,
+        names: &Names,
         chain: &mut impl ChainLookup,
     ) -> Result<Self> {
-        let Some(raw) = raw_entries(bytes, writers)? else {
+        let Some(raw) = raw_entries(bytes, names)? else {
             return Ok(Self::from_canonical(bytes)?.1);
         };
         let mut entries = Vec::with_capacity(raw.len());
@@ -377,8 +379,8 @@ impl Record {
 
     /// The winning entry's pin of a stored record, its delta not looked up
     /// (a listing needs only the pin).
-    pub(crate) fn winner_from_stored(bytes: &[u8], writers: &WriterTable) -> Result<WirePin> {
-        let winner = match raw_entries(bytes, writers)? {
+    pub(crate) fn winner_from_stored(bytes: &[u8], names: &Names) -> Result<WirePin> {
+        let winner = match raw_entries(bytes, names)? {
             Some(mut raw) => raw.pop().map(|r| r.wire),
             None => Self::from_canonical(bytes)?.1.entries.pop().map(|e| e.wire),
         };
@@ -403,7 +405,7 @@ impl Record {
 
 /// The entries of a compact record (either first byte); `None` for a
 /// record stored as `R(x)` (layout 1).
-fn raw_entries(bytes: &[u8], writers: &WriterTable) -> Result<Option<Vec<RawEntry>>> {
+fn raw_entries(bytes: &[u8], names: &Names) -> Result<Option<Vec<RawEntry>>> {
     let (by_seq, mut rest) = match bytes.split_first() {
         Some((&COMPACT_RECORD, rest)) => (false, rest),
         Some((&SEQ_RECORD, rest)) => (true, rest),
@@ -412,7 +414,7 @@ fn raw_entries(bytes: &[u8], writers: &WriterTable) -> Result<Option<Vec<RawEntr
     let mut entries = Vec::with_capacity(1);
     while !rest.is_empty() {
         let priority = read_varint(&mut rest)?;
-        let writer = writers.writer(read_varint(&mut rest)?)?;
+        let writer = names.writers.get(read_varint(&mut rest)?)?;
         let seq = if by_seq { read_varint(&mut rest)? } else { 0 };
         let delta = if seq > 0 {
             DeltaRef::Seq(seq)
@@ -423,7 +425,7 @@ fn raw_entries(bytes: &[u8], writers: &WriterTable) -> Result<Option<Vec<RawEntr
             .map_err(|_| corrupt_record("op index past u32".into()))?;
         let len = usize::try_from(read_varint(&mut rest)?).unwrap_or(usize::MAX);
         let wire = if by_seq && len == 0 {
-            WirePin::read_short(&mut rest).map_err(corrupt_record)?
+            WirePin::read_short(&mut rest, &names.peers)?
         } else {
             if len > rest.len() {
                 return Err(corrupt_record("options cut short".into()));

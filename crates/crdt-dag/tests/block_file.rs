@@ -178,7 +178,7 @@ fn a_store_that_kept_blocks_in_the_tree_has_them_moved_even_after_a_cut_short_mo
     let t = tree(&r);
     assert_eq!(
         t.get(VERSION_KEY).unwrap().unwrap().as_ref(),
-        4u64.to_be_bytes()
+        LAYOUT.to_be_bytes()
     );
     for kv in t.scan_prefix(b"b") {
         assert_eq!(kv.unwrap().1.len(), 16);

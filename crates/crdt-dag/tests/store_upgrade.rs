@@ -95,12 +95,13 @@ fn a_store_of_a_newer_layout_is_refused() {
         let r = open(dir.path()).unwrap();
         r.write(vec![pin(1, "a")]).unwrap();
         let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
-        tree.insert(VERSION_KEY, &5u64.to_be_bytes()).unwrap();
+        tree.insert(VERSION_KEY, &(LAYOUT + 1).to_be_bytes())
+            .unwrap();
         tree.flush().unwrap();
     }
     match open(dir.path()) {
         Err(crdt_dag::DagError::StoreVersion { found, expected }) => {
-            assert_eq!((found, expected), (5, 4));
+            assert_eq!((found, expected), (LAYOUT + 1, LAYOUT));
         }
         other => panic!("{other:?}"),
     }

@@ -13,7 +13,6 @@ use crate::store::{
     DeltaInfo, META_COUNT, Overlay, Record, StoredEntry, chain_key, cid_key, key, prefix, u64_value,
 };
 use crate::wire_pin::WirePin;
-use crate::writer_table::WriterTable;
 
 impl Replica {
     /// Applies a delta whose dependencies are all applied: checks 8-9 of
@@ -38,7 +37,7 @@ impl Replica {
             delta,
             in_chain,
             waiting_tombs: &self.waiting_tombs,
-            writers: &self.writers,
+            names: &self.names,
         };
 
         let mut count = u64_value(ov.get(META_COUNT)?);
@@ -118,7 +117,7 @@ struct Applying<'a> {
     in_chain: bool,
     /// The replica's count of waiting tombs.
     waiting_tombs: &'a AtomicU64,
-    writers: &'a WriterTable,
+    names: &'a crate::numbering::Names,
 }
 
 /// Records the delta in its writer's chain; a second delta of one `seq` is
@@ -170,7 +169,7 @@ fn apply_op(
     let pin_cid = op.cid();
     let pin_key = cid_key(prefix::PIN, pin_cid);
     let mut rec = match ov.get(&pin_key)? {
-        Some(b) => Record::from_stored(&b, this.writers, ov)?,
+        Some(b) => Record::from_stored(&b, this.names, ov)?,
         None => Record::default(),
     };
     let before = rec.winner().map(|e| e.dot);
@@ -215,7 +214,7 @@ fn apply_op(
         }
         (b, Some(w)) => {
             let pin = w.wire.clone().into_pin(*pin_cid);
-            ov.insert(pin_key, rec.to_stored(this.writers)?);
+            ov.insert(pin_key, rec.to_stored(this.names)?);
             if b.is_none() {
                 *count += 1;
                 events.push(PinEvent::Added(pin));

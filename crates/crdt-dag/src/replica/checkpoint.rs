@@ -620,7 +620,7 @@ impl CheckpointLoad<'_> {
             let k = cid_key(prefix::PIN, &cid);
             self.in_order(&k)?;
             self.hash.update(&value);
-            batch.insert(k, record.to_stored(&self.replica.writers)?);
+            batch.insert(k, record.to_stored(&self.replica.names)?);
             self.pins += 1;
         }
         Ok(())

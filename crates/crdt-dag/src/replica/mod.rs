@@ -23,10 +23,10 @@ use ed25519_dalek::SigningKey;
 
 use crate::block_file::{BlockFile, META_BLOCK_END};
 use crate::error::{DagError, Result};
+use crate::numbering::Names;
 use crate::pin::PinEvent;
 use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u64_value};
 use crate::writer::WriterId;
-use crate::writer_table::WriterTable;
 use pending::Pending;
 
 pub use checkpoint::{Blocks, CheckpointLoad, Pruned};
@@ -46,7 +46,9 @@ pub const CACHE_BYTES: u64 = 10 << 20;
 /// store's blocks are moved there when it opens. 4: pin records name their
 /// delta by the writer's seq (records of 2 and 3 are still read, and
 /// rewritten so when they next change), so an older peer refuses it.
-const STORE_VERSION: u64 = 4;
+/// 5: a record's short form may name allocated peers by number (`a`
+/// table), which a layout-4 reader would call damage.
+const STORE_VERSION: u64 = 5;
 /// The first layout with blocks in the block file.
 const BLOCK_FILE_VERSION: u64 = 3;
 /// The oldest layout this version opens.
@@ -68,8 +70,8 @@ pub struct Replica {
     writer: WriterId,
     config: ReplicaConfig,
     pending: Pending,
-    /// The writers that pin records name by number.
-    writers: Arc<WriterTable>,
+    /// The writers and allocated peers that pin records name by number.
+    names: Arc<Names>,
     /// Tombs stored waiting for their entry (spec §4), or more: counted up
     /// when one is staged, down once its removal is committed. While it is
     /// 0 (almost always), applying a pin skips looking for a waiting tomb,
@@ -167,10 +169,10 @@ impl Replica {
         }
         let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
         let writer = WriterId::from_public_key(&key.verifying_key());
-        let writers = Arc::new(WriterTable::load(&tree)?);
+        let names = Arc::new(Names::load(&tree)?);
         let replica = Self {
             db,
-            writers,
+            names,
             tree,
             blocks,
             checkpoints,

@@ -17,7 +17,7 @@ impl Replica {
     /// The OR-map record of `cid` (empty when unpinned).
     pub(super) fn record(&self, cid: &Cid) -> Result<Record> {
         match self.tree.get(cid_key(prefix::PIN, cid))? {
-            Some(b) => Record::from_stored(&b, &self.writers, &mut ChainCache::new(&self.tree)),
+            Some(b) => Record::from_stored(&b, &self.names, &mut ChainCache::new(&self.tree)),
             None => Ok(Record::default()),
         }
     }
@@ -30,7 +30,7 @@ impl Replica {
         chain: &mut ChainCache<'_>,
     ) -> Result<Vec<u8>> {
         let cid = stored_cid(&key[1..])?;
-        Ok(Record::from_stored(value, &self.writers, chain)?.canonical(&cid))
+        Ok(Record::from_stored(value, &self.names, chain)?.canonical(&cid))
     }
 
     /// Whether `cid` is pinned: one key lookup, nothing decoded (a record
@@ -44,7 +44,7 @@ impl Replica {
     pub fn get(&self, cid: &Cid) -> Result<Option<Pin>> {
         self.tree
             .get(cid_key(prefix::PIN, cid))?
-            .map(|b| Ok(Record::winner_from_stored(&b, &self.writers)?.into_pin(*cid)))
+            .map(|b| Ok(Record::winner_from_stored(&b, &self.names)?.into_pin(*cid)))
             .transpose()
     }
 
@@ -77,7 +77,7 @@ impl Replica {
             }
             None => vec![prefix::PIN],
         };
-        let writers = self.writers.clone();
+        let names = self.names.clone();
         until_error(self.tree.range(start..))
             .take_while(|kv| match kv {
                 Ok((k, _)) => k.first() == Some(&prefix::PIN),
@@ -86,7 +86,7 @@ impl Replica {
             .map(move |kv| {
                 let (k, v) = kv?;
                 let cid = stored_cid(&k[1..])?;
-                Ok(Record::winner_from_stored(&v, &writers)?.into_pin(cid))
+                Ok(Record::winner_from_stored(&v, &names)?.into_pin(cid))
             })
     }
 

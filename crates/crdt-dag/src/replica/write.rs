@@ -62,7 +62,7 @@ impl Replica {
         for w in writes {
             let cid = *w.cid();
             let record = match ov.read(cid_key(prefix::PIN, &cid))? {
-                Some(b) => Record::from_stored(&b, &self.writers, &mut ov)?,
+                Some(b) => Record::from_stored(&b, &self.names, &mut ov)?,
                 None => Record::default(),
             };
             let mut tombs: Vec<Dot> = record.entries.iter().map(|e| e.dot).collect();

@@ -265,15 +265,18 @@ pub fn records_name_deltas_by_seq(r: &Replica) {
     }
 }
 
+/// The store layout this version writes.
+pub const LAYOUT: u64 = 5;
+
 /// Checks a store of an older layout reopened as `r`: it is marked the
-/// current layout (4), reads as `source[0]` does, and still does once new
+/// current layout ([`LAYOUT`]), reads as `source[0]` does, and still does once new
 /// writes reach it (content 0 updated, content 1000 pinned, by
 /// `source[1]`).
 pub fn reads_the_same_after_an_upgrade(r: &Replica, source: &[Replica], before: &Snapshot) {
     let tree = r.database().open_tree(crdt_dag::TREE_NAME).unwrap();
     assert_eq!(
         tree.get(b"mversion").unwrap().unwrap().as_ref(),
-        4u64.to_be_bytes()
+        LAYOUT.to_be_bytes()
     );
     assert_eq!(&snapshot(r), before);
     for (k, _) in stored_records(r) {
