@@ -113,6 +113,7 @@ async fn pin_ls_unpin() {
     c.pin(recursive, PinMode::Direct)
         .await
         .expect("direct over recursive");
+    c.pin(direct, PinMode::Direct).await.expect("direct again");
 
     let mut all = pins(&c, PinLsFilter::All).await;
     all.sort_by_key(|(cid, _)| cid.to_bytes());

@@ -46,14 +46,11 @@ impl IpfsConnector for KuboConnector {
     }
 
     async fn pin(&self, cid: Cid, mode: PinMode) -> Result<(), IpfsError> {
-        // As Go: nothing to do when already pinned that way.
-        let filter = match mode {
-            PinMode::Recursive => PinLsFilter::Recursive,
-            PinMode::Direct => PinLsFilter::Direct,
-        };
-        if self.pin_ls_cid(cid, filter).await?.is_some() {
-            return Ok(());
-        }
+        // No `pin/ls` first, unlike Go's connector: our tracker asks it
+        // before calling this (it reports how IPFS has the CID), so asking
+        // again was a third request per pin, about a quarter of a shared
+        // Kubo's CPU under ingest. Kubo's `pin/add` of a CID already
+        // pinned that way succeeds without fetching anything.
         match self.pin_add(cid, mode).await {
             // A direct pin of something pinned recursively: pinned already.
             Err(IpfsError::Ipfs { message, .. })
