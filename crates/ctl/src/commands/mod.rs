@@ -175,7 +175,18 @@ impl Api {
 pub(crate) async fn print_stream<T: Serialize>(
     out: &mut Printer<Stdout>,
     kind: Kind,
+    items: BoxStream<'_, Result<T, ClientError>>,
+) -> Result<()> {
+    print_stream_as(out, kind, items, None).await
+}
+
+/// [`print_stream`], in text through `typed` when given
+/// ([`Printer::stream_item_as`]).
+pub(crate) async fn print_stream_as<T: Serialize>(
+    out: &mut Printer<Stdout>,
+    kind: Kind,
     mut items: BoxStream<'_, Result<T, ClientError>>,
+    typed: Option<fn(&T) -> String>,
 ) -> Result<()> {
     loop {
         let next = match items.next().now_or_never() {
@@ -186,7 +197,7 @@ pub(crate) async fn print_stream<T: Serialize>(
             }
         };
         match next {
-            Some(Ok(item)) => out.stream_item(kind, &item)?,
+            Some(Ok(item)) => out.stream_item_as(kind, &item, typed)?,
             Some(Err(e)) => {
                 out.write_pending()?;
                 return Err(failure(e));

@@ -8,10 +8,10 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use api::types::{GlobalPinInfo, Pin, PinMode, PinOptions, PinTypeFilter, TrackerStatus};
 use cid::Cid;
 
-use super::{Ctx, print_stream};
+use super::{Ctx, print_stream_as};
 use crate::Failure;
 use crate::args::{Mode, PinAddArgs, PinCommand, PinLsArgs, PinUpdateArgs, WaitArgs};
-use crate::format::Kind;
+use crate::format::{Kind, text};
 use crate::parse;
 
 /// How often `--wait` polls the status (Go's `defaultWaitCheckFreq`).
@@ -84,7 +84,7 @@ async fn ls(ctx: &mut Ctx, a: PinLsArgs) -> Result<()> {
     }
     let filter = PinTypeFilter::parse(&a.filter).map_err(|e| anyhow!("parsing filter: {e}"))?;
     let pins = ctx.api.stream(|c| c.allocations(filter)).await;
-    print_stream(&mut ctx.out, Kind::Pin, pins).await
+    print_stream_as(&mut ctx.out, Kind::Pin, pins, Some(text::pin_of)).await
 }
 
 /// `--expire-in`: now plus the duration.

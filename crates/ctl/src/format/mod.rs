@@ -97,7 +97,22 @@ impl<W: Write> Printer<W> {
         kind: Kind,
         value: &T,
     ) -> Result<()> {
-        let rendered = self.render(kind, value)?;
+        self.stream_item_as(kind, value, None)
+    }
+
+    /// [`Printer::stream_item`], in text through `typed` when given: the
+    /// layout written from the typed value, which skips building its JSON
+    /// value (most of the ctl's CPU in a long `pin ls`).
+    pub(crate) fn stream_item_as<T: Serialize + ?Sized>(
+        &mut self,
+        kind: Kind,
+        value: &T,
+        typed: Option<fn(&T) -> String>,
+    ) -> Result<()> {
+        let rendered = match (self.encoding, typed) {
+            (Encoding::Text, Some(text)) => text(value),
+            _ => self.render(kind, value)?,
+        };
         self.pending.push_str(&rendered);
         if self.pending.len() >= STREAM_BUFFER {
             self.write_pending()?;

@@ -180,6 +180,55 @@ pub(crate) fn pin(v: &Value) -> String {
     out
 }
 
+/// [`pin`] from the typed pin (what `pin ls` streams): the same line
+/// without the JSON value in between (building it was 42% of the ctl's
+/// CPU listing 300k pins). Times go through the same RFC 3339 text the
+/// JSON holds. Tests check both agree.
+pub(crate) fn pin_of(p: &cluster_types::Pin) -> String {
+    let mut t = p.pin_type.as_str().to_uppercase();
+    if p.options.mode == cluster_types::PinMode::Direct {
+        t.push_str("-DIRECT");
+    }
+    let mut out = format!("{} | {} | {t} | ", p.cid, p.options.name);
+    let (min, max) = (
+        p.options.replication_factor_min,
+        p.options.replication_factor_max,
+    );
+    if min == -1 && max == -1 {
+        out.push_str("Repl. Factor: -1 | Allocations: [everywhere]");
+    } else {
+        let mut allocs: Vec<&str> = p.allocations.iter().map(String::as_str).collect();
+        allocs.sort_unstable();
+        let _ = write!(
+            out,
+            "Repl. Factor: {min}--{max} | Allocations: [{}]",
+            allocs.join(" ")
+        );
+    }
+    let _ = match p.max_depth {
+        0 => write!(out, " | Direct"),
+        -1 => write!(out, " | Recursive"),
+        n => write!(out, " | Recursive-{n}"),
+    };
+    let has_metadata = !p.options.metadata.is_empty();
+    let _ = write!(
+        out,
+        " | Metadata: {}",
+        if has_metadata { "yes" } else { "no" }
+    );
+    let shown = |t: Option<SystemTime>, zero: &str| {
+        let text = cluster_types::time::format_opt_rfc3339(t);
+        if time::is_zero(&text) {
+            zero.to_string()
+        } else {
+            time::go_datetime(&text)
+        }
+    };
+    let _ = write!(out, " | Exp: {}", shown(p.options.expire_at, "∞"));
+    let _ = writeln!(out, " | Added: {}", shown(p.timestamp, "unknown"));
+    out
+}
+
 /// `Version`: the version string alone.
 pub(crate) fn version(v: &Value) -> String {
     format!("{}\n", s(v, "version"))
@@ -361,6 +410,42 @@ mod tests {
             pin(&shard)
                 .contains(" | SHARD-PIN | Repl. Factor: 0--0 | Allocations: [] | Recursive-2 |")
         );
+    }
+
+    #[test]
+    fn the_typed_pin_line_is_the_json_one() {
+        use cluster_types::{Pin, PinMode, PinOptions, PinType};
+        let cid: cid::Cid = CID.parse().unwrap();
+        let mut pins = vec![Pin::new(cid, PinOptions::named("plain"))];
+        let mut p = Pin::new(cid, PinOptions::named("名前 | with bars"));
+        p.options.replication_factor_min = 2;
+        p.options.replication_factor_max = 3;
+        p.allocations = vec![P2.into(), P1.into()];
+        p.timestamp =
+            Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(1_778_493_600_123_456_789));
+        p.options.expire_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+        p.options.metadata.insert("k".into(), "v".into());
+        pins.push(p);
+        let mut p = Pin::new(cid, PinOptions::default());
+        p.options.mode = PinMode::Direct;
+        p.max_depth = 0;
+        p.options.replication_factor_min = -1;
+        p.options.replication_factor_max = -1;
+        pins.push(p);
+        let mut p = Pin::new(cid, PinOptions::named("deep"));
+        p.max_depth = 3;
+        p.pin_type = PinType::ShardPin;
+        p.options.replication_factor_min = 1;
+        p.options.replication_factor_max = 1;
+        pins.push(p);
+        let mut p = Pin::new(cid, PinOptions::named("meta"));
+        p.pin_type = PinType::MetaPin;
+        p.timestamp = Some(SystemTime::UNIX_EPOCH);
+        pins.push(p);
+        for p in pins {
+            let json = pin(&serde_json::to_value(&p).unwrap());
+            assert_eq!(pin_of(&p), json, "{p:?}");
+        }
     }
 
     #[test]
