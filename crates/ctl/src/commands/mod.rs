@@ -181,7 +181,7 @@ pub(crate) async fn print_stream<T: Serialize>(
 }
 
 /// [`print_stream`], in text through `typed` when given
-/// ([`Printer::stream_item_as`]).
+/// ([`Printer::stream_item`]).
 pub(crate) async fn print_stream_as<T: Serialize>(
     out: &mut Printer<Stdout>,
     kind: Kind,
@@ -197,7 +197,7 @@ pub(crate) async fn print_stream_as<T: Serialize>(
             }
         };
         match next {
-            Some(Ok(item)) => out.stream_item_as(kind, &item, typed)?,
+            Some(Ok(item)) => out.stream_item(kind, &item, typed)?,
             Some(Err(e)) => {
                 out.write_pending()?;
                 return Err(failure(e));

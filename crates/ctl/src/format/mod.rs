@@ -91,19 +91,11 @@ impl<W: Write> Printer<W> {
     }
 
     /// Prints one item of a stream into a buffer, written once it holds
-    /// [`STREAM_BUFFER`] bytes or at [`Printer::write_pending`].
+    /// [`STREAM_BUFFER`] bytes or at [`Printer::write_pending`]; in text
+    /// through `typed` when given: the layout written from the typed
+    /// value, which skips building its JSON value (most of the ctl's CPU in
+    /// a long `pin ls`).
     pub(crate) fn stream_item<T: Serialize + ?Sized>(
-        &mut self,
-        kind: Kind,
-        value: &T,
-    ) -> Result<()> {
-        self.stream_item_as(kind, value, None)
-    }
-
-    /// [`Printer::stream_item`], in text through `typed` when given: the
-    /// layout written from the typed value, which skips building its JSON
-    /// value (most of the ctl's CPU in a long `pin ls`).
-    pub(crate) fn stream_item_as<T: Serialize + ?Sized>(
         &mut self,
         kind: Kind,
         value: &T,
@@ -250,20 +242,20 @@ mod tests {
     #[test]
     fn stream_items_are_written_in_runs_and_in_order() {
         let mut p = printer(Encoding::Text);
-        p.stream_item(Kind::Line, "a").unwrap();
-        p.stream_item(Kind::Line, "b").unwrap();
+        p.stream_item(Kind::Line, "a", None).unwrap();
+        p.stream_item(Kind::Line, "b", None).unwrap();
         assert!(p.out.is_empty(), "held until written");
         p.write_pending().unwrap();
         assert_eq!(String::from_utf8_lossy(&p.out), "a\nb\n");
         // Anything printed otherwise comes after what is pending.
-        p.stream_item(Kind::Line, "c").unwrap();
+        p.stream_item(Kind::Line, "c", None).unwrap();
         p.item(Kind::Line, "d").unwrap();
         assert_eq!(String::from_utf8_lossy(&p.out), "a\nb\nc\nd\n");
         // A long stream is written as it goes, not held whole.
         let mut p = printer(Encoding::Text);
         let line = "x".repeat(99);
         for _ in 0..1000 {
-            p.stream_item(Kind::Line, &line).unwrap();
+            p.stream_item(Kind::Line, &line, None).unwrap();
         }
         let written = p.out.len();
         assert!((STREAM_BUFFER..100_000).contains(&written), "{written}");
