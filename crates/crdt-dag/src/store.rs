@@ -289,17 +289,15 @@ impl Record {
     /// Parses `R(x)` (spec §6).
     pub(crate) fn from_canonical(bytes: &[u8]) -> Result<(Cid, Self)> {
         let (cid, wire): (ByteBuf, Vec<WireEntry>) =
-            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| corrupt_record(e.to_string()))?;
-        let cid = Cid::try_from(cid.as_slice()).map_err(|e| corrupt_record(e.to_string()))?;
+            serde_ipld_dagcbor::from_slice(bytes).map_err(corrupt_record)?;
+        let cid = Cid::try_from(cid.as_slice()).map_err(corrupt_record)?;
         let mut entries = Vec::with_capacity(wire.len());
         for (priority, writer, delta, index, wire) in wire {
             entries.push(StoredEntry {
                 priority,
-                writer: WriterId::from_peer_id_bytes(&writer)
-                    .map_err(|e| corrupt_record(e.to_string()))?,
+                writer: WriterId::from_peer_id_bytes(&writer).map_err(corrupt_record)?,
                 dot: Dot {
-                    delta: Cid::try_from(delta.as_slice())
-                        .map_err(|e| corrupt_record(e.to_string()))?,
+                    delta: Cid::try_from(delta.as_slice()).map_err(corrupt_record)?,
                     index,
                 },
                 seq: None,
@@ -419,20 +417,20 @@ fn raw_entries(bytes: &[u8], names: &Names) -> Result<Option<Vec<RawEntry>>> {
         let delta = if seq > 0 {
             DeltaRef::Seq(seq)
         } else {
-            DeltaRef::Cid(Cid::read_bytes(&mut rest).map_err(|e| corrupt_record(e.to_string()))?)
+            DeltaRef::Cid(Cid::read_bytes(&mut rest).map_err(corrupt_record)?)
         };
         let index = u32::try_from(read_varint(&mut rest)?)
-            .map_err(|_| corrupt_record("op index past u32".into()))?;
+            .map_err(|_| corrupt_record("op index past u32"))?;
         let len = usize::try_from(read_varint(&mut rest)?).unwrap_or(usize::MAX);
         let wire = if by_seq && len == 0 {
             WirePin::read_short(&mut rest, &names.peers)?
         } else {
             if len > rest.len() {
-                return Err(corrupt_record("options cut short".into()));
+                return Err(corrupt_record("options cut short"));
             }
             let (opts, tail) = rest.split_at(len);
             rest = tail;
-            serde_ipld_dagcbor::from_slice(opts).map_err(|e| corrupt_record(e.to_string()))?
+            serde_ipld_dagcbor::from_slice(opts).map_err(corrupt_record)?
         };
         entries.push(RawEntry {
             priority,
@@ -445,15 +443,17 @@ fn raw_entries(bytes: &[u8], names: &Names) -> Result<Option<Vec<RawEntry>>> {
     Ok(Some(entries))
 }
 
-fn corrupt_record(e: String) -> DagError {
+/// A damaged pin record.
+pub(crate) fn corrupt_record(e: impl std::fmt::Display) -> DagError {
     DagError::Corrupt(format!("pin record: {e}"))
 }
 
-fn read_varint(r: &mut &[u8]) -> Result<u64> {
+/// A varint of a pin record.
+pub(crate) fn read_varint(r: &mut &[u8]) -> Result<u64> {
     match varint::read(r) {
         Ok(Some((n, _))) => Ok(n),
-        Ok(None) => Err(corrupt_record("cut short".into())),
-        Err(e) => Err(corrupt_record(e.to_string())),
+        Ok(None) => Err(corrupt_record("cut short")),
+        Err(e) => Err(corrupt_record(e)),
     }
 }
 

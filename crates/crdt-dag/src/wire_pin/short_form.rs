@@ -7,8 +7,9 @@
 use cluster_codec::varint;
 
 use super::WirePin;
-use crate::error::{DagError, Result};
+use crate::error::Result;
 use crate::numbering::NumberTable;
+use crate::store::{corrupt_record, read_varint};
 
 const TS: u8 = 1;
 const NAME: u8 = 2;
@@ -24,18 +25,6 @@ fn zigzag(n: i32) -> u64 {
 fn unzigzag(n: u64) -> Option<i32> {
     let n = u32::try_from(n).ok()?;
     Some(((n >> 1) as i32) ^ -((n & 1) as i32))
-}
-
-fn corrupt(e: impl std::fmt::Display) -> DagError {
-    DagError::Corrupt(format!("pin record: {e}"))
-}
-
-fn read_varint(r: &mut &[u8]) -> Result<u64> {
-    match varint::read(r) {
-        Ok(Some((n, _))) => Ok(n),
-        Ok(None) => Err(corrupt("cut short")),
-        Err(e) => Err(corrupt(e)),
-    }
 }
 
 /// The numbers of `peers`, or `None` when one can't be numbered.
@@ -61,7 +50,7 @@ fn read_peers(r: &mut &[u8], table: &NumberTable<String>) -> Result<Vec<String>>
     let count = read_varint(r)?;
     // Each takes a byte at least: a count past that is damage, not a size.
     if count > r.len() as u64 {
-        return Err(corrupt("allocations cut short"));
+        return Err(corrupt_record("allocations cut short"));
     }
     (0..count).map(|_| table.get(read_varint(r)?)).collect()
 }
@@ -146,10 +135,10 @@ impl WirePin {
 
     /// Reads a short form written by [`WirePin::write_short`].
     pub(crate) fn read_short(r: &mut &[u8], peers: &NumberTable<String>) -> Result<Self> {
-        let (&flags, rest) = r.split_first().ok_or_else(|| corrupt("cut short"))?;
+        let (&flags, rest) = r.split_first().ok_or_else(|| corrupt_record("cut short"))?;
         *r = rest;
         if flags & !(TS | NAME | RMAX | RMIN | ALLOCS | USER_ALLOCS) != 0 {
-            return Err(corrupt(format!("unknown flags {flags:#x}")));
+            return Err(corrupt_record(format!("unknown flags {flags:#x}")));
         }
         // The format's defaults (what a DAG-CBOR map without the key means).
         let mut pin = Self {
@@ -171,21 +160,21 @@ impl WirePin {
         if flags & TS != 0 {
             let (ts, rest) = r
                 .split_first_chunk::<8>()
-                .ok_or_else(|| corrupt("cut short"))?;
+                .ok_or_else(|| corrupt_record("cut short"))?;
             pin.timestamp = u64::from_be_bytes(*ts);
             *r = rest;
         }
         if flags & NAME != 0 {
             let len = usize::try_from(read_varint(r)?).unwrap_or(usize::MAX);
             if len > r.len() {
-                return Err(corrupt("name cut short"));
+                return Err(corrupt_record("name cut short"));
             }
             let (name, rest) = r.split_at(len);
-            pin.name = String::from_utf8(name.to_vec()).map_err(corrupt)?;
+            pin.name = String::from_utf8(name.to_vec()).map_err(corrupt_record)?;
             *r = rest;
         }
         let factor = |r: &mut &[u8]| {
-            unzigzag(read_varint(r)?).ok_or_else(|| corrupt("replication factor past i32"))
+            unzigzag(read_varint(r)?).ok_or_else(|| corrupt_record("replication factor past i32"))
         };
         if flags & RMAX != 0 {
             pin.replication_max = factor(r)?;
@@ -348,7 +337,7 @@ mod tests {
             assert!(
                 matches!(
                     WirePin::read_short(&mut r, &peers),
-                    Err(DagError::Corrupt(_))
+                    Err(crate::error::DagError::Corrupt(_))
                 ),
                 "{bad:02x?}"
             );

@@ -24,9 +24,15 @@ struct Inner {
 }
 
 impl PeerNames {
+    // Every update is one insert or clear, so a poisoned lock holds a
+    // consistent map.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// `peer` as text (its `Display`).
     pub(crate) fn text(&self, peer: &PeerId) -> String {
-        let mut inner = self.inner.lock().expect("poisoned");
+        let mut inner = self.lock();
         if let Some(t) = inner.text.get(peer) {
             return t.clone();
         }
@@ -40,7 +46,7 @@ impl PeerNames {
 
     /// The peer ID `text` names, if it is one.
     pub(crate) fn id(&self, text: &str) -> Option<PeerId> {
-        let mut inner = self.inner.lock().expect("poisoned");
+        let mut inner = self.lock();
         if let Some(id) = inner.ids.get(text) {
             return Some(*id);
         }
