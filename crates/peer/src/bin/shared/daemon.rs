@@ -118,10 +118,13 @@ pub(crate) async fn run_peer(
         );
         proxy_task = Some(task);
     }
+    // Handlers first: a SIGTERM sent as soon as READY is read must stop
+    // the peer cleanly, not kill it by the default action.
+    let signals = Signals::new()?;
     println!("IPFS Cluster is READY");
     std::io::stdout().flush()?;
     let store = cfg.sled_path(dir);
-    let stop = wait_for_stop(peer.replica().clone(), &store).await?;
+    let stop = wait_for_stop(signals, peer.replica().clone(), &store).await?;
     match stop {
         Stop::Signal => println!("shutting down"),
         Stop::ReopenStore => println!("restarting to reopen the store"),
@@ -164,12 +167,38 @@ const SPACE_PROBE_MAX_INTERVAL: std::time::Duration = std::time::Duration::from_
 /// (every acknowledged write is on disk already).
 const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// SIGINT and SIGTERM, caught from creation on.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
 /// Waits for SIGINT/SIGTERM, or for the store to need reopening.
-async fn wait_for_stop(replica: std::sync::Arc<Replica>, store: &Path) -> Result<Stop> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+async fn wait_for_stop(
+    mut signals: Signals,
+    replica: std::sync::Arc<Replica>,
+    store: &Path,
+) -> Result<Stop> {
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map(|()| Stop::Signal).map_err(Into::into),
-        _ = term.recv() => Ok(Stop::Signal),
+        () = signals.recv() => Ok(Stop::Signal),
         () = store_needs_reopening(replica, store.to_owned()) => Ok(Stop::ReopenStore),
     }
 }
@@ -235,13 +264,9 @@ fn exit_if_shutdown_hangs() {
         eprintln!("shutdown not done after {SHUTDOWN_DEADLINE:?}: exiting now");
         std::process::exit(1);
     });
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
+    if let Ok(mut signals) = Signals::new() {
         tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            signals.recv().await;
             eprintln!("second signal: exiting now");
             std::process::exit(1);
         });
