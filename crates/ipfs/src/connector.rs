@@ -145,4 +145,13 @@ pub trait IpfsConnector: Send + Sync + 'static {
     /// Resolves an IPFS path (`/ipfs/<cid>/a/b`, `/ipns/<name>`, or a bare
     /// CID) to the CID it names.
     fn resolve(&self, path: String) -> impl Future<Output = Result<Cid, IpfsError>> + Send;
+
+    /// Why asking the daemon for `endpoint` now is not worth it, without
+    /// asking: `Some` while it is known down and calls wait their turn for
+    /// a rate-limited slot. Answers to people (a CID's status, `GET /id`)
+    /// fail at once with it instead of queueing behind the tracker's
+    /// retries.
+    fn known_down(&self, _endpoint: &'static str) -> Option<IpfsError> {
+        None
+    }
 }

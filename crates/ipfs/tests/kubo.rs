@@ -345,6 +345,18 @@ async fn unreachable_daemon_and_rate_limit() {
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_millis(200));
+    // Callers answering people ask the same without a request.
+    let known = c.known_down("pin/ls").expect("known down while limited");
+    assert!(
+        matches!(
+            known,
+            IpfsError::Unreachable {
+                endpoint: "pin/ls",
+                ..
+            }
+        ),
+        "{known:?}"
+    );
     // Errors reach streams too.
     let first = c.pin_ls(PinLsFilter::All).next().await.unwrap();
     assert!(
@@ -374,6 +386,7 @@ async fn unreachable_daemon_and_rate_limit() {
     assert_eq!((stat.repo_size, stat.storage_max), (1, 2));
     assert_eq!(c.consecutive_failures(), 0);
     assert!(!c.is_rate_limited());
+    assert!(c.known_down("pin/ls").is_none());
     let started = Instant::now();
     for _ in 0..3 {
         c.repo_stat().await.unwrap();

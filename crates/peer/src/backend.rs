@@ -157,4 +157,8 @@ impl IpfsConnector for IpfsBackend {
         })
         .await
     }
+
+    fn known_down(&self, endpoint: &'static str) -> Option<IpfsError> {
+        delegate!(self, c => c.known_down(endpoint))
+    }
 }

@@ -469,6 +469,38 @@ async fn ipfs_down_is_a_cluster_error() {
     );
 }
 
+/// With IPFS known down (a rate-limited Kubo), a pinned CID's status is
+/// `cluster_error` at once, without a call that would wait for a slot;
+/// pins with an operation or an error record keep theirs.
+#[tokio::test]
+async fn a_known_down_ipfs_is_not_asked_for_a_status() {
+    let config = TrackerConfig {
+        max_retries: 0,
+        ..fast_config()
+    };
+    let h = Harness::start(config, FakeIpfs::new());
+    h.pin(pin(cid(1), Placement::Here));
+    wait_idle(&h).await;
+    h.ipfs.fail_pins(cid(2), u32::MAX);
+    h.pin(pin(cid(2), Placement::Here));
+    wait_status(&h, cid(2), TrackerStatus::PinError).await;
+    assert_eq!(h.tracker.status(cid(1)).await.status, TrackerStatus::Pinned);
+
+    h.ipfs.known_down.store(true, Ordering::SeqCst);
+    let asked = h.ipfs.pin_ls_cid_calls.load(Ordering::SeqCst);
+    let s = h.tracker.status(cid(1)).await;
+    assert_eq!(s.status, TrackerStatus::ClusterError, "{s:?}");
+    assert!(s.error.contains("known down"), "{s:?}");
+    assert_eq!(
+        h.tracker.status(cid(2)).await.status,
+        TrackerStatus::PinError
+    );
+    assert_eq!(h.ipfs.pin_ls_cid_calls.load(Ordering::SeqCst), asked);
+
+    h.ipfs.known_down.store(false, Ordering::SeqCst);
+    assert_eq!(h.tracker.status(cid(1)).await.status, TrackerStatus::Pinned);
+}
+
 /// A full queue puts the operation in `pin_error` ("pin queue is full")
 /// instead of blocking.
 #[tokio::test]

@@ -22,15 +22,8 @@ impl IpfsConnector for KuboConnector {
         // `id` answers people (`GET /id`, `peers ls`): while the daemon is
         // known down it fails at once instead of queueing for a slot behind
         // the tracker's requests, which keep probing it once a second.
-        if self.is_rate_limited() {
-            return Err(IpfsError::Unreachable {
-                addr: self.inner.base.clone(),
-                endpoint: "id",
-                reason: format!(
-                    "{} consecutive requests failed; not asked while rate limited",
-                    self.consecutive_failures()
-                ),
-            });
+        if let Some(e) = self.known_down("id") {
+            return Err(e);
         }
         let out: IdOut = self.inner.call("id", &[], None).await?;
         Ok(IpfsId {
@@ -305,5 +298,16 @@ impl IpfsConnector for KuboConnector {
             .call(EP, &[("arg", &path), ("recursive", "true")], None)
             .await?;
         path_cid(EP, &out.path)
+    }
+
+    fn known_down(&self, endpoint: &'static str) -> Option<IpfsError> {
+        self.is_rate_limited().then(|| IpfsError::Unreachable {
+            addr: self.inner.base.clone(),
+            endpoint,
+            reason: format!(
+                "{} consecutive requests failed; not asked while rate limited",
+                self.consecutive_failures()
+            ),
+        })
     }
 }

@@ -188,6 +188,12 @@ impl<C: IpfsConnector> Inner<C> {
             Ok(Derived::Here(pin)) => *pin,
             Err(e) => return cluster_error(cid, &e, String::new()),
         };
+        // A person is waiting: with IPFS known down this would queue for a
+        // rate-limited slot (one a second, shared with the workers), so a
+        // status poll of a few hundred pinned CIDs took minutes.
+        if let Some(e) = self.ipfs.known_down("pin/ls") {
+            return cluster_error(cid, &e, pin.options.name);
+        }
         match self.pinned_as(cid, pin.ipfs_mode()).await {
             Ok(Some(t)) => {
                 let g = self.index_generation.load(Ordering::SeqCst);

@@ -90,6 +90,11 @@ pub struct FakeIpfs {
     pub unpin_failures: Mutex<HashMap<Cid, u32>>,
     /// Every call fails.
     pub down: AtomicBool,
+    /// Known down (as a rate-limited Kubo): `known_down` says so, while
+    /// calls still answer.
+    pub known_down: AtomicBool,
+    /// `pin_ls_cid` calls.
+    pub pin_ls_cid_calls: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     /// Pin calls, in the order they started.
@@ -258,6 +263,7 @@ impl IpfsConnector for FakeIpfs {
         cid: Cid,
         filter: PinLsFilter,
     ) -> Result<Option<IpfsPinType>, IpfsError> {
+        self.pin_ls_cid_calls.fetch_add(1, Ordering::SeqCst);
         self.check_down("pin/ls")?;
         let t = self.pinned(&cid);
         Ok(t.filter(|t| match filter {
@@ -309,6 +315,12 @@ impl IpfsConnector for FakeIpfs {
 
     async fn resolve(&self, _path: String) -> Result<Cid, IpfsError> {
         unsupported()
+    }
+
+    fn known_down(&self, endpoint: &'static str) -> Option<IpfsError> {
+        self.known_down
+            .load(Ordering::SeqCst)
+            .then(|| fake_error(endpoint, "known down"))
     }
 }
 
