@@ -42,8 +42,10 @@ impl IpfsConnector for KuboConnector {
         // No `pin/ls` first, unlike Go's connector: our tracker asks it
         // before calling this (it reports how IPFS has the CID), so asking
         // again was a third request per pin, about a quarter of a shared
-        // Kubo's CPU under ingest. Kubo's `pin/add` of a CID already
-        // pinned that way succeeds without fetching anything.
+        // Kubo's CPU under ingest. That check must stay somewhere: Kubo
+        // 0.42 (boxo 0.40) answers a recursive `pin/add` of a CID already
+        // pinned recursively by dropping the pin and walking the whole
+        // DAG again.
         match self.pin_add(cid, mode).await {
             // A direct pin of something pinned recursively: pinned already.
             Err(IpfsError::Ipfs { message, .. })
