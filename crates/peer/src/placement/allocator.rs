@@ -14,6 +14,7 @@
 //! smallest peer ID first, so allocations are deterministic.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cid::Cid;
 use libp2p::PeerId;
@@ -27,7 +28,7 @@ pub(crate) struct Candidate {
     pub(crate) peer: PeerId,
     /// Its latest valid, unexpired metrics, by metric name. Metrics marked
     /// invalid are ignored.
-    pub(crate) metrics: HashMap<String, Metric>,
+    pub(crate) metrics: Arc<HashMap<String, Metric>>,
 }
 
 /// Why no allocation could be made.
@@ -343,7 +344,10 @@ mod tests {
                 metric("tag:group", &peer, g, 0, true),
             );
         }
-        Candidate { peer, metrics }
+        Candidate {
+            peer,
+            metrics: Arc::new(metrics),
+        }
     }
 
     fn by(names: &[&str]) -> Vec<String> {
@@ -417,7 +421,10 @@ mod tests {
         let got = allocate(&cid(), 1, 3, &[], &[], &cands, &by, &[]).unwrap();
         assert_eq!(got, [p[2], p[0]]);
         let mut invalid = cand(p[1], 900, Some("c"));
-        invalid.metrics.get_mut("freespace").unwrap().valid = false;
+        Arc::make_mut(&mut invalid.metrics)
+            .get_mut("freespace")
+            .unwrap()
+            .valid = false;
         let got = allocate(&cid(), 1, 3, &[], &[], &[invalid], &by, &[]);
         assert!(matches!(got, Err(AllocError::NotEnoughPeers { .. })));
     }

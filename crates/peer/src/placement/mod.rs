@@ -167,13 +167,14 @@ impl PeerHandle {
         let parse = |v: &[String]| -> Vec<PeerId> {
             v.iter().filter_map(|p| self.monitor.peer_id(p)).collect()
         };
+        let live = self.monitor.live();
         let candidates: Vec<Candidate> = self
             .allocation_candidates()
             .into_iter()
             .filter(|p| !blacklist.contains(p))
             .map(|peer| Candidate {
                 peer,
-                metrics: self.monitor.of_peer(&self.monitor.peer_text(&peer)),
+                metrics: live.of_peer(&self.monitor.peer_text(&peer)),
             })
             .collect();
         let chosen = allocator::allocate(

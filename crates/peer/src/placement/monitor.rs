@@ -5,6 +5,7 @@
 //! alert (Go's `health alerts`; `ping` alerts drive repinning).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,8 +42,34 @@ pub(crate) struct Alert {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Monitor {
     metrics: Arc<Mutex<HashMap<(String, String), Metric>>>,
+    /// Bumped, under the `metrics` lock, whenever a metric is recorded or
+    /// removed: [`Live`] views of another version are stale.
+    version: Arc<AtomicU64>,
+    live: Arc<Mutex<Arc<Live>>>,
     alerts: Arc<Mutex<Vec<Alert>>>,
     names: Arc<PeerNames>,
+}
+
+/// The valid, unexpired metrics by peer, as placement reads them for every
+/// pin it allocates: built once per change of the metrics, not per pin (a
+/// pin with replication factors read every metric of every peer for each
+/// candidate peer, quadratic in the peers, a metric cloned each time).
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    version: u64,
+    /// When the first of these metrics expires: the view is stale then.
+    until: i64,
+    /// Peers with a live `ping`, by their text's order.
+    alive: Vec<PeerId>,
+    /// Each peer's metrics by name, the peer named by its text.
+    by_peer: HashMap<String, Arc<HashMap<String, Metric>>>,
+}
+
+impl Live {
+    /// `peer`'s metrics, by name (empty when it has none).
+    pub(crate) fn of_peer(&self, peer: &str) -> Arc<HashMap<String, Metric>> {
+        self.by_peer.get(peer).cloned().unwrap_or_default()
+    }
 }
 
 impl Monitor {
@@ -59,10 +86,53 @@ impl Monitor {
             let now = now_nanos();
             m.retain(|_, v| v.expire > now);
             if m.len() >= MAX_METRICS {
+                self.version.fetch_add(1, Ordering::SeqCst);
                 return;
             }
         }
         m.insert(key, metric);
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current [`Live`] view: the one built last while no metric has
+    /// changed or expired since, else a new one.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        let now = now_nanos();
+        // Only this lock is held around `metrics`' (never the other way).
+        let mut cached = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.version == self.version.load(Ordering::SeqCst) && now < cached.until {
+            return Arc::clone(&cached);
+        }
+        let m = self.metrics.lock().expect("poisoned");
+        let version = self.version.load(Ordering::SeqCst);
+        let mut until = i64::MAX;
+        let mut by_peer: HashMap<String, HashMap<String, Metric>> = HashMap::new();
+        for v in m.values().filter(|v| v.expire > now && v.valid) {
+            until = until.min(v.expire);
+            by_peer
+                .entry(v.peer.clone())
+                .or_default()
+                .insert(v.name.clone(), v.clone());
+        }
+        drop(m);
+        let mut pinging: Vec<&String> = by_peer
+            .iter()
+            .filter(|(_, names)| names.contains_key("ping"))
+            .map(|(peer, _)| peer)
+            .collect();
+        pinging.sort();
+        let alive = pinging.iter().filter_map(|p| self.names.id(p)).collect();
+        let live = Arc::new(Live {
+            version,
+            until,
+            alive,
+            by_peer: by_peer
+                .into_iter()
+                .map(|(peer, names)| (peer, Arc::new(names)))
+                .collect(),
+        });
+        *cached = Arc::clone(&live);
+        live
     }
 
     /// Latest unexpired metrics called `name`.
@@ -94,10 +164,7 @@ impl Monitor {
 
     /// Peers with a live `ping`.
     pub(crate) fn alive(&self) -> Vec<PeerId> {
-        self.latest("ping")
-            .iter()
-            .filter_map(|m| self.names.id(&m.peer))
-            .collect()
+        self.live().alive.clone()
     }
 
     /// `peer` as metrics and allocations name it (base58, remembered).
@@ -111,20 +178,16 @@ impl Monitor {
     }
 
     /// Latest valid unexpired metrics of `peer`, by name.
-    pub(crate) fn of_peer(&self, peer: &str) -> HashMap<String, Metric> {
-        let now = now_nanos();
-        let m = self.metrics.lock().expect("poisoned");
-        m.values()
-            .filter(|v| v.peer == peer && v.expire > now && v.valid)
-            .map(|v| (v.name.clone(), v.clone()))
-            .collect()
+    pub(crate) fn of_peer(&self, peer: &str) -> Arc<HashMap<String, Metric>> {
+        self.live().of_peer(peer)
     }
 
     /// Removes metrics expired at `now` and raises an alert for each one:
     /// a metric renewed in time never alerts, an expired one alerts once.
     pub(crate) fn check(&self, now: i64) -> Vec<Alert> {
         let mut expired = Vec::new();
-        self.metrics.lock().expect("poisoned").retain(|_, v| {
+        let mut m = self.metrics.lock().expect("poisoned");
+        m.retain(|_, v| {
             if v.expire <= now {
                 expired.push(Alert {
                     metric: v.clone(),
@@ -135,6 +198,10 @@ impl Monitor {
                 true
             }
         });
+        if !expired.is_empty() {
+            self.version.fetch_add(1, Ordering::SeqCst);
+        }
+        drop(m);
         self.keep(&expired);
         expired
     }
@@ -258,6 +325,50 @@ mod tests {
         // A known name is still renewed.
         m.record(metric("greedy", "m0", i64::MAX - 1));
         assert_eq!(m.of_peer("greedy")["m0"].expire, i64::MAX - 1);
+    }
+
+    /// The view is built once and shared while nothing changes; a record,
+    /// a removal or the first expiry among its metrics makes a new one.
+    #[test]
+    fn the_live_view_is_shared_until_a_metric_changes_or_expires() {
+        let m = Monitor::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let far = now_nanos() + 3_600_000_000_000;
+        m.record(metric(&a.to_string(), "ping", far));
+        m.record(metric(&a.to_string(), "freespace", far));
+        let first = m.live();
+        assert!(Arc::ptr_eq(&first, &m.live()), "unchanged: the same view");
+        assert_eq!(m.alive(), vec![a]);
+        assert_eq!(m.of_peer(&a.to_string()).len(), 2);
+        assert!(Arc::ptr_eq(
+            &first.of_peer(&a.to_string()),
+            &m.of_peer(&a.to_string())
+        ));
+
+        // A new metric: a new view.
+        let soon = now_nanos() + 300_000_000;
+        m.record(metric(&b.to_string(), "ping", soon));
+        let second = m.live();
+        assert!(!Arc::ptr_eq(&first, &second));
+        let mut both = vec![a, b];
+        both.sort_by_key(|p| p.to_string());
+        assert_eq!(m.alive(), both, "by their text's order");
+        assert!(Arc::ptr_eq(&second, &m.live()));
+
+        // b's ping expires: gone from the view with nothing recorded.
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(m.alive(), vec![a]);
+        assert!(m.of_peer(&b.to_string()).is_empty());
+
+        // An invalid metric is left out; a removal by `check` is seen.
+        m.record(Metric {
+            valid: false,
+            ..metric(&a.to_string(), "tag", far)
+        });
+        assert!(!m.of_peer(&a.to_string()).contains_key("tag"));
+        m.check(far);
+        assert!(m.alive().is_empty());
+        assert!(m.of_peer(&a.to_string()).is_empty());
     }
 
     #[test]
