@@ -26,11 +26,12 @@
 //!
 //! # On disk
 //!
-//! The tracker owns one sled tree, with four key spaces:
+//! The tracker owns one sled tree, with five key spaces:
 //!
 //! | key | value |
 //! |---|---|
-//! | `e` ++ CID bytes | error record: DAG-CBOR map `{"v": 1, "k": kind, "e": error text, "a": attempts, "t": unix ms}`, kind 0 = pin, 1 = unpin, 2 = remote |
+//! | `e` ++ CID bytes | error record: `2`, flags, kind (0 = pin, 1 = unpin, 2 = remote), then varints attempts and unix ms, then the error text's number (a varint; flag 1) or the text itself (UTF-8 to the end); flag 2: each U+0001 in the text stands for the CID's text, cut out of it. Records of layout 1 (a DAG-CBOR map `{"v": 1, "k", "e", "a", "t"}`) are still read |
+//! | `x` ++ u32 big-endian | an error text by number (at most 4,096 texts of at most 512 bytes; set once, flushed before a record names it), so the failures of many CIDs with one cause take about 11 bytes each |
 //! | `i` ++ CID bytes | index entry: 9 bytes, pin type (1 = recursive, 2 = direct) then the generation (u64 big-endian) that last saw it |
 //! | `o` ++ CID bytes | empty: this tracker pinned the CID in IPFS (set when a pin succeeds, cleared when an unpin or remote op does) |
 //! | `m/gen` | the index's current generation (u64 big-endian) |
@@ -68,6 +69,7 @@ mod error;
 mod offline;
 mod ops;
 mod store;
+mod texts;
 mod tracker;
 mod types;
 

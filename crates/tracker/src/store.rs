@@ -4,12 +4,14 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cid::Cid;
+use cluster_codec::varint;
 use cluster_types::iter::until_error;
 use ipfs::IpfsPinType;
 use serde::{Deserialize, Serialize};
 
 use crate::TrackerError;
 use crate::ops::OpKind;
+use crate::texts::Texts;
 
 /// Key prefix of error records.
 const ERROR_PREFIX: u8 = b'e';
@@ -19,9 +21,17 @@ const INDEX_PREFIX: u8 = b'i';
 const OURS_PREFIX: u8 = b'o';
 /// The index's current generation.
 const GENERATION_KEY: &[u8] = b"m/gen";
-/// Version of the error record layout; bumped (with a reader for the old
-/// one) whenever the record changes.
-const RECORD_VERSION: u8 = 1;
+/// Version of the error record layout written; bumped (with a reader for
+/// the old one) whenever the record changes. Version 1 is a DAG-CBOR map
+/// (its first byte, a map header, is never 1 or 2).
+const RECORD_VERSION: u8 = 2;
+/// Flag of a version-2 record: its text is numbered ([`Texts`]).
+const NUMBERED: u8 = 1;
+/// Flag of a version-2 record: the CID's text was cut out of the error
+/// text, each [`CID_MARK`] stands for it.
+const CID_CUT: u8 = 2;
+/// What stands for the record's CID in a text it was cut out of.
+const CID_MARK: char = '\u{1}';
 
 /// A failed operation, as persisted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +42,7 @@ pub(crate) struct ErrorRecord {
     pub(crate) timestamp: SystemTime,
 }
 
-/// The DAG-CBOR shape of [`ErrorRecord`] (short keys: there may be many).
+/// The DAG-CBOR shape of a version-1 [`ErrorRecord`] (read only).
 #[derive(Serialize, Deserialize)]
 struct RecordV1 {
     v: u8,
@@ -46,6 +56,7 @@ struct RecordV1 {
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     tree: sled::Tree,
+    texts: Texts,
 }
 
 fn key(prefix: u8, cid: &Cid) -> Vec<u8> {
@@ -70,29 +81,98 @@ fn unix_ms(t: SystemTime) -> u64 {
 
 impl Store {
     pub(crate) fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        Self {
+            texts: Texts::new(tree.clone()),
+            tree,
+        }
     }
 
     /// The error record of `cid`, if any.
     pub(crate) fn error(&self, cid: &Cid) -> Result<Option<ErrorRecord>, TrackerError> {
         let k = key(ERROR_PREFIX, cid);
         match self.tree.get(&k)? {
-            Some(bytes) => decode_record(&k, &bytes).map(Some),
+            Some(bytes) => self.decode_record(cid, &k, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
+    /// Writes `rec` as `cid`'s error record: version 2, flags, kind,
+    /// attempts and unix ms (varints), then the text's number (a varint)
+    /// or the text itself. The CID's own text is cut out of the error text
+    /// first, so the failures of many CIDs share one numbered text.
     pub(crate) fn put_error(&self, cid: &Cid, rec: &ErrorRecord) -> Result<(), TrackerError> {
-        let v1 = RecordV1 {
-            v: RECORD_VERSION,
-            k: rec.kind.code(),
-            e: rec.error.clone(),
-            a: rec.attempts,
-            t: unix_ms(rec.timestamp),
-        };
-        let bytes = serde_ipld_dagcbor::to_vec(&v1).map_err(|e| corrupt(b"error record", e))?;
+        let mut flags = 0;
+        let cid_text = cid.to_string();
+        let cut;
+        let mut text = rec.error.as_str();
+        if !text.contains(CID_MARK) && text.contains(&cid_text) {
+            cut = text.replace(&cid_text, &CID_MARK.to_string());
+            text = &cut;
+            flags |= CID_CUT;
+        }
+        let number = self.texts.number(text)?;
+        if number.is_some() {
+            flags |= NUMBERED;
+        }
+        let mut bytes = vec![RECORD_VERSION, flags, rec.kind.code()];
+        varint::encode(u64::from(rec.attempts), &mut bytes);
+        varint::encode(unix_ms(rec.timestamp), &mut bytes);
+        match number {
+            Some(n) => varint::encode(u64::from(n), &mut bytes),
+            None => bytes.extend_from_slice(text.as_bytes()),
+        }
         self.tree.insert(key(ERROR_PREFIX, cid), bytes)?;
         Ok(())
+    }
+
+    fn decode_record(
+        &self,
+        cid: &Cid,
+        k: &[u8],
+        bytes: &[u8],
+    ) -> Result<ErrorRecord, TrackerError> {
+        let Some((&RECORD_VERSION, mut rest)) = bytes.split_first() else {
+            return decode_v1(k, bytes);
+        };
+        let mut byte = || {
+            let (b, tail) = rest.split_first().ok_or_else(|| corrupt(k, "cut short"))?;
+            rest = tail;
+            Ok::<u8, TrackerError>(*b)
+        };
+        let (flags, code) = (byte()?, byte()?);
+        if flags & !(NUMBERED | CID_CUT) != 0 {
+            return Err(corrupt(k, format!("unknown flags {flags}")));
+        }
+        let kind = OpKind::from_code(code).ok_or_else(|| corrupt(k, "unknown operation kind"))?;
+        let mut number = || -> Result<u64, TrackerError> {
+            match varint::read(&mut rest) {
+                Ok(Some((n, _))) => Ok(n),
+                Ok(None) => Err(corrupt(k, "cut short")),
+                Err(e) => Err(corrupt(k, e)),
+            }
+        };
+        let attempts = u32::try_from(number()?).map_err(|e| corrupt(k, e))?;
+        let t = number()?;
+        let mut text = if flags & NUMBERED != 0 {
+            let n = u32::try_from(number()?).map_err(|e| corrupt(k, e))?;
+            if !rest.is_empty() {
+                return Err(corrupt(k, "bytes after the text's number"));
+            }
+            self.texts
+                .text(n)?
+                .ok_or_else(|| corrupt(k, format!("no error text numbered {n}")))?
+        } else {
+            String::from_utf8(rest.to_vec()).map_err(|e| corrupt(k, e))?
+        };
+        if flags & CID_CUT != 0 {
+            text = text.replace(CID_MARK, &cid.to_string());
+        }
+        Ok(ErrorRecord {
+            kind,
+            error: text,
+            attempts,
+            timestamp: UNIX_EPOCH + Duration::from_millis(t),
+        })
     }
 
     pub(crate) fn remove_error(&self, cid: &Cid) -> Result<(), TrackerError> {
@@ -105,10 +185,11 @@ impl Store {
     pub(crate) fn errors(
         &self,
     ) -> impl Iterator<Item = Result<(Cid, ErrorRecord), TrackerError>> + Send + use<> {
-        until_error(self.tree.scan_prefix([ERROR_PREFIX])).map(|item| {
+        let me = self.clone();
+        until_error(self.tree.scan_prefix([ERROR_PREFIX])).map(move |item| {
             let (k, v) = item?;
             let cid = Cid::try_from(&k[1..]).map_err(|e| corrupt(&k, e))?;
-            Ok((cid, decode_record(&k, &v)?))
+            Ok((cid, me.decode_record(&cid, &k, &v)?))
         })
     }
 
@@ -208,9 +289,10 @@ impl Store {
     }
 }
 
-fn decode_record(k: &[u8], bytes: &[u8]) -> Result<ErrorRecord, TrackerError> {
+/// A version-1 record (a DAG-CBOR map), as written before version 2.
+fn decode_v1(k: &[u8], bytes: &[u8]) -> Result<ErrorRecord, TrackerError> {
     let r: RecordV1 = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| corrupt(k, e))?;
-    if r.v != RECORD_VERSION {
+    if r.v != 1 {
         return Err(corrupt(k, format!("unknown record version {}", r.v)));
     }
     let kind = OpKind::from_code(r.k).ok_or_else(|| corrupt(k, "unknown operation kind"))?;
@@ -253,6 +335,93 @@ mod tests {
         assert_eq!(all, vec![(cid(1), rec)]);
         s.remove_error(&cid(1)).unwrap();
         assert_eq!(s.error(&cid(1)).unwrap(), None);
+    }
+
+    /// Failures of many CIDs with one cause share a numbered text: each
+    /// record is a few bytes, the CID's text cut out and put back.
+    #[test]
+    fn error_texts_are_numbered_with_the_cid_cut_out() {
+        let (_d, s) = tree();
+        let rec = |c: &Cid, attempts| ErrorRecord {
+            kind: OpKind::Pin,
+            error: format!(
+                "pin/add: block {c} not found locally (offline): ipld: could not find {c}"
+            ),
+            attempts,
+            timestamp: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        };
+        for n in 1..=3 {
+            s.put_error(&cid(n), &rec(&cid(n), u32::from(n))).unwrap();
+        }
+        for n in 1..=3 {
+            assert_eq!(s.error(&cid(n)).unwrap(), Some(rec(&cid(n), u32::from(n))));
+            let stored = s.tree.get(key(ERROR_PREFIX, &cid(n))).unwrap().unwrap();
+            assert!(stored.len() <= 12, "{} bytes", stored.len());
+        }
+        let texts = s.tree.scan_prefix([crate::texts::TEXT_PREFIX]).count();
+        assert_eq!(texts, 1, "one text for the three");
+        // Read back by a new handle (as after a restart), in a scan too.
+        let again = Store::new(s.tree.clone());
+        let all: Vec<_> = again.errors().map(Result::unwrap).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1], (cid(2), rec(&cid(2), 2)));
+
+        // A text too long to number stays in its record; one holding the
+        // mark is kept as it is.
+        let long = ErrorRecord {
+            error: format!("{} {}", cid(4), "x".repeat(600)),
+            ..rec(&cid(4), 1)
+        };
+        s.put_error(&cid(4), &long).unwrap();
+        assert_eq!(s.error(&cid(4)).unwrap(), Some(long));
+        let marked = ErrorRecord {
+            error: format!("odd \u{1} {}", cid(5)),
+            ..rec(&cid(5), 1)
+        };
+        s.put_error(&cid(5), &marked).unwrap();
+        assert_eq!(s.error(&cid(5)).unwrap(), Some(marked));
+    }
+
+    /// Records written before version 2 (a DAG-CBOR map) still read.
+    #[test]
+    fn version_1_records_still_read() {
+        let (_d, s) = tree();
+        let v1 = RecordV1 {
+            v: 1,
+            k: OpKind::Unpin.code(),
+            e: "unpin boom".into(),
+            a: 2,
+            t: 1_700_000_000_000,
+        };
+        let bytes = serde_ipld_dagcbor::to_vec(&v1).unwrap();
+        s.tree.insert(key(ERROR_PREFIX, &cid(1)), bytes).unwrap();
+        let rec = s.error(&cid(1)).unwrap().unwrap();
+        assert_eq!(
+            (rec.kind, rec.error.as_str(), rec.attempts),
+            (OpKind::Unpin, "unpin boom", 2)
+        );
+    }
+
+    #[test]
+    fn damaged_records_are_corrupt() {
+        let (_d, s) = tree();
+        for bad in [
+            &[RECORD_VERSION][..],
+            &[RECORD_VERSION, 4, 0, 0, 0],
+            &[RECORD_VERSION, 0, 9, 0, 0],
+            &[RECORD_VERSION, 0, 0, 0x80],
+            &[RECORD_VERSION, NUMBERED, 0, 1, 1, 77],
+            &[RECORD_VERSION, NUMBERED, 0, 1, 1, 0, 0],
+            &[RECORD_VERSION, 0, 0, 1, 1, 0xff],
+            &[7, 1, 2],
+        ] {
+            s.tree.insert(key(ERROR_PREFIX, &cid(1)), bad).unwrap();
+            let err = s.error(&cid(1)).unwrap_err();
+            assert!(
+                matches!(err, TrackerError::Corrupt { .. }),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     #[test]
