@@ -44,6 +44,9 @@ fn answer_is_exactly_what_the_other_side_lacks() {
             delta.dependencies().all(|d| seen.contains(d)),
             "{cid} before its parents"
         );
+        // The delta index names its writer and seq as the block does.
+        assert_eq!(a.delta_seq(cid).unwrap(), Some((delta.writer, delta.seq)));
+        assert_eq!(b.delta_seq(cid).unwrap(), None, "not applied there yet");
         seen.insert(*cid);
     }
 
@@ -54,6 +57,9 @@ fn answer_is_exactly_what_the_other_side_lacks() {
     let report = b.apply_pending().unwrap();
     assert_eq!(report.applied, answer.len());
     assert!(a.heads().unwrap().iter().all(|h| b.is_applied(h).unwrap()));
+    for cid in &answer {
+        assert_eq!(b.delta_seq(cid).unwrap(), a.delta_seq(cid).unwrap());
+    }
 }
 
 #[test]

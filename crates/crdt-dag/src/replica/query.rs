@@ -10,7 +10,9 @@ use super::{Fork, Replica};
 use crate::error::{DagError, Result};
 use crate::pin::PinEntry;
 use crate::source::{BlockSource, SourceError};
-use crate::store::{ChainCache, META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value};
+use crate::store::{
+    ChainCache, DeltaInfo, META_COUNT, Record, cid_key, key, prefix, stored_cid, u64_value,
+};
 use crate::writer::WriterId;
 
 impl Replica {
@@ -145,6 +147,18 @@ impl Replica {
     /// Whether `cid` is an applied delta.
     pub fn is_applied(&self, cid: &Cid) -> Result<bool> {
         Ok(self.tree.contains_key(cid_key(prefix::DELTA, cid))?)
+    }
+
+    /// The writer and sequence number of an applied delta, from the delta
+    /// index (without reading its block); `None` when it is not applied.
+    pub fn delta_seq(&self, cid: &Cid) -> Result<Option<(WriterId, u64)>> {
+        match self.tree.get(cid_key(prefix::DELTA, cid))? {
+            Some(info) => {
+                let info = DeltaInfo::decode(&info)?;
+                Ok(Some((info.writer, info.seq)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Why `cid` was rejected, if it was.
