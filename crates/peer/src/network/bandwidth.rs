@@ -46,10 +46,15 @@ pub(crate) const RATE_TICK: Duration = Duration::from_secs(1);
 /// kill/restart test). A second attempt finds the connection; an open on a
 /// live connection is one round trip.
 const OPEN_ATTEMPT: Duration = Duration::from_secs(2);
-/// Longest wait for a DHT lookup of a peer no address is known for.
+/// Longest wait for the DHT lookups of a peer no address is known for.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before a stream to a peer just found is asked for again.
 const FOUND_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Lookups (and opens) of a peer no address is known for before it is
+/// reported unreachable, all within [`LOOKUP_TIMEOUT`].
+const LOOKUP_ATTEMPTS: u32 = 3;
+/// Pause before a lookup is tried again.
+const LOOKUP_AGAIN_PAUSE: Duration = Duration::from_millis(500);
 
 /// The dial failed for want of any address of the peer (libp2p-stream
 /// gives the dial error only as its text).
@@ -360,13 +365,53 @@ impl Streams {
         protocol: StreamProtocol,
     ) -> Result<CountedStream, libp2p_stream::OpenStreamError> {
         let meter = self.bandwidth.meter(&protocol);
-        let inner = match self.open(peer, protocol.clone()).await {
-            Err(e) if no_addresses(&e) && self.look_up(peer).await => {
-                self.open_found(peer, protocol).await?
+        let first = match self.open(peer, protocol.clone()).await {
+            // Opened on a connection that was closing (the peer dialed us
+            // and one of two connections is dropped): once more, on a new
+            // one, or through the lookup below when no address is known.
+            Err(libp2p_stream::OpenStreamError::Io(e))
+                if e.kind() == io::ErrorKind::ConnectionReset =>
+            {
+                tracing::debug!(%peer, error = %e, "a connection closed under a new stream; again");
+                tokio::time::sleep(FOUND_RETRY_PAUSE).await;
+                self.open(peer, protocol.clone()).await
             }
+            opened => opened,
+        };
+        let inner = match first {
+            Err(e) if no_addresses(&e) => self.open_looked_up(peer, protocol, e).await?,
             opened => opened?,
         };
         Ok(Counted { inner, meter })
+    }
+
+    /// Opens a stream to a peer no address is known for: looks it up on
+    /// the DHT and opens, up to [`LOOKUP_ATTEMPTS`] times within
+    /// [`LOOKUP_TIMEOUT`]. Once is not always enough: a lookup right after
+    /// the peer joined can miss it, and a connection that made it count
+    /// as found (it dialed us) can close before the stream opens, leaving
+    /// no address.
+    async fn open_looked_up(
+        &mut self,
+        peer: PeerId,
+        protocol: StreamProtocol,
+        first: libp2p_stream::OpenStreamError,
+    ) -> Result<libp2p::Stream, libp2p_stream::OpenStreamError> {
+        let deadline = tokio::time::Instant::now() + LOOKUP_TIMEOUT;
+        let mut last = first;
+        for attempt in 1..=LOOKUP_ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(LOOKUP_AGAIN_PAUSE).await;
+            }
+            if !self.look_up(peer, deadline).await {
+                continue;
+            }
+            match self.open_found(peer, protocol.clone()).await {
+                Err(e) if no_addresses(&e) => last = e,
+                opened => return opened,
+            }
+        }
+        Err(last)
     }
 
     /// Opens a stream to a peer just found on the DHT: the connections the
@@ -412,8 +457,8 @@ impl Streams {
     }
 
     /// Asks the swarm task to find `peer` on the DHT; whether it did
-    /// within [`LOOKUP_TIMEOUT`].
-    async fn look_up(&self, peer: PeerId) -> bool {
+    /// (or is connected to it) before `deadline`.
+    async fn look_up(&self, peer: PeerId, deadline: tokio::time::Instant) -> bool {
         let (tx, rx) = oneshot::channel();
         let asked = async {
             let cmd = NetworkCmd::FindPeer {
@@ -424,7 +469,7 @@ impl Streams {
             rx.await.ok()
         };
         matches!(
-            tokio::time::timeout(LOOKUP_TIMEOUT, asked).await,
+            tokio::time::timeout_at(deadline, asked).await,
             Ok(Some(true))
         )
     }
