@@ -45,6 +45,7 @@ mod history;
 pub mod limits;
 mod numbering;
 mod pin;
+mod pin_filter;
 mod replica;
 mod source;
 mod store;

@@ -25,7 +25,7 @@ impl Replica {
         {
             let _guard = self.lock();
             self.check_not_loading()?;
-            let mut ov = Overlay::new(&self.tree);
+            let mut ov = Overlay::new(&self.tree, &self.pins);
             let mut events = Vec::new();
             let mut freed = (0usize, 0u64);
             let no_children = HashMap::new();
@@ -124,7 +124,7 @@ impl Replica {
         }
 
         let mut events = Vec::new();
-        let mut ov = Overlay::new(&self.tree);
+        let mut ov = Overlay::new(&self.tree, &self.pins);
         let mut in_batch = 0;
         let mut freed = (0usize, 0u64);
         while let Some(cid) = ready.pop_front() {
@@ -180,7 +180,7 @@ impl Replica {
         if ov.is_empty() {
             return Ok(());
         }
-        self.commit_overlay(std::mem::replace(ov, Overlay::new(&self.tree)))?;
+        self.commit_overlay(std::mem::replace(ov, Overlay::new(&self.tree, &self.pins)))?;
         if !self.checking_only {
             self.flush()?;
         }

@@ -620,6 +620,7 @@ impl CheckpointLoad<'_> {
             let k = cid_key(prefix::PIN, &cid);
             self.in_order(&k)?;
             self.hash.update(&value);
+            self.replica.pins.add(&k);
             batch.insert(k, record.to_stored(&self.replica.names)?);
             self.pins += 1;
         }

@@ -25,7 +25,10 @@ use crate::block_file::{BlockFile, META_BLOCK_END};
 use crate::error::{DagError, Result};
 use crate::numbering::Names;
 use crate::pin::PinEvent;
-use crate::store::{META_CLUSTER, META_LOADING, META_VERSION, Overlay, prefix, u64_value};
+use crate::pin_filter::PinFilter;
+use crate::store::{
+    META_CLUSTER, META_COUNT, META_LOADING, META_VERSION, Overlay, prefix, u64_value,
+};
 use crate::writer::WriterId;
 use pending::Pending;
 
@@ -72,6 +75,9 @@ pub struct Replica {
     pending: Pending,
     /// The writers and allocated peers that pin records name by number.
     names: Arc<Names>,
+    /// Every pin key the tree has held, and some more
+    /// ([`crate::pin_filter`]).
+    pins: Arc<PinFilter>,
     /// Tombs stored waiting for their entry (spec §4), or more: counted up
     /// when one is staged, down once its removal is committed. While it is
     /// 0 (almost always), applying a pin skips looking for a waiting tomb,
@@ -170,9 +176,12 @@ impl Replica {
         let waiting_tombs = AtomicU64::new(tree.scan_prefix([prefix::TOMB]).count() as u64);
         let writer = WriterId::from_public_key(&key.verifying_key());
         let names = Arc::new(Names::load(&tree)?);
+        let pins = Arc::new(PinFilter::with_room(u64_value(tree.get(META_COUNT)?)));
+        pins.fill_in_background(&tree, prefix::PIN);
         let replica = Self {
             db,
             names,
+            pins,
             tree,
             blocks,
             checkpoints,
@@ -213,6 +222,11 @@ impl Replica {
 
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pin_filter(&self) -> &PinFilter {
+        &self.pins
     }
 
     pub(crate) fn block_file(&self) -> Arc<BlockFile> {

@@ -57,7 +57,7 @@ impl Replica {
         self.check_not_loading()?;
         // Each pin record is read once: here for the tombs, and by the apply
         // below from the overlay.
-        let mut ov = Overlay::new(&self.tree);
+        let mut ov = Overlay::new(&self.tree, &self.pins);
         let mut ops = Vec::with_capacity(writes.len());
         for w in writes {
             let cid = *w.cid();
