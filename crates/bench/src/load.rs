@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use http::Method;
-
-use crate::http::Http;
+use crate::pin_conn::PinConn;
 
 /// One request may take this long before it counts as a timeout.
 const REQUEST_LIMIT: Duration = Duration::from_secs(30);
@@ -49,11 +47,11 @@ impl Outcome {
 }
 
 /// Pins `cids` through `base` (`http://…`) from `clients` concurrent
-/// clients until each is sent once or `deadline` passes (requests in
-/// flight still finish), printing progress every 5 s. `query` (empty, or
-/// `?…`) follows each pin's path.
+/// clients, each on its own keep-alive connection ([`PinConn`]), until
+/// each is sent once or `deadline` passes (requests in flight still
+/// finish), printing progress every 5 s. `query` (empty, or `?…`) follows
+/// each pin's path.
 pub(crate) async fn ingest(
-    http: &Http,
     base: &str,
     query: &str,
     cids: Arc<Vec<String>>,
@@ -82,7 +80,6 @@ pub(crate) async fn ingest(
     };
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let http = http.clone();
             let cids = cids.clone();
             let next = next.clone();
             let acked_count = acked_count.clone();
@@ -90,6 +87,10 @@ pub(crate) async fn ingest(
             let query = query.to_string();
             tokio::spawn(async move {
                 let mut out = Outcome::default();
+                let Ok(mut conn) = PinConn::new(&base) else {
+                    out.errors.insert(format!("bad address {base}"), 1);
+                    return out;
+                };
                 loop {
                     if Instant::now() >= deadline {
                         out.cut_short = next.load(Ordering::Relaxed) < cids.len();
@@ -97,13 +98,16 @@ pub(crate) async fn ingest(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(cid) = cids.get(i) else { break };
-                    let url = format!("{base}/pins/{cid}{query}");
+                    let path = format!("/pins/{cid}{query}");
                     let sent = Instant::now();
                     out.sent += 1;
-                    let answer =
-                        tokio::time::timeout(REQUEST_LIMIT, http.fetch(Method::POST, &url)).await;
+                    let answer = tokio::time::timeout(REQUEST_LIMIT, conn.post(&path)).await;
+                    if answer.is_err() {
+                        // Cut mid-answer: the connection is of no more use.
+                        conn = PinConn::new(&base).expect("taken above");
+                    }
                     let cause = match answer {
-                        Ok(Ok((status, _))) if status.is_success() => {
+                        Ok(Ok(status)) if status.is_success() => {
                             let now = Instant::now();
                             out.latencies.push(now - sent);
                             out.acked.push(cid.clone());
@@ -111,7 +115,7 @@ pub(crate) async fn ingest(
                             acked_count.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
-                        Ok(Ok((status, _))) => status.as_u16().to_string(),
+                        Ok(Ok(status)) => status.as_u16().to_string(),
                         Ok(Err(_)) => "connection".to_string(),
                         Err(_) => "timeout".to_string(),
                     };

@@ -24,6 +24,7 @@ mod latency;
 mod listing;
 mod load;
 mod peers;
+mod pin_conn;
 mod process;
 mod report;
 mod run;

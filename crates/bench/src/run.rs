@@ -208,7 +208,6 @@ async fn phases(
         .map(|(min, max)| format!("?replication-min={min}&replication-max={max}"))
         .unwrap_or_default();
     let mut out = load::ingest(
-        http,
         &bases[0],
         &query,
         cids,
