@@ -10,8 +10,11 @@
 //! replicas spread over groups before any group gets a second one.
 //!
 //! Where Go leaves an order to map iteration or an unstable sort (peers of
-//! one tag partition, partitions of equal weight and value), this takes the
-//! smallest peer ID first, so allocations are deterministic.
+//! one tag partition, partitions of equal weight and value), this orders
+//! the tied peers by a hash of the pin's CID and the peer's ID: the same
+//! pin always gets the same order, and pins spread evenly over peers whose
+//! metrics are equal (ordering them by ID gave every such pin the same
+//! peers).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -155,8 +158,9 @@ pub(crate) fn allocate(
         });
     }
 
-    let mut order = balanced(&prio, allocate_by);
-    order.extend(balanced(&other, allocate_by));
+    let seed = spread_seed(cid);
+    let mut order = balanced(&prio, allocate_by, seed);
+    order.extend(balanced(&other, allocate_by, seed));
     order.truncate(wanted);
     kept.extend(order);
     Ok(kept)
@@ -170,13 +174,40 @@ fn has_all(c: &Candidate, names: &[String]) -> bool {
             .all(|n| c.metrics.get(n).is_some_and(|m| m.valid))
 }
 
-/// The balanced allocator's order over `peers` (each having every metric).
-fn balanced(peers: &[&Candidate], by: &[String]) -> Vec<PeerId> {
+/// The balanced allocator's order over `peers` (each having every metric),
+/// ties broken by [`tie_key`] under `seed`.
+fn balanced(peers: &[&Candidate], by: &[String], seed: u64) -> Vec<PeerId> {
     if peers.is_empty() || by.is_empty() {
         return Vec::new();
     }
-    let mut root = Partitioned::new(peers, by);
+    let mut root = Partitioned::new(peers, by, seed);
     std::iter::from_fn(|| root.choose_next()).collect()
+}
+
+/// FNV-1a over `bytes` from `state`: stable across builds and platforms
+/// (std's hashers promise neither), and cheap for a few peers a pin.
+fn fnv1a(mut state: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        state ^= u64::from(*b);
+        state = state.wrapping_mul(0x0100_0000_01b3);
+    }
+    state
+}
+
+/// The tie-break seed of one pin.
+fn spread_seed(cid: &Cid) -> u64 {
+    fnv1a(0xcbf2_9ce4_8422_2325, &cid.to_bytes())
+}
+
+/// Where `peer` stands among tied peers for the pin of `seed`: its ID
+/// hashed from the seed, mixed (splitmix64's finalizer) so that every bit
+/// of the seed moves the order; its ID's bytes break a collision.
+fn tie_key(seed: u64, peer: &PeerId) -> (u64, Vec<u8>) {
+    let bytes = peer.to_bytes();
+    let mut z = fnv1a(seed, &bytes);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31), bytes)
 }
 
 /// Peers partitioned by one metric, each partition by the next metrics
@@ -200,17 +231,17 @@ struct Partition {
     weight: i64,
     /// `weight` plus the aggregated weight of the sub-partitions.
     aggregated: i64,
-    /// Its peers, smallest ID first, and whether each was taken (only used
-    /// at the last level, when `sub` is `None`).
+    /// Its peers, smallest [`tie_key`] first, and whether each was taken
+    /// (only used at the last level, when `sub` is `None`).
     peers: Vec<(PeerId, bool)>,
-    /// Its smallest peer ID's bytes, the last tie-break.
-    first: Vec<u8>,
+    /// Its first peer's [`tie_key`], the last tie-break.
+    first: (u64, Vec<u8>),
     /// The same peers, partitioned by the next metric.
     sub: Option<Partitioned>,
 }
 
 impl Partitioned {
-    fn new(peers: &[&Candidate], by: &[String]) -> Self {
+    fn new(peers: &[&Candidate], by: &[String], seed: u64) -> Self {
         let name = &by[0];
         let mut partitions: Vec<Partition> = Vec::new();
         let mut by_value: HashMap<&str, usize> = HashMap::new();
@@ -241,18 +272,18 @@ impl Partitioned {
                         weight: m.weight,
                         aggregated: m.weight,
                         peers: vec![(c.peer, false)],
-                        first: Vec::new(),
+                        first: (0, Vec::new()),
                         sub: None,
                     });
                 }
             }
         }
         for p in &mut partitions {
-            p.peers.sort_by_cached_key(|(id, _)| id.to_bytes());
+            p.peers.sort_by_cached_key(|(id, _)| tie_key(seed, id));
             p.first = p
                 .peers
                 .first()
-                .map(|(id, _)| id.to_bytes())
+                .map(|(id, _)| tie_key(seed, id))
                 .unwrap_or_default();
             if by.len() > 1 {
                 let members: Vec<&Candidate> = peers
@@ -260,7 +291,7 @@ impl Partitioned {
                     .copied()
                     .filter(|c| p.peers.iter().any(|(id, _)| *id == c.peer))
                     .collect();
-                let sub = Self::new(&members, &by[1..]);
+                let sub = Self::new(&members, &by[1..], seed);
                 for s in &sub.partitions {
                     p.aggregated = p.aggregated.saturating_add(s.aggregated);
                 }
@@ -373,14 +404,46 @@ mod tests {
     }
 
     /// Equal free space does not group peers: each is still taken in turn,
-    /// ties broken by peer ID.
+    /// in an order the pin's CID decides, the same every time and whatever
+    /// order the candidates come in.
     #[test]
-    fn equal_freespace_ties_break_by_peer_id() {
-        let mut p = peers(3);
-        let cands: Vec<Candidate> = p.iter().map(|id| cand(*id, 100, None)).collect();
+    fn equal_freespace_ties_follow_the_pin() {
+        let p = peers(3);
+        let mut cands: Vec<Candidate> = p.iter().map(|id| cand(*id, 100, None)).collect();
         let got = allocate(&cid(), 3, 3, &[], &[], &cands, &by(&["freespace"]), &[]).unwrap();
-        p.sort_by_key(|id| id.to_bytes());
-        assert_eq!(got, p);
+        let mut expected = p.clone();
+        expected.sort_by_cached_key(|id| tie_key(spread_seed(&cid()), id));
+        assert_eq!(got, expected);
+        cands.reverse();
+        let again = allocate(&cid(), 3, 3, &[], &[], &cands, &by(&["freespace"]), &[]).unwrap();
+        assert_eq!(again, got);
+    }
+
+    /// Pins with two replicas over three peers of equal free space (a
+    /// shared IPFS, or identical disks) spread over all three: each holds
+    /// about two thirds of them, not the same two peers every pin.
+    #[test]
+    fn equal_metrics_spread_pins_evenly() {
+        let p = peers(3);
+        let cands: Vec<Candidate> = p.iter().map(|id| cand(*id, 100, None)).collect();
+        let mut held: HashMap<PeerId, usize> = HashMap::new();
+        let pins = 3000;
+        for i in 0..pins {
+            let c = Cid::new_v1(0x55, Code::Sha2_256.digest(&u32::to_be_bytes(i)));
+            let got = allocate(&c, 2, 2, &[], &[], &cands, &by(&["freespace"]), &[]).unwrap();
+            assert_eq!(got.len(), 2);
+            for peer in got {
+                *held.entry(peer).or_default() += 1;
+            }
+        }
+        for peer in &p {
+            let n = held.get(peer).copied().unwrap_or(0);
+            // 2000 expected; a fair split stays well inside 10%.
+            assert!(
+                (1800..=2200).contains(&n),
+                "{peer} holds {n} of {pins}: {held:?}"
+            );
+        }
     }
 
     /// Three groups of two peers, three replicas: one peer per group, the
