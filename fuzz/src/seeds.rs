@@ -44,6 +44,7 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
     let heads = HeadsMessage {
         heads: history.replica.heads().expect("heads"),
         height: history.replica.height().expect("height"),
+        blocks: vec![],
     };
     add("gossip_heads", "heads", heads.encode());
 

@@ -17,7 +17,7 @@ function lagCard(sync) {
     h("progress", { id: "sync-progress", max: 100, value: pct }, `${pct}%`),
     h("p", {}, sync.syncing ? `Syncing: ${sync.wanted_heads} head(s) wanted` : "Not syncing"),
     h("p", { class: "muted" },
-      `Since start: ${sync.applied} deltas applied from peers, ${sync.bulk_requests} bulk requests (${sync.bulk_blocks} blocks), ${sync.walk_fetches} single fetches.`));
+      `Since start: ${sync.applied} deltas applied from peers, ${sync.bulk_requests} bulk requests (${sync.bulk_blocks} blocks), ${sync.walk_fetches} single fetches, ${sync.gossip_blocks ?? 0} blocks inside announcements.`));
 }
 
 function checkpoint(title, c) {

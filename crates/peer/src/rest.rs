@@ -534,6 +534,7 @@ impl ClusterApi for PeerHandle {
             bulk_requests: stats.bulk_requests,
             bulk_blocks: stats.bulk_blocks,
             walk_fetches: stats.walk_fetches,
+            gossip_blocks: stats.gossip_blocks,
             applied: stats.applied,
         })
     }

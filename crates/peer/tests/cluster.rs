@@ -249,6 +249,7 @@ async fn junk_gossip_changes_nothing_and_its_sender_is_graylisted() {
                     .map(|n| content(2_000_000 + i * 64 + n))
                     .collect(),
                 height: rng.r#gen(),
+                blocks: vec![],
             }
             .encode(),
             _ => serde_ipld_dagcbor::to_vec(&(i, "not heads", vec![i; 16])).unwrap(),
@@ -343,6 +344,7 @@ async fn a_slow_flooder_is_graylisted_and_an_honest_relay_is_not() {
             let junk = HeadsMessage {
                 heads: vec![content(5_000 + sent)],
                 height: 1,
+                blocks: vec![],
             };
             // A full send queue is the flooder's loss, not a failure here.
             let _ = f.publish_raw_heads(junk.encode()).await;
@@ -405,7 +407,12 @@ async fn a_slow_flooder_is_graylisted_and_an_honest_relay_is_not() {
 async fn peers_asking_one_writer_at_once_are_all_answered() {
     let _serial = SERIAL.lock().await;
     let keys: Vec<Keypair> = (0..4).map(|_| Keypair::generate_ed25519()).collect();
-    let w = start(&keys[0], "at-once", TrustPolicy::All, false).await;
+    // Its announcements carry no blocks, so every peer asks for each write.
+    let w = PeerBuilder::local_test(keys[0].clone(), "at-once")
+        .settings(|s| s.consensus.announce_blocks = 0)
+        .start()
+        .await
+        .expect("peer starts");
     let mut others = Vec::new();
     for k in &keys[1..] {
         let p = start(k, "at-once", TrustPolicy::All, false).await;
@@ -425,13 +432,149 @@ async fn peers_asking_one_writer_at_once_are_all_answered() {
         .iter()
         .map(|p| p.sync_stats().bulk_failures)
         .collect();
-    println!("{writes} writes, each asked for by 3 peers at once: failed bulk syncs {failed:?}");
+    let asked: Vec<u64> = others
+        .iter()
+        .map(|p| p.sync_stats().bulk_requests)
+        .collect();
+    println!(
+        "{writes} writes, each asked for by 3 peers at once: bulk syncs {asked:?}, failed {failed:?}"
+    );
+    assert!(
+        asked.iter().all(|a| *a >= u64::from(writes)),
+        "the peers did not ask for each write: {asked:?}"
+    );
     assert!(
         failed.iter().all(|f| *f == 0),
         "failed bulk syncs {failed:?}"
     );
     w.stop().await;
     for p in others {
+        p.stop().await;
+    }
+}
+
+/// A writer's announcement carries the delta it just committed: the other
+/// peers apply it from there and ask the writer for nothing. A writer
+/// whose announcements carry none (the setting at 0) is asked for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_blocks_are_applied_without_a_fetch() {
+    let _serial = SERIAL.lock().await;
+    for inline in [true, false] {
+        let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
+        let w = PeerBuilder::local_test(keys[0].clone(), "inline")
+            .settings(|s| {
+                if !inline {
+                    s.consensus.announce_blocks = 0;
+                }
+            })
+            .start()
+            .await
+            .expect("peer starts");
+        let mut others = Vec::new();
+        for k in &keys[1..] {
+            let p = start(k, "inline", TrustPolicy::All, false).await;
+            connect(&p, &w).await;
+            others.push(p);
+        }
+        // The pulls of joining are done before counting.
+        w.pin(content(900_000), PinOptions::default())
+            .await
+            .unwrap();
+        let heads = w.replica().heads().unwrap();
+        wait_for("every peer has the first write", || async {
+            others.iter().all(|p| p.replica().heads().unwrap() == heads)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before: Vec<_> = others.iter().map(|p| p.sync_stats()).collect();
+        let writes = 30u64;
+        for i in 0..writes {
+            w.pin(content(900_001 + i as u32), PinOptions::default())
+                .await
+                .unwrap();
+            let heads = w.replica().heads().unwrap();
+            wait_for("every peer has the write", || async {
+                others.iter().all(|p| p.replica().heads().unwrap() == heads)
+            })
+            .await;
+        }
+        for (p, b) in others.iter().zip(&before) {
+            let a = p.sync_stats();
+            let (inlined, asked) = (
+                a.gossip_blocks - b.gossip_blocks,
+                a.bulk_requests - b.bulk_requests,
+            );
+            println!(
+                "inline {inline}: {writes} writes, {inlined} came announced, {asked} asked for"
+            );
+            if inline {
+                // Gossip may drop one under load; then it is fetched.
+                assert!(inlined >= writes - 2, "{inlined} of {writes} announced");
+                assert!(
+                    asked <= 2,
+                    "{asked} bulk syncs for {writes} announced writes"
+                );
+            } else {
+                assert_eq!(inlined, 0);
+                assert!(asked >= writes, "{asked} bulk syncs for {writes} writes");
+            }
+            assert_eq!(p.replica().len().unwrap(), writes + 1);
+        }
+        w.stop().await;
+        for p in others {
+            p.stop().await;
+        }
+    }
+}
+
+/// Blocks inside an announcement are checked like fetched ones: a trusted
+/// peer relaying an untrusted writer's well-signed delta, or junk, changes
+/// nothing, and honest writes still arrive announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_an_announcement_carries_are_checked_like_fetched_ones() {
+    use peer::messages::HeadsMessage;
+    let _serial = SERIAL.lock().await;
+    let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
+    let trust = trusting(&[&keys[0], &keys[1]]);
+    let w = start(&keys[0], "checked", trust.clone(), false).await;
+    let r = start(&keys[1], "checked", trust, false).await;
+    // An outsider of the same cluster, writing for itself alone.
+    let u = start(&keys[2], "checked", TrustPolicy::All, false).await;
+    u.pin(content(1), PinOptions::default()).await.unwrap();
+    let forged = u.replica().heads().unwrap()[0];
+    let forged_block = u.replica().block(&forged).unwrap().unwrap();
+
+    connect(&r, &w).await;
+    w.pin(content(2), PinOptions::default()).await.unwrap();
+    let heads = w.replica().heads().unwrap();
+    wait_for("r has the first write", || async {
+        r.replica().heads().unwrap() == heads
+    })
+    .await;
+    let before = r.sync_stats();
+    let msg = HeadsMessage {
+        heads: vec![forged],
+        height: 1,
+        blocks: vec![
+            serde_bytes::ByteBuf::from(forged_block),
+            serde_bytes::ByteBuf::from(b"not a delta".to_vec()),
+        ],
+    };
+    w.publish_raw_heads(msg.encode()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!r.replica().is_applied(&forged).unwrap());
+    assert_eq!(r.replica().len().unwrap(), 1);
+    assert_eq!(r.replica().heads().unwrap(), heads);
+    assert_eq!(r.sync_stats().gossip_blocks, before.gossip_blocks);
+
+    w.pin(content(3), PinOptions::default()).await.unwrap();
+    let heads = w.replica().heads().unwrap();
+    wait_for("r has the honest write", || async {
+        r.replica().heads().unwrap() == heads
+    })
+    .await;
+    assert_eq!(r.sync_stats().gossip_blocks, before.gossip_blocks + 1);
+    for p in [w, r, u] {
         p.stop().await;
     }
 }

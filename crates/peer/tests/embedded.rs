@@ -407,6 +407,9 @@ async fn a_follower_syncs_new_heads_through_its_ipfs() {
         .settings(|s| {
             s.trust = trusting(&[&wkey]);
             s.embedded = Some(node());
+            // Announcements without blocks: the follower has to look for
+            // each delta (announced blocks are tested in cluster.rs).
+            s.consensus.announce_blocks = 0;
         })
         .start()
         .await

@@ -42,6 +42,9 @@ pub struct HistorySync {
     pub bulk_blocks: u64,
     /// Single blocks fetched by walks since start.
     pub walk_fetches: u64,
+    /// Delta blocks that came inside announcements since start (applied,
+    /// or stored until their parents come, without a fetch).
+    pub gossip_blocks: u64,
     /// Deltas applied from other peers since start.
     pub applied: u64,
 }

@@ -221,6 +221,11 @@ fn render(
             "Single blocks fetched by walks",
             sync.walk_fetches,
         ),
+        (
+            "ipfscluster_sync_gossip_blocks",
+            "Delta blocks that came inside head announcements",
+            sync.gossip_blocks,
+        ),
     ] {
         p.single(name, "counter", help, f(n));
     }

@@ -18,6 +18,9 @@ pub const MAX_METRIC_VALUE: usize = 1024;
 /// so a metric can't occupy the monitor forever.
 pub const MAX_METRIC_LIFETIME_NANOS: i64 = 24 * 3600 * 1_000_000_000;
 
+/// Most delta blocks one announcement carries.
+pub const MAX_ANNOUNCED_BLOCKS: usize = 256;
+
 /// A peer's current heads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +29,12 @@ pub struct HeadsMessage {
     pub heads: Vec<Cid>,
     /// Highest priority among them.
     pub height: u64,
+    /// The blocks of the deltas the author committed since its previous
+    /// announcement, oldest first, as many as fit (spec/sync.md §2): a
+    /// receiver applies them without asking for them. Absent in
+    /// rebroadcasts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<serde_bytes::ByteBuf>,
 }
 
 impl HeadsMessage {
@@ -45,6 +54,9 @@ impl HeadsMessage {
         }
         if !m.heads.iter().all(crdt_dag::is_delta_cid) {
             return Err("announced head is not a delta CID".into());
+        }
+        if m.blocks.len() > MAX_ANNOUNCED_BLOCKS {
+            return Err(format!("{} blocks announced", m.blocks.len()));
         }
         Ok(m)
     }
@@ -80,6 +92,36 @@ pub fn now_nanos() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn head() -> Cid {
+        use multihash_codetable::{Code, MultihashDigest};
+        Cid::new_v1(0x71, Code::Sha2_256.digest(b"a delta"))
+    }
+
+    #[test]
+    fn announcements_carry_blocks_only_when_they_have_some() {
+        let plain = HeadsMessage {
+            heads: vec![head()],
+            height: 7,
+            blocks: vec![],
+        };
+        let bytes = plain.encode();
+        // No `blocks` key at all: what a peer without inline blocks sends.
+        assert!(!bytes.windows(6).any(|w| w == b"blocks"));
+        assert_eq!(HeadsMessage::decode(&bytes).unwrap(), plain);
+
+        let with = HeadsMessage {
+            blocks: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])],
+            ..plain.clone()
+        };
+        assert_eq!(HeadsMessage::decode(&with.encode()).unwrap(), with);
+
+        let too_many = HeadsMessage {
+            blocks: vec![serde_bytes::ByteBuf::from(vec![0]); MAX_ANNOUNCED_BLOCKS + 1],
+            ..plain
+        };
+        assert!(HeadsMessage::decode(&too_many.encode()).is_err());
+    }
 
     fn metric(name: &str, value: &str, expire: i64) -> Metric {
         Metric::new(name, "p", value, expire)

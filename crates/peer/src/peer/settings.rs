@@ -186,6 +186,7 @@ impl PeerSettings {
                 follower: c.follower_mode,
                 checkpoint_interval: crdt.checkpoint_interval,
                 checkpoint_join: crdt.checkpoint_join,
+                announce_blocks: consensus::ANNOUNCE_BLOCKS_BYTES,
             },
             data_dir: Some(cfg.sled_path(config_dir)),
             peerstore: Some(cfg.peerstore_path(config_dir)),

@@ -1,11 +1,12 @@
 //! Consensus glue between the API and the replica: the write queue (group
 //! commit, or batching exactly as configured), head announcements with a
-//! jittered rebroadcast, and the sync loop that chases announced heads until
-//! they apply.
+//! jittered rebroadcast (carrying the blocks just committed when they fit),
+//! the blocks announcements carry applied as they arrive, and the sync loop
+//! that chases announced heads until they apply.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cid::Cid;
@@ -20,7 +21,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 use crate::error::PeerError;
-use crate::network::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS};
+use crate::network::messages::{HeadsMessage, MAX_ANNOUNCED_HEADS, MAX_GOSSIP_SIZE};
 use crate::network::{Network, Topic};
 use crate::sync::batch_log::BatchLog;
 use crate::sync::batch_writer::{batch_writer, commit_left_over};
@@ -65,7 +66,18 @@ pub struct ConsensusSettings {
     pub checkpoint_interval: Duration,
     /// `checkpoint_join`: an empty peer starts from a checkpoint.
     pub checkpoint_join: bool,
+    /// Bytes of newly committed delta blocks an announcement may carry
+    /// ([`ANNOUNCE_BLOCKS_BYTES`]; 0: none, receivers fetch every delta).
+    /// Not a configuration key.
+    pub announce_blocks: usize,
 }
+
+/// What an announcement carries of the deltas committed since the one
+/// before, at most. Small deltas (group commit under load: a few KiB) are
+/// where a fetch's round trip costs more than the bytes; a batch of 500
+/// pins (~44 KiB) is fetched, since gossip relays every copy it forwards
+/// whole.
+pub const ANNOUNCE_BLOCKS_BYTES: usize = 16 * 1024;
 
 impl ConsensusSettings {
     pub(crate) fn batching(&self) -> bool {
@@ -95,6 +107,9 @@ pub struct SyncStats {
     pub walk_fetches: u64,
     /// Deltas applied from other peers.
     pub applied: u64,
+    /// Delta blocks that came inside announcements and were applied or
+    /// stored from there, without a fetch.
+    pub gossip_blocks: u64,
 }
 
 /// Shared [`SyncStats`] counters.
@@ -105,6 +120,7 @@ pub(crate) struct SyncCounters {
     bulk_failures: AtomicU64,
     walk_fetches: AtomicU64,
     applied: AtomicU64,
+    gossip_blocks: AtomicU64,
     /// The heights other peers announced, for the lag.
     pub(crate) lag: Lag,
 }
@@ -117,6 +133,7 @@ impl SyncCounters {
             bulk_failures: self.bulk_failures.load(Ordering::Relaxed),
             walk_fetches: self.walk_fetches.load(Ordering::Relaxed),
             applied: self.applied.load(Ordering::Relaxed),
+            gossip_blocks: self.gossip_blocks.load(Ordering::Relaxed),
         }
     }
 
@@ -205,11 +222,20 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
     } = parts;
     let (tx, rx) = mpsc::channel(settings.max_queue_size.max(1));
     let changed = Arc::new(Notify::new());
+    let fresh = Arc::new(Mutex::new(FreshBlocks::new(settings.announce_blocks)));
     let queued = Queued::default();
+    let (heard_tx, heard_rx) = mpsc::channel(ANNOUNCE_CHANNEL_CAPACITY);
+    tasks.spawn(apply_announced_blocks(
+        replica.clone(),
+        announcements,
+        heard_tx,
+        counters.clone(),
+        cancel.clone(),
+    ));
     tasks.spawn(sync_loop(
         replica.clone(),
         network.clone(),
-        announcements,
+        heard_rx,
         pulls,
         counters,
         ipfs.source.clone(),
@@ -228,6 +254,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         let writer = Writer {
             replica: replica.clone(),
             changed: changed.clone(),
+            fresh: fresh.clone(),
             putter: ipfs.putter,
         };
         match batch_log {
@@ -252,6 +279,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
             network,
             settings.rebroadcast_interval,
             changed.clone(),
+            fresh,
             cancel,
         ));
     }
@@ -268,14 +296,62 @@ pub(crate) struct Writer {
     pub(crate) replica: Arc<Replica>,
     /// Wakes the announcer.
     changed: Arc<Notify>,
+    /// The blocks the next announcement carries.
+    fresh: Arc<Mutex<FreshBlocks>>,
     putter: Option<BlockPutter>,
 }
 
+/// Blocks committed since the last announcement, oldest first, up to a
+/// byte budget: once one doesn't fit, none after it is kept either (a
+/// receiver applies them in order; the rest it fetches).
+#[derive(Debug, Default)]
+struct FreshBlocks {
+    /// [`ConsensusSettings::announce_blocks`].
+    budget: usize,
+    blocks: Vec<serde_bytes::ByteBuf>,
+    bytes: usize,
+    full: bool,
+}
+
+impl FreshBlocks {
+    fn new(budget: usize) -> Self {
+        FreshBlocks {
+            budget,
+            ..FreshBlocks::default()
+        }
+    }
+
+    fn push(&mut self, block: &[u8]) {
+        if self.full
+            || self.bytes + block.len() > self.budget
+            || self.blocks.len() >= crate::network::messages::MAX_ANNOUNCED_BLOCKS
+        {
+            self.full = true;
+            return;
+        }
+        self.bytes += block.len();
+        self.blocks.push(serde_bytes::ByteBuf::from(block.to_vec()));
+    }
+
+    fn take(&mut self) -> Vec<serde_bytes::ByteBuf> {
+        self.bytes = 0;
+        self.full = false;
+        std::mem::take(&mut self.blocks)
+    }
+}
+
 impl Writer {
-    /// A delta was committed: announce it and put its block into IPFS.
+    /// A delta was committed: announce it (its block with it, if it fits)
+    /// and put its block into IPFS.
     pub(crate) fn committed(&self, blocks: Vec<(Cid, Vec<u8>)>) {
         if blocks.is_empty() {
             return;
+        }
+        {
+            let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, block) in &blocks {
+                fresh.push(block);
+            }
         }
         self.changed.notify_one();
         if let Some(p) = &self.putter {
@@ -341,6 +417,7 @@ async fn announcer(
     network: Network,
     rebroadcast: Duration,
     changed: Arc<Notify>,
+    fresh: Arc<Mutex<FreshBlocks>>,
     cancel: CancellationToken,
 ) {
     // Set after an announcement a change woke: the next is the settling one.
@@ -372,10 +449,18 @@ async fn announcer(
                 continue;
             }
         }
-        let msg = match (replica.heads(), replica.height()) {
+        // Taken before the heads are read, so the heads reach every block
+        // carried; all durable (committed and flushed before they were
+        // handed over).
+        let blocks = fresh.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut msg = match (replica.heads(), replica.height()) {
             (Ok(mut heads), Ok(height)) if !heads.is_empty() => {
                 heads.truncate(MAX_ANNOUNCED_HEADS);
-                HeadsMessage { heads, height }
+                HeadsMessage {
+                    heads,
+                    height,
+                    blocks,
+                }
             }
             (Ok(_), Ok(_)) => continue,
             (Err(e), _) | (_, Err(e)) => {
@@ -383,10 +468,101 @@ async fn announcer(
                 continue;
             }
         };
-        if let Err(e) = network.publish(Topic::Heads, msg.encode()).await {
+        let mut bytes = msg.encode();
+        if bytes.len() > MAX_GOSSIP_SIZE {
+            // Many heads and blocks: the heads alone (receivers fetch).
+            msg.blocks.clear();
+            bytes = msg.encode();
+        }
+        if let Err(e) = network.publish(Topic::Heads, bytes).await {
             debug!(error = %e, "announcing heads");
         }
     }
+}
+
+/// Applies the blocks announcements carry, in the order they came, then
+/// hands each announcement on to the sync loop, which finds its heads
+/// applied and asks for nothing. The announcements that queued while the
+/// previous ones were applied are taken together: one check pass, one
+/// store batch and one flush for all their blocks. Blocks already applied
+/// are skipped before any check; the others are receipt-checked like any
+/// fetched block, and one whose parents are missing is stored pending (the
+/// sync loop fetches those). Announcements wait here meanwhile: more than
+/// the channel holds are dropped, and a later one (or the writer's
+/// settling announcement) brings their heads back.
+async fn apply_announced_blocks(
+    replica: Arc<Replica>,
+    mut heard: mpsc::Receiver<(PeerId, HeadsMessage)>,
+    to_sync: mpsc::Sender<(PeerId, HeadsMessage)>,
+    counters: Arc<SyncCounters>,
+    cancel: CancellationToken,
+) {
+    let mut taken = Vec::new();
+    loop {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return,
+            m = heard.recv() => match m { Some(m) => m, None => return },
+        };
+        taken.push(first);
+        while taken.len() < ANNOUNCE_CHANNEL_CAPACITY {
+            match heard.try_recv() {
+                Ok(m) => taken.push(m),
+                Err(_) => break,
+            }
+        }
+        let blocks: Vec<_> = taken
+            .iter_mut()
+            .flat_map(|(_, m)| std::mem::take(&mut m.blocks))
+            .collect();
+        if !blocks.is_empty() {
+            let r = replica.clone();
+            let work = tokio::task::spawn_blocking(move || apply_blocks(&r, blocks));
+            match work.await {
+                Ok(Ok(report)) => {
+                    count(&counters.gossip_blocks, report.received);
+                    count(&counters.applied, report.applied);
+                }
+                Ok(Err(e)) => debug!(error = %e, "announced blocks not applied"),
+                Err(e) => warn!(error = %e, "announced blocks task failed"),
+            }
+        }
+        for (author, msg) in taken.drain(..) {
+            if to_sync.try_send((author, msg)).is_err() {
+                debug!(%author, "sync loop busy: an announcement dropped");
+            }
+        }
+    }
+}
+
+/// What came of an announcement's blocks.
+#[derive(Debug, Default)]
+struct AnnouncedReport {
+    /// Blocks new to this peer, checked and applied or stored pending.
+    received: usize,
+    /// Deltas applied (pending ones they made ready included).
+    applied: usize,
+}
+
+/// Receipt-checks and applies the blocks of announcements, in order.
+fn apply_blocks(
+    replica: &Replica,
+    blocks: Vec<serde_bytes::ByteBuf>,
+) -> Result<AnnouncedReport, PeerError> {
+    let mut new = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let block = block.into_vec();
+        let cid = crdt_dag::block_cid(&block);
+        if !replica.is_applied(&cid)? {
+            new.push((cid, block));
+        }
+    }
+    if new.is_empty() {
+        return Ok(AnnouncedReport::default());
+    }
+    let (ok, _rejected) = dagsync::verify(replica, new)?;
+    let received = ok.len();
+    let applied = replica.apply_verified(ok)?.applied;
+    Ok(AnnouncedReport { received, applied })
 }
 
 /// Chases announced heads: a bulk fetch from the announcer, then a walk that

@@ -550,7 +550,7 @@ async fn fetch(
 }
 
 /// Verified blocks of a chunk, and how many were refused.
-type Verified = Result<(Vec<(Cid, Vec<u8>, crdt_dag::Delta)>, usize), PeerError>;
+pub(crate) type Verified = Result<(Vec<(Cid, Vec<u8>, crdt_dag::Delta)>, usize), PeerError>;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PeerError> + Send + 'static,
@@ -598,7 +598,7 @@ pub fn decode_answer(frame: &[u8]) -> Result<Option<(Cid, Vec<u8>)>, String> {
 }
 
 /// Receipt-checks a chunk of blocks; keeps the good ones in order.
-fn verify(replica: &Replica, blocks: Vec<(Cid, Vec<u8>)>) -> Verified {
+pub(crate) fn verify(replica: &Replica, blocks: Vec<(Cid, Vec<u8>)>) -> Verified {
     let mut ok = Vec::with_capacity(blocks.len());
     let mut rejected = 0;
     for (cid, block) in blocks {
