@@ -47,6 +47,16 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
         blocks: vec![],
     };
     add("gossip_heads", "heads", heads.encode());
+    let with_blocks = HeadsMessage {
+        blocks: history
+            .blocks
+            .iter()
+            .take(4)
+            .map(|b| serde_bytes::ByteBuf::from(b.1.clone()))
+            .collect(),
+        ..heads
+    };
+    add("gossip_heads", "heads-with-blocks", with_blocks.encode());
 
     let me = peer_id(1).to_string();
     let free = Metric::new("freespace", &me, "107374182400", 1_700_000_030_000_000_000);
