@@ -103,8 +103,7 @@ pub(crate) async fn ingest(
                     out.sent += 1;
                     let answer = tokio::time::timeout(REQUEST_LIMIT, conn.post(&path)).await;
                     if answer.is_err() {
-                        // Cut mid-answer: the connection is of no more use.
-                        conn = PinConn::new(&base).expect("taken above");
+                        conn.close();
                     }
                     let cause = match answer {
                         Ok(Ok(status)) if status.is_success() => {

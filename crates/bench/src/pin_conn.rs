@@ -83,7 +83,9 @@ impl PinConn {
         }
     }
 
-    fn close(&mut self) {
+    /// Drops the connection (the next request opens another): after an
+    /// exchange cut short, its state is unknown.
+    pub(crate) fn close(&mut self) {
         self.stream = None;
         self.buf.clear();
         self.at = 0;
