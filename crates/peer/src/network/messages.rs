@@ -21,9 +21,11 @@ pub const MAX_METRIC_LIFETIME_NANOS: i64 = 24 * 3600 * 1_000_000_000;
 /// Most delta blocks one announcement carries.
 pub const MAX_ANNOUNCED_BLOCKS: usize = 256;
 
-/// A peer's current heads.
+/// A peer's current heads. Keys it doesn't know are skipped (bounded by
+/// the message size and the decoder's depth limit), so a field added later
+/// reaches a cluster of mixed versions without the older peers rejecting
+/// the announcement and scoring its author down (spec/sync.md §2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HeadsMessage {
     /// The heads, as links.
     pub heads: Vec<Cid>,
@@ -121,6 +123,36 @@ mod tests {
             ..plain
         };
         assert!(HeadsMessage::decode(&too_many.encode()).is_err());
+    }
+
+    /// A key a later version adds is skipped, not a reason to reject the
+    /// announcement (and score its author down); the bounds still hold.
+    #[test]
+    fn announcements_skip_keys_they_do_not_know() {
+        #[derive(Serialize)]
+        struct Later {
+            heads: Vec<Cid>,
+            height: u64,
+            blocks: Vec<serde_bytes::ByteBuf>,
+            epoch: (u64, Vec<String>),
+        }
+        let later = Later {
+            heads: vec![head()],
+            height: 3,
+            blocks: vec![serde_bytes::ByteBuf::from(vec![9])],
+            epoch: (1, vec!["x".into()]),
+        };
+        let bytes = serde_ipld_dagcbor::to_vec(&later).unwrap();
+        let m = HeadsMessage::decode(&bytes).unwrap();
+        assert_eq!(
+            (&m.heads, m.height, &m.blocks),
+            (&later.heads, 3, &later.blocks)
+        );
+        let no_heads = Later {
+            heads: vec![],
+            ..later
+        };
+        assert!(HeadsMessage::decode(&serde_ipld_dagcbor::to_vec(&no_heads).unwrap()).is_err());
     }
 
     fn metric(name: &str, value: &str, expire: i64) -> Metric {

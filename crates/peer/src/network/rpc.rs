@@ -96,15 +96,15 @@ impl Registry {
     }
 }
 
+// Unknown keys are skipped in both frames, so a key added later doesn't
+// break a cluster of mixed versions (spec/sync.md §4).
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Request {
     method: String,
     args: ByteBuf,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Frame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ok: Option<ByteBuf>,
@@ -309,5 +309,49 @@ mod tests {
             reg.authorize("Nope", &a, &trust),
             Err(PeerError::Remote { .. })
         ));
+    }
+
+    /// A key a later version adds is skipped, in requests and answers;
+    /// what the frames must hold is still checked.
+    #[test]
+    fn frames_skip_keys_they_do_not_know() {
+        #[derive(Serialize)]
+        struct LaterRequest<'a> {
+            method: &'a str,
+            args: ByteBuf,
+            deadline: (u64, &'a str),
+        }
+        #[derive(Serialize)]
+        struct LaterFrame {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ok: Option<ByteBuf>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            err: Option<String>,
+            more: bool,
+        }
+        let req = encode(&LaterRequest {
+            method: "Peers",
+            args: ByteBuf::from(vec![0xa0]),
+            deadline: (5, "s"),
+        });
+        assert_eq!(
+            decode_request(&req).unwrap(),
+            ("Peers".to_owned(), vec![0xa0])
+        );
+        assert!(decode_request(&encode(&(("args", 1),))).is_err());
+
+        let (p, _) = peer(1);
+        let ok = encode(&LaterFrame {
+            ok: Some(ByteBuf::from(vec![7])),
+            err: None,
+            more: true,
+        });
+        assert_eq!(decode_answer(&ok, p, "Peers").unwrap(), Some(vec![7]));
+        let both = encode(&LaterFrame {
+            ok: Some(ByteBuf::from(vec![7])),
+            err: Some("both".into()),
+            more: true,
+        });
+        assert!(decode_answer(&both, p, "Peers").is_err());
     }
 }

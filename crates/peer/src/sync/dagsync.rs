@@ -71,10 +71,11 @@ const INGEST_CHUNK_BYTES: usize = 256 << 10;
 /// Chunks verified ahead of the one being applied.
 const VERIFY_AHEAD: usize = 2;
 
-/// A request (public for the fuzz targets only).
+/// A request (public for the fuzz targets only). Unknown keys are skipped,
+/// so one added later doesn't break a cluster of mixed versions
+/// (spec/sync.md §3).
 #[doc(hidden)]
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Request {
     /// `"since"`: what I lack given my frontier `have`; `"newer"`: the same
     /// unless the answerer has applied none of a non-empty `have` (then
@@ -710,6 +711,31 @@ mod tests {
         assert!(knows_any(&behind, &[]).unwrap());
         assert!(knows_any(&behind, &[ahead, first]).unwrap());
         assert!(!knows_any(&behind, &[ahead]).unwrap());
+    }
+
+    /// A key a later version adds is skipped; the kind is still required.
+    #[test]
+    fn requests_skip_keys_they_do_not_know() {
+        #[derive(Serialize)]
+        struct Later<'a> {
+            kind: &'a str,
+            have: Vec<Cid>,
+            budget: u64,
+        }
+        let head = Cid::new_v1(0x71, Code::Sha2_256.digest(b"a head"));
+        let bytes = serde_ipld_dagcbor::to_vec(&Later {
+            kind: "since",
+            have: vec![head],
+            budget: 9,
+        })
+        .unwrap();
+        let req = decode_request(&bytes).unwrap();
+        assert_eq!(
+            (req.kind.as_str(), req.have, req.cids),
+            ("since", vec![head], vec![])
+        );
+        let no_kind = serde_ipld_dagcbor::to_vec(&[("have", Vec::<Cid>::new())]).unwrap();
+        assert!(decode_request(&no_kind).is_err());
     }
 
     #[tokio::test]
