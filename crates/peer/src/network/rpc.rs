@@ -338,7 +338,9 @@ mod tests {
             decode_request(&req).unwrap(),
             ("Peers".to_owned(), vec![0xa0])
         );
-        assert!(decode_request(&encode(&(("args", 1),))).is_err());
+        // A map without `method`: still refused.
+        let no_method = std::collections::BTreeMap::from([("args", ByteBuf::from(vec![0xa0]))]);
+        assert!(decode_request(&encode(&no_method)).is_err());
 
         let (p, _) = peer(1);
         let ok = encode(&LaterFrame {

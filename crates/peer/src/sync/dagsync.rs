@@ -734,7 +734,9 @@ mod tests {
             (req.kind.as_str(), req.have, req.cids),
             ("since", vec![head], vec![])
         );
-        let no_kind = serde_ipld_dagcbor::to_vec(&[("have", Vec::<Cid>::new())]).unwrap();
+        // A map without `kind`: still refused.
+        let no_kind = std::collections::BTreeMap::from([("have", vec![head])]);
+        let no_kind = serde_ipld_dagcbor::to_vec(&no_kind).unwrap();
         assert!(decode_request(&no_kind).is_err());
     }
 
