@@ -549,3 +549,54 @@ async fn a_daemon_cut_mid_answer_is_unreachable() {
     );
     server.abort();
 }
+
+/// A streamed answer is read line by line whatever its chunks: many lines
+/// in one chunk, a line split over several, blank lines, the last line
+/// without its newline.
+#[tokio::test]
+async fn streamed_lines_survive_any_chunking() {
+    use tokio::io::AsyncWriteExt;
+    let cids: Vec<Cid> = (0..500u32).map(|n| raw_cid(&n.to_be_bytes())).collect();
+    let mut body = String::new();
+    for (i, cid) in cids.iter().enumerate() {
+        if i % 97 == 0 {
+            body.push_str("\n  \n");
+        }
+        body.push_str(&format!("{{\"Cid\":\"{cid}\",\"Type\":\"recursive\"}}\n"));
+    }
+    body.pop(); // the last line ends the body, not a newline
+    let body = std::sync::Arc::new(body.into_bytes());
+    let (port, server) = fake_daemon(move |mut conn, _request| {
+        let body = std::sync::Arc::clone(&body);
+        async move {
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await;
+            // Chunks of 1, 7, 61 and 4099 bytes in turn, each flushed.
+            let mut at = 0;
+            for size in [1usize, 7, 61, 4099].into_iter().cycle() {
+                if at == body.len() {
+                    break;
+                }
+                let end = (at + size).min(body.len());
+                let mut chunk = format!("{:x}\r\n", end - at).into_bytes();
+                chunk.extend_from_slice(&body[at..end]);
+                chunk.extend_from_slice(b"\r\n");
+                if conn.write_all(&chunk).await.is_err() || conn.flush().await.is_err() {
+                    return;
+                }
+                at = end;
+            }
+            let _ = conn.write_all(b"0\r\n\r\n").await;
+        }
+    })
+    .await;
+    let c = KuboConnector::new(KuboConfig::new(
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
+    ))
+    .unwrap();
+    let got = pins(&c, PinLsFilter::Recursive).await;
+    let want: Vec<(Cid, IpfsPinType)> = cids.iter().map(|c| (*c, IpfsPinType::Recursive)).collect();
+    assert_eq!(got, want);
+    server.abort();
+}

@@ -112,7 +112,7 @@ impl Client {
                             deadline,
                         } => {
                             // A complete line waiting?
-                            if let Some(nl) = buf[pos..].iter().position(|b| *b == b'\n') {
+                            if let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
                                 let line = &buf[pos..pos + nl];
                                 pos += nl + 1;
                                 if line.iter().all(u8::is_ascii_whitespace) {

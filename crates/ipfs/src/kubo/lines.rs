@@ -17,6 +17,10 @@ use super::rpc::{body_error, stream_error};
 pub(super) struct Lines {
     pub(super) body: Incoming,
     pub(super) buf: Vec<u8>,
+    /// Where the unread part of `buf` starts: lines are taken by moving
+    /// it, and the bytes before it are dropped once per frame, not once
+    /// per line.
+    pub(super) pos: usize,
     pub(super) done: bool,
     pub(super) endpoint: &'static str,
     /// The daemon's RPC address (for errors).
@@ -30,6 +34,7 @@ impl Lines {
         Self {
             body,
             buf: Vec::new(),
+            pos: 0,
             done: false,
             endpoint,
             addr: addr.to_owned(),
@@ -40,13 +45,17 @@ impl Lines {
     /// The next non-empty line, `None` at the end.
     pub(super) async fn next_line(&mut self) -> Option<Result<Vec<u8>, IpfsError>> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            let unread = &self.buf[self.pos..];
+            if let Some(nl) = memchr::memchr(b'\n', unread) {
+                let line = &unread[..=nl];
+                self.pos += nl + 1;
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                return Some(Ok(line));
+                return Some(Ok(line.to_vec()));
             }
+            self.buf.drain(..self.pos);
+            self.pos = 0;
             if self.done {
                 if self.buf.iter().all(u8::is_ascii_whitespace) {
                     return None;
@@ -77,7 +86,9 @@ impl Lines {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         self.buf.extend_from_slice(&data);
-                        if self.buf.len() > MAX_LINE_BYTES && !self.buf.contains(&b'\n') {
+                        if self.buf.len() > MAX_LINE_BYTES
+                            && memchr::memchr(b'\n', &self.buf).is_none()
+                        {
                             self.done = true;
                             self.buf.clear();
                             return Some(Err(IpfsError::Protocol {
