@@ -51,6 +51,9 @@ pub struct TrailerIo<T> {
     out: Vec<u8>,
     out_pos: usize,
     eof: bool,
+    /// What a socket read lands in: zeroed once, not on every read (a
+    /// keep-alive connection polls for each request at least twice).
+    chunk: Box<[u8]>,
 }
 
 impl<T> TrailerIo<T> {
@@ -63,6 +66,7 @@ impl<T> TrailerIo<T> {
             out: Vec::new(),
             out_pos: 0,
             eof: false,
+            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -265,14 +269,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrailerIo<T> {
                 };
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; READ_CHUNK];
-            let mut rb = ReadBuf::new(&mut chunk);
+            let mut rb = ReadBuf::new(&mut this.chunk);
             std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-            if rb.filled().is_empty() {
+            let n = rb.filled().len();
+            if n == 0 {
                 this.eof = true;
                 continue;
             }
-            this.raw.extend_from_slice(rb.filled());
+            this.raw.extend_from_slice(&this.chunk[..n]);
             this.process();
         }
     }
