@@ -45,6 +45,27 @@ pub(crate) enum Command {
     /// a time bound; what did not happen in time is reported, not waited
     /// for.
     Ingest(IngestArgs),
+
+    /// The HTTP floor: the ingest clients against a server process that
+    /// only answers each `POST /pins/{cid}` with a pin's JSON (hyper, as
+    /// ours), printing requests/s and the CPU a request takes on each
+    /// side: what no cluster work can go below on this machine.
+    HttpFloor(FloorArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FloorArgs {
+    /// Requests to time (after a warm-up of 4 a client).
+    #[arg(long, default_value_t = 200_000)]
+    pub(crate) requests: u64,
+
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) clients: usize,
+
+    /// Be the server (the tool starts itself with it).
+    #[arg(long, hide = true)]
+    pub(crate) serve: bool,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,12 @@ pub(crate) struct Figures {
     pub(crate) pins_per_s: Option<f64>,
     pub(crate) ack_p50_ms: Option<f64>,
     pub(crate) ack_p99_ms: Option<f64>,
+    /// CPU time over the ingest (first request to last answer) per
+    /// acknowledged pin, µs: each peer's, the clients' (this tool) and the
+    /// shared Kubo's. Figures a loaded machine moves less than pins/s.
+    pub(crate) cpu_us_per_pin: Vec<f64>,
+    pub(crate) clients_cpu_us_per_pin: Option<f64>,
+    pub(crate) kubo_cpu_us_per_pin: Option<f64>,
 
     /// Convergence: seconds from the last ack until every peer listed every
     /// acknowledged pin; otherwise what each peer still lacked at the limit.
@@ -64,6 +70,19 @@ pub(crate) struct Figures {
 }
 
 impl Figures {
+    /// CPU a pin of every process of the ingest together, µs.
+    pub(crate) fn total_cpu_us_per_pin(&self) -> Option<f64> {
+        let clients = self.clients_cpu_us_per_pin?;
+        if self.cpu_us_per_pin.is_empty() {
+            return None;
+        }
+        Some(
+            self.cpu_us_per_pin.iter().sum::<f64>()
+                + clients
+                + self.kubo_cpu_us_per_pin.unwrap_or(0.0),
+        )
+    }
+
     pub(crate) fn not_applicable() -> Figures {
         Figures {
             not_applicable: true,

@@ -56,6 +56,10 @@ impl Kubo {
     pub(crate) fn alive(&mut self) -> bool {
         self.daemon.exited().is_none()
     }
+
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        self.daemon.cpu_time()
+    }
 }
 
 /// Waits until the daemon writes its API address and answers on it.

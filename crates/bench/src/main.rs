@@ -9,7 +9,7 @@
 //! (processes started, and stopped whatever happens), [`kubo`] (the shared
 //! offline Kubo), [`peers`] (a peer from `init` to `daemon`), [`http`] (the
 //! REST client), [`cids`] (random CIDs), [`load`] (the concurrent clients),
-//! [`listing`] (pinsets listed and waited for), [`latency`] (one client
+//! [`listing`] (pinsets listed and waited for), [`floor`] (the HTTP floor), [`latency`] (one client
 //! alone), [`stats`] (percentiles), [`run`] (one implementation through one
 //! scenario), [`figures`] (what a run measured) and [`report`] (the
 //! tables and JSON).
@@ -17,6 +17,7 @@
 mod cids;
 mod cli;
 mod figures;
+mod floor;
 mod http;
 mod impls;
 mod kubo;
@@ -57,6 +58,7 @@ fn main() -> Result<()> {
                     }
                 }
             }
+            Command::HttpFloor(args) => floor::floor(&args).await,
         }
     });
     // Children still being reaped: don't wait on them.

@@ -274,6 +274,10 @@ impl Peer {
         self.daemon.memory()
     }
 
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        self.daemon.cpu_time()
+    }
+
     /// Bytes on disk of its config and data folder.
     pub(crate) fn disk_bytes(&self) -> u64 {
         disk_bytes(&self.dir)

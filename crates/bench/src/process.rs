@@ -59,6 +59,27 @@ impl Daemon {
     pub(crate) fn memory(&self) -> Memory {
         Memory::of(self.pid)
     }
+
+    /// The CPU time it has used so far ([`cpu_time`]).
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.pid)
+    }
+}
+
+/// `/proc/<pid>/stat` counts CPU time in USER_HZ, 100 on Linux.
+const TICKS_PER_S: u64 = 100;
+
+/// User plus system CPU time of process `pid` so far, threads that ended
+/// included (10 ms resolution); `None` once it has ended.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces and
+    // parentheses), from the 3rd; utime and stime are the 14th and 15th.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let ticks = next()? + next()?;
+    Some(Duration::from_millis(ticks * 1000 / TICKS_PER_S))
 }
 
 impl Drop for Daemon {

@@ -89,6 +89,19 @@ const ROWS: &[(&str, Better, Figure)] = &[
     ("ingest: ack latency p99 (ms)", Better::Lower, |f| {
         Cell::num(f.ack_p99_ms, 1)
     }),
+    ("ingest: CPU a pin, peer 1 (µs)", Better::Lower, |f| {
+        Cell::num(f.cpu_us_per_pin.first().copied(), 1)
+    }),
+    (
+        "ingest: CPU a pin, peers 2 and 3, max (µs)",
+        Better::Lower,
+        |f| Cell::num(max(f.cpu_us_per_pin.get(1..).unwrap_or_default()), 1),
+    ),
+    (
+        "ingest: CPU a pin, every process with clients and Kubo (µs)",
+        Better::Lower,
+        |f| Cell::num(f.total_cpu_us_per_pin(), 1),
+    ),
     ("ingest: acked / sent", Better::Neither, |f| {
         Cell::text(format!(
             "{} / {}",

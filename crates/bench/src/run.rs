@@ -21,6 +21,7 @@ use crate::impls::{Implementation, Kind};
 use crate::kubo::Kubo;
 use crate::listing::{ctl_pin_ls, list, wait_all_listed};
 use crate::peers::{Peer, Settings, init};
+use crate::process;
 use crate::scenarios::{Backend, Scenario};
 use crate::stats::percentile_ms;
 use crate::{latency, load};
@@ -207,6 +208,7 @@ async fn phases(
         .replication
         .map(|(min, max)| format!("?replication-min={min}&replication-max={max}"))
         .unwrap_or_default();
+    let cpu_before = CpuSnapshot::take(&peers, kubo.as_ref());
     let mut out = load::ingest(
         &bases[0],
         &query,
@@ -215,6 +217,7 @@ async fn phases(
         Instant::now() + limit,
     )
     .await;
+    CpuSnapshot::take(&peers, kubo.as_ref()).per_pin_since(&cpu_before, out.acked.len(), fig);
     fig.sent = out.sent;
     fig.acked = out.acked.len() as u64;
     fig.errors = out.errors.clone();
@@ -235,6 +238,23 @@ async fn phases(
             format!("; errors {}", out.errors_text())
         }
     );
+    if let Some(total) = fig.total_cpu_us_per_pin() {
+        let peers: Vec<String> = fig
+            .cpu_us_per_pin
+            .iter()
+            .map(|v| format!("{v:.1}"))
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        println!(
+            "    ingest CPU a pin: peers {} µs, clients {:.1} µs{}; together {total:.1} µs ({cores} cores: at most {:.0} pins/s)",
+            peers.join(" / "),
+            fig.clients_cpu_us_per_pin.unwrap_or(f64::NAN),
+            fig.kubo_cpu_us_per_pin
+                .map(|k| format!(", Kubo {k:.1} µs"))
+                .unwrap_or_default(),
+            cores as f64 * 1e6 / total.max(1e-9),
+        );
+    }
     if out.cut_short {
         fig.note(format!(
             "ingest stopped at its limit ({limit:?}) before every pin was sent"
@@ -413,4 +433,42 @@ async fn phases(
         k.stop().await;
     }
     Ok(())
+}
+
+/// The CPU time each process of a run had used at one moment.
+struct CpuSnapshot {
+    peers: Vec<Option<Duration>>,
+    clients: Option<Duration>,
+    kubo: Option<Duration>,
+}
+
+impl CpuSnapshot {
+    fn take(peers: &[Peer], kubo: Option<&Kubo>) -> CpuSnapshot {
+        CpuSnapshot {
+            peers: peers.iter().map(Peer::cpu_time).collect(),
+            clients: process::cpu_time(std::process::id()),
+            kubo: kubo.and_then(Kubo::cpu_time),
+        }
+    }
+
+    /// Fills the ingest's CPU figures: what each process used since
+    /// `before`, per acknowledged pin (none when no pin was).
+    fn per_pin_since(&self, before: &CpuSnapshot, acked: usize, fig: &mut Figures) {
+        if acked == 0 {
+            return;
+        }
+        let per_pin = |now: Option<Duration>, then: Option<Duration>| {
+            Some(now?.saturating_sub(then?).as_secs_f64() * 1e6 / acked as f64)
+        };
+        fig.cpu_us_per_pin = self
+            .peers
+            .iter()
+            .zip(&before.peers)
+            .map(|(now, then)| per_pin(*now, *then))
+            .collect::<Option<Vec<f64>>>()
+            // A peer that ended has no figure: none then, not a shifted list.
+            .unwrap_or_default();
+        fig.clients_cpu_us_per_pin = per_pin(self.clients, before.clients);
+        fig.kubo_cpu_us_per_pin = per_pin(self.kubo, before.kubo);
+    }
 }

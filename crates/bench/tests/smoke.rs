@@ -77,6 +77,7 @@ fn tiny_ingest_on_ours() {
     assert!(status.success(), "bench exited with {status}");
     for row in [
         "| ingest: pins/s acknowledged |",
+        "| ingest: CPU a pin, every process with clients and Kubo (µs) |",
         "| convergence: every peer lists every pin (s after last ack) |",
         "| list: ipfs-cluster-ctl pin ls (s) |",
         "| footprint: RSS, max of 3 peers (MiB) |",
@@ -94,7 +95,56 @@ fn tiny_ingest_on_ours() {
     assert_eq!(f["sent"], 100);
     assert_eq!(f["acked"], 100, "{f}");
     assert!(f["pins_per_s"].as_f64().expect("pins/s") > 0.0);
+    // CPU a pin: one figure per peer, and the clients'; no Kubo here.
+    let cpu = f["cpu_us_per_pin"].as_array().expect("CPU figures");
+    assert_eq!(cpu.len(), 3, "{f}");
+    assert!(
+        cpu.iter().all(|v| v.as_f64().is_some_and(|v| v >= 0.0)),
+        "{f}"
+    );
+    assert!(f["clients_cpu_us_per_pin"].is_number(), "{f}");
+    assert_eq!(f["kubo_cpu_us_per_pin"], serde_json::Value::Null, "{f}");
     assert!(f["converged_s"].is_number(), "never converged: {f}");
     assert!(f["join_s"].is_number(), "the 4th peer never caught up: {f}");
     assert_eq!(f["ctl_pin_ls_lines"], 100);
+}
+
+/// The HTTP floor answers every request and prints the rate and the CPU a
+/// request took on each side, with figures that are numbers above zero.
+#[test]
+fn http_floor_prints_rate_and_cpu() {
+    let out = Command::new(BENCH)
+        .args(["http-floor", "--requests", "20000", "--clients", "8"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run bench http-floor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(out.status.success(), "bench exited with {}", out.status);
+    let number_after = |label: &str| -> f64 {
+        let rest =
+            &text[text.find(label).unwrap_or_else(|| panic!("no {label:?}")) + label.len()..];
+        let n: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        n.parse()
+            .unwrap_or_else(|_| panic!("no number after {label:?}"))
+    };
+    assert!(
+        text.contains("http floor: 20000 requests from 8 clients"),
+        "{text}"
+    );
+    let rate = text
+        .split(": ")
+        .nth(2)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .expect("requests/s");
+    assert!(rate > 0.0);
+    // CPU per request: measured, not printed as zero.
+    assert!(
+        number_after("request: server ") + number_after("µs, clients ") > 0.0,
+        "{text}"
+    );
 }
