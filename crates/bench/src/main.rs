@@ -2,17 +2,19 @@
 //! Cluster v1.1.6 in the same run (issue 13's benchmark tool).
 //!
 //! `cargo run --release -p bench -- ingest [--against-go] [--scale F]
-//! [--scenario NAME...]`; `--help` explains every phase and knob.
+//! [--scenario NAME...]`, or `-- http-floor`; `--help` explains every
+//! phase and knob.
 //!
 //! By idea: [`cli`] (the command line), [`scenarios`] (what is run),
 //! [`impls`] (where each implementation's binaries are), [`process`]
 //! (processes started, and stopped whatever happens), [`kubo`] (the shared
 //! offline Kubo), [`peers`] (a peer from `init` to `daemon`), [`http`] (the
 //! REST client), [`cids`] (random CIDs), [`load`] (the concurrent clients),
-//! [`listing`] (pinsets listed and waited for), [`floor`] (the HTTP floor), [`latency`] (one client
+//! [`listing`] (pinsets listed and waited for), [`latency`] (one client
 //! alone), [`stats`] (percentiles), [`run`] (one implementation through one
-//! scenario), [`figures`] (what a run measured) and [`report`] (the
-//! tables and JSON).
+//! scenario), [`figures`] (what a run measured), [`report`] (the tables
+//! and JSON) and [`floor`] (`bench http-floor`: what the HTTP stack alone
+//! costs).
 
 mod cids;
 mod cli;

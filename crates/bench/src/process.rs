@@ -1,6 +1,7 @@
 //! Processes the tool starts: long-running daemons that are killed when
 //! their guard is dropped (the end of a run, an error, Ctrl-C, a panic),
-//! short commands bounded in time, and a process's memory from `/proc`.
+//! short commands bounded in time, and a process's memory and CPU time from
+//! `/proc`.
 
 use std::fs::File;
 use std::path::Path;
