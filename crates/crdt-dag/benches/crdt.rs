@@ -360,6 +360,22 @@ fn bench_verify(scale: Scale, pins: &Pins) {
         }),
     }
     .print();
+    // A batch's delta: the receipt checks once for 500 pins.
+    let big = writer.write(pins.batch(2, 500)).expect("write");
+    Figure {
+        name: format!("Delta::verify, 500-pin delta ({} B)", big.block.len()),
+        unit: "checks/s",
+        samples: time(&|| {
+            black_box(Delta::verify(
+                black_box(&big.cid),
+                black_box(&big.block),
+                CLUSTER,
+                &trust,
+            ))
+            .expect("valid");
+        }),
+    }
+    .print();
     Figure {
         name: "Delta::verify (all receipt checks), trust *".into(),
         unit: "checks/s",

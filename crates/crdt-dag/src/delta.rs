@@ -6,6 +6,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use crate::cbor_entry;
 use crate::codec::{CidBytes, block_cid, canonicalize, is_delta_cid, to_cbor};
 use crate::error::Rejection;
 use crate::limits::{MAX_BLOCK_SIZE, MAX_OPS_PER_DELTA, MAX_PARENTS_PER_DELTA, MAX_TOMBS_PER_OP};
@@ -165,17 +166,25 @@ impl Delta {
     /// The bytes the signature covers: the context string, then the canonical
     /// encoding of every field but `sig`.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let body = to_cbor(&self.to_wire(false)).expect("delta fields always encode");
-        let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + body.len());
-        out.extend_from_slice(SIGNING_CONTEXT);
-        out.extend_from_slice(&body);
-        out
+        with_context(&to_cbor(&self.to_wire(false)).expect("delta fields always encode"))
     }
 
     /// Sets `writer` to `key`'s identity and signs.
     pub fn sign(&mut self, key: &SigningKey) {
         self.writer = WriterId::from_public_key(&key.verifying_key());
         self.sig = key.sign(&self.signing_bytes()).to_bytes();
+    }
+
+    /// [`Delta::sign`], then [`Delta::to_block`], with one encoding: the
+    /// block is the signed body with the `sig` entry put in its canonical
+    /// place.
+    pub fn sign_to_block(&mut self, key: &SigningKey) -> (Cid, Vec<u8>) {
+        self.writer = WriterId::from_public_key(&key.verifying_key());
+        let body = to_cbor(&self.to_wire(false)).expect("delta fields always encode");
+        self.sig = key.sign(&with_context(&body)).to_bytes();
+        let bytes = cbor_entry::with_entry(&body, SIG, &sig_item(&self.sig))
+            .unwrap_or_else(|| self.encode());
+        (block_cid(&bytes), bytes)
     }
 
     /// The block: canonical DAG-CBOR of the whole node.
@@ -320,7 +329,11 @@ impl Delta {
     }
 
     fn verify_signature_with(&self, key: &VerifyingKey) -> Result<(), Rejection> {
-        key.verify_strict(&self.signing_bytes(), &Signature::from_bytes(&self.sig))
+        self.verify_signature_over(key, &self.signing_bytes())
+    }
+
+    fn verify_signature_over(&self, key: &VerifyingKey, signed: &[u8]) -> Result<(), Rejection> {
+        key.verify_strict(signed, &Signature::from_bytes(&self.sig))
             .map_err(|_| Rejection::BadSignature(self.writer.to_string()))
     }
 
@@ -356,7 +369,11 @@ impl Delta {
         if !trust.allows(&delta.writer) {
             return Err(Rejection::UntrustedWriter(delta.writer.to_string()));
         }
-        delta.verify_signature_with(&key)?;
+        // The block decoded to these fields and is their canonical encoding
+        // (`decode_wire`), so without its `sig` entry it is the signed body.
+        let signed = cbor_entry::without_entry(bytes, SIG)
+            .map_or_else(|| delta.signing_bytes(), |body| with_context(&body));
+        delta.verify_signature_over(&key, &signed)?;
         Ok(delta)
     }
 
@@ -410,6 +427,25 @@ pub(crate) fn dot_key(d: &Dot) -> (Vec<u8>, u32) {
     (d.delta.to_bytes(), d.index)
 }
 
+/// The key of the signature in a delta's map.
+const SIG: &str = "sig";
+
+/// What a writer signs: the context string, then `body`.
+fn with_context(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + body.len());
+    out.extend_from_slice(SIGNING_CONTEXT);
+    out.extend_from_slice(body);
+    out
+}
+
+/// A signature as its CBOR item: a 64-byte byte string.
+fn sig_item(sig: &[u8; 64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + sig.len());
+    out.extend_from_slice(&[0x58, 64]);
+    out.extend_from_slice(sig);
+    out
+}
+
 fn too_many(what: &'static str, count: usize, max: usize) -> Result<(), Rejection> {
     if count > max {
         Err(Rejection::TooMany { what, count, max })
@@ -422,6 +458,77 @@ fn too_many(what: &'static str, count: usize, max: usize) -> Result<(), Rejectio
 mod tests {
     use super::*;
     use cluster_types::PinOptions;
+
+    mod one_encoding {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        fn cid(n: u64) -> Cid {
+            block_cid(&n.to_le_bytes())
+        }
+
+        prop_compose! {
+            fn op()(n in any::<u64>(), pin in any::<bool>(), name in ".{0,40}",
+                    meta in proptest::collection::btree_map("[a-z]{1,5}", ".{0,20}", 0..4),
+                    tombs in proptest::collection::btree_set(any::<u8>(), 0..4)) -> Op {
+                let tombs: Vec<Dot> = tombs
+                    .into_iter()
+                    .map(|t| Dot { delta: cid(u64::from(t) + 1_000), index: u32::from(t) * 1_000 })
+                    .collect::<Vec<_>>();
+                let mut tombs = tombs;
+                tombs.sort_by_key(dot_key);
+                if pin {
+                    let options = PinOptions { name, metadata: meta.into_iter().collect::<BTreeMap<_, _>>(), ..PinOptions::default() };
+                    Op::Pin { pin: Pin::new(cid(n), options), tombs }
+                } else {
+                    Op::Unpin { cid: cid(n), tombs }
+                }
+            }
+        }
+
+        prop_compose! {
+            fn delta()(ts in any::<u64>(), seq in 1..u64::MAX, prev in any::<Option<u64>>(),
+                       cluster in ".{0,30}", parents in proptest::collection::btree_set(any::<u64>(), 0..4),
+                       priority in any::<u64>(), ops in proptest::collection::vec(op(), 1..20)) -> Delta {
+                let mut ops = ops;
+                ops.sort_by_key(|o| o.cid().to_bytes());
+                ops.dedup_by_key(|o| *o.cid());
+                let mut parents: Vec<Cid> = parents.into_iter().map(cid).collect();
+                parents.sort_by_key(|c| c.to_bytes());
+                Delta {
+                    ts, ops, seq,
+                    // Null exactly at the first seq (spec §3).
+                    prev: if seq == 1 { None } else { Some(cid(prev.unwrap_or(0))) }, writer: WriterId::from_public_key(&SigningKey::from_bytes(&[1; 32]).verifying_key()),
+                    cluster,
+                    // 1 exactly when there are no parents (spec §3).
+                    priority: if parents.is_empty() { 1 } else { priority.max(2) },
+                    parents,
+                    sig: [0; 64],
+                }
+            }
+        }
+
+        proptest! {
+            /// Signing with one encoding gives the block two encodings give,
+            /// and the block without its `sig` entry is what was signed.
+            #[test]
+            fn the_block_is_the_signed_body_with_its_sig(d in delta(), k in any::<[u8; 32]>()) {
+                let key = SigningKey::from_bytes(&k);
+                let mut twice = d.clone();
+                twice.sign(&key);
+                let mut once = d;
+                let (cid, block) = once.sign_to_block(&key);
+                prop_assert_eq!((cid, &block), (twice.to_block().0, &twice.to_block().1));
+                prop_assert_eq!(once.sig, twice.sig);
+                let body = cbor_entry::without_entry(&block, SIG).expect("a sig entry");
+                prop_assert_eq!(with_context(&body), twice.signing_bytes());
+                let cluster = once.cluster.clone();
+                let verified = Delta::verify(&cid, &block, &cluster, &TrustPolicy::All);
+                prop_assert!(verified.is_ok(), "{:?}", verified);
+            }
+        }
+    }
 
     /// Found by the `delta` fuzz target: bytes after the CID in an op's
     /// `cid` or in a tomb were ignored, so a relay could append some and get

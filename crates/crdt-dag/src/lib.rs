@@ -36,6 +36,7 @@
 
 mod block_file;
 mod car;
+mod cbor_entry;
 mod checkpoint;
 mod codec;
 mod delta;

@@ -105,8 +105,7 @@ impl Replica {
             priority,
             sig: [0; 64],
         };
-        delta.sign(&self.key);
-        let (cid, block) = delta.to_block();
+        let (cid, block) = delta.sign_to_block(&self.key);
         if block.len() > MAX_BLOCK_SIZE {
             return Err(DagError::InvalidWrite(format!(
                 "the delta would be {} bytes, over the {MAX_BLOCK_SIZE} byte block limit",
