@@ -168,6 +168,14 @@ fn with_batching_a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     full_disk(Some((100, "1s")));
 }
 
+/// Batches smaller than the 16 writes in flight: the batch is full when its
+/// commit fails on the full disk, and the writes after it are refused at
+/// once (they used to wait for room, past the clients' 10 s timeout).
+#[test]
+fn with_small_batches_a_full_disk_refuses_writes_at_once() {
+    full_disk(Some((8, "1s")));
+}
+
 /// The scenario of the module doc, with `batching` (size, age) if given.
 fn full_disk(batching: Option<(u64, &str)>) {
     let tmp = tempfile::tempdir().unwrap();

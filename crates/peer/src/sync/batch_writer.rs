@@ -105,8 +105,11 @@ pub(crate) async fn batch_writer(
                 }
             }
             _ = sleep_until_opt(deadline), if committing.is_none() => {}
-            // A full batch takes no more until it is committing.
-            r = rx.recv(), if !full => match r {
+            // A full batch takes no more until it is committing; while
+            // commits fail, writes are still taken, to be refused at once
+            // (a full batch whose commit failed would otherwise leave them
+            // waiting for a disk with room again).
+            r = rx.recv(), if !full || failing.is_some() => match r {
                 Some(first) => {
                     let mut reqs = vec![first];
                     while batch.len() + reqs.len() < max {
