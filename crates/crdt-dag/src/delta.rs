@@ -472,14 +472,14 @@ mod tests {
             fn op()(n in any::<u64>(), pin in any::<bool>(), name in ".{0,40}",
                     meta in proptest::collection::btree_map("[a-z]{1,5}", ".{0,20}", 0..4),
                     tombs in proptest::collection::btree_set(any::<u8>(), 0..4)) -> Op {
-                let tombs: Vec<Dot> = tombs
+                let mut tombs: Vec<Dot> = tombs
                     .into_iter()
                     .map(|t| Dot { delta: cid(u64::from(t) + 1_000), index: u32::from(t) * 1_000 })
-                    .collect::<Vec<_>>();
-                let mut tombs = tombs;
+                    .collect();
                 tombs.sort_by_key(dot_key);
                 if pin {
-                    let options = PinOptions { name, metadata: meta.into_iter().collect::<BTreeMap<_, _>>(), ..PinOptions::default() };
+                    let metadata: BTreeMap<_, _> = meta;
+                    let options = PinOptions { name, metadata, ..PinOptions::default() };
                     Op::Pin { pin: Pin::new(cid(n), options), tombs }
                 } else {
                     Op::Unpin { cid: cid(n), tombs }
@@ -497,9 +497,13 @@ mod tests {
                 let mut parents: Vec<Cid> = parents.into_iter().map(cid).collect();
                 parents.sort_by_key(|c| c.to_bytes());
                 Delta {
-                    ts, ops, seq,
+                    ts,
+                    ops,
+                    seq,
                     // Null exactly at the first seq (spec §3).
-                    prev: if seq == 1 { None } else { Some(cid(prev.unwrap_or(0))) }, writer: WriterId::from_public_key(&SigningKey::from_bytes(&[1; 32]).verifying_key()),
+                    prev: if seq == 1 { None } else { Some(cid(prev.unwrap_or(0))) },
+                    // `sign` and `sign_to_block` set it from their key.
+                    writer: WriterId::from_public_key(&SigningKey::from_bytes(&[1; 32]).verifying_key()),
                     cluster,
                     // 1 exactly when there are no parents (spec §3).
                     priority: if parents.is_empty() { 1 } else { priority.max(2) },
