@@ -42,7 +42,7 @@ pub use peer::{
     RPC_PROTOCOL_VERSION, TrackerStats, VERSION, peer_of,
 };
 pub use placement::allocator::AllocError;
-pub use sync::consensus::{ANNOUNCE_BLOCKS_BYTES, ConsensusSettings, SyncStats};
+pub use sync::consensus::{ANNOUNCE_BLOCKS_BYTES, ANNOUNCE_PACE, ConsensusSettings, SyncStats};
 pub use sync::dagsync;
 pub use sync::ipfs_glue::{IpfsSource, ipfs_source, ipfs_source_of};
 pub use sync::lag::SyncLag;

@@ -527,6 +527,84 @@ async fn announced_blocks_are_applied_without_a_fetch() {
     }
 }
 
+/// Under load the writer announces at most once every `ANNOUNCE_PACE`,
+/// each announcement carrying the deltas committed since the one before:
+/// the other peers get every write from fewer messages (and apply them in
+/// fewer store batches) than there are deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_announcements_are_paced_and_carry_several_deltas() {
+    let _serial = SERIAL.lock().await;
+    let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
+    let mut peers = Vec::new();
+    for k in &keys {
+        let p = PeerBuilder::local_test(k.clone(), "paced")
+            // No rebroadcast within the test: every announcement counted
+            // follows a write.
+            .settings(|s| s.consensus.rebroadcast_interval = Duration::from_secs(600))
+            .start()
+            .await
+            .expect("peer starts");
+        if let Some(w) = peers.first() {
+            connect(&p, w).await;
+        }
+        peers.push(p);
+    }
+    let (w, others) = peers.split_first().unwrap();
+    w.pin(content(700_000), PinOptions::default())
+        .await
+        .unwrap();
+    let heads = w.replica().heads().unwrap();
+    wait_for("every peer has the first write", || async {
+        others.iter().all(|p| p.replica().heads().unwrap() == heads)
+    })
+    .await;
+    // Past the settling announcement of that write.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut before = Vec::new();
+    for p in others {
+        before.push(p.gossip_stats().await.unwrap().heads_accepted);
+    }
+    let height = w.replica().height().unwrap();
+
+    let started = Instant::now();
+    let (clients, each) = (32u32, 25u32);
+    let writes = (0..clients).map(|c| async move {
+        for i in 0..each {
+            w.pin(content(700_001 + c * each + i), PinOptions::default())
+                .await
+                .unwrap();
+        }
+    });
+    futures::future::join_all(writes).await;
+    let heads = w.replica().heads().unwrap();
+    wait_for("every peer has every write", || async {
+        others.iter().all(|p| p.replica().heads().unwrap() == heads)
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let deltas = w.replica().height().unwrap() - height;
+    let most = elapsed.as_millis() / peer::ANNOUNCE_PACE.as_millis() + 3;
+    for (p, b) in others.iter().zip(before) {
+        let announced = p.gossip_stats().await.unwrap().heads_accepted - b;
+        println!(
+            "{} writes from {clients} clients in {elapsed:?}: {deltas} deltas, {announced} announcements heard (pacing allows {most})",
+            clients * each
+        );
+        assert!(
+            u128::from(announced) <= most,
+            "{announced} announcements in {elapsed:?}"
+        );
+        assert!(
+            announced < deltas,
+            "{announced} announcements for {deltas} deltas"
+        );
+        assert_eq!(p.replica().len().unwrap(), u64::from(clients * each) + 1);
+    }
+    for p in peers {
+        p.stop().await;
+    }
+}
+
 /// Blocks inside an announcement are checked like fetched ones: a trusted
 /// peer relaying an untrusted writer's well-signed delta, or junk, changes
 /// nothing, and honest writes still arrive announced.

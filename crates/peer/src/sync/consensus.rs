@@ -27,7 +27,7 @@ use crate::sync::batch_log::BatchLog;
 use crate::sync::batch_writer::{batch_writer, commit_left_over};
 use crate::sync::checkpoints;
 use crate::sync::dagsync::{self, PeerSource};
-use crate::sync::group_commit::{GROUP_COMMIT_MAX, WriteReq, commit_group};
+use crate::sync::group_commit::{GROUP_COMMIT_MAX, InFlight, WriteReq, commit_group};
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
 use crate::sync::lag::Lag;
 use crate::sync::queued::Queued;
@@ -48,6 +48,12 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 /// long: gossip under load may drop an announcement (a send queue that
 /// stays full), and the last one of a burst has no successor to cover it.
 const SETTLE_ANNOUNCE: Duration = Duration::from_secs(1);
+/// While writes are in flight, announcements go out at most this often:
+/// each costs a signature, a gossip message to every peer and, on each
+/// receiver, a store batch with its flushes, so under load one
+/// announcement carries the deltas of several commits. A write committed
+/// while no other is in flight is announced at once.
+pub const ANNOUNCE_PACE: Duration = Duration::from_millis(20);
 
 /// Settings of the consensus component (`consensus.crdt` and follower mode).
 #[derive(Clone, Debug)]
@@ -73,11 +79,12 @@ pub struct ConsensusSettings {
 }
 
 /// What an announcement carries of the deltas committed since the one
-/// before, at most. Small deltas (group commit under load: a few KiB) are
-/// where a fetch's round trip costs more than the bytes; a batch of 500
-/// pins (~44 KiB) is fetched, since gossip relays every copy it forwards
-/// whole.
-pub const ANNOUNCE_BLOCKS_BYTES: usize = 16 * 1024;
+/// before, at most. Small deltas (group commit under load: a few KiB,
+/// several of them an announcement when [`ANNOUNCE_PACE`] spaces them)
+/// are where a fetch's round trip costs more than the bytes; a batch of
+/// 500 pins (~44 KiB) is fetched, since gossip relays every copy it
+/// forwards whole.
+pub const ANNOUNCE_BLOCKS_BYTES: usize = 32 * 1024;
 
 impl ConsensusSettings {
     pub(crate) fn batching(&self) -> bool {
@@ -156,6 +163,7 @@ pub(crate) struct Consensus {
     settings: ConsensusSettings,
     changed: Arc<Notify>,
     queued: Queued,
+    in_flight: InFlight,
 }
 
 impl Consensus {
@@ -180,6 +188,7 @@ impl Consensus {
             .try_send(WriteReq {
                 write,
                 respond_to: tx,
+                _counted: self.in_flight.count(),
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
@@ -224,6 +233,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
     let changed = Arc::new(Notify::new());
     let fresh = Arc::new(Mutex::new(FreshBlocks::new(settings.announce_blocks)));
     let queued = Queued::default();
+    let in_flight = InFlight::default();
     let (heard_tx, heard_rx) = mpsc::channel(ANNOUNCE_CHANNEL_CAPACITY);
     tasks.spawn(apply_announced_blocks(
         replica.clone(),
@@ -280,6 +290,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
             settings.rebroadcast_interval,
             changed.clone(),
             fresh,
+            in_flight.clone(),
             cancel,
         ));
     }
@@ -288,6 +299,7 @@ pub(crate) fn start(parts: Parts, cancel: CancellationToken, tasks: &mut JoinSet
         settings,
         changed,
         queued,
+        in_flight,
     }
 }
 
@@ -418,10 +430,12 @@ async fn announcer(
     rebroadcast: Duration,
     changed: Arc<Notify>,
     fresh: Arc<Mutex<FreshBlocks>>,
+    in_flight: InFlight,
     cancel: CancellationToken,
 ) {
     // Set after an announcement a change woke: the next is the settling one.
     let mut settling = false;
+    let mut pace = Pace::new(ANNOUNCE_PACE);
     loop {
         let wait = if settling {
             SETTLE_ANNOUNCE
@@ -433,6 +447,10 @@ async fn announcer(
             _ = changed.notified() => true,
             _ = tokio::time::sleep(wait) => false,
         };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = pace.wait(settling && in_flight.busy()) => {}
+        }
         // Only durable heads: a delta whose flush failed (a full disk) is
         // in the store's memory but would not survive a restart, so no
         // other peer must take it (its writer would sign another delta
@@ -477,6 +495,28 @@ async fn announcer(
         if let Err(e) = network.publish(Topic::Heads, bytes).await {
             debug!(error = %e, "announcing heads");
         }
+    }
+}
+
+/// Spaces announcements at least `every` apart while writes are in flight.
+#[derive(Debug)]
+struct Pace {
+    every: Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    fn new(every: Duration) -> Self {
+        Pace { every, last: None }
+    }
+
+    /// Returns when the next announcement may go out: if `busy`, `every`
+    /// after the previous one; otherwise at once.
+    async fn wait(&mut self, busy: bool) {
+        if let (true, Some(last)) = (busy, self.last) {
+            tokio::time::sleep_until(last + self.every).await;
+        }
+        self.last = Some(tokio::time::Instant::now());
     }
 }
 
@@ -1036,5 +1076,52 @@ async fn walk<S: crdt_dag::BlockSource>(
         }
         Ok(Err(e)) => warn!(from, error = %e, "walk failed"),
         Err(_) => debug!(from, "walk timed out"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// Under load one announcement every [`ANNOUNCE_PACE`]; a write made
+    /// while nothing else is in flight goes out at once.
+    #[tokio::test(start_paused = true)]
+    async fn announcements_are_paced_only_while_writes_are_in_flight() {
+        let mut pace = Pace::new(ANNOUNCE_PACE);
+        let start = Instant::now();
+        pace.wait(true).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the first waits for nothing"
+        );
+        pace.wait(true).await;
+        assert_eq!(
+            start.elapsed(),
+            ANNOUNCE_PACE,
+            "busy: one pace after the last"
+        );
+        tokio::time::advance(Duration::from_millis(3)).await;
+        pace.wait(false).await;
+        assert_eq!(
+            start.elapsed(),
+            ANNOUNCE_PACE + Duration::from_millis(3),
+            "idle: at once"
+        );
+        pace.wait(true).await;
+        assert_eq!(
+            start.elapsed(),
+            2 * ANNOUNCE_PACE + Duration::from_millis(3)
+        );
+        tokio::time::advance(ANNOUNCE_PACE * 5).await;
+        let before = Instant::now();
+        pace.wait(true).await;
+        assert_eq!(
+            before.elapsed(),
+            Duration::ZERO,
+            "long after the last: at once"
+        );
     }
 }

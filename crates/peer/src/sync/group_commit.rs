@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cid::Cid;
 use crdt_dag::{DagError, Replica, Write};
@@ -21,6 +23,34 @@ pub(crate) const GROUP_COMMIT_MAX: usize = 1024;
 pub(crate) struct WriteReq {
     pub(crate) write: Write,
     pub(crate) respond_to: oneshot::Sender<Result<(), PeerError>>,
+    /// Counts this write as in flight until it is dropped, which the
+    /// writer does once it answered.
+    pub(crate) _counted: Counted,
+}
+
+/// How many writes are queued or being committed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub(crate) fn busy(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn count(&self) -> Counted {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Counted(self.0.clone())
+    }
+}
+
+/// One write of an [`InFlight`] count, until dropped.
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for WriteReq {
@@ -204,6 +234,7 @@ mod tests {
         let r = WriteReq {
             write,
             respond_to: tx,
+            _counted: InFlight::default().count(),
         };
         (r, rx)
     }
@@ -220,6 +251,43 @@ mod tests {
             .map(|mut rx| rx.try_recv().expect("every write is answered"))
             .collect();
         (blocks.len(), answers)
+    }
+
+    /// The announcer paces itself while writes are in flight; a write must
+    /// stop counting once answered, or a lone client's write would wait
+    /// for the pace before being announced.
+    #[test]
+    fn a_write_counts_as_in_flight_until_answered() {
+        let r = replica();
+        let in_flight = InFlight::default();
+        let mut reqs = Vec::new();
+        let mut rxs = Vec::new();
+        for n in 0..3 {
+            let (tx, rx) = oneshot::channel();
+            reqs.push(WriteReq {
+                write: pin(n, "p"),
+                respond_to: tx,
+                _counted: in_flight.count(),
+            });
+            rxs.push(rx);
+        }
+        assert!(in_flight.busy());
+        let blocks = commit_group(&r, reqs);
+        assert_eq!(blocks.len(), 1);
+        assert!(!in_flight.busy(), "answered writes still counted");
+        assert!(
+            rxs.iter_mut()
+                .all(|rx| rx.try_recv().is_ok_and(|a| a.is_ok()))
+        );
+        // A refused write stops counting too.
+        let (tx, _rx) = oneshot::channel();
+        let refused = WriteReq {
+            write: Write::Unpin(cid(9)),
+            respond_to: tx,
+            _counted: in_flight.count(),
+        };
+        assert!(commit_group(&r, vec![refused]).is_empty());
+        assert!(!in_flight.busy());
     }
 
     #[test]
