@@ -40,6 +40,15 @@ async fn connect(a: &Peer, b: &Peer) {
     a.dial(addr).await.unwrap();
 }
 
+/// Waits until every peer of `others` has the heads `w` has now.
+async fn wait_for_heads_of(w: &Peer, others: &[Peer], what: &str) {
+    let heads = w.replica().heads().unwrap();
+    wait_for(what, || async {
+        others.iter().all(|p| p.replica().heads().unwrap() == heads)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_writers_and_a_follower_converge() {
     let _serial = SERIAL.lock().await;
@@ -422,11 +431,7 @@ async fn peers_asking_one_writer_at_once_are_all_answered() {
     let writes = 100;
     for i in 0..writes {
         w.pin(content(i), PinOptions::default()).await.unwrap();
-        let heads = w.replica().heads().unwrap();
-        wait_for("every peer has the write", || async {
-            others.iter().all(|p| p.replica().heads().unwrap() == heads)
-        })
-        .await;
+        wait_for_heads_of(&w, &others, "every peer has the write").await;
     }
     let failed: Vec<u64> = others
         .iter()
@@ -480,11 +485,7 @@ async fn announced_blocks_are_applied_without_a_fetch() {
         w.pin(content(900_000), PinOptions::default())
             .await
             .unwrap();
-        let heads = w.replica().heads().unwrap();
-        wait_for("every peer has the first write", || async {
-            others.iter().all(|p| p.replica().heads().unwrap() == heads)
-        })
-        .await;
+        wait_for_heads_of(&w, &others, "every peer has the first write").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before: Vec<_> = others.iter().map(|p| p.sync_stats()).collect();
         let writes = 30u64;
@@ -492,11 +493,7 @@ async fn announced_blocks_are_applied_without_a_fetch() {
             w.pin(content(900_001 + i as u32), PinOptions::default())
                 .await
                 .unwrap();
-            let heads = w.replica().heads().unwrap();
-            wait_for("every peer has the write", || async {
-                others.iter().all(|p| p.replica().heads().unwrap() == heads)
-            })
-            .await;
+            wait_for_heads_of(&w, &others, "every peer has the write").await;
         }
         for (p, b) in others.iter().zip(&before) {
             let a = p.sync_stats();
@@ -553,11 +550,7 @@ async fn under_load_announcements_are_paced_and_carry_several_deltas() {
     w.pin(content(700_000), PinOptions::default())
         .await
         .unwrap();
-    let heads = w.replica().heads().unwrap();
-    wait_for("every peer has the first write", || async {
-        others.iter().all(|p| p.replica().heads().unwrap() == heads)
-    })
-    .await;
+    wait_for_heads_of(w, others, "every peer has the first write").await;
     // Past the settling announcement of that write.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut before = Vec::new();
@@ -576,11 +569,7 @@ async fn under_load_announcements_are_paced_and_carry_several_deltas() {
         }
     });
     futures::future::join_all(writes).await;
-    let heads = w.replica().heads().unwrap();
-    wait_for("every peer has every write", || async {
-        others.iter().all(|p| p.replica().heads().unwrap() == heads)
-    })
-    .await;
+    wait_for_heads_of(w, others, "every peer has every write").await;
     let elapsed = started.elapsed();
     let deltas = w.replica().height().unwrap() - height;
     let most = elapsed.as_millis() / peer::ANNOUNCE_PACE.as_millis() + 3;
