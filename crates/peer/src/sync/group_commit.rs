@@ -28,7 +28,8 @@ pub(crate) struct WriteReq {
     pub(crate) _counted: Counted,
 }
 
-/// How many writes are queued or being committed.
+/// How many writes were submitted and not yet answered (with batching on,
+/// answered once in the batch queue, before their commit).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct InFlight(Arc<AtomicUsize>);
 
