@@ -451,38 +451,14 @@ async fn announcer(
             _ = cancel.cancelled() => return,
             _ = pace.wait(settling && in_flight.busy()) => {}
         }
-        // Only durable heads: a delta whose flush failed (a full disk) is
-        // in the store's memory but would not survive a restart, so no
-        // other peer must take it (its writer would sign another delta
-        // with the same seq after the restart).
-        let r = replica.clone();
-        match tokio::task::spawn_blocking(move || r.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!(error = %e, "heads not announced: the store can't flush");
-                continue;
-            }
+        let (r, f) = (replica.clone(), fresh.clone());
+        let announced =
+            tokio::task::spawn_blocking(move || durable_announcement(&r, &f, || r.flush()));
+        let mut msg = match announced.await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => continue,
             Err(e) => {
-                warn!(error = %e, "flush task failed");
-                continue;
-            }
-        }
-        // Taken before the heads are read, so the heads reach every block
-        // carried; all durable (committed and flushed before they were
-        // handed over).
-        let blocks = fresh.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut msg = match (replica.heads(), replica.height()) {
-            (Ok(mut heads), Ok(height)) if !heads.is_empty() => {
-                heads.truncate(MAX_ANNOUNCED_HEADS);
-                HeadsMessage {
-                    heads,
-                    height,
-                    blocks,
-                }
-            }
-            (Ok(_), Ok(_)) => continue,
-            (Err(e), _) | (_, Err(e)) => {
-                warn!(error = %e, "reading heads");
+                warn!(error = %e, "announcement task failed");
                 continue;
             }
         };
@@ -496,6 +472,44 @@ async fn announcer(
             debug!(error = %e, "announcing heads");
         }
     }
+}
+
+/// The heads, and the blocks written since the last announcement, made
+/// durable by `flush` first. Only durable ones go out: a delta whose flush
+/// failed (a full disk) is in the store's memory but would not survive a
+/// restart, so no other peer must take it (its writer would sign another
+/// delta with the same seq after the restart). Read before the flush, they
+/// are covered by it; a delta written during it waits for the next
+/// announcement. `None`: no heads yet, or the store can't be read or
+/// flushed.
+fn durable_announcement(
+    replica: &Replica,
+    fresh: &Mutex<FreshBlocks>,
+    flush: impl FnOnce() -> crdt_dag::Result<()>,
+) -> Option<HeadsMessage> {
+    // Taken before the heads are read, so the heads reach every block
+    // carried.
+    let blocks = fresh.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let msg = match (replica.heads(), replica.height()) {
+        (Ok(mut heads), Ok(height)) if !heads.is_empty() => {
+            heads.truncate(MAX_ANNOUNCED_HEADS);
+            HeadsMessage {
+                heads,
+                height,
+                blocks,
+            }
+        }
+        (Ok(_), Ok(_)) => return None,
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(error = %e, "reading heads");
+            return None;
+        }
+    };
+    if let Err(e) = flush() {
+        debug!(error = %e, "heads not announced: the store can't flush");
+        return None;
+    }
+    Some(msg)
 }
 
 /// Spaces announcements at least `every` apart while writes are in flight.
@@ -1084,6 +1098,84 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
+
+    fn replica(name: &str) -> Arc<Replica> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        Arc::new(Replica::temporary(key, crdt_dag::ReplicaConfig::new(name)).unwrap())
+    }
+
+    fn pin(n: u8) -> Write {
+        use multihash_codetable::{Code, MultihashDigest};
+        let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(&[n]));
+        Write::Pin(cluster_types::Pin::new(
+            cid,
+            cluster_types::PinOptions::default(),
+        ))
+    }
+
+    /// An announcement names only deltas its flush made durable: a delta
+    /// the writer (another task) writes while it flushes waits for the
+    /// next one; and none goes out if the flush fails.
+    #[test]
+    fn an_announcement_names_only_what_its_flush_covered() {
+        let r = replica("durable");
+        let first = r.write(vec![pin(1)]).unwrap();
+        let fresh = Mutex::new(FreshBlocks::new(32 << 10));
+        fresh.lock().unwrap().push(&first.block);
+        let msg = durable_announcement(&r, &fresh, || {
+            r.write_unflushed(vec![pin(2)])?;
+            r.flush()
+        })
+        .expect("announced");
+        assert_eq!(msg.heads, [first.cid]);
+        assert_eq!(msg.blocks.len(), 1);
+        assert_ne!(r.heads().unwrap(), msg.heads, "the later delta is a head");
+
+        let failed = durable_announcement(&r, &fresh, || {
+            Err(crdt_dag::DagError::Io(std::io::Error::other("disk")))
+        });
+        assert!(failed.is_none(), "announced what a failed flush left");
+    }
+
+    /// A write made while nothing else is in flight is answered before the
+    /// announcer is woken for it, so it goes out at once, not a pace later.
+    #[tokio::test]
+    async fn a_lone_write_is_answered_before_the_announcer_wakes() {
+        let r = replica("lone");
+        let changed = Arc::new(Notify::new());
+        let w = Writer {
+            replica: r.clone(),
+            changed: changed.clone(),
+            fresh: Arc::new(Mutex::new(FreshBlocks::new(32 << 10))),
+            putter: None,
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let cancel = CancellationToken::new();
+        let writer = tokio::spawn(group_commit_writer(
+            w,
+            rx,
+            None,
+            Queued::default(),
+            cancel.clone(),
+        ));
+        let in_flight = InFlight::default();
+        for n in 0..3 {
+            let (respond_to, mut answer) = oneshot::channel();
+            tx.send(WriteReq {
+                write: pin(n),
+                respond_to,
+                _counted: in_flight.count(),
+            })
+            .await
+            .unwrap();
+            changed.notified().await;
+            assert!(!in_flight.busy(), "woken while the write is in flight");
+            assert!(answer.try_recv().is_ok_and(|a| a.is_ok()));
+        }
+        assert_eq!(r.height().unwrap(), 3);
+        cancel.cancel();
+        writer.await.unwrap();
+    }
 
     /// Under load one announcement every [`ANNOUNCE_PACE`]; a write made
     /// while nothing else is in flight goes out at once.
