@@ -84,7 +84,7 @@ pub struct ConsensusSettings {
 /// are where a fetch's round trip costs more than the bytes; a batch of
 /// 500 pins (~44 KiB) is fetched, since gossip relays every copy it
 /// forwards whole.
-pub const ANNOUNCE_BLOCKS_BYTES: usize = 32 * 1024;
+pub const ANNOUNCE_BLOCKS_BYTES: usize = 40 * 1024;
 
 impl ConsensusSettings {
     pub(crate) fn batching(&self) -> bool {
@@ -356,14 +356,15 @@ impl Writer {
     /// A delta was committed: announce it (its block with it, if it fits)
     /// and put its block into IPFS.
     pub(crate) fn committed(&self, blocks: Vec<(Cid, Vec<u8>)>) {
+        carry(&self.fresh, &blocks);
+        self.durable(blocks);
+    }
+
+    /// Deltas whose blocks were handed to [`carry`] are durable: wake the
+    /// announcer and put the blocks into IPFS.
+    fn durable(&self, blocks: Vec<(Cid, Vec<u8>)>) {
         if blocks.is_empty() {
             return;
-        }
-        {
-            let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
-            for (_, block) in &blocks {
-                fresh.push(block);
-            }
         }
         self.changed.notify_one();
         if let Some(p) = &self.putter {
@@ -371,6 +372,14 @@ impl Writer {
                 p.put(cid, block);
             }
         }
+    }
+}
+
+/// Has the next announcement carry `blocks` (as many as fit).
+fn carry(fresh: &Mutex<FreshBlocks>, blocks: &[(Cid, Vec<u8>)]) {
+    let mut fresh = fresh.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, block) in blocks {
+        fresh.push(block);
     }
 }
 
@@ -401,9 +410,10 @@ async fn group_commit_writer(
                 Err(_) => break,
             }
         }
-        let r = w.replica.clone();
-        match tokio::task::spawn_blocking(move || commit_group(&r, reqs)).await {
-            Ok(blocks) => w.committed(blocks),
+        let (r, fresh) = (w.replica.clone(), w.fresh.clone());
+        let commit = move || commit_group(&r, reqs, |blocks| carry(&fresh, blocks));
+        match tokio::task::spawn_blocking(commit).await {
+            Ok(blocks) => w.durable(blocks),
             Err(e) => warn!(error = %e, "write task failed"),
         }
     }

@@ -66,8 +66,14 @@ impl std::fmt::Debug for WriteReq {
 /// write is judged as if it came alone, in order: an unpin of a CID that
 /// is neither pinned nor pinned earlier in the group fails by itself. A
 /// group that can't be one delta (over the block size) is committed as one
-/// delta per write. Returns the blocks written.
-pub(crate) fn commit_group(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
+/// delta per write. `written` gets the blocks as soon as they are written,
+/// before the flush (the announcer carries them; it flushes before it
+/// announces). Returns the blocks written.
+pub(crate) fn commit_group(
+    replica: &Replica,
+    reqs: Vec<WriteReq>,
+    written: impl FnMut(&[(Cid, Vec<u8>)]),
+) -> Vec<(Cid, Vec<u8>)> {
     let accepted = screen(replica, reqs);
     if accepted.is_empty() {
         return vec![];
@@ -79,16 +85,21 @@ pub(crate) fn commit_group(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, 
         return vec![];
     }
     match replica.write_unflushed(net) {
-        Ok(w) => flush_then(replica, accepted, vec![(w.cid, w.block)], w.events, |_| {
-            Ok(())
-        }),
+        Ok(w) => flush_then(
+            replica,
+            accepted,
+            vec![(w.cid, w.block)],
+            w.events,
+            written,
+            |_| Ok(()),
+        ),
         // A full disk fails every write alike: no delta per write.
         Err(e) if e.is_disk_full() => {
             let e = PeerError::from(e);
             answer(accepted, |_| Err(copy_error(&e)));
             vec![]
         }
-        Err(_) => commit_each(replica, accepted),
+        Err(_) => commit_each(replica, accepted, written),
     }
 }
 
@@ -163,7 +174,11 @@ fn net_writes(replica: &Replica, reqs: &[WriteReq]) -> Vec<Write> {
 
 /// One delta per write, one flush for all of them (a group that can't be
 /// one delta).
-fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
+fn commit_each(
+    replica: &Replica,
+    reqs: Vec<WriteReq>,
+    written: impl FnMut(&[(Cid, Vec<u8>)]),
+) -> Vec<(Cid, Vec<u8>)> {
     let mut results = Vec::with_capacity(reqs.len());
     let mut events = Vec::new();
     let mut blocks = Vec::new();
@@ -183,20 +198,26 @@ fn commit_each(replica: &Replica, reqs: Vec<WriteReq>) -> Vec<(Cid, Vec<u8>)> {
         return blocks;
     }
     let mut results = results.into_iter();
-    flush_then(replica, reqs, blocks, events, |_| {
+    flush_then(replica, reqs, blocks, events, written, |_| {
         results.next().unwrap_or(Ok(()))
     })
 }
 
-/// Flushes, then answers each request with `result` (nothing is
-/// acknowledged unless it is durable: a failed flush answers all with it).
+/// Hands `blocks` to `written`, flushes, then answers each request with
+/// `result` (nothing is acknowledged unless it is durable: a failed flush
+/// answers all with it).
 fn flush_then(
     replica: &Replica,
     reqs: Vec<WriteReq>,
     blocks: Vec<(Cid, Vec<u8>)>,
     events: Vec<crdt_dag::PinEvent>,
+    mut written: impl FnMut(&[(Cid, Vec<u8>)]),
     result: impl FnMut(&WriteReq) -> Result<(), PeerError>,
 ) -> Vec<(Cid, Vec<u8>)> {
+    // Before the flush: the heads name these deltas already, and an
+    // announcement made meanwhile should carry their blocks rather than
+    // send the other peers to fetch them.
+    written(&blocks);
     if let Err(e) = replica.flush() {
         let e = PeerError::from(e);
         answer(reqs, |_| Err(copy_error(&e)));
@@ -246,7 +267,7 @@ mod tests {
 
     fn run(r: &Replica, writes: Vec<Write>) -> (usize, Vec<Result<(), PeerError>>) {
         let (reqs, rxs): (Vec<_>, Vec<_>) = writes.into_iter().map(req).unzip();
-        let blocks = commit_group(r, reqs);
+        let blocks = commit_group(r, reqs, |_| {});
         let answers = rxs
             .into_iter()
             .map(|mut rx| rx.try_recv().expect("every write is answered"))
@@ -273,7 +294,7 @@ mod tests {
             rxs.push(rx);
         }
         assert!(in_flight.busy());
-        let blocks = commit_group(&r, reqs);
+        let blocks = commit_group(&r, reqs, |_| {});
         assert_eq!(blocks.len(), 1);
         assert!(!in_flight.busy(), "answered writes still counted");
         assert!(
@@ -287,8 +308,35 @@ mod tests {
             respond_to: tx,
             _counted: in_flight.count(),
         };
-        assert!(commit_group(&r, vec![refused]).is_empty());
+        assert!(commit_group(&r, vec![refused], |_| {}).is_empty());
         assert!(!in_flight.busy());
+    }
+
+    /// A group's blocks go to the announcer as soon as they are written,
+    /// before the flush answers the writes: the heads name those deltas
+    /// from then on, and an announcement made meanwhile should carry
+    /// their blocks rather than send the other peers to fetch them.
+    #[test]
+    fn blocks_are_handed_over_before_the_writes_are_answered() {
+        let r = replica();
+        let (reqs, mut rxs): (Vec<_>, Vec<_>) = (0..3).map(|n| req(pin(n, "p"))).unzip();
+        let mut handed = Vec::new();
+        let blocks = commit_group(&r, reqs, |written| {
+            assert!(
+                rxs.iter_mut().all(|rx| rx.try_recv().is_err()),
+                "answered before the blocks were handed over"
+            );
+            handed.extend(written.iter().map(|(cid, _)| *cid));
+        });
+        assert_eq!(
+            handed,
+            blocks.iter().map(|(cid, _)| *cid).collect::<Vec<_>>()
+        );
+        assert_eq!(handed.len(), 1);
+        assert!(
+            rxs.iter_mut()
+                .all(|rx| rx.try_recv().is_ok_and(|a| a.is_ok()))
+        );
     }
 
     #[test]
