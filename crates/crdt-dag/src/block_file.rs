@@ -15,7 +15,13 @@
 //! that names them is applied, so whatever sled recovers, the bytes it
 //! points to are on disk. The batch also records the file's end
 //! ([`META_BLOCK_END`]); at open, bytes past it (appended for a batch that
-//! never committed) are cut. Removed blocks leave dead bytes until
+//! never committed, or zeros grown ahead) are cut. The file grows
+//! [`GROW_BYTES`] of zeros at a time, synced with the append that needed
+//! them, and the appends in between write over those zeros: their
+//! `fdatasync` then leaves the file's size and extents alone and writes
+//! only the data, no journal commit (here 0.09-0.13 ms and 40-51 µs of
+//! CPU instead of 0.13-0.20 ms and 72-75 µs, spec/crdt.md §8; a writer
+//! syncs once for every delta it commits). Removed blocks leave dead bytes until
 //! [`BlockFile::compact_if_worth`] copies the live ones to a new file of the
 //! next generation ([`META_BLOCK_GEN`], one sled batch moves every index
 //! entry and the generation at once); a file of another generation found at
@@ -43,6 +49,9 @@ const FILE_PREFIX: &str = "delta-blocks.";
 const RAW: u8 = 0;
 /// Tag of a block stored LZ4-compressed (its length prepended).
 const LZ4: u8 = 1;
+/// The file grows by this many bytes when an append passes its end (the
+/// zeros past the last block; at most this much of the folder is padding).
+const GROW_BYTES: u64 = 64 * 1024;
 /// Compaction runs when at least this many bytes are dead, and as many as
 /// are live.
 const COMPACT_MIN_DEAD: u64 = 1 << 20;
@@ -99,6 +108,9 @@ pub(crate) struct BlockFile {
     current: RwLock<Generation>,
     /// Where the next block goes (past every committed byte).
     end: AtomicU64,
+    /// The file's length: past `end`, zeros an append writes over (or
+    /// bytes of an append whose batch failed).
+    len: AtomicU64,
 }
 
 impl BlockFile {
@@ -138,6 +150,7 @@ impl BlockFile {
                 file: Arc::new(file),
             }),
             end: AtomicU64::new(end),
+            len: AtomicU64::new(end),
         })
     }
 
@@ -162,9 +175,18 @@ impl BlockFile {
             };
             entries.push((cid_key(prefix::BLOCK, cid), place.encode()));
         }
-        file.write_all_at(&bytes, start)?;
-        file.sync_data()?;
         let end = start + bytes.len() as u64;
+        let len = self.len.load(Ordering::SeqCst);
+        file.write_all_at(&bytes, start)?;
+        if end > len {
+            // One sync for the data and the new size.
+            let grown = end.next_multiple_of(GROW_BYTES);
+            file.write_all_at(&vec![0; (grown - end) as usize], end)?;
+            file.sync_data()?;
+            self.len.store(grown, Ordering::SeqCst);
+        } else {
+            file.sync_data()?;
+        }
         // Advanced even if the caller's batch then fails: the bytes are
         // dead, and the next commit's end covers them.
         self.end.store(end, Ordering::SeqCst);
@@ -257,6 +279,7 @@ impl BlockFile {
                 file: Arc::new(new),
             };
             self.end.store(at, Ordering::SeqCst);
+            self.len.store(at, Ordering::SeqCst);
         }
         if let Some(dir) = &self.dir {
             std::fs::remove_file(file_path(dir, next - 1))?;

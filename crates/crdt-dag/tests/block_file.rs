@@ -51,6 +51,12 @@ fn tree(r: &Replica) -> sled::Tree {
     r.database().open_tree(crdt_dag::TREE_NAME).unwrap()
 }
 
+/// The end of the file's committed bytes, as the tree records it.
+fn committed_end(r: &Replica) -> u64 {
+    let end = tree(r).get(END_KEY).unwrap().unwrap();
+    u64::from_be_bytes(end.as_ref().try_into().unwrap())
+}
+
 /// A replica at `dir` holding the history of three writers.
 fn filled(dir: &Path, rounds: u32) -> (Replica, BTreeMap<Vec<u8>, Vec<u8>>) {
     let source = history(rounds);
@@ -64,7 +70,7 @@ fn filled(dir: &Path, rounds: u32) -> (Replica, BTreeMap<Vec<u8>, Vec<u8>>) {
 #[test]
 fn blocks_are_kept_in_the_file_not_the_tree_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let blocks = {
+    let (blocks, stored) = {
         let (r, blocks) = filled(dir.path(), 6);
         for kv in tree(&r).scan_prefix(b"b") {
             assert_eq!(
@@ -73,11 +79,9 @@ fn blocks_are_kept_in_the_file_not_the_tree_and_survive_reopening() {
                 "the tree holds a place, not the block"
             );
         }
-        blocks
+        (blocks, committed_end(&r))
     };
     let total: usize = blocks.values().map(Vec::len).sum();
-    let file = the_block_file(dir.path());
-    let stored = std::fs::metadata(&file).unwrap().len();
     assert!(
         stored < total as u64,
         "{stored} bytes for {total} bytes of blocks: stored compressed"
@@ -90,13 +94,50 @@ fn blocks_are_kept_in_the_file_not_the_tree_and_survive_reopening() {
     }
 }
 
+/// `block_file.rs`'s `GROW_BYTES`: the file grows by this much of zeros,
+/// which later appends write over.
+const GROW: u64 = 64 << 10;
+
+/// The file grows ahead in steps of zeros (so most appends leave its
+/// size alone and sync only their data), every block reads back, and a
+/// reopen cuts the zeros past the committed end.
+#[test]
+fn the_file_grows_ahead_in_steps_and_a_reopen_cuts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = {
+        let r = open(dir.path());
+        let file = the_block_file(dir.path());
+        let mut lens = Vec::new();
+        for n in 0..40u32 {
+            r.write(vec![pin(70_000 + n, "grown")]).unwrap();
+            let len = std::fs::metadata(&file).unwrap().len();
+            let end = committed_end(&r);
+            assert_eq!(len % GROW, 0, "{len} bytes");
+            assert!((end..end + GROW).contains(&len), "{len} for {end}");
+            lens.push(len);
+        }
+        lens.dedup();
+        assert!(lens.len() < 40, "the file grew at every append: {lens:?}");
+        all_blocks(&r)
+    };
+    assert_eq!(blocks.len(), 40);
+    let r = open(dir.path());
+    let end = committed_end(&r);
+    let file = the_block_file(dir.path());
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), end);
+    assert_eq!(all_blocks(&r), blocks);
+    // The next append grows it again, over the cut.
+    r.write(vec![pin(70_100, "after the reopen")]).unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().len() % GROW, 0);
+    assert_eq!(all_blocks(&r).len(), 41);
+}
+
 #[test]
 fn bytes_appended_for_a_batch_that_never_committed_are_cut_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let (committed, blocks) = {
         let (r, blocks) = filled(dir.path(), 3);
-        let end = tree(&r).get(END_KEY).unwrap().unwrap();
-        (u64::from_be_bytes(end.as_ref().try_into().unwrap()), blocks)
+        (committed_end(&r), blocks)
     };
     let file = the_block_file(dir.path());
     // What a crash between the append and the sled batch leaves.
@@ -130,11 +171,10 @@ fn a_damaged_block_is_reported_and_a_short_file_refused() {
             .get([&b"b"[..], &cid.to_bytes()].concat())
             .unwrap()
             .unwrap();
-        let end = tree(&r).get(END_KEY).unwrap().unwrap();
         (
             cid,
             u64::from_be_bytes(place[..8].try_into().unwrap()),
-            u64::from_be_bytes(end.as_ref().try_into().unwrap()),
+            committed_end(&r),
         )
     };
     let file = the_block_file(dir.path());
@@ -158,7 +198,7 @@ fn a_damaged_block_is_reported_and_a_short_file_refused() {
 #[test]
 fn a_store_that_kept_blocks_in_the_tree_has_them_moved_even_after_a_cut_short_move() {
     let dir = tempfile::tempdir().unwrap();
-    let blocks = {
+    let (blocks, before) = {
         let (r, blocks) = filled(dir.path(), 6);
         // Back to layout 2 for every other block: its bytes in the tree, as
         // an older peer stored them (the others as a move cut short left
@@ -171,9 +211,8 @@ fn a_store_that_kept_blocks_in_the_tree_has_them_moved_even_after_a_cut_short_mo
         }
         t.insert(VERSION_KEY, &2u64.to_be_bytes()).unwrap();
         t.flush().unwrap();
-        blocks
+        (blocks, committed_end(&r))
     };
-    let before = std::fs::metadata(the_block_file(dir.path())).unwrap().len();
     let r = open(dir.path());
     let t = tree(&r);
     assert_eq!(
@@ -184,12 +223,12 @@ fn a_store_that_kept_blocks_in_the_tree_has_them_moved_even_after_a_cut_short_mo
         assert_eq!(kv.unwrap().1.len(), 16);
     }
     assert_eq!(all_blocks(&r), blocks);
-    let end = t.get(END_KEY).unwrap().unwrap();
-    let end = u64::from_be_bytes(end.as_ref().try_into().unwrap());
+    let end = committed_end(&r);
     assert!(end > before, "the moved blocks were appended");
-    assert_eq!(
-        std::fs::metadata(the_block_file(dir.path())).unwrap().len(),
-        end
+    let len = std::fs::metadata(the_block_file(dir.path())).unwrap().len();
+    assert!(
+        (end..end + GROW).contains(&len),
+        "{len} bytes in the file for {end} committed"
     );
 }
 
@@ -220,8 +259,7 @@ fn a_prune_compacts_the_block_file_into_a_new_generation() {
     let file = the_block_file(dir.path());
     assert!(file.to_string_lossy().ends_with(".1"), "{file:?}");
     let kept = r.block(&above).unwrap().expect("the block above the floor");
-    let end = tree(&r).get(END_KEY).unwrap().unwrap();
-    let end = u64::from_be_bytes(end.as_ref().try_into().unwrap());
+    let end = committed_end(&r);
     assert!(end <= kept.len() as u64 + 1, "{end} bytes left");
     assert_eq!(std::fs::metadata(&file).unwrap().len(), end);
     assert_eq!(r.blocks().count(), 1);
