@@ -176,16 +176,17 @@ impl BlockFile {
             entries.push((cid_key(prefix::BLOCK, cid), place.encode()));
         }
         let end = start + bytes.len() as u64;
-        let len = self.len.load(Ordering::SeqCst);
         file.write_all_at(&bytes, start)?;
-        if end > len {
-            // One sync for the data and the new size.
-            let grown = end.next_multiple_of(GROW_BYTES);
+        // Past the file's length: zeros up to the next step, synced with
+        // the data (one sync for both and the new size).
+        let grown =
+            (end > self.len.load(Ordering::SeqCst)).then(|| end.next_multiple_of(GROW_BYTES));
+        if let Some(grown) = grown {
             file.write_all_at(&vec![0; (grown - end) as usize], end)?;
-            file.sync_data()?;
+        }
+        file.sync_data()?;
+        if let Some(grown) = grown {
             self.len.store(grown, Ordering::SeqCst);
-        } else {
-            file.sync_data()?;
         }
         // Advanced even if the caller's batch then fails: the bytes are
         // dead, and the next commit's end covers them.
