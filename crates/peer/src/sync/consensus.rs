@@ -27,7 +27,7 @@ use crate::sync::batch_log::BatchLog;
 use crate::sync::batch_writer::{batch_writer, commit_left_over};
 use crate::sync::checkpoints;
 use crate::sync::dagsync::{self, PeerSource};
-use crate::sync::group_commit::{GROUP_COMMIT_MAX, InFlight, WriteReq, commit_group};
+use crate::sync::group_commit::{InFlight, WriteReq, commit_group, gather};
 use crate::sync::ipfs_glue::{BlockPutter, IpfsSource};
 use crate::sync::lag::Lag;
 use crate::sync::queued::Queued;
@@ -394,22 +394,14 @@ async fn group_commit_writer(
     if let Some(log) = left {
         commit_left_over(&w, &log, &queued, &cancel).await;
     }
+    let mut last = 0;
     loop {
         let first = tokio::select! {
             _ = cancel.cancelled() => break,
             r = rx.recv() => match r { Some(r) => r, None => break },
         };
-        // Let the request handlers that are ready run first, so what they
-        // are about to queue joins this delta; a lone client waits for
-        // nothing (no timer: a yield returns at once when nobody else runs).
-        tokio::task::yield_now().await;
-        let mut reqs = vec![first];
-        while reqs.len() < GROUP_COMMIT_MAX {
-            match rx.try_recv() {
-                Ok(r) => reqs.push(r),
-                Err(_) => break,
-            }
-        }
+        let reqs = gather(first, &mut rx, last).await;
+        last = reqs.len();
         let (r, fresh) = (w.replica.clone(), w.fresh.clone());
         let commit = move || commit_group(&r, reqs, |blocks| carry(&fresh, blocks));
         match tokio::task::spawn_blocking(commit).await {
