@@ -230,9 +230,9 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 
 /// Starts committing `batch` as one delta on a blocking thread.
 fn spawn_commit(w: &Writer, log: &BatchLog, batch: Batch) -> Committing {
-    let (r, l) = (w.replica.clone(), log.clone());
+    let (r, l, written) = (w.replica.clone(), log.clone(), w.carrier());
     tokio::task::spawn_blocking(move || {
-        let outcome = commit_batch(&r, &l, &batch);
+        let outcome = commit_batch(&r, &l, &batch, written);
         (outcome, batch)
     })
 }
@@ -249,7 +249,7 @@ fn committed(
             if let Some((last, _)) = batch.last() {
                 queued.forget_through(*last);
             }
-            w.committed(blocks);
+            w.durable(blocks);
             Ok(())
         }
         Ok((Err(e), batch)) => {
@@ -316,6 +316,7 @@ fn commit_batch(
     r: &Replica,
     l: &BatchLog,
     batch: &[(u64, Write)],
+    mut written: impl FnMut(&[(Cid, Vec<u8>)]),
 ) -> Result<Vec<(Cid, Vec<u8>)>, PeerError> {
     // The last write to a CID wins; an unpin of a CID only pinned earlier
     // in this batch leaves nothing to write.
@@ -335,11 +336,17 @@ fn commit_batch(
             Write::Pin(_) => true,
         })
         .collect();
-    let mut written = vec![];
+    let mut blocks = vec![];
     while !writes.is_empty() {
-        match r.write(writes.clone()) {
+        match r.write_unflushed(writes.clone()) {
             Ok(w) => {
-                written.push((w.cid, w.block));
+                blocks.push((w.cid, w.block));
+                // Before the flush, as with batching off: the heads name
+                // the delta already, and an announcement made meanwhile
+                // should carry it (the announcer flushes before it sends).
+                written(&blocks);
+                r.flush()?;
+                r.notify(&w.events);
                 break;
             }
             Err(DagError::NotPinned(cid)) => {
@@ -351,5 +358,42 @@ fn commit_batch(
     }
     let keys: Vec<u64> = batch.iter().map(|(k, _)| *k).collect();
     l.remove(&keys)?;
-    Ok(written)
+    Ok(blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use cluster_types::{Pin, PinOptions};
+    use multihash_codetable::{Code, MultihashDigest};
+
+    use super::*;
+
+    fn pin(n: u8) -> Write {
+        let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(&[n]));
+        Write::Pin(Pin::new(cid, PinOptions::default()))
+    }
+
+    /// A batch's delta is handed to the announcer as soon as it is
+    /// written, while the batch is still queued (before the flush): the
+    /// heads name it from then on, and an announcement made meanwhile
+    /// should carry it rather than send the other peers to fetch it.
+    #[test]
+    fn a_batch_is_handed_over_while_still_queued() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let r = Replica::temporary(key, crdt_dag::ReplicaConfig::new("batch")).unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let log = BatchLog::open(&db, None).unwrap();
+        log.append(&[pin(1), pin(2)]).unwrap();
+        let batch = log.load().unwrap();
+        let mut handed = Vec::new();
+        let blocks = commit_batch(&r, &log, &batch, |written| {
+            assert_eq!(log.load().unwrap().len(), 2, "left the queue first");
+            handed.extend(written.iter().map(|(cid, _)| *cid));
+        })
+        .unwrap();
+        assert_eq!(handed, blocks.iter().map(|(c, _)| *c).collect::<Vec<_>>());
+        assert_eq!(handed.len(), 1);
+        assert!(log.load().unwrap().is_empty());
+        assert_eq!(r.heads().unwrap(), handed);
+    }
 }

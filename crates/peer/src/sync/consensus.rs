@@ -353,16 +353,16 @@ impl FreshBlocks {
 }
 
 impl Writer {
-    /// A delta was committed: announce it (its block with it, if it fits)
-    /// and put its block into IPFS.
-    pub(crate) fn committed(&self, blocks: Vec<(Cid, Vec<u8>)>) {
-        carry(&self.fresh, &blocks);
-        self.durable(blocks);
+    /// What a commit calls with the blocks it wrote, before its flush:
+    /// [`carry`] into the next announcement.
+    pub(crate) fn carrier(&self) -> impl FnMut(&[(Cid, Vec<u8>)]) + Send + 'static {
+        let fresh = self.fresh.clone();
+        move |blocks| carry(&fresh, blocks)
     }
 
     /// Deltas whose blocks were handed to [`carry`] are durable: wake the
     /// announcer and put the blocks into IPFS.
-    fn durable(&self, blocks: Vec<(Cid, Vec<u8>)>) {
+    pub(crate) fn durable(&self, blocks: Vec<(Cid, Vec<u8>)>) {
         if blocks.is_empty() {
             return;
         }
@@ -402,8 +402,8 @@ async fn group_commit_writer(
         };
         let reqs = gather(first, &mut rx, last).await;
         last = reqs.len();
-        let (r, fresh) = (w.replica.clone(), w.fresh.clone());
-        let commit = move || commit_group(&r, reqs, |blocks| carry(&fresh, blocks));
+        let (r, written) = (w.replica.clone(), w.carrier());
+        let commit = move || commit_group(&r, reqs, written);
         match tokio::task::spawn_blocking(commit).await {
             Ok(blocks) => w.durable(blocks),
             Err(e) => warn!(error = %e, "write task failed"),
