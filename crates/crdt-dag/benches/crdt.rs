@@ -5,7 +5,7 @@
 //!
 //! 1. local writes: durable [`Replica::write`] (one flush per delta) with 1,
 //!    100 and 1000 pins per delta, and group commit
-//!    ([`Replica::write_unflushed`] with one [`Replica::flush`] per 64 deltas
+//!    ([`Replica::write_unnotified`] with one [`Replica::flush`] per 64 deltas
 //!    of 1 pin, as the daemon acknowledges concurrent clients);
 //! 2. a fresh replica syncing 100k pins (1000 deltas x 100 pins, 10k deltas
 //!    x 10 pins) written by another replica, served from a
@@ -197,7 +197,7 @@ fn group_commit_writes(pins: &Pins, deltas: usize) -> Duration {
     let start = Instant::now();
     for i in 0..deltas {
         let w = replica
-            .write_unflushed(vec![pins.write(i as u64)])
+            .write_unnotified(vec![pins.write(i as u64)])
             .expect("write");
         black_box(w.cid);
         if (i + 1) % GROUP == 0 || i + 1 == deltas {
@@ -233,13 +233,13 @@ fn bench_writes(scale: Scale, pins: &Pins) {
         .map(|_| rate(deltas, group_commit_writes(pins, deltas)))
         .collect();
     Figure {
-        name: format!("write_unflushed + flush per {GROUP}, batch 1, {deltas} deltas"),
+        name: format!("write_unnotified + flush per {GROUP}, batch 1, {deltas} deltas"),
         unit: "deltas/s",
         samples: samples.clone(),
     }
     .print();
     Figure {
-        name: format!("write_unflushed + flush per {GROUP}, batch 1, {deltas} deltas"),
+        name: format!("write_unnotified + flush per {GROUP}, batch 1, {deltas} deltas"),
         unit: "pins/s",
         samples,
     }
@@ -263,7 +263,7 @@ fn build_remote(pins: &Pins, deltas: usize, batch: usize) -> Remote {
     let writer = Replica::temporary(key(1), ReplicaConfig::new(CLUSTER)).expect("replica");
     for d in 0..deltas {
         writer
-            .write_unflushed(pins.batch((d * batch) as u64, batch))
+            .write_unnotified(pins.batch((d * batch) as u64, batch))
             .expect("write");
     }
     writer.flush().expect("flush");
@@ -404,7 +404,7 @@ fn main() {
         fs_type(&tmp)
     );
     println!(
-        "sync: one writer's chain (built with write_unflushed), served from a \
+        "sync: one writer's chain (built with write_unnotified), served from a \
          MemoryBlockSource to a fresh replica; state hashes asserted equal"
     );
     println!(

@@ -11,11 +11,16 @@
 //! prefixes repeat: a block of 500 pins takes 2.1 times fewer bytes), with
 //! a tag byte saying which.
 //!
-//! Durability: blocks are appended and `fdatasync`ed before the sled batch
-//! that names them is applied, so whatever sled recovers, the bytes it
-//! points to are on disk. The batch also records the file's end
-//! ([`META_BLOCK_END`]); at open, bytes past it (appended for a batch that
-//! never committed, or zeros grown ahead) are cut. The file grows
+//! Durability: each append is one frame (a mark, its length and a CRC-32,
+//! then each block's length and stored form), `fdatasync`ed before the sled
+//! batch that names its blocks is applied, so whatever sled recovers, the
+//! bytes it points to are on disk. The batch also records the file's end
+//! ([`META_BLOCK_END`]). The file is the store's redo log: a write is
+//! durable once its frame is, and sled is not flushed for it. At open, the
+//! frames past the recorded end (batches sled applied but had not flushed
+//! when the process or machine stopped) are handed to the replica to apply
+//! again ([`BlockFile::frame_at`]), and what follows them (zeros grown
+//! ahead, a frame cut short) is cut. The file grows
 //! [`GROW_BYTES`] of zeros at a time, synced with the append that needed
 //! them, and the appends in between write over those zeros: their
 //! `fdatasync` then leaves the file's size and extents alone and writes
@@ -55,6 +60,13 @@ const GROW_BYTES: u64 = 64 * 1024;
 /// Compaction runs when at least this many bytes are dead, and as many as
 /// are live.
 const COMPACT_MIN_DEAD: u64 = 1 << 20;
+/// The first byte of a frame (zeros grown ahead are not one).
+const FRAME: u8 = 0xb7;
+/// A frame's header: [`FRAME`], then its payload's length and CRC-32
+/// (little-endian u32 each).
+const FRAME_HEADER: usize = 9;
+/// Before each block in a frame's payload: its stored length (LE u32).
+const ENTRY_HEADER: usize = 4;
 
 /// Where a block is in the file, as the tree keeps it (16 bytes: offset,
 /// length, CRC-32 of the bytes).
@@ -86,9 +98,24 @@ impl Place {
     }
 }
 
-/// What an append gives the caller's sled batch: each block's key and
-/// place, and the file's new end.
-pub(crate) type Appended = (Vec<(Vec<u8>, [u8; 16])>, u64);
+/// What an append gives the caller's sled batch.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    /// Each block's key and place.
+    pub(crate) places: Vec<(Vec<u8>, [u8; 16])>,
+    /// Where the frame begins ([`BlockFile::forget_since`] if the batch fails).
+    pub(crate) start: u64,
+    /// The file's new end.
+    pub(crate) end: u64,
+}
+
+/// A frame found past the committed end at open: its blocks (CID, block,
+/// place), in the order they were applied, and where it ends.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) blocks: Vec<(Cid, Vec<u8>, [u8; 16])>,
+    pub(crate) end: u64,
+}
 
 /// The open file and its generation; swapped whole by a compaction.
 #[derive(Debug)]
@@ -115,8 +142,10 @@ pub(crate) struct BlockFile {
 
 impl BlockFile {
     /// Opens the block file that `tree` names, in `dir` (an unnamed
-    /// temporary file for `None`), cutting bytes past the committed end and
-    /// deleting files of other generations.
+    /// temporary file for `None`), deleting files of other generations.
+    /// Bytes past the committed end stay until the replica has read the
+    /// frames there ([`BlockFile::frame_at`]) and calls
+    /// [`BlockFile::cut_at`].
     pub(crate) fn open(dir: Option<&Path>, tree: &sled::Tree) -> Result<Self> {
         let number = u64_value(tree.get(META_BLOCK_GEN)?);
         let end = u64_value(tree.get(META_BLOCK_END)?);
@@ -139,10 +168,6 @@ impl BlockFile {
                 "the delta block file has {len} bytes, the store names {end}"
             )));
         }
-        if len > end {
-            file.set_len(end)?;
-            file.sync_all()?;
-        }
         Ok(Self {
             dir: dir.map(Path::to_path_buf),
             current: RwLock::new(Generation {
@@ -150,31 +175,116 @@ impl BlockFile {
                 file: Arc::new(file),
             }),
             end: AtomicU64::new(end),
-            len: AtomicU64::new(end),
+            len: AtomicU64::new(len),
         })
     }
 
-    /// Appends `blocks` and makes them durable; returns each one's index
-    /// entry (key, place) and the new end, for the caller's sled batch.
-    /// The caller holds the replica's write lock.
+    /// The end of the committed bytes (where the next frame goes).
+    pub(crate) fn end(&self) -> u64 {
+        self.end.load(Ordering::SeqCst)
+    }
+
+    /// The frame at `at`, if a whole one is there (its mark, a length
+    /// within the file, its CRC). `None` ends the frames: zeros grown
+    /// ahead, the end of the file, or a frame cut short by a crash (never
+    /// acknowledged: an append is synced before anything reports it).
+    ///
+    /// # Errors
+    /// [`DagError::Corrupt`] for a frame whose CRC holds but whose blocks
+    /// don't parse.
+    pub(crate) fn frame_at(&self, at: u64) -> Result<Option<Frame>> {
+        let file = self.file();
+        let len = self.len.load(Ordering::SeqCst);
+        if at + FRAME_HEADER as u64 > len {
+            return Ok(None);
+        }
+        let mut header = [0u8; FRAME_HEADER];
+        file.read_exact_at(&mut header, at)?;
+        let size = u32::from_le_bytes(header[1..5].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(header[5..].try_into().expect("4 bytes"));
+        let payload_at = at + FRAME_HEADER as u64;
+        if header[0] != FRAME || size == 0 || payload_at + u64::from(size) > len {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; size as usize];
+        file.read_exact_at(&mut payload, payload_at)?;
+        if crc32fast::hash(&payload) != crc {
+            return Ok(None);
+        }
+        let corrupt = |why: String| {
+            DagError::Corrupt(format!("the frame at {at} of the delta block file: {why}"))
+        };
+        let mut blocks = Vec::new();
+        let mut pos = 0;
+        while pos < payload.len() {
+            let n = payload
+                .get(pos..pos + ENTRY_HEADER)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .ok_or_else(|| corrupt("a block's length cut short".into()))?;
+            pos += ENTRY_HEADER;
+            let stored = payload
+                .get(pos..pos + n as usize)
+                .ok_or_else(|| corrupt("a block past its end".into()))?;
+            let block = unstore(stored).map_err(corrupt)?;
+            let place = Place {
+                offset: payload_at + pos as u64,
+                len: n,
+                crc: crc32fast::hash(stored),
+            };
+            blocks.push((crate::codec::block_cid(&block), block, place.encode()));
+            pos += n as usize;
+        }
+        Ok(Some(Frame {
+            blocks,
+            end: payload_at + u64::from(size),
+        }))
+    }
+
+    /// Cuts the file at `at`, the end of the frames read back at open (the
+    /// store now records it): what follows is dead. The caller holds the
+    /// replica's write lock.
+    pub(crate) fn cut_at(&self, at: u64) -> Result<()> {
+        let file = self.file();
+        if file.metadata()?.len() != at {
+            file.set_len(at)?;
+            file.sync_all()?;
+        }
+        self.end.store(at, Ordering::SeqCst);
+        self.len.store(at, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Appends `blocks` as one frame and makes them durable; returns each
+    /// one's index entry (key, place), where the frame starts and the new
+    /// end, for the caller's sled batch. The caller holds the replica's
+    /// write lock.
     pub(crate) fn append(&self, blocks: &[(Cid, Vec<u8>)]) -> Result<Appended> {
         let file = self.file();
         let start = self.end.load(Ordering::SeqCst);
-        let total: usize = blocks.iter().map(|(_, b)| b.len()).sum();
-        let mut bytes = Vec::with_capacity(total);
+        let total: usize = blocks.iter().map(|(_, b)| ENTRY_HEADER + b.len()).sum();
+        let mut bytes = Vec::with_capacity(FRAME_HEADER + total);
+        bytes.resize(FRAME_HEADER, 0);
         let mut entries = Vec::with_capacity(blocks.len());
+        let too_big = || DagError::Corrupt("a delta block file frame over 4 GiB".into());
         for (cid, block) in blocks {
+            let len_at = bytes.len();
+            bytes.extend_from_slice(&[0; ENTRY_HEADER]);
             let offset = bytes.len();
             encode(block, &mut bytes);
-            let stored = &bytes[offset..];
+            let len = u32::try_from(bytes.len() - offset).map_err(|_| too_big())?;
+            bytes[len_at..offset].copy_from_slice(&len.to_le_bytes());
             let place = Place {
                 offset: start + offset as u64,
-                len: u32::try_from(stored.len())
-                    .map_err(|_| DagError::Corrupt("a block over 4 GiB".into()))?,
-                crc: crc32fast::hash(stored),
+                len,
+                crc: crc32fast::hash(&bytes[offset..]),
             };
             entries.push((cid_key(prefix::BLOCK, cid), place.encode()));
         }
+        let size = u32::try_from(bytes.len() - FRAME_HEADER).map_err(|_| too_big())?;
+        let crc = crc32fast::hash(&bytes[FRAME_HEADER..]);
+        bytes[0] = FRAME;
+        bytes[1..5].copy_from_slice(&size.to_le_bytes());
+        bytes[5..FRAME_HEADER].copy_from_slice(&crc.to_le_bytes());
         let end = start + bytes.len() as u64;
         file.write_all_at(&bytes, start)?;
         // Past the file's length: zeros up to the next step, synced with
@@ -188,10 +298,29 @@ impl BlockFile {
         if let Some(grown) = grown {
             self.len.store(grown, Ordering::SeqCst);
         }
-        // Advanced even if the caller's batch then fails: the bytes are
-        // dead, and the next commit's end covers them.
         self.end.store(end, Ordering::SeqCst);
-        Ok((entries, end))
+        Ok(Appended {
+            places: entries,
+            start,
+            end,
+        })
+    }
+
+    /// Undoes the append that began at `start`, whose sled batch failed:
+    /// its bytes are zeroed (so no open replays a delta that was never
+    /// acknowledged) and the next append goes there. Best effort: if the
+    /// zeros can't be written either, the frame stays until an append
+    /// writes over it, and an open before that applies it.
+    pub(crate) fn forget_since(&self, start: u64) {
+        let end = self.end.load(Ordering::SeqCst);
+        if end > start {
+            let file = self.file();
+            let zeroed = file
+                .write_all_at(&vec![0; (end - start) as usize], start)
+                .and_then(|()| file.sync_data());
+            drop(zeroed);
+        }
+        self.end.store(start, Ordering::SeqCst);
     }
 
     /// The block of `cid`, if the tree names one. Checked against its CRC.
@@ -321,8 +450,12 @@ fn read_stored(file: &File, place: &Place, cid: &Cid) -> Result<Vec<u8>> {
 /// The block at `place`.
 fn read_at(file: &File, place: &Place, cid: &Cid) -> Result<Vec<u8>> {
     let stored = read_stored(file, place, cid)?;
-    let corrupt =
-        |why: &str| DagError::Corrupt(format!("block {cid} in the delta block file: {why}"));
+    unstore(&stored)
+        .map_err(|why| DagError::Corrupt(format!("block {cid} in the delta block file: {why}")))
+}
+
+/// The block a stored form holds; why not, if it is damaged.
+fn unstore(stored: &[u8]) -> std::result::Result<Vec<u8>, String> {
     match stored.split_first() {
         Some((&RAW, block)) => Ok(block.to_vec()),
         Some((&LZ4, compressed)) => {
@@ -330,13 +463,13 @@ fn read_at(file: &File, place: &Place, cid: &Cid) -> Result<Vec<u8>> {
             let claimed = compressed
                 .get(..4)
                 .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
-                .ok_or_else(|| corrupt("cut short"))?;
+                .ok_or("cut short")?;
             if claimed > MAX_BLOCK_SIZE {
-                return Err(corrupt("claims a size over the block limit"));
+                return Err("claims a size over the block limit".into());
             }
-            lz4_flex::decompress_size_prepended(compressed).map_err(|e| corrupt(&e.to_string()))
+            lz4_flex::decompress_size_prepended(compressed).map_err(|e| e.to_string())
         }
-        _ => Err(corrupt("unknown form")),
+        _ => Err("unknown form".into()),
     }
 }
 
@@ -415,6 +548,46 @@ mod tests {
             let (file, place) = stored_in_file(&stored);
             assert_eq!(read_at(&file, &place, &cid).unwrap(), block);
         }
+    }
+
+    /// Appends are frames read back whole; one whose batch failed is
+    /// zeroed (no frame for an open to replay) and the next goes there.
+    #[test]
+    fn a_forgotten_append_leaves_no_frame_and_the_next_one_takes_its_place() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let file = BlockFile::open(None, &tree).unwrap();
+        let blocks = |b: &[&[u8]]| -> Vec<(Cid, Vec<u8>)> {
+            b.iter()
+                .map(|b| (crate::codec::block_cid(b), b.to_vec()))
+                .collect()
+        };
+        let repetitive = b"opcpinccidX$".repeat(100);
+        let first = file.append(&blocks(&[b"one", &repetitive])).unwrap();
+        let second = file.append(&blocks(&[b"two"])).unwrap();
+        assert_eq!((first.start, second.start), (0, first.end));
+        let frame = file.frame_at(0).unwrap().unwrap();
+        assert_eq!(frame.end, first.end);
+        let read: Vec<_> = frame
+            .blocks
+            .iter()
+            .map(|(c, b, _)| (*c, b.clone()))
+            .collect();
+        assert_eq!(read, blocks(&[b"one", &repetitive]));
+        let places: Vec<_> = frame.blocks.iter().map(|(_, _, p)| *p).collect();
+        assert_eq!(
+            places,
+            first.places.iter().map(|(_, p)| *p).collect::<Vec<_>>()
+        );
+
+        file.forget_since(second.start);
+        assert_eq!(file.end(), second.start);
+        assert!(file.frame_at(second.start).unwrap().is_none(), "zeroed");
+        let third = file.append(&blocks(&[b"three"])).unwrap();
+        assert_eq!(third.start, second.start);
+        let frame = file.frame_at(third.start).unwrap().unwrap();
+        assert_eq!(frame.blocks[0].1, b"three");
+        assert!(file.frame_at(frame.end).unwrap().is_none());
     }
 
     #[test]

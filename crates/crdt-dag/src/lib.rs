@@ -63,7 +63,7 @@ pub use history::{History, HistoryEntry, Order, WriterSummary};
 pub use limits::Limits;
 pub use pin::{Dot, PinEntry, PinEvent};
 pub use replica::{
-    Blocks, CACHE_BYTES, CheckpointLoad, EventHook, Fork, Pruned, Replica, ReplicaConfig,
+    Blocks, CACHE_BYTES, CheckpointLoad, EventHook, Fork, Pruned, Replayed, Replica, ReplicaConfig,
     SyncBudget, SyncReport, TREE_NAME, Write, Written,
 };
 pub use source::{BlockSource, MemoryBlockSource, SourceError};

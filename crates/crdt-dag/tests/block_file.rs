@@ -1,6 +1,7 @@
 //! The block file (spec/crdt.md §8): applied delta blocks live in one
-//! append-only file beside the store; what a crash, a damaged disk, an older
-//! layout and a prune leave is handled at open.
+//! append-only file beside the store, which is also its redo log; what a
+//! crash, a damaged disk, an older layout and a prune leave is handled at
+//! open.
 
 mod common;
 
@@ -159,6 +160,98 @@ fn bytes_appended_for_a_batch_that_never_committed_are_cut_at_open() {
     drop(r);
     let r = open(dir.path());
     assert_eq!(all_blocks(&r).len(), blocks.len() + 1);
+}
+
+/// Copies the files of `from` into `to` (created), sled's and the block
+/// file's unless `blocks` is false (then sled's only).
+fn copy_folder(from: &Path, to: &Path, blocks: bool) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_folder(&path, &to.join(&name), blocks);
+        } else if blocks || !name.to_string_lossy().starts_with("delta-blocks.") {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// Writes are durable without a sled flush: the block file's frames past
+/// the end sled recorded are applied again at open. The crash is made by
+/// hand: sled's files as they were before the writes (what a kill or a
+/// power cut leaves of batches sled had not flushed), the block file as
+/// it is after them, plus a frame cut short.
+#[test]
+fn what_sled_lost_is_replayed_from_the_block_file_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let crashed = dir.path().join("crashed");
+    let source = history(3);
+    {
+        let r = open(&live);
+        for n in 0..5 {
+            r.write(vec![pin(80_000 + n, "before")]).unwrap();
+        }
+    }
+    // sled as it was before the writes below (dropped: flushed).
+    copy_folder(&live, &crashed, false);
+    let (written, expected, end) = {
+        let r = open(&live);
+        let mut written = 0;
+        for n in 0..12 {
+            let mut writes = vec![pin(81_000 + n, "after")];
+            if n < 5 {
+                writes.push(unpin(80_000 + n));
+            }
+            r.write(writes).unwrap();
+            written += 1;
+        }
+        // A bulk answer: many blocks in one frame.
+        let report = sync(&r, &source[0]);
+        assert!(report.applied > 1, "{report:?}");
+        written += report.applied;
+        r.write(vec![pin(82_000, "last")]).unwrap();
+        written += 1;
+        (written, snapshot(&r), committed_end(&r))
+    };
+    let file = the_block_file(&live);
+    let copied = crashed.join(file.file_name().unwrap());
+    std::fs::copy(&file, &copied).unwrap();
+    {
+        // The start of a frame a crash cut short: not applied, cut.
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&copied)
+            .unwrap();
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(end)).unwrap();
+        f.write_all(&[0xb7, 0xe8, 0x03, 0, 0, 1, 2, 3, 4, 9, 9])
+            .unwrap();
+    }
+
+    let r = open(&crashed);
+    let replayed = r.replayed();
+    assert_eq!(replayed.applied, written, "{replayed:?}");
+    assert_eq!(replayed.skipped, 0, "{replayed:?}");
+    assert!(replayed.frames >= 14, "{replayed:?}");
+    assert_eq!(snapshot(&r), expected);
+    assert_eq!(all_blocks(&r), all_blocks(&open(&live)));
+    assert_eq!(committed_end(&r), end);
+    assert_eq!(
+        std::fs::metadata(&copied).unwrap().len(),
+        end,
+        "the torn frame is cut"
+    );
+    // Applied and flushed: the next open has nothing to replay, and
+    // writes go on from there.
+    drop(r);
+    let r = open(&crashed);
+    assert_eq!(r.replayed().frames, 0);
+    assert_eq!(snapshot(&r), expected);
+    r.write(vec![pin(83_000, "after the replay")]).unwrap();
+    assert!(r.contains(&content(83_000)).unwrap());
 }
 
 #[test]

@@ -121,7 +121,7 @@ fn a_walk_lists_the_history_as_it_was_when_it_began() {
     // deltas written after the walk began anyway).
     let r = replica(1);
     for i in 0..2_000 {
-        r.write_unflushed(vec![pin(i, "before")]).unwrap();
+        r.write_unnotified(vec![pin(i, "before")]).unwrap();
     }
     r.flush().unwrap();
     for (round, order) in [Order::OldestFirst, Order::NewestFirst]

@@ -67,7 +67,7 @@ fn main() {
             let writes = (d * PER_DELTA..(d + 1) * PER_DELTA)
                 .map(|n| Write::Pin(Pin::new(content(n), PinOptions::named(name(n)))))
                 .collect();
-            replica.write_unflushed(writes).expect("write");
+            replica.write_unnotified(writes).expect("write");
         }
         replica.flush().expect("flush");
         println!(

@@ -47,7 +47,7 @@ fn fill(peer: &Peer, pins: u64, per_delta: u64) {
         let writes = (i..(i + per_delta).min(pins))
             .map(|n| Write::Pin(pin(n)))
             .collect();
-        replica.write_unflushed(writes).expect("write");
+        replica.write_unnotified(writes).expect("write");
         i += per_delta;
         deltas += 1;
         if deltas % 1000 == 0 {

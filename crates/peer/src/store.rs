@@ -50,18 +50,31 @@ impl Database {
         })
     }
 
-    /// The pinset's replica, on its tree.
+    /// The pinset's replica, on its tree; says what its open replayed
+    /// from the block file (deltas sled had not flushed when the last run
+    /// stopped).
     pub(crate) fn replica(
         &self,
         key: SigningKey,
         config: ReplicaConfig,
     ) -> Result<Arc<Replica>, PeerError> {
-        Ok(Arc::new(Replica::with_db(
-            self.db.clone(),
-            self.dir.as_deref(),
-            key,
-            config,
-        )?))
+        let replica = Replica::with_db(self.db.clone(), self.dir.as_deref(), key, config)?;
+        let r = replica.replayed();
+        if r.skipped > 0 {
+            tracing::warn!(
+                frames = r.frames,
+                applied = r.applied,
+                skipped = r.skipped,
+                "replayed the block file past the store's end; some deltas could not apply"
+            );
+        } else if r.frames > 0 {
+            tracing::info!(
+                frames = r.frames,
+                applied = r.applied,
+                "replayed the deltas the store had not flushed from the block file"
+            );
+        }
+        Ok(Arc::new(replica))
     }
 
     /// The durable queue of batched writes.

@@ -52,7 +52,7 @@ fn a_long_history_verifies_in_bounded_memory() {
             } else {
                 Write::Pin(Pin::new(content(i), PinOptions::named(format!("p{i}"))))
             };
-            replica.write_unflushed(vec![w]).unwrap();
+            replica.write_unnotified(vec![w]).unwrap();
             if i % 10_000 == 9_999 {
                 replica.flush().unwrap();
             }

@@ -41,7 +41,7 @@ fn write_pins(p: &Peer, from: u32, to: u32, per_delta: u32) {
         let writes = (n..end)
             .map(|i| Write::Pin(Pin::new(content(i), PinOptions::named("p"))))
             .collect();
-        p.replica().write_unflushed(writes).unwrap();
+        p.replica().write_unnotified(writes).unwrap();
         n = end;
     }
     p.replica().flush().unwrap();

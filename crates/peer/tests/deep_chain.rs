@@ -53,7 +53,7 @@ async fn a_chain_deeper_than_an_answer_syncs_in_bounded_requests_and_memory() {
     // the write path, and would make this test minutes long.
     for n in 0..deltas {
         let pin = Pin::new(content(n), PinOptions::default());
-        a.replica().write_unflushed(vec![Write::Pin(pin)]).unwrap();
+        a.replica().write_unnotified(vec![Write::Pin(pin)]).unwrap();
     }
     a.replica().flush().unwrap();
     assert_eq!(a.replica().height().unwrap(), u64::from(deltas));

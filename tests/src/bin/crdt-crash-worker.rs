@@ -150,7 +150,7 @@ fn prepare(dir: &Path) -> Res<()> {
                 writes.push(Write::Pin(pin));
             }
         }
-        ops += w.write_unflushed(writes)?.delta.ops.len();
+        ops += w.write_unnotified(writes)?.delta.ops.len();
         if rng.below(SYNC_EVERY) == 0 {
             let from = &replicas[rng.below(WRITERS.len() as u64) as usize];
             if !std::ptr::eq(from, w) {

@@ -1,6 +1,6 @@
 //! Applying many deltas in causal order: verified bulk answers, and the
 //! pending set (also what resumes after a crash), in atomic batches that are
-//! flushed before their events fire; a rejected delta takes its descendants.
+//! durable before their events fire; a rejected delta takes its descendants.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -18,8 +18,8 @@ impl Replica {
     /// arrive mostly oldest first (a bulk sync answer): each one whose
     /// dependencies are applied, or earlier in `blocks`, is applied at once
     /// in one atomic batch, without being staged as pending; the others are
-    /// stored pending. Then flushes, reports the events, and applies any
-    /// pending delta that became ready.
+    /// stored pending. Then reports the events, and applies any pending
+    /// delta that became ready.
     pub fn apply_verified(&self, blocks: Vec<(Cid, Vec<u8>, Delta)>) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         {
@@ -76,8 +76,8 @@ impl Replica {
     }
 
     /// Applies every pending delta whose dependencies are applied, in causal
-    /// order, in atomic batches, flushing each. This is also what resumes the
-    /// work a crash interrupted.
+    /// order, in atomic batches. This is also what resumes the work a crash
+    /// interrupted.
     pub fn apply_pending(&self) -> Result<SyncReport> {
         self.apply_pending_with(usize::MAX)
     }
@@ -169,8 +169,8 @@ impl Replica {
         Ok(report)
     }
 
-    /// Commits one batch of applied deltas, flushes it, then fires its
-    /// events; `ov` starts the next batch empty.
+    /// Commits one batch of applied deltas (durable: their blocks' frame
+    /// is synced), then fires its events; `ov` starts the next batch empty.
     fn commit_batch<'t>(
         &'t self,
         ov: &mut Overlay<'t>,
@@ -181,9 +181,6 @@ impl Replica {
             return Ok(());
         }
         self.commit_overlay(std::mem::replace(ov, Overlay::new(&self.tree, &self.pins)))?;
-        if !self.checking_only {
-            self.flush()?;
-        }
         self.pending.sub(freed.0, freed.1);
         *freed = (0, 0);
         self.fire(events);

@@ -3,14 +3,16 @@
 //!
 //! The rest is by idea: `types` (config, writes, reports), `write`
 //! (signing local writes), `apply` (one delta into the OR-map), `batch`
-//! (many, in causal order), `sync` (the walk that fetches history),
-//! `pending` (its bounds) and `query` (reads).
+//! (many, in causal order), `replay` (at open, what sled lost), `sync`
+//! (the walk that fetches history), `pending` (its bounds) and `query`
+//! (reads).
 
 mod apply;
 mod batch;
 mod checkpoint;
 mod pending;
 mod query;
+mod replay;
 mod sync;
 mod types;
 mod write;
@@ -33,6 +35,7 @@ use crate::writer::WriterId;
 use pending::Pending;
 
 pub use checkpoint::{Blocks, CheckpointLoad, Pruned};
+pub use replay::Replayed;
 pub use types::{EventHook, Fork, ReplicaConfig, SyncBudget, SyncReport, Write, Written};
 
 /// sled page cache of a replica opened by path. sled counts it in
@@ -50,8 +53,10 @@ pub const CACHE_BYTES: u64 = 10 << 20;
 /// delta by the writer's seq (records of 2 and 3 are still read, and
 /// rewritten so when they next change), so an older peer refuses it.
 /// 5: a record's short form may name allocated peers by number (`a`
-/// table), which a layout-4 reader would call damage.
-const STORE_VERSION: u64 = 5;
+/// table), which a layout-4 reader would call damage. 6: the block file is
+/// framed and is the redo log (sled is not flushed per write); a layout-5
+/// reader would cut the frames it must replay.
+const STORE_VERSION: u64 = 6;
 /// The first layout with blocks in the block file.
 const BLOCK_FILE_VERSION: u64 = 3;
 /// The oldest layout this version opens.
@@ -88,9 +93,10 @@ pub struct Replica {
     hook: RwLock<Option<EventHook>>,
     /// A checkpoint is being loaded: mutations are refused.
     loading: AtomicBool,
-    /// Applies without storing blocks or flushing batches; see
-    /// [`Replica::checking_only`].
+    /// Applies without storing blocks; see [`Replica::checking_only`].
     checking_only: bool,
+    /// What the open replayed from the block file.
+    replayed: Replayed,
 }
 
 impl std::fmt::Debug for Replica {
@@ -178,7 +184,7 @@ impl Replica {
         let names = Arc::new(Names::load(&tree)?);
         let pins = Arc::new(PinFilter::with_room(u64_value(tree.get(META_COUNT)?)));
         pins.fill_in_background(&tree, prefix::PIN);
-        let replica = Self {
+        let mut replica = Self {
             db,
             names,
             pins,
@@ -194,21 +200,23 @@ impl Replica {
             hook: RwLock::new(None),
             loading: AtomicBool::new(false),
             checking_only: false,
+            replayed: Replayed::default(),
         };
         if replica.tree.contains_key(META_LOADING)? {
             // A checkpoint load was cut short: start from empty again.
             replica.undo_load(None)?;
         }
+        replica.replayed = replica.replay()?;
         Ok(replica)
     }
 
     /// This replica as a checker: it verifies and replays a history (an
     /// audit) but keeps no copy of the blocks, so it can't serve or export
     /// them ([`Replica::block`] answers `None`; history exports fail), and
-    /// it flushes only when asked ([`Replica::flush`]), not after each
-    /// applied batch. The blocks are most of a history's bytes, sled's
-    /// memory grows with what it stores, and a scratch store needs no
-    /// durability.
+    /// what it applies is durable only once [`Replica::flush`]ed (no frame
+    /// in the block file replays it). The blocks are most of a history's
+    /// bytes, sled's memory grows with what it stores, and a scratch store
+    /// needs no durability.
     pub fn checking_only(mut self) -> Self {
         self.checking_only = true;
         self
@@ -248,20 +256,36 @@ impl Replica {
         *self.hook.write().expect("poisoned") = hook;
     }
 
-    /// Commits `ov` into the store (not flushed), then counts the waiting
-    /// tombs it removed.
+    /// Commits `ov` into the store, then counts the waiting tombs it
+    /// removed. Its blocks are appended to the block file first, durable
+    /// before this returns: that makes the batch durable, since an open
+    /// replays the frames past the end sled recovered
+    /// (`replay.rs`); sled itself is not flushed. A batch sled refuses
+    /// takes its frame back ([`BlockFile::forget_since`]).
     fn commit_overlay(&self, mut ov: Overlay<'_>) -> Result<()> {
         let taken = ov.tombs_taken;
+        let mut appended_at = None;
         if !ov.blocks.is_empty() {
-            let (places, end) = self.blocks.append(&std::mem::take(&mut ov.blocks))?;
-            for (k, place) in places {
+            let appended = self.blocks.append(&std::mem::take(&mut ov.blocks))?;
+            for (k, place) in appended.places {
                 ov.insert(k, &place[..]);
             }
-            ov.insert(META_BLOCK_END.to_vec(), &end.to_be_bytes()[..]);
+            ov.insert(META_BLOCK_END.to_vec(), &appended.end.to_be_bytes()[..]);
+            appended_at = Some(appended.start);
         }
-        ov.commit()?;
+        if let Err(e) = ov.commit() {
+            if let Some(start) = appended_at {
+                self.blocks.forget_since(start);
+            }
+            return Err(e);
+        }
         self.waiting_tombs.fetch_sub(taken, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// What the open applied again from the block file.
+    pub fn replayed(&self) -> Replayed {
+        self.replayed
     }
 
     /// Runs `read` with no mutation in progress: what it reads is one
@@ -276,8 +300,8 @@ impl Replica {
         self.write_lock.lock().expect("replica lock poisoned")
     }
 
-    /// Hands events of [`Replica::write_unflushed`] calls to the hook, once
-    /// the caller's [`Replica::flush`] made them durable.
+    /// Hands events of [`Replica::write_unnotified`] calls to the hook
+    /// (once the caller has handed their deltas on).
     pub fn notify(&self, events: &[PinEvent]) {
         self.fire(events);
     }
@@ -293,8 +317,10 @@ impl Replica {
         }
     }
 
-    /// Makes everything written so far durable. Concurrent callers share the
-    /// same flush (group commit).
+    /// Makes everything written so far durable in sled itself (a write is
+    /// durable without it: its frame in the block file is): before a
+    /// prune or a compaction, at shutdown, and as a check that the store
+    /// can still write. Concurrent callers share the same flush.
     pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
@@ -313,12 +339,12 @@ fn move_blocks_to_file(tree: &sled::Tree, blocks: &BlockFile) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        let (places, end) = blocks.append(chunk)?;
+        let appended = blocks.append(chunk)?;
         let mut batch = sled::Batch::default();
-        for (k, place) in places {
+        for (k, place) in appended.places {
             batch.insert(k, &place[..]);
         }
-        batch.insert(META_BLOCK_END, &end.to_be_bytes());
+        batch.insert(META_BLOCK_END, &appended.end.to_be_bytes());
         tree.apply_batch(batch)?;
         chunk.clear();
         Ok(())

@@ -14,20 +14,20 @@ use crate::pin::Dot;
 use crate::store::{Overlay, Record, cid_key, prefix};
 
 impl Replica {
-    /// Signs `writes` as one delta on top of the current heads, applies it and
-    /// flushes it to disk before returning. Several writes to one CID are
-    /// coalesced (the last wins).
+    /// Signs `writes` as one delta on top of the current heads, applies it,
+    /// durable on disk before returning, and fires the hook. Several writes
+    /// to one CID are coalesced (the last wins).
     pub fn write(&self, writes: Vec<Write>) -> Result<Written> {
-        let written = self.write_unflushed(writes)?;
-        self.flush()?;
+        let written = self.write_unnotified(writes)?;
         self.fire(&written.events);
         Ok(written)
     }
 
-    /// [`Replica::write`] without the flush and without firing the hook: the
-    /// caller must call [`Replica::flush`] before acknowledging, then passes
-    /// the events to [`Replica::notify`]. Lets a server make many writes durable with one flush.
-    pub fn write_unflushed(&self, writes: Vec<Write>) -> Result<Written> {
+    /// [`Replica::write`] without firing the hook: the caller passes the
+    /// events to [`Replica::notify`] once it has handed the delta on. The
+    /// delta is durable when this returns (its frame in the block file is
+    /// synced, spec/crdt.md §8), so the writes may be acknowledged.
+    pub fn write_unnotified(&self, writes: Vec<Write>) -> Result<Written> {
         if !self.config.trust.allows(&self.writer) {
             return Err(DagError::NotTrusted(self.writer.to_string()));
         }

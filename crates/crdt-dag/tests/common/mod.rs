@@ -266,7 +266,7 @@ pub fn records_name_deltas_by_seq(r: &Replica) {
 }
 
 /// The store layout this version writes.
-pub const LAYOUT: u64 = 5;
+pub const LAYOUT: u64 = 6;
 
 /// Checks a store of an older layout reopened as `r`: it is marked the
 /// current layout ([`LAYOUT`]), reads as `source[0]` does, and still does once new

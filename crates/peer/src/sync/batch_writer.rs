@@ -338,14 +338,14 @@ fn commit_batch(
         .collect();
     let mut blocks = vec![];
     while !writes.is_empty() {
-        match r.write_unflushed(writes.clone()) {
+        match r.write_unnotified(writes.clone()) {
             Ok(w) => {
                 blocks.push((w.cid, w.block));
-                // Before the flush, as with batching off: the heads name
-                // the delta already, and an announcement made meanwhile
-                // should carry it (the announcer flushes before it sends).
+                // Durable already (its frame in the block file is synced).
+                // Handed over while the batch is still queued, as with
+                // batching off: the heads name the delta already, and an
+                // announcement made meanwhile should carry it.
                 written(&blocks);
-                r.flush()?;
                 r.notify(&w.events);
                 break;
             }
@@ -374,7 +374,7 @@ mod tests {
     }
 
     /// A batch's delta is handed to the announcer as soon as it is
-    /// written, while the batch is still queued (before the flush): the
+    /// written, while the batch is still queued: the
     /// heads name it from then on, and an announcement made meanwhile
     /// should carry it rather than send the other peers to fetch it.
     #[test]

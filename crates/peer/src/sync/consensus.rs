@@ -454,8 +454,7 @@ async fn announcer(
             _ = pace.wait(settling && in_flight.busy()) => {}
         }
         let (r, f) = (replica.clone(), fresh.clone());
-        let announced =
-            tokio::task::spawn_blocking(move || durable_announcement(&r, &f, || r.flush()));
+        let announced = tokio::task::spawn_blocking(move || announcement(&r, &f));
         let mut msg = match announced.await {
             Ok(Some(msg)) => msg,
             Ok(None) => continue,
@@ -476,42 +475,31 @@ async fn announcer(
     }
 }
 
-/// The heads, and the blocks written since the last announcement, made
-/// durable by `flush` first. Only durable ones go out: a delta whose flush
-/// failed (a full disk) is in the store's memory but would not survive a
-/// restart, so no other peer must take it (its writer would sign another
-/// delta with the same seq after the restart). Read before the flush, they
-/// are covered by it; a delta written during it waits for the next
-/// announcement. `None`: no heads yet, or the store can't be read or
-/// flushed.
-fn durable_announcement(
-    replica: &Replica,
-    fresh: &Mutex<FreshBlocks>,
-    flush: impl FnOnce() -> crdt_dag::Result<()>,
-) -> Option<HeadsMessage> {
+/// The heads, and the blocks written since the last announcement. Every
+/// delta the heads name is durable: a commit syncs its block file frame
+/// before the store shows it, and takes the frame back if the store
+/// refuses the batch (spec/crdt.md §8), so no other peer takes a delta
+/// that a restart would lose (its writer would sign another delta with the
+/// same seq). `None`: no heads yet, or the store can't be read.
+fn announcement(replica: &Replica, fresh: &Mutex<FreshBlocks>) -> Option<HeadsMessage> {
     // Taken before the heads are read, so the heads reach every block
     // carried.
     let blocks = fresh.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let msg = match (replica.heads(), replica.height()) {
+    match (replica.heads(), replica.height()) {
         (Ok(mut heads), Ok(height)) if !heads.is_empty() => {
             heads.truncate(MAX_ANNOUNCED_HEADS);
-            HeadsMessage {
+            Some(HeadsMessage {
                 heads,
                 height,
                 blocks,
-            }
+            })
         }
-        (Ok(_), Ok(_)) => return None,
+        (Ok(_), Ok(_)) => None,
         (Err(e), _) | (_, Err(e)) => {
             warn!(error = %e, "reading heads");
-            return None;
+            None
         }
-    };
-    if let Err(e) = flush() {
-        debug!(error = %e, "heads not announced: the store can't flush");
-        return None;
     }
-    Some(msg)
 }
 
 /// Spaces announcements at least `every` apart while writes are in flight.
@@ -1115,28 +1103,21 @@ mod tests {
         ))
     }
 
-    /// An announcement names only deltas its flush made durable: a delta
-    /// the writer (another task) writes while it flushes waits for the
-    /// next one; and none goes out if the flush fails.
+    /// An announcement carries the heads and the blocks written since the
+    /// last one (each block once); none goes out before the first delta.
     #[test]
-    fn an_announcement_names_only_what_its_flush_covered() {
-        let r = replica("durable");
-        let first = r.write(vec![pin(1)]).unwrap();
+    fn an_announcement_carries_the_heads_and_the_blocks_since_the_last() {
+        let r = replica("announce");
         let fresh = Mutex::new(FreshBlocks::new(32 << 10));
+        assert!(announcement(&r, &fresh).is_none(), "no heads yet");
+        let first = r.write(vec![pin(1)]).unwrap();
         fresh.lock().unwrap().push(&first.block);
-        let msg = durable_announcement(&r, &fresh, || {
-            r.write_unflushed(vec![pin(2)])?;
-            r.flush()
-        })
-        .expect("announced");
+        let msg = announcement(&r, &fresh).expect("announced");
         assert_eq!(msg.heads, [first.cid]);
-        assert_eq!(msg.blocks.len(), 1);
-        assert_ne!(r.heads().unwrap(), msg.heads, "the later delta is a head");
-
-        let failed = durable_announcement(&r, &fresh, || {
-            Err(crdt_dag::DagError::Io(std::io::Error::other("disk")))
-        });
-        assert!(failed.is_none(), "announced what a failed flush left");
+        assert_eq!(msg.blocks, [first.block]);
+        let again = announcement(&r, &fresh).expect("announced");
+        assert_eq!(again.heads, [first.cid]);
+        assert!(again.blocks.is_empty(), "a block carried twice");
     }
 
     /// A write made while nothing else is in flight is answered before the

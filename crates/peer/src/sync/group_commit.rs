@@ -1,7 +1,7 @@
 //! Group commit with batching off: the writes that queued while the
 //! previous delta was being committed become the next delta (one
-//! signature, one store batch, one flush), and each is acknowledged once
-//! that delta is durable. A write alone is still its own delta, with no
+//! signature, one store batch, one synced append to the block file), and
+//! each is acknowledged once that delta is durable. A write alone is still its own delta, with no
 //! added wait; under load the writer yields a few more times before it
 //! commits, so that more of the writes about to queue join the delta.
 
@@ -115,8 +115,8 @@ fn take_queued(rx: &mut mpsc::Receiver<WriteReq>, reqs: &mut Vec<WriteReq>) {
 /// is neither pinned nor pinned earlier in the group fails by itself. A
 /// group that can't be one delta (over the block size) is committed as one
 /// delta per write. `written` gets the blocks as soon as they are written,
-/// before the flush (the announcer carries them; it flushes before it
-/// announces). Returns the blocks written.
+/// before the writes are answered (the announcer carries them). Returns the
+/// blocks written.
 pub(crate) fn commit_group(
     replica: &Replica,
     reqs: Vec<WriteReq>,
@@ -132,8 +132,8 @@ pub(crate) fn commit_group(
         answer(accepted, |_| Ok(()));
         return vec![];
     }
-    match replica.write_unflushed(net) {
-        Ok(w) => flush_then(
+    match replica.write_unnotified(net) {
+        Ok(w) => hand_over_then(
             replica,
             accepted,
             vec![(w.cid, w.block)],
@@ -220,8 +220,7 @@ fn net_writes(replica: &Replica, reqs: &[WriteReq]) -> Vec<Write> {
         .collect()
 }
 
-/// One delta per write, one flush for all of them (a group that can't be
-/// one delta).
+/// One delta per write (a group that can't be one delta).
 fn commit_each(
     replica: &Replica,
     reqs: Vec<WriteReq>,
@@ -231,7 +230,7 @@ fn commit_each(
     let mut events = Vec::new();
     let mut blocks = Vec::new();
     for req in &reqs {
-        match replica.write_unflushed(vec![req.write.clone()]) {
+        match replica.write_unnotified(vec![req.write.clone()]) {
             Ok(w) => {
                 events.extend(w.events);
                 blocks.push((w.cid, w.block));
@@ -246,15 +245,15 @@ fn commit_each(
         return blocks;
     }
     let mut results = results.into_iter();
-    flush_then(replica, reqs, blocks, events, written, |_| {
+    hand_over_then(replica, reqs, blocks, events, written, |_| {
         results.next().unwrap_or(Ok(()))
     })
 }
 
-/// Hands `blocks` to `written`, flushes, then answers each request with
-/// `result` (nothing is acknowledged unless it is durable: a failed flush
-/// answers all with it).
-fn flush_then(
+/// Hands `blocks` to `written`, fires their events, then answers each
+/// request with `result`. The deltas are durable already:
+/// `write_unnotified` returns once their frame in the block file is synced.
+fn hand_over_then(
     replica: &Replica,
     reqs: Vec<WriteReq>,
     blocks: Vec<(Cid, Vec<u8>)>,
@@ -262,15 +261,10 @@ fn flush_then(
     mut written: impl FnMut(&[(Cid, Vec<u8>)]),
     result: impl FnMut(&WriteReq) -> Result<(), PeerError>,
 ) -> Vec<(Cid, Vec<u8>)> {
-    // Before the flush: the heads name these deltas already, and an
+    // Before the answers: the heads name these deltas already, and an
     // announcement made meanwhile should carry their blocks rather than
     // send the other peers to fetch them.
     written(&blocks);
-    if let Err(e) = replica.flush() {
-        let e = PeerError::from(e);
-        answer(reqs, |_| Err(copy_error(&e)));
-        return vec![];
-    }
     replica.notify(&events);
     answer(reqs, result);
     blocks
@@ -391,7 +385,7 @@ mod tests {
     }
 
     /// A group's blocks go to the announcer as soon as they are written,
-    /// before the flush answers the writes: the heads name those deltas
+    /// before the writes are answered: the heads name those deltas
     /// from then on, and an announcement made meanwhile should carry
     /// their blocks rather than send the other peers to fetch them.
     #[test]
