@@ -12,7 +12,8 @@
 //! a tag byte saying which.
 //!
 //! Durability: each append is one frame (a mark, its length and a CRC-32,
-//! then each block's length and stored form), `fdatasync`ed before the sled
+//! then the number of blocks, each block's length and stored form, and the
+//! batch's undo data), `fdatasync`ed before the sled
 //! batch that names its blocks is applied, so whatever sled recovers, the
 //! bytes it points to are on disk. The batch also records the file's end
 //! ([`META_BLOCK_END`]). The file is the store's redo log: a write is
@@ -65,7 +66,8 @@ const FRAME: u8 = 0xb7;
 /// A frame's header: [`FRAME`], then its payload's length and CRC-32
 /// (little-endian u32 each).
 const FRAME_HEADER: usize = 9;
-/// Before each block in a frame's payload: its stored length (LE u32).
+/// Before each block in a frame's payload: its stored length (LE u32);
+/// the payload starts with the number of blocks, as long.
 const ENTRY_HEADER: usize = 4;
 
 /// Where a block is in the file, as the tree keeps it (16 bytes: offset,
@@ -110,10 +112,12 @@ pub(crate) struct Appended {
 }
 
 /// A frame found past the committed end at open: its blocks (CID, block,
-/// place), in the order they were applied, and where it ends.
+/// place), in the order they were applied, its batch's undo data, and
+/// where it ends.
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) blocks: Vec<(Cid, Vec<u8>, [u8; 16])>,
+    pub(crate) undo: Vec<u8>,
     pub(crate) end: u64,
 }
 
@@ -214,9 +218,13 @@ impl BlockFile {
         let corrupt = |why: String| {
             DagError::Corrupt(format!("the frame at {at} of the delta block file: {why}"))
         };
+        let count = payload
+            .get(..ENTRY_HEADER)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .ok_or_else(|| corrupt("no block count".into()))?;
         let mut blocks = Vec::new();
-        let mut pos = 0;
-        while pos < payload.len() {
+        let mut pos = ENTRY_HEADER;
+        for _ in 0..count {
             let n = payload
                 .get(pos..pos + ENTRY_HEADER)
                 .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
@@ -236,6 +244,7 @@ impl BlockFile {
         }
         Ok(Some(Frame {
             blocks,
+            undo: payload[pos..].to_vec(),
             end: payload_at + u64::from(size),
         }))
     }
@@ -254,18 +263,20 @@ impl BlockFile {
         Ok(())
     }
 
-    /// Appends `blocks` as one frame and makes them durable; returns each
-    /// one's index entry (key, place), where the frame starts and the new
-    /// end, for the caller's sled batch. The caller holds the replica's
-    /// write lock.
-    pub(crate) fn append(&self, blocks: &[(Cid, Vec<u8>)]) -> Result<Appended> {
+    /// Appends `blocks` and the batch's `undo` data as one frame and makes
+    /// them durable; returns each block's index entry (key, place), where
+    /// the frame starts and the new end, for the caller's sled batch. The
+    /// caller holds the replica's write lock.
+    pub(crate) fn append(&self, blocks: &[(Cid, Vec<u8>)], undo: &[u8]) -> Result<Appended> {
         let file = self.file();
         let start = self.end.load(Ordering::SeqCst);
         let total: usize = blocks.iter().map(|(_, b)| ENTRY_HEADER + b.len()).sum();
-        let mut bytes = Vec::with_capacity(FRAME_HEADER + total);
+        let mut bytes = Vec::with_capacity(FRAME_HEADER + ENTRY_HEADER + total + undo.len());
         bytes.resize(FRAME_HEADER, 0);
-        let mut entries = Vec::with_capacity(blocks.len());
         let too_big = || DagError::Corrupt("a delta block file frame over 4 GiB".into());
+        let count = u32::try_from(blocks.len()).map_err(|_| too_big())?;
+        bytes.extend_from_slice(&count.to_le_bytes());
+        let mut entries = Vec::with_capacity(blocks.len());
         for (cid, block) in blocks {
             let len_at = bytes.len();
             bytes.extend_from_slice(&[0; ENTRY_HEADER]);
@@ -280,6 +291,7 @@ impl BlockFile {
             };
             entries.push((cid_key(prefix::BLOCK, cid), place.encode()));
         }
+        bytes.extend_from_slice(undo);
         let size = u32::try_from(bytes.len() - FRAME_HEADER).map_err(|_| too_big())?;
         let crc = crc32fast::hash(&bytes[FRAME_HEADER..]);
         bytes[0] = FRAME;
@@ -563,11 +575,14 @@ mod tests {
                 .collect()
         };
         let repetitive = b"opcpinccidX$".repeat(100);
-        let first = file.append(&blocks(&[b"one", &repetitive])).unwrap();
-        let second = file.append(&blocks(&[b"two"])).unwrap();
+        let first = file
+            .append(&blocks(&[b"one", &repetitive]), b"undo data")
+            .unwrap();
+        let second = file.append(&blocks(&[b"two"]), &[]).unwrap();
         assert_eq!((first.start, second.start), (0, first.end));
         let frame = file.frame_at(0).unwrap().unwrap();
         assert_eq!(frame.end, first.end);
+        assert_eq!(frame.undo, b"undo data");
         let read: Vec<_> = frame
             .blocks
             .iter()
@@ -583,7 +598,7 @@ mod tests {
         file.forget_since(second.start);
         assert_eq!(file.end(), second.start);
         assert!(file.frame_at(second.start).unwrap().is_none(), "zeroed");
-        let third = file.append(&blocks(&[b"three"])).unwrap();
+        let third = file.append(&blocks(&[b"three"]), &[]).unwrap();
         assert_eq!(third.start, second.start);
         let frame = file.frame_at(third.start).unwrap().unwrap();
         assert_eq!(frame.blocks[0].1, b"three");

@@ -50,6 +50,7 @@ mod pin_filter;
 mod replica;
 mod source;
 mod store;
+mod undo;
 mod wire_pin;
 mod writer;
 

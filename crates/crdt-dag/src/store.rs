@@ -15,6 +15,7 @@ use crate::error::{DagError, Result};
 use crate::numbering::Names;
 use crate::pin::{Dot, PinEntry};
 use crate::pin_filter::PinFilter;
+use crate::undo::{self, Named};
 use crate::wire_pin::WirePin;
 use crate::writer::WriterId;
 
@@ -481,6 +482,9 @@ pub(crate) struct Overlay<'a> {
     /// Blocks of the deltas it applies, for the block file
     /// (`block_file.rs`): appended there before the batch commits.
     pub(crate) blocks: Vec<(Cid, Vec<u8>)>,
+    /// Keys written that the frame's deltas name ([`crate::undo`]): the
+    /// batch's undo data names them in a few bytes.
+    named: HashMap<Vec<u8>, Named>,
 }
 
 impl<'a> Overlay<'a> {
@@ -492,6 +496,7 @@ impl<'a> Overlay<'a> {
             known: HashMap::new(),
             tombs_taken: 0,
             blocks: Vec::new(),
+            named: HashMap::new(),
         }
     }
 
@@ -530,9 +535,37 @@ impl<'a> Overlay<'a> {
 
     pub(crate) fn insert(&mut self, key: Vec<u8>, value: impl Into<IVec>) {
         if key.first() == Some(&prefix::PIN) {
+            // Before the filter learns it: a key it never held had no
+            // value before this batch (the undo data needs that, and this
+            // way costs no lookup).
+            if self.surely_absent(&key)
+                && !self.writes.contains_key(&key)
+                && !self.known.contains_key(&key)
+            {
+                self.known.insert(key.clone(), None);
+            }
             self.pins.add(&key);
         }
         self.writes.insert(key, Some(value.into()));
+    }
+
+    /// Notes that `key`, written by this batch, is one its frame names.
+    pub(crate) fn name_key(&mut self, key: &[u8], named: Named) {
+        if !self.named.contains_key(key) {
+            self.named.insert(key.to_vec(), named);
+        }
+    }
+
+    /// The batch's undo data for its frame ([`crate::undo`]): what each key
+    /// it writes held before (read now unless known: nothing is committed
+    /// yet).
+    pub(crate) fn undo(&self) -> Result<Vec<u8>> {
+        undo::encode(self.writes.keys(), &self.named, |key| {
+            match self.known.get(key) {
+                Some(v) => Ok(v.clone()),
+                None => Ok(self.tree.get(key)?),
+            }
+        })
     }
 
     pub(crate) fn remove(&mut self, key: Vec<u8>) {
@@ -553,17 +586,55 @@ impl<'a> Overlay<'a> {
             }
         }
         self.tree.apply_batch(batch)?;
-        // sled frees a replaced page through crossbeam-epoch, whose
-        // garbage is collected a few bags (64 pages each) at a time, every
-        // 128 pins of a thread. A batch pins once for all its inserts, so a
-        // burst of batches without lookups (a join applying history) left
-        // freed pages piling up: +80-100 MiB peak RSS at 200k pins. One
-        // collection per 64 writes keeps pace. `sled::pin` is sled's own
-        // guard, so it is sled's collector whatever crossbeam it uses.
-        for _ in 0..=writes / 64 {
-            sled::pin().flush();
-        }
+        collect_garbage(writes);
         Ok(())
+    }
+
+    /// Writes the batch key by key, instead of as one `apply_batch`: sled
+    /// then writes its log a buffer at a time rather than twice per batch,
+    /// each write synced (spec/crdt.md §8). Not atomic on recovery (the
+    /// batch's frame carries its undo data, [`Overlay::undo`]) nor for
+    /// readers outside the write lock, so the order is chosen for them:
+    /// records and indexes first, then new heads, then the heads they
+    /// replace (a head never names a delta not yet stored), and `last`
+    /// (the block file's end) after everything. On an error, also says
+    /// whether any key was written.
+    pub(crate) fn commit_by_key(self, last: &[u8]) -> std::result::Result<(), (DagError, bool)> {
+        let n = self.writes.len();
+        let rank = |k: &[u8], v: &Option<IVec>| match (k.first(), v) {
+            _ if k == last => 3,
+            (Some(&prefix::HEAD), Some(_)) => 1,
+            (Some(&prefix::HEAD), None) => 2,
+            _ => 0,
+        };
+        let mut writes: Vec<_> = self.writes.into_iter().collect();
+        writes.sort_by_key(|(k, v)| rank(k, v));
+        let mut wrote = false;
+        for (k, v) in writes {
+            let done = match v {
+                Some(v) => self.tree.insert(k, v).map(drop),
+                None => self.tree.remove(k).map(drop),
+            };
+            if let Err(e) = done {
+                return Err((e.into(), wrote));
+            }
+            wrote = true;
+        }
+        collect_garbage(n);
+        Ok(())
+    }
+}
+
+/// sled frees a replaced page through crossbeam-epoch, whose garbage is
+/// collected a few bags (64 pages each) at a time, every 128 pins of a
+/// thread. A batch pins once for all its inserts, so a burst of batches
+/// without lookups (a join applying history) left freed pages piling up:
+/// +80-100 MiB peak RSS at 200k pins. One collection per 64 writes keeps
+/// pace. `sled::pin` is sled's own guard, so it is sled's collector
+/// whatever crossbeam it uses.
+fn collect_garbage(writes: usize) {
+    for _ in 0..=writes / 64 {
+        sled::pin().flush();
     }
 }
 

@@ -12,6 +12,7 @@ use crate::pin::{Dot, PinEvent};
 use crate::store::{
     DeltaInfo, META_COUNT, Overlay, Record, StoredEntry, chain_key, cid_key, key, prefix, u64_value,
 };
+use crate::undo::Named;
 use crate::wire_pin::WirePin;
 
 impl Replica {
@@ -22,7 +23,7 @@ impl Replica {
         &self,
         ov: &mut Overlay<'_>,
         cid: &Cid,
-        block: &[u8],
+        bytes: &[u8],
         delta: &Delta,
         events: &mut Vec<PinEvent>,
     ) -> Result<std::result::Result<(), Rejection>> {
@@ -30,8 +31,11 @@ impl Replica {
             return Ok(Err(reason));
         }
         let cid_bytes = cid.to_bytes();
-        let in_chain = note_fork(ov, cid, &cid_bytes, delta, events)?;
+        // Its place in the batch's frame (its block is pushed last).
+        let block = u32::try_from(ov.blocks.len()).unwrap_or(u32::MAX);
+        let in_chain = note_fork(ov, cid, &cid_bytes, delta, block, events)?;
         let this = Applying {
+            block,
             cid,
             cid_bytes: &cid_bytes,
             delta,
@@ -46,23 +50,29 @@ impl Replica {
         }
         ov.insert(META_COUNT.to_vec(), &count.to_be_bytes()[..]);
 
-        for p in &delta.parents {
-            ov.remove(cid_key(prefix::HEAD, p));
+        for (index, p) in (0u32..).zip(&delta.parents) {
+            let k = cid_key(prefix::HEAD, p);
+            ov.name_key(&k, Named::Parent { block, index });
+            ov.remove(k);
         }
-        ov.insert(
-            cid_key(prefix::HEAD, cid),
-            &delta.priority.to_be_bytes()[..],
-        );
+        let own = |p| (cid_key(p, cid), Named::Delta { block, prefix: p });
+        let (k, named) = own(prefix::HEAD);
+        ov.name_key(&k, named);
+        ov.insert(k, &delta.priority.to_be_bytes()[..]);
         let info = DeltaInfo {
             priority: delta.priority,
             seq: delta.seq,
             writer: delta.writer,
         };
-        ov.insert(cid_key(prefix::DELTA, cid), &info.encode()[..]);
+        let (k, named) = own(prefix::DELTA);
+        ov.name_key(&k, named);
+        ov.insert(k, &info.encode()[..]);
         if !self.checking_only {
-            ov.blocks.push((*cid, block.to_vec()));
+            ov.blocks.push((*cid, bytes.to_vec()));
         }
-        ov.remove(cid_key(prefix::PENDING, cid));
+        let (k, named) = own(prefix::PENDING);
+        ov.name_key(&k, named);
+        ov.remove(k);
         Ok(Ok(()))
     }
 
@@ -109,6 +119,8 @@ impl Replica {
 
 /// The delta being applied, with its CID's bytes computed once.
 struct Applying<'a> {
+    /// Where its block goes in the batch's frame (it is pushed last).
+    block: u32,
     cid: &'a Cid,
     cid_bytes: &'a [u8],
     delta: &'a Delta,
@@ -128,6 +140,7 @@ fn note_fork(
     cid: &Cid,
     cid_bytes: &[u8],
     delta: &Delta,
+    block: u32,
     events: &mut Vec<PinEvent>,
 ) -> Result<bool> {
     let pk = delta.writer.public_key_bytes();
@@ -148,6 +161,7 @@ fn note_fork(
         }
         Some(_) => Ok(true),
         None => {
+            ov.name_key(&chain_key, Named::Chain { block });
             ov.insert(chain_key, cid_bytes.to_vec());
             Ok(true)
         }
@@ -168,7 +182,15 @@ fn apply_op(
 ) -> Result<()> {
     let pin_cid = op.cid();
     let pin_key = cid_key(prefix::PIN, pin_cid);
-    let mut rec = match ov.get(&pin_key)? {
+    ov.name_key(
+        &pin_key,
+        Named::Op {
+            block: this.block,
+            op: index,
+        },
+    );
+    // Read once and remembered: the batch's undo data needs it.
+    let mut rec = match ov.read(pin_key.clone())? {
         Some(b) => Record::from_stored(&b, this.names, ov)?,
         None => Record::default(),
     };

@@ -97,6 +97,9 @@ pub struct Replica {
     checking_only: bool,
     /// What the open replayed from the block file.
     replayed: Replayed,
+    /// A batch sled refused part way (its error's kind and text): the
+    /// store is torn until reopened.
+    torn: Mutex<Option<(std::io::ErrorKind, String)>>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -170,6 +173,8 @@ impl Replica {
         if moving_blocks {
             move_blocks_to_file(&tree, &blocks)?;
         }
+        // Before anything counts what the tree holds.
+        replay::undo_torn_frame(&tree, &blocks)?;
         if upgrading {
             tree.insert(META_VERSION, &STORE_VERSION.to_be_bytes())?;
             tree.flush()?;
@@ -201,6 +206,7 @@ impl Replica {
             loading: AtomicBool::new(false),
             checking_only: false,
             replayed: Replayed::default(),
+            torn: Mutex::new(None),
         };
         if replica.tree.contains_key(META_LOADING)? {
             // A checkpoint load was cut short: start from empty again.
@@ -257,30 +263,61 @@ impl Replica {
     }
 
     /// Commits `ov` into the store, then counts the waiting tombs it
-    /// removed. Its blocks are appended to the block file first, durable
-    /// before this returns: that makes the batch durable, since an open
-    /// replays the frames past the end sled recovered
-    /// (`replay.rs`); sled itself is not flushed. A batch sled refuses
-    /// takes its frame back ([`BlockFile::forget_since`]).
+    /// removed. With blocks, they are appended to the block file first as
+    /// one frame, with the batch's undo data, durable before this returns:
+    /// that makes the batch durable (an open replays the frames past the
+    /// end sled recovered, `replay.rs`), so sled is neither flushed nor
+    /// given the batch atomically: it is written key by key, the file's
+    /// end last (spec/crdt.md §8). A batch sled refuses before its first
+    /// key takes its frame back ([`BlockFile::forget_since`]); one it
+    /// refuses part way leaves the store torn in memory, and every later
+    /// commit is refused until it is opened again (which undoes and
+    /// replays that frame).
     fn commit_overlay(&self, mut ov: Overlay<'_>) -> Result<()> {
+        self.check_not_torn()?;
         let taken = ov.tombs_taken;
-        let mut appended_at = None;
-        if !ov.blocks.is_empty() {
-            let appended = self.blocks.append(&std::mem::take(&mut ov.blocks))?;
+        if ov.blocks.is_empty() {
+            ov.commit()?;
+        } else {
+            let undo = ov.undo()?;
+            let appended = self.blocks.append(&std::mem::take(&mut ov.blocks), &undo)?;
             for (k, place) in appended.places {
                 ov.insert(k, &place[..]);
             }
             ov.insert(META_BLOCK_END.to_vec(), &appended.end.to_be_bytes()[..]);
-            appended_at = Some(appended.start);
-        }
-        if let Err(e) = ov.commit() {
-            if let Some(start) = appended_at {
-                self.blocks.forget_since(start);
+            if let Err((e, wrote)) = ov.commit_by_key(META_BLOCK_END) {
+                if wrote {
+                    self.tear(&e);
+                } else {
+                    self.blocks.forget_since(appended.start);
+                }
+                return Err(e);
             }
-            return Err(e);
         }
         self.waiting_tombs.fetch_sub(taken, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Remembers that a batch failed part way (`e`, its kind kept so that a
+    /// full disk is still reported as one).
+    fn tear(&self, e: &DagError) {
+        let kind = match e {
+            DagError::Store(sled::Error::Io(io)) | DagError::Io(io) => io.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        *self.torn.lock().expect("poisoned") = Some((kind, e.to_string()));
+    }
+
+    fn check_not_torn(&self) -> Result<()> {
+        match &*self.torn.lock().expect("poisoned") {
+            Some((kind, why)) => Err(DagError::Io(std::io::Error::new(
+                *kind,
+                format!(
+                    "the store failed in the middle of a batch ({why}): it writes again once reopened"
+                ),
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// What the open applied again from the block file.
@@ -339,7 +376,7 @@ fn move_blocks_to_file(tree: &sled::Tree, blocks: &BlockFile) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        let appended = blocks.append(chunk)?;
+        let appended = blocks.append(chunk, &[])?;
         let mut batch = sled::Batch::default();
         for (k, place) in appended.places {
             batch.insert(k, &place[..]);

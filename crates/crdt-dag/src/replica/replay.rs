@@ -1,13 +1,41 @@
 //! At open, the deltas sled lost: the frames of the block file past the end
 //! the store recorded are batches that were durable (and may have been
-//! acknowledged) but that sled had not flushed when the process or the
-//! machine stopped. They are applied again, in the order they were.
+//! acknowledged) but that sled had not written when the process or the
+//! machine stopped. The first may be in sled in part (a batch is written
+//! key by key): its undo data puts back what it changed. Then they are
+//! applied again, in the order they were.
 
 use super::Replica;
-use crate::block_file::META_BLOCK_END;
+use crate::block_file::{BlockFile, META_BLOCK_END};
 use crate::delta::Delta;
 use crate::error::{DagError, Result};
 use crate::store::{Overlay, cid_key, prefix};
+use crate::undo;
+
+/// Puts back what the first frame past the recorded end changed in
+/// `tree`, if anything: sled recovers a prefix of its log, and a batch's
+/// keys are written before its end, so only that frame's batch can be
+/// there in part and none after it is. Its keys get the values they had
+/// before it (a no-op for a batch sled lost whole).
+pub(super) fn undo_torn_frame(tree: &sled::Tree, blocks: &BlockFile) -> Result<()> {
+    let Some(frame) = blocks.frame_at(blocks.end())? else {
+        return Ok(());
+    };
+    if frame.undo.is_empty() {
+        return Ok(());
+    }
+    let deltas = frame
+        .blocks
+        .iter()
+        .map(|(cid, block, _)| {
+            Delta::decode_verified(block)
+                .map(|d| (*cid, d))
+                .map_err(|e| DagError::rejected(*cid, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    undo::apply(tree, &frame.undo, &deltas)?;
+    Ok(())
+}
 
 /// What an open applied again from the block file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,186 @@
+//! A batch's undo data, carried in its frame of the block file
+//! (spec/crdt.md §8): what the keys the batch writes held before it. sled
+//! takes a batch key by key, so a crash can leave part of one; at open the
+//! undo data puts those keys back before the frame is applied again.
+//!
+//! Most keys are named by what the frame holds anyway, in a few bytes: an
+//! op's pin record, a delta's index, head, pending copy and chain entry, a
+//! parent's head; others are written out. Pin records that did not exist
+//! before are not listed at all: the open removes every op's record that
+//! the data does not give a value (a stored record always has a live
+//! entry, so an op that wrote none found none).
+
+use std::collections::{HashMap, HashSet};
+
+use cid::Cid;
+use cluster_codec::varint;
+use sled::IVec;
+
+use crate::delta::Delta;
+use crate::error::{DagError, Result};
+use crate::store::{chain_key, cid_key, prefix};
+
+/// A key named by the frame: the delta at `block` (its place in the
+/// frame), and what of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Named {
+    /// The pin record of op `op`.
+    Op { block: u32, op: u32 },
+    /// The delta's own key under `prefix` (`d`, `h` or `w`).
+    Delta { block: u32, prefix: u8 },
+    /// Its writer's chain entry at its seq.
+    Chain { block: u32 },
+    /// The head of its parent `index`.
+    Parent { block: u32, index: u32 },
+}
+
+const RAW: u8 = 0;
+const OP: u8 = 1;
+const DELTA: u8 = 2;
+const CHAIN: u8 = 3;
+const PARENT: u8 = 4;
+const ABSENT: u8 = 0;
+const PRESENT: u8 = 1;
+
+/// The undo data of a batch writing `keys`, named by `named` where it can,
+/// with each key's value before the batch from `before`.
+pub(crate) fn encode<'k>(
+    keys: impl Iterator<Item = &'k Vec<u8>>,
+    named: &HashMap<Vec<u8>, Named>,
+    mut before: impl FnMut(&[u8]) -> Result<Option<IVec>>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let n = |v: u32, out: &mut Vec<u8>| varint::encode(u64::from(v), out);
+    for key in keys {
+        let value = before(key)?;
+        match named.get(key) {
+            // Absent before: implied.
+            Some(Named::Op { .. }) if value.is_none() => continue,
+            Some(Named::Op { block, op }) => {
+                out.push(OP);
+                n(*block, &mut out);
+                n(*op, &mut out);
+            }
+            Some(Named::Delta { block, prefix }) => {
+                out.push(DELTA);
+                n(*block, &mut out);
+                out.push(*prefix);
+            }
+            Some(Named::Chain { block }) => {
+                out.push(CHAIN);
+                n(*block, &mut out);
+            }
+            Some(Named::Parent { block, index }) => {
+                out.push(PARENT);
+                n(*block, &mut out);
+                n(*index, &mut out);
+            }
+            None => {
+                out.push(RAW);
+                varint::encode(key.len() as u64, &mut out);
+                out.extend_from_slice(key);
+            }
+        }
+        match value {
+            None => out.push(ABSENT),
+            Some(v) => {
+                out.push(PRESENT);
+                varint::encode(v.len() as u64, &mut out);
+                out.extend_from_slice(&v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Puts back in `tree`, in one batch, what the undo data `undo` of the
+/// frame holding `deltas` (in its order) says each key held, and removes
+/// the pin record of every op it gives no value. Returns how many keys it
+/// set or removed.
+pub(crate) fn apply(tree: &sled::Tree, mut undo: &[u8], deltas: &[(Cid, Delta)]) -> Result<usize> {
+    let corrupt =
+        |why: &str| DagError::Corrupt(format!("undo data in the delta block file: {why}"));
+    let number = |r: &mut &[u8]| -> Result<u32> {
+        match varint::read(r) {
+            Ok(Some((n, _))) => u32::try_from(n).map_err(|_| corrupt("a number too large")),
+            _ => Err(corrupt("a number cut short")),
+        }
+    };
+    let delta = |block: u32| {
+        deltas
+            .get(block as usize)
+            .ok_or_else(|| corrupt("no such delta"))
+    };
+    let mut batch = sled::Batch::default();
+    let mut given = HashSet::new();
+    while let Some((&tag, rest)) = undo.split_first() {
+        undo = rest;
+        let key = match tag {
+            RAW => {
+                let len = number(&mut undo)? as usize;
+                let (key, rest) = undo
+                    .split_at_checked(len)
+                    .ok_or_else(|| corrupt("cut short"))?;
+                undo = rest;
+                key.to_vec()
+            }
+            OP => {
+                let (_, d) = delta(number(&mut undo)?)?;
+                let op = d
+                    .ops
+                    .get(number(&mut undo)? as usize)
+                    .ok_or_else(|| corrupt("no such op"))?;
+                cid_key(prefix::PIN, op.cid())
+            }
+            DELTA => {
+                let (cid, _) = delta(number(&mut undo)?)?;
+                let (&p, rest) = undo.split_first().ok_or_else(|| corrupt("cut short"))?;
+                undo = rest;
+                if ![prefix::DELTA, prefix::HEAD, prefix::PENDING].contains(&p) {
+                    return Err(corrupt("an unknown key of a delta"));
+                }
+                cid_key(p, cid)
+            }
+            CHAIN => {
+                let (_, d) = delta(number(&mut undo)?)?;
+                chain_key(d.writer.public_key_bytes(), d.seq)
+            }
+            PARENT => {
+                let (_, d) = delta(number(&mut undo)?)?;
+                let parent = d
+                    .parents
+                    .get(number(&mut undo)? as usize)
+                    .ok_or_else(|| corrupt("no such parent"))?;
+                cid_key(prefix::HEAD, parent)
+            }
+            _ => return Err(corrupt("an unknown tag")),
+        };
+        let (&state, rest) = undo.split_first().ok_or_else(|| corrupt("cut short"))?;
+        undo = rest;
+        match state {
+            ABSENT => batch.remove(key.clone()),
+            PRESENT => {
+                let len = number(&mut undo)? as usize;
+                let (value, rest) = undo
+                    .split_at_checked(len)
+                    .ok_or_else(|| corrupt("cut short"))?;
+                undo = rest;
+                batch.insert(key.clone(), value);
+            }
+            _ => return Err(corrupt("an unknown state")),
+        }
+        given.insert(key);
+    }
+    for (_, d) in deltas {
+        for op in &d.ops {
+            let key = cid_key(prefix::PIN, op.cid());
+            if !given.contains(&key) {
+                batch.remove(key.clone());
+                given.insert(key);
+            }
+        }
+    }
+    let keys = given.len();
+    tree.apply_batch(batch)?;
+    Ok(keys)
+}
