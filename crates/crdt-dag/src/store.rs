@@ -595,17 +595,24 @@ impl<'a> Overlay<'a> {
     /// each write synced (spec/crdt.md §8). Not atomic on recovery (the
     /// batch's frame carries its undo data, [`Overlay::undo`]) nor for
     /// readers outside the write lock, so the order is chosen for them:
-    /// records and indexes first, then new heads, then the heads they
-    /// replace (a head never names a delta not yet stored), and `last`
-    /// (the block file's end) after everything. On an error, also says
-    /// whether any key was written.
+    /// each key before those that name it (block places, the delta index,
+    /// chain entries, the rest, pin records, new heads, then the heads
+    /// they replace), and `last` (the block file's end) after everything:
+    /// a reader may see part of a batch, never a record naming a seq the
+    /// chain lacks, a chain entry or index without its block, nor a head
+    /// naming a delta not stored. On an error, also says whether any key
+    /// was written.
     pub(crate) fn commit_by_key(self, last: &[u8]) -> std::result::Result<(), (DagError, bool)> {
         let n = self.writes.len();
         let rank = |k: &[u8], v: &Option<IVec>| match (k.first(), v) {
-            _ if k == last => 3,
-            (Some(&prefix::HEAD), Some(_)) => 1,
-            (Some(&prefix::HEAD), None) => 2,
-            _ => 0,
+            _ if k == last => 7,
+            (Some(&prefix::HEAD), None) => 6,
+            (Some(&prefix::HEAD), Some(_)) => 5,
+            (Some(&prefix::PIN), _) => 4,
+            (Some(&prefix::BLOCK), _) => 0,
+            (Some(&prefix::DELTA), _) => 1,
+            (Some(&prefix::CHAIN), _) => 2,
+            _ => 3,
         };
         let mut writes: Vec<_> = self.writes.into_iter().collect();
         writes.sort_by_key(|(k, v)| rank(k, v));
