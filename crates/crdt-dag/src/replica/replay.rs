@@ -29,7 +29,7 @@ pub(super) fn undo_torn_frame(tree: &sled::Tree, blocks: &BlockFile) -> Result<(
         .iter()
         .map(|(cid, block, _)| {
             Delta::decode_verified(block)
-                .map(|d| (*cid, d))
+                .map(|d| (*cid, &block[..], d))
                 .map_err(|e| DagError::rejected(*cid, e))
         })
         .collect::<Result<Vec<_>>>()?;
