@@ -104,9 +104,9 @@ pub(crate) fn encode<'k>(
 /// frame holding `deltas` (CID, block, delta; in its order) says each key
 /// held, and removes the pin record of every op it gives no value. Returns
 /// how many keys it set or removed.
-pub(crate) fn apply(
+pub(crate) fn apply<'u>(
     tree: &sled::Tree,
-    mut undo: &[u8],
+    mut undo: &'u [u8],
     deltas: &[(Cid, &[u8], Delta)],
 ) -> Result<usize> {
     let corrupt =
@@ -116,6 +116,15 @@ pub(crate) fn apply(
             Ok(Some((n, _))) => u32::try_from(n).map_err(|_| corrupt("a number too large")),
             _ => Err(corrupt("a number cut short")),
         }
+    };
+    // A length, then that many bytes.
+    let bytes = |r: &mut &'u [u8]| -> Result<&'u [u8]> {
+        let len = number(r)? as usize;
+        let (taken, rest) = r
+            .split_at_checked(len)
+            .ok_or_else(|| corrupt("cut short"))?;
+        *r = rest;
+        Ok(taken)
     };
     let delta = |block: u32| {
         deltas
@@ -128,14 +137,7 @@ pub(crate) fn apply(
         undo = rest;
         let mut own_block: &[u8] = &[];
         let key = match tag {
-            RAW => {
-                let len = number(&mut undo)? as usize;
-                let (key, rest) = undo
-                    .split_at_checked(len)
-                    .ok_or_else(|| corrupt("cut short"))?;
-                undo = rest;
-                key.to_vec()
-            }
+            RAW => bytes(&mut undo)?.to_vec(),
             OP => {
                 let (_, _, d) = delta(number(&mut undo)?)?;
                 let op = d
@@ -174,14 +176,7 @@ pub(crate) fn apply(
         undo = rest;
         match state {
             ABSENT => batch.remove(key.clone()),
-            PRESENT => {
-                let len = number(&mut undo)? as usize;
-                let (value, rest) = undo
-                    .split_at_checked(len)
-                    .ok_or_else(|| corrupt("cut short"))?;
-                undo = rest;
-                batch.insert(key.clone(), value);
-            }
+            PRESENT => batch.insert(key.clone(), bytes(&mut undo)?),
             OWN_BLOCK if !own_block.is_empty() => batch.insert(key.clone(), own_block),
             _ => return Err(corrupt("an unknown state")),
         }
