@@ -618,6 +618,10 @@ impl<'a> Overlay<'a> {
         writes.sort_by_key(|(k, v)| rank(k, v));
         let mut wrote = false;
         for (k, v) in writes {
+            #[cfg(test)]
+            if let Some(e) = fail_point::hit() {
+                return Err((e.into(), wrote));
+            }
             let done = match v {
                 Some(v) => self.tree.insert(k, v).map(drop),
                 None => self.tree.remove(k).map(drop),
@@ -629,6 +633,40 @@ impl<'a> Overlay<'a> {
         }
         collect_garbage(n);
         Ok(())
+    }
+}
+
+/// Test only: makes a batch written key by key fail before one of its
+/// keys, as a sled that refuses part way (its log's I/O failed) does.
+#[cfg(test)]
+pub(crate) mod fail_point {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Keys still to write, and the error's kind.
+        static ARMED: Cell<Option<(usize, std::io::ErrorKind)>> = const { Cell::new(None) };
+    }
+
+    /// The next batch this thread writes key by key fails before its key
+    /// number `key` (0-based) with an I/O error of `kind`.
+    pub(crate) fn arm(key: usize, kind: std::io::ErrorKind) {
+        ARMED.with(|c| c.set(Some((key, kind))));
+    }
+
+    /// Called before each key: the error, once the armed key is reached
+    /// (which disarms).
+    pub(super) fn hit() -> Option<sled::Error> {
+        ARMED.with(|c| match c.get() {
+            Some((0, kind)) => {
+                c.set(None);
+                Some(sled::Error::Io(std::io::Error::new(kind, "injected")))
+            }
+            Some((left, kind)) => {
+                c.set(Some((left - 1, kind)));
+                None
+            }
+            None => None,
+        })
     }
 }
 

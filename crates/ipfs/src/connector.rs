@@ -113,11 +113,20 @@ pub trait IpfsConnector: Send + Sync + 'static {
 
     /// Stores a block of codec `codec` (a multicodec code: raw, dag-pb,
     /// dag-cbor, dag-json, ...) hashed with sha2-256; returns its CID.
+    /// Durable once [`Self::blocks_durable`] answers after it.
     fn block_put(
         &self,
         data: Bytes,
         codec: u64,
     ) -> impl Future<Output = Result<Cid, IpfsError>> + Send;
+
+    /// Makes every block put so far durable: a crash after this keeps
+    /// them. Kubo answers a put once its block is on disk, so for it
+    /// there is nothing to do; a store that defers its writes (the
+    /// embedded node's) syncs them here, once for many puts.
+    fn blocks_durable(&self) -> impl Future<Output = Result<(), IpfsError>> + Send {
+        std::future::ready(Ok(()))
+    }
 
     /// A block's bytes (fetched from the network if not local).
     fn block_get(&self, cid: Cid) -> impl Future<Output = Result<Bytes, IpfsError>> + Send;

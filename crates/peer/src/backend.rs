@@ -158,6 +158,10 @@ impl IpfsConnector for IpfsBackend {
         .await
     }
 
+    async fn blocks_durable(&self) -> Result<(), IpfsError> {
+        delegate!(self, c => c.blocks_durable().await)
+    }
+
     fn known_down(&self, endpoint: &'static str) -> Option<IpfsError> {
         delegate!(self, c => c.known_down(endpoint))
     }

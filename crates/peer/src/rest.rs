@@ -232,7 +232,6 @@ impl PeerHandle {
             allocations: dests.clone(),
         });
         if !params.no_pin {
-            self.blocks_durable().await?;
             let mut opts = crate::add::pin_options(&params);
             // The pin goes where the outputs said (Go: `rootPin.Allocations
             // = dests`); a pin everywhere has no allocations.
@@ -243,25 +242,6 @@ impl PeerHandle {
         }
         let _ = out.send(Ok(last)).await;
         Ok(())
-    }
-
-    /// Makes the blocks an add put into the embedded IPFS node durable
-    /// before its root is pinned: the node keeps them in the peer's sled
-    /// database, which a write no longer flushes (a pin is durable once
-    /// its delta's frame is, spec/crdt.md §8), so without this a crash
-    /// could keep the pin and lose its blocks. Kubo keeps its own.
-    async fn blocks_durable(&self) -> Result<(), ApiError> {
-        if !matches!(
-            self.ipfs.as_deref(),
-            Some(crate::backend::IpfsBackend::Embedded(_))
-        ) {
-            return Ok(());
-        }
-        let replica = std::sync::Arc::clone(self.replica());
-        tokio::task::spawn_blocking(move || replica.flush())
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::from(PeerError::from(e)))
     }
 
     /// `/ipfs/<cid>` is the CID itself; deeper paths and `/ipns/` names are

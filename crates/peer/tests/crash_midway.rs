@@ -670,3 +670,105 @@ async fn a_peer_killed_while_loading_a_checkpoint_loads_it_again_whole() {
          {synced:.1?} after the last restart (history built in {built:.1?})"
     );
 }
+
+// ---------------------------------------------------------------------------
+// 5. An add's blocks in another peer's IPFS
+// ---------------------------------------------------------------------------
+
+/// Two peers from `init` (the embedded IPFS node). A `POST /add` on A
+/// allocated to B alone puts every block into B's node through
+/// `IPFSConnector.BlockPut` and none into A's. B is SIGKILLed the moment
+/// the add is answered and A right after, so no node but B's can hold the
+/// blocks; B is restarted alone, and a pin of the root made on B must
+/// reach `pinned` there, which its node does only from its own store.
+/// Before `BlockPut` answered durable, the last blocks B took were still
+/// in sled's memory (written within `flush_every_ms`) and died with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_put_into_another_peer_survive_its_kill_right_after_the_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for d in [&a, &b] {
+        ok(service(d).args(["init", "--randomports"]));
+    }
+    let b_id = support::daemon::peer_id(&b);
+    let (mut log_a, mut log_b) = (vec![], vec![]);
+    let mut da = Daemon::start(&a, &[]);
+    let (api_a, addrs) = ready(&mut da, "A", &mut log_a);
+    let mut db = Daemon::start(&b, &["--bootstrap", &addrs[0]]);
+    let (api_b, _) = ready(&mut db, "B", &mut log_b);
+
+    let (data, root) = payload(Upload::File, 99);
+    let mut params = params(Upload::File);
+    params.pin_options.user_allocations = vec![b_id.clone()];
+    params.pin_options.replication_factor_min = 1;
+    params.pin_options.replication_factor_max = 1;
+    // A allocates to B once it has B's metrics; until then the add goes
+    // to A (the blocks it puts there die with A below).
+    let deadline = Instant::now() + START_WITHIN;
+    let to_b_alone = |outputs: &[Result<AddedOutput, _>]| {
+        outputs
+            .last()
+            .and_then(|o| o.as_ref().ok())
+            .is_some_and(|o| o.allocations == [b_id.clone()])
+    };
+    let outputs = loop {
+        let file = AddFile {
+            path: "big.bin".into(),
+            kind: AddFileKind::File(futures::stream::iter([Ok(data.clone())]).boxed()),
+        };
+        let outputs: Vec<_> = client(&api_a)
+            .add(&params, futures::stream::iter([Ok(file)]).boxed())
+            .collect()
+            .await;
+        if to_b_alone(&outputs) || Instant::now() > deadline {
+            break outputs;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    db.kill9();
+    da.kill9();
+    assert_eq!(root_of(&outputs), root);
+    let last = outputs.last().unwrap().as_ref().unwrap();
+    assert_eq!(
+        last.allocations,
+        vec![b_id.clone()],
+        "the add went to B alone"
+    );
+
+    let mut db = Daemon::start(&b, &[]);
+    let (api_now, _) = ready(&mut db, "B after the kill", &mut log_b);
+    assert_eq!(api_now, api_b);
+    let mut opts = params.pin_options.clone();
+    opts.name = "again".into();
+    client(&api_b)
+        .pin(root, &opts)
+        .await
+        .expect("B pins the root");
+    let started = Instant::now();
+    let status = loop {
+        let st = client(&api_b).status(root, true).await;
+        let mine = st
+            .as_ref()
+            .ok()
+            .and_then(|s| s.peer_map.get(&b_id))
+            .map(|p| p.status);
+        if mine == Some(TrackerStatus::Pinned) || started.elapsed() > PINNED_WITHIN {
+            break st;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        started.elapsed() <= PINNED_WITHIN,
+        "B's node lost blocks of {root} it had answered for: not pinned after {PINNED_WITHIN:?} \
+         with no other node up: {status:?}"
+    );
+    log_b.extend(db.unread_lines());
+    db.stop();
+    assert_clean("B", &log_b);
+    eprintln!(
+        "an add of {} MiB allocated to B alone, B killed on the answer and A after it: B's node \
+         held the whole DAG and pinned it {:.1?} after the pin",
+        FILE_BYTES >> 20,
+        started.elapsed()
+    );
+}

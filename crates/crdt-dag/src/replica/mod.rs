@@ -14,6 +14,8 @@ mod pending;
 mod query;
 mod replay;
 mod sync;
+#[cfg(test)]
+mod torn_tests;
 mod types;
 mod write;
 

@@ -101,6 +101,14 @@ impl IpfsConnector for Node {
         Ok(*block.cid())
     }
 
+    /// Blocks live in the peer's sled database, which a put leaves to
+    /// sled's next flush (within `flush_every_ms`): one flush here covers
+    /// every put before it.
+    async fn blocks_durable(&self) -> Result<(), IpfsError> {
+        let store = self.inner.store.clone();
+        blocking("block/put", move || store.flush()).await
+    }
+
     async fn block_get(&self, cid: Cid) -> Result<Bytes, IpfsError> {
         Ok(self.block(cid, "block/get").await?.into_parts().1)
     }
@@ -117,7 +125,10 @@ impl IpfsConnector for Node {
     async fn dag_import(&self, car: Bytes, pin_roots: bool) -> Result<DagImport, IpfsError> {
         let store = self.inner.store.clone();
         let out = blocking("dag/import", move || {
-            crate::import_car(&store, std::io::Cursor::new(car), pin_roots)
+            let out = crate::import_car(&store, std::io::Cursor::new(car), pin_roots)?;
+            // Answered durable, as Kubo answers.
+            store.flush()?;
+            Ok(out)
         })
         .await?;
         self.serve_held_wants();

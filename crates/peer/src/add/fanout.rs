@@ -208,7 +208,9 @@ impl Fanout {
 }
 
 /// Puts `batch` into `ipfs`, a few blocks at a time, each checked against
-/// the CID IPFS computed.
+/// the CID IPFS computed; returns once they are durable there (one sync
+/// a batch for the embedded node, nothing more for Kubo), so a
+/// destination that crashes after answering still holds them.
 pub(crate) async fn put_batch<C: ipfs::IpfsConnector>(
     ipfs: &C,
     batch: &[Block],
@@ -217,7 +219,10 @@ pub(crate) async fn put_batch<C: ipfs::IpfsConnector>(
         .map(|b| crate::add::put(ipfs, b))
         .buffer_unordered(PUT_CONCURRENCY)
         .try_collect::<()>()
+        .await?;
+    ipfs.blocks_durable()
         .await
+        .map_err(|e| ApiError::internal(format!("add: making the blocks durable in IPFS: {e}")))
 }
 
 /// A destination that is this peer's IPFS.
