@@ -772,3 +772,75 @@ async fn blocks_put_into_another_peer_survive_its_kill_right_after_the_answer() 
         started.elapsed()
     );
 }
+
+/// A `block/put` through the IPFS proxy on the embedded node: the peer is
+/// SIGKILLed on the answer and restarted, and its node must still hold
+/// the block, as Kubo's would: a pin of it made then reaches `pinned`,
+/// with no other node to fetch it from. Before the proxy's put answered
+/// durable, the block was lost in one of two runs. (A small block was
+/// kept: sled writes out a transaction's buffer at once, just not synced;
+/// with `pin=true` the node's own pin, durable on return, covered it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_put_through_the_proxy_survives_a_kill_right_after_the_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    ok(service(&dir).args(["init", "--randomports"]));
+    let mut log = vec![];
+    let mut daemon = Daemon::start(&dir, &[]);
+    let (api, _) = ready(&mut daemon, "the peer", &mut log);
+    let proxy = log
+        .iter()
+        .find_map(|l| l.strip_prefix("IPFS Proxy listening on "))
+        .map(|m| {
+            let parts: Vec<&str> = m.trim().split('/').collect();
+            format!("{}:{}", parts[2], parts[4])
+        })
+        .expect("the IPFS proxy listens");
+    // An add's block size (a chunk of 256 KiB).
+    let data: Vec<u8> = (0..(256u32 << 10))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let cid = Cid::new_v1(
+        0x55,
+        multihash_codetable::MultihashDigest::digest(&multihash_codetable::Code::Sha2_256, &data),
+    );
+    let boundary = "crash-midway-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let content_type = format!("Content-Type: multipart/form-data; boundary={boundary}");
+    let (status, answer) = tokio::task::spawn_blocking(move || {
+        support::http::call(
+            &proxy,
+            "POST",
+            "/api/v0/block/put?cid-codec=raw",
+            &[&content_type],
+            &body,
+        )
+    })
+    .await
+    .unwrap();
+    log.extend(daemon.unread_lines());
+    daemon.kill9();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(&cid.to_string()), "{answer}");
+
+    let mut daemon = Daemon::start(&dir, &[]);
+    ready(&mut daemon, "the peer after the kill", &mut log);
+    client(&api)
+        .pin(cid, &api::types::PinOptions::default())
+        .await
+        .expect("the pin");
+    let took = pinned(&api, cid).await;
+    log.extend(daemon.unread_lines());
+    daemon.stop();
+    assert_clean("the peer", &log);
+    eprintln!(
+        "block/put through the proxy, killed on the answer: pinned {took:.1?} after the restart"
+    );
+}

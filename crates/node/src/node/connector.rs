@@ -125,10 +125,7 @@ impl IpfsConnector for Node {
     async fn dag_import(&self, car: Bytes, pin_roots: bool) -> Result<DagImport, IpfsError> {
         let store = self.inner.store.clone();
         let out = blocking("dag/import", move || {
-            let out = crate::import_car(&store, std::io::Cursor::new(car), pin_roots)?;
-            // Answered durable, as Kubo answers.
-            store.flush()?;
-            Ok(out)
+            crate::import_car(&store, std::io::Cursor::new(car), pin_roots)
         })
         .await?;
         self.serve_held_wants();

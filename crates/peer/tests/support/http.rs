@@ -25,8 +25,8 @@ pub fn serve_http(body: String) -> String {
 }
 
 /// One HTTP/1.1 request to `addr` (`host:port`) on a fresh connection
-/// (`Connection: close`); returns the status and the body. For APIs that
-/// answer with a content length (not chunked).
+/// (`Connection: close`); returns the status and the body (a chunked one
+/// joined, its trailers dropped).
 pub fn call(
     addr: &str,
     method: &str,
@@ -55,16 +55,40 @@ pub fn call(
         .position(|w| w == b"\r\n\r\n")
         .expect("a complete answer");
     let head = String::from_utf8_lossy(&raw[..split]);
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "a chunked answer: {head}"
-    );
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status line");
-    (status, raw[split + 4..].to_vec())
+    let body = &raw[split + 4..];
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            unchunk(body)
+        } else {
+            body.to_vec()
+        },
+    )
+}
+
+/// The data of a chunked body.
+fn unchunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size = std::str::from_utf8(&body[..line]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+            .expect("a hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[line + 2..line + 2 + size]);
+        body = &body[line + 2 + size + 2..];
+    }
 }

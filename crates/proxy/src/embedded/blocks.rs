@@ -138,6 +138,9 @@ pub(super) async fn block_put(
             size,
         }));
     }
+    // Answered once on disk, as Kubo answers (and before a `pin=true`
+    // pins them in the cluster).
+    node.blocks_durable().await.map_err(kubo_err)?;
     Ok(body::ndjson(futures::stream::iter(lines).boxed()).await)
 }
 
