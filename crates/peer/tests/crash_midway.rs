@@ -47,8 +47,7 @@ fn ready(d: &mut Daemon, who: &str, log: &mut Vec<String>) -> (String, Vec<Strin
         if let Some(a) = line.strip_prefix("listening on ") {
             addrs.push(a.trim().to_owned());
         } else if let Some(m) = line.strip_prefix("REST API listening on ") {
-            let parts: Vec<&str> = m.trim().split('/').collect();
-            api = Some(format!("{}:{}", parts[2], parts[4]));
+            api = Some(host_port(m));
         }
         let done = line.contains("IPFS Cluster is READY");
         log.push(line);
@@ -56,6 +55,21 @@ fn ready(d: &mut Daemon, who: &str, log: &mut Vec<String>) -> (String, Vec<Strin
             return (api.expect("a REST API"), addrs);
         }
     }
+}
+
+/// `host:port` of a `/ip4/<host>/tcp/<port>` multiaddress.
+fn host_port(multiaddr: &str) -> String {
+    let parts: Vec<&str> = multiaddr.trim().split('/').collect();
+    format!("{}:{}", parts[2], parts[4])
+}
+
+/// A peer made by `init` in `dir` (the embedded IPFS node), started and
+/// ready; its REST API's `host:port`.
+fn start_from_init(dir: &Path, log: &mut Vec<String>) -> (Daemon, String) {
+    ok(service(dir).args(["init", "--randomports"]));
+    let mut daemon = Daemon::start(dir, &[]);
+    let (api, _) = ready(&mut daemon, "the peer", log);
+    (daemon, api)
 }
 
 /// What a store that came back damaged, or a task that died, would print.
@@ -418,10 +432,8 @@ async fn pinned(api: &str, cid: Cid) -> Duration {
 async fn crash_uploads(kind: Upload) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
-    ok(service(&dir).args(["init", "--randomports"]));
     let mut log = vec![];
-    let mut daemon = Daemon::start(&dir, &[]);
-    let (api, _) = ready(&mut daemon, "the peer", &mut log);
+    let (mut daemon, api) = start_from_init(&dir, &mut log);
     let mut acked: BTreeSet<Cid> = BTreeSet::new();
     let mut tail = Duration::ZERO;
     let mut plan = VecDeque::from([KillAt::HalfSent, KillAt::Answered]);
@@ -784,17 +796,12 @@ async fn blocks_put_into_another_peer_survive_its_kill_right_after_the_answer() 
 async fn a_block_put_through_the_proxy_survives_a_kill_right_after_the_answer() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
-    ok(service(&dir).args(["init", "--randomports"]));
     let mut log = vec![];
-    let mut daemon = Daemon::start(&dir, &[]);
-    let (api, _) = ready(&mut daemon, "the peer", &mut log);
+    let (daemon, api) = start_from_init(&dir, &mut log);
     let proxy = log
         .iter()
         .find_map(|l| l.strip_prefix("IPFS Proxy listening on "))
-        .map(|m| {
-            let parts: Vec<&str> = m.trim().split('/').collect();
-            format!("{}:{}", parts[2], parts[4])
-        })
+        .map(host_port)
         .expect("the IPFS proxy listens");
     // An add's block size (a chunk of 256 KiB).
     let data: Vec<u8> = (0..(256u32 << 10))
