@@ -821,7 +821,7 @@ async fn a_block_put_through_the_proxy_survives_a_kill_right_after_the_answer() 
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let content_type = format!("Content-Type: multipart/form-data; boundary={boundary}");
     let (status, answer) = tokio::task::spawn_blocking(move || {
-        support::http::call(
+        support::http::call_streamed(
             &proxy,
             "POST",
             "/api/v0/block/put?cid-codec=raw",
