@@ -1,7 +1,8 @@
 //! Writer identities (ed25519 libp2p peer IDs) and the trust policy that says
 //! which of them may change the pinset.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -12,6 +13,10 @@ use crate::error::Rejection;
 const PEER_ID_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
 /// Length of an ed25519 peer ID in bytes.
 pub const WRITER_ID_LEN: usize = 38;
+/// Decoded verifying keys kept per thread ([`WriterId::verifying_key`]);
+/// past it they are all dropped, so any number of writers costs a bounded
+/// table.
+const DECODED_KEYS: usize = 64;
 
 /// A writer: the ed25519 public key behind a libp2p peer ID.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,10 +57,28 @@ impl WriterId {
         &self.0
     }
 
-    /// The verifying key, if the bytes are a valid curve point.
+    /// The verifying key, if the bytes are a valid curve point. Decoding
+    /// one is a point decompression (a field square root), about a fifth
+    /// of a signature check, and a receiver checks every delta of the few
+    /// writers a cluster has: the keys decoded are kept, a few per thread.
     pub fn verifying_key(&self) -> Result<ed25519_dalek::VerifyingKey, Rejection> {
-        ed25519_dalek::VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| Rejection::InvalidWriter(self.to_string()))
+        thread_local! {
+            static DECODED: RefCell<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+                RefCell::new(HashMap::new());
+        }
+        DECODED.with(|decoded| {
+            if let Some(key) = decoded.borrow().get(&self.0) {
+                return Ok(*key);
+            }
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
+                .map_err(|_| Rejection::InvalidWriter(self.to_string()))?;
+            let mut decoded = decoded.borrow_mut();
+            if decoded.len() >= DECODED_KEYS {
+                decoded.clear();
+            }
+            decoded.insert(self.0, key);
+            Ok(key)
+        })
     }
 }
 
@@ -151,5 +174,34 @@ mod tests {
             &ed25519_dalek::SigningKey::from_bytes(&[2u8; 32]).verifying_key(),
         );
         assert!(!only.allows(&other));
+    }
+
+    /// The kept keys are the keys: the same as a fresh decode, for more
+    /// writers than are kept, asked twice; a bytes that is not a point is
+    /// refused every time, never kept.
+    #[test]
+    fn a_kept_verifying_key_is_the_decoded_one() {
+        let writers: Vec<(WriterId, ed25519_dalek::VerifyingKey)> = (0..3 * DECODED_KEYS as u8)
+            .map(|i| {
+                let key = ed25519_dalek::SigningKey::from_bytes(&[i; 32]).verifying_key();
+                (WriterId::from_public_key(&key), key)
+            })
+            .collect();
+        for _ in 0..2 {
+            for (w, key) in &writers {
+                assert_eq!(w.verifying_key().unwrap(), *key);
+            }
+        }
+        let not_a_point = (0..=u8::MAX)
+            .map(|i| [i; 32])
+            .find(|b| ed25519_dalek::VerifyingKey::from_bytes(b).is_err())
+            .expect("some byte pattern is no curve point");
+        let w = WriterId::from_public_key_bytes(not_a_point);
+        for _ in 0..2 {
+            assert!(matches!(
+                w.verifying_key(),
+                Err(Rejection::InvalidWriter(_))
+            ));
+        }
     }
 }

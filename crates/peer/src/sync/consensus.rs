@@ -55,6 +55,13 @@ const SETTLE_ANNOUNCE: Duration = Duration::from_secs(1);
 /// while no other is in flight is announced at once.
 pub const ANNOUNCE_PACE: Duration = Duration::from_millis(20);
 
+/// While nothing is in flight, announcements go out at most this often: one
+/// client writing back to back (a write every ~0.6 ms, each its own delta)
+/// made an announcement per write, and each cost every other peer a gossip
+/// check, a store batch and an `fdatasync`. A write after a quieter spell
+/// still goes out at once.
+pub(crate) const LONE_ANNOUNCE_PACE: Duration = Duration::from_millis(2);
+
 /// Settings of the consensus component (`consensus.crdt` and follower mode).
 #[derive(Clone, Debug)]
 pub struct ConsensusSettings {
@@ -437,7 +444,7 @@ async fn announcer(
 ) {
     // Set after an announcement a change woke: the next is the settling one.
     let mut settling = false;
-    let mut pace = Pace::new(ANNOUNCE_PACE);
+    let mut pace = Pace::default();
     loop {
         let wait = if settling {
             SETTLE_ANNOUNCE
@@ -451,7 +458,7 @@ async fn announcer(
         };
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = pace.wait(settling && in_flight.busy()) => {}
+            _ = pace.wait(spacing(settling, in_flight.busy())) => {}
         }
         let (r, f) = (replica.clone(), fresh.clone());
         let announced = tokio::task::spawn_blocking(move || announcement(&r, &f));
@@ -502,23 +509,29 @@ fn announcement(replica: &Replica, fresh: &Mutex<FreshBlocks>) -> Option<HeadsMe
     }
 }
 
-/// Spaces announcements at least `every` apart while writes are in flight.
-#[derive(Debug)]
+/// How long after the previous announcement the next may go out: one a
+/// write woke waits [`ANNOUNCE_PACE`] while other writes are in flight,
+/// else [`LONE_ANNOUNCE_PACE`]; a rebroadcast waits for nothing.
+fn spacing(after_write: bool, busy: bool) -> Duration {
+    match (after_write, busy) {
+        (true, true) => ANNOUNCE_PACE,
+        (true, false) => LONE_ANNOUNCE_PACE,
+        (false, _) => Duration::ZERO,
+    }
+}
+
+/// Spaces announcements apart.
+#[derive(Debug, Default)]
 struct Pace {
-    every: Duration,
     last: Option<tokio::time::Instant>,
 }
 
 impl Pace {
-    fn new(every: Duration) -> Self {
-        Pace { every, last: None }
-    }
-
-    /// Returns when the next announcement may go out: if `busy`, `every`
-    /// after the previous one; otherwise at once.
-    async fn wait(&mut self, busy: bool) {
-        if let (true, Some(last)) = (busy, self.last) {
-            tokio::time::sleep_until(last + self.every).await;
+    /// Returns when the next announcement may go out: `every` after the
+    /// previous one (at once if that is past, or for the first).
+    async fn wait(&mut self, every: Duration) {
+        if let Some(last) = self.last {
+            tokio::time::sleep_until(last + every).await;
         }
         self.last = Some(tokio::time::Instant::now());
     }
@@ -1161,38 +1174,56 @@ mod tests {
     }
 
     /// Under load one announcement every [`ANNOUNCE_PACE`]; a write made
-    /// while nothing else is in flight goes out at once.
+    /// while nothing else is in flight goes out at once, unless the last
+    /// announcement is under [`LONE_ANNOUNCE_PACE`] old; a rebroadcast
+    /// goes out at once.
     #[tokio::test(start_paused = true)]
-    async fn announcements_are_paced_only_while_writes_are_in_flight() {
-        let mut pace = Pace::new(ANNOUNCE_PACE);
+    async fn announcements_are_paced_by_what_is_in_flight() {
+        let (busy, lone, rebroadcast) = (
+            spacing(true, true),
+            spacing(true, false),
+            spacing(false, true),
+        );
+        assert_eq!(
+            (busy, lone, rebroadcast),
+            (ANNOUNCE_PACE, LONE_ANNOUNCE_PACE, Duration::ZERO)
+        );
+        assert!(LONE_ANNOUNCE_PACE < ANNOUNCE_PACE);
+        let mut pace = Pace::default();
         let start = Instant::now();
-        pace.wait(true).await;
+        pace.wait(busy).await;
         assert_eq!(
             start.elapsed(),
             Duration::ZERO,
             "the first waits for nothing"
         );
-        pace.wait(true).await;
+        pace.wait(busy).await;
         assert_eq!(
             start.elapsed(),
             ANNOUNCE_PACE,
             "busy: one pace after the last"
         );
         tokio::time::advance(Duration::from_millis(3)).await;
-        pace.wait(false).await;
+        pace.wait(lone).await;
         assert_eq!(
             start.elapsed(),
             ANNOUNCE_PACE + Duration::from_millis(3),
-            "idle: at once"
+            "alone, the last {LONE_ANNOUNCE_PACE:?} or more ago: at once"
         );
-        pace.wait(true).await;
+        pace.wait(lone).await;
         assert_eq!(
             start.elapsed(),
-            2 * ANNOUNCE_PACE + Duration::from_millis(3)
+            ANNOUNCE_PACE + Duration::from_millis(3) + LONE_ANNOUNCE_PACE,
+            "alone, right after the last: one lone pace after it"
         );
+        let before = Instant::now();
+        pace.wait(rebroadcast).await;
+        assert_eq!(before.elapsed(), Duration::ZERO, "a rebroadcast: at once");
+        pace.wait(busy).await;
+        assert_eq!(before.elapsed(), ANNOUNCE_PACE);
         tokio::time::advance(ANNOUNCE_PACE * 5).await;
         let before = Instant::now();
-        pace.wait(true).await;
+        pace.wait(busy).await;
         assert_eq!(
             before.elapsed(),
             Duration::ZERO,
