@@ -52,7 +52,7 @@ const SETTLE_ANNOUNCE: Duration = Duration::from_secs(1);
 /// each costs a signature, a gossip message to every peer and, on each
 /// receiver, a store batch with its flushes, so under load one
 /// announcement carries the deltas of several commits. A write committed
-/// while no other is in flight is announced at once.
+/// while no other is in flight waits only [`LONE_ANNOUNCE_PACE`].
 pub const ANNOUNCE_PACE: Duration = Duration::from_millis(20);
 
 /// While nothing is in flight, announcements go out at most this often: one
@@ -1134,7 +1134,8 @@ mod tests {
     }
 
     /// A write made while nothing else is in flight is answered before the
-    /// announcer is woken for it, so it goes out at once, not a pace later.
+    /// announcer is woken for it, so it waits the lone pace at most, not
+    /// [`ANNOUNCE_PACE`].
     #[tokio::test]
     async fn a_lone_write_is_answered_before_the_announcer_wakes() {
         let r = replica("lone");
