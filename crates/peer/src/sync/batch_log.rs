@@ -10,11 +10,16 @@
 //! A record is `len: u32 LE, crc32: u32 LE, payload`, the payload the key
 //! (u64 BE) and the write's DAG-CBOR. A torn or corrupt tail (a crash in
 //! the middle of an append) is cut off at open: its append was never
-//! acknowledged.
+//! acknowledged. The file grows [`GROW_BYTES`] of zeros at a time, synced
+//! with the append that needed them, and the appends in between write over
+//! those zeros, so their `fdatasync` writes only the data, no journal commit
+//! for a new size (as the delta block file, spec/crdt.md §8). Zeros end the
+//! records (a length under 8 is no record).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write as _};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +49,9 @@ const OLD_TREE: &str = "batch-queue";
 const HEADER: usize = 8;
 /// A payload past this is corruption (a write is a few KB at most).
 const MAX_PAYLOAD: usize = 1 << 24;
+/// The file grows by this many bytes of zeros when an append passes its
+/// end.
+const GROW_BYTES: u64 = 64 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -62,6 +70,10 @@ pub(crate) struct BatchLog {
 struct Inner {
     file: File,
     path: PathBuf,
+    /// Where the records end (the next append goes here).
+    end: u64,
+    /// The file's length: `end` and the zeros grown ahead.
+    size: u64,
     /// The records in the file, by key.
     live: BTreeMap<u64, Vec<u8>>,
     next_key: u64,
@@ -84,26 +96,32 @@ impl BatchLog {
         };
         let mut file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
+            .truncate(false)
             .open(&path)
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let (live, good) = parse(&bytes);
-        if good < bytes.len() {
+        let size = bytes.len() as u64;
+        if bytes[good..].iter().any(|b| *b != 0) {
             tracing::warn!(
                 bytes = bytes.len() - good,
                 "the batch queue ends in a torn record (a crash mid-append, never acknowledged): cut off"
             );
-            file.set_len(good as u64).map_err(io)?;
-            file.sync_all().map_err(io)?;
+            // Zeros over it, not a shorter file: the zeros grown ahead stay.
+            file.write_all_at(&vec![0; bytes.len() - good], good as u64)
+                .and_then(|()| file.sync_data())
+                .map_err(io)?;
         }
         let next_key = live.keys().next_back().map_or(0, |k| k + 1);
         let log = Self {
             inner: Arc::new(Mutex::new(Inner {
                 file,
                 path,
+                end: good as u64,
+                size,
                 live,
                 next_key,
                 _temp: temp,
@@ -148,16 +166,26 @@ impl BatchLog {
             keys.push(key);
             records.push(record);
         }
-        let before = inner.file.metadata().map_err(io)?.len();
+        let end = inner.end + out.len() as u64;
+        let size = if end > inner.size {
+            let size = end + GROW_BYTES;
+            out.resize((size - inner.end) as usize, 0);
+            size
+        } else {
+            inner.size
+        };
         let written = inner
             .file
-            .write_all(&out)
+            .write_all_at(&out, inner.end)
             .and_then(|()| inner.file.sync_data());
         if let Err(e) = written {
-            // A partial record would hide every later one from the next open.
-            let _ = inner.file.set_len(before);
+            // A partial record would hide every later one from the next
+            // open, and a whole one would be taken as queued.
+            let _ = inner.file.set_len(inner.end);
+            inner.size = inner.end;
             return Err(io(e));
         }
+        (inner.end, inner.size) = (end, size);
         inner.next_key += writes.len() as u64;
         inner.live.extend(keys.iter().copied().zip(records));
         Ok(keys)
@@ -172,6 +200,7 @@ impl BatchLog {
             inner.live.remove(k);
         }
         if inner.live.is_empty() {
+            (inner.end, inner.size) = (0, 0);
             return inner.file.set_len(0).map_err(io);
         }
         // Some writes stay queued (appended while this batch committed, or
@@ -179,16 +208,19 @@ impl BatchLog {
         // file with just them, swapped in whole.
         let tmp = inner.path.with_extension("log.tmp");
         let mut f = File::create(&tmp).map_err(io)?;
+        let mut end = 0;
         for r in inner.live.values() {
             f.write_all(r).map_err(io)?;
+            end += r.len() as u64;
         }
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &inner.path).map_err(io)?;
         inner.file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .open(&inner.path)
             .map_err(io)?;
+        (inner.end, inner.size) = (end, end);
         Ok(())
     }
 
@@ -320,13 +352,18 @@ mod tests {
         drop(log);
         let path = dir.path().join(FILE);
         let whole = std::fs::read(&path).unwrap();
-        let first = whole.len() / 2;
-        for cut in [first + 3, whole.len() - 1] {
+        let (_, records) = parse(&whole);
+        // Two records of the same length.
+        let first = records / 2;
+        for cut in [first + 3, records - 1] {
             std::fs::write(&path, &whole[..cut]).unwrap();
             let log = BatchLog::open(&db, Some(dir.path())).unwrap();
             assert_eq!(cids(&log), vec![(0, cid(1))], "cut at {cut}");
-            assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, first);
-            // Appends after the cut are read back.
+            let left = std::fs::read(&path).unwrap();
+            assert_eq!(left.len(), cut, "zeroed, not shortened");
+            assert!(left[first..].iter().all(|b| *b == 0), "torn record left");
+            // Appends after the cut go where the records end, and are read
+            // back.
             log.append(&[pin(5)]).unwrap();
             drop(log);
             let log = BatchLog::open(&db, Some(dir.path())).unwrap();
@@ -338,6 +375,46 @@ mod tests {
         std::fs::write(&path, &bad).unwrap();
         let log = BatchLog::open(&db, Some(dir.path())).unwrap();
         assert_eq!(cids(&log), vec![(0, cid(1))]);
+    }
+
+    /// The file grows a run of zeros at a time; appends in between write
+    /// over them (its length stays), and a reopen reads the records up to
+    /// the zeros and appends after the records, not after the zeros.
+    #[test]
+    fn appends_write_over_zeros_grown_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db();
+        let path = dir.path().join(FILE);
+        let len = || std::fs::metadata(&path).unwrap().len();
+        let log = BatchLog::open(&db, Some(dir.path())).unwrap();
+        log.append(&[pin(1)]).unwrap();
+        let one = encode_record(0, &pin(1)).unwrap().len() as u64;
+        assert_eq!(len(), one + GROW_BYTES);
+        log.append(&[pin(2), pin(3)]).unwrap();
+        assert_eq!(len(), one + GROW_BYTES, "written over the zeros");
+        drop(log);
+        let log = BatchLog::open(&db, Some(dir.path())).unwrap();
+        assert_eq!(len(), one + GROW_BYTES, "zeros are no torn record");
+        assert_eq!(cids(&log), vec![(0, cid(1)), (1, cid(2)), (2, cid(3))]);
+        // Past the zeros: the file grows again, and every record is read.
+        let many: Vec<Write> = (10..=250).map(pin).collect();
+        let mut appended = 3;
+        while len() == one + GROW_BYTES {
+            log.append(&many).unwrap();
+            appended += many.len();
+        }
+        assert!(len() > one + 2 * GROW_BYTES);
+        drop(log);
+        let log = BatchLog::open(&db, Some(dir.path())).unwrap();
+        assert_eq!(log.load().unwrap().len(), appended);
+        // Emptied: no zeros kept either.
+        let keys: Vec<u64> = log.load().unwrap().iter().map(|(k, _)| *k).collect();
+        log.remove(&keys).unwrap();
+        assert_eq!(len(), 0);
+        log.append(&[pin(4)]).unwrap();
+        drop(log);
+        let log = BatchLog::open(&db, Some(dir.path())).unwrap();
+        assert_eq!(cids(&log), vec![(appended as u64, cid(4))]);
     }
 
     #[test]
