@@ -9,7 +9,7 @@
 //! disk, spec/crdt.md §8), while the file is emptied whenever the queue is.
 //! A record is `len: u32 LE, crc32: u32 LE, payload`, the payload the key
 //! (u64 BE) and the write's DAG-CBOR. A torn or corrupt tail (a crash in
-//! the middle of an append) is cut off at open: its append was never
+//! the middle of an append) is zeroed over at open: its append was never
 //! acknowledged. The file grows [`GROW_BYTES`] of zeros at a time, synced
 //! with the append that needed them, and the appends in between write over
 //! those zeros, so their `fdatasync` writes only the data, no journal commit
@@ -108,7 +108,7 @@ impl BatchLog {
         if bytes[good..].iter().any(|b| *b != 0) {
             tracing::warn!(
                 bytes = bytes.len() - good,
-                "the batch queue ends in a torn record (a crash mid-append, never acknowledged): cut off"
+                "the batch queue ends in a torn record (a crash mid-append, never acknowledged): zeroed over"
             );
             // Zeros over it, not a shorter file: the zeros grown ahead stay.
             file.write_all_at(&vec![0; bytes.len() - good], good as u64)
