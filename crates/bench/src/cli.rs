@@ -44,7 +44,7 @@ pub(crate) enum Command {
     /// that, until it lists every pin, with its RSS (join). Every phase has
     /// a time bound; what did not happen in time is reported, not waited
     /// for.
-    Ingest(IngestArgs),
+    Ingest(Box<IngestArgs>),
 
     /// The HTTP floor: the ingest clients against a server process that
     /// only answers each `POST /pins/{cid}` with a pin's JSON (hyper, as
@@ -88,6 +88,14 @@ pub(crate) struct IngestArgs {
     /// Concurrent clients during ingest.
     #[arg(long, default_value_t = 64)]
     pub(crate) clients: usize,
+
+    /// Runs of each scenario per implementation. With `--against-go` the
+    /// two alternate, the first of each round swapping (ours, Go, Go,
+    /// ours, ...), so drift on a shared machine weighs on both alike; the
+    /// tables print each figure's median with its range, and ours/Go as
+    /// the ratio of the medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub(crate) runs: u32,
 
     /// Single-client samples for the latency phase (batching on: a fifth
     /// of them, each waits for its batch; at least 5).

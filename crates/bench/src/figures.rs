@@ -101,6 +101,8 @@ impl Figures {
 #[derive(Debug, Serialize)]
 pub(crate) struct Run {
     pub(crate) implementation: Kind,
+    /// Which round of `--runs` (from 0).
+    pub(crate) round: u32,
     /// The binary it ran.
     pub(crate) service: String,
     pub(crate) figures: Figures,
@@ -114,10 +116,12 @@ pub(crate) struct ScenarioFigures {
 }
 
 impl ScenarioFigures {
-    pub(crate) fn of(&self, kind: Kind) -> Option<&Figures> {
+    /// Every run of `kind`, in round order.
+    pub(crate) fn of(&self, kind: Kind) -> Vec<&Figures> {
         self.runs
             .iter()
-            .find(|r| r.implementation == kind)
+            .filter(|r| r.implementation == kind)
             .map(|r| &r.figures)
+            .collect()
     }
 }

@@ -68,6 +68,16 @@ fn main() -> Result<()> {
     result
 }
 
+/// The order of round `round`: as given in even rounds, reversed in odd
+/// ones, so that over two rounds each implementation runs first once.
+fn round_order<T>(implementations: &[T], round: u32) -> Vec<&T> {
+    let mut order: Vec<&T> = implementations.iter().collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 async fn ingest(args: &IngestArgs) -> Result<()> {
     if args.scale.is_nan() || args.scale <= 0.0 {
         bail!("--scale must be above 0");
@@ -94,9 +104,10 @@ async fn ingest(args: &IngestArgs) -> Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     println!(
         "bench ingest: 3 peers on 127.0.0.1 (separate processes from `init --randomports`), \
-         {} clients POST /pins/{{cid}} to peer 1; scale {}; {}",
+         {} clients POST /pins/{{cid}} to peer 1; scale {}; {} run(s) each; {}",
         args.clients,
         args.scale,
+        args.runs,
         if args.against_go {
             "ours and Go IPFS Cluster v1.1.6"
         } else {
@@ -108,27 +119,47 @@ async fn ingest(args: &IngestArgs) -> Result<()> {
     for sc in scenarios {
         println!("\n== {}: {} ==", sc.name, sc.describe());
         let mut runs = Vec::new();
-        for imp in &implementations {
-            let figures = run::run(imp, &sc, &cx).await;
-            runs.push(Run {
-                implementation: imp.kind,
-                service: imp.service.display().to_string(),
-                figures,
-            });
+        for round in 0..args.runs {
+            if args.runs > 1 {
+                println!("  round {} of {}", round + 1, args.runs);
+            }
+            for imp in round_order(&implementations, round) {
+                let figures = run::run(imp, &sc, &cx).await;
+                runs.push(Run {
+                    implementation: imp.kind,
+                    round,
+                    service: imp.service.display().to_string(),
+                    figures,
+                });
+            }
         }
         results.push(ScenarioFigures { scenario: sc, runs });
         if let Some(path) = &args.json {
             // After every scenario, so a long run interrupted keeps what it had.
-            report::write_json(path, &results, &command, args.scale)?;
+            report::write_json(path, &results, &command, args.scale, args.runs)?;
         }
     }
     println!(
         "\n## Figures ({command}; {:.0} s)",
         started.elapsed().as_secs_f64()
     );
-    println!("{}", report::tables(&results, args.against_go));
+    println!("{}", report::tables(&results, args.against_go, args.runs));
     if let Some(path) = &args.json {
         println!("figures written to {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn each_implementation_runs_first_every_other_round() {
+        let both = ["ours", "go"];
+        assert_eq!(round_order(&both, 0), [&"ours", &"go"]);
+        assert_eq!(round_order(&both, 1), [&"go", &"ours"]);
+        assert_eq!(round_order(&both, 2), [&"ours", &"go"]);
+        assert_eq!(round_order(&["ours"], 1), [&"ours"]);
+    }
 }

@@ -20,10 +20,12 @@ enum Better {
     Neither,
 }
 
-/// A value as printed, and as a number when it has one.
+/// A value as printed, and as a number (with its decimals) when it has one.
+#[derive(Debug, Clone, PartialEq)]
 struct Cell {
     text: String,
     num: Option<f64>,
+    decimals: usize,
 }
 
 impl Cell {
@@ -32,6 +34,7 @@ impl Cell {
             Some(v) => Cell {
                 text: group(v, decimals),
                 num: Some(v),
+                decimals,
             },
             None => Cell::text("–"),
         }
@@ -41,7 +44,61 @@ impl Cell {
         Cell {
             text: t.into(),
             num: None,
+            decimals: 0,
         }
+    }
+}
+
+/// One implementation's cells of a figure over its runs, as one cell: the
+/// median of the numbers, with their range when they differ, and what the
+/// runs without a number said; the distinct texts when no run has one.
+fn combine(cells: Vec<Cell>) -> Cell {
+    let runs = cells.len();
+    if runs == 1 {
+        return cells.into_iter().next().expect("one cell");
+    }
+    let mut nums: Vec<f64> = cells.iter().filter_map(|c| c.num).collect();
+    let decimals = cells
+        .iter()
+        .find(|c| c.num.is_some())
+        .map_or(0, |c| c.decimals);
+    let mut others: Vec<&str> = Vec::new();
+    for c in cells.iter().filter(|c| c.num.is_none()) {
+        if !others.contains(&c.text.as_str()) {
+            others.push(&c.text);
+        }
+    }
+    let Some(median) = median(&mut nums) else {
+        return Cell::text(others.join("; "));
+    };
+    let (lo, hi) = (nums[0], nums[nums.len() - 1]);
+    let mut text = group(median, decimals);
+    if group(lo, decimals) != group(hi, decimals) {
+        text = format!("{text} ({}–{})", group(lo, decimals), group(hi, decimals));
+    }
+    if nums.len() < runs {
+        text = format!(
+            "{text}; {} of {runs} runs: {}",
+            runs - nums.len(),
+            others.join("; ")
+        );
+    }
+    Cell {
+        text,
+        num: Some(median),
+        decimals,
+    }
+}
+
+/// The median of `v` (sorted in place; the mean of the middle two when
+/// even), `None` when empty.
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 
@@ -210,8 +267,17 @@ fn cell(f: Option<&Figures>, figure: Figure) -> Cell {
     }
 }
 
-/// The tables, as Markdown.
-pub(crate) fn tables(results: &[ScenarioFigures], against_go: bool) -> String {
+/// A figure over every run of one implementation ([`combine`]).
+fn cells(runs: &[&Figures], figure: Figure) -> Cell {
+    if runs.is_empty() {
+        return cell(None, figure);
+    }
+    combine(runs.iter().map(|f| cell(Some(f), figure)).collect())
+}
+
+/// The tables, as Markdown; with several runs each cell is the median of
+/// the runs, its range in brackets.
+pub(crate) fn tables(results: &[ScenarioFigures], against_go: bool, runs: u32) -> String {
     let mut out = String::new();
     for sf in results {
         let ours = sf.of(Kind::Ours);
@@ -222,18 +288,25 @@ pub(crate) fn tables(results: &[ScenarioFigures], against_go: bool) -> String {
             sf.scenario.name,
             sf.scenario.describe()
         );
+        if runs > 1 {
+            let _ = writeln!(
+                out,
+                "Each figure: the median of {runs} runs (lowest–highest); ours/Go: the \
+                 ratio of the medians.\n"
+            );
+        }
         if against_go {
             out.push_str("| figure | ours | Go | ours/Go | better |\n|---|---:|---:|---:|---|\n");
         } else {
             out.push_str("| figure | ours |\n|---|---:|\n");
         }
         for (label, better, figure) in ROWS {
-            let o = cell(ours, *figure);
+            let o = cells(&ours, *figure);
             if !against_go {
                 let _ = writeln!(out, "| {label} | {} |", o.text);
                 continue;
             }
-            let g = cell(go, *figure);
+            let g = cells(&go, *figure);
             let (ratio, dir) = match better {
                 Better::Neither => (String::new(), ""),
                 Better::Higher | Better::Lower => {
@@ -254,13 +327,18 @@ pub(crate) fn tables(results: &[ScenarioFigures], against_go: bool) -> String {
                 o.text, g.text
             );
         }
-        for (kind, f) in [(Kind::Ours, ours), (Kind::Go, go)] {
-            let Some(f) = f else { continue };
+        for run in &sf.runs {
+            let (kind, f) = (run.implementation, &run.figures);
+            let who = if runs > 1 {
+                format!("{kind}, run {}", run.round + 1)
+            } else {
+                kind.to_string()
+            };
             if let Some(why) = &f.failed {
-                let _ = writeln!(out, "\n{kind}: stopped early: {why}");
+                let _ = writeln!(out, "\n{who}: stopped early: {why}");
             }
             for n in &f.notes {
-                let _ = writeln!(out, "\n{kind}: {n}");
+                let _ = writeln!(out, "\n{who}: {n}");
             }
         }
     }
@@ -273,10 +351,12 @@ pub(crate) fn write_json(
     results: &[ScenarioFigures],
     command: &str,
     scale: f64,
+    runs: u32,
 ) -> Result<()> {
     let doc = json!({
         "command": command,
         "scale": scale,
+        "runs": runs,
         "scenarios": results,
     });
     std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
@@ -294,5 +374,49 @@ mod tests {
         assert_eq!(group(1000.0, 0), "1,000");
         assert_eq!(group(-1234567.0, 0), "-1,234,567");
         assert_eq!(group(0.456, 2), "0.46");
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0]), Some(3.0));
+        assert_eq!(median(&mut [5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
+
+    fn nums(v: &[f64], decimals: usize) -> Vec<Cell> {
+        v.iter().map(|v| Cell::num(Some(*v), decimals)).collect()
+    }
+
+    /// Several runs print the median with the range; one run prints as it
+    /// always did; equal runs need no range.
+    #[test]
+    fn runs_combine_into_their_median_and_range() {
+        let c = combine(nums(&[15202.0, 12808.0, 16232.4], 0));
+        assert_eq!(c.text, "15,202 (12,808–16,232)");
+        assert_eq!(c.num, Some(15202.0));
+        let c = combine(nums(&[0.15, 0.25], 2));
+        assert_eq!((c.text.as_str(), c.num), ("0.20 (0.15–0.25)", Some(0.2)));
+        assert_eq!(combine(nums(&[4.0, 4.0], 1)).text, "4.0");
+        assert_eq!(combine(nums(&[7.25], 1)), Cell::num(Some(7.25), 1));
+    }
+
+    /// A run without a number (convergence not reached, a phase that
+    /// stopped) is not hidden behind the others' median; with no number at
+    /// all, the distinct texts are printed.
+    #[test]
+    fn runs_without_a_number_are_reported_beside_the_median() {
+        let mut cells = nums(&[0.4, 0.6], 2);
+        cells.push(Cell::text("not in 60 s (missing 12 / 0 / 3)"));
+        let c = combine(cells);
+        assert_eq!(
+            c.text,
+            "0.50 (0.40–0.60); 1 of 3 runs: not in 60 s (missing 12 / 0 / 3)"
+        );
+        assert_eq!(c.num, Some(0.5));
+        let c = combine(vec![Cell::text("none"), Cell::text("none")]);
+        assert_eq!((c.text.as_str(), c.num), ("none", None));
+        let c = combine(vec![Cell::text("100 / 100"), Cell::text("99 / 100")]);
+        assert_eq!(c.text, "100 / 100; 99 / 100");
     }
 }
