@@ -47,9 +47,9 @@ const OWN_BLOCK: u8 = 2;
 
 /// The undo data of a batch writing `keys`, named by `named` where it can,
 /// with each key's value before the batch from `before`.
-pub(crate) fn encode<'k>(
+pub(crate) fn encode<'k, S: std::hash::BuildHasher>(
     keys: impl Iterator<Item = &'k Vec<u8>>,
-    named: &HashMap<Vec<u8>, Named>,
+    named: &HashMap<Vec<u8>, Named, S>,
     mut before: impl FnMut(&[u8]) -> Result<Option<IVec>>,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::new();

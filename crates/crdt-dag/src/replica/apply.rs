@@ -195,12 +195,12 @@ fn apply_op(
         None => Record::default(),
     };
     let before = rec.winner().map(|e| e.dot);
-    let pin_bytes = pin_cid.to_bytes();
+    let pin_bytes = &pin_key[1..];
     for tomb in op.tombs() {
         if ov.contains(&cid_key(prefix::DELTA, &tomb.delta))? {
             rec.remove(tomb);
         } else {
-            let t = tomb_key(&pin_bytes, &tomb.delta.to_bytes(), tomb.index);
+            let t = tomb_key(pin_bytes, &tomb.delta.to_bytes(), tomb.index);
             if !ov.contains(&t)? {
                 // Counted now, so later deltas of this batch look for it.
                 this.waiting_tombs.fetch_add(1, Ordering::Relaxed);
@@ -209,9 +209,15 @@ fn apply_op(
         }
     }
     if let Op::Pin { pin, .. } = op {
-        let t = tomb_key(&pin_bytes, this.cid_bytes, index);
-        let waits = this.waiting_tombs.load(Ordering::Relaxed) > 0 && ov.contains(&t)?;
-        if waits {
+        // Most batches have no waiting tomb: then no key to build.
+        let mut waiting = None;
+        if this.waiting_tombs.load(Ordering::Relaxed) > 0 {
+            let t = tomb_key(pin_bytes, this.cid_bytes, index);
+            if ov.contains(&t)? {
+                waiting = Some(t);
+            }
+        }
+        if let Some(t) = waiting {
             ov.remove(t);
             ov.tombs_taken += 1;
         } else {
