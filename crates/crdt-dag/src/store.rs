@@ -608,15 +608,17 @@ impl<'a> Overlay<'a> {
     /// readers outside the write lock, so the order is chosen for them:
     /// each key before those that name it (block places, the delta index,
     /// chain entries, the rest, pin records, new heads, then the heads
-    /// they replace), and `last` (the block file's end) after everything:
-    /// a reader may see part of a batch, never a record naming a seq the
-    /// chain lacks, a chain entry or index without its block, nor a head
-    /// naming a delta not stored. On an error, also says whether any key
-    /// was written.
+    /// they replace), the pin count after all of those, and `last` (the
+    /// block file's end) after everything: a reader may see part of a
+    /// batch, never a record naming a seq the chain lacks, a chain entry
+    /// or index without its block, a head naming a delta not stored, nor
+    /// a count of pins it can't read yet or of deltas the heads don't
+    /// reach. On an error, also says whether any key was written.
     pub(crate) fn commit_by_key(self, last: &[u8]) -> std::result::Result<(), (DagError, bool)> {
         let n = self.writes.len();
         let rank = |k: &[u8], v: &Option<IVec>| match (k.first(), v) {
-            _ if k == last => 7,
+            _ if k == last => 8,
+            _ if k == META_COUNT => 7,
             (Some(&prefix::HEAD), None) => 6,
             (Some(&prefix::HEAD), Some(_)) => 5,
             (Some(&prefix::PIN), _) => 4,

@@ -1,6 +1,7 @@
 //! A batch sled refuses while it is written key by key: before its first
 //! key (the frame is taken back) and part way (the store is torn in
-//! memory until reopened, and the open undoes and replays the frame).
+//! memory until reopened, and the open undoes and replays the frame), and
+//! what readers see of a batch written in part.
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -120,4 +121,35 @@ fn a_batch_refused_before_its_first_key_is_taken_back() {
     let r = open(dir.path());
     assert_eq!(pinset(&r), names(&[(0, "before"), (2, "after")]));
     assert_eq!(r.len().unwrap(), 2);
+}
+
+/// Readers outside the write lock see a batch key by key: whatever part
+/// of it they see, a pin count that includes the batch comes with its
+/// pins readable and the heads on its delta. Stopped before each of its
+/// keys in turn, a 2-pin write on top of one pin shows either the count
+/// before it or all of it.
+#[test]
+fn a_count_that_includes_a_batch_comes_with_its_pins_and_head() {
+    let mut stopped_at = 0;
+    for key in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path());
+        r.write(vec![pin(0, "before")]).unwrap();
+        fail_point::arm(key, ErrorKind::Other);
+        if r.write(vec![pin(1, "new"), pin(2, "new")]).is_ok() {
+            // Past its last key: the batch went in whole.
+            break;
+        }
+        stopped_at = key;
+        match r.len().unwrap() {
+            1 => {}
+            3 => {
+                assert!(r.get(&content(1)).unwrap().is_some(), "key {key}");
+                assert!(r.get(&content(2)).unwrap().is_some(), "key {key}");
+                assert_eq!(r.height().unwrap(), 2, "key {key}");
+            }
+            n => panic!("a count of {n} stopped before key {key}"),
+        }
+    }
+    assert!(stopped_at >= 8, "a batch of only {stopped_at} keys?");
 }
