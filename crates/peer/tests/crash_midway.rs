@@ -752,10 +752,22 @@ async fn blocks_put_into_another_peer_survive_its_kill_right_after_the_answer() 
     assert_eq!(api_now, api_b);
     let mut opts = params.pin_options.clone();
     opts.name = "again".into();
-    client(&api_b)
-        .pin(root, &opts)
-        .await
-        .expect("B pins the root");
+    // Allocating to B needs B's own metrics, which its informers publish
+    // a moment after its API is up (the first repo stat after a kill can
+    // take a while): until then the pin is refused with no candidates.
+    let asked = Instant::now();
+    loop {
+        match client(&api_b).pin(root, &opts).await {
+            Ok(_) => break,
+            Err(e)
+                if e.to_string().contains("not enough peers to allocate")
+                    && asked.elapsed() < START_WITHIN =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("B pins the root: {e:?}"),
+        }
+    }
     let started = Instant::now();
     let status = loop {
         let st = client(&api_b).status(root, true).await;
