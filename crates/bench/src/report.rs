@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::figures::{Figures, ScenarioFigures};
 use crate::impls::Kind;
+use crate::stats::median;
 
 /// Which way a figure is better.
 #[derive(Debug, Clone, Copy)]
@@ -87,18 +88,6 @@ fn combine(cells: Vec<Cell>) -> Cell {
         text,
         num: Some(median),
         decimals,
-    }
-}
-
-/// The median of `v` (sorted in place; the mean of the middle two when
-/// even), `None` when empty.
-fn median(v: &mut [f64]) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 
@@ -374,14 +363,6 @@ mod tests {
         assert_eq!(group(1000.0, 0), "1,000");
         assert_eq!(group(-1234567.0, 0), "-1,234,567");
         assert_eq!(group(0.456, 2), "0.46");
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [3.0]), Some(3.0));
-        assert_eq!(median(&mut [5.0, 1.0, 3.0]), Some(3.0));
-        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
     }
 
     fn nums(v: &[f64], decimals: usize) -> Vec<Cell> {

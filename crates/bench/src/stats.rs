@@ -1,4 +1,4 @@
-//! Percentiles of latencies.
+//! Percentiles of latencies, and medians of runs.
 
 use std::time::Duration;
 
@@ -14,6 +14,18 @@ pub(crate) fn percentile_ms(samples: &mut [Duration], p: f64) -> Option<f64> {
     Some(samples[i].as_secs_f64() * 1000.0)
 }
 
+/// The median of `v` (sorted in place; the mean of the middle two when
+/// even), `None` when empty.
+pub(crate) fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -24,5 +36,13 @@ mod tests {
         assert_eq!(percentile_ms(&mut v, 50.0), Some(50.0));
         assert_eq!(percentile_ms(&mut v, 99.0), Some(99.0));
         assert_eq!(percentile_ms(&mut [], 50.0), None);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0]), Some(3.0));
+        assert_eq!(median(&mut [5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
     }
 }
