@@ -752,9 +752,9 @@ async fn blocks_put_into_another_peer_survive_its_kill_right_after_the_answer() 
     assert_eq!(api_now, api_b);
     let mut opts = params.pin_options.clone();
     opts.name = "again".into();
-    // Allocating to B needs B's own metrics, which its informers publish
-    // a moment after its API is up (the first repo stat after a kill can
-    // take a while): until then the pin is refused with no candidates.
+    // Allocating to B needs B's own metrics. Its start waits for the
+    // informers' first round, but only 5 s, and the first repo stat after a
+    // kill can take longer: until then the pin is refused with no candidates.
     let asked = Instant::now();
     loop {
         match client(&api_b).pin(root, &opts).await {

@@ -165,6 +165,53 @@ async fn a_peer_whose_ipfs_is_down_still_writes_and_says_why() {
     peer.stop().await;
 }
 
+/// A peer started beside a slow IPFS daemon (every call answered a second
+/// late) allocates as soon as `start` returns: its informers' first metrics
+/// are recorded before, so a pin to one peer finds this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_peer_allocates_at_once_even_beside_a_slow_ipfs() {
+    let kubo = KuboDaemon::start();
+    let slow = slow_proxy(kubo.config().node_multiaddress, Duration::from_secs(1)).await;
+    let peer = PeerBuilder::local_test(Keypair::generate_ed25519(), "slow-ipfs")
+        .settings(|s| s.ipfs = Some(ipfs::KuboConfig::new(slow)))
+        .start()
+        .await
+        .unwrap();
+    let one = PinOptions {
+        replication_factor_min: 1,
+        replication_factor_max: 1,
+        ..PinOptions::default()
+    };
+    let pin = peer.pin(content(1), one).await.unwrap();
+    assert_eq!(pin.allocations, vec![peer.id().to_string()]);
+    peer.stop().await;
+}
+
+/// A TCP proxy to `to` that holds each connection `delay` before passing it
+/// on: an IPFS daemon that answers late.
+async fn slow_proxy(to: libp2p::Multiaddr, delay: Duration) -> libp2p::Multiaddr {
+    let port = to
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    format!("/ip4/127.0.0.1/tcp/{local}").parse().unwrap()
+}
+
 /// The blocks Kubo holds, by multihash (`refs local`, as an auditor would
 /// look).
 fn in_kubo(k: &KuboDaemon, cid: &Cid) -> bool {

@@ -10,6 +10,9 @@ use crate::store::Database;
 const EVENT_CAPACITY: usize = 4096;
 /// Longest `start` waits for the listeners to report an address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
+/// Longest `start` waits for the informers' first metrics: until they are
+/// recorded the peer has no metrics of its own and allocates to no one.
+const FIRST_METRICS_WAIT: Duration = Duration::from_secs(5);
 /// How often `cluster.peer_addresses` are re-dialed (Go: 5 minutes).
 const PEER_ADDRESSES_REDIAL: Duration = Duration::from_secs(300);
 
@@ -249,7 +252,7 @@ impl PeerBuilder {
             &mut tasks,
         );
         if let (Some(t), Some(c)) = (tracker, ipfs) {
-            pinning::start_ipfs_tasks(
+            let first_metrics = pinning::start_ipfs_tasks(
                 handle.clone(),
                 t,
                 c,
@@ -258,6 +261,16 @@ impl PeerBuilder {
                 cancel.child_token(),
                 &mut tasks,
             );
+            // Serving before them would refuse pins ("not enough peers").
+            if tokio::time::timeout(FIRST_METRICS_WAIT, first_metrics)
+                .await
+                .is_err()
+            {
+                warn!(
+                    "the informers' first metrics took over {FIRST_METRICS_WAIT:?}: \
+                     pins may find no peer to allocate to until they come"
+                );
+            }
         }
         Ok(Peer {
             handle,

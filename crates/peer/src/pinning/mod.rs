@@ -14,7 +14,7 @@ use crdt_dag::{PinEvent, Replica};
 use futures::StreamExt;
 use ipfs::IpfsConnector;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -96,7 +96,8 @@ pub(crate) fn start_pinset_tasks(
 }
 
 /// Starts the tasks of a peer with IPFS: the tracker fed from pin events,
-/// informers, and connecting to the other peers' IPFS daemons.
+/// informers, and connecting to the other peers' IPFS daemons. The
+/// receiver fires once the informers' first metrics are recorded.
 pub(crate) fn start_ipfs_tasks(
     handle: PeerHandle,
     tracker: PeerTracker,
@@ -105,7 +106,8 @@ pub(crate) fn start_ipfs_tasks(
     settings: &PinningSettings,
     cancel: CancellationToken,
     tasks: &mut JoinSet<()>,
-) {
+) -> oneshot::Receiver<()> {
+    let (first_tx, first_rx) = oneshot::channel();
     tasks.spawn(feed_tracker(
         handle.clone(),
         tracker.clone(),
@@ -118,6 +120,7 @@ pub(crate) fn start_ipfs_tasks(
         tracker,
         ipfs.clone(),
         settings.informer.clone(),
+        first_tx,
         cancel.clone(),
     ));
     tasks.spawn(connect_swarms(
@@ -126,6 +129,7 @@ pub(crate) fn start_ipfs_tasks(
         settings.connect_swarms_delay,
         cancel,
     ));
+    first_rx
 }
 
 /// Pin events become tracker operations; everything is recovered at start
@@ -217,8 +221,10 @@ async fn publish_metrics(
     tracker: PeerTracker,
     ipfs: Arc<IpfsBackend>,
     cfg: crate::config::InformerSection,
+    first: oneshot::Sender<()>,
     cancel: CancellationToken,
 ) {
+    let mut first = Some(first);
     let period = cfg
         .disk_ttl
         .min(cfg.tags_ttl)
@@ -257,6 +263,9 @@ async fn publish_metrics(
         }
         for m in metrics {
             monitor::publish(&handle.monitor, handle.network(), m).await;
+        }
+        if let Some(tx) = first.take() {
+            let _ = tx.send(());
         }
     }
 }
