@@ -48,11 +48,7 @@
 //! IPFS's recursive and direct pins into the index and then sweeps entries
 //! of older generations: nothing is collected, so memory stays constant
 //! whatever the number of pins. Pins and unpins done by the tracker update
-//! the index directly. Once a reconcile of the running tracker has listed
-//! IPFS's pins whole, a pin operation on a CID the index lacks goes straight
-//! to `pin/add` without asking IPFS first whether it is pinned (before that,
-//! and for a CID the index has, it asks): one request less per pin to every
-//! peer's IPFS under ingest.
+//! the index directly.
 //!
 //! # Restart
 //!

@@ -765,31 +765,3 @@ async fn pins_past_the_table_bound_wait_in_the_backlog() {
         TrackerStatus::Pinned
     );
 }
-
-/// IPFS is asked whether a CID is pinned before `pin/add` until a
-/// reconcile has listed its pins whole; after that only for a CID the
-/// index has (it may be pinned already), never for one it lacks.
-#[tokio::test]
-async fn the_index_spares_asking_ipfs_about_new_pins_once_whole() {
-    let h = Harness::start(fast_config(), FakeIpfs::new());
-    let asked = || h.ipfs.pin_ls_cid_calls.load(Ordering::SeqCst);
-    h.pin(pin(cid(1), Placement::Here));
-    wait_idle(&h).await;
-    assert!(asked() > 0, "no listing yet: IPFS is asked");
-
-    h.ipfs.add_pin(cid(2), IpfsPinType::Recursive);
-    h.tracker.reconcile().await.unwrap();
-    let before = asked();
-    h.pin(pin(cid(3), Placement::Here));
-    wait_idle(&h).await;
-    assert_eq!(asked(), before, "a CID the whole index lacks is not asked");
-
-    // Pinned in IPFS already (the listing saw it): asked, and not pinned again.
-    h.pin(pin(cid(2), Placement::Here));
-    wait_idle(&h).await;
-    assert!(asked() > before);
-    assert_eq!(*h.ipfs.pin_calls.lock().unwrap(), vec![cid(1), cid(3)]);
-    for n in 1..=3 {
-        assert_eq!(h.tracker.status(cid(n)).await.status, TrackerStatus::Pinned);
-    }
-}

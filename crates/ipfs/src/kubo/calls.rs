@@ -45,8 +45,7 @@ impl IpfsConnector for KuboConnector {
         // Kubo's CPU under ingest. That check must stay somewhere: Kubo
         // 0.42 (boxo 0.40) answers a recursive `pin/add` of a CID already
         // pinned recursively by dropping the pin and walking the whole
-        // DAG again. The tracker skips it only for a CID its pin index,
-        // listed whole from IPFS, doesn't have.
+        // DAG again.
         match self.pin_add(cid, mode).await {
             // A direct pin of something pinned recursively: pinned already.
             Err(IpfsError::Ipfs { message, .. })

@@ -226,7 +226,6 @@ impl<C: IpfsConnector> Inner<C> {
             }
         }
         let swept = self.store.sweep(generation)?;
-        self.index_whole.store(true, Ordering::SeqCst);
         debug!(seen, swept, generation, "reconciled the pin index");
         Ok(seen)
     }

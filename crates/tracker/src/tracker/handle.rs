@@ -2,7 +2,7 @@
 //! statuses, reconcile and recover, and the queue gauges.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -56,7 +56,6 @@ impl<C: IpfsConnector> Tracker<C> {
             next_op: AtomicU64::new(1),
             index_generation: AtomicU64::new(generation),
             reconciling: tokio::sync::Mutex::new(()),
-            index_whole: AtomicBool::new(false),
             priority_tx,
             pin_tx,
             unpin_tx,

@@ -16,7 +16,7 @@ use derive::{cluster_error, needs_index, record_applies, record_status};
 use streams::iter_stream;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,10 +94,6 @@ struct Inner<C> {
     index_generation: AtomicU64,
     /// One reconcile at a time: two would only repeat the same listing.
     reconciling: tokio::sync::Mutex<()>,
-    /// Set once a reconcile of this run has listed IPFS's pins whole: from
-    /// then on a CID the index lacks was not pinned in IPFS then, nor by
-    /// this tracker since ([`Inner::may_be_pinned`]).
-    index_whole: AtomicBool,
     priority_tx: mpsc::Sender<QueueEntry>,
     pin_tx: mpsc::Sender<QueueEntry>,
     unpin_tx: mpsc::Sender<QueueEntry>,

@@ -246,9 +246,7 @@ impl<C: IpfsConnector> Inner<C> {
     /// Go's IPFS connector `Pin`: nothing if already pinned, else connect
     /// to the origins, then pin (by updating `pin_update` when possible).
     pub(super) async fn pin(&self, pin: &Pin) -> Result<IpfsPinType, IpfsError> {
-        if self.may_be_pinned(&pin.cid)
-            && let Some(t) = self.pinned_as(pin.cid, pin.ipfs_mode()).await?
-        {
+        if let Some(t) = self.pinned_as(pin.cid, pin.ipfs_mode()).await? {
             return Ok(t);
         }
         let origins = pin
@@ -286,27 +284,6 @@ impl<C: IpfsConnector> Inner<C> {
             PinMode::Recursive => IpfsPinType::Recursive,
             PinMode::Direct => IpfsPinType::Direct,
         })
-    }
-
-    /// Whether IPFS may have `cid` pinned already, so that it is asked
-    /// before `pin/add` (Kubo answers a recursive `pin/add` of a CID pinned
-    /// recursively by walking its whole DAG again). Once a reconcile of
-    /// this run listed IPFS's pins whole, the index has every CID pinned
-    /// then and every pin this tracker made since: a CID it lacks is asked
-    /// nothing, which saves a request per pin to every peer's IPFS under
-    /// ingest. A pin made in IPFS by someone else since the reconcile costs
-    /// that walk, nothing more.
-    pub(super) fn may_be_pinned(&self, cid: &Cid) -> bool {
-        if !self.index_whole.load(Ordering::SeqCst) {
-            return true;
-        }
-        match self.store.indexed(cid) {
-            Ok(entry) => entry.is_some(),
-            Err(e) => {
-                debug!(%cid, error = %e, "reading the pin index; asking IPFS");
-                true
-            }
-        }
     }
 
     pub(super) fn enter_pin_call(&self) -> InFlight<'_> {
