@@ -35,7 +35,10 @@ pub(crate) enum Command {
     /// default replication, each sent once) to peer 1's REST API and count
     /// 2xx answers, errors by status and p50/p99 latency (ingest); then the
     /// time from the last ack until every peer's `GET /allocations` lists
-    /// every acknowledged pin (convergence); each peer's VmRSS/VmHWM and
+    /// every acknowledged pin (convergence); with a Kubo holding the
+    /// blocks (`off-20k-held`: imported before the ingest), the time until
+    /// every peer's `GET /pins?local=true&filter=pinned` lists every one
+    /// (pinned); each peer's VmRSS/VmHWM and
     /// bytes on disk of its folder per pin (footprint); the time of
     /// `GET /allocations` and of the implementation's own
     /// `ipfs-cluster-ctl pin ls` on peer 1 (list); one client alone, the
@@ -109,6 +112,11 @@ pub(crate) struct IngestArgs {
     /// Seconds after the last ack to wait for every peer to list every pin.
     #[arg(long, default_value_t = 60)]
     pub(crate) converge_timeout: u64,
+
+    /// Seconds after the last ack to wait for every peer to report every
+    /// pin pinned in its IPFS (scenarios whose Kubo holds the blocks).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) pinned_timeout: u64,
 
     /// Seconds to wait for the 4th peer to list every pin.
     #[arg(long, default_value_t = 120)]

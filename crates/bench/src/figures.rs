@@ -39,6 +39,13 @@ pub(crate) struct Figures {
     pub(crate) converge_missing: Vec<u64>,
     pub(crate) converge_limit_s: u64,
 
+    /// Pinned (scenarios whose Kubo holds the blocks): seconds from the
+    /// last ack until every peer reported every acknowledged pin `pinned`;
+    /// otherwise what each peer still lacked at the limit.
+    pub(crate) pinned_s: Option<f64>,
+    pub(crate) pinned_missing: Vec<u64>,
+    pub(crate) pinned_limit_s: u64,
+
     /// Footprint after convergence (or its limit), per peer.
     pub(crate) rss_mib: Vec<f64>,
     pub(crate) hwm_mib: Vec<f64>,

@@ -1,11 +1,14 @@
 //! The shared offline Kubo: a fresh repository (`ipfs init --profile
 //! test`, random loopback ports, no bootstrap) served by `ipfs daemon
-//! --offline`, so the peers' pin attempts fail fast as in Go's measurement.
+//! --offline`, so the peers' pin attempts fail fast as in Go's measurement,
+//! unless the blocks to pin were imported into it first
+//! ([`Kubo::import_blocks`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use cid::Cid;
 use http::Method;
 use tokio::process::Command;
 
@@ -18,10 +21,14 @@ pub(crate) struct Kubo {
     daemon: Daemon,
     /// Its RPC API, e.g. `/ip4/127.0.0.1/tcp/40123`.
     pub(crate) api: String,
+    bin: PathBuf,
+    repo: PathBuf,
 }
 
 /// Kubo needs longer than this to answer on a loaded machine: give up.
 const START_LIMIT: Duration = Duration::from_secs(60);
+/// An import of the blocks to pin may take this long.
+const IMPORT_LIMIT: Duration = Duration::from_secs(300);
 
 impl Kubo {
     /// Inits a repository in `dir` and starts the daemon on it.
@@ -44,7 +51,37 @@ impl Kubo {
             &dir.join("kubo.log"),
         )?;
         let api = wait_api(&mut daemon, &repo.join("api")).await?;
-        Ok(Kubo { daemon, api })
+        Ok(Kubo {
+            daemon,
+            api,
+            bin: bin.to_path_buf(),
+            repo,
+        })
+    }
+
+    /// Puts `blocks` into the running daemon, unpinned: one CAR written to
+    /// `car` and `ipfs dag import --pin-roots=false` of it (the CLI goes
+    /// through the daemon's API).
+    pub(crate) async fn import_blocks(&self, blocks: &[(Cid, Vec<u8>)], car: &Path) -> Result<()> {
+        let Some((root, _)) = blocks.first() else {
+            return Ok(());
+        };
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(car).with_context(|| format!("creating {}", car.display()))?,
+        );
+        cluster_codec::car::write_header(&mut out, std::slice::from_ref(root))?;
+        for (cid, block) in blocks {
+            cluster_codec::car::write_section(&mut out, cid, block)?;
+        }
+        std::io::Write::flush(&mut out)?;
+        drop(out);
+        let mut import = Command::new(&self.bin);
+        import
+            .env("IPFS_PATH", &self.repo)
+            .args(["dag", "import", "--pin-roots=false"])
+            .arg(car);
+        run_ok(import, "ipfs dag import", IMPORT_LIMIT).await?;
+        Ok(())
     }
 
     /// Kills it and waits until it is gone.

@@ -1,6 +1,7 @@
 //! Reading pinsets the way users do: `GET /allocations` (NDJSON, one pin a
 //! line) checked against the acknowledged CIDs, polled until every peer
-//! lists every one of them; and `ipfs-cluster-ctl pin ls`, timed.
+//! lists every one of them; the same with `GET /pins?local=true&filter=pinned`
+//! (what each peer's IPFS has pinned); and `ipfs-cluster-ctl pin ls`, timed.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -19,6 +20,23 @@ use crate::process::run_bounded;
 /// One whole listing may take this long.
 pub(crate) const LIST_LIMIT: Duration = Duration::from_secs(180);
 
+/// The pinset, as every peer holds it.
+pub(crate) const ALLOCATIONS: &str = "/allocations";
+/// The pins this peer's IPFS has pinned (Go's and ours: one status a line,
+/// this peer's only).
+pub(crate) const PINNED_HERE: &str = "/pins?local=true&filter=pinned";
+
+/// The least pause between two listings of one peer: a listing of
+/// statuses asks IPFS for all its pins (both implementations), which
+/// polled back to back would load the IPFS daemon that is pinning.
+fn least_pause(path: &str) -> Duration {
+    if path == PINNED_HERE {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(50)
+    }
+}
+
 /// The part of a listed pin we read: its CID (a string, or `{"/": …}`).
 #[derive(Deserialize)]
 struct Listed {
@@ -34,7 +52,7 @@ fn cid_of(line: &[u8]) -> Option<String> {
     }
 }
 
-/// What one `GET /allocations` listed.
+/// What one listing listed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Listing {
     /// Pins listed.
@@ -45,12 +63,18 @@ pub(crate) struct Listing {
     pub(crate) took: Duration,
 }
 
-/// `GET {base}/allocations`, matched against `expected`.
-pub(crate) async fn list(http: &Http, base: &str, expected: &HashSet<String>) -> Result<Listing> {
+/// `GET {base}{path}` ([`ALLOCATIONS`], [`PINNED_HERE`]), matched against
+/// `expected`.
+pub(crate) async fn list(
+    http: &Http,
+    base: &str,
+    path: &str,
+    expected: &HashSet<String>,
+) -> Result<Listing> {
     let started = Instant::now();
     let mut total = 0;
     let mut found = 0;
-    let url = format!("{base}/allocations");
+    let url = format!("{base}{path}");
     let status = http
         .get_lines(&url, LIST_LIMIT, |line| {
             total += 1;
@@ -60,7 +84,7 @@ pub(crate) async fn list(http: &Http, base: &str, expected: &HashSet<String>) ->
         })
         .await?;
     if !status.is_success() {
-        bail!("GET /allocations answered {status}");
+        bail!("GET {path} answered {status}");
     }
     Ok(Listing {
         total,
@@ -74,13 +98,14 @@ pub(crate) async fn list(http: &Http, base: &str, expected: &HashSet<String>) ->
 /// deadline.
 pub(crate) type Reached = Result<f64, u64>;
 
-/// Polls each of `bases` with `GET /allocations` until it lists every pin
-/// of `expected` or `deadline` passes. Each peer is polled on its own, at
+/// Polls each of `bases` with `GET {path}` until it lists every pin of
+/// `expected` or `deadline` passes. Each peer is polled on its own, at
 /// most half the time (it sleeps as long as its last listing took, at
-/// least 50 ms), so a listing's length is the resolution.
+/// least 50 ms; 1 s for statuses), so a listing's length is the resolution.
 pub(crate) async fn wait_all_listed(
     http: &Http,
     bases: &[String],
+    path: &'static str,
     expected: Arc<HashSet<String>>,
     since: Instant,
     deadline: Instant,
@@ -95,7 +120,7 @@ pub(crate) async fn wait_all_listed(
             let mut missing = want;
             loop {
                 let started = Instant::now();
-                if let Ok(l) = list(&http, &base, &expected).await {
+                if let Ok(l) = list(&http, &base, path, &expected).await {
                     missing = want - l.expected_found;
                     if missing == 0 {
                         return (i, Ok(since.elapsed().as_secs_f64()));
@@ -104,7 +129,7 @@ pub(crate) async fn wait_all_listed(
                 if Instant::now() >= deadline {
                     return (i, Err(missing));
                 }
-                let pause = started.elapsed().max(Duration::from_millis(50));
+                let pause = started.elapsed().max(least_pause(path));
                 tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now())))
                     .await;
             }

@@ -41,7 +41,6 @@ use clap::Parser;
 
 use cli::{Cli, Command, IngestArgs};
 use figures::{Run, ScenarioFigures};
-use scenarios::Backend;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -90,7 +89,7 @@ async fn ingest(args: &IngestArgs) -> Result<()> {
     if args.against_go {
         implementations.push(impls::go(args.go_dir.clone())?);
     }
-    let kubo = if scenarios.iter().any(|s| s.backend == Backend::SharedKubo) {
+    let kubo = if scenarios.iter().any(|s| s.backend.uses_kubo()) {
         Some(impls::kubo(args.kubo.clone())?)
     } else {
         None

@@ -181,6 +181,19 @@ const ROWS: &[(&str, Better, Figure)] = &[
             (None, true) => Cell::text("–"),
         },
     ),
+    (
+        "pinned: every peer's IPFS has every pin (s after last ack)",
+        Better::Lower,
+        |f| match (f.pinned_s, f.pinned_missing.is_empty()) {
+            (Some(s), _) => Cell::num(Some(s), 2),
+            (None, false) => Cell::text(format!(
+                "not in {} s (missing {})",
+                f.pinned_limit_s,
+                list_u64(&f.pinned_missing)
+            )),
+            (None, true) => Cell::text("–"),
+        },
+    ),
     ("list: GET /allocations on peer 1 (s)", Better::Lower, |f| {
         Cell::num(f.allocations_s, 2)
     }),

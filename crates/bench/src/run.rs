@@ -19,7 +19,7 @@ use crate::figures::Figures;
 use crate::http::Http;
 use crate::impls::{Implementation, Kind};
 use crate::kubo::Kubo;
-use crate::listing::{ctl_pin_ls, list, wait_all_listed};
+use crate::listing::{ALLOCATIONS, PINNED_HERE, ctl_pin_ls, list, wait_all_listed};
 use crate::peers::{Peer, Settings, init};
 use crate::process;
 use crate::scenarios::{Backend, Scenario};
@@ -55,6 +55,7 @@ pub(crate) async fn run(imp: &Implementation, sc: &Scenario, cx: &RunContext<'_>
     println!("  {} ({})", imp.kind, imp.service.display());
     let mut fig = Figures {
         converge_limit_s: cx.args.converge_timeout,
+        pinned_limit_s: cx.args.pinned_timeout,
         join_limit_s: cx.args.join_timeout,
         ..Figures::default()
     };
@@ -129,7 +130,7 @@ async fn phases(
     // The IPFS behind the peers.
     let mut kubo = None;
     let ipfs_http = match sc.backend {
-        Backend::SharedKubo => {
+        Backend::SharedKubo | Backend::HeldKubo => {
             let bin = cx.kubo.as_deref().context("no Kubo binary")?;
             let k = Kubo::start(bin, dir).await.context("starting Kubo")?;
             let api = k.api.clone();
@@ -193,9 +194,25 @@ async fn phases(
     check_alive(&mut peers, fig)?;
     let bases: Vec<String> = peers.iter().map(|p| p.url.clone()).collect();
 
-    // Ingest.
+    // Ingest (of blocks the Kubo holds, for a held scenario).
     let mut source = CidSource::new();
-    let cids = Arc::new(source.take(sc.pins));
+    let cids = match (&kubo, sc.backend) {
+        (Some(k), Backend::HeldKubo) => {
+            let blocks = source.take_blocks(sc.pins);
+            let started = Instant::now();
+            k.import_blocks(&blocks, &dir.join("held.car"))
+                .await
+                .context("importing the blocks to pin into Kubo")?;
+            println!(
+                "    held: {} blocks imported into Kubo in {:.1} s",
+                blocks.len(),
+                started.elapsed().as_secs_f64()
+            );
+            blocks.iter().map(|(c, _)| c.to_string()).collect()
+        }
+        _ => source.take(sc.pins),
+    };
+    let cids = Arc::new(cids);
     let limit = Duration::from_secs(60) + Duration::from_millis(5) * sc.pins as u32;
     println!(
         "    ingest: {} pins from {} clients (limit {:.0} s)",
@@ -267,7 +284,7 @@ async fn phases(
     if let Some(last_ack) = out.last_ack {
         let set = Arc::new(expected.clone());
         let deadline = Instant::now() + Duration::from_secs(cx.args.converge_timeout);
-        let reached = wait_all_listed(http, &bases, set, last_ack, deadline).await;
+        let reached = wait_all_listed(http, &bases, ALLOCATIONS, set, last_ack, deadline).await;
         if reached.iter().all(Result::is_ok) {
             let s = reached.iter().flatten().copied().fold(0.0, f64::max);
             fig.converged_s = Some(s);
@@ -287,6 +304,30 @@ async fn phases(
     }
     check_alive(&mut peers, fig)?;
 
+    // Pinned: every peer's IPFS has every pin.
+    if let (Backend::HeldKubo, Some(last_ack)) = (sc.backend, out.last_ack) {
+        let set = Arc::new(expected.clone());
+        let deadline = Instant::now() + Duration::from_secs(cx.args.pinned_timeout);
+        let reached = wait_all_listed(http, &bases, PINNED_HERE, set, last_ack, deadline).await;
+        if reached.iter().all(Result::is_ok) {
+            let s = reached.iter().flatten().copied().fold(0.0, f64::max);
+            fig.pinned_s = Some(s);
+            println!(
+                "    pinned: every peer reports every acked pin pinned {s:.2} s after the last ack"
+            );
+        } else {
+            fig.pinned_missing = reached
+                .iter()
+                .map(|r| *r.as_ref().err().unwrap_or(&0))
+                .collect();
+            println!(
+                "    pinned: not within {} s; pins not pinned per peer: {:?}",
+                cx.args.pinned_timeout, fig.pinned_missing
+            );
+        }
+        check_alive(&mut peers, fig)?;
+    }
+
     // Footprint.
     let pins = expected.len().max(1) as f64;
     for p in &peers {
@@ -303,7 +344,7 @@ async fn phases(
     );
 
     // List.
-    match list(http, &bases[0], &expected).await {
+    match list(http, &bases[0], ALLOCATIONS, &expected).await {
         Ok(l) => {
             fig.allocations_s = Some(l.took.as_secs_f64());
             fig.allocations_listed = Some(l.total);
@@ -392,6 +433,7 @@ async fn phases(
         let reached = wait_all_listed(
             http,
             std::slice::from_ref(&p4.url),
+            ALLOCATIONS,
             Arc::new(expected),
             joined,
             deadline,

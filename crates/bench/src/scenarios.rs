@@ -13,16 +13,28 @@ pub(crate) enum Backend {
     /// One Kubo daemon (`ipfs daemon --offline`, fresh repo) that all peers'
     /// `ipfs_connector.ipfshttp` point at: pin attempts fail fast.
     SharedKubo,
+    /// The same, with every block the clients pin imported into it first
+    /// (`ipfs dag import`): pins succeed, and the run also times until
+    /// every peer reports every pin `pinned`.
+    HeldKubo,
     /// `ipfs_connector.ipfshttp` pointed at a closed port.
     NoIpfs,
     /// Our default: the IPFS node inside the peer (Go has no counterpart).
     Embedded,
 }
 
+impl Backend {
+    /// Whether the scenario starts a Kubo daemon.
+    pub(crate) fn uses_kubo(self) -> bool {
+        matches!(self, Backend::SharedKubo | Backend::HeldKubo)
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Backend::SharedKubo => "one shared offline Kubo",
+            Backend::HeldKubo => "one shared offline Kubo holding every block pinned",
             Backend::NoIpfs => "no IPFS reachable",
             Backend::Embedded => "embedded IPFS node (ours only)",
         })
@@ -94,6 +106,10 @@ pub(crate) enum ScenarioName {
     /// Batching 500/1s, 100k pins, no IPFS reachable.
     #[value(name = "batch-100k-none")]
     Batch100kNone,
+    /// Batching off, 20k pins, one shared offline Kubo holding every block
+    /// pinned: until every peer reports every pin pinned.
+    #[value(name = "off-20k-held")]
+    Off20kHeld,
     /// Batching off, 20k pins, our embedded IPFS node (Go: n/a).
     #[value(name = "off-20k-embedded")]
     Off20kEmbedded,
@@ -132,7 +148,7 @@ impl Scenario {
 
 impl ScenarioName {
     /// Every concrete scenario, in the order they run.
-    const EVERY: [ScenarioName; 10] = [
+    const EVERY: [ScenarioName; 11] = [
         ScenarioName::Off20kKubo,
         ScenarioName::Off20kNone,
         ScenarioName::Off100kKubo,
@@ -141,12 +157,13 @@ impl ScenarioName {
         ScenarioName::Batch20kNone,
         ScenarioName::Batch100kKubo,
         ScenarioName::Batch100kNone,
+        ScenarioName::Off20kHeld,
         ScenarioName::Off20kEmbedded,
         ScenarioName::Batch100kEmbedded,
     ];
 
     fn parts(self) -> (u64, Batching, Backend) {
-        use Backend::{Embedded, NoIpfs, SharedKubo};
+        use Backend::{Embedded, HeldKubo, NoIpfs, SharedKubo};
         use ScenarioName as S;
         let off = Batching::OFF;
         let on = Batching::B500_1S;
@@ -159,6 +176,7 @@ impl ScenarioName {
             S::Batch20kNone => (20_000, on, NoIpfs),
             S::Batch100kKubo => (100_000, on, SharedKubo),
             S::Batch100kNone => (100_000, on, NoIpfs),
+            S::Off20kHeld => (20_000, off, HeldKubo),
             S::Off20kEmbedded => (20_000, off, Embedded),
             S::Batch100kEmbedded => (100_000, on, Embedded),
             S::All => unreachable!("`all` is expanded before"),
@@ -215,7 +233,7 @@ mod tests {
         assert_eq!(d.len(), 4);
         assert_eq!(d[0].name, "off-20k-kubo");
         assert_eq!(d[2].pins, 100_000);
-        assert_eq!(select(&[ScenarioName::All], 1.0).len(), 10);
+        assert_eq!(select(&[ScenarioName::All], 1.0).len(), 11);
         let small = select(&[ScenarioName::Off20kNone, ScenarioName::Off20kNone], 0.01);
         assert_eq!(small.len(), 1);
         assert_eq!(small[0].pins, 200);

@@ -1,6 +1,7 @@
 //! The benchmark tool runs end to end: a tiny ingest scenario on our peer
 //! only (no Go, no Kubo), twice, and it prints the table of medians and
-//! writes every run as JSON.
+//! writes every run as JSON; and a tiny run beside a Kubo that holds the
+//! blocks, until every peer's IPFS has every pin.
 //!
 //! Our `ipfs-cluster-service` and `ipfs-cluster-ctl` are found the way the
 //! tool finds them for users: beside its own executable. Cargo puts
@@ -26,20 +27,10 @@ const LIMIT: Duration = Duration::from_secs(150);
 /// acknowledged and listed everywhere.
 #[test]
 fn tiny_ingest_on_ours() {
-    let dir = Path::new(BENCH).parent().expect("bench's folder");
-    for bin in ["ipfs-cluster-service", "ipfs-cluster-ctl"] {
-        assert!(
-            dir.join(bin).is_file(),
-            "{bin} is not in {}: `cargo test --workspace` builds it there; \
-             alone, run `cargo build -p peer -p ctl` first",
-            dir.display()
-        );
-    }
     let tmp = tempfile::tempdir().expect("temp dir");
     let json = tmp.path().join("figures.json");
-    let started = Instant::now();
-    let mut child = Command::new(BENCH)
-        .args([
+    let (status, out) = run_bench(
+        &[
             "ingest",
             "--scenario",
             "off-20k-none",
@@ -52,31 +43,9 @@ fn tiny_ingest_on_ours() {
             "--runs",
             "2",
             "--json",
-        ])
-        .arg(&json)
-        .env_remove("BENCH_OURS_SERVICE")
-        .env_remove("BENCH_OURS_CTL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start bench");
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("bench still running after {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut out)
-        .expect("read stdout");
+        ],
+        &json,
+    );
     println!("{out}");
     assert!(status.success(), "bench exited with {status}");
     for row in [
@@ -123,6 +92,96 @@ fn tiny_ingest_on_ours() {
     assert!(f["converged_s"].is_number(), "never converged: {f}");
     assert!(f["join_s"].is_number(), "the 4th peer never caught up: {f}");
     assert_eq!(f["ctl_pin_ls_lines"], 100);
+}
+
+/// Runs the tool with `args` then `last`, bounded by [`LIMIT`]; its exit
+/// status and what it printed.
+fn run_bench(args: &[&str], last: &Path) -> (std::process::ExitStatus, String) {
+    let dir = Path::new(BENCH).parent().expect("bench's folder");
+    for bin in ["ipfs-cluster-service", "ipfs-cluster-ctl"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{bin} is not in {}: `cargo test --workspace` builds it there; \
+             alone, run `cargo build -p peer -p ctl` first",
+            dir.display()
+        );
+    }
+    let started = Instant::now();
+    let mut child = Command::new(BENCH)
+        .args(args)
+        .arg(last)
+        .env_remove("BENCH_OURS_SERVICE")
+        .env_remove("BENCH_OURS_CTL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bench");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("bench still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("read stdout");
+    (status, out)
+}
+
+/// With a Kubo holding the blocks (`off-20k-held`), every pin reaches every
+/// peer's IPFS and the run says when: the blocks are imported first, and
+/// each peer's own status lists every acknowledged pin as pinned.
+#[test]
+fn tiny_held_run_times_the_pins_reaching_ipfs() {
+    let Ok(kubo) = std::env::var("IPFS_BIN") else {
+        panic!("IPFS_BIN is not set: run through scripts/test, which installs Kubo");
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let json = tmp.path().join("figures.json");
+    let (status, out) = run_bench(
+        &[
+            "ingest",
+            "--scenario",
+            "off-20k-held",
+            "--scale",
+            "0.005",
+            "--clients",
+            "8",
+            "--latency-samples",
+            "5",
+            "--no-join",
+            "--kubo",
+            &kubo,
+            "--json",
+        ],
+        &json,
+    );
+    println!("{out}");
+    assert!(status.success(), "bench exited with {status}");
+    assert!(
+        out.contains("held: 100 blocks imported into Kubo"),
+        "no import"
+    );
+    assert!(
+        out.contains("| pinned: every peer's IPFS has every pin (s after last ack) |"),
+        "no pinned row"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    let f = &doc["scenarios"][0]["runs"][0]["figures"];
+    assert_eq!(f["failed"], serde_json::Value::Null, "{f}");
+    assert_eq!(f["acked"], 100, "{f}");
+    assert!(f["converged_s"].is_number(), "never converged: {f}");
+    assert!(f["pinned_s"].is_number(), "not pinned everywhere: {f}");
+    assert!(f["kubo_cpu_us_per_pin"].is_number(), "{f}");
 }
 
 /// The HTTP floor answers every request and prints the rate and the CPU a
