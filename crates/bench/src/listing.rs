@@ -98,6 +98,19 @@ pub(crate) async fn list(
 /// deadline.
 pub(crate) type Reached = Result<f64, u64>;
 
+/// The time the slowest of `reached` got there, or what each still lacked
+/// (0 for those that got there).
+pub(crate) fn slowest(reached: &[Reached]) -> Result<f64, Vec<u64>> {
+    if reached.iter().all(Result::is_ok) {
+        Ok(reached.iter().flatten().copied().fold(0.0, f64::max))
+    } else {
+        Err(reached
+            .iter()
+            .map(|r| *r.as_ref().err().unwrap_or(&0))
+            .collect())
+    }
+}
+
 /// Polls each of `bases` with `GET {path}` until it lists every pin of
 /// `expected` or `deadline` passes. Each peer is polled on its own, at
 /// most half the time (it sleeps as long as its last listing took, at
@@ -166,6 +179,12 @@ pub(crate) async fn ctl_pin_ls(ctl: &Path, api: &str) -> Result<(Duration, u64)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slowest_peer_or_what_each_lacked() {
+        assert_eq!(slowest(&[Ok(0.5), Ok(2.0), Ok(1.0)]), Ok(2.0));
+        assert_eq!(slowest(&[Ok(0.5), Err(7), Err(0)]), Err(vec![0, 7, 0]));
+    }
 
     #[test]
     fn cid_as_string_or_link() {

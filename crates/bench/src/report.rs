@@ -171,28 +171,12 @@ const ROWS: &[(&str, Better, Figure)] = &[
     (
         "convergence: every peer lists every pin (s after last ack)",
         Better::Lower,
-        |f| match (f.converged_s, f.converge_missing.is_empty()) {
-            (Some(s), _) => Cell::num(Some(s), 2),
-            (None, false) => Cell::text(format!(
-                "not in {} s (missing {})",
-                f.converge_limit_s,
-                list_u64(&f.converge_missing)
-            )),
-            (None, true) => Cell::text("–"),
-        },
+        |f| within_limit(f.converged_s, &f.converge_missing, f.converge_limit_s),
     ),
     (
         "pinned: every peer's IPFS has every pin (s after last ack)",
         Better::Lower,
-        |f| match (f.pinned_s, f.pinned_missing.is_empty()) {
-            (Some(s), _) => Cell::num(Some(s), 2),
-            (None, false) => Cell::text(format!(
-                "not in {} s (missing {})",
-                f.pinned_limit_s,
-                list_u64(&f.pinned_missing)
-            )),
-            (None, true) => Cell::text("–"),
-        },
+        |f| within_limit(f.pinned_s, &f.pinned_missing, f.pinned_limit_s),
     ),
     ("list: GET /allocations on peer 1 (s)", Better::Lower, |f| {
         Cell::num(f.allocations_s, 2)
@@ -260,6 +244,18 @@ const ROWS: &[(&str, Better, Figure)] = &[
         },
     ),
 ];
+
+/// Seconds until every peer got there, or what each lacked at the limit.
+fn within_limit(s: Option<f64>, missing: &[u64], limit_s: u64) -> Cell {
+    match (s, missing.is_empty()) {
+        (Some(s), _) => Cell::num(Some(s), 2),
+        (None, false) => Cell::text(format!(
+            "not in {limit_s} s (missing {})",
+            list_u64(missing)
+        )),
+        (None, true) => Cell::text("–"),
+    }
+}
 
 fn cell(f: Option<&Figures>, figure: Figure) -> Cell {
     match f {

@@ -19,7 +19,7 @@ use crate::figures::Figures;
 use crate::http::Http;
 use crate::impls::{Implementation, Kind};
 use crate::kubo::Kubo;
-use crate::listing::{ALLOCATIONS, PINNED_HERE, ctl_pin_ls, list, wait_all_listed};
+use crate::listing::{ALLOCATIONS, PINNED_HERE, ctl_pin_ls, list, slowest, wait_all_listed};
 use crate::peers::{Peer, Settings, init};
 use crate::process;
 use crate::scenarios::{Backend, Scenario};
@@ -285,21 +285,20 @@ async fn phases(
         let set = Arc::new(expected.clone());
         let deadline = Instant::now() + Duration::from_secs(cx.args.converge_timeout);
         let reached = wait_all_listed(http, &bases, ALLOCATIONS, set, last_ack, deadline).await;
-        if reached.iter().all(Result::is_ok) {
-            let s = reached.iter().flatten().copied().fold(0.0, f64::max);
-            fig.converged_s = Some(s);
-            println!(
-                "    convergence: every peer lists every acked pin {s:.2} s after the last ack"
-            );
-        } else {
-            fig.converge_missing = reached
-                .iter()
-                .map(|r| *r.as_ref().err().unwrap_or(&0))
-                .collect();
-            println!(
-                "    convergence: not within {} s; pins missing per peer: {:?}",
-                cx.args.converge_timeout, fig.converge_missing
-            );
+        match slowest(&reached) {
+            Ok(s) => {
+                fig.converged_s = Some(s);
+                println!(
+                    "    convergence: every peer lists every acked pin {s:.2} s after the last ack"
+                );
+            }
+            Err(missing) => {
+                println!(
+                    "    convergence: not within {} s; pins missing per peer: {missing:?}",
+                    cx.args.converge_timeout
+                );
+                fig.converge_missing = missing;
+            }
         }
     }
     check_alive(&mut peers, fig)?;
@@ -309,21 +308,20 @@ async fn phases(
         let set = Arc::new(expected.clone());
         let deadline = Instant::now() + Duration::from_secs(cx.args.pinned_timeout);
         let reached = wait_all_listed(http, &bases, PINNED_HERE, set, last_ack, deadline).await;
-        if reached.iter().all(Result::is_ok) {
-            let s = reached.iter().flatten().copied().fold(0.0, f64::max);
-            fig.pinned_s = Some(s);
-            println!(
-                "    pinned: every peer reports every acked pin pinned {s:.2} s after the last ack"
-            );
-        } else {
-            fig.pinned_missing = reached
-                .iter()
-                .map(|r| *r.as_ref().err().unwrap_or(&0))
-                .collect();
-            println!(
-                "    pinned: not within {} s; pins not pinned per peer: {:?}",
-                cx.args.pinned_timeout, fig.pinned_missing
-            );
+        match slowest(&reached) {
+            Ok(s) => {
+                fig.pinned_s = Some(s);
+                println!(
+                    "    pinned: every peer reports every acked pin pinned {s:.2} s after the last ack"
+                );
+            }
+            Err(missing) => {
+                println!(
+                    "    pinned: not within {} s; pins not pinned per peer: {missing:?}",
+                    cx.args.pinned_timeout
+                );
+                fig.pinned_missing = missing;
+            }
         }
         check_alive(&mut peers, fig)?;
     }
