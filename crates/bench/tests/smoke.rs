@@ -22,11 +22,22 @@ const BENCH: &str = env!("CARGO_BIN_EXE_bench");
 /// waiting for the peers to list each other).
 const LIMIT: Duration = Duration::from_secs(150);
 
+/// One test at a time: each starts daemons on ports it found free and
+/// released (`init --randomports`, the closed IPFS port, Kubo's), which
+/// another test's daemons could take meanwhile, and each run's figures
+/// are its own only on an otherwise quiet machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Two tiny runs of one scenario exit 0, print every figure as the median
 /// of the runs and write both runs as JSON, each with every pin
 /// acknowledged and listed everywhere.
 #[test]
 fn tiny_ingest_on_ours() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().expect("temp dir");
     let json = tmp.path().join("figures.json");
     let (status, out) = run_bench(
@@ -141,6 +152,7 @@ fn run_bench(args: &[&str], last: &Path) -> (std::process::ExitStatus, String) {
 /// each peer's own status lists every acknowledged pin as pinned.
 #[test]
 fn tiny_held_run_times_the_pins_reaching_ipfs() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().expect("temp dir");
     let json = tmp.path().join("figures.json");
     let mut args = vec![
@@ -186,6 +198,7 @@ fn tiny_held_run_times_the_pins_reaching_ipfs() {
 /// request took on each side, with figures that are numbers above zero.
 #[test]
 fn http_floor_prints_rate_and_cpu() {
+    let _serial = serial();
     let out = Command::new(BENCH)
         .args(["http-floor", "--requests", "20000", "--clients", "8"])
         .stderr(Stdio::inherit())
