@@ -190,13 +190,7 @@ async fn a_started_peer_allocates_at_once_even_beside_a_slow_ipfs() {
 /// A TCP proxy to `to` that holds each connection `delay` before passing it
 /// on: an IPFS daemon that answers late.
 async fn slow_proxy(to: libp2p::Multiaddr, delay: Duration) -> libp2p::Multiaddr {
-    let port = to
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .unwrap();
+    let port = tcp_port(&to);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap().port();
     tokio::spawn(async move {

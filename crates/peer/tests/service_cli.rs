@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::daemon::{BIN, Daemon, ok, service};
+use support::tcp_port;
 
 use multihash_codetable::{Code, MultihashDigest};
 
@@ -207,13 +208,7 @@ fn the_js_client_drives_a_daemon() {
         .unwrap()
         .parse()
         .unwrap();
-    let port = api_addr
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .unwrap();
+    let port = tcp_port(&api_addr);
     let id = serde_json::from_str::<serde_json::Value>(
         &std::fs::read_to_string(dir.join("identity.json")).unwrap(),
     )

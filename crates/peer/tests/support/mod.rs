@@ -23,6 +23,16 @@ pub fn content(n: u32) -> Cid {
     Cid::new_v1(0x55, Code::Sha2_256.digest(&n.to_le_bytes()))
 }
 
+/// The TCP port of a `/ip4/…/tcp/<port>` address.
+pub fn tcp_port(addr: &libp2p::Multiaddr) -> u16 {
+    addr.iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{addr} has no TCP port"))
+}
+
 /// Resident memory of this process in KiB (Linux), 0 where unknown.
 pub fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
